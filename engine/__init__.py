@@ -1,0 +1,44 @@
+"""Podium's engine. How to read it, in the order an execution meets it:
+
+1. flow model     `flow.py` (load_flow: strict YAML → validated `Flow`), `yaml_loader.py`,
+                  `inputs.py`, `plugin.py` (the `Task` model and the `RunContext` tasks see),
+                  `catalog.py` (which plugins exist), `flows.py` (flows by revision)
+2. requests       `intake.py` mints ids and checks inputs at the edge, then publishes
+3. executor       `executor.py` owns executions (dedupe, concurrency, kill, resume) and runs
+                  each as an `ExecutionWalk` (`walk.py`: task runs, retries, branches);
+                  `context.py` is the engine's side of `RunContext`; `templating/` renders
+4. events         `events.py`: requests and facts on the bus (`bus/`), keyed by flow
+5. projector      `projector.py` applies events to the store, idempotently
+6. store          `store/`: the projection (SQLite embedded), read by `web/` and the CLI
+
+`server.py` wires the roles together; `cli.py` is the `podium` command; `settings.py`
+reads configuration once; `errors.py` draws the exception tree.
+"""
+
+from engine.errors import (
+    ConfigError,
+    FlowDefinitionError,
+    InputError,
+    PodiumError,
+    Problem,
+    StorageError,
+    TaskFailed,
+    TaskTimeout,
+    TemplateError,
+    TransientError,
+)
+from engine.states import State
+
+__all__ = [
+    "ConfigError",
+    "FlowDefinitionError",
+    "InputError",
+    "PodiumError",
+    "Problem",
+    "State",
+    "StorageError",
+    "TaskFailed",
+    "TaskTimeout",
+    "TemplateError",
+    "TransientError",
+]

@@ -1,0 +1,74 @@
+"""The bus contract: topics of keyed records, consumer groups, commits.
+
+Two implementations pass one contract test suite (tests/engine/test_bus_contract.py):
+`MemoryBus` (embedded, optionally journaled to disk) and `KafkaBus` (aiokafka).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self
+
+__all__ = ["Bus", "Record", "Subscription", "Topics"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    value: bytes
+
+    def __repr__(self) -> str:
+        return f"<Record {self.topic}[{self.partition}]@{self.offset} key={self.key!r}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names, prefixed so that several Podium installs can share one cluster."""
+
+    prefix: str = "podium"
+
+    @property
+    def requests(self) -> str:
+        return f"{self.prefix}.requests"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"
+
+
+class Subscription(Protocol):
+    """One consumer in a group. Records of one key arrive in the order they were published."""
+
+    async def fetch(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """The next records (possibly none after `timeout` seconds)."""
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Mark these records, and everything before them in their partitions, as done."""
+
+    async def committed(self) -> dict[int, int]:
+        """The next offset this group will read, by partition."""
+
+    async def lag(self) -> int:
+        """Records published but not yet committed by this group."""
+
+    async def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        """Returns once the record is accepted durably (as durable as this bus is)."""
+
+    async def publish_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> None: ...
+
+    async def subscribe(self, topic: str, group: str, *, is_transient: bool = False) -> Subscription:
+        """Join `group` on `topic`. A transient subscription (a live view) starts at the
+        end of the topic and keeps no offsets."""
+
+    async def end_offsets(self, topic: str) -> dict[int, int]: ...

@@ -1,0 +1,178 @@
+"""The `podium` command line.
+
+    podium server local [--flows DIR] [--port N] [--data DIR]   every role, embedded defaults
+    podium flow validate FILE…                                   print every problem; exit 1 if any
+    podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.catalog import default_registries
+from engine.errors import ConfigError, FlowDefinitionError, InputError
+from engine.events import ExecutionChanged, decode_event
+from engine.flow import load_flow
+from engine.intake import FlowNotFound
+from engine.settings import load_settings
+from engine.states import State
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"podium: {what} must look like key=value, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="podium", description="Run Kestra-format YAML flows.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    server = commands.add_parser("server", help="run Podium").add_subparsers(dest="role", required=True)
+    local = server.add_parser("local", help="every role in one process, on embedded defaults")
+    local.add_argument("--flows", type=Path, help="load flows from this folder and follow its changes")
+    local.add_argument("--port", type=int, help="HTTP port (default 8080)")
+    local.add_argument("--host", help="HTTP address (default 127.0.0.1)")
+    local.add_argument("--data", type=Path, help="where state is kept (default ./podium-data)")
+    local.add_argument("--config", type=Path, help="a settings file instead of config/default.yaml")
+
+    flow = commands.add_parser("flow", help="work with flow files").add_subparsers(dest="action", required=True)
+    validate = flow.add_parser("validate", help="check flow files and print every problem")
+    validate.add_argument("files", nargs="+", type=Path)
+    run = flow.add_parser("run", help="run a flow once, in this process, with live progress")
+    run.add_argument("file", type=Path)
+    run.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--label", "-l", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--flows", type=Path, help="a folder of other flows (subflows) to load too")
+    run.add_argument("--data", type=Path, help="keep state here (default: a temporary folder)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "flow" and args.action == "validate":
+            return validate_files(args.files)
+        if args.command == "flow" and args.action == "run":
+            if not args.verbose:
+                logging.getLogger("podium").setLevel(logging.WARNING)
+            return asyncio.run(run_flow(args))
+        if args.command == "server" and args.role == "local":
+            return asyncio.run(serve_local(args))
+    except ConfigError as exc:
+        print(f"podium: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+def validate_files(files: Sequence[Path]) -> int:
+    registries = default_registries()
+    failed = 0
+    for path in files:
+        try:
+            flow = load_flow(path.read_bytes(), registries, source=str(path))
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror}")
+            failed += 1
+        except FlowDefinitionError as exc:
+            for problem in exc.problems:
+                print(problem)
+            failed += 1
+        else:
+            print(f"{path}: ok ({flow.key}, {sum(1 for _ in flow.all_tasks())} tasks)")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+async def serve_local(args: argparse.Namespace) -> int:
+    from engine.server import Podium
+
+    settings = load_settings(
+        args.config, overrides={"port": args.port, "host": args.host, "data": args.data, "flows": args.flows}
+    )
+    async with Podium(settings) as podium:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, podium.stop)
+        await podium.run()
+    return EXIT_OK
+
+
+async def run_flow(args: argparse.Namespace) -> int:
+    from engine.console import ProgressView
+    from engine.server import Podium
+
+    with contextlib.ExitStack() as stack:
+        data = args.data or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="podium-run-")))
+        settings = load_settings(overrides={"data": data, "flows": args.flows})
+        try:
+            source = args.file.read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"podium: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        async with Podium(settings, serve_http=False, is_durable=args.data is not None) as podium:
+            try:
+                flow = await podium.flows.save(source, name=str(args.file))
+            except FlowDefinitionError as exc:
+                print(exc, file=sys.stderr)
+                return EXIT_USAGE
+            ready = asyncio.Event()
+            async with asyncio.TaskGroup() as group:
+                server = group.create_task(podium.run(ready=ready))
+                await ready.wait()
+                events = await podium.bus.subscribe(podium.topics.events, "podium-cli", is_transient=True)
+                try:
+                    request = await podium.intake.execute(
+                        flow.namespace, flow.id,
+                        inputs=_pairs(args.input, "--input"), labels=_pairs(args.label, "--label"),
+                    )
+                except (InputError, FlowNotFound) as exc:
+                    print(f"podium: {exc}", file=sys.stderr)
+                    podium.stop()
+                    await events.close()
+                    return EXIT_USAGE
+                view = ProgressView(request.execution_id)
+                loop = asyncio.get_running_loop()
+                loop.add_signal_handler(
+                    signal.SIGINT,
+                    lambda: group.create_task(podium.intake.kill(request.execution_id, flow.namespace, flow.id)),
+                )
+                while view.final is None and not server.done():
+                    for record in await events.fetch(timeout=0.5):
+                        event = decode_event(record.value)
+                        view.show(event)
+                await events.close()
+                podium.stop()
+            view.summary()
+            final: ExecutionChanged | None = view.final
+            if final is None:
+                return EXIT_FAILED
+            return EXIT_OK if final.state in (State.SUCCESS, State.WARNING) else EXIT_FAILED
+    return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,293 @@
+"""`TaskRunContext`: the engine's side of the `RunContext` a task is handed.
+
+It is a thin view over one task run of an `ExecutionWalk`: rendering in the run's
+template context, logging into the execution's log stream, storage scoped to the
+execution, and the flow-control calls that hand child task lists back to the walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import TaskFailed
+from engine.events import ExecutionRequested, ParentRef, ResumeRequested
+from engine.plugin import Task
+from engine.states import State, worst
+from engine.storage import ScopedStorage
+from engine.store.base import LEVELS
+
+if TYPE_CHECKING:
+    from engine.walk import ExecutionWalk, TaskRun
+
+__all__ = ["RunLogger", "TaskRunContext"]
+
+
+class RunLogger:
+    """Log lines of one attempt, filtered by the task's `logLevel`, masked for secrets."""
+
+    def __init__(self, walk: ExecutionWalk, run: TaskRun) -> None:
+        self._walk = walk
+        self._run = run
+        self._floor = LEVELS.get(run.task.logLevel or "TRACE", 0)
+
+    def __repr__(self) -> str:
+        return f"<RunLogger {self._run.task.id}>"
+
+    def log(self, level: str, message: str) -> None:
+        level = "WARN" if level.upper() == "WARNING" else level.upper()
+        if LEVELS.get(level, 2) >= self._floor:
+            self._walk.log(self._run, level, str(message))
+
+    def trace(self, message: str) -> None:
+        self.log("TRACE", message)
+
+    def debug(self, message: str) -> None:
+        self.log("DEBUG", message)
+
+    def info(self, message: str) -> None:
+        self.log("INFO", message)
+
+    def warning(self, message: str) -> None:
+        self.log("WARN", message)
+
+    def error(self, message: str) -> None:
+        self.log("ERROR", message)
+
+
+class TaskRunContext:
+    def __init__(self, walk: ExecutionWalk, run: TaskRun, *, working_dir: Path | None = None) -> None:
+        self._walk = walk
+        self._run = run
+        self._context: dict[str, Any] | None = None
+        self._working_dir = working_dir or _shared_dir(run)
+        self._owns_working_dir = False
+        flow = walk.flow
+        self.execution_id = walk.execution_id
+        self.task_run_id = run.id
+        self.namespace = flow.namespace
+        self.flow_id = flow.id
+        self.attempt = run.attempt
+        self.value = run.value
+        self.logger = RunLogger(walk, run)
+        self.storage = ScopedStorage(
+            walk.runtime.storage, flow.namespace, flow.id, walk.execution_id, f"{run.task.id}/{run.id}"
+        )
+        self.variables = flow.variables
+
+    def __repr__(self) -> str:
+        return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"
+
+    @property
+    def template_context(self) -> dict[str, Any]:
+        if self._context is None:
+            self._context = self._walk.context_for(self._run)
+            if self._working_dir is not None:
+                self._context["workingDir"] = str(self._working_dir)
+        return self._context
+
+    # -- rendering --
+
+    def render(self, value: Any, *, extra: Mapping[str, Any] | None = None) -> Any:
+        context = self.template_context
+        if extra:
+            context = dict(context)
+            for key, more in extra.items():
+                base = context.get(key)
+                context[key] = {**base, **more} if isinstance(base, dict) and isinstance(more, dict) else more
+        return self._walk.runtime.renderer.render_value(value, context)
+
+    def render_text(self, template: str) -> str:
+        return self._walk.runtime.renderer.render(template, self.template_context)
+
+    def evaluate(self, expression: str) -> Any:
+        return self._walk.runtime.renderer.evaluate(expression, self.template_context)
+
+    def is_true(self, template: str) -> bool:
+        return self._walk.runtime.renderer.is_true(template, self.template_context)
+
+    def mask(self, text: str) -> str:
+        secrets = self._walk.runtime.renderer.secrets
+        return secrets.mask(text) if secrets is not None else text
+
+    # -- files and environment --
+
+    def working_dir(self) -> Path:
+        if self._working_dir is None:
+            root = self._walk.runtime.work_root
+            root.mkdir(parents=True, exist_ok=True)
+            self._working_dir = Path(tempfile.mkdtemp(prefix=f"{self._run.task.id}-", dir=root))
+            self._owns_working_dir = True
+            if self._context is not None:
+                self._context["workingDir"] = str(self._working_dir)
+        return self._working_dir
+
+    def share_working_dir(self) -> Path:
+        """Used by WorkingDirectory: this run's children all work in one folder."""
+        path = self.working_dir()
+        self._run.shared_dir = path
+        return path
+
+    def close(self) -> None:
+        if self._owns_working_dir and self._working_dir is not None:
+            shutil.rmtree(self._working_dir, ignore_errors=True)
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "PODIUM_ATTEMPT_KEY": f"{self.execution_id}:{self.task_run_id}:{self.attempt}",
+            "PODIUM_EXECUTION_ID": self.execution_id,
+            "PODIUM_TASKRUN_ID": self.task_run_id,
+        }
+
+    def metric(self, name: str, value: float, *, kind: str = "counter", tags: Mapping[str, str] | None = None) -> None:
+        self._walk.pending_metrics.append((self._run, name, float(value), kind, dict(tags or {})))
+
+    def warn(self) -> None:
+        """Mark this attempt as ending in WARNING (e.g. output on stderr)."""
+        self._run.has_warning = True
+
+    # -- flow control --
+
+    async def run_tasks(
+        self,
+        tasks: Sequence[Task],
+        *,
+        value: Any = None,
+        iteration: int | None = None,
+        errors: Sequence[Task] = (),
+        finally_: Sequence[Task] = (),
+        scope: str = "",
+    ) -> State:
+        state = await self._walk.run_list(
+            tasks,
+            parent=self._run,
+            value=value,
+            is_new_value=value is not None,
+            iteration=iteration,
+            errors=errors,
+            finally_=finally_,
+        )
+        self._run.child_states.append(state)
+        return state
+
+    async def run_dag(self, nodes: Sequence[tuple[Task, Sequence[str]]], *, concurrency: int) -> State:
+        """Run tasks as soon as what they depend on succeeded, at most `concurrency` at once."""
+        done: dict[str, asyncio.Event] = {task.id: asyncio.Event() for task, _ in nodes}
+        results: dict[str, State] = {}
+        gate = asyncio.Semaphore(concurrency if concurrency > 0 else len(nodes) or 1)
+
+        async def one(task: Task, depends_on: Sequence[str]) -> None:
+            try:
+                for dep in depends_on:
+                    await done[dep].wait()
+                if any(results.get(dep, State.SKIPPED).is_failure for dep in depends_on):
+                    results[task.id] = State.SKIPPED
+                    return
+                async with gate:
+                    results[task.id] = await self._walk.run_task(task, self._run)
+            finally:
+                done[task.id].set()
+
+        async with asyncio.TaskGroup() as group:
+            for task, depends_on in nodes:
+                group.create_task(one(task, depends_on))
+        state = worst(results.values())
+        self._run.child_states.append(state)
+        return state
+
+    def set_labels(self, labels: Mapping[str, str]) -> None:
+        self._walk.labels.update(labels)
+        self._walk.labels_changed = True
+
+    async def pause(self, *, delay: timedelta | None, timeout: timedelta | None) -> str:
+        if delay is not None:
+            outcome = await self._walk.wait_resume(self._run, delay.total_seconds())
+            return "RESUMED" if outcome == "RESUMED" else "DELAY"
+        return await self._walk.wait_resume(self._run, timeout.total_seconds() if timeout else None)
+
+    async def resume_execution(self, execution_id: str, namespace: str | None = None, flow_id: str | None = None) -> None:
+        await self._walk.runtime.publish_request(
+            ResumeRequested(
+                execution_id=execution_id,
+                namespace=namespace or self.namespace,
+                flow_id=flow_id or self.flow_id,
+            )
+        )
+
+    async def start_subflow(
+        self,
+        namespace: str,
+        flow_id: str,
+        *,
+        inputs: Mapping[str, Any],
+        labels: Mapping[str, str],
+        wait: bool,
+        revision: int | None = None,
+        key: str = "",
+    ) -> tuple[str, State | None, Mapping[str, Any]]:
+        from engine.walk import task_run_id
+
+        walk = self._walk
+        child_id = task_run_id(self._run.id, f"subflow:{key}", None, self.attempt)
+        await walk.runtime.publish_request(
+            ExecutionRequested(
+                execution_id=child_id,
+                namespace=namespace,
+                flow_id=flow_id,
+                revision=revision,
+                inputs=dict(inputs),
+                labels=dict(labels),
+                parent=ParentRef(
+                    execution_id=walk.execution_id,
+                    namespace=walk.flow.namespace,
+                    flow_id=walk.flow.id,
+                    task_run_id=self._run.id if not key else f"{self._run.id}:{key}",
+                    task_id=self._run.task.id,
+                ),
+                trigger={
+                    "type": "io.kestra.plugin.core.flow.Subflow",
+                    "id": self._run.task.id,
+                    "variables": {
+                        "executionId": walk.execution_id,
+                        "namespace": walk.flow.namespace,
+                        "flowId": walk.flow.id,
+                    },
+                },
+                requested_at=walk.runtime.clock.now(),
+            )
+        )
+        self.logger.info(f"started execution {child_id} of {namespace}/{flow_id}")
+        if not wait:
+            return child_id, None, {}
+        state, outputs = await walk.wait_child(self._run.id if not key else f"{self._run.id}:{key}")
+        return child_id, state, outputs
+
+    async def fetch_logs(
+        self, *, execution_id: str | None, min_level: str, task_ids: Sequence[str]
+    ) -> list[Mapping[str, Any]]:
+        fetch = self._walk.runtime.fetch_logs
+        if fetch is None:
+            raise TaskFailed("logs cannot be read in this runtime")
+        await self._walk.flush_logs()
+        lines = await fetch(execution_id or self.execution_id, min_level=min_level, task_ids=task_ids)
+        return [line.model_dump(mode="json") for line in lines]
+
+    async def sleep(self, seconds: float) -> None:
+        await self._walk.runtime.clock.sleep(seconds)
+
+    def now(self) -> datetime:
+        return self._walk.runtime.clock.now()
+
+
+def _shared_dir(run: TaskRun) -> Path | None:
+    node = run.parent
+    while node is not None:
+        if node.shared_dir is not None:
+            return node.shared_dir
+        node = node.parent
+    return None

@@ -1,0 +1,220 @@
+"""What travels on the bus: requests (commands to an executor) and events (facts).
+
+Both topics are keyed by `namespace/flow_id` (see DESIGN.md, "Partition by flow").
+Every message is a frozen pydantic model with a `kind` discriminator and a schema
+version `v`; readers ignore fields they do not know (`extra="ignore"`), so a newer
+writer never breaks an older reader.
+
+Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
+                               ChildExecutionEnded
+Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted
+
+Events carry `event_id` and a per-execution `seq`; the projector applies an event to a
+row only when its `seq` is newer than the row's, so redelivery is harmless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from engine.states import State
+
+__all__ = [
+    "ChildExecutionEnded",
+    "Event",
+    "ExecutionChanged",
+    "ExecutionRequested",
+    "KillRequested",
+    "LogLine",
+    "LogsEmitted",
+    "Message",
+    "MetricEmitted",
+    "ParentRef",
+    "Request",
+    "ResumeRequested",
+    "TaskRunChanged",
+    "decode",
+    "encode",
+    "new_id",
+]
+
+
+def new_id() -> str:
+    """A random id, short enough for URLs, sortable by nothing (use timestamps to sort)."""
+    return uuid.uuid4().hex[:22]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    v: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.flow_id}"  # type: ignore[attr-defined]
+
+
+class ParentRef(Wire):
+    """The task run of another execution that waits for this one (a Subflow)."""
+
+    execution_id: str
+    namespace: str
+    flow_id: str
+    task_run_id: str
+    task_id: str
+
+
+# -- requests -----------------------------------------------------------------
+
+
+class ExecutionRequested(Wire):
+    kind: Literal["ExecutionRequested"] = "ExecutionRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    revision: int | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    trigger: dict[str, Any] | None = None
+    parent: ParentRef | None = None
+    requested_at: datetime
+
+
+class KillRequested(Wire):
+    kind: Literal["KillRequested"] = "KillRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+
+
+class ResumeRequested(Wire):
+    kind: Literal["ResumeRequested"] = "ResumeRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+
+
+class ChildExecutionEnded(Wire):
+    """A subflow's execution ended; keyed by the parent's flow so its owner hears it."""
+
+    kind: Literal["ChildExecutionEnded"] = "ChildExecutionEnded"
+    namespace: str  # the parent's
+    flow_id: str
+    parent_execution_id: str
+    parent_task_run_id: str
+    child_execution_id: str
+    state: State
+    outputs: dict[str, Any] = Field(default_factory=dict)
+
+
+Request = Annotated[
+    ExecutionRequested | KillRequested | ResumeRequested | ChildExecutionEnded,
+    Field(discriminator="kind"),
+]
+
+# -- events -------------------------------------------------------------------
+
+
+class EventBase(Wire):
+    event_id: str = Field(default_factory=new_id)
+    execution_id: str
+    namespace: str
+    flow_id: str
+    seq: int
+    at: datetime
+
+
+class ExecutionChanged(EventBase):
+    """The whole header of an execution, as of this event."""
+
+    kind: Literal["ExecutionChanged"] = "ExecutionChanged"
+    revision: int | None
+    state: State
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    trigger: dict[str, Any] | None = None
+    parent: ParentRef | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+
+
+class TaskRunChanged(EventBase):
+    """The whole of one task run, as of this event."""
+
+    kind: Literal["TaskRunChanged"] = "TaskRunChanged"
+    task_run_id: str
+    task_id: str
+    parent_task_run_id: str | None = None
+    value: str | None = None
+    iteration: int | None = None
+    state: State
+    attempt: int = 1
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class LogLine(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    at: datetime
+    level: str
+    message: str
+    task_run_id: str | None = None
+    task_id: str | None = None
+    attempt: int | None = None
+
+
+class LogsEmitted(EventBase):
+    kind: Literal["LogsEmitted"] = "LogsEmitted"
+    lines: tuple[LogLine, ...]
+
+
+class MetricEmitted(EventBase):
+    kind: Literal["MetricEmitted"] = "MetricEmitted"
+    task_run_id: str | None
+    task_id: str | None
+    name: str
+    metric_kind: str
+    value: float
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+Event = Annotated[
+    ExecutionChanged | TaskRunChanged | LogsEmitted | MetricEmitted,
+    Field(discriminator="kind"),
+]
+Message = Request | Event
+
+_requests: TypeAdapter[Any] = TypeAdapter(Request)
+_events: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+def encode(message: Wire) -> bytes:
+    return message.__pydantic_serializer__.to_json(message)
+
+
+def decode_request(data: bytes) -> Any:
+    return _requests.validate_json(data)
+
+
+def decode_event(data: bytes) -> Any:
+    return _events.validate_json(data)
+
+
+def decode(data: bytes) -> Any:
+    """Decode any message by its kind."""
+    kind = orjson.loads(data).get("kind", "")
+    return decode_event(data) if kind in _EVENT_KINDS else decode_request(data)
+
+
+_EVENT_KINDS = {"ExecutionChanged", "TaskRunChanged", "LogsEmitted", "MetricEmitted"}

@@ -1,0 +1,364 @@
+"""The executor: consumes requests, owns executions, enforces concurrency, walks flows.
+
+One executor owns every execution of the flows whose partitions it holds (DESIGN.md,
+"Partition by flow"), so a flow's `concurrency.limit` is exact with local counters.
+
+    requests topic ──▶ intake loop ──▶ ExecutionRequested: dedupe, resolve flow and
+                                        inputs, admit (run / QUEUE / CANCEL / FAIL)
+                                      ─▶ Kill / Resume / ChildExecutionEnded: signal
+                                        the owning ExecutionWalk
+    each admitted execution: an ExecutionWalk in the executor's TaskGroup
+
+A request's offset is committed once the events that make it durable were published.
+On start, unfinished executions are read back from the (caught-up) store and resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.bus.base import Bus, Record, Subscription, Topics
+from engine.clock import Clock, SystemClock
+from engine.errors import InputError, PodiumError
+from engine.events import (
+    ChildExecutionEnded,
+    ExecutionChanged,
+    ExecutionRequested,
+    KillRequested,
+    ResumeRequested,
+    decode_request,
+    encode,
+)
+from engine.flow import Flow
+from engine.flows import FlowRepository
+from engine.intake import resolve_inputs
+from engine.states import State
+from engine.storage import LocalStorage
+from engine.store.base import Store
+from engine.templating import Renderer
+from engine.walk import ExecutionWalk, Runtime
+
+__all__ = ["Executor", "ExecutorSettings"]
+
+log = logging.getLogger("podium.executor")
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    group: str = "podium-executor"
+    max_running_executions: int = 10_000
+    max_running_tasks: int = 64
+    fetch_batch: int = 500
+    drain_seconds: float = 10.0
+    work_root: Path = Path("/tmp/podium-work")
+    envs: Mapping[str, str] = field(default_factory=dict)
+    remembered_executions: int = 100_000
+
+
+@dataclass(eq=False)
+class _Owned:
+    walk: ExecutionWalk
+    task: asyncio.Task[None] | None = None
+
+
+class Executor:
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        flows: FlowRepository,
+        storage: LocalStorage,
+        *,
+        renderer: Renderer,
+        topics: Topics = Topics(),
+        clock: Clock | None = None,
+        settings: ExecutorSettings = ExecutorSettings(),
+        wait_projected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.flows = flows
+        self.storage = storage
+        self.renderer = renderer
+        self.topics = topics
+        self.clock = clock or SystemClock()
+        self.settings = settings
+        self.wait_projected = wait_projected
+        self.runtime = Runtime(
+            publish_event=self._publish_event,
+            publish_request=self._publish_request,
+            clock=self.clock,
+            renderer=renderer,
+            storage=storage,
+            task_slots=asyncio.Semaphore(settings.max_running_tasks),
+            work_root=settings.work_root,
+            envs=dict(settings.envs),
+            fetch_logs=self._fetch_logs,
+        )
+        self._owned: dict[str, _Owned] = {}
+        self._running: dict[str, set[str]] = {}
+        self._queued: dict[str, deque[ExecutionChanged]] = {}
+        self._finished: OrderedDict[str, ExecutionChanged] = OrderedDict()
+        self._group: asyncio.TaskGroup | None = None
+        self._subscription: Subscription | None = None
+        self._slot_freed = asyncio.Event()
+        self._is_stopping = False
+        self.is_ready = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Executor owned={len(self._owned)} queued={sum(map(len, self._queued.values()))}>"
+
+    # -- life cycle ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until `stop()`; then stop intake, drain with a deadline, and return."""
+        self._subscription = await self.bus.subscribe(self.topics.requests, self.settings.group)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                await self._recover()
+                self.is_ready.set()
+                await self._intake(self._subscription)
+                await self._drain()
+        finally:
+            self._group = None
+            await self._subscription.close()
+
+    def stop(self) -> None:
+        self._is_stopping = True
+        self._slot_freed.set()
+
+    async def _drain(self) -> None:
+        pending = [o.task for o in self._owned.values() if o.task is not None]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=self.settings.drain_seconds)
+            if still:
+                self.runtime.is_shutting_down = True
+                for task in still:
+                    task.cancel()
+
+    async def _recover(self) -> None:
+        if self.wait_projected is not None:
+            await self.wait_projected()
+        for unfinished in await self.store.unfinished_executions():
+            header = unfinished.execution
+            flow = await self.flows.get(header.namespace, header.flow_id, header.revision)
+            if flow is None:
+                await self._publish_event(
+                    header.model_copy(update={"state": State.FAILED, "seq": unfinished.last_seq + 1, "at": self.clock.now(), "ended_at": self.clock.now(), "error": "the flow no longer exists"})
+                )
+                continue
+            header = header.model_copy(update={"seq": unfinished.last_seq})
+            if header.state is State.QUEUED:
+                self._queued.setdefault(flow.key, deque()).append(header)
+                continue
+            log.info("resuming execution %s of %s", header.execution_id, flow.key)
+            self._start(flow, header, unfinished.task_runs, unfinished.last_seq)
+        for key in list(self._queued):
+            await self._admit_queued(key)
+
+    # -- intake -------------------------------------------------------------------
+
+    async def _intake(self, subscription: Subscription) -> None:
+        while not self._is_stopping:
+            if len(self._owned) >= self.settings.max_running_executions:
+                # Full: stop taking requests (the bus keeps them) until a slot frees.
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            records = await subscription.fetch(max_records=self.settings.fetch_batch, timeout=0.2)
+            for record in records:
+                await self._handle(record)
+            if records:
+                await subscription.commit(records)
+
+    async def _handle(self, record: Record) -> None:
+        try:
+            message = decode_request(record.value)
+        except ValueError as exc:
+            log.error("dropping an undecodable request at %r: %s", record, exc)
+            return
+        if isinstance(message, ExecutionRequested):
+            await self._on_requested(message)
+        elif isinstance(message, KillRequested):
+            await self._on_kill(message)
+        elif isinstance(message, ResumeRequested):
+            owned = self._owned.get(message.execution_id)
+            if owned is not None and not owned.walk.resume():
+                log.info("resume of %s: nothing is paused", message.execution_id)
+        elif isinstance(message, ChildExecutionEnded):
+            owned = self._owned.get(message.parent_execution_id)
+            if owned is not None:
+                owned.walk.child_ended(message.parent_task_run_id, message.state, dict(message.outputs))
+
+    async def _on_requested(self, request: ExecutionRequested) -> None:
+        execution_id = request.execution_id
+        if execution_id in self._owned or self._is_queued(execution_id):
+            return
+        known = self._finished.get(execution_id) or await self.store.get_execution(execution_id)
+        if known is not None:
+            # A redelivered or repeated request: the id is the idempotency key.
+            if known.state.is_terminal and known.parent is not None:
+                await self._notify_parent(known)
+            return
+        now = self.clock.now()
+        header = ExecutionChanged(
+            execution_id=execution_id,
+            namespace=request.namespace,
+            flow_id=request.flow_id,
+            seq=0,
+            at=now,
+            revision=request.revision,
+            state=State.CREATED,
+            labels=dict(request.labels),
+            trigger=request.trigger,
+            parent=request.parent,
+            created_at=request.requested_at,
+        )
+        flow = await self.flows.get(request.namespace, request.flow_id, request.revision)
+        if flow is None:
+            await self._refuse(header, f"flow {request.namespace}/{request.flow_id} does not exist")
+            return
+        header = header.model_copy(update={"revision": flow.revision, "labels": {**flow.labels, **request.labels}})
+        if flow.disabled:
+            await self._refuse(header, "the flow is disabled")
+            return
+        try:
+            inputs = resolve_inputs(
+                flow, request.inputs, self.renderer, envs=self.runtime.envs, execution_id=execution_id
+            )
+        except (InputError, PodiumError) as exc:
+            await self._refuse(header, str(exc))
+            return
+        header = header.model_copy(update={"inputs": inputs, "seq": 1})
+        await self._publish_event(header)
+        limit = flow.concurrency
+        if limit is not None and len(self._running.get(flow.key, ())) >= limit.limit:
+            if limit.behavior == "QUEUE":
+                queued = header.model_copy(update={"state": State.QUEUED, "seq": 2, "at": self.clock.now()})
+                await self._publish_event(queued)
+                self._queued.setdefault(flow.key, deque()).append(queued)
+            elif limit.behavior == "CANCEL":
+                await self._end_early(header, State.CANCELLED, "concurrency limit reached")
+            else:
+                await self._end_early(header, State.FAILED, f"concurrency limit of {limit.limit} reached")
+            return
+        self._start(flow, header, (), header.seq)
+
+    async def _refuse(self, header: ExecutionChanged, reason: str) -> None:
+        log.warning("execution %s of %s/%s refused: %s", header.execution_id, header.namespace, header.flow_id, reason)
+        await self._end_early(header, State.FAILED, reason)
+
+    async def _end_early(self, header: ExecutionChanged, state: State, reason: str) -> None:
+        now = self.clock.now()
+        ended = header.model_copy(update={"state": state, "seq": header.seq + 1, "at": now, "ended_at": now, "error": reason})
+        await self._publish_event(ended)
+        self._remember(ended)
+        if ended.parent is not None:
+            await self._notify_parent(ended)
+
+    # -- owning walks -----------------------------------------------------------------
+
+    def _start(self, flow: Flow, header: ExecutionChanged, recorded: Any, last_seq: int) -> None:
+        assert self._group is not None
+        walk = ExecutionWalk(self.runtime, flow, header, recorded=recorded, last_seq=last_seq)
+        owned = _Owned(walk)
+        self._owned[header.execution_id] = owned
+        self._running.setdefault(flow.key, set()).add(header.execution_id)
+        owned.task = self._group.create_task(self._drive(owned), name=f"execution {header.execution_id}")
+
+    async def _drive(self, owned: _Owned) -> None:
+        walk = owned.walk
+        try:
+            await walk.run()
+        except asyncio.CancelledError:
+            if not walk.is_killing or self.runtime.is_shutting_down:
+                raise
+            # our own kill: the walk recorded KILLED; this task ends normally
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        except Exception:
+            log.exception("execution %s crashed in the executor", walk.execution_id)
+            with contextlib.suppress(Exception):
+                await walk.set_state(State.FAILED, error="internal error in the executor")
+        finally:
+            self._owned.pop(walk.execution_id, None)
+            self._running.get(walk.flow.key, set()).discard(walk.execution_id)
+            self._slot_freed.set()
+        self._remember(walk.header)
+        if walk.header.parent is not None and walk.header.state.is_terminal:
+            await self._notify_parent(walk.header)
+        await self._admit_queued(walk.flow.key)
+
+    async def _admit_queued(self, key: str) -> None:
+        queue = self._queued.get(key)
+        while queue and not self._is_stopping:
+            flow = await self.flows.get(queue[0].namespace, queue[0].flow_id, queue[0].revision)
+            if flow is None:
+                header = queue.popleft()
+                await self._end_early(header, State.FAILED, "the flow no longer exists")
+                continue
+            limit = flow.concurrency.limit if flow.concurrency else None
+            if limit is not None and len(self._running.get(key, ())) >= limit:
+                return
+            header = queue.popleft()
+            self._start(flow, header, (), header.seq)
+
+    def _is_queued(self, execution_id: str) -> bool:
+        return any(h.execution_id == execution_id for q in self._queued.values() for h in q)
+
+    def _remember(self, header: ExecutionChanged) -> None:
+        self._finished[header.execution_id] = header
+        while len(self._finished) > self.settings.remembered_executions:
+            self._finished.popitem(last=False)
+
+    async def _on_kill(self, request: KillRequested) -> None:
+        owned = self._owned.get(request.execution_id)
+        if owned is not None and owned.task is not None:
+            if not owned.walk.is_killing:
+                owned.walk.is_killing = True
+                await owned.walk.set_state(State.KILLING)
+                owned.task.cancel()
+            return
+        for queue in self._queued.values():
+            for header in list(queue):
+                if header.execution_id == request.execution_id:
+                    queue.remove(header)
+                    await self._end_early(header, State.KILLED, "killed while queued")
+                    return
+
+    async def _notify_parent(self, header: ExecutionChanged) -> None:
+        parent = header.parent
+        assert parent is not None
+        await self._publish_request(
+            ChildExecutionEnded(
+                namespace=parent.namespace,
+                flow_id=parent.flow_id,
+                parent_execution_id=parent.execution_id,
+                parent_task_run_id=parent.task_run_id,
+                child_execution_id=header.execution_id,
+                state=header.state,
+                outputs=header.outputs,
+            )
+        )
+
+    # -- the bus ------------------------------------------------------------------------
+
+    async def _publish_event(self, event: Any) -> None:
+        await self.bus.publish(self.topics.events, event.key, encode(event))
+
+    async def _publish_request(self, request: Any) -> None:
+        await self.bus.publish(self.topics.requests, request.key, encode(request))
+
+    async def _fetch_logs(self, execution_id: str, **query: Any) -> Any:
+        if self.wait_projected is not None:
+            await self.wait_projected()
+        return await self.store.logs(execution_id, **query)

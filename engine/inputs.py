@@ -1,0 +1,698 @@
+"""Flow inputs: what a flow declares under `inputs:`, and the values an execution gets.
+
+How to read this module, top to bottom:
+
+1. Converters (`_to_int`, `_to_datetime`, ...) turn one raw value, typed (from YAML or
+   JSON) or text (from the CLI or a form), into a Python value, or raise ValueError with a
+   reason that says what was expected. The same converters serve load-time checks and
+   run-time resolution, so a default is judged exactly like a value given later.
+2. The models, one per Kestra input `type`, joined by `Input`, a union discriminated on
+   `type`. Each model validates its own declaration (regexes compile, min <= max) and
+   has `coerce(value, choices)`, which converts and validates one value for that input.
+3. `check_declarations` checks a whole `inputs:` list at flow load: ids, `dependsOn`,
+   and defaults that are not templates.
+4. `InputResolver` builds an execution's inputs: rendered defaults, `dependsOn`
+   conditions, files put in storage, and every error collected into one `InputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import PurePath
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.durations import format_duration, is_template, parse_duration
+from engine.errors import FlowDefinitionError, InputError
+from engine.yaml_loader import load_yaml_value
+
+__all__ = [
+    "ArrayInput",
+    "BaseInput",
+    "BoolInput",
+    "DateInput",
+    "DateTimeInput",
+    "DependsOn",
+    "DurationInput",
+    "EmailInput",
+    "FileInput",
+    "FloatInput",
+    "Input",
+    "InputResolver",
+    "IntInput",
+    "JsonInput",
+    "MultiselectInput",
+    "SecretInput",
+    "SelectInput",
+    "StringInput",
+    "TimeInput",
+    "UriInput",
+    "YamlInput",
+    "check_declarations",
+]
+
+ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+ScalarType = Literal[
+    "STRING", "EMAIL", "URI", "INT", "FLOAT", "BOOL", "BOOLEAN", "DATETIME", "DATE", "TIME",
+    "DURATION",
+]  # fmt: skip
+
+# ---------------------------------------------------------------- 1. converters
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"{type(value).__name__} {_shown(value)}"
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):  # as Kestra prints them
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValueError(f"expected text, got {_kind(value)}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,30}\s*", value):
+        return int(value)
+    raise ValueError(f"{_shown(value)} is not an integer")
+
+
+def _to_float(value: Any) -> float:
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if number is None or not math.isfinite(number):  # min/max mean nothing for nan and inf
+        raise ValueError(f"{_shown(value)} is not a number")
+    return number
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{_shown(value)} is not a boolean (true or false)")
+
+
+def _to_datetime(value: Any) -> datetime:
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if moment is None:
+        raise ValueError(
+            f"{_shown(value)} is not an ISO-8601 date-time (e.g. 2024-01-31T10:00:00Z)"
+        )
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive means UTC
+
+
+def _to_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        raise ValueError(f"{_shown(value)} is not an ISO-8601 date (e.g. 2024-01-31)") from None
+
+
+def _to_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    try:
+        return time.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        raise ValueError(f"{_shown(value)} is not an ISO-8601 time (e.g. 10:30:00)") from None
+
+
+def _to_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta | str | int | float) and not isinstance(value, bool):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{_shown(value)} is not an ISO-8601 duration (e.g. PT15M, P1D)")
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def _to_email(value: Any) -> str:
+    text = _to_text(value).strip()
+    if not _EMAIL.fullmatch(text):
+        raise ValueError(f"{_shown(text)} is not an email address")
+    return text
+
+
+def _to_uri(value: Any) -> str:
+    text = _to_text(value).strip()
+    parts = urlsplit(text)
+    if (
+        not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*", parts.scheme or "")
+        or " " in text
+        or not (parts.netloc or parts.path)
+    ):
+        raise ValueError(f"{_shown(text)} is not a URI (e.g. https://example.com/data.csv)")
+    return text
+
+
+_SCALARS: dict[str, Callable[[Any], Any]] = {
+    "STRING": _to_text, "EMAIL": _to_email, "URI": _to_uri, "INT": _to_int, "FLOAT": _to_float,
+    "BOOL": _to_bool, "BOOLEAN": _to_bool, "DATETIME": _to_datetime, "DATE": _to_date,
+    "TIME": _to_time, "DURATION": _to_duration,
+}  # fmt: skip
+
+
+def _to_list(value: Any) -> list[Any]:
+    """A list, or the JSON array text that Kestra's UI and API send for one."""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parsed
+    raise ValueError(f'expected a list (or a JSON array such as ["a", "b"]), got {_kind(value)}')
+
+
+def _check_choice(text: str, choices: Sequence[str] | None, allow_custom: bool) -> None:
+    if choices is not None and not allow_custom and text not in choices:
+        raise ValueError(f"{_shown(text)} is not one of: {', '.join(choices)}")
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_template(value)
+    if isinstance(value, Mapping):
+        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+# ---------------------------------------------------------------- 2. the models
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DependsOn(BaseModel):
+    """Show an input only once `inputs` are set and `condition` renders true."""
+
+    model_config = _CONFIG
+    inputs: list[str] = Field(default_factory=list)
+    condition: str | None = None
+
+
+class BaseInput(BaseModel):
+    """The fields every input type shares. Not used alone: see `Input`."""
+
+    model_config = _CONFIG
+    id: str = Field(pattern=ID_PATTERN)
+    description: str | None = None
+    display_name: str | None = Field(default=None, alias="displayName", max_length=64)
+    required: bool = True
+    defaults: Any = None  # a value of the input's type, or a template rendered at run time
+    prefill: Any = None  # shown in forms, never used as a value (Kestra 0.22+)
+    depends_on: DependsOn | None = Field(default=None, alias="dependsOn")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_name(cls, data: Any) -> Any:
+        # Kestra before 0.15 wrote `name:`; it still reads it as the id.
+        if isinstance(data, dict) and "name" in data:
+            data = dict(data)
+            name = data.pop("name")
+            data.setdefault("id", name)
+        return data
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> Any:
+        """`value` as this input's type, checked; ValueError says what was expected."""
+        raise NotImplementedError
+
+
+class _Validated(BaseInput):
+    validator: str | None = None  # a regex the whole value must match
+
+    @field_validator("validator")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return pattern
+
+    def _match(self, text: str, shown: str) -> str:
+        if self.validator is not None and not re.fullmatch(self.validator, text):
+            raise ValueError(f"{shown}does not match the validator {self.validator}")
+        return text
+
+
+class StringInput(_Validated):
+    type: Literal["STRING"]
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
+        text = _to_text(value)
+        return self._match(text, f"{_shown(text)} ")
+
+
+class SecretInput(_Validated):
+    type: Literal["SECRET"]
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
+        try:
+            text = _to_text(value)
+        except ValueError:
+            raise ValueError(f"expected text, got {_kind(value).split()[0]}") from None
+        return self._match(text, "")  # never echo a secret in an error
+
+
+class EmailInput(BaseInput):
+    type: Literal["EMAIL"]
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
+        return _to_email(value)
+
+
+class UriInput(BaseInput):
+    type: Literal["URI"]
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
+        return _to_uri(value)
+
+
+class _Bounded(BaseInput):
+    """Inputs with an order: values are converted by `_convert`, then checked against the
+    bounds named in `_bounds` (`min`/`max`, or `after`/`before` for moments in time)."""
+
+    _convert: ClassVar[Callable[[Any], Any]]
+    _show: ClassVar[Callable[[Any], str]] = staticmethod(str)
+    _bounds: ClassVar[tuple[str, str]] = ("min", "max")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse_bounds(cls, data: Any) -> Any:
+        # Bounds are read like values (`after: 2024-01-01`, `min: PT5M`), by the same converter.
+        if isinstance(data, dict):
+            data = {
+                k: cls._convert(v) if k in cls._bounds and v is not None else v
+                for k, v in data.items()
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Bounded:
+        low, high = (getattr(self, name) for name in self._bounds)
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"{self._bounds[0]} {self._show(low)} is above {self._bounds[1]} {self._show(high)}"
+            )
+        return self
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> Any:
+        converted = type(self)._convert(value)
+        low, high = (getattr(self, name) for name in self._bounds)
+        show = self._show
+        is_time = self._bounds == ("after", "before")
+        if low is not None and converted < low:
+            limit = "the earliest allowed" if is_time else "the minimum"
+            raise ValueError(
+                f"{show(converted)} is {'before' if is_time else 'below'} {limit} {show(low)}"
+            )
+        if high is not None and converted > high:
+            limit = "the latest allowed" if is_time else "the maximum"
+            raise ValueError(
+                f"{show(converted)} is {'after' if is_time else 'above'} {limit} {show(high)}"
+            )
+        return converted
+
+
+class IntInput(_Bounded):
+    type: Literal["INT"]
+    min: int | None = None
+    max: int | None = None
+    _convert = staticmethod(_to_int)
+
+
+class FloatInput(_Bounded):
+    type: Literal["FLOAT"]
+    min: float | None = None
+    max: float | None = None
+    _convert = staticmethod(_to_float)
+    _show = staticmethod("{:g}".format)
+
+
+class DurationInput(_Bounded):
+    type: Literal["DURATION"]
+    min: timedelta | None = None
+    max: timedelta | None = None
+    _convert = staticmethod(_to_duration)
+    _show = staticmethod(format_duration)
+
+
+class DateTimeInput(_Bounded):
+    type: Literal["DATETIME"]
+    after: datetime | None = None
+    before: datetime | None = None
+    _convert = staticmethod(_to_datetime)
+    _show = staticmethod(datetime.isoformat)
+    _bounds = ("after", "before")
+
+
+class DateInput(_Bounded):
+    type: Literal["DATE"]
+    after: date | None = None
+    before: date | None = None
+    _convert = staticmethod(_to_date)
+    _show = staticmethod(date.isoformat)
+    _bounds = ("after", "before")
+
+
+class TimeInput(_Bounded):
+    type: Literal["TIME"]
+    after: time | None = None
+    before: time | None = None
+    _convert = staticmethod(_to_time)
+    _show = staticmethod(time.isoformat)
+    _bounds = ("after", "before")
+
+
+class BoolInput(BaseInput):
+    type: Literal["BOOL", "BOOLEAN"]  # BOOLEAN is the name before Kestra 0.23
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> bool:
+        return _to_bool(value)
+
+
+class JsonInput(BaseInput):
+    type: Literal["JSON"]
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> Any:
+        if not isinstance(value, str):
+            return value  # already structured (from YAML, or a JSON request body)
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not valid JSON: {exc}") from None
+
+
+class YamlInput(BaseInput):
+    type: Literal["YAML"]
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return load_yaml_value(value, source=f"input {self.id}")
+        except FlowDefinitionError as exc:
+            raise ValueError(f"not valid YAML: {exc.problems[0]}") from None
+
+
+def _texts(values: Any) -> Any:
+    # YAML writes `values: [2019, 2020]` as numbers; Kestra (Jackson) reads them as strings.
+    if isinstance(values, list):
+        return [_to_text(v) if isinstance(v, int | float | bool) else v for v in values]
+    return values
+
+
+class _Choice(BaseInput):
+    """SELECT and MULTISELECT: a fixed list of `values`, or an `expression` rendering one."""
+
+    values: list[str] | str | None = None
+    expression: str | None = None
+    allow_custom_value: bool = Field(default=False, alias="allowCustomValue")
+    auto_select_first: bool = Field(default=False, alias="autoSelectFirst")
+
+    _as_texts = field_validator("values", mode="before")(_texts)
+
+    def static_choices(self) -> list[str] | None:
+        return self.values if isinstance(self.values, list) else None
+
+    def choices_template(self) -> str | None:
+        """The template that lists the choices when they are only known at run time."""
+        return self.values if isinstance(self.values, str) else self.expression
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _Choice:
+        given = [s for s in (self.static_choices(), self.choices_template()) if s is not None]
+        if len(given) != 1 and type(self) is SelectInput:
+            raise ValueError("give either `values` (a list) or `expression`, not both or neither")
+        if isinstance(self.values, str) and not is_template(self.values):
+            raise ValueError("`values` must be a list, or an expression that renders one")
+        return self
+
+
+class SelectInput(_Choice):
+    type: Literal["SELECT"]
+    is_radio: bool = Field(default=False, alias="isRadio")
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
+        text = _to_text(value)
+        _check_choice(text, choices, self.allow_custom_value)
+        return text
+
+
+class MultiselectInput(_Choice):
+    type: Literal["MULTISELECT"]
+    options: list[str] | None = None  # the name of `values` before Kestra 0.20
+    item_type: ScalarType = Field(default="STRING", alias="itemType")
+
+    _options_texts = field_validator("options", mode="before")(_texts)
+
+    def static_choices(self) -> list[str] | None:
+        return self.values if isinstance(self.values, list) else self.options
+
+    @model_validator(mode="after")
+    def _one_list(self) -> MultiselectInput:
+        sources = [s for s in (self.values, self.options, self.expression) if s is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of `values`, `options` or `expression`")
+        return self
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> list[Any]:
+        chosen = [_to_text(item) for item in _to_list(value)]
+        for text in chosen:
+            _check_choice(text, choices, self.allow_custom_value)
+        return [_SCALARS[self.item_type](text) for text in chosen]
+
+
+class ArrayInput(BaseInput):
+    type: Literal["ARRAY"]
+    item_type: ScalarType = Field(alias="itemType")
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> list[Any]:
+        convert, items = _SCALARS[self.item_type], _to_list(value)
+        out = []
+        for index, item in enumerate(items):
+            try:
+                out.append(convert(item))
+            except ValueError as exc:
+                raise ValueError(f"item {index}: {exc}") from None
+        return out
+
+
+class FileInput(BaseInput):
+    type: Literal["FILE"]
+    extension: str | None = None  # legacy: the extension given to the stored file
+    allowed_file_extensions: list[str] | None = Field(default=None, alias="allowedFileExtensions")
+
+    def check_name(self, value: Any) -> None:
+        """Refuse a file whose name has none of `allowedFileExtensions` (bytes have no name)."""
+        if not self.allowed_file_extensions or not isinstance(value, str | PurePath):
+            return
+        name = str(value).lower()
+        allowed = ["." + e.lower().lstrip(".") for e in self.allowed_file_extensions]
+        if not name.endswith(tuple(allowed)):
+            raise ValueError(
+                f"{_shown(PurePath(name).name)} is not one of the allowed file types: {', '.join(allowed)}"
+            )
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
+        if not isinstance(value, str) or not value.startswith("kestra:///"):
+            raise ValueError(
+                f"expected an internal storage URI (kestra:///...), got {_kind(value)}"
+            )
+        self.check_name(value)
+        return value
+
+
+Input = Annotated[
+    StringInput | EmailInput | UriInput | SecretInput | IntInput | FloatInput | BoolInput
+    | DateTimeInput | DateInput | TimeInput | DurationInput | JsonInput | YamlInput
+    | SelectInput | MultiselectInput | ArrayInput | FileInput,
+    Field(discriminator="type"),
+]  # fmt: skip
+
+
+# ---------------------------------------------------------------- 3. checks at flow load
+
+
+def check_declarations(inputs: Sequence[Input]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems of an `inputs:` list as (path inside the list, message); none is fine.
+
+    Checks what needs the whole list or a value: unique ids, `dependsOn` naming earlier
+    inputs, and `defaults` that are not templates being valid values already.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    position: dict[str, int] = {}
+    for index, spec in enumerate(inputs):
+        if spec.id in position:
+            problems.append(
+                ((index, "id"), f"duplicate input id '{spec.id}' (also input {position[spec.id]})")
+            )
+        else:
+            position[spec.id] = index
+    for index, spec in enumerate(inputs):
+        for slot, name in enumerate(spec.depends_on.inputs if spec.depends_on else []):
+            where = position.get(name)
+            if where is None:
+                why = f"'{name}' is not an input of this flow"
+            elif where == index:
+                why = "an input cannot depend on itself"
+            elif where > index:
+                why = f"'{name}' is declared after '{spec.id}'; dependsOn may only name earlier inputs"
+            else:
+                continue
+            problems.append(((index, "dependsOn", "inputs", slot), why))
+        if spec.defaults is None or _has_template(spec.defaults) or isinstance(spec, FileInput):
+            continue
+        choices = spec.static_choices() if isinstance(spec, _Choice) else None
+        try:
+            spec.coerce(spec.defaults, choices)
+        except ValueError as exc:
+            problems.append(((index, "defaults"), f"invalid default: {exc}"))
+    return problems
+
+
+# ---------------------------------------------------------------- 4. resolution at run time
+
+
+def _is_missing(spec: BaseInput, value: Any) -> bool:
+    # Forms send "" for an empty field; only text inputs can mean an empty string by it.
+    return value is None or (value == "" and not isinstance(spec, StringInput | SecretInput))
+
+
+@dataclass
+class InputResolver:
+    """Turns the values given to a new execution into the typed inputs of its flow.
+
+    `render(value, context)` renders a template (a string, or strings nested in lists and
+    mappings); `evaluate_condition(template, context)` decides a `dependsOn.condition`;
+    `store_file(input_id, value)` puts a given file (bytes, a path, or a local file name)
+    into internal storage and returns its `kestra:///` URI. Without it, FILE inputs must
+    be given as such URIs already.
+    """
+
+    render: Callable[[Any, Mapping[str, Any]], Any]
+    evaluate_condition: Callable[[str, Mapping[str, Any]], bool]
+    store_file: Callable[[str, Any], str] | None = None
+
+    def resolve(
+        self,
+        declared: Sequence[Input],
+        given: Mapping[str, Any],
+        *,
+        context: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Every declared input's value (None when absent), or InputError with all reasons."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for spec in declared:
+            # Defaults, conditions and choices see the inputs resolved so far.
+            scope = {**(context or {}), "inputs": dict(values)}
+            if spec.depends_on and any(name in errors for name in spec.depends_on.inputs):
+                values[spec.id] = None  # its dependency failed: that error is enough
+                continue
+            try:
+                values[spec.id] = self._resolve_one(spec, given.get(spec.id), scope)
+            except ValueError as exc:
+                errors[spec.id] = str(exc)
+        names = [spec.id for spec in declared]
+        for name in given:
+            if name not in names:
+                declares = f"declares: {', '.join(names)}" if names else "declares no inputs"
+                errors[name] = f"unknown input '{name}'; the flow {declares}"
+        if errors:
+            raise InputError(errors)
+        return values
+
+    def _resolve_one(self, spec: Input, raw: Any, scope: Mapping[str, Any]) -> Any:
+        if spec.depends_on and spec.depends_on.condition:
+            try:
+                shown = self.evaluate_condition(spec.depends_on.condition, scope)
+            except Exception as exc:  # a user template: report it, don't crash the request
+                raise ValueError(f"cannot evaluate dependsOn.condition: {exc}") from None
+            if not shown:
+                return None  # hidden: neither required nor validated
+        if _is_missing(spec, raw) and spec.defaults is not None:
+            raw = self._render(spec.defaults, scope, "defaults")
+        if _is_missing(spec, raw):
+            if spec.required:
+                raise ValueError("required input is missing")
+            return None
+        choices: Sequence[str] | None = None
+        if isinstance(spec, SelectInput | MultiselectInput):
+            choices = spec.static_choices()
+            template = spec.choices_template()
+            if choices is None and template is not None:
+                rendered = self._render(template, scope, "the list of values")
+                choices = [_to_text(c) for c in _to_list(rendered) if c is not None]
+        if isinstance(spec, FileInput):
+            raw = self._store(spec, raw)
+        return spec.coerce(raw, choices)
+
+    def _render(self, template: Any, scope: Mapping[str, Any], what: str) -> Any:
+        if not _has_template(template):
+            return template
+        try:
+            return self.render(template, scope)
+        except Exception as exc:  # a user template: report it, don't crash the request
+            raise ValueError(f"cannot render {what}: {exc}") from None
+
+    def _store(self, spec: FileInput, raw: Any) -> Any:
+        if isinstance(raw, str) and raw.startswith("kestra:///"):
+            return raw
+        spec.check_name(raw)
+        if self.store_file is None:
+            return raw  # coerce() explains that a kestra:/// URI was expected
+        return self.store_file(spec.id, raw)

@@ -1,0 +1,111 @@
+"""How a request enters Podium: ids minted at the edge, inputs checked before publishing.
+
+The API, the CLI and (later) every trigger go through `Intake`, so an execution with
+invalid inputs is refused at the door and never created, and the id a caller gets back
+is the id the execution will have (it doubles as the idempotency key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.bus.base import Bus, Topics
+from engine.clock import Clock, SystemClock
+from engine.errors import PodiumError
+from engine.events import ExecutionRequested, KillRequested, ResumeRequested, encode, new_id
+from engine.flow import Flow
+from engine.flows import FlowRepository
+from engine.inputs import InputResolver
+from engine.templating import Renderer
+from engine.values import jsonable
+
+__all__ = ["FlowNotFound", "Intake", "resolve_inputs"]
+
+
+class FlowNotFound(PodiumError):
+    """No flow with that namespace and id (or revision)."""
+
+
+def resolve_inputs(
+    flow: Flow,
+    given: Mapping[str, Any],
+    renderer: Renderer,
+    *,
+    envs: Mapping[str, str] | None = None,
+    execution_id: str | None = None,
+) -> dict[str, Any]:
+    """The flow's inputs typed and validated, as JSON values. Raises InputError."""
+    base = {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+        "execution": {"id": execution_id},
+        "envs": dict(envs or {}),
+    }
+    resolver = InputResolver(
+        render=lambda value, ctx: renderer.render_value(value, {**base, **ctx}),
+        evaluate_condition=lambda text, ctx: renderer.is_true(text, {**base, **ctx}),
+    )
+    return jsonable(resolver.resolve(list(flow.inputs), given, context=base))
+
+
+class Intake:
+    def __init__(
+        self,
+        bus: Bus,
+        flows: FlowRepository,
+        renderer: Renderer,
+        *,
+        topics: Topics = Topics(),
+        clock: Clock | None = None,
+        envs: Mapping[str, str] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.flows = flows
+        self.renderer = renderer
+        self.topics = topics
+        self.clock = clock or SystemClock()
+        self.envs = dict(envs or {})
+
+    def __repr__(self) -> str:
+        return f"<Intake topic={self.topics.requests}>"
+
+    async def execute(
+        self,
+        namespace: str,
+        flow_id: str,
+        *,
+        inputs: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        trigger: Mapping[str, Any] | None = None,
+        execution_id: str | None = None,
+        revision: int | None = None,
+    ) -> ExecutionRequested:
+        """Check and publish a request to run a flow. Raises FlowNotFound or InputError."""
+        flow = await self.flows.get(namespace, flow_id, revision)
+        if flow is None:
+            raise FlowNotFound(f"flow {namespace}/{flow_id} not found")
+        if flow.disabled:
+            raise FlowNotFound(f"flow {namespace}/{flow_id} is disabled")
+        execution_id = execution_id or new_id()
+        # Validation only: the executor resolves again, with the same rules.
+        resolve_inputs(flow, inputs or {}, self.renderer, envs=self.envs, execution_id=execution_id)
+        request = ExecutionRequested(
+            execution_id=execution_id,
+            namespace=namespace,
+            flow_id=flow_id,
+            revision=flow.revision,
+            inputs=jsonable(dict(inputs or {})),
+            labels=dict(labels or {}),
+            trigger=dict(trigger) if trigger else None,
+            requested_at=self.clock.now(),
+        )
+        await self.bus.publish(self.topics.requests, request.key, encode(request))
+        return request
+
+    async def kill(self, execution_id: str, namespace: str, flow_id: str) -> None:
+        request = KillRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+        await self.bus.publish(self.topics.requests, request.key, encode(request))
+
+    async def resume(self, execution_id: str, namespace: str, flow_id: str) -> None:
+        request = ResumeRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+        await self.bus.publish(self.topics.requests, request.key, encode(request))

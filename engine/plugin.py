@@ -1,0 +1,447 @@
+"""What a task plugin sees of Podium: the `Task` base model, `RunContext`, the registry.
+
+A task is a pydantic model of its YAML properties plus an async `run(ctx)` that returns
+its outputs. It never imports the bus, the store or the executor: everything it may do
+goes through the `RunContext` it is handed. Flow-control tasks (If, ForEach, …) are
+`FlowableTask`s: they ask the context to run child task lists and the executor walks them.
+
+Registries are filled explicitly (see `tasks.CORE_TASKS`) and by the `podium.tasks`
+entry-point group, then frozen before the first flow loads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from engine.durations import format_duration, is_template, parse_duration
+from engine.states import State
+
+__all__ = [
+    "ChildKind",
+    "Duration",
+    "DurationOrTemplate",
+    "FlowableTask",
+    "PluginRegistry",
+    "Retry",
+    "RunContext",
+    "Task",
+    "TaskLogger",
+    "TaskStorage",
+    "plugin",
+]
+
+# ---------------------------------------------------------------------------
+# Shared property types
+
+
+def _to_duration(value: Any) -> Any:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return parse_duration(value)
+    return value
+
+
+def _to_duration_or_template(value: Any) -> Any:
+    if isinstance(value, str) and is_template(value):
+        return value
+    return _to_duration(value)
+
+
+_dump_duration = PlainSerializer(
+    lambda v: v if isinstance(v, str) else format_duration(v), return_type=str
+)
+Duration = Annotated[timedelta, BeforeValidator(_to_duration), _dump_duration]
+"""An ISO-8601 duration checked when the flow loads."""
+DurationOrTemplate = Annotated[
+    timedelta | str, BeforeValidator(_to_duration_or_template), _dump_duration
+]
+"""A duration, or a template that renders to one at run time."""
+
+TaskId = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$", max_length=256)]
+
+
+class Model(BaseModel):
+    """Strict base for everything a user writes in YAML."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True
+    )
+
+
+class Retry(Model):
+    """Kestra's retry policy: constant, exponential or random intervals."""
+
+    type: Literal["constant", "exponential", "random"]
+    interval: Duration | None = None
+    maxAttempts: int | None = Field(default=None, ge=1, alias="maxAttempts")
+    maxDuration: Duration | None = None
+    maxInterval: Duration | None = None
+    minInterval: Duration | None = None
+    delayFactor: float | None = Field(default=None, gt=0)
+    warningOnRetry: bool = False
+    behavior: Literal["RETRY_FAILED_TASK", "CREATE_NEW_EXECUTION"] = "RETRY_FAILED_TASK"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_spelling(cls, data: Any) -> Any:
+        # Kestra 0.x wrote `maxAttempt`; real flows still carry it.
+        if isinstance(data, dict) and "maxAttempt" in data:
+            data = dict(data)
+            data.setdefault("maxAttempts", data.pop("maxAttempt"))
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Retry:
+        if self.type in ("constant", "exponential") and self.interval is None:
+            raise ValueError(f"a {self.type} retry needs an 'interval'")
+        if self.type == "random" and (self.minInterval is None or self.maxInterval is None):
+            raise ValueError("a random retry needs 'minInterval' and 'maxInterval'")
+        if self.maxAttempts is None and self.maxDuration is None:
+            raise ValueError("a retry needs 'maxAttempts' or 'maxDuration'")
+        return self
+
+    def delay(self, retry_number: int, draw: float = 0.5) -> timedelta:
+        """The wait before retry number `retry_number` (1 = first retry). `draw` in [0, 1)."""
+        if self.type == "constant":
+            assert self.interval is not None
+            return self.interval
+        if self.type == "random":
+            assert self.minInterval is not None and self.maxInterval is not None
+            span = self.maxInterval - self.minInterval
+            return self.minInterval + span * draw
+        assert self.interval is not None
+        delay = self.interval * ((self.delayFactor or 2.0) ** (retry_number - 1))
+        return min(delay, self.maxInterval) if self.maxInterval else delay
+
+
+# ---------------------------------------------------------------------------
+# What a running task may use
+
+
+@runtime_checkable
+class TaskLogger(Protocol):
+    def trace(self, message: str) -> None: ...
+    def debug(self, message: str) -> None: ...
+    def info(self, message: str) -> None: ...
+    def warning(self, message: str) -> None: ...
+    def error(self, message: str) -> None: ...
+    def log(self, level: str, message: str) -> None: ...
+
+
+class TaskStorage(Protocol):
+    """Internal storage as a task sees it: URIs in, URIs out, files under its root only."""
+
+    def put_bytes(self, name: str, data: bytes) -> str: ...
+    def put_file(self, name: str, path: Path) -> str: ...
+    def local_path(self, uri: str) -> Path: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+    def purge_execution(self) -> list[str]: ...
+
+
+class RunContext(Protocol):
+    """Everything a task may do while it runs."""
+
+    execution_id: str
+    task_run_id: str
+    namespace: str
+    flow_id: str
+    attempt: int
+    value: str | None
+    logger: TaskLogger
+    storage: TaskStorage
+    variables: Mapping[str, Any]
+
+    @property
+    def template_context(self) -> Mapping[str, Any]: ...
+
+    def render(self, value: Any, *, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render every template inside `value` (strings, lists, maps) in the task's context,
+        with `extra` merged over it (one level deep)."""
+
+    def render_text(self, template: str) -> str: ...
+
+    def evaluate(self, expression: str) -> Any:
+        """Evaluate one expression (`{{ x }}` or `x`) to a Python value."""
+
+    def is_true(self, template: str) -> bool:
+        """Render and apply Kestra's truthiness (only false, 0, -0 and '' are false)."""
+
+    def working_dir(self) -> Path:
+        """A private folder for this attempt, removed after it (or shared in WorkingDirectory)."""
+
+    def share_working_dir(self) -> Path:
+        """This run's children all work in one folder (WorkingDirectory)."""
+
+    def warn(self) -> None:
+        """Make this attempt end in WARNING rather than SUCCESS."""
+
+    def metric(self, name: str, value: float, *, kind: str = "counter", tags: Mapping[str, str] | None = None) -> None: ...
+
+    def mask(self, text: str) -> str:
+        """Hide every secret value this execution revealed."""
+
+    def environment(self) -> dict[str, str]:
+        """Variables a task's subprocess gets: the attempt's idempotency key among them."""
+
+    async def run_tasks(
+        self,
+        tasks: Sequence[Task],
+        *,
+        value: Any = None,
+        iteration: int | None = None,
+        errors: Sequence[Task] = (),
+        finally_: Sequence[Task] = (),
+        scope: str = "",
+    ) -> State:
+        """Walk a child task list (sequentially, with its errors/finally branches) and
+        return the state it ended in. `value` becomes `taskrun.value` of the children."""
+
+    async def run_dag(self, nodes: Sequence[tuple[Task, Sequence[str]]], *, concurrency: int) -> State: ...
+
+    def set_labels(self, labels: Mapping[str, str]) -> None: ...
+
+    async def pause(self, *, delay: timedelta | None, timeout: timedelta | None) -> str:
+        """Wait until resumed (returns 'RESUMED'), or until delay/timeout ('DELAY', 'TIMEOUT')."""
+
+    async def resume_execution(
+        self, execution_id: str, namespace: str | None = None, flow_id: str | None = None
+    ) -> None: ...
+
+    async def start_subflow(
+        self,
+        namespace: str,
+        flow_id: str,
+        *,
+        inputs: Mapping[str, Any],
+        labels: Mapping[str, str],
+        wait: bool,
+        revision: int | None = None,
+        key: str = "",
+    ) -> tuple[str, State | None, Mapping[str, Any]]:
+        """Start another flow's execution; with wait, also its final state and outputs."""
+
+    async def fetch_logs(
+        self, *, execution_id: str | None, min_level: str, task_ids: Sequence[str]
+    ) -> list[Mapping[str, Any]]: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the engine's clock (tests use a fake one)."""
+
+    def now(self) -> Any: ...
+
+
+# ---------------------------------------------------------------------------
+# Task models
+
+
+class ChildKind(Enum):
+    """How a flowable task holds child tasks, so loading can find and build them."""
+
+    LIST = "list"  # a list of tasks
+    MAP_OF_LISTS = "map"  # {key: [tasks]} (Switch cases)
+    DAG = "dag"  # [{task: {...}, dependsOn: [...]}]
+    SINGLE = "single"  # one task (ForEachItem's inner subflow is a property, not this)
+
+
+class Task(Model):
+    """Properties every Kestra task has. Subclasses add theirs and implement `run`."""
+
+    type_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    children: ClassVar[Mapping[str, ChildKind]] = {}
+
+    id: TaskId
+    type: str
+    description: str | None = None
+    retry: Retry | None = None
+    timeout: DurationOrTemplate | None = None
+    disabled: bool = False
+    allowFailure: bool = False
+    allowWarning: bool = False
+    runIf: str | bool | None = None
+    logLevel: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] | None = None
+    logToFile: bool = False
+    workerGroup: dict[str, Any] | None = None
+    version: str | None = None
+
+    @property
+    def is_flowable(self) -> bool:
+        return bool(self.children)
+
+    async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
+        raise NotImplementedError(f"{type(self).__name__}.run")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id!r}>"
+
+    def child_lists(self) -> Iterator[tuple[str, Sequence[Task]]]:
+        """Every child task list, named by the property that holds it."""
+        for name, kind in self.children.items():
+            held = getattr(self, name, None)
+            if not held:
+                continue
+            if kind is ChildKind.LIST:
+                yield name, held
+            elif kind is ChildKind.MAP_OF_LISTS:
+                for key, tasks in held.items():
+                    yield f"{name}.{key}", tasks
+            elif kind is ChildKind.DAG:
+                yield name, [node.task for node in held]
+            elif kind is ChildKind.SINGLE:
+                yield name, [held]
+
+    def static_problems(self) -> Iterator[tuple[tuple[str | int, ...], str]]:
+        """Checks a model validator cannot place precisely (e.g. an unknown dependsOn)."""
+        return iter(())
+
+    def walk(self) -> Iterator[Task]:
+        """This task and every task nested in it, depth first."""
+        yield self
+        for _, tasks in self.child_lists():
+            for task in tasks:
+                yield from task.walk()
+
+
+class FlowableTask(Task):
+    """A task that holds other tasks. Kestra gives flowables their own errors/finally."""
+
+    errors: tuple[Task, ...] = ()
+    finally_: tuple[Task, ...] = Field(default=(), alias="finally")
+
+
+T = TypeVar("T", bound=type)
+
+
+def plugin(type_name: str, *aliases: str) -> Any:
+    """Mark a class with its Kestra type name. Marks only; registration is explicit."""
+
+    def mark(cls: T) -> T:
+        cls.type_name = type_name  # type: ignore[attr-defined]
+        cls.aliases = tuple(aliases)  # type: ignore[attr-defined]
+        return cls
+
+    return mark
+
+
+_OLD_PREFIXES = {
+    # Kestra 0.x names that real flows still use, mapped onto the 1.x ones.
+    "io.kestra.core.tasks.log.": "io.kestra.plugin.core.log.",
+    "io.kestra.core.tasks.debugs.": "io.kestra.plugin.core.debug.",
+    "io.kestra.core.tasks.flows.": "io.kestra.plugin.core.flow.",
+    "io.kestra.core.tasks.executions.": "io.kestra.plugin.core.execution.",
+    "io.kestra.core.tasks.storages.": "io.kestra.plugin.core.storage.",
+    "io.kestra.core.models.triggers.types.": "io.kestra.plugin.core.trigger.",
+    "io.kestra.core.models.conditions.types.": "io.kestra.plugin.core.condition.",
+}
+
+
+class PluginRegistry:
+    """Plugin classes keyed by Kestra type name. Filled at start, then frozen."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._by_name: dict[str, type] = {}
+        self._is_frozen = False
+
+    def __repr__(self) -> str:
+        state = "frozen" if self._is_frozen else "open"
+        return f"<PluginRegistry {self.kind} {len(self._by_name)} types, {state}>"
+
+    def register(self, *classes: type) -> None:
+        if self._is_frozen:
+            raise RuntimeError(f"the {self.kind} registry is frozen")
+        for cls in classes:
+            name = getattr(cls, "type_name", "")
+            if not name:
+                raise ValueError(f"{cls!r} has no type name; decorate it with @plugin(...)")
+            for key in (name, *getattr(cls, "aliases", ())):
+                if key in self._by_name and self._by_name[key] is not cls:
+                    raise ValueError(f"{self.kind} type {key!r} is registered twice")
+                self._by_name[key] = cls
+
+    def freeze(self) -> None:
+        self._is_frozen = True
+
+    def get(self, type_name: str) -> type | None:
+        found = self._by_name.get(type_name)
+        if found is None:
+            for old, new in _OLD_PREFIXES.items():
+                if type_name.startswith(old):
+                    return self._by_name.get(new + type_name[len(old) :])
+        return found
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def suggest(self, type_name: str) -> list[str]:
+        """Close known names, for "did you mean" messages."""
+        names = self.names()
+        close = difflib.get_close_matches(type_name, names, n=3, cutoff=0.6)
+        if not close:
+            short = type_name.rsplit(".", 1)[-1].lower()
+            close = [n for n in names if n.rsplit(".", 1)[-1].lower() == short][:3]
+        return close
+
+    def __contains__(self, type_name: object) -> bool:
+        return isinstance(type_name, str) and self.get(type_name) is not None
+
+    def __iter__(self) -> Iterator[tuple[str, type]]:
+        return iter(sorted(self._by_name.items()))
+
+
+def did_you_mean(options: Iterable[str]) -> str:
+    options = list(options)
+    return f"; did you mean {' or '.join(repr(o) for o in options)}?" if options else ""
+
+
+_IDENT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+
+
+def is_identifier(text: str) -> bool:
+    return bool(_IDENT.match(text))
+
+
+# ---------------------------------------------------------------------------
+# Triggers and conditions (their behaviour lives in triggers/; the model is shared)
+
+
+class Condition(Model):
+    """A test on an execution (or a date) that a trigger uses to decide whether to fire."""
+
+    type_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    type: str
+
+    def test(self, facts: Mapping[str, Any], renderer: Any) -> bool:
+        """`facts` is a template context: execution, flow, trigger …"""
+        raise NotImplementedError
+
+
+class Trigger(Model):
+    """Properties every Kestra trigger has."""
+
+    type_name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    id: TaskId
+    type: str
+    description: str | None = None
+    disabled: bool = False
+    conditions: tuple[Condition, ...] = ()
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] | list[dict[str, str]] = Field(default_factory=dict)
+    stopAfter: tuple[State, ...] = ()
+    logLevel: str | None = None
+    minLogLevel: str | None = None
+    workerGroup: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id!r}>"

@@ -1,0 +1,102 @@
+"""The projector: the only writer of execution state.
+
+It consumes the events topic in batches and applies each batch to the store in one
+transaction. Applying is idempotent (sequence-guarded upserts, event-id keys), so a batch
+that is redelivered after a crash changes nothing. Offsets are committed only after the
+store committed. Transient store errors are retried with backoff, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from engine.bus.base import Bus, Subscription, Topics
+from engine.errors import TransientError
+from engine.events import decode_event
+from engine.store.base import Store
+
+__all__ = ["Projector", "ProjectorSettings"]
+
+log = logging.getLogger("podium.projector")
+
+
+@dataclass(frozen=True)
+class ProjectorSettings:
+    group: str = "podium-projector"
+    batch_size: int = 2_000
+    fetch_timeout: float = 0.2
+    max_backoff: float = 10.0
+
+
+class Projector:
+    def __init__(
+        self, bus: Bus, store: Store, *, topics: Topics = Topics(), settings: ProjectorSettings = ProjectorSettings()
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.topics = topics
+        self.settings = settings
+        self.applied = 0
+        self.lag = 0
+        self._is_stopping = False
+        self._subscription: Subscription | None = None
+        self._progress = asyncio.Condition()
+        self.is_ready = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Projector applied={self.applied} lag={self.lag}>"
+
+    def stop(self) -> None:
+        self._is_stopping = True
+
+    async def run(self) -> None:
+        """Apply events until `stop()`, then finish the batch in hand and return."""
+        self._subscription = subscription = await self.bus.subscribe(self.topics.events, self.settings.group)
+        self.is_ready.set()
+        try:
+            while not self._is_stopping:
+                records = await subscription.fetch(
+                    max_records=self.settings.batch_size, timeout=self.settings.fetch_timeout
+                )
+                if records:
+                    events = []
+                    for record in records:
+                        try:
+                            events.append(decode_event(record.value))
+                        except ValueError as exc:
+                            log.error("skipping an undecodable event at %r: %s", record, exc)
+                    await self._apply(events)
+                    await subscription.commit(records)
+                    self.applied += len(events)
+                    async with self._progress:
+                        self._progress.notify_all()
+                self.lag = await subscription.lag()
+        finally:
+            await subscription.close()
+
+    async def _apply(self, events: list[object]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self.store.apply(events)
+                return
+            except TransientError as exc:
+                log.warning("store unavailable (%s); retrying in %.2fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.max_backoff)
+
+    async def caught_up(self) -> None:
+        """Wait until everything published before this call is in the store."""
+        await self.is_ready.wait()
+        assert self._subscription is not None
+        targets = await self.bus.end_offsets(self.topics.events)
+        async with self._progress:
+            while not self._is_stopping:
+                committed = await self._subscription.committed()
+                if all(committed.get(p, 0) >= end for p, end in targets.items()):
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._progress.wait(), 0.5)

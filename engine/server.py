@@ -1,0 +1,158 @@
+"""Putting the roles together. `Podium` runs every role in one process (`server local`).
+
+Start order: store and bus open; the projector starts; the executor waits for the
+projector to catch up, then resumes unfinished executions and takes requests; the HTTP
+server and the flow folder watcher start. Stop order is the reverse, so the events of
+the last moments are projected before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, Self
+
+from aiohttp import web
+
+from engine.bus import open_bus
+from engine.bus.base import Bus, Topics
+from engine.catalog import default_registries
+from engine.clock import Clock, SystemClock
+from engine.executor import Executor, ExecutorSettings
+from engine.flow_sync import FlowDirectory
+from engine.flows import FlowRepository
+from engine.intake import Intake
+from engine.projector import Projector, ProjectorSettings
+from engine.settings import Settings
+from engine.storage import LocalStorage
+from engine.store import open_store
+from engine.store.base import Store
+from engine.templating import Renderer, SecretStore
+from engine.web import create_app
+
+__all__ = ["Podium", "kestra_envs"]
+
+log = logging.getLogger("podium.server")
+
+
+def kestra_envs(environ: Mapping[str, str]) -> dict[str, str]:
+    """Kestra exposes `ENV_FOO` to templates as `envs.foo`."""
+    return {k[4:].lower(): v for k, v in environ.items() if k.startswith("ENV_")}
+
+
+class Podium:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        environ: Mapping[str, str] = os.environ,
+        serve_http: bool = True,
+        is_durable: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.environ = environ
+        self.serve_http = serve_http
+        self.is_durable = is_durable
+        self.topics = Topics()
+        self._stack = AsyncExitStack()
+        self._stopping = asyncio.Event()
+        self.bus: Bus
+        self.store: Store
+        self.port: int | None = None
+        self.flow_directory: FlowDirectory | None = None
+
+    def __repr__(self) -> str:
+        return f"<Podium {self.settings!r}>"
+
+    async def __aenter__(self) -> Self:
+        settings = self.settings
+        data = settings.data.resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        journal = data / "bus" if self.is_durable else None
+        self.bus = await self._stack.enter_async_context(
+            open_bus(settings.bus, journal=journal, fsync=settings.journal.fsync, segment_bytes=settings.journal.segment_bytes)  # type: ignore[arg-type]
+        )
+        self.store = await self._stack.enter_async_context(open_store(settings.store_url))  # type: ignore[arg-type]
+        self.storage = LocalStorage(data / "storage")
+        self.renderer = Renderer(secrets=SecretStore(self.environ))
+        self.flows = FlowRepository(self.store, default_registries())
+        envs = kestra_envs(self.environ)
+        self.intake = Intake(self.bus, self.flows, self.renderer, topics=self.topics, clock=self.clock, envs=envs)
+        self.projector = Projector(
+            self.bus, self.store, topics=self.topics,
+            settings=ProjectorSettings(batch_size=settings.projector.batch_size),
+        )
+        self.executor = Executor(
+            self.bus, self.store, self.flows, self.storage,
+            renderer=self.renderer, topics=self.topics, clock=self.clock,
+            settings=ExecutorSettings(
+                max_running_executions=settings.executor.max_running_executions,
+                max_running_tasks=settings.executor.max_running_tasks,
+                drain_seconds=settings.executor.drain_seconds,
+                work_root=data / "work",
+                envs=envs,
+            ),
+            wait_projected=self.projector.caught_up,
+        )
+        if settings.flows is not None:
+            self.flow_directory = FlowDirectory(settings.flows, self.flows)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def health(self) -> dict[str, Any]:
+        is_up = self.executor.is_ready.is_set() and self.projector.is_ready.is_set()
+        return {
+            "status": "UP" if is_up and not self._stopping.is_set() else "DOWN",
+            "executor": {"ready": self.executor.is_ready.is_set(), "owned": len(self.executor._owned)},
+            "projector": {"applied": self.projector.applied, "lag": self.projector.lag},
+        }
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        """Run every role until `stop()`."""
+        watch_stop = asyncio.Event()
+        async with asyncio.TaskGroup() as group:
+            projector = group.create_task(self.projector.run(), name="projector")
+            if self.flow_directory is not None:
+                await self.flow_directory.load_all()
+            executor = group.create_task(self.executor.run(), name="executor")
+            runner = await self._serve() if self.serve_http else None
+            if self.flow_directory is not None:
+                group.create_task(self.flow_directory.watch(watch_stop), name="flow watcher")
+            await self.executor.is_ready.wait()
+            if ready is not None:
+                ready.set()
+            await self._stopping.wait()
+            log.info("stopping: no new requests; draining running executions")
+            watch_stop.set()
+            self.executor.stop()
+            await executor
+            await self.projector.caught_up()
+            self.projector.stop()
+            await projector
+            if runner is not None:
+                await runner.cleanup()
+
+    async def _serve(self) -> web.AppRunner:
+        app = create_app(self.store, self.flows, self.intake, self.health)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.host, self.settings.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        log.info("listening on http://%s:%s", self.settings.host, self.port)
+        return runner
+
+

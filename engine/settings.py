@@ -1,0 +1,102 @@
+"""Settings: read once (a YAML file, then PODIUM_* variables, then flags) and passed down."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JournalSettings(_Section):
+    fsync: bool = False
+    segment_bytes: int = Field(default=64 << 20, ge=1 << 16)
+
+
+class ExecutorSection(_Section):
+    max_running_executions: int = Field(default=10_000, ge=1)
+    max_running_tasks: int = Field(default=64, ge=1)
+    drain_seconds: float = Field(default=10.0, ge=0)
+
+
+class ProjectorSection(_Section):
+    batch_size: int = Field(default=2_000, ge=1)
+
+
+class Settings(_Section):
+    data: Path = Path("./podium-data")
+    bus: str = "memory://"
+    store: str = "sqlite:///{data}/podium.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    flows: Path | None = None
+    journal: JournalSettings = Field(default_factory=JournalSettings)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    projector: ProjectorSection = Field(default_factory=ProjectorSection)
+
+    @property
+    def store_url(self) -> str:
+        return self.store.replace("{data}", str(self.data))
+
+    def __repr__(self) -> str:
+        return f"<Settings bus={self.bus} store={self.store_url} port={self.port}>"
+
+
+def default_config_file() -> Path | None:
+    """config/default.yaml: from the source tree, or where `pip install` put it."""
+    for candidate in (
+        Path(__file__).resolve().parent.parent / "config" / "default.yaml",
+        Path(sys.prefix) / "share" / "podium" / "config" / "default.yaml",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(
+    config: Path | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    data: dict[str, Any] = {}
+    path = config or default_config_file()
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read settings from {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: settings are a YAML mapping")
+        data.update(loaded)
+    for name, value in environ.items():
+        if name.startswith("PODIUM_") and not name.startswith("PODIUM_TEST_"):
+            keys = name[len("PODIUM_") :].lower().split("__")
+            if keys[0] in Settings.model_fields:
+                _set(data, keys, value)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set(data, key.split("."), value)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _set(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+    data[keys[-1]] = value

@@ -1,0 +1,20 @@
+"""The projection store: `SqliteStore` (embedded) behind the `Store` protocol."""
+
+from __future__ import annotations
+
+from engine.errors import ConfigError
+from engine.store.base import FlowRecord, Store, UnfinishedExecution
+from engine.store.sqlite import SqliteStore
+
+__all__ = ["FlowRecord", "SqliteStore", "Store", "UnfinishedExecution", "open_store"]
+
+
+def open_store(url: str) -> Store:
+    """A store for a URL: `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite://:memory:`."""
+    if url in ("sqlite://:memory:", "sqlite:///:memory:"):
+        return SqliteStore(":memory:")
+    if url.startswith("sqlite:///"):
+        return SqliteStore(url[len("sqlite:///") :])
+    if url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("the postgresql:// store is not available in this build yet; use sqlite://")
+    raise ConfigError(f"unknown store URL {url!r}: expected sqlite:///path or postgresql://…")

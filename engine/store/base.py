@@ -1,0 +1,87 @@
+"""The store contract: the projection of events, flows, and the reads the API needs.
+
+The projector is the only writer of execution state (`apply`). Rows are the last event
+applied for each entity, so a read returns the same models that travel on the bus.
+Two implementations pass one contract suite: `SqliteStore` (embedded) and, with the
+production issue, `PostgresStore`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, Self
+
+from engine.events import ExecutionChanged, LogLine, TaskRunChanged
+from engine.states import State
+
+__all__ = ["LEVELS", "FlowRecord", "Store", "UnfinishedExecution"]
+
+LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    namespace: str
+    id: str
+    revision: int
+    source: str
+    updated_at: datetime
+    is_deleted: bool = False
+
+    def __repr__(self) -> str:
+        return f"<FlowRecord {self.namespace}/{self.id} rev={self.revision}>"
+
+
+@dataclass(frozen=True, slots=True)
+class UnfinishedExecution:
+    """What an executor needs to pick up an execution after a crash."""
+
+    execution: ExecutionChanged
+    task_runs: tuple[TaskRunChanged, ...]
+    last_seq: int
+
+    def __repr__(self) -> str:
+        return f"<UnfinishedExecution {self.execution.execution_id} {self.execution.state}>"
+
+
+class Store(Protocol):
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    # -- the projection (projector only) --
+    async def apply(self, events: Sequence[object]) -> int:
+        """Apply a batch of events in one transaction; returns how many changed a row."""
+
+    # -- flows --
+    async def save_flow(self, namespace: str, flow_id: str, source: str) -> FlowRecord:
+        """Store a new revision if the source changed; return the current one."""
+
+    async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None) -> FlowRecord | None: ...
+    async def list_flows(self) -> list[FlowRecord]: ...
+    async def delete_flow(self, namespace: str, flow_id: str) -> bool: ...
+
+    # -- reads --
+    async def get_execution(self, execution_id: str) -> ExecutionChanged | None: ...
+    async def list_executions(
+        self,
+        *,
+        namespace: str | None = None,
+        flow_id: str | None = None,
+        states: Sequence[State] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ExecutionChanged]: ...
+    async def task_runs(self, execution_id: str) -> list[TaskRunChanged]: ...
+    async def logs(
+        self,
+        execution_id: str,
+        *,
+        min_level: str = "TRACE",
+        task_ids: Sequence[str] = (),
+        task_run_id: str | None = None,
+        limit: int = 10_000,
+        offset: int = 0,
+    ) -> list[LogLine]: ...
+    async def unfinished_executions(self) -> list[UnfinishedExecution]: ...

@@ -1,0 +1,395 @@
+"""The embedded store: one SQLite file, written from one thread.
+
+sqlite3 blocks, so every call runs on a single worker thread (SQLite serialises writers
+anyway). WAL journaling lets readers go on while the projector writes; `synchronous=NORMAL`
+keeps commits durable across a process kill, which is what embedded mode promises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+from engine.errors import TransientError
+from engine.events import (
+    ExecutionChanged,
+    LogLine,
+    LogsEmitted,
+    MetricEmitted,
+    TaskRunChanged,
+    encode,
+)
+from engine.states import State
+from engine.store.base import LEVELS, FlowRecord, UnfinishedExecution
+
+__all__ = ["SqliteStore"]
+
+T = TypeVar("T")
+
+_TERMINAL = tuple(s.value for s in State if s.is_terminal)
+_TERMINAL_SQL = ",".join(f"'{s}'" for s in _TERMINAL)
+
+_MIGRATIONS: list[str] = [
+    f"""
+    CREATE TABLE flows (
+        namespace TEXT NOT NULL, id TEXT NOT NULL, revision INTEGER NOT NULL,
+        source TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,
+        PRIMARY KEY (namespace, id, revision)
+    );
+    CREATE TABLE executions (
+        id TEXT PRIMARY KEY, namespace TEXT NOT NULL, flow_id TEXT NOT NULL,
+        state TEXT NOT NULL, seq INTEGER NOT NULL, created_at TEXT NOT NULL,
+        ended_at TEXT, data BLOB NOT NULL
+    );
+    CREATE INDEX executions_by_flow ON executions (namespace, flow_id, created_at);
+    CREATE INDEX executions_by_created ON executions (created_at);
+    CREATE INDEX executions_unfinished ON executions (state) WHERE state NOT IN ({_TERMINAL_SQL});
+    CREATE TABLE task_runs (
+        id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        state TEXT NOT NULL, data BLOB NOT NULL
+    );
+    CREATE INDEX task_runs_by_execution ON task_runs (execution_id);
+    CREATE TABLE logs (
+        event_id TEXT NOT NULL, idx INTEGER NOT NULL, execution_id TEXT NOT NULL,
+        task_run_id TEXT, task_id TEXT, attempt INTEGER, at TEXT NOT NULL,
+        level INTEGER NOT NULL, level_name TEXT NOT NULL, message TEXT NOT NULL,
+        PRIMARY KEY (event_id, idx)
+    );
+    CREATE INDEX logs_by_execution ON logs (execution_id, at);
+    CREATE TABLE metrics (
+        event_id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, task_run_id TEXT,
+        task_id TEXT, name TEXT NOT NULL, kind TEXT NOT NULL, value REAL NOT NULL,
+        tags TEXT NOT NULL, at TEXT NOT NULL
+    );
+    CREATE INDEX metrics_by_execution ON metrics (execution_id);
+    """,
+]
+
+_UPSERT_EXECUTION = f"""
+INSERT INTO executions (id, namespace, flow_id, state, seq, created_at, ended_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data
+WHERE excluded.seq > executions.seq AND executions.state NOT IN ({_TERMINAL_SQL})
+"""
+
+_UPSERT_TASK_RUN = f"""
+INSERT INTO task_runs (id, execution_id, seq, state, data) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, data = excluded.data
+WHERE excluded.seq > task_runs.seq AND task_runs.state NOT IN ({_TERMINAL_SQL})
+"""
+
+_INSERT_LOG = """
+INSERT OR IGNORE INTO logs
+    (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name, message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_METRIC = """
+INSERT OR IGNORE INTO metrics (event_id, execution_id, task_run_id, task_id, name, kind, value, tags, at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else path
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {self.path}>"
+
+    async def __aenter__(self) -> Self:
+        await self._call(self._open)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._call(self._close)
+        self._thread.shutdown(wait=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._thread, fn, *args)
+        except sqlite3.OperationalError as exc:  # locked, busy, disk I/O
+            raise TransientError(f"sqlite: {exc}") from exc
+
+    def _open(self) -> None:
+        if isinstance(self.path, Path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        for version, script in enumerate(_MIGRATIONS, start=1):
+            if version > current:
+                db.execute("BEGIN")
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+                db.execute("COMMIT")
+        self._db = db
+
+    def _close(self) -> None:
+        assert self._db is not None
+        self._db.close()
+        self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the store is not open")
+        return self._db
+
+    # -- the projection -------------------------------------------------------
+
+    async def apply(self, events: Sequence[object]) -> int:
+        return await self._call(self._apply, events)
+
+    def _apply(self, events: Sequence[object]) -> int:
+        executions, task_runs, logs, metrics = [], [], [], []
+        for event in events:
+            if isinstance(event, TaskRunChanged):
+                task_runs.append(
+                    (event.task_run_id, event.execution_id, event.seq, event.state.value, encode(event))
+                )
+            elif isinstance(event, ExecutionChanged):
+                executions.append(
+                    (
+                        event.execution_id, event.namespace, event.flow_id, event.state.value,
+                        event.seq, _iso(event.created_at), _iso(event.ended_at), encode(event),
+                    )
+                )
+            elif isinstance(event, LogsEmitted):
+                for idx, line in enumerate(event.lines):
+                    logs.append(
+                        (
+                            event.event_id, idx, event.execution_id, line.task_run_id, line.task_id,
+                            line.attempt, _iso(line.at), LEVELS.get(line.level, 2), line.level,
+                            line.message,
+                        )
+                    )
+            elif isinstance(event, MetricEmitted):
+                metrics.append(
+                    (
+                        event.event_id, event.execution_id, event.task_run_id, event.task_id,
+                        event.name, event.metric_kind, event.value,
+                        encode_tags(event.tags), _iso(event.at),
+                    )
+                )
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            before = db.total_changes
+            if executions:
+                db.executemany(_UPSERT_EXECUTION, executions)
+            if task_runs:
+                db.executemany(_UPSERT_TASK_RUN, task_runs)
+            if logs:
+                db.executemany(_INSERT_LOG, logs)
+            if metrics:
+                db.executemany(_INSERT_METRIC, metrics)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return db.total_changes - before
+
+    # -- flows ------------------------------------------------------------------
+
+    async def save_flow(self, namespace: str, flow_id: str, source: str) -> FlowRecord:
+        return await self._call(self._save_flow, namespace, flow_id, source)
+
+    def _save_flow(self, namespace: str, flow_id: str, source: str) -> FlowRecord:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._latest_flow(namespace, flow_id)
+            if current is not None and current.source == source and not current.is_deleted:
+                db.execute("COMMIT")
+                return current
+            revision = (current.revision + 1) if current else 1
+            now = datetime.now(UTC)
+            db.execute(
+                "INSERT INTO flows (namespace, id, revision, source, deleted, updated_at) VALUES (?, ?, ?, ?, 0, ?)",
+                (namespace, flow_id, revision, source, now.isoformat()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return FlowRecord(namespace, flow_id, revision, source, now)
+
+    def _latest_flow(self, namespace: str, flow_id: str) -> FlowRecord | None:
+        row = self.db.execute(
+            "SELECT namespace, id, revision, source, updated_at, deleted FROM flows "
+            "WHERE namespace = ? AND id = ? ORDER BY revision DESC LIMIT 1",
+            (namespace, flow_id),
+        ).fetchone()
+        return _flow_record(row) if row else None
+
+    async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None) -> FlowRecord | None:
+        def read() -> FlowRecord | None:
+            if revision is None:
+                found = self._latest_flow(namespace, flow_id)
+                return None if found is None or found.is_deleted else found
+            row = self.db.execute(
+                "SELECT namespace, id, revision, source, updated_at, deleted FROM flows "
+                "WHERE namespace = ? AND id = ? AND revision = ?",
+                (namespace, flow_id, revision),
+            ).fetchone()
+            return _flow_record(row) if row else None
+
+        return await self._call(read)
+
+    async def list_flows(self) -> list[FlowRecord]:
+        def read() -> list[FlowRecord]:
+            rows = self.db.execute(
+                "SELECT f.namespace, f.id, f.revision, f.source, f.updated_at, f.deleted FROM flows f "
+                "JOIN (SELECT namespace, id, max(revision) AS revision FROM flows GROUP BY namespace, id) m "
+                "USING (namespace, id, revision) WHERE f.deleted = 0 ORDER BY f.namespace, f.id"
+            ).fetchall()
+            return [_flow_record(r) for r in rows]
+
+        return await self._call(read)
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> bool:
+        def write() -> bool:
+            current = self._latest_flow(namespace, flow_id)
+            if current is None or current.is_deleted:
+                return False
+            self.db.execute(
+                "INSERT INTO flows (namespace, id, revision, source, deleted, updated_at) VALUES (?, ?, ?, ?, 1, ?)",
+                (namespace, flow_id, current.revision + 1, current.source, datetime.now(UTC).isoformat()),
+            )
+            return True
+
+        return await self._call(write)
+
+    # -- reads ------------------------------------------------------------------
+
+    async def get_execution(self, execution_id: str) -> ExecutionChanged | None:
+        def read() -> ExecutionChanged | None:
+            row = self.db.execute("SELECT data FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            return ExecutionChanged.model_validate_json(row[0]) if row else None
+
+        return await self._call(read)
+
+    async def list_executions(
+        self,
+        *,
+        namespace: str | None = None,
+        flow_id: str | None = None,
+        states: Sequence[State] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ExecutionChanged]:
+        clauses, args = [], []
+        if namespace is not None:
+            clauses.append("namespace = ?")
+            args.append(namespace)
+        if flow_id is not None:
+            clauses.append("flow_id = ?")
+            args.append(flow_id)
+        if states:
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(s.value for s in states)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT data FROM executions {where} ORDER BY created_at DESC LIMIT ? OFFSET ?"
+
+        def read() -> list[ExecutionChanged]:
+            rows = self.db.execute(sql, (*args, limit, offset)).fetchall()
+            return [ExecutionChanged.model_validate_json(r[0]) for r in rows]
+
+        return await self._call(read)
+
+    async def task_runs(self, execution_id: str) -> list[TaskRunChanged]:
+        return await self._call(self._task_runs, execution_id)
+
+    def _task_runs(self, execution_id: str) -> list[TaskRunChanged]:
+        rows = self.db.execute(
+            "SELECT data FROM task_runs WHERE execution_id = ? ORDER BY rowid", (execution_id,)
+        ).fetchall()
+        return [TaskRunChanged.model_validate_json(r[0]) for r in rows]
+
+    async def logs(
+        self,
+        execution_id: str,
+        *,
+        min_level: str = "TRACE",
+        task_ids: Sequence[str] = (),
+        task_run_id: str | None = None,
+        limit: int = 10_000,
+        offset: int = 0,
+    ) -> list[LogLine]:
+        clauses = ["execution_id = ?", "level >= ?"]
+        args: list[Any] = [execution_id, LEVELS.get(min_level.upper(), 0)]
+        if task_ids:
+            clauses.append(f"task_id IN ({','.join('?' * len(task_ids))})")
+            args.extend(task_ids)
+        if task_run_id:
+            clauses.append("task_run_id = ?")
+            args.append(task_run_id)
+        sql = (
+            "SELECT at, level_name, message, task_run_id, task_id, attempt FROM logs "
+            f"WHERE {' AND '.join(clauses)} ORDER BY at, rowid LIMIT ? OFFSET ?"
+        )
+
+        def read() -> list[LogLine]:
+            rows = self.db.execute(sql, (*args, limit, offset)).fetchall()
+            return [
+                LogLine(at=r[0], level=r[1], message=r[2], task_run_id=r[3], task_id=r[4], attempt=r[5])
+                for r in rows
+            ]
+
+        return await self._call(read)
+
+    async def unfinished_executions(self) -> list[UnfinishedExecution]:
+        def read() -> list[UnfinishedExecution]:
+            rows = self.db.execute(
+                f"SELECT data FROM executions WHERE state NOT IN ({_TERMINAL_SQL}) ORDER BY created_at"
+            ).fetchall()
+            out = []
+            for (data,) in rows:
+                execution = ExecutionChanged.model_validate_json(data)
+                runs = self._task_runs(execution.execution_id)
+                last = max([execution.seq, *(r.seq for r in runs)])
+                out.append(UnfinishedExecution(execution, tuple(runs), last))
+            return out
+
+        return await self._call(read)
+
+
+def encode_tags(tags: dict[str, str]) -> str:
+    import orjson
+
+    return orjson.dumps(tags).decode()
+
+
+def _flow_record(row: Sequence[Any]) -> FlowRecord:
+    return FlowRecord(
+        namespace=row[0],
+        id=row[1],
+        revision=row[2],
+        source=row[3],
+        updated_at=datetime.fromisoformat(row[4]),
+        is_deleted=bool(row[5]),
+    )

@@ -1,0 +1,20 @@
+"""Templates: Kestra-style `{{ }}` expressions rendered by Jinja2 in a sandbox.
+
+Read it in this order:
+
+- `renderer`    the `Renderer` everyone calls (render, render_value, evaluate, is_true);
+- `output`      how values print (`to_text`: lowercase booleans, JSON lists and maps)
+                and how a rendered condition reads as a boolean (`is_truthy`);
+- `pebble`      Pebble syntax (`??`, `? :`, `null`, `equals`, `contains`) rewritten to Jinja;
+- `environment` the one sandboxed environment: strict chainable undefined, code
+                generation hooks, compiled-template cache, error translation;
+- `bounds`      per-render budgets (loop iterations, deadline, output and value sizes);
+- `functions`, `dates`, `secrets`   what templates can call: render(), now(), secret(),
+                Java-pattern `date`, `dateAdd`, JSON, strings, hashes.
+"""
+
+from engine.templating.output import is_truthy, to_text
+from engine.templating.renderer import Renderer
+from engine.templating.secrets import SecretStore
+
+__all__ = ["Renderer", "SecretStore", "is_truthy", "to_text"]

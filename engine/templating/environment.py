@@ -1,0 +1,409 @@
+"""The one sandboxed Jinja environment every render uses, and what makes it strict.
+
+- `PodiumUndefined` is strict (printing, comparing, iterating, calling or doing arithmetic
+  on it raises) but chainable: `outputs.missing.value` is still undefined, not an error,
+  so `is defined` and `??` work on whole chains. The error names the variable path.
+- `PodiumCodeGenerator` changes what Jinja compiles: attribute and item lookups carry the
+  static path of their object (for those messages), every `{% for %}` iterable goes
+  through `guard_loop`, `~` prints like `{{ }}` does, and buffered output is counted.
+- `PodiumEnvironment` adds the size checks to the sandbox's operator and call hooks,
+  caches compiled templates by source, and translates every error into TemplateError.
+
+The environment holds no per-render state (that is the `RenderBudget`), so one instance
+and one template cache serve every Renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any, NoReturn
+
+from jinja2 import Template, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.exceptions import SecurityError, TemplateRuntimeError
+from jinja2.parser import Parser
+from jinja2.runtime import Context, LoopContext, StrictUndefined, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing, object_type_repr
+
+from engine.errors import TemplateError
+from engine.templating.bounds import (
+    MAX_RENDER_DEPTH,
+    check_binop,
+    check_call,
+    check_size,
+    current_budget,
+    guard_loop,
+)
+from engine.templating.functions import install
+from engine.templating.output import to_text
+from engine.templating.pebble import rewrite_expression, rewrite_template
+
+__all__ = ["ENVIRONMENT", "MissingVariableError", "PodiumEnvironment", "PodiumUndefined"]
+
+TEMPLATE_CACHE_SIZE = 4096
+
+
+class MissingVariableError(UndefinedError):
+    """An UndefinedError that knows which variable path was missing."""
+
+    def __init__(self, message: str, variable: str | None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+class PodiumUndefined(StrictUndefined):
+    """Strict but chainable undefined value; see the module docstring."""
+
+    __slots__ = ("_variable",)
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = missing,
+        name: str | None = None,
+        exc: type[TemplateRuntimeError] = UndefinedError,
+        variable: str | None = None,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)
+        if variable is None and obj is missing:
+            variable = name  # an undefined top-level name
+        self._variable = variable
+
+    def __repr__(self) -> str:
+        return f"<PodiumUndefined {self._undefined_message}>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__" and name[-2:] == "__":
+            raise AttributeError(name)
+        return self
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
+        if self._undefined_exception is UndefinedError:
+            raise MissingVariableError(self._undefined_message, self._variable)
+        raise self._undefined_exception(self._undefined_message)
+
+    def __getitem__(self, key: Any) -> PodiumUndefined:
+        return self
+
+    # The base classes bind these to *their* _fail_with_undefined_error; rebind to ours
+    # so every failure carries the variable.
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail_with_undefined_error
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _fail_with_undefined_error
+    __mod__ = __rmod__ = __pos__ = __neg__ = __call__ = _fail_with_undefined_error
+    __lt__ = __le__ = __gt__ = __ge__ = __int__ = __float__ = _fail_with_undefined_error
+    __complex__ = __pow__ = __rpow__ = _fail_with_undefined_error
+    __iter__ = __str__ = __len__ = __eq__ = __ne__ = __bool__ = _fail_with_undefined_error
+    __hash__ = __contains__ = _fail_with_undefined_error  # type: ignore[assignment]
+
+
+class LoopGuard(nodes.Expr):
+    """Wraps a `{% for %}` iterable so the loop spends the render's budget."""
+
+    fields = ("node",)
+    node: nodes.Expr
+
+
+class TextConcat(nodes.Concat):
+    """`a ~ b` that prints its operands like `{{ }}` does (true, JSON, "" for none),
+    also when Jinja folds constants at compile time."""
+
+    def as_const(self, eval_ctx: nodes.EvalContext | None = None) -> str:
+        eval_ctx = nodes.get_eval_context(self, eval_ctx)
+        return "".join(to_text(node.as_const(eval_ctx)) for node in self.nodes)
+
+
+def _static_path(node: nodes.Node) -> str | None:
+    """`outputs.extract.uri` for the node of that expression; None when not static."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        base = _static_path(node.node)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        base = _static_path(node.node)
+        return None if base is None else f"{base}[{node.arg.value!r}]"
+    return None
+
+
+class PodiumCodeGenerator(CodeGenerator):
+    """Jinja's code generator with the hooks described in the module docstring."""
+
+    _buffered_output = False
+
+    def visit_LoopGuard(self, node: LoopGuard, frame: Frame) -> None:
+        self.write("environment.podium_loop(")
+        self.visit(node.node, frame)
+        self.write(")")
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        self.write("environment.podium_getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}, {_static_path(node.node)!r})")
+
+    @optimizeconst
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        self.write("environment.podium_getitem(")
+        self.visit(node.node, frame)
+        self.write(", ")
+        self.visit(node.arg, frame)
+        self.write(f", {_static_path(node.node)!r})")
+
+    @optimizeconst
+    def visit_TextConcat(self, node: TextConcat, frame: Frame) -> None:
+        self.write("environment.podium_concat((")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
+
+    # Output into a buffer ({% set %} blocks, macros, filter blocks) is not streamed, so
+    # the renderer cannot see it grow: count it where it is appended.
+    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
+        self._buffered_output = frame.buffer is not None
+        super().visit_Output(node, frame)
+
+    def _output_const_repr(self, group: Iterable[Any]) -> str:
+        text = super()._output_const_repr(group)
+        return f"environment.podium_buffered({text})" if self._buffered_output else text
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.buffer is not None:
+            self.write("environment.podium_buffered(")
+        super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        super()._output_child_post(node, frame, finalize)
+        if frame.buffer is not None:
+            self.write(")")
+
+    def start_write(self, frame: Frame, node: nodes.Node | None = None) -> None:
+        super().start_write(frame, node)
+        if frame.buffer is not None:
+            self.write("environment.podium_buffered(")
+
+    def end_write(self, frame: Frame) -> None:
+        if frame.buffer is not None:
+            self.write(")")
+        super().end_write(frame)
+
+
+class PodiumEnvironment(ImmutableSandboxedEnvironment):
+    """Sandboxed (immutable: no list.append or dict.update), autoescape off, strict."""
+
+    code_generator_class = PodiumCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+    def __init__(self) -> None:
+        super().__init__(
+            autoescape=False,
+            undefined=PodiumUndefined,
+            finalize=to_text,
+            keep_trailing_newline=True,  # Pebble keeps it; SQL and scripts end with one
+            auto_reload=False,
+        )
+        install(self)
+        self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)
+        self.expressions = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_expression)
+
+    def __repr__(self) -> str:
+        return f"<PodiumEnvironment cached={self.templates.cache_info().currsize}>"
+
+    # -- compiling -------------------------------------------------------------------
+
+    def _compile_template(self, source: str) -> Template:
+        return self.from_string(rewrite_template(source))
+
+    def _compile_expression(self, expression: str) -> Template:
+        parser = Parser(self, rewrite_expression(expression), state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError(
+                "unexpected text after the expression", parser.stream.current.lineno
+            )
+        expr.set_environment(self)
+        body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+        return self.from_string(nodes.Template(body, lineno=1))
+
+    def _generate(
+        self,
+        source: nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        for loop in list(source.find_all(nodes.For)):
+            if not isinstance(loop.iter, LoopGuard):
+                guard = LoopGuard(loop.iter, lineno=loop.iter.lineno)
+                guard.set_environment(self)
+                loop.iter = guard
+        for concat in list(source.find_all(nodes.Concat)):
+            concat.__class__ = TextConcat
+        return super()._generate(source, name, filename, defer_init)
+
+    # -- rendering -------------------------------------------------------------------
+
+    def render_source(self, source: str, variables: Mapping[str, Any]) -> str:
+        """Render with the current budget; every failure raised as TemplateError."""
+        try:
+            template = self.templates(source)
+        except Exception as exc:
+            raise translate_error(exc, source) from exc
+        limit = current_budget().max_output_chars
+        parts: list[str] = []
+        size = 0
+        try:
+            context = template.new_context({**self.globals, **variables}, shared=True)
+            for chunk in template.root_render_func(context):
+                size += len(chunk)
+                if size > limit:
+                    raise TemplateError(f"output is longer than {limit} characters")
+                parts.append(chunk)
+        except Exception as exc:
+            raise translate_error(exc, source, template) from exc
+        return "".join(parts)
+
+    def render_nested(self, source: str, variables: Mapping[str, Any]) -> str:
+        """`render()` called from inside a template: same budget, bounded depth."""
+        if "{{" not in source and "{%" not in source:
+            return source
+        budget = current_budget()
+        if budget.depth >= MAX_RENDER_DEPTH:
+            raise TemplateError(f"render() nested more than {MAX_RENDER_DEPTH} levels deep")
+        budget.depth += 1
+        try:
+            return self.render_source(source, variables)
+        finally:
+            budget.depth -= 1
+
+    def evaluate_source(self, expression: str, variables: Mapping[str, Any], original: str) -> Any:
+        try:
+            template = self.expressions(expression)
+        except Exception as exc:
+            raise translate_error(exc, original) from exc
+        try:
+            context = template.new_context({**self.globals, **variables}, shared=True)
+            for _ in template.root_render_func(context):
+                pass
+            result = context.vars["result"]
+            if isinstance(result, Undefined):
+                result._fail_with_undefined_error()
+        except Exception as exc:
+            raise translate_error(exc, original, template) from exc
+        return result
+
+    # -- hooks called by the generated code ------------------------------------------
+
+    podium_loop = staticmethod(guard_loop)
+
+    def podium_getattr(self, obj: Any, attribute: str, path: str | None) -> Any:
+        # Data first, as Pebble does: an output named `items` or `keys` is the value, not
+        # the dict method. Plain dicts (the whole Kestra context) skip the sandbox checks,
+        # which only concern attributes.
+        if type(obj) is dict:
+            if attribute in obj:
+                return obj[attribute]
+        elif isinstance(obj, Undefined):
+            return obj  # keep the first missing link of a chain as the error
+        elif isinstance(obj, Mapping) and attribute in obj:
+            return obj[attribute]
+        value = self.getattr(obj, attribute)
+        if type(value) is PodiumUndefined and value._undefined_exception is UndefinedError:
+            return _missing(obj, attribute, path, is_attribute=True)
+        return value
+
+    def podium_getitem(self, obj: Any, key: Any, path: str | None) -> Any:
+        if type(obj) is dict:
+            try:
+                return obj[key]
+            except (KeyError, TypeError):
+                pass
+        elif isinstance(obj, Undefined):
+            return obj
+        value = self.getitem(obj, key)
+        if type(value) is PodiumUndefined and value._undefined_exception is UndefinedError:
+            return _missing(obj, key, path, is_attribute=False)
+        return value
+
+    def podium_concat(self, values: tuple[Any, ...]) -> str:
+        texts = [to_text(value) for value in values]
+        budget = current_budget()
+        check_size(sum(map(len, texts)), "'~' concatenation", budget.max_output_chars)
+        return "".join(texts)
+
+    def podium_buffered(self, text: str) -> str:
+        return current_budget().count_buffered(text)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        check_binop(operator, left, right, current_budget().max_output_chars)
+        return self.binop_table[operator](left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = current_budget()
+        budget.check_deadline()  # recursive macros and loop() make work without a for
+        if isinstance(__obj, LoopContext) and args:
+            args = (guard_loop(args[0]), *args[1:])
+        else:
+            args = check_call(__obj, args, kwargs, budget.max_output_chars)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _missing(obj: Any, key: Any, path: str | None, *, is_attribute: bool) -> PodiumUndefined:
+    if path is None:
+        what = "attribute" if is_attribute else "key"
+        return PodiumUndefined(f"{object_type_repr(obj)!r} has no {what} {key!r}", obj, key)
+    if is_attribute:
+        variable = f"{path}.{key}"
+        detail = f"{path!r} has no attribute {key!r}"
+    else:
+        variable = f"{path}[{key!r}]"
+        kind = "item" if isinstance(key, int) else "key"
+        detail = f"{path!r} has no {kind} {key!r}"
+    return PodiumUndefined(f"{variable!r} is undefined ({detail})", obj, key, variable=variable)
+
+
+def translate_error(exc: BaseException, source: str, template: Template | None = None) -> TemplateError:
+    """Any failure while compiling or rendering `source`, as the TemplateError to raise."""
+    variable = None
+    if isinstance(exc, TemplateError):
+        if exc.template:
+            return exc  # from a nested render(): it already names the inner template
+        message, variable = str(exc), exc.variable
+    elif isinstance(exc, TemplateSyntaxError):
+        return TemplateError(f"syntax error at line {exc.lineno}: {exc.message}", template=source)
+    elif isinstance(exc, MissingVariableError):
+        message, variable = str(exc), exc.variable
+    elif isinstance(exc, SecurityError):
+        message = f"blocked by the template sandbox: {exc}"
+    elif isinstance(exc, UndefinedError):
+        message = str(exc)
+    elif isinstance(exc, RecursionError):
+        message = "template calls nested too deeply"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    line = _template_line(exc, template)
+    if line is not None and "\n" in source:
+        message = f"{message}, at line {line}"
+    return TemplateError(message, template=source, variable=variable)
+
+
+def _template_line(exc: BaseException, template: Template | None) -> int | None:
+    """The template line of the innermost frame of `template`'s compiled code."""
+    if template is None:
+        return None
+    module_globals = template.root_render_func.__globals__
+    line = None
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_globals is module_globals:
+            line = template.get_corresponding_lineno(traceback.tb_lineno)
+        traceback = traceback.tb_next
+    return line
+
+
+ENVIRONMENT = PodiumEnvironment()

@@ -1,0 +1,78 @@
+"""How values print in a template, and how a rendered string reads as a boolean.
+
+Kestra prints through Pebble with a JSON writer, so flows depend on `{{ inputs.columns }}`
+giving `["brand","price"]` (a script parses it with `json.loads`) and on
+`{{ inputs.taxi == 'yellow' }}` giving `true` (an `If` condition compares it). Python's
+`str()` would give `['brand', 'price']` and `True`, which breaks both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Set
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from jinja2 import Undefined
+
+__all__ = ["is_truthy", "to_json", "to_text"]
+
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+_FALSE_TEXTS = frozenset({"", "0", "-0"})
+
+
+def to_text(value: Any) -> str:
+    """The text of `value` inside a rendered template (see the module docstring)."""
+    if type(value) is str:  # by far the most common case; keep it first and cheap
+        return value
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (dict, list, tuple, Mapping, Set)):
+        return to_json(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        # str() of a datetime uses a space separator; every other place (JSON, the date
+        # filter's default, Kestra) uses ISO 8601, so print the same thing here.
+        return value.isoformat()
+    # Undefined lands here on purpose: its __str__ raises the "is undefined" error.
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON: non-str keys stringified, datetimes in ISO 8601."""
+    try:
+        return orjson.dumps(value, default=_json_default, option=_JSON_OPTIONS).decode()
+    except orjson.JSONEncodeError as exc:
+        # orjson wraps what `default` raised; surface the real error (an undefined
+        # variable inside a list must read as such, not as "not JSON serializable").
+        if exc.__cause__ is not None:
+            raise exc.__cause__ from None
+        # Integers beyond 64 bits and similar: the stdlib is slower but has no such limit.
+        return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Undefined):
+        str(value)  # raises the undefined error with its message
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (Set, tuple)):
+        return list(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def is_truthy(text: str) -> bool:
+    """Kestra's truthiness of a rendered condition: only "false", "0", "-0" and "" are false."""
+    stripped = text.strip()
+    return not (stripped in _FALSE_TEXTS or stripped.lower() == "false")

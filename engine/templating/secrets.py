@@ -1,0 +1,90 @@
+"""Secrets the way Kestra OSS reads them: `secret('X')` is the base64 value of `SECRET_X`.
+
+The store remembers every value a template revealed, so whoever writes logs, outputs or
+API responses can `mask()` them; a value is only masked once it was actually read, which
+keeps masking cheap and avoids hiding unrelated text that merely equals an unused secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Mapping
+
+import orjson
+
+from engine.errors import TemplateError
+
+__all__ = ["MASK", "SecretStore"]
+
+MASK = "******"
+_PREFIX = "SECRET_"
+# Shorter values ("a", "no") would mask ordinary text everywhere and hide nothing worth it.
+_MIN_MASKED_LENGTH = 3
+
+
+class SecretStore:
+    """Secrets as Kestra OSS reads them: secret('X') is base64-decoded from env var SECRET_X."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        # Keep only the encoded secrets, not the whole environment.
+        self._encoded = {
+            key[len(_PREFIX) :]: value
+            for key, value in environ.items()
+            if key.startswith(_PREFIX) and len(key) > len(_PREFIX)
+        }
+        self._revealed: frozenset[str] = frozenset()
+        # Longest first, so a secret containing another one is masked whole.
+        self._needles: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<SecretStore {len(self._encoded)} secrets, {len(self._revealed)} revealed>"
+
+    def get(self, name: str) -> str:
+        """The decoded value of secret `name`; raises TemplateError if missing or malformed."""
+        if not isinstance(name, str) or not name:
+            raise TemplateError(f"secret name must be a non-empty string, not {name!r}")
+        encoded = self._encoded.get(name)
+        if encoded is None:
+            raise TemplateError(
+                f"secret {name!r} is not defined (set the environment variable "
+                f"{_PREFIX}{name} to its base64-encoded value)",
+                variable=f"secret({name!r})",
+            )
+        try:
+            # `base64` wraps long output at 76 columns; those line breaks are not data.
+            raw = base64.b64decode("".join(encoded.split()), validate=True)
+            value = raw.decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise TemplateError(
+                f"secret {name!r} is not valid base64 UTF-8 text (environment variable "
+                f"{_PREFIX}{name})",
+                variable=f"secret({name!r})",
+            ) from None
+        self._reveal(value)
+        return value
+
+    def _reveal(self, value: str) -> None:
+        if value in self._revealed:
+            return
+        with self._lock:
+            revealed = self._revealed | {value}
+            needles = {v for v in revealed if len(v) >= _MIN_MASKED_LENGTH}
+            # A secret printed inside JSON appears escaped (quotes, newlines); mask that too.
+            needles |= {orjson.dumps(v).decode()[1:-1] for v in needles}
+            self._needles = tuple(sorted(needles, key=len, reverse=True))
+            self._revealed = revealed
+
+    def mask(self, text: str) -> str:
+        """`text` with every revealed secret value (3 characters or more) replaced by ******."""
+        for needle in self._needles:
+            if needle in text:
+                text = text.replace(needle, MASK)
+        return text
+
+    @property
+    def revealed(self) -> frozenset[str]:
+        """Every secret value read so far."""
+        return self._revealed

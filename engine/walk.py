@@ -1,0 +1,565 @@
+"""Walking one execution: task runs, attempts, retries, timeouts, branches, events.
+
+An `ExecutionWalk` is the life of one execution inside its owning executor. It turns the
+flow's task tree into task runs with deterministic ids (execution id + parent run + task
+id + loop value + iteration), so walking the same execution again after a crash meets the
+same ids: runs that had finished return their recorded outputs, the others run again.
+
+Every state change is published as an event before anything depends on it. The walk
+never touches the store; the projector turns its events into rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.clock import Clock
+from engine.context import TaskRunContext
+from engine.durations import parse_duration
+from engine.errors import PodiumError, TaskFailed, TaskTimeout, TemplateError
+from engine.events import (
+    ExecutionChanged,
+    LogLine,
+    LogsEmitted,
+    MetricEmitted,
+    Request,
+    TaskRunChanged,
+)
+from engine.flow import Flow
+from engine.plugin import Retry, Task
+from engine.states import State, worst
+from engine.storage import LocalStorage
+from engine.templating import Renderer
+from engine.values import jsonable
+
+__all__ = ["ExecutionWalk", "Runtime", "TaskRun", "task_run_id"]
+
+LOG_FLUSH_SECONDS = 0.1
+LOG_FLUSH_LINES = 500
+
+
+def task_run_id(parent_id: str, task_id: str, value: str | None, iteration: int | None) -> str:
+    """Deterministic, so a replayed walk finds the runs it already did."""
+    key = f"{parent_id}\x1f{task_id}\x1f{value if value is not None else ''}\x1f{iteration if iteration is not None else ''}"
+    return hashlib.blake2b(key.encode(), digest_size=11).hexdigest()
+
+
+@dataclass
+class Runtime:
+    """What the executor lends every walk."""
+
+    publish_event: Callable[[Any], Awaitable[None]]
+    publish_request: Callable[[Request], Awaitable[None]]
+    clock: Clock
+    renderer: Renderer
+    storage: LocalStorage
+    task_slots: asyncio.Semaphore
+    work_root: Path
+    envs: Mapping[str, str] = field(default_factory=dict)
+    fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
+    is_shutting_down: bool = False
+
+
+@dataclass(eq=False)
+class TaskRun:
+    id: str
+    task: Task
+    parent: TaskRun | None
+    value: str | None
+    values: tuple[str, ...]
+    iteration: int | None
+    created_at: datetime
+    state: State = State.CREATED
+    attempt: int = 1
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    child_states: list[State] = field(default_factory=list)
+    has_warning: bool = False
+    shared_dir: Path | None = None  # set by WorkingDirectory for its children
+
+    def __repr__(self) -> str:
+        return f"<TaskRun {self.task.id} {self.id} {self.state} attempt={self.attempt}>"
+
+
+class ExecutionWalk:
+    def __init__(
+        self,
+        runtime: Runtime,
+        flow: Flow,
+        header: ExecutionChanged,
+        *,
+        recorded: Sequence[TaskRunChanged] = (),
+        last_seq: int = 0,
+    ) -> None:
+        self.runtime = runtime
+        self.flow = flow
+        self.header = header
+        self.seq = max(last_seq, header.seq)
+        self.recorded = {r.task_run_id: r for r in recorded}
+        self.inputs: dict[str, Any] = dict(header.inputs)
+        self.labels: dict[str, str] = dict(header.labels)
+        self.outputs: dict[str, Any] = {}
+        self.is_killing = False
+        self._log_buffer: list[LogLine] = []
+        self._log_wakeup = asyncio.Event()
+        self._resume_waiters: dict[str, asyncio.Future[str]] = {}
+        self._child_waiters: dict[str, asyncio.Future[tuple[State, dict[str, Any]]]] = {}
+        self._child_results: dict[str, tuple[State, dict[str, Any]]] = {}
+        self._paused = 0
+        self.labels_changed = False
+        self.pending_metrics: list[tuple[TaskRun, str, float, str, dict[str, str]]] = []
+        self._base_context = self._make_base_context()
+
+    def __repr__(self) -> str:
+        return f"<ExecutionWalk {self.flow.key} {self.header.execution_id} {self.header.state}>"
+
+    @property
+    def execution_id(self) -> str:
+        return self.header.execution_id
+
+    # -- events -------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    async def set_state(self, state: State, **changes: Any) -> None:
+        now = self.runtime.clock.now()
+        if state is State.RUNNING and self.header.started_at is None:
+            changes.setdefault("started_at", now)
+        if state.is_terminal:
+            changes.setdefault("ended_at", now)
+        self.header = self.header.model_copy(
+            update={"state": state, "seq": self.next_seq(), "at": now, "labels": dict(self.labels), **changes}
+        )
+        await self.runtime.publish_event(self.header)
+
+    async def _publish_run(self, run: TaskRun) -> None:
+        await self.flush_logs()
+        await self.runtime.publish_event(
+            TaskRunChanged(
+                execution_id=self.execution_id,
+                namespace=self.flow.namespace,
+                flow_id=self.flow.id,
+                seq=self.next_seq(),
+                at=self.runtime.clock.now(),
+                task_run_id=run.id,
+                task_id=run.task.id,
+                parent_task_run_id=run.parent.id if run.parent else None,
+                value=run.value,
+                iteration=run.iteration,
+                state=run.state,
+                attempt=run.attempt,
+                created_at=run.created_at,
+                started_at=run.started_at,
+                ended_at=run.ended_at,
+                outputs=run.outputs,
+                error=run.error,
+            )
+        )
+
+    def log(self, run: TaskRun | None, level: str, message: str) -> None:
+        secrets = self.runtime.renderer.secrets
+        if secrets is not None:
+            message = secrets.mask(message)
+        self._log_buffer.append(
+            LogLine(
+                at=self.runtime.clock.now(),
+                level=level,
+                message=message,
+                task_run_id=run.id if run else None,
+                task_id=run.task.id if run else None,
+                attempt=run.attempt if run else None,
+            )
+        )
+        if len(self._log_buffer) >= LOG_FLUSH_LINES:
+            self._log_wakeup.set()
+
+    async def flush_logs(self) -> None:
+        """Publish buffered log lines and metrics."""
+        if self.pending_metrics:
+            metrics, self.pending_metrics = self.pending_metrics, []
+            for run, name, value, kind, tags in metrics:
+                await self.metric(run, name, value, kind, tags)
+        if not self._log_buffer:
+            return
+        lines, self._log_buffer = self._log_buffer, []
+        await self.runtime.publish_event(
+            LogsEmitted(
+                execution_id=self.execution_id,
+                namespace=self.flow.namespace,
+                flow_id=self.flow.id,
+                seq=self.next_seq(),
+                at=self.runtime.clock.now(),
+                lines=tuple(lines),
+            )
+        )
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._log_wakeup.wait(), LOG_FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+            self._log_wakeup.clear()
+            await self.flush_logs()
+
+    async def metric(self, run: TaskRun, name: str, value: float, kind: str, tags: Mapping[str, str]) -> None:
+        await self.runtime.publish_event(
+            MetricEmitted(
+                execution_id=self.execution_id,
+                namespace=self.flow.namespace,
+                flow_id=self.flow.id,
+                seq=self.next_seq(),
+                at=self.runtime.clock.now(),
+                task_run_id=run.id,
+                task_id=run.task.id,
+                name=name,
+                metric_kind=kind,
+                value=value,
+                tags=dict(tags),
+            )
+        )
+
+    # -- the walk -------------------------------------------------------------------
+
+    async def run(self) -> State:
+        """Walk the execution to its end and return its final state."""
+        flow = self.flow
+        if self.header.state is not State.RUNNING:
+            await self.set_state(State.RUNNING)
+        try:
+            async with asyncio.TaskGroup() as group:
+                flusher = group.create_task(self._flush_periodically())
+                try:
+                    state = await self.run_list(
+                        flow.tasks, parent=None, errors=flow.errors, finally_=flow.finally_
+                    )
+                    outputs, error = self._flow_outputs(state)
+                    if error:
+                        state = worst([state, State.FAILED])
+                    if flow.afterExecution:
+                        # they see the final state but cannot change it, as in Kestra
+                        self._base_context["execution"]["state"] = state.value
+                        await self.run_list(flow.afterExecution, parent=None)
+                finally:
+                    flusher.cancel()
+            await self.flush_logs()
+            await self.set_state(state, outputs=outputs, error=error)
+            return state
+        except asyncio.CancelledError:
+            if self.runtime.is_shutting_down and not self.is_killing:
+                raise  # left RUNNING on purpose: the next owner resumes it
+            self.is_killing = True
+            await self.flush_logs()
+            await self.set_state(State.KILLED)
+            raise
+
+    async def run_list(
+        self,
+        tasks: Sequence[Task],
+        *,
+        parent: TaskRun | None,
+        value: str | None = None,
+        is_new_value: bool = False,
+        iteration: int | None = None,
+        errors: Sequence[Task] = (),
+        finally_: Sequence[Task] = (),
+    ) -> State:
+        """Run tasks one after another; the first failure stops the list and runs
+        `errors`; `finally_` always runs. Returns the list's folded state."""
+        states: list[State] = []
+        for task in tasks:
+            if task.disabled:
+                continue
+            state = await self.run_task(task, parent, value=value, is_new_value=is_new_value, iteration=iteration)
+            states.append(state)
+            if state.is_failure:
+                break
+        result = worst(states)
+        if result.is_failure and errors:
+            await self.run_list(errors, parent=parent, value=value, is_new_value=is_new_value, iteration=iteration)
+        if finally_:
+            result = worst([result, await self.run_list(finally_, parent=parent, value=value, is_new_value=is_new_value, iteration=iteration)])
+        return result
+
+    async def run_task(
+        self,
+        task: Task,
+        parent: TaskRun | None,
+        *,
+        value: str | None = None,
+        is_new_value: bool = False,
+        iteration: int | None = None,
+    ) -> State:
+        if parent is not None:
+            values = (*parent.values, value) if is_new_value and value is not None else parent.values
+            value = value if is_new_value else parent.value
+        else:
+            values = (value,) if value is not None else ()
+        run_id = task_run_id(parent.id if parent else self.execution_id, task.id, value, iteration)
+        now = self.runtime.clock.now()
+        run = TaskRun(run_id, task, parent, value, values, iteration, created_at=now)
+        recorded = self.recorded.get(run_id)
+        if recorded is not None:
+            run.created_at = recorded.created_at
+            run.attempt = recorded.attempt
+            if recorded.state.is_terminal:
+                run.state = recorded.state
+                run.outputs = dict(recorded.outputs)
+                self._record_outputs(run)
+                return recorded.state
+        if task.runIf is not None and not self._run_if(task, run):
+            run.state = State.SKIPPED
+            run.ended_at = now
+            await self._publish_run(run)
+            return State.SKIPPED
+
+        policy = self._retry_for(task, parent)
+        first_start = now
+        while True:
+            run.state = State.RUNNING
+            run.started_at = self.runtime.clock.now()
+            run.child_states.clear()
+            run.has_warning = False
+            run.error = None
+            await self._publish_run(run)
+            ctx = TaskRunContext(self, run)
+            try:
+                outputs = await self._attempt(task, ctx)
+                run.outputs = jsonable(outputs) if outputs else {}
+                state = worst(run.child_states) if task.is_flowable else State.SUCCESS
+                if run.has_warning:
+                    state = worst([state, State.WARNING])
+            except asyncio.CancelledError:
+                if not (self.runtime.is_shutting_down and not self.is_killing):
+                    run.state = State.KILLED
+                    run.ended_at = self.runtime.clock.now()
+                    await self._publish_run(run)
+                raise
+            except Exception as exc:  # a task's failure, whatever its kind, fails the run
+                run.error = _describe(exc)
+                self.log(run, "ERROR", run.error)
+                state = State.FAILED
+            finally:
+                ctx.close()
+            if state is State.FAILED and policy is not None and self._may_retry(policy, run, first_start):
+                delay = policy.delay(run.attempt, random.random()).total_seconds()
+                run.state = State.RETRYING
+                self.log(run, "WARN", f"attempt {run.attempt} failed; retrying in {delay:g}s")
+                await self._publish_run(run)
+                await self.runtime.clock.sleep(delay)
+                run.attempt += 1
+                continue
+            break
+
+        if task.is_flowable:
+            extra_errors = getattr(task, "errors", ())
+            extra_finally = getattr(task, "finally_", ())
+            if state.is_failure and extra_errors:
+                await self.run_list(extra_errors, parent=run)
+            if extra_finally:
+                state = worst([state, await self.run_list(extra_finally, parent=run)])
+        if state is State.SUCCESS and run.attempt > 1 and policy is not None and policy.warningOnRetry:
+            state = State.WARNING
+        if state is State.FAILED and task.allowFailure:
+            state = State.WARNING
+        if state is State.WARNING and task.allowWarning:
+            state = State.SUCCESS
+        run.state = state
+        run.ended_at = self.runtime.clock.now()
+        await self._publish_run(run)
+        self._record_outputs(run)
+        if self.labels_changed:
+            self.labels_changed = False
+            await self.set_state(self.header.state)
+        return state
+
+    async def _attempt(self, task: Task, ctx: Any) -> Mapping[str, Any] | None:
+        timeout = task.timeout
+        seconds: float | None = None
+        if timeout is not None:
+            if isinstance(timeout, str):
+                timeout = parse_duration(str(ctx.render_text(timeout)))
+            seconds = timeout.total_seconds()
+        uses_slot = getattr(type(task), "uses_worker_slot", True) and not task.is_flowable
+        try:
+            async with asyncio.timeout(seconds):
+                if uses_slot:
+                    async with self.runtime.task_slots:
+                        return await task.run(ctx)
+                return await task.run(ctx)
+        except TimeoutError as exc:
+            raise TaskTimeout(f"timed out after {timeout}") from exc
+
+    def _run_if(self, task: Task, run: TaskRun) -> bool:
+        condition = task.runIf
+        if isinstance(condition, bool):
+            return condition
+        assert condition is not None
+        return self.runtime.renderer.is_true(condition, self.context_for(run))
+
+    def _retry_for(self, task: Task, parent: TaskRun | None) -> Retry | None:
+        """The task's own policy, else the nearest flowable ancestor's, else the flow's."""
+        if task.retry is not None:
+            return task.retry
+        node = parent
+        while node is not None:
+            if node.task.retry is not None:
+                return node.task.retry
+            node = node.parent
+        if self.flow.retry is not None and self.flow.retry.behavior == "RETRY_FAILED_TASK":
+            return self.flow.retry
+        return None
+
+    def _may_retry(self, policy: Retry, run: TaskRun, first_start: datetime) -> bool:
+        if policy.maxAttempts is not None and run.attempt >= policy.maxAttempts:
+            return False
+        if policy.maxDuration is not None:
+            elapsed = self.runtime.clock.now() - first_start
+            if elapsed + policy.delay(run.attempt, 0.5) > policy.maxDuration:
+                return False
+        return True
+
+    def _record_outputs(self, run: TaskRun) -> None:
+        if not run.outputs and run.task.is_flowable:
+            return
+        if not run.values:
+            self.outputs[run.task.id] = run.outputs
+            return
+        node = self.outputs.setdefault(run.task.id, {})
+        for value in run.values[:-1]:
+            node = node.setdefault(value, {})
+        node[run.values[-1]] = run.outputs
+
+    def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
+        if not self.flow.outputs or state.is_failure:
+            return {}, None
+        context = self.context_for(None)
+        out: dict[str, Any] = {}
+        try:
+            for output in self.flow.outputs:
+                out[output.id] = jsonable(self.runtime.renderer.render_value(output.value, context))
+        except PodiumError as exc:
+            self.log(None, "ERROR", f"flow output failed: {exc}")
+            return out, f"flow output failed: {exc}"
+        return out, None
+
+    # -- template context -----------------------------------------------------------------
+
+    def _make_base_context(self) -> dict[str, Any]:
+        header = self.header
+        trigger = dict(header.trigger.get("variables", {})) if header.trigger else {}
+        return {
+            "flow": {
+                "id": self.flow.id,
+                "namespace": self.flow.namespace,
+                "revision": header.revision,
+                "tenantId": None,
+            },
+            "execution": {
+                "id": header.execution_id,
+                "startDate": header.created_at,
+                "originalId": header.execution_id,
+                "state": header.state.value,
+            },
+            "inputs": self.inputs,
+            "vars": self.flow.variables,
+            "outputs": self.outputs,
+            "trigger": trigger,
+            "labels": self.labels,
+            "envs": self.runtime.envs,
+        }
+
+    def context_for(self, run: TaskRun | None) -> dict[str, Any]:
+        context = dict(self._base_context)
+        if run is None:
+            return context
+        context["task"] = {"id": run.task.id, "type": run.task.type}
+        context["taskrun"] = {
+            "id": run.id,
+            "startDate": run.started_at,
+            "attemptsCount": run.attempt,
+            "parentId": run.parent.id if run.parent else None,
+            "value": run.value,
+            "iteration": run.iteration,
+        }
+        parents = []
+        node = run.parent
+        while node is not None:
+            parents.append({"taskrun": {"id": node.id, "value": node.value, "iteration": node.iteration}, "outputs": node.outputs})
+            node = node.parent
+        if parents:
+            context["parent"] = parents[0]
+            context["parents"] = parents
+        return context
+
+    # -- signals from outside (the executor calls these) --------------------------------------
+
+    def resume(self) -> bool:
+        waiting = [f for f in self._resume_waiters.values() if not f.done()]
+        for future in waiting:
+            future.set_result("RESUMED")
+        return bool(waiting)
+
+    def child_ended(self, task_run_id: str, state: State, outputs: dict[str, Any]) -> None:
+        future = self._child_waiters.get(task_run_id)
+        if future is not None and not future.done():
+            future.set_result((state, outputs))
+        else:
+            self._child_results[task_run_id] = (state, outputs)
+
+    async def wait_resume(self, run: TaskRun, timeout: float | None) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._resume_waiters[run.id] = future
+        self._paused += 1
+        run.state = State.PAUSED
+        await self._publish_run(run)
+        if self._paused == 1:
+            await self.set_state(State.PAUSED)
+        try:
+            if timeout is None:
+                return await future
+
+            async def expire() -> None:
+                await self.runtime.clock.sleep(timeout)
+                if not future.done():
+                    future.set_result("TIMEOUT")
+
+            async with asyncio.TaskGroup() as group:
+                timer = group.create_task(expire())
+                result = await future
+                timer.cancel()
+            return result
+        finally:
+            self._resume_waiters.pop(run.id, None)
+            self._paused -= 1
+            if not self.is_killing and self._paused == 0:
+                await self.set_state(State.RUNNING)
+            run.state = State.RUNNING
+
+    async def wait_child(self, run: TaskRun) -> tuple[State, dict[str, Any]]:
+        if run.id in self._child_results:
+            return self._child_results.pop(run.id)
+        future: asyncio.Future[tuple[State, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._child_waiters[run.id] = future
+        try:
+            return await future
+        finally:
+            self._child_waiters.pop(run.id, None)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TaskFailed | TemplateError | PodiumError):
+        return str(exc) or type(exc).__name__
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,19 @@
+"""Kestra's core tasks: logging, outputs, flow control, execution control, storage."""
+
+from tasks.core.branching import If, Switch
+from tasks.core.debug import OutputValues, Return
+from tasks.core.execution import Fail, Labels, Resume
+from tasks.core.grouping import AllowFailure, Dag, Parallel, Sequential, WorkingDirectory
+from tasks.core.log import Fetch, Log
+from tasks.core.loops import ForEach, WaitFor
+from tasks.core.storage import PurgeCurrentExecutionFiles
+from tasks.core.subflow import ForEachItem, Subflow
+from tasks.core.waiting import Pause, Sleep
+
+__all__ = ["CORE_TASKS"]
+
+CORE_TASKS: tuple[type, ...] = (
+    AllowFailure, Dag, Fail, Fetch, ForEach, ForEachItem, If, Labels, Log, OutputValues,
+    Parallel, Pause, PurgeCurrentExecutionFiles, Resume, Return, Sequential, Sleep, Subflow,
+    Switch, WaitFor, WorkingDirectory,
+)

@@ -1,0 +1,99 @@
+"""The SQLite projection: idempotent, sequence-guarded, terminal states never regress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.events import ExecutionChanged, LogLine, LogsEmitted, TaskRunChanged
+from engine.states import State
+from engine.store.sqlite import SqliteStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def execution(seq: int, state: State, **extra: object) -> ExecutionChanged:
+    return ExecutionChanged(
+        execution_id="e1", namespace="n", flow_id="f", seq=seq, at=T0, revision=1,
+        state=state, created_at=T0, **extra,  # type: ignore[arg-type]
+    )
+
+
+def task_run(seq: int, state: State, outputs: dict | None = None) -> TaskRunChanged:
+    return TaskRunChanged(
+        execution_id="e1", namespace="n", flow_id="f", seq=seq, at=T0, task_run_id="r1",
+        task_id="t", state=state, created_at=T0, outputs=outputs or {},
+    )
+
+
+async def test_events_apply_in_seq_order_whatever_order_they_arrive(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        await store.apply([task_run(3, State.SUCCESS, {"v": 1}), task_run(2, State.RUNNING)])
+        await store.apply([execution(4, State.SUCCESS), execution(1, State.RUNNING)])
+        [run] = await store.task_runs("e1")
+        assert run.state is State.SUCCESS and run.outputs == {"v": 1}
+        found = await store.get_execution("e1")
+        assert found is not None and found.state is State.SUCCESS
+
+
+async def test_redelivered_events_change_nothing(tmp_path: Path) -> None:
+    logs = LogsEmitted(
+        execution_id="e1", namespace="n", flow_id="f", seq=5, at=T0,
+        lines=(LogLine(at=T0, level="INFO", message="hello", task_id="t"),),
+    )
+    batch = [execution(1, State.RUNNING), task_run(2, State.SUCCESS), logs]
+    async with SqliteStore(tmp_path / "s.db") as store:
+        assert await store.apply(batch) == 3
+        assert await store.apply(batch) == 0
+        assert [line.message for line in await store.logs("e1")] == ["hello"]
+
+
+async def test_a_terminal_state_never_regresses(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        await store.apply([execution(5, State.KILLED)])
+        await store.apply([execution(6, State.RUNNING)])
+        found = await store.get_execution("e1")
+        assert found is not None and found.state is State.KILLED
+
+
+async def test_unfinished_executions_come_back_with_their_task_runs(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        await store.apply([execution(1, State.RUNNING), task_run(7, State.SUCCESS, {"x": 2})])
+        [unfinished] = await store.unfinished_executions()
+        assert unfinished.last_seq == 7
+        assert unfinished.task_runs[0].outputs == {"x": 2}
+
+
+async def test_flow_revisions_grow_only_when_the_source_changes(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        first = await store.save_flow("n", "f", "a")
+        same = await store.save_flow("n", "f", "a")
+        second = await store.save_flow("n", "f", "b")
+        assert (first.revision, same.revision, second.revision) == (1, 1, 2)
+        old = await store.get_flow("n", "f", 1)
+        assert old is not None and old.source == "a"
+        assert await store.delete_flow("n", "f")
+        assert await store.get_flow("n", "f") is None
+        assert await store.list_flows() == []
+        again = await store.save_flow("n", "f", "b")
+        assert again.revision == 4
+
+
+async def test_logs_filter_by_level_and_task(tmp_path: Path) -> None:
+    lines = tuple(
+        LogLine(at=T0, level=level, message=f"{task}:{level}", task_id=task)
+        for task in ("a", "b")
+        for level in ("DEBUG", "INFO", "ERROR")
+    )
+    event = LogsEmitted(execution_id="e1", namespace="n", flow_id="f", seq=1, at=T0, lines=lines)
+    async with SqliteStore(tmp_path / "s.db") as store:
+        await store.apply([event])
+        found = await store.logs("e1", min_level="INFO", task_ids=["b"])
+        assert [line.message for line in found] == ["b:INFO", "b:ERROR"]
+
+
+async def test_the_schema_survives_reopening(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        await store.apply([execution(1, State.RUNNING)])
+    async with SqliteStore(tmp_path / "s.db") as store:
+        assert (await store.get_execution("e1")) is not None
