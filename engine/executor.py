@@ -136,13 +136,14 @@ class Executor:
         self._slot_freed.set()
 
     async def _drain(self) -> None:
-        pending = [o.task for o in self._owned.values() if o.task is not None]
+        # A paused execution could wait for days: leave it to the next owner at once.
+        pending = [o.task for o in self._owned.values() if o.task is not None and not o.walk.is_paused]
         if pending:
-            _, still = await asyncio.wait(pending, timeout=self.settings.drain_seconds)
-            if still:
-                self.runtime.is_shutting_down = True
-                for task in still:
-                    task.cancel()
+            await asyncio.wait(pending, timeout=self.settings.drain_seconds)
+        self.runtime.is_shutting_down = True
+        for owned in list(self._owned.values()):
+            if owned.task is not None:
+                owned.task.cancel()
 
     async def _recover(self) -> None:
         if self.wait_projected is not None:

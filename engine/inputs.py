@@ -34,29 +34,11 @@ from engine.errors import FlowDefinitionError, InputError
 from engine.yaml_loader import load_yaml_value
 
 __all__ = [
-    "ArrayInput",
-    "BaseInput",
-    "BoolInput",
-    "DateInput",
-    "DateTimeInput",
-    "DependsOn",
-    "DurationInput",
-    "EmailInput",
-    "FileInput",
-    "FloatInput",
-    "Input",
-    "InputResolver",
-    "IntInput",
-    "JsonInput",
-    "MultiselectInput",
-    "SecretInput",
-    "SelectInput",
-    "StringInput",
-    "TimeInput",
-    "UriInput",
-    "YamlInput",
-    "check_declarations",
-]
+    "ArrayInput", "BaseInput", "BoolInput", "DateInput", "DateTimeInput", "DependsOn",
+    "DurationInput", "EmailInput", "FileInput", "FloatInput", "Input", "InputResolver",
+    "IntInput", "JsonInput", "MultiselectInput", "SecretInput", "SelectInput", "StringInput",
+    "TimeInput", "UriInput", "YamlInput", "check_declarations",
+]  # fmt: skip
 
 ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 ScalarType = Literal[
@@ -73,15 +55,14 @@ def _shown(value: Any) -> str:
 
 
 def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return f"{type(value).__name__} {_shown(value)}"
+    """What a value is, for messages; only text is quoted (secrets never reach here)."""
+    if isinstance(value, str):
+        return _shown(value)
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "a boolean"
+    if isinstance(value, Mapping | list | tuple):
+        return "a mapping" if isinstance(value, Mapping) else "a list"
+    return type(value).__name__
 
 
 def _to_text(value: Any) -> str:
@@ -103,17 +84,13 @@ def _to_int(value: Any) -> int:
 
 
 def _to_float(value: Any) -> float:
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            pass
-    if number is None or not math.isfinite(number):  # min/max mean nothing for nan and inf
-        raise ValueError(f"{_shown(value)} is not a number")
-    return number
+    try:  # min/max mean nothing for nan and inf
+        scalar = isinstance(value, int | float | str) and not isinstance(value, bool)
+        if scalar and math.isfinite(number := float(value)):
+            return number
+    except ValueError:
+        pass
+    raise ValueError(f"{_shown(value)} is not a number")
 
 
 def _to_bool(value: Any) -> bool:
@@ -125,20 +102,13 @@ def _to_bool(value: Any) -> bool:
 
 
 def _to_datetime(value: Any) -> datetime:
-    moment: datetime | None = None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    if moment is None:
-        raise ValueError(
-            f"{_shown(value)} is not an ISO-8601 date-time (e.g. 2024-01-31T10:00:00Z)"
-        )
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        example = "2024-01-31T10:00:00Z"
+        raise ValueError(f"{_shown(value)} is not an ISO-8601 date-time (e.g. {example})") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive means UTC
 
 
@@ -172,6 +142,7 @@ def _to_duration(value: Any) -> timedelta:
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
 
 
 def _to_email(value: Any) -> str:
@@ -184,11 +155,7 @@ def _to_email(value: Any) -> str:
 def _to_uri(value: Any) -> str:
     text = _to_text(value).strip()
     parts = urlsplit(text)
-    if (
-        not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.-]*", parts.scheme or "")
-        or " " in text
-        or not (parts.netloc or parts.path)
-    ):
+    if not _SCHEME.fullmatch(parts.scheme) or " " in text or not (parts.netloc or parts.path):
         raise ValueError(f"{_shown(text)} is not a URI (e.g. https://example.com/data.csv)")
     return text
 
@@ -300,70 +267,74 @@ class SecretInput(_Validated):
     type: Literal["SECRET"]
 
     def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
-        try:
-            text = _to_text(value)
-        except ValueError:
-            raise ValueError(f"expected text, got {_kind(value).split()[0]}") from None
-        return self._match(text, "")  # never echo a secret in an error
+        return self._match(_to_text(value), "")  # never echo a secret in an error
 
 
-class EmailInput(BaseInput):
+class _Scalar(BaseInput):
+    """Inputs whose values are one scalar, converted as `_SCALARS` says for their type."""
+
+    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> Any:
+        return _SCALARS[self.type](value)  # type: ignore[attr-defined]
+
+
+class EmailInput(_Scalar):
     type: Literal["EMAIL"]
 
-    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
-        return _to_email(value)
 
-
-class UriInput(BaseInput):
+class UriInput(_Scalar):
     type: Literal["URI"]
 
-    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
-        return _to_uri(value)
+
+class BoolInput(_Scalar):
+    type: Literal["BOOL", "BOOLEAN"]  # BOOLEAN is the name before Kestra 0.23
 
 
-class _Bounded(BaseInput):
-    """Inputs with an order: values are converted by `_convert`, then checked against the
-    bounds named in `_bounds` (`min`/`max`, or `after`/`before` for moments in time)."""
+# How bounds and values show in messages: `PT5M` rather than `0:05:00`.
+_SHOW: dict[str, Callable[[Any], str]] = {
+    "FLOAT": "{:g}".format, "DURATION": format_duration, "DATETIME": lambda v: v.isoformat(),
+    "DATE": lambda v: v.isoformat(), "TIME": lambda v: v.isoformat(),
+}  # fmt: skip
 
-    _convert: ClassVar[Callable[[Any], Any]]
-    _show: ClassVar[Callable[[Any], str]] = staticmethod(str)
+
+class _Bounded(_Scalar):
+    """Ordered inputs: a value is converted like its type says (`_SCALARS`), then checked
+    against the bounds named in `_bounds`: `min`/`max`, or `after`/`before` for times."""
+
     _bounds: ClassVar[tuple[str, str]] = ("min", "max")
 
     @model_validator(mode="before")
     @classmethod
     def _parse_bounds(cls, data: Any) -> Any:
         # Bounds are read like values (`after: 2024-01-01`, `min: PT5M`), by the same converter.
-        if isinstance(data, dict):
+        convert = _SCALARS.get(str(data.get("type"))) if isinstance(data, dict) else None
+        if convert is not None:
             data = {
-                k: cls._convert(v) if k in cls._bounds and v is not None else v
-                for k, v in data.items()
+                k: convert(v) if k in cls._bounds and v is not None else v for k, v in data.items()
             }
         return data
 
+    def _limits(self) -> tuple[Any, Any, Callable[[Any], str]]:
+        low, high = (getattr(self, name) for name in self._bounds)
+        return low, high, _SHOW.get(self.type, str)  # type: ignore[attr-defined]
+
     @model_validator(mode="after")
     def _ordered(self) -> _Bounded:
-        low, high = (getattr(self, name) for name in self._bounds)
+        low, high, show = self._limits()
         if low is not None and high is not None and low > high:
-            raise ValueError(
-                f"{self._bounds[0]} {self._show(low)} is above {self._bounds[1]} {self._show(high)}"
-            )
+            first, second = self._bounds
+            raise ValueError(f"{first} {show(low)} is greater than {second} {show(high)}")
         return self
 
     def coerce(self, value: Any, choices: Sequence[str] | None = None) -> Any:
-        converted = type(self)._convert(value)
-        low, high = (getattr(self, name) for name in self._bounds)
-        show = self._show
+        converted = super().coerce(value)
+        low, high, show = self._limits()
         is_time = self._bounds == ("after", "before")
         if low is not None and converted < low:
-            limit = "the earliest allowed" if is_time else "the minimum"
-            raise ValueError(
-                f"{show(converted)} is {'before' if is_time else 'below'} {limit} {show(low)}"
-            )
+            limit = "before the earliest allowed" if is_time else "below the minimum"
+            raise ValueError(f"{show(converted)} is {limit} {show(low)}")
         if high is not None and converted > high:
-            limit = "the latest allowed" if is_time else "the maximum"
-            raise ValueError(
-                f"{show(converted)} is {'after' if is_time else 'above'} {limit} {show(high)}"
-            )
+            limit = "after the latest allowed" if is_time else "above the maximum"
+            raise ValueError(f"{show(converted)} is {limit} {show(high)}")
         return converted
 
 
@@ -371,31 +342,24 @@ class IntInput(_Bounded):
     type: Literal["INT"]
     min: int | None = None
     max: int | None = None
-    _convert = staticmethod(_to_int)
 
 
 class FloatInput(_Bounded):
     type: Literal["FLOAT"]
     min: float | None = None
     max: float | None = None
-    _convert = staticmethod(_to_float)
-    _show = staticmethod("{:g}".format)
 
 
 class DurationInput(_Bounded):
     type: Literal["DURATION"]
     min: timedelta | None = None
     max: timedelta | None = None
-    _convert = staticmethod(_to_duration)
-    _show = staticmethod(format_duration)
 
 
 class DateTimeInput(_Bounded):
     type: Literal["DATETIME"]
     after: datetime | None = None
     before: datetime | None = None
-    _convert = staticmethod(_to_datetime)
-    _show = staticmethod(datetime.isoformat)
     _bounds = ("after", "before")
 
 
@@ -403,8 +367,6 @@ class DateInput(_Bounded):
     type: Literal["DATE"]
     after: date | None = None
     before: date | None = None
-    _convert = staticmethod(_to_date)
-    _show = staticmethod(date.isoformat)
     _bounds = ("after", "before")
 
 
@@ -412,16 +374,7 @@ class TimeInput(_Bounded):
     type: Literal["TIME"]
     after: time | None = None
     before: time | None = None
-    _convert = staticmethod(_to_time)
-    _show = staticmethod(time.isoformat)
     _bounds = ("after", "before")
-
-
-class BoolInput(BaseInput):
-    type: Literal["BOOL", "BOOLEAN"]  # BOOLEAN is the name before Kestra 0.23
-
-    def coerce(self, value: Any, choices: Sequence[str] | None = None) -> bool:
-        return _to_bool(value)
 
 
 class JsonInput(BaseInput):
@@ -445,7 +398,9 @@ class YamlInput(BaseInput):
         try:
             return load_yaml_value(value, source=f"input {self.id}")
         except FlowDefinitionError as exc:
-            raise ValueError(f"not valid YAML: {exc.problems[0]}") from None
+            first = exc.problems[0]
+            where = f" at line {first.line}, column {first.column}" if first.line else ""
+            raise ValueError(f"not valid YAML{where}: {first.message}") from None
 
 
 def _texts(values: Any) -> Any:
@@ -474,11 +429,12 @@ class _Choice(BaseInput):
 
     @model_validator(mode="after")
     def _one_source(self) -> _Choice:
-        given = [s for s in (self.static_choices(), self.choices_template()) if s is not None]
-        if len(given) != 1 and type(self) is SelectInput:
-            raise ValueError("give either `values` (a list) or `expression`, not both or neither")
         if isinstance(self.values, str) and not is_template(self.values):
             raise ValueError("`values` must be a list, or an expression that renders one")
+        sources = [self.values, getattr(self, "options", None), self.expression]
+        if sum(source is not None for source in sources) != 1:
+            legacy = ", `options`" if "options" in type(self).model_fields else ""
+            raise ValueError(f"give exactly one of `values`{legacy} or `expression`")
         return self
 
 
@@ -501,13 +457,6 @@ class MultiselectInput(_Choice):
 
     def static_choices(self) -> list[str] | None:
         return self.values if isinstance(self.values, list) else self.options
-
-    @model_validator(mode="after")
-    def _one_list(self) -> MultiselectInput:
-        sources = [s for s in (self.values, self.options, self.expression) if s is not None]
-        if len(sources) != 1:
-            raise ValueError("give exactly one of `values`, `options` or `expression`")
-        return self
 
     def coerce(self, value: Any, choices: Sequence[str] | None = None) -> list[Any]:
         chosen = [_to_text(item) for item in _to_list(value)]
@@ -543,15 +492,13 @@ class FileInput(BaseInput):
         name = str(value).lower()
         allowed = ["." + e.lower().lstrip(".") for e in self.allowed_file_extensions]
         if not name.endswith(tuple(allowed)):
-            raise ValueError(
-                f"{_shown(PurePath(name).name)} is not one of the allowed file types: {', '.join(allowed)}"
-            )
+            shown = _shown(PurePath(name).name)
+            raise ValueError(f"{shown} is not one of the allowed file types: {', '.join(allowed)}")
 
     def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
         if not isinstance(value, str) or not value.startswith("kestra:///"):
-            raise ValueError(
-                f"expected an internal storage URI (kestra:///...), got {_kind(value)}"
-            )
+            expected = "expected an internal storage URI (kestra:///...)"
+            raise ValueError(f"{expected}, got {_kind(value)}")
         self.check_name(value)
         return value
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from engine.templating import Renderer
 from engine.values import jsonable
 
 __all__ = ["ExecutionWalk", "Runtime", "TaskRun", "task_run_id"]
+
+log = logging.getLogger("podium.walk")
 
 LOG_FLUSH_SECONDS = 0.1
 LOG_FLUSH_LINES = 500
@@ -125,6 +128,10 @@ class ExecutionWalk:
     @property
     def execution_id(self) -> str:
         return self.header.execution_id
+
+    @property
+    def is_paused(self) -> bool:
+        return self._paused > 0
 
     # -- events -------------------------------------------------------------------
 
@@ -347,6 +354,8 @@ class ExecutionWalk:
                     await self._publish_run(run)
                 raise
             except Exception as exc:  # a task's failure, whatever its kind, fails the run
+                if not isinstance(exc, PodiumError):
+                    log.debug("task %s raised", task.id, exc_info=True)
                 run.error = _describe(exc)
                 self.log(run, "ERROR", run.error)
                 state = State.FAILED
@@ -547,15 +556,16 @@ class ExecutionWalk:
                 await self.set_state(State.RUNNING)
             run.state = State.RUNNING
 
-    async def wait_child(self, run: TaskRun) -> tuple[State, dict[str, Any]]:
-        if run.id in self._child_results:
-            return self._child_results.pop(run.id)
+    async def wait_child(self, key: str) -> tuple[State, dict[str, Any]]:
+        """Wait for the subflow execution started under `key` (a task run id) to end."""
+        if key in self._child_results:
+            return self._child_results.pop(key)
         future: asyncio.Future[tuple[State, dict[str, Any]]] = asyncio.get_running_loop().create_future()
-        self._child_waiters[run.id] = future
+        self._child_waiters[key] = future
         try:
             return await future
         finally:
-            self._child_waiters.pop(run.id, None)
+            self._child_waiters.pop(key, None)
 
 
 def _describe(exc: BaseException) -> str:

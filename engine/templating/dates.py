@@ -103,8 +103,8 @@ def parse_date(value: Any, tz: dt.tzinfo, existing_format: str | None = None) ->
 
 def format_date(
     value: Any,
-    format: str = "iso",- Kestra's argument name, used as a keyword in flows
-    timeZone: str | None = None,- Kestra's argument name
+    format: str = "iso",  # Kestra's argument names, used as keywords in flows
+    timeZone: str | None = None,
     existingFormat: str | None = None,
     locale: str | None = None,
 ) -> str:
@@ -190,15 +190,21 @@ def timestamp(value: Any, timeZone: str | None = None, existingFormat: str | Non
     return _epoch_micros(value, timeZone, existingFormat) // 1_000_000
 
 
-def timestamp_milli(value: Any, timeZone: str | None = None, existingFormat: str | None = None) -> int:
+def timestamp_milli(
+    value: Any, timeZone: str | None = None, existingFormat: str | None = None
+) -> int:
     return _epoch_micros(value, timeZone, existingFormat) // 1_000
 
 
-def timestamp_micro(value: Any, timeZone: str | None = None, existingFormat: str | None = None) -> int:
+def timestamp_micro(
+    value: Any, timeZone: str | None = None, existingFormat: str | None = None
+) -> int:
     return _epoch_micros(value, timeZone, existingFormat)
 
 
-def timestamp_nano(value: Any, timeZone: str | None = None, existingFormat: str | None = None) -> int:
+def timestamp_nano(
+    value: Any, timeZone: str | None = None, existingFormat: str | None = None
+) -> int:
     return _epoch_micros(value, timeZone, existingFormat) * 1_000
 
 
@@ -281,7 +287,9 @@ def _field(m: dt.datetime, letter: str, count: int) -> str:
     if letter == "n":
         return _pad(m.microsecond * 1000, count)
     if letter == "A":
-        return _pad((m.hour * 3600 + m.minute * 60 + m.second) * 1000 + m.microsecond // 1000, count)
+        return _pad(
+            (m.hour * 3600 + m.minute * 60 + m.second) * 1000 + m.microsecond // 1000, count
+        )
     if letter == "G":
         return "AD" if count <= 3 else "Anno Domini" if count == 4 else "A"
     if letter in "XxZO":
@@ -305,8 +313,10 @@ def _offset(m: dt.datetime, letter: str, count: int) -> str:
     if letter == "O":
         if total == 0:
             return "GMT"
-        return f"GMT{sign}{hours}" + (f":{minutes:02d}" if minutes else "") if count == 1 else (
-            f"GMT{sign}{hours:02d}:{minutes:02d}"
+        return (
+            f"GMT{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+            if count == 1
+            else (f"GMT{sign}{hours:02d}:{minutes:02d}")
         )
     if letter == "Z":
         if count == 4:
@@ -327,10 +337,26 @@ def _offset(m: dt.datetime, letter: str, count: int) -> str:
 
 
 _STRPTIME = {
-    ("y", 2): "%y", ("M", 1): "%m", ("M", 2): "%m", ("M", 3): "%b", ("M", 4): "%B",
-    ("d", 1): "%d", ("d", 2): "%d", ("H", 1): "%H", ("H", 2): "%H", ("h", 1): "%I",
-    ("h", 2): "%I", ("m", 1): "%M", ("m", 2): "%M", ("s", 1): "%S", ("s", 2): "%S",
-    ("a", 1): "%p", ("E", 3): "%a", ("E", 4): "%A", ("D", 3): "%j", ("z", 1): "%Z",
+    ("y", 2): "%y",
+    ("M", 1): "%m",
+    ("M", 2): "%m",
+    ("M", 3): "%b",
+    ("M", 4): "%B",
+    ("d", 1): "%d",
+    ("d", 2): "%d",
+    ("H", 1): "%H",
+    ("H", 2): "%H",
+    ("h", 1): "%I",
+    ("h", 2): "%I",
+    ("m", 1): "%M",
+    ("m", 2): "%M",
+    ("s", 1): "%S",
+    ("s", 2): "%S",
+    ("a", 1): "%p",
+    ("E", 3): "%a",
+    ("E", 4): "%A",
+    ("D", 3): "%j",
+    ("z", 1): "%Z",
 }
 
 

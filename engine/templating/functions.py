@@ -55,7 +55,7 @@ def render(context: Context, value: Any) -> Any:
     return environment.render_nested(value, context.get_all())
 
 
-def now(timeZone: str | None = None) -> Any:- Kestra's argument name
+def now(timeZone: str | None = None) -> Any:
     return current_budget().clock().astimezone(dates.zone(timeZone))
 
 
@@ -102,7 +102,7 @@ def slugify(value: Any) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def number(value: Any, type: str | None = None) -> int | float:- Kestra's name
+def number(value: Any, type: str | None = None) -> int | float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         result: int | float = value
     else:
@@ -170,7 +170,9 @@ def substring_before_last(value: Any, separator: str) -> str:
 def substring_after_last(value: Any, separator: str) -> str:
     text = to_text(value)
     index = text.rfind(separator) if separator else -1
-    return "" if index < 0 or index == len(text) - len(separator) else text[index + len(separator) :]
+    return (
+        "" if index < 0 or index == len(text) - len(separator) else text[index + len(separator) :]
+    )
 
 
 def split(value: Any, separator: str | None = None, limit: int = -1) -> list[str]:
@@ -283,15 +285,22 @@ def format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
 
 
 @pass_environment
-def wordwrap(environment: Environment, s: str, width: int = 79, break_long_words: bool = True,
-             wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
+def wordwrap(
+    environment: Environment,
+    s: str,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
     check_size(len(s) * (1 + len(wrapstring or "\n")), "wordwrap result")
     return do_wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
 
 
 @pass_environment
-def sum_filter(environment: Environment, iterable: Iterable[Any], attribute: Any = None,
-               start: Any = 0) -> Any:
+def sum_filter(
+    environment: Environment, iterable: Iterable[Any], attribute: Any = None, start: Any = 0
+) -> Any:
     items = list(iterable)
     if not isinstance(start, (int, float)):  # summing lists or strings concatenates them
         sized = [i for i in items if isinstance(i, (str, bytes, list, tuple))]

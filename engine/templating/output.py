@@ -25,8 +25,11 @@ _FALSE_TEXTS = frozenset({"", "0", "-0"})
 
 def to_text(value: Any) -> str:
     """The text of `value` inside a rendered template (see the module docstring)."""
-    if type(value) is str:  # by far the most common case; keep it first and cheap
+    kind = type(value)
+    if kind is str:  # by far the most common case; keep it first and cheap
         return value
+    if kind is int or kind is float:  # `type is`, so bool does not match
+        return str(value)
     if value is None:
         return ""
     if value is True:
@@ -35,7 +38,7 @@ def to_text(value: Any) -> str:
         return "false"
     if isinstance(value, str):
         return str(value)
-    if isinstance(value, (dict, list, tuple, Mapping, Set)):
+    if kind is dict or kind is list or isinstance(value, (tuple, Mapping, Set)):
         return to_json(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         # str() of a datetime uses a space separator; every other place (JSON, the date

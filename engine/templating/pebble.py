@@ -50,8 +50,25 @@ _WORD_OPERATORS = frozenset({"and", "or", "not", "in", "is", "if", "else", "elif
 _ALWAYS_DELIMITERS = frozenset({"if", "elif", "else"})
 # In `{% ... %}` these words separate the expressions of a statement.
 _STATEMENT_WORDS = frozenset(
-    {"for", "set", "with", "as", "import", "from", "recursive", "ignore", "missing",
-     "context", "without", "filter", "call", "macro", "block", "include", "extends"}
+    {
+        "for",
+        "set",
+        "with",
+        "as",
+        "import",
+        "from",
+        "recursive",
+        "ignore",
+        "missing",
+        "context",
+        "without",
+        "filter",
+        "call",
+        "macro",
+        "block",
+        "include",
+        "extends",
+    }
 )
 
 
@@ -224,8 +241,10 @@ def _is_delimiter(item: _Item, context: str, statement: str) -> bool:
         return True
     if context != "stmt":
         return False
-    return item.text == statement or item.text in _STATEMENT_WORDS or (
-        item.text == "in" and statement == "for"
+    return (
+        item.text == statement
+        or item.text in _STATEMENT_WORDS
+        or (item.text == "in" and statement == "for")
     )
 
 
@@ -379,9 +398,7 @@ def _right_operand_end(units: list[_Unit], index: int, *, with_filters: bool) ->
 
 def _ternary(units: list[_Unit]) -> str:
     """`cond ? then : else` (right-associative, nestable) as a Jinja conditional."""
-    question = next(
-        (i for i, u in enumerate(units) if u.kind == "op" and u.word == "?"), None
-    )
+    question = next((i for i, u in enumerate(units) if u.kind == "op" and u.word == "?"), None)
     if question is None:
         return "".join(u.text for u in units)
     pending = 0

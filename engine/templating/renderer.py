@@ -16,9 +16,9 @@ from engine.templating.bounds import (
     DEFAULT_MAX_OUTPUT_CHARS,
     DEFAULT_TIME_LIMIT,
     RenderBudget,
-    _utc_now,
     enter_budget,
     exit_budget,
+    utc_now,
 )
 from engine.templating.environment import ENVIRONMENT
 from engine.templating.output import is_truthy
@@ -51,7 +51,7 @@ class Renderer:
         self._max_output_chars = max_output_chars
         self._max_loop_iterations = max_loop_iterations
         self._time_limit = time_limit
-        self._clock = clock or _utc_now
+        self._clock = clock or utc_now
 
     def __repr__(self) -> str:
         return (
@@ -65,11 +65,11 @@ class Renderer:
 
     def _budget(self) -> RenderBudget:
         return RenderBudget(
-            max_output_chars=self._max_output_chars,
-            max_loop_iterations=self._max_loop_iterations,
-            time_limit=self._time_limit,
-            secrets=self._secrets,
-            clock=self._clock,
+            self._max_output_chars,
+            self._max_loop_iterations,
+            self._time_limit,
+            self._secrets,
+            self._clock,
         )
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:
