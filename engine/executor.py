@@ -175,19 +175,33 @@ class Executor:
                 await self._slot_freed.wait()
                 continue
             records = await subscription.fetch(max_records=self.settings.fetch_batch, timeout=0.2)
-            for record in records:
-                await self._handle(record)
-            if records:
-                await subscription.commit(records)
+            if not records:
+                continue
+            messages = [m for m in map(self._decode, records) if m is not None]
+            # One store round trip per batch tells which requested ids already exist.
+            unknown = [
+                m.execution_id for m in messages
+                if isinstance(m, ExecutionRequested) and not self._is_known(m.execution_id)
+            ]
+            existing = await self.store.existing_executions(unknown) if unknown else {}
+            for message in messages:
+                await self._handle(message, existing)
+            await subscription.commit(records)
 
-    async def _handle(self, record: Record) -> None:
+    @staticmethod
+    def _decode(record: Record) -> Any:
         try:
-            message = decode_request(record.value)
+            return decode_request(record.value)
         except ValueError as exc:
             log.error("dropping an undecodable request at %r: %s", record, exc)
-            return
+            return None
+
+    def _is_known(self, execution_id: str) -> bool:
+        return execution_id in self._owned or execution_id in self._finished or self._is_queued(execution_id)
+
+    async def _handle(self, message: Any, existing: Mapping[str, ExecutionChanged]) -> None:
         if isinstance(message, ExecutionRequested):
-            await self._on_requested(message)
+            await self._on_requested(message, existing)
         elif isinstance(message, KillRequested):
             await self._on_kill(message)
         elif isinstance(message, ResumeRequested):
@@ -199,11 +213,11 @@ class Executor:
             if owned is not None:
                 owned.walk.child_ended(message.parent_task_run_id, message.state, dict(message.outputs))
 
-    async def _on_requested(self, request: ExecutionRequested) -> None:
+    async def _on_requested(self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]) -> None:
         execution_id = request.execution_id
         if execution_id in self._owned or self._is_queued(execution_id):
             return
-        known = self._finished.get(execution_id) or await self.store.get_execution(execution_id)
+        known = self._finished.get(execution_id) or existing.get(execution_id)
         if known is not None:
             # A redelivered or repeated request: the id is the idempotency key.
             if known.state.is_terminal and known.parent is not None:
@@ -314,7 +328,7 @@ class Executor:
             self._start(flow, header, (), header.seq)
 
     def _is_queued(self, execution_id: str) -> bool:
-        return any(h.execution_id == execution_id for q in self._queued.values() for h in q)
+        return any(h.execution_id == execution_id for q in self._queued.values() for h in q) if self._queued else False
 
     def _remember(self, header: ExecutionChanged) -> None:
         self._finished[header.execution_id] = header

@@ -14,6 +14,7 @@ to load never runs. The steps:
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,7 +25,6 @@ from engine.errors import FlowDefinitionError, Problem
 from engine.inputs import Input, check_declarations
 from engine.plugin import (
     ChildKind,
-    Condition,
     Model,
     PluginRegistry,
     Retry,
@@ -158,6 +158,7 @@ class _Builder:
         self.problems: list[Problem] = []
         # (path of a map, key) -> index of the pluginDefaults entry that set it
         self.defaulted: dict[tuple[Path, str], int] = {}
+        self.task_ids: dict[str, Path] = {}
 
     def problem(self, path: Path, message: str) -> None:
         self.problems.append(self.doc.problem(path, message))
@@ -238,6 +239,13 @@ class _Builder:
 
     def _task(self, raw: Any, path: Path) -> Task | None:
         cls = self._plugin_class(raw, path, self.registries.tasks, "task")
+        task_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(task_id, str):
+            if task_id in self.task_ids:
+                first = format_path(self.task_ids[task_id])
+                self.problem((*path, "id"), f"duplicate task id {task_id!r} (first at {first}): task ids are unique in a flow")
+            else:
+                self.task_ids[task_id] = path
         if cls is None:
             return None
         data = dict(raw)
@@ -328,8 +336,6 @@ class _Builder:
         if error["type"] == "extra_forbidden":
             known = sorted((f.alias or n) for n, f in cls.model_fields.items() if n != "source")
             name = loc[-1] if loc else "?"
-            import difflib
-
             close = difflib.get_close_matches(str(name), known, n=2)
             message = f"unknown property {name!r}{did_you_mean(close)}"
         elif error["type"] == "missing":
@@ -347,37 +353,10 @@ class _Builder:
     # -- whole-flow checks -----------------------------------------------------
 
     def _check_unique_ids(self, flow: Flow) -> None:
-        seen: set[str] = set()
-        for task in flow.all_tasks():
-            if task.id in seen:
-                path = self._find_task_path(task.id, occurrence=2) or ()
-                self.problem((*path, "id"), f"duplicate task id {task.id!r}: task ids are unique in a flow")
-            seen.add(task.id)
         trigger_ids = [t.id for t in flow.triggers]
         for i, trigger_id in enumerate(trigger_ids):
             if trigger_id in trigger_ids[:i]:
                 self.problem(("triggers", i, "id"), f"duplicate trigger id {trigger_id!r}")
-
-    def _find_task_path(self, task_id: str, *, occurrence: int) -> Path | None:
-        count = 0
-        for path, node in _walk(self.doc.data, ()):
-            if isinstance(node, dict) and node.get("id") == task_id and "type" in node:
-                if path and path[0] == "triggers":
-                    continue
-                count += 1
-                if count == occurrence:
-                    return path
-        return None
-
-
-def _walk(node: Any, path: Path) -> Iterator[tuple[Path, Any]]:
-    yield path, node
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _walk(value, (*path, i))
 
 
 def _data_loc(data: Any, loc: Sequence[Any]) -> Path:
@@ -386,10 +365,7 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Path:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            out.append(part)
-            node = node[part]
-        elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+        if isinstance(node, dict) and part in node or isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and "[" not in part:
@@ -398,7 +374,3 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Path:
         elif isinstance(node, Model):
             node = None
     return tuple(out)
-
-
-def describe_path(path: Path) -> str:
-    return format_path(path)

@@ -7,6 +7,7 @@ previous revision stays in force. A deleted file deletes the flow it defined.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -38,10 +39,11 @@ class FlowDirectory:
     async def load_all(self) -> None:
         await self._load(sorted(p for p in self.folder.rglob("*") if p.is_file() and _is_flow_file(p)))
 
-    async def watch(self, stop_event: object = None) -> None:
+    async def watch(self, stop_event: asyncio.Event | None = None) -> None:
         """Follow changes until cancelled or `stop_event` is set."""
-        async for changes in awatch(self.folder, stop_event=stop_event, recursive=True):  # type: ignore[arg-type]
-            changed, deleted = [], []
+        async for changes in awatch(self.folder, stop_event=stop_event, recursive=True):
+            changed: list[Path] = []
+            deleted: list[Path] = []
             for change, name in changes:
                 path = Path(name)
                 if not _is_flow_file(path):

@@ -6,6 +6,8 @@ A flow is saved only after it loads cleanly, so a stored revision always parses.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -17,11 +19,17 @@ __all__ = ["FlowRepository"]
 
 
 class FlowRepository:
-    def __init__(self, store: Store, registries: Registries, *, cache_size: int = 1024) -> None:
+    def __init__(
+        self, store: Store, registries: Registries, *, cache_size: int = 1024, latest_ttl: float = 1.0
+    ) -> None:
         self.store = store
         self.registries = registries
         self._cache: OrderedDict[tuple[str, str, int], Flow] = OrderedDict()
         self._cache_size = cache_size
+        # Which revision is the latest, remembered briefly: saves a store round trip per
+        # request; a save or delete through this repository forgets it at once.
+        self._latest: dict[tuple[str, str], tuple[float, Flow | None]] = {}
+        self._latest_ttl = latest_ttl
 
     def __repr__(self) -> str:
         return f"<FlowRepository cached={len(self._cache)}>"
@@ -34,16 +42,28 @@ class FlowRepository:
         """Validate and store a flow; a new revision only if its source changed."""
         flow = self.parse(source, name=name)
         record = await self.store.save_flow(flow.namespace, flow.id, source)
+        self._latest.pop((flow.namespace, flow.id), None)
         return self._remember(record, flow)
 
     async def save_file(self, path: Path) -> Flow:
-        return await self.save(path.read_text(encoding="utf-8"), name=str(path))
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        return await self.save(text, name=str(path))
 
     async def get(self, namespace: str, flow_id: str, revision: int | None = None) -> Flow | None:
         if revision is not None:
             cached = self._cache.get((namespace, flow_id, revision))
             if cached is not None:
                 return cached
+        else:
+            latest = self._latest.get((namespace, flow_id))
+            if latest is not None and time.monotonic() - latest[0] < self._latest_ttl:
+                return latest[1]
+        flow = await self._load(namespace, flow_id, revision)
+        if revision is None:
+            self._latest[(namespace, flow_id)] = (time.monotonic(), flow)
+        return flow
+
+    async def _load(self, namespace: str, flow_id: str, revision: int | None) -> Flow | None:
         record = await self.store.get_flow(namespace, flow_id, revision)
         if record is None:
             return None
@@ -57,6 +77,7 @@ class FlowRepository:
         return self._remember(record, flow)
 
     async def delete(self, namespace: str, flow_id: str) -> bool:
+        self._latest.pop((namespace, flow_id), None)
         return await self.store.delete_flow(namespace, flow_id)
 
     async def list(self) -> list[FlowRecord]:

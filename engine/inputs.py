@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.durations import format_duration, is_template, parse_duration
-from engine.errors import FlowDefinitionError, InputError
+from engine.errors import FlowDefinitionError, InputError, StorageError
 from engine.yaml_loader import load_yaml_value
 
 __all__ = [
@@ -101,35 +101,28 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(f"{_shown(value)} is not a boolean (true or false)")
 
 
+def _iso(kind: Any, value: Any, what: str, example: str) -> Any:
+    try:
+        return value if isinstance(value, kind) else kind.fromisoformat(value.strip())
+    except (AttributeError, ValueError):
+        raise ValueError(f"{_shown(value)} is not an ISO-8601 {what} (e.g. {example})") from None
+
+
 def _to_datetime(value: Any) -> datetime:
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    try:
-        moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
-    except (AttributeError, ValueError):
-        example = "2024-01-31T10:00:00Z"
-        raise ValueError(f"{_shown(value)} is not an ISO-8601 date-time (e.g. {example})") from None
+    moment: datetime = _iso(datetime, value, "date-time", "2024-01-31T10:00:00Z")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # naive means UTC
 
 
 def _to_date(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value.strip())
-    except (AttributeError, ValueError):
-        raise ValueError(f"{_shown(value)} is not an ISO-8601 date (e.g. 2024-01-31)") from None
+    return _iso(date, value, "date", "2024-01-31")
 
 
 def _to_time(value: Any) -> time:
-    if isinstance(value, time):
-        return value
-    try:
-        return time.fromisoformat(value.strip())
-    except (AttributeError, ValueError):
-        raise ValueError(f"{_shown(value)} is not an ISO-8601 time (e.g. 10:30:00)") from None
+    return _iso(time, value, "time", "10:30:00")
 
 
 def _to_duration(value: Any) -> timedelta:
@@ -489,10 +482,10 @@ class FileInput(BaseInput):
         """Refuse a file whose name has none of `allowedFileExtensions` (bytes have no name)."""
         if not self.allowed_file_extensions or not isinstance(value, str | PurePath):
             return
-        name = str(value).lower()
+        name = PurePath(str(value)).name
         allowed = ["." + e.lower().lstrip(".") for e in self.allowed_file_extensions]
-        if not name.endswith(tuple(allowed)):
-            shown = _shown(PurePath(name).name)
+        if not name.lower().endswith(tuple(allowed)):
+            shown = _shown(name)
             raise ValueError(f"{shown} is not one of the allowed file types: {', '.join(allowed)}")
 
     def coerce(self, value: Any, choices: Sequence[str] | None = None) -> str:
@@ -567,7 +560,8 @@ class InputResolver:
     mappings); `evaluate_condition(template, context)` decides a `dependsOn.condition`;
     `store_file(input_id, value)` puts a given file (bytes, a path, or a local file name)
     into internal storage and returns its `kestra:///` URI. Without it, FILE inputs must
-    be given as such URIs already.
+    be given as such URIs already. A `store_file` that reads local paths must only be
+    given to trusted callers (the CLI), never to the API: a path is not an upload.
     """
 
     render: Callable[[Any, Mapping[str, Any]], Any]
@@ -584,14 +578,21 @@ class InputResolver:
         """Every declared input's value (None when absent), or InputError with all reasons."""
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
+        hidden: set[str] = set()
         for spec in declared:
             # Defaults, conditions and choices see the inputs resolved so far.
             scope = {**(context or {}), "inputs": dict(values)}
-            if spec.depends_on and any(name in errors for name in spec.depends_on.inputs):
+            needs = spec.depends_on.inputs if spec.depends_on else []
+            if any(name in errors for name in needs):
                 values[spec.id] = None  # its dependency failed: that error is enough
                 continue
             try:
-                values[spec.id] = self._resolve_one(spec, given.get(spec.id), scope)
+                # Hidden: neither required nor validated; hiding spreads to what depends on it.
+                if any(name in hidden for name in needs) or not self._is_shown(spec, scope):
+                    hidden.add(spec.id)
+                    values[spec.id] = None
+                else:
+                    values[spec.id] = self._resolve_one(spec, given.get(spec.id), scope)
             except ValueError as exc:
                 errors[spec.id] = str(exc)
         names = [spec.id for spec in declared]
@@ -603,14 +604,15 @@ class InputResolver:
             raise InputError(errors)
         return values
 
+    def _is_shown(self, spec: Input, scope: Mapping[str, Any]) -> bool:
+        if not spec.depends_on or not spec.depends_on.condition:
+            return True
+        try:
+            return bool(self.evaluate_condition(spec.depends_on.condition, scope))
+        except Exception as exc:  # a user template: report it, don't crash the request
+            raise ValueError(f"cannot evaluate dependsOn.condition: {exc}") from None
+
     def _resolve_one(self, spec: Input, raw: Any, scope: Mapping[str, Any]) -> Any:
-        if spec.depends_on and spec.depends_on.condition:
-            try:
-                shown = self.evaluate_condition(spec.depends_on.condition, scope)
-            except Exception as exc:  # a user template: report it, don't crash the request
-                raise ValueError(f"cannot evaluate dependsOn.condition: {exc}") from None
-            if not shown:
-                return None  # hidden: neither required nor validated
         if _is_missing(spec, raw) and spec.defaults is not None:
             raw = self._render(spec.defaults, scope, "defaults")
         if _is_missing(spec, raw):
@@ -642,4 +644,7 @@ class InputResolver:
         spec.check_name(raw)
         if self.store_file is None:
             return raw  # coerce() explains that a kestra:/// URI was expected
-        return self.store_file(spec.id, raw)
+        try:
+            return self.store_file(spec.id, raw)
+        except (OSError, StorageError) as exc:  # a missing local file is the caller's mistake
+            raise ValueError(f"cannot store the file: {exc}") from None

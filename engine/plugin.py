@@ -71,7 +71,11 @@ class Model(BaseModel):
     """Strict base for everything a user writes in YAML."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, arbitrary_types_allowed=True
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        arbitrary_types_allowed=True,
+        coerce_numbers_to_str=True,  # `format: 1` means "1", as Kestra reads it
     )
 
 

@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any, Self
 
 from aiohttp import web
@@ -76,9 +75,9 @@ class Podium:
         data.mkdir(parents=True, exist_ok=True)
         journal = data / "bus" if self.is_durable else None
         self.bus = await self._stack.enter_async_context(
-            open_bus(settings.bus, journal=journal, fsync=settings.journal.fsync, segment_bytes=settings.journal.segment_bytes)  # type: ignore[arg-type]
+            open_bus(settings.bus, journal=journal, fsync=settings.journal.fsync, segment_bytes=settings.journal.segment_bytes)
         )
-        self.store = await self._stack.enter_async_context(open_store(settings.store_url))  # type: ignore[arg-type]
+        self.store = await self._stack.enter_async_context(open_store(settings.store_url))
         self.storage = LocalStorage(data / "storage")
         self.renderer = Renderer(secrets=SecretStore(self.environ))
         self.flows = FlowRepository(self.store, default_registries())

@@ -325,14 +325,22 @@ class ExecutionWalk:
                 run.outputs = dict(recorded.outputs)
                 self._record_outputs(run)
                 return recorded.state
-        if task.runIf is not None and not self._run_if(task, run):
-            run.state = State.SKIPPED
-            run.ended_at = now
-            await self._publish_run(run)
-            return State.SKIPPED
+        if task.runIf is not None:
+            try:
+                should_run = self._run_if(task, run)
+            except PodiumError as exc:
+                run.error = f"runIf: {exc}"
+                self.log(run, "ERROR", run.error)
+                should_run, run.state = False, State.FAILED
+            if not should_run:
+                run.state = State.FAILED if run.error else State.SKIPPED
+                run.ended_at = now
+                await self._publish_run(run)
+                return run.state
 
         policy = self._retry_for(task, parent)
         first_start = now
+        state = State.FAILED
         while True:
             run.state = State.RUNNING
             run.started_at = self.runtime.clock.now()

@@ -126,9 +126,12 @@ def _position(text: str, index: int) -> _Pos:
 
 
 def _check_text(raw: str | bytes, source: str, max_bytes: int) -> str:
-    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        message = f"the file is {size} bytes, over the limit of {max_bytes}"
+    # A str longer than the limit is too large whatever its encoding: don't encode it to know.
+    too_large = len(raw) > max_bytes or (
+        isinstance(raw, str) and len(raw.encode("utf-8", "surrogatepass")) > max_bytes
+    )
+    if too_large:
+        message = f"the file is larger than the limit of {max_bytes} bytes"
         raise FlowDefinitionError(_problem(message, source, (1, 1)))
     if isinstance(raw, bytes):
         try:

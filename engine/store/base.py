@@ -64,6 +64,8 @@ class Store(Protocol):
 
     # -- reads --
     async def get_execution(self, execution_id: str) -> ExecutionChanged | None: ...
+    async def existing_executions(self, execution_ids: Sequence[str]) -> dict[str, ExecutionChanged]:
+        """Those of the ids that are stored, in one round trip."""
     async def list_executions(
         self,
         *,

@@ -293,6 +293,21 @@ class SqliteStore:
 
         return await self._call(read)
 
+    async def existing_executions(self, execution_ids: Sequence[str]) -> dict[str, ExecutionChanged]:
+        def read() -> dict[str, ExecutionChanged]:
+            found: dict[str, ExecutionChanged] = {}
+            for start in range(0, len(execution_ids), 500):
+                chunk = list(execution_ids[start : start + 500])
+                rows = self.db.execute(
+                    f"SELECT data FROM executions WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                for (data,) in rows:
+                    execution = ExecutionChanged.model_validate_json(data)
+                    found[execution.execution_id] = execution
+            return found
+
+        return await self._call(read)
+
     async def list_executions(
         self,
         *,

@@ -109,7 +109,7 @@ class RenderBudget:
         """Called every _CHECK_EVERY iterations, and exactly once past the cap."""
         if self.iterations > self.max_loop_iterations:
             raise TemplateError(
-                f"template loops ran more than {self.max_loop_iterations} iterations"
+                f"template ran more than {self.max_loop_iterations} loop iterations"
             )
         self.check_deadline()
         self._next_check = min(self.iterations + _CHECK_EVERY, self.max_loop_iterations + 1)

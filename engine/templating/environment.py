@@ -4,10 +4,12 @@
   on it raises) but chainable: `outputs.missing.value` is still undefined, not an error,
   so `is defined` and `??` work on whole chains. The error names the variable path.
 - `PodiumCodeGenerator` changes what Jinja compiles: attribute and item lookups carry the
-  static path of their object (for those messages), every `{% for %}` iterable goes
-  through `guard_loop`, `~` prints like `{{ }}` does, and buffered output is counted.
-- `PodiumEnvironment` adds the size checks to the sandbox's operator and call hooks,
-  caches compiled templates by source, and translates every error into TemplateError.
+  static path of their object (for those messages), and output appended to a buffer
+  (set blocks, macros) is counted against the budget.
+- `PodiumEnvironment` rewrites each parsed tree (every `{% for %}` iterable goes through
+  `guard_loop`; `~` prints its operands like `{{ }}` does), adds size checks to the
+  sandbox's operator and call hooks, caches compiled templates by source, and translates
+  every error into TemplateError.
 
 The environment holds no per-render state (that is the `RenderBudget`), so one instance
 and one template cache serve every Renderer.
@@ -231,7 +233,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         try:
             template = self.templates(source)
         except Exception as exc:
-            raise translate_error(exc, source) from exc
+            _raise_translated(exc, source)
         limit = current_budget().max_output_chars
         parts: list[str] = []
         size = 0
@@ -243,7 +245,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
                     raise TemplateError(f"output is longer than {limit} characters")
                 parts.append(chunk)
         except Exception as exc:
-            raise translate_error(exc, source, template) from exc
+            _raise_translated(exc, source, template)
         return "".join(parts)
 
     def _context(self, template: Template, variables: Mapping[str, Any]) -> Context:
@@ -270,7 +272,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         try:
             template = self.expressions(expression)
         except Exception as exc:
-            raise translate_error(exc, original) from exc
+            _raise_translated(exc, original)
         try:
             context = self._context(template, variables)
             for _ in template.root_render_func(context):
@@ -279,7 +281,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(result, Undefined):
                 result._fail_with_undefined_error()
         except Exception as exc:
-            raise translate_error(exc, original, template) from exc
+            _raise_translated(exc, original, template)
         return result
 
     # -- hooks called by the generated code ------------------------------------------
@@ -397,6 +399,13 @@ def translate_error(
     if line is not None and "\n" in source:
         message = f"{message}, at line {line}"
     return TemplateError(message, template=source, variable=variable)
+
+
+def _raise_translated(exc: Exception, source: str, template: Template | None = None) -> NoReturn:
+    error = translate_error(exc, source, template)
+    if error is exc:
+        raise exc  # a nested render's error, already complete
+    raise error from exc
 
 
 def _template_line(exc: BaseException, template: Template | None) -> int | None:

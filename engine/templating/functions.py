@@ -18,7 +18,14 @@ from typing import Any, cast
 
 import orjson
 import yaml
-from jinja2 import Environment, Undefined, pass_context, pass_environment, pass_eval_context
+from jinja2 import (
+    Environment,
+    Undefined,
+    UndefinedError,
+    pass_context,
+    pass_environment,
+    pass_eval_context,
+)
 from jinja2.filters import (
     do_format,
     do_indent,
@@ -84,14 +91,24 @@ def from_yaml(value: Any) -> Any:
         raise TemplateError(f"yaml: invalid YAML: {exc}") from None
 
 
+def _is_undefined(value: Any) -> bool:
+    if not isinstance(value, Undefined):
+        return False
+    if value._undefined_exception is not UndefinedError:
+        # A blocked attribute (`x.__class__ ?? 'y'`) is a sandbox probe, not a missing
+        # value: report it instead of quietly taking the fallback.
+        value._fail_with_undefined_error()
+    return True
+
+
 def coalesce(value: Any, fallback: Any) -> Any:
     """Pebble's `??`: the fallback when the value is undefined or None."""
-    return fallback if value is None or isinstance(value, Undefined) else value
+    return fallback if value is None or _is_undefined(value) else value
 
 
 def if_undefined(value: Any, fallback: Any) -> Any:
     """Kestra's `???`: the fallback only when the value is undefined."""
-    return fallback if isinstance(value, Undefined) else value
+    return fallback if _is_undefined(value) else value
 
 
 # -- filters -------------------------------------------------------------------------

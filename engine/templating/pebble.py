@@ -48,28 +48,14 @@ _HINT = re.compile(r"\?|\.\.|\bnull\b|\bequals\b|\bcontains\b")
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 _WORD_OPERATORS = frozenset({"and", "or", "not", "in", "is", "if", "else", "elif"})
 _ALWAYS_DELIMITERS = frozenset({"if", "elif", "else"})
-# In `{% ... %}` these words separate the expressions of a statement.
-_STATEMENT_WORDS = frozenset(
-    {
-        "for",
-        "set",
-        "with",
-        "as",
-        "import",
-        "from",
-        "recursive",
-        "ignore",
-        "missing",
-        "context",
-        "without",
-        "filter",
-        "call",
-        "macro",
-        "block",
-        "include",
-        "extends",
-    }
-)
+# In `{% ... %}` the statement keyword and these words (for that statement only)
+# separate its expressions; elsewhere they are ordinary names (`{% if missing ?? x %}`).
+_STATEMENT_WORDS = {
+    "for": frozenset({"in", "recursive"}),
+    "import": frozenset({"as", "with", "without", "context"}),
+    "from": frozenset({"import", "as", "with", "without", "context"}),
+    "include": frozenset({"ignore", "missing", "with", "without", "context"}),
+}
 
 
 @dataclass(slots=True)
@@ -115,7 +101,7 @@ def rewrite_template(source: str) -> str:
             pos = end_raw.end()
             continue
         body_start = match.end()
-        if source[body_start : body_start + 1] in ("-", "+") and body_start < len(source):
+        if source[body_start : body_start + 1] in ("-", "+"):
             body_start += 1
         closer = "}}" if opener == "{{" else "%}"
         scanned = _tokenize(source, body_start, closer)

@@ -6,6 +6,7 @@ through `Intake`, never straight into the store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,7 +69,11 @@ def create_app(store: Store, flows: FlowRepository, intake: Intake, health: Heal
         inputs: dict[str, Any] = {}
         labels: dict[str, str] = {}
         if request.content_type == "application/json":
-            body = await request.json()
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError as exc:
+                return _error(400, f"the body is not JSON: {exc}")
             if not isinstance(body, dict):
                 return _error(400, "the body is a JSON object of inputs")
             inputs = body

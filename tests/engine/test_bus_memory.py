@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.bus.memory import MemoryBus
 
 
@@ -31,12 +33,8 @@ async def test_fetch_waits_for_new_records_and_times_out_empty() -> None:
 async def test_a_second_consumer_in_one_group_is_refused() -> None:
     async with MemoryBus() as bus:
         await bus.subscribe("t", "g")
-        try:
+        with pytest.raises(RuntimeError, match="already has a consumer"):
             await bus.subscribe("t", "g")
-        except RuntimeError as exc:
-            assert "already has a consumer" in str(exc)
-        else:
-            raise AssertionError("a second consumer was accepted")
 
 
 async def test_uncommitted_records_are_delivered_again_after_a_crash(tmp_path: Path) -> None:
@@ -81,7 +79,9 @@ async def test_consumed_segments_are_deleted_and_memory_trimmed(tmp_path: Path) 
         assert bus._topics["t"].records == []
 
 
-async def test_a_transient_subscription_sees_only_new_records_and_holds_nothing(tmp_path: Path) -> None:
+async def test_a_transient_subscription_sees_only_new_records_and_holds_nothing(
+    tmp_path: Path,
+) -> None:
     async with MemoryBus(tmp_path) as bus:
         durable = await bus.subscribe("t", "g")
         await bus.publish("t", "k", b"old")

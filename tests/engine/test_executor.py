@@ -23,18 +23,30 @@ async def test_hello_world_runs_unchanged(harness: Harness) -> None:
     outcome = await harness.run(source)
     assert outcome.state == "SUCCESS"
     assert [r.task_id for r in outcome.task_runs] == [
-        "hello_message", "generate_output", "sleep", "log_output", "goodbye_message",
+        "hello_message",
+        "generate_output",
+        "sleep",
+        "log_output",
+        "goodbye_message",
     ]
     assert all(r.state is State.SUCCESS for r in outcome.task_runs)
-    assert outcome.run("generate_output").outputs == {"value": "I was generated during this workflow."}
+    assert outcome.run("generate_output").outputs == {
+        "value": "I was generated during this workflow."
+    }
     logs = {(line.task_id, line.level, line.message) for line in outcome.logs}
     assert ("hello_message", "ERROR", "Hello, Will!") in logs  # pluginDefaults level ERROR
-    assert ("log_output", "ERROR", "This is an output: I was generated during this workflow.") in logs
+    assert (
+        "log_output",
+        "ERROR",
+        "This is an output: I was generated during this workflow.",
+    ) in logs
     assert ("goodbye_message", "ERROR", "Goodbye, Will!") in logs
 
 
 async def test_hello_world_with_an_input(harness: Harness) -> None:
-    outcome = await harness.run((SHARED_FLOWS / "01_hello_world.yaml").read_text(), {"name": "Sarah"})
+    outcome = await harness.run(
+        (SHARED_FLOWS / "01_hello_world.yaml").read_text(), {"name": "Sarah"}
+    )
     assert "Hello, Sarah!" in outcome.messages("hello_message")
     assert outcome.execution.inputs == {"name": "Sarah"}
 
@@ -52,11 +64,14 @@ async def test_concurrency_fail_refuses_a_third_simultaneous_execution(harness: 
     assert (await harness.wait(second)).state == "SUCCESS"
 
 
-SLOW = HEADER + """
+SLOW = (
+    HEADER
+    + """
 concurrency: {limit: 1, behavior: %s}
 tasks:
   - {id: wait, type: io.kestra.plugin.core.flow.Pause}
 """
+)
 
 
 async def test_concurrency_queue_runs_in_fifo_order(harness: Harness) -> None:
@@ -85,12 +100,15 @@ async def test_concurrency_cancel(harness: Harness) -> None:
 
 
 async def test_invalid_inputs_create_no_execution(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 inputs:
   - {id: year, type: INT, min: 2019}
 tasks:
   - {id: a, type: io.kestra.plugin.core.log.Log, message: "{{ inputs.year }}"}
 """
+    )
     await harness.deploy(flow)
     with pytest.raises(InputError) as caught:
         await harness.podium.intake.execute("tests", "f", inputs={"year": "2000"})
@@ -99,13 +117,16 @@ tasks:
 
 
 async def test_retry_then_success_keeps_every_attempt(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: flaky
     type: io.kestra.plugin.core.execution.Fail
     condition: "{{ taskrun.attemptsCount < 3 }}"
     retry: {type: constant, interval: PT10S, maxAttempts: 5}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS"
     assert outcome.run("flaky").attempt == 3
@@ -113,38 +134,49 @@ tasks:
 
 
 async def test_retry_gives_up_after_max_attempts_and_warning_on_retry(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: always
     type: io.kestra.plugin.core.execution.Fail
     retry: {type: exponential, interval: PT1S, maxAttempts: 3, maxInterval: PT3S}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "FAILED"
     assert outcome.run("always").attempt == 3
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 retry: {type: constant, interval: PT1S, maxAttempts: 2, warningOnRetry: true}
 tasks:
   - id: once
     type: io.kestra.plugin.core.execution.Fail
     condition: "{{ taskrun.attemptsCount == 1 }}"
 """
+    )
     outcome = await harness.run(flow.replace("id: f\n", "id: g\n"))
     assert outcome.state == "WARNING"  # flow-level retry, then warningOnRetry
 
 
 async def test_timeout_fails_the_attempt(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: slow, type: io.kestra.plugin.core.flow.Pause, timeout: PT0.05S}
 """
+    )
     outcome = await harness.wait(await harness.start(flow), timeout=10)
     assert outcome.state == "FAILED"
     assert "timed out" in (outcome.run("slow").error or "")
 
 
 async def test_errors_and_finally_branches(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: boom, type: io.kestra.plugin.core.execution.Fail, errorMessage: "bad {{ flow.id }}"}
   - {id: never, type: io.kestra.plugin.core.log.Log, message: no}
@@ -155,6 +187,7 @@ finally:
 afterExecution:
   - {id: after, type: io.kestra.plugin.core.log.Log, message: "state {{ execution.state }}"}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "FAILED"
     assert outcome.run("boom").error == "bad f"
@@ -165,13 +198,16 @@ afterExecution:
 
 
 async def test_allow_failure_allow_warning_run_if_and_disabled(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: tolerated, type: io.kestra.plugin.core.execution.Fail, allowFailure: true}
   - {id: skipped, type: io.kestra.plugin.core.log.Log, message: x, runIf: "{{ 1 == 2 }}"}
   - {id: off, type: io.kestra.plugin.core.log.Log, message: x, disabled: true}
   - {id: last, type: io.kestra.plugin.core.log.Log, message: done}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "WARNING"
     assert outcome.run("tolerated").state is State.WARNING
@@ -181,7 +217,9 @@ tasks:
 
 
 async def test_kill_ends_running_tasks(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: par
     type: io.kestra.plugin.core.flow.Parallel
@@ -190,46 +228,60 @@ tasks:
       - {id: b, type: io.kestra.plugin.core.flow.Pause}
   - {id: never, type: io.kestra.plugin.core.log.Log, message: no}
 """
+    )
     execution_id = await harness.start(flow)
     await harness.wait(execution_id, states=("PAUSED",))
     await harness.podium.intake.kill(execution_id, "tests", "f")
     outcome = await harness.wait(execution_id)
     assert outcome.state == "KILLED"
     assert {r.task_id: r.state for r in outcome.task_runs} == {
-        "par": State.KILLED, "a": State.KILLED, "b": State.KILLED,
+        "par": State.KILLED,
+        "a": State.KILLED,
+        "b": State.KILLED,
     }
 
 
 async def test_flow_outputs_and_secrets_are_masked(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: r, type: io.kestra.plugin.core.debug.Return, format: "{{ envs.greeting }}"}
   - {id: s, type: io.kestra.plugin.core.log.Log, message: "key={{ secret('API_KEY') }}"}
 outputs:
   - {id: greeting, type: STRING, value: "{{ outputs.r.value }}!"}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.execution.outputs == {"greeting": "hi!"}
     assert outcome.messages("s") == ["key=******"]
 
 
 async def test_a_template_error_fails_the_task_and_names_the_variable(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: a, type: io.kestra.plugin.core.log.Log, message: "{{ inputs.nope }}"}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "FAILED"
     assert "nope" in (outcome.run("a").error or "")
 
 
-async def test_restart_resumes_an_execution_without_rerunning_finished_tasks(tmp_path: Path) -> None:
-    flow = HEADER + """
+async def test_restart_resumes_an_execution_without_rerunning_finished_tasks(
+    tmp_path: Path,
+) -> None:
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: first, type: io.kestra.plugin.core.debug.Return, format: "{{ execution.id }}"}
   - {id: wait, type: io.kestra.plugin.core.flow.Pause}
   - {id: last, type: io.kestra.plugin.core.log.Log, message: "first said {{ outputs.first.value }}"}
 """
+    )
     data = tmp_path / "data"
     async with running_podium(data) as podium:
         harness = Harness(podium, None)
@@ -251,7 +303,10 @@ async def test_a_request_for_an_unknown_flow_fails_visibly(harness: Harness) -> 
     from engine.events import ExecutionRequested, encode
 
     request = ExecutionRequested(
-        execution_id="x1", namespace="tests", flow_id="ghost", requested_at=harness.podium.clock.now()
+        execution_id="x1",
+        namespace="tests",
+        flow_id="ghost",
+        requested_at=harness.podium.clock.now(),
     )
     await harness.podium.bus.publish(harness.podium.topics.requests, request.key, encode(request))
     outcome = await harness.wait("x1")

@@ -474,6 +474,14 @@ def test_depends_on_condition_false_hides_the_input() -> None:
     }
 
 
+def test_hiding_spreads_to_what_depends_on_a_hidden_input() -> None:
+    declared = DEPENDENT + "  - {id: zone, type: STRING, dependsOn: {inputs: [region]}}\n"
+    assert resolve(declared, {"cloud": "gcp"}) == {"cloud": "gcp", "region": None, "zone": None}
+    assert errors_of(declared, {"cloud": "aws", "region": "eu-west-1"}) == {
+        "zone": "required input is missing"
+    }
+
+
 def test_a_failed_dependency_does_not_cascade() -> None:
     assert errors_of(DEPENDENT, {"cloud": "azure"}) == {"cloud": "'azure' is not one of: aws, gcp"}
 
@@ -544,10 +552,18 @@ def test_file_extensions_are_checked_before_storing() -> None:
     def store(input_id: str, value: Any) -> str:
         raise AssertionError("must not be called")
 
-    reason = errors_of(FILES, {"data": "/tmp/report.xlsx"}, store_file=store)["data"]
-    assert reason == "'report.xlsx' is not one of the allowed file types: .csv"
+    reason = errors_of(FILES, {"data": "/tmp/Report.XLSX"}, store_file=store)["data"]
+    assert reason == "'Report.XLSX' is not one of the allowed file types: .csv"
 
 
 def test_file_uris_pass_through_without_a_store() -> None:
     uri = "kestra:///zoomcamp/flow/executions/e1/inputs/data/Data.CSV"
     assert resolve(FILES, {"data": uri}) == {"data": uri}
+
+
+def test_a_file_that_cannot_be_stored_is_an_input_error(tmp_path: Path) -> None:
+    def store(input_id: str, value: Any) -> str:
+        return Path(value).read_text()  # the CLI's way: read a local file
+
+    reason = errors_of(FILES, {"data": str(tmp_path / "missing.csv")}, store_file=store)["data"]
+    assert reason.startswith("cannot store the file: [Errno 2]")

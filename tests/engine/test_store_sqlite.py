@@ -14,15 +14,30 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def execution(seq: int, state: State, **extra: object) -> ExecutionChanged:
     return ExecutionChanged(
-        execution_id="e1", namespace="n", flow_id="f", seq=seq, at=T0, revision=1,
-        state=state, created_at=T0, **extra,  # type: ignore[arg-type]
+        execution_id="e1",
+        namespace="n",
+        flow_id="f",
+        seq=seq,
+        at=T0,
+        revision=1,
+        state=state,
+        created_at=T0,
+        **extra,  # type: ignore[arg-type]
     )
 
 
 def task_run(seq: int, state: State, outputs: dict | None = None) -> TaskRunChanged:
     return TaskRunChanged(
-        execution_id="e1", namespace="n", flow_id="f", seq=seq, at=T0, task_run_id="r1",
-        task_id="t", state=state, created_at=T0, outputs=outputs or {},
+        execution_id="e1",
+        namespace="n",
+        flow_id="f",
+        seq=seq,
+        at=T0,
+        task_run_id="r1",
+        task_id="t",
+        state=state,
+        created_at=T0,
+        outputs=outputs or {},
     )
 
 
@@ -38,7 +53,11 @@ async def test_events_apply_in_seq_order_whatever_order_they_arrive(tmp_path: Pa
 
 async def test_redelivered_events_change_nothing(tmp_path: Path) -> None:
     logs = LogsEmitted(
-        execution_id="e1", namespace="n", flow_id="f", seq=5, at=T0,
+        execution_id="e1",
+        namespace="n",
+        flow_id="f",
+        seq=5,
+        at=T0,
         lines=(LogLine(at=T0, level="INFO", message="hello", task_id="t"),),
     )
     batch = [execution(1, State.RUNNING), task_run(2, State.SUCCESS), logs]

@@ -251,8 +251,9 @@ def test_every_duplicate_is_reported() -> None:
 def test_too_large_is_refused_before_parsing() -> None:
     problem = only_problem("a: [" + "1, " * 100 + "]", max_bytes=100)
     assert where(problem) == (1, 1)
-    assert "over the limit of 100" in problem.message
-    assert "bytes" in problem.message
+    assert problem.message == "the file is larger than the limit of 100 bytes"
+    assert only_problem("é" * 60, max_bytes=100).message.endswith("limit of 100 bytes")
+    assert load_yaml(b"a: " + b"1" * 97, max_bytes=100).data == {"a": int("1" * 97)}
 
 
 def test_too_deep() -> None:

@@ -1,0 +1,139 @@
+"""`podium server local` as a process: health, the flows folder, and kill -9 mid-flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+FLOW = """
+id: durable
+namespace: e2e
+tasks:
+  - {id: first, type: io.kestra.plugin.core.debug.Return, format: "{{ execution.id }}"}
+  - {id: nap, type: io.kestra.plugin.core.flow.Sleep, duration: PT2S}
+  - {id: last, type: io.kestra.plugin.core.log.Log, message: "first said {{ outputs.first.value }}"}
+"""
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process = process
+        self.base = f"http://127.0.0.1:{port}"
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.base + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def post(self, path: str, body: bytes = b"", content_type: str = "application/json") -> Any:
+        request = urllib.request.Request(self.base + path, data=body, method="POST", headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
+    def wait_for(self, execution_id: str, predicate: Any, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = self.get(f"/api/v1/executions/{execution_id}")
+                if predicate(last):
+                    return last  # type: ignore[no-any-return]
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"timed out; last seen: {last}")
+
+
+@contextmanager
+def server(data: Path, flows: Path) -> Iterator[Server]:
+    log = data.parent / f"server-{time.monotonic_ns()}.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "server", "local", "--port", "0", "--data", str(data), "--flows", str(flows)],
+            cwd=ROOT, stderr=sink, stdout=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        port = None
+        deadline = time.monotonic() + 30
+        while port is None and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
+            found = re.search(r"listening on http://[\d.]+:(\d+)", log.read_text())
+            if found:
+                port = int(found.group(1))
+            time.sleep(0.05)
+        assert port is not None, "the server never said where it listens"
+        yield Server(process, port)
+    except BaseException:
+        print(log.read_text())  # shown by pytest when the test fails
+        raise
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def task(execution: dict[str, Any], task_id: str) -> dict[str, Any]:
+    return next(r for r in execution["taskRunList"] if r["task_id"] == task_id)
+
+
+def test_kill_9_in_the_middle_of_a_flow_loses_nothing(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "durable.yaml").write_text(FLOW)
+    data = tmp_path / "data"
+    with server(data, flows) as first:
+        assert first.get("/health")["status"] == "UP"
+        execution_id = first.post("/api/v1/executions/e2e/durable")["id"]
+        before = first.wait_for(
+            execution_id,
+            lambda e: any(r["task_id"] == "nap" and r["state"] == "RUNNING" for r in e.get("taskRunList", [])),
+        )
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait(timeout=10)
+    first_ended = task(before, "first")["ended_at"]
+    with server(data, flows) as second:
+        after = second.wait_for(execution_id, lambda e: e["state"] == "SUCCESS")
+        logs = second.get(f"/api/v1/logs/{execution_id}")
+    assert task(after, "first")["ended_at"] == first_ended  # finished before the kill: not run again
+    assert task(after, "last")["state"] == "SUCCESS"
+    assert [line["message"] for line in logs if line["task_id"] == "last"] == [f"first said {execution_id}"]
+
+
+def test_the_flows_folder_is_followed(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "durable.yaml").write_text(FLOW)
+    with server(tmp_path / "data", flows) as running:
+        assert [f["id"] for f in running.get("/api/v1/flows")] == ["durable"]
+        (flows / "second.yml").write_text(FLOW.replace("id: durable", "id: second"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if len(running.get("/api/v1/flows")) == 2:
+                break
+            time.sleep(0.1)
+        assert sorted(f["id"] for f in running.get("/api/v1/flows")) == ["durable", "second"]
+        (flows / "durable.yaml").unlink()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(running.get("/api/v1/flows")) != 1:
+            time.sleep(0.1)
+        assert [f["id"] for f in running.get("/api/v1/flows")] == ["second"]
