@@ -49,17 +49,33 @@ __all__ = ["install"]
 # -- functions -----------------------------------------------------------------------
 
 
+MAX_RENDER_DEPTH = 10
+
+
 @pass_context
-def render(context: Context, value: Any) -> Any:
+def render(context: Context, value: Any, recursive: bool = True) -> Any:
     """Render `value` as a template in the current context (Kestra's `render()`).
 
-    Nothing else is rendered twice: a variable holding "{{ inputs.name }}" prints as is
-    unless passed through here, so user data is never executed by accident.
+    Like Kestra, it renders again while the result still holds template syntax (at most
+    MAX_RENDER_DEPTH times); `recursive=false` or `renderOnce()` renders once. Nothing
+    else is rendered twice: a variable holding "{{ inputs.name }}" prints as is unless
+    passed through here, so user data is never executed by accident.
     """
     if not isinstance(value, str):
         return value
     environment = cast(Any, context.environment)
-    return environment.render_nested(value, context.get_all())
+    variables = context.get_all()
+    for _ in range(MAX_RENDER_DEPTH if recursive else 1):
+        rendered = environment.render_nested(value, variables)
+        if rendered == value or not isinstance(rendered, str) or ("{{" not in rendered and "{%" not in rendered):
+            return rendered
+        value = rendered
+    return value
+
+
+@pass_context
+def render_once(context: Context, value: Any) -> Any:
+    return render(context, value, recursive=False)
 
 
 def now(timeZone: str | None = None) -> Any:
@@ -376,7 +392,7 @@ def is_empty(value: Any) -> bool:
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "render": render,
-    "renderOnce": render,
+    "renderOnce": render_once,
     "now": now,
     "secret": secret,
     "fromJson": from_json,

@@ -137,9 +137,12 @@ def test_user_data_is_never_executed(renderer: Renderer, context: dict[str, Any]
 
 
 def test_render_function_renders_in_the_current_context(renderer: Renderer) -> None:
+    # Kestra >= 0.14: render() is recursive by default; renderOnce / recursive=false are not.
     context = {"a": "{{ b }}", "b": "{{ c }}", "c": "deep"}
-    assert renderer.render("{{ render(a) }}", context) == "{{ c }}"
-    assert renderer.render("{{ render(render(a)) }}", context) == "deep"
+    assert renderer.render("{{ render(a) }}", context) == "deep"
+    assert renderer.render("{{ render(a, recursive=false) }}", context) == "{{ c }}"
+    assert renderer.render("{{ renderOnce(a) }}", context) == "{{ c }}"
+    assert renderer.render("{{ render(renderOnce(a)) }}", context) == "deep"
     assert renderer.render("{% set b = 'local' %}{{ render(a) }}", context) == "local"
 
 
