@@ -37,7 +37,8 @@ from engine.states import State  # noqa: E402
 
 def sequential_flow(n: int) -> str:
     tasks = "\n".join(
-        f"  - {{id: t{i}, type: io.kestra.plugin.core.debug.Return, format: \"{{{{ taskrun.id }}}}\"}}" for i in range(n)
+        f'  - {{id: t{i}, type: io.kestra.plugin.core.debug.Return, format: "{{{{ taskrun.id }}}}"}}'
+        for i in range(n)
     )
     return f"id: seq{n}\nnamespace: bench\ntasks:\n{tasks}\n"
 
@@ -97,7 +98,9 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
 
                 # 1. sequential
                 flow = await podium.flows.save(sequential_flow(args.tasks))
-                await finishes.wait({(await podium.intake.execute("bench", flow.id)).execution_id})  # warm-up
+                await finishes.wait(
+                    {(await podium.intake.execute("bench", flow.id)).execution_id}
+                )  # warm-up
                 started = time.perf_counter()
                 request = await podium.intake.execute("bench", flow.id)
                 await finishes.wait({request.execution_id})
@@ -148,21 +151,35 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--latency-runs", type=int, default=200)
     args = parser.parse_args()
     results = asyncio.run(bench(args))
-    seq, conc, lat = results["sequential"], results["concurrent"], results["trigger_to_first_task_ms"]
+    seq, conc, lat = (
+        results["sequential"],
+        results["concurrent"],
+        results["trigger_to_first_task_ms"],
+    )
     print("Podium foundation benchmark (embedded: journaled memory bus + SQLite)")
-    print(f"  {seq['tasks']} sequential tasks:        {seq['seconds']:.3f} s  "  # type: ignore[index]
-          f"{seq['task_runs_per_second']:>9} task runs/s  {seq['ms_per_task_run']:.3f} ms/task run  (target < 0.5)")  # type: ignore[index]
-    print(f"  {conc['executions']} executions x 5 tasks:  {conc['seconds']:.3f} s  "  # type: ignore[index]
-          f"{conc['task_runs_per_second']:>9} task runs/s  {conc['executions_per_second']} executions/s")  # type: ignore[index]
-    print(f"  trigger to first task:      median {lat['median']:.3f} ms  p99 {lat['p99']:.3f} ms  (target < 10)")  # type: ignore[index]
-    print(f"  Prefect 3 (published for this machine class, not measured here): ~6 ms per sequential task;"
-          f" ratio {6.0 / seq['ms_per_task_run']:.1f}x")  # type: ignore[index]
+    print(
+        f"  {seq['tasks']} sequential tasks:        {seq['seconds']:.3f} s  "  # type: ignore[index]
+        f"{seq['task_runs_per_second']:>9} task runs/s  {seq['ms_per_task_run']:.3f} ms/task run  (target < 0.5)"
+    )  # type: ignore[index]
+    print(
+        f"  {conc['executions']} executions x 5 tasks:  {conc['seconds']:.3f} s  "  # type: ignore[index]
+        f"{conc['task_runs_per_second']:>9} task runs/s  {conc['executions_per_second']} executions/s"
+    )  # type: ignore[index]
+    print(
+        f"  trigger to first task:      median {lat['median']:.3f} ms  p99 {lat['p99']:.3f} ms  (target < 10)"
+    )  # type: ignore[index]
+    print(
+        f"  Prefect 3 (published for this machine class, not measured here): ~6 ms per sequential task;"
+        f" ratio {6.0 / seq['ms_per_task_run']:.1f}x"
+    )  # type: ignore[index]
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "foundation.json").write_text(json.dumps(results, indent=2))

@@ -23,7 +23,9 @@ def default_registries() -> Registries:
     from tasks import ALL_TASKS
     from triggers import CONDITIONS, TRIGGERS
 
-    registries = Registries(PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition"))
+    registries = Registries(
+        PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
+    )
     registries.tasks.register(*ALL_TASKS)
     registries.triggers.register(*TRIGGERS)
     registries.conditions.register(*CONDITIONS)

@@ -1,8 +1,8 @@
 """The `podium` command line.
 
-    podium server local [--flows DIR] [--port N] [--data DIR]   every role, embedded defaults
-    podium flow validate FILE…                                   print every problem; exit 1 if any
-    podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
+podium server local [--flows DIR] [--port N] [--data DIR]   every role, embedded defaults
+podium flow validate FILE…                                   print every problem; exit 1 if any
+podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from engine.catalog import default_registries
 from engine.errors import ConfigError, FlowDefinitionError, InputError
@@ -40,20 +41,45 @@ def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
     return out
 
 
+def _split_files(
+    flow: Any, given: dict[str, str]
+) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """FILE inputs name local files on the command line; read them here (only the CLI
+    may: over the API a path is not an upload)."""
+    file_inputs = {i.id for i in flow.inputs if i.type == "FILE"}
+    inputs, files = {}, {}
+    for key, value in given.items():
+        if key in file_inputs and not value.startswith("kestra://"):
+            path = Path(value.removeprefix("@")).expanduser()
+            try:
+                files[key] = (path.name, path.read_bytes())
+            except OSError as exc:
+                raise InputError({key: f"cannot read {path}: {exc.strerror}"}) from None
+        else:
+            inputs[key] = value
+    return inputs, files
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="podium", description="Run Kestra-format YAML flows.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    server = commands.add_parser("server", help="run Podium").add_subparsers(dest="role", required=True)
+    server = commands.add_parser("server", help="run Podium").add_subparsers(
+        dest="role", required=True
+    )
     local = server.add_parser("local", help="every role in one process, on embedded defaults")
-    local.add_argument("--flows", type=Path, help="load flows from this folder and follow its changes")
+    local.add_argument(
+        "--flows", type=Path, help="load flows from this folder and follow its changes"
+    )
     local.add_argument("--port", type=int, help="HTTP port (default 8080)")
     local.add_argument("--host", help="HTTP address (default 127.0.0.1)")
     local.add_argument("--data", type=Path, help="where state is kept (default ./podium-data)")
     local.add_argument("--config", type=Path, help="a settings file instead of config/default.yaml")
 
-    flow = commands.add_parser("flow", help="work with flow files").add_subparsers(dest="action", required=True)
+    flow = commands.add_parser("flow", help="work with flow files").add_subparsers(
+        dest="action", required=True
+    )
     validate = flow.add_parser("validate", help="check flow files and print every problem")
     validate.add_argument("files", nargs="+", type=Path)
     run = flow.add_parser("run", help="run a flow once, in this process, with live progress")
@@ -111,7 +137,8 @@ async def serve_local(args: argparse.Namespace) -> int:
     from engine.server import Podium
 
     settings = load_settings(
-        args.config, overrides={"port": args.port, "host": args.host, "data": args.data, "flows": args.flows}
+        args.config,
+        overrides={"port": args.port, "host": args.host, "data": args.data, "flows": args.flows},
     )
     async with Podium(settings) as podium:
         loop = asyncio.get_running_loop()
@@ -126,7 +153,9 @@ async def run_flow(args: argparse.Namespace) -> int:
     from engine.server import Podium
 
     with contextlib.ExitStack() as stack:
-        data = args.data or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="podium-run-")))
+        data = args.data or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="podium-run-"))
+        )
         settings = load_settings(overrides={"data": data, "flows": args.flows})
         try:
             source = args.file.read_text(encoding="utf-8")
@@ -143,11 +172,17 @@ async def run_flow(args: argparse.Namespace) -> int:
             async with asyncio.TaskGroup() as group:
                 server = group.create_task(podium.run(ready=ready))
                 await ready.wait()
-                events = await podium.bus.subscribe(podium.topics.events, "podium-cli", is_transient=True)
+                events = await podium.bus.subscribe(
+                    podium.topics.events, "podium-cli", is_transient=True
+                )
                 try:
+                    inputs, files = _split_files(flow, _pairs(args.input, "--input"))
                     request = await podium.intake.execute(
-                        flow.namespace, flow.id,
-                        inputs=_pairs(args.input, "--input"), labels=_pairs(args.label, "--label"),
+                        flow.namespace,
+                        flow.id,
+                        inputs=inputs,
+                        labels=_pairs(args.label, "--label"),
+                        files=files,
                     )
                 except (InputError, FlowNotFound) as exc:
                     print(f"podium: {exc}", file=sys.stderr)
@@ -158,7 +193,9 @@ async def run_flow(args: argparse.Namespace) -> int:
                 loop = asyncio.get_running_loop()
                 loop.add_signal_handler(
                     signal.SIGINT,
-                    lambda: group.create_task(podium.intake.kill(request.execution_id, flow.namespace, flow.id)),
+                    lambda: group.create_task(
+                        podium.intake.kill(request.execution_id, flow.namespace, flow.id)
+                    ),
                 )
                 while view.final is None and not server.done():
                     for record in await events.fetch(timeout=0.5):

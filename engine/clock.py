@@ -48,7 +48,9 @@ class FakeClock:
             await asyncio.sleep(0)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + timedelta(seconds=seconds), next(self._counter), future))
+        heapq.heappush(
+            self._sleepers, (self._now + timedelta(seconds=seconds), next(self._counter), future)
+        )
         await future
 
     @property

@@ -16,9 +16,18 @@ from engine.states import State
 __all__ = ["ProgressView"]
 
 _COLORS = {
-    State.SUCCESS: "32", State.WARNING: "33", State.FAILED: "31", State.KILLED: "35",
-    State.CANCELLED: "35", State.RUNNING: "36", State.RETRYING: "33", State.PAUSED: "34",
-    State.SKIPPED: "90", State.QUEUED: "90", State.CREATED: "90", State.KILLING: "35",
+    State.SUCCESS: "32",
+    State.WARNING: "33",
+    State.FAILED: "31",
+    State.KILLED: "35",
+    State.CANCELLED: "35",
+    State.RUNNING: "36",
+    State.RETRYING: "33",
+    State.PAUSED: "34",
+    State.SKIPPED: "90",
+    State.QUEUED: "90",
+    State.CREATED: "90",
+    State.KILLING: "35",
 }
 _LEVEL_COLORS = {"ERROR": "31", "WARN": "33", "INFO": "0", "DEBUG": "90", "TRACE": "90"}
 
@@ -31,7 +40,9 @@ def _ms(start: datetime | None, end: datetime | None) -> str:
 
 
 class ProgressView:
-    def __init__(self, execution_id: str, out: TextIO = sys.stdout, *, color: bool | None = None) -> None:
+    def __init__(
+        self, execution_id: str, out: TextIO = sys.stdout, *, color: bool | None = None
+    ) -> None:
         self.execution_id = execution_id
         self.out = out
         self.color = out.isatty() if color is None else color
@@ -68,12 +79,16 @@ class ProgressView:
                 detail += f"  attempt {event.attempt}"
             if event.state is State.RUNNING and event.attempt == 1:
                 return  # the end line says enough; RUNNING again after a retry is worth a line
-            self._line(f"{clock}  {name:<{self._width}} {self._state(event.state)} {detail}".rstrip())
+            self._line(
+                f"{clock}  {name:<{self._width}} {self._state(event.state)} {detail}".rstrip()
+            )
         elif isinstance(event, LogsEmitted):
             for line in event.lines:
                 clock = line.at.strftime("%H:%M:%S.%f")[:-3]
                 level = self._paint(f"{line.level:<5}", _LEVEL_COLORS.get(line.level, "0"))
-                self._line(f"{clock}  {(line.task_id or ''):<{self._width}} {level}     {line.message}")
+                self._line(
+                    f"{clock}  {(line.task_id or ''):<{self._width}} {level}     {line.message}"
+                )
 
     def summary(self) -> None:
         final = self.final

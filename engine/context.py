@@ -61,7 +61,9 @@ class RunLogger:
 
 
 class TaskRunContext:
-    def __init__(self, walk: ExecutionWalk, run: TaskRun, *, working_dir: Path | None = None) -> None:
+    def __init__(
+        self, walk: ExecutionWalk, run: TaskRun, *, working_dir: Path | None = None
+    ) -> None:
         self._walk = walk
         self._run = run
         self._context: dict[str, Any] | None = None
@@ -76,7 +78,11 @@ class TaskRunContext:
         self.value = run.value
         self.logger = RunLogger(walk, run)
         self.storage = ScopedStorage(
-            walk.runtime.storage, flow.namespace, flow.id, walk.execution_id, f"{run.task.id}/{run.id}"
+            walk.runtime.storage,
+            flow.namespace,
+            flow.id,
+            walk.execution_id,
+            f"{run.task.id}/{run.id}",
         )
         self.variables = flow.variables
 
@@ -99,7 +105,9 @@ class TaskRunContext:
             context = dict(context)
             for key, more in extra.items():
                 base = context.get(key)
-                context[key] = {**base, **more} if isinstance(base, dict) and isinstance(more, dict) else more
+                context[key] = (
+                    {**base, **more} if isinstance(base, dict) and isinstance(more, dict) else more
+                )
         return self._walk.runtime.renderer.render_value(value, context)
 
     def render_text(self, template: str) -> str:
@@ -144,7 +152,14 @@ class TaskRunContext:
             "PODIUM_TASKRUN_ID": self.task_run_id,
         }
 
-    def metric(self, name: str, value: float, *, kind: str = "counter", tags: Mapping[str, str] | None = None) -> None:
+    def metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        kind: str = "counter",
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         self._walk.pending_metrics.append((self._run, name, float(value), kind, dict(tags or {})))
 
     def warn(self) -> None:
@@ -175,7 +190,9 @@ class TaskRunContext:
         self._run.child_states.append(state)
         return state
 
-    async def run_dag(self, nodes: Sequence[tuple[Task, Sequence[str]]], *, concurrency: int) -> State:
+    async def run_dag(
+        self, nodes: Sequence[tuple[Task, Sequence[str]]], *, concurrency: int
+    ) -> State:
         """Run tasks as soon as what they depend on succeeded, at most `concurrency` at once."""
         done: dict[str, asyncio.Event] = {task.id: asyncio.Event() for task, _ in nodes}
         results: dict[str, State] = {}
@@ -210,7 +227,9 @@ class TaskRunContext:
             return "RESUMED" if outcome == "RESUMED" else "DELAY"
         return await self._walk.wait_resume(self._run, timeout.total_seconds() if timeout else None)
 
-    async def resume_execution(self, execution_id: str, namespace: str | None = None, flow_id: str | None = None) -> None:
+    async def resume_execution(
+        self, execution_id: str, namespace: str | None = None, flow_id: str | None = None
+    ) -> None:
         await self._walk.runtime.publish_request(
             ResumeRequested(
                 execution_id=execution_id,
@@ -274,7 +293,9 @@ class TaskRunContext:
         if fetch is None:
             raise TaskFailed("logs cannot be read in this runtime")
         await self._walk.flush_logs()
-        lines = await fetch(execution_id or self.execution_id, min_level=min_level, task_ids=task_ids)
+        lines = await fetch(
+            execution_id or self.execution_id, min_level=min_level, task_ids=task_ids
+        )
         return [line.model_dump(mode="json") for line in lines]
 
     async def sleep(self, seconds: float) -> None:

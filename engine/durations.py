@@ -31,7 +31,9 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     match = _ISO.match(value.strip())
     if not match or value.strip().upper() in {"P", "PT"} or value.strip().upper().endswith("T"):
         raise ValueError(f"not an ISO-8601 duration (e.g. PT15S, PT1H30M, P1D): {value!r}")
-    parts = {k: float(v.replace(",", ".")) for k, v in match.groupdict().items() if v and k != "sign"}
+    parts = {
+        k: float(v.replace(",", ".")) for k, v in match.groupdict().items() if v and k != "sign"
+    }
     delta = timedelta(**parts)
     return -delta if match.group("sign") == "-" else delta
 

@@ -74,9 +74,7 @@ class InputError(PodiumError):
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
-        super().__init__(
-            "; ".join(f"input '{name}': {why}" for name, why in self.errors.items())
-        )
+        super().__init__("; ".join(f"input '{name}': {why}" for name, why in self.errors.items()))
 
 
 class TemplateError(PodiumError):

@@ -82,6 +82,7 @@ class ExecutionRequested(Wire):
     trigger: dict[str, Any] | None = None
     parent: ParentRef | None = None
     requested_at: datetime
+    not_before: datetime | None = None  # start no earlier (flow retry with a delay)
 
 
 class KillRequested(Wire):
@@ -141,6 +142,7 @@ class ExecutionChanged(EventBase):
     parent: ParentRef | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
+    not_before: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     error: str | None = None

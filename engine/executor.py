@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.templating import Renderer
-from engine.walk import ExecutionWalk, Runtime
+from engine.walk import ExecutionWalk, Runtime, task_run_id
 
 __all__ = ["Executor", "ExecutorSettings"]
 
@@ -137,7 +139,9 @@ class Executor:
 
     async def _drain(self) -> None:
         # A paused execution could wait for days: leave it to the next owner at once.
-        pending = [o.task for o in self._owned.values() if o.task is not None and not o.walk.is_paused]
+        pending = [
+            o.task for o in self._owned.values() if o.task is not None and not o.walk.is_paused
+        ]
         if pending:
             await asyncio.wait(pending, timeout=self.settings.drain_seconds)
         self.runtime.is_shutting_down = True
@@ -153,7 +157,15 @@ class Executor:
             flow = await self.flows.get(header.namespace, header.flow_id, header.revision)
             if flow is None:
                 await self._publish_event(
-                    header.model_copy(update={"state": State.FAILED, "seq": unfinished.last_seq + 1, "at": self.clock.now(), "ended_at": self.clock.now(), "error": "the flow no longer exists"})
+                    header.model_copy(
+                        update={
+                            "state": State.FAILED,
+                            "seq": unfinished.last_seq + 1,
+                            "at": self.clock.now(),
+                            "ended_at": self.clock.now(),
+                            "error": "the flow no longer exists",
+                        }
+                    )
                 )
                 continue
             header = header.model_copy(update={"seq": unfinished.last_seq})
@@ -180,7 +192,8 @@ class Executor:
             messages = [m for m in map(self._decode, records) if m is not None]
             # One store round trip per batch tells which requested ids already exist.
             unknown = [
-                m.execution_id for m in messages
+                m.execution_id
+                for m in messages
                 if isinstance(m, ExecutionRequested) and not self._is_known(m.execution_id)
             ]
             existing = await self.store.existing_executions(unknown) if unknown else {}
@@ -197,7 +210,11 @@ class Executor:
             return None
 
     def _is_known(self, execution_id: str) -> bool:
-        return execution_id in self._owned or execution_id in self._finished or self._is_queued(execution_id)
+        return (
+            execution_id in self._owned
+            or execution_id in self._finished
+            or self._is_queued(execution_id)
+        )
 
     async def _handle(self, message: Any, existing: Mapping[str, ExecutionChanged]) -> None:
         if isinstance(message, ExecutionRequested):
@@ -211,9 +228,13 @@ class Executor:
         elif isinstance(message, ChildExecutionEnded):
             owned = self._owned.get(message.parent_execution_id)
             if owned is not None:
-                owned.walk.child_ended(message.parent_task_run_id, message.state, dict(message.outputs))
+                owned.walk.child_ended(
+                    message.parent_task_run_id, message.state, dict(message.outputs)
+                )
 
-    async def _on_requested(self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]) -> None:
+    async def _on_requested(
+        self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]
+    ) -> None:
         execution_id = request.execution_id
         if execution_id in self._owned or self._is_queued(execution_id):
             return
@@ -236,18 +257,25 @@ class Executor:
             trigger=request.trigger,
             parent=request.parent,
             created_at=request.requested_at,
+            not_before=request.not_before,
         )
         flow = await self.flows.get(request.namespace, request.flow_id, request.revision)
         if flow is None:
             await self._refuse(header, f"flow {request.namespace}/{request.flow_id} does not exist")
             return
-        header = header.model_copy(update={"revision": flow.revision, "labels": {**flow.labels, **request.labels}})
+        header = header.model_copy(
+            update={"revision": flow.revision, "labels": {**flow.labels, **request.labels}}
+        )
         if flow.disabled:
             await self._refuse(header, "the flow is disabled")
             return
         try:
             inputs = resolve_inputs(
-                flow, request.inputs, self.renderer, envs=self.runtime.envs, execution_id=execution_id
+                flow,
+                request.inputs,
+                self.renderer,
+                envs=self.runtime.envs,
+                execution_id=execution_id,
             )
         except (InputError, PodiumError) as exc:
             await self._refuse(header, str(exc))
@@ -257,23 +285,41 @@ class Executor:
         limit = flow.concurrency
         if limit is not None and len(self._running.get(flow.key, ())) >= limit.limit:
             if limit.behavior == "QUEUE":
-                queued = header.model_copy(update={"state": State.QUEUED, "seq": 2, "at": self.clock.now()})
+                queued = header.model_copy(
+                    update={"state": State.QUEUED, "seq": 2, "at": self.clock.now()}
+                )
                 await self._publish_event(queued)
                 self._queued.setdefault(flow.key, deque()).append(queued)
             elif limit.behavior == "CANCEL":
                 await self._end_early(header, State.CANCELLED, "concurrency limit reached")
             else:
-                await self._end_early(header, State.FAILED, f"concurrency limit of {limit.limit} reached")
+                await self._end_early(
+                    header, State.FAILED, f"concurrency limit of {limit.limit} reached"
+                )
             return
         self._start(flow, header, (), header.seq)
 
     async def _refuse(self, header: ExecutionChanged, reason: str) -> None:
-        log.warning("execution %s of %s/%s refused: %s", header.execution_id, header.namespace, header.flow_id, reason)
+        log.warning(
+            "execution %s of %s/%s refused: %s",
+            header.execution_id,
+            header.namespace,
+            header.flow_id,
+            reason,
+        )
         await self._end_early(header, State.FAILED, reason)
 
     async def _end_early(self, header: ExecutionChanged, state: State, reason: str) -> None:
         now = self.clock.now()
-        ended = header.model_copy(update={"state": state, "seq": header.seq + 1, "at": now, "ended_at": now, "error": reason})
+        ended = header.model_copy(
+            update={
+                "state": state,
+                "seq": header.seq + 1,
+                "at": now,
+                "ended_at": now,
+                "error": reason,
+            }
+        )
         await self._publish_event(ended)
         self._remember(ended)
         if ended.parent is not None:
@@ -287,7 +333,9 @@ class Executor:
         owned = _Owned(walk)
         self._owned[header.execution_id] = owned
         self._running.setdefault(flow.key, set()).add(header.execution_id)
-        owned.task = self._group.create_task(self._drive(owned), name=f"execution {header.execution_id}")
+        owned.task = self._group.create_task(
+            self._drive(owned), name=f"execution {header.execution_id}"
+        )
 
     async def _drive(self, owned: _Owned) -> None:
         walk = owned.walk
@@ -311,7 +359,47 @@ class Executor:
         self._remember(walk.header)
         if walk.header.parent is not None and walk.header.state.is_terminal:
             await self._notify_parent(walk.header)
+        if walk.header.state is State.FAILED:
+            await self._retry_as_new_execution(walk)
         await self._admit_queued(walk.flow.key)
+
+    async def _retry_as_new_execution(self, walk: ExecutionWalk) -> None:
+        """A flow `retry` with behavior CREATE_NEW_EXECUTION: a new execution, same inputs."""
+        policy = walk.flow.retry
+        if policy is None or policy.behavior != "CREATE_NEW_EXECUTION":
+            return
+        header = walk.header
+        attempt = int(header.labels.get("system.retryAttempt", "1"))
+        first_created = (
+            header.trigger.get("retryOf", {}).get("createdAt") if header.trigger else None
+        )
+        started = datetime.fromisoformat(first_created) if first_created else header.created_at
+        delay = policy.delay(attempt, random.random())
+        now = self.clock.now()
+        if policy.maxAttempts is not None and attempt >= policy.maxAttempts:
+            return
+        if policy.maxDuration is not None and now + delay - started > policy.maxDuration:
+            return
+        original = header.labels.get("system.retryOf", header.execution_id)
+        request = ExecutionRequested(
+            execution_id=task_run_id(header.execution_id, "retry", None, attempt),
+            namespace=header.namespace,
+            flow_id=header.flow_id,
+            revision=header.revision,
+            inputs=header.inputs,
+            labels={
+                **header.labels,
+                "system.retryOf": original,
+                "system.retryAttempt": str(attempt + 1),
+            },
+            trigger={
+                "type": "retry",
+                "retryOf": {"executionId": original, "createdAt": started.isoformat()},
+            },
+            requested_at=now,
+            not_before=now + delay,
+        )
+        await self._publish_request(request)
 
     async def _admit_queued(self, key: str) -> None:
         queue = self._queued.get(key)
@@ -328,7 +416,11 @@ class Executor:
             self._start(flow, header, (), header.seq)
 
     def _is_queued(self, execution_id: str) -> bool:
-        return any(h.execution_id == execution_id for q in self._queued.values() for h in q) if self._queued else False
+        return (
+            any(h.execution_id == execution_id for q in self._queued.values() for h in q)
+            if self._queued
+            else False
+        )
 
     def _remember(self, header: ExecutionChanged) -> None:
         self._finished[header.execution_id] = header

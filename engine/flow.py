@@ -55,11 +55,35 @@ class PluginDefault(Model):
 
 class FlowOutput(Model):
     id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
-    type: str = "STRING"
+    type: Literal[
+        "STRING", "INT", "FLOAT", "BOOL", "BOOLEAN", "DATETIME", "DATE", "TIME", "DURATION",
+        "JSON", "YAML", "URI", "EMAIL", "FILE", "SECRET", "ARRAY",
+    ] = "STRING"  # fmt: skip
     value: Any = None
     description: str | None = None
     displayName: str | None = None
     required: bool = True
+
+    def coerce(self, value: Any) -> Any:
+        """The rendered value converted to the output's type, as an input of that type."""
+        if value is None:
+            if self.required:
+                raise ValueError(f"output {self.id!r} is required but has no value")
+            return None
+        if self.type == "ARRAY":
+            return (
+                list(value)
+                if isinstance(value, list | tuple)
+                else _INPUTS.validate_python({"id": self.id, "type": "JSON"}).coerce(value)
+            )
+        spec = _INPUTS.validate_python({"id": self.id, "type": self.type})
+        try:
+            return spec.coerce(value)
+        except ValueError as exc:
+            raise ValueError(f"output {self.id!r}: {exc}") from None
+
+
+_INPUTS: TypeAdapter[Any] = TypeAdapter(Input)
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -137,9 +161,7 @@ class Registries:
 _FLOW_TASK_LISTS = ("tasks", "errors", "finally", "afterExecution")
 
 
-def load_flow(
-    text: str | bytes, registries: Registries, *, source: str = "<flow>"
-) -> Flow:
+def load_flow(text: str | bytes, registries: Registries, *, source: str = "<flow>") -> Flow:
     """Parse and validate a flow. Raises FlowDefinitionError listing every problem."""
     doc = load_yaml(text, source=source)
     builder = _Builder(doc, registries)
@@ -215,7 +237,13 @@ class _Builder:
             self._apply_defaults(value, (*path, key), defaults)
 
     def _merge(
-        self, node: dict[str, Any], values: Mapping[str, Any], path: Path, index: int, *, forced: bool
+        self,
+        node: dict[str, Any],
+        values: Mapping[str, Any],
+        path: Path,
+        index: int,
+        *,
+        forced: bool,
     ) -> None:
         for key, value in values.items():
             if key not in node or forced:
@@ -243,7 +271,10 @@ class _Builder:
         if isinstance(task_id, str):
             if task_id in self.task_ids:
                 first = format_path(self.task_ids[task_id])
-                self.problem((*path, "id"), f"duplicate task id {task_id!r} (first at {first}): task ids are unique in a flow")
+                self.problem(
+                    (*path, "id"),
+                    f"duplicate task id {task_id!r} (first at {first}): task ids are unique in a flow",
+                )
             else:
                 self.task_ids[task_id] = path
         if cls is None:
@@ -254,7 +285,9 @@ class _Builder:
             key = field.alias or name
             if key not in data:
                 continue
-            data[key] = self._children(data[key], (*path, key), kind, optional=name in ("errors", "finally_"))
+            data[key] = self._children(
+                data[key], (*path, key), kind, optional=name in ("errors", "finally_")
+            )
         task = self._validate(cls, data, path)
         if task is not None:
             for loc, message in task.static_problems():
@@ -270,7 +303,9 @@ class _Builder:
             if not isinstance(raw, dict):
                 self.problem(path, "expected a map of task lists")
                 return {}
-            return {str(k): self._task_list(v, (*path, k), allow_empty=False) for k, v in raw.items()}
+            return {
+                str(k): self._task_list(v, (*path, k), allow_empty=False) for k, v in raw.items()
+            }
         if not isinstance(raw, list):  # DAG
             self.problem(path, "expected a list of {task, dependsOn}")
             return []
@@ -279,7 +314,9 @@ class _Builder:
         nodes = []
         for i, item in enumerate(raw):
             if not isinstance(item, dict) or "task" not in item:
-                self.problem((*path, i), "a dag entry is a map with 'task' and optional 'dependsOn'")
+                self.problem(
+                    (*path, i), "a dag entry is a map with 'task' and optional 'dependsOn'"
+                )
                 continue
             built = self._task(item["task"], (*path, i, "task"))
             if built is not None:
@@ -298,7 +335,10 @@ class _Builder:
             data = dict(item)
             if "conditions" in data:
                 data["conditions"] = self._plugin_list(
-                    data["conditions"], (*path, i, "conditions"), self.registries.conditions, "condition"
+                    data["conditions"],
+                    (*path, i, "conditions"),
+                    self.registries.conditions,
+                    "condition",
                 )
             built = self._validate(cls, data, (*path, i))
             if built is not None:
@@ -365,7 +405,13 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Path:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+        if (
+            isinstance(node, dict)
+            and part in node
+            or isinstance(node, list | tuple)
+            and isinstance(part, int)
+            and 0 <= part < len(node)
+        ):
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and "[" not in part:

@@ -37,7 +37,9 @@ class FlowDirectory:
         return f"<FlowDirectory {self.folder} flows={len(self._defined)} errors={len(self.errors)}>"
 
     async def load_all(self) -> None:
-        await self._load(sorted(p for p in self.folder.rglob("*") if p.is_file() and _is_flow_file(p)))
+        await self._load(
+            sorted(p for p in self.folder.rglob("*") if p.is_file() and _is_flow_file(p))
+        )
 
     async def watch(self, stop_event: asyncio.Event | None = None) -> None:
         """Follow changes until cancelled or `stop_event` is set."""
@@ -67,7 +69,11 @@ class FlowDirectory:
             self.errors.pop(path, None)
             previous = self._defined.get(path)
             self._defined[path] = (flow.namespace, flow.id)
-            if previous is not None and previous != (flow.namespace, flow.id) and previous not in self._defined.values():
+            if (
+                previous is not None
+                and previous != (flow.namespace, flow.id)
+                and previous not in self._defined.values()
+            ):
                 await self.flows.delete(*previous)
             log.info("flow %s revision %s from %s", flow.key, flow.revision, path.name)
 

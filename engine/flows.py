@@ -20,7 +20,12 @@ __all__ = ["FlowRepository"]
 
 class FlowRepository:
     def __init__(
-        self, store: Store, registries: Registries, *, cache_size: int = 1024, latest_ttl: float = 1.0
+        self,
+        store: Store,
+        registries: Registries,
+        *,
+        cache_size: int = 1024,
+        latest_ttl: float = 1.0,
     ) -> None:
         self.store = store
         self.registries = registries

@@ -12,11 +12,12 @@ from typing import Any
 
 from engine.bus.base import Bus, Topics
 from engine.clock import Clock, SystemClock
-from engine.errors import PodiumError
+from engine.errors import InputError, PodiumError
 from engine.events import ExecutionRequested, KillRequested, ResumeRequested, encode, new_id
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.inputs import InputResolver
+from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
 
@@ -58,7 +59,9 @@ class Intake:
         topics: Topics = Topics(),
         clock: Clock | None = None,
         envs: Mapping[str, str] | None = None,
+        storage: LocalStorage | None = None,
     ) -> None:
+        self.storage = storage
         self.bus = bus
         self.flows = flows
         self.renderer = renderer
@@ -79,28 +82,60 @@ class Intake:
         trigger: Mapping[str, Any] | None = None,
         execution_id: str | None = None,
         revision: int | None = None,
+        files: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> ExecutionRequested:
-        """Check and publish a request to run a flow. Raises FlowNotFound or InputError."""
+        """Check and publish a request to run a flow. Raises FlowNotFound or InputError.
+
+        `files` maps FILE input ids to (file name, content): they are put in internal
+        storage under the execution and the input gets their `kestra:///` URI."""
         flow = await self.flows.get(namespace, flow_id, revision)
         if flow is None:
             raise FlowNotFound(f"flow {namespace}/{flow_id} not found")
         if flow.disabled:
             raise FlowNotFound(f"flow {namespace}/{flow_id} is disabled")
         execution_id = execution_id or new_id()
-        # Validation only: the executor resolves again, with the same rules.
-        resolve_inputs(flow, inputs or {}, self.renderer, envs=self.envs, execution_id=execution_id)
+        given = dict(inputs or {})
+        stored = self._store_files(flow, execution_id, files or {})
+        given.update(stored)
+        try:
+            # Validation only: the executor resolves again, with the same rules.
+            resolve_inputs(flow, given, self.renderer, envs=self.envs, execution_id=execution_id)
+        except PodiumError:
+            if self.storage is not None:
+                for uri in stored.values():
+                    self.storage.delete(uri)  # nothing is kept for a refused request
+            raise
         request = ExecutionRequested(
             execution_id=execution_id,
             namespace=namespace,
             flow_id=flow_id,
             revision=flow.revision,
-            inputs=jsonable(dict(inputs or {})),
+            inputs=jsonable(given),
             labels=dict(labels or {}),
             trigger=dict(trigger) if trigger else None,
             requested_at=self.clock.now(),
         )
         await self.bus.publish(self.topics.requests, request.key, encode(request))
         return request
+
+    def _store_files(
+        self, flow: Flow, execution_id: str, files: Mapping[str, tuple[str, bytes]]
+    ) -> dict[str, str]:
+        if not files:
+            return {}
+        declared = {i.id for i in flow.inputs if i.type == "FILE"}
+        unknown = sorted(set(files) - declared)
+        if unknown:
+            raise InputError(
+                {name: "a file was given but the input is not of type FILE" for name in unknown}
+            )
+        if self.storage is None:
+            raise InputError({name: "file inputs are not accepted here" for name in files})
+        prefix = f"{flow.namespace.replace('.', '/')}/{flow.id}/executions/{execution_id}/inputs"
+        return {
+            name: self.storage.write(f"{prefix}/{name}/{safe_name(filename)}", content)
+            for name, (filename, content) in files.items()
+        }
 
     async def kill(self, execution_id: str, namespace: str, flow_id: str) -> None:
         request = KillRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)

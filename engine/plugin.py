@@ -186,7 +186,14 @@ class RunContext(Protocol):
     def warn(self) -> None:
         """Make this attempt end in WARNING rather than SUCCESS."""
 
-    def metric(self, name: str, value: float, *, kind: str = "counter", tags: Mapping[str, str] | None = None) -> None: ...
+    def metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        kind: str = "counter",
+        tags: Mapping[str, str] | None = None,
+    ) -> None: ...
 
     def mask(self, text: str) -> str:
         """Hide every secret value this execution revealed."""
@@ -207,7 +214,9 @@ class RunContext(Protocol):
         """Walk a child task list (sequentially, with its errors/finally branches) and
         return the state it ended in. `value` becomes `taskrun.value` of the children."""
 
-    async def run_dag(self, nodes: Sequence[tuple[Task, Sequence[str]]], *, concurrency: int) -> State: ...
+    async def run_dag(
+        self, nodes: Sequence[tuple[Task, Sequence[str]]], *, concurrency: int
+    ) -> State: ...
 
     def set_labels(self, labels: Mapping[str, str]) -> None: ...
 

@@ -33,7 +33,12 @@ class ProjectorSettings:
 
 class Projector:
     def __init__(
-        self, bus: Bus, store: Store, *, topics: Topics = Topics(), settings: ProjectorSettings = ProjectorSettings()
+        self,
+        bus: Bus,
+        store: Store,
+        *,
+        topics: Topics = Topics(),
+        settings: ProjectorSettings = ProjectorSettings(),
     ) -> None:
         self.bus = bus
         self.store = store
@@ -54,7 +59,9 @@ class Projector:
 
     async def run(self) -> None:
         """Apply events until `stop()`, then finish the batch in hand and return."""
-        self._subscription = subscription = await self.bus.subscribe(self.topics.events, self.settings.group)
+        self._subscription = subscription = await self.bus.subscribe(
+            self.topics.events, self.settings.group
+        )
         self.is_ready.set()
         try:
             while not self._is_stopping:

@@ -75,21 +75,41 @@ class Podium:
         data.mkdir(parents=True, exist_ok=True)
         journal = data / "bus" if self.is_durable else None
         self.bus = await self._stack.enter_async_context(
-            open_bus(settings.bus, journal=journal, fsync=settings.journal.fsync, segment_bytes=settings.journal.segment_bytes)
+            open_bus(
+                settings.bus,
+                journal=journal,
+                fsync=settings.journal.fsync,
+                segment_bytes=settings.journal.segment_bytes,
+            )
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
         self.storage = LocalStorage(data / "storage")
         self.renderer = Renderer(secrets=SecretStore(self.environ))
         self.flows = FlowRepository(self.store, default_registries())
         envs = kestra_envs(self.environ)
-        self.intake = Intake(self.bus, self.flows, self.renderer, topics=self.topics, clock=self.clock, envs=envs)
+        self.intake = Intake(
+            self.bus,
+            self.flows,
+            self.renderer,
+            topics=self.topics,
+            clock=self.clock,
+            envs=envs,
+            storage=self.storage,
+        )
         self.projector = Projector(
-            self.bus, self.store, topics=self.topics,
+            self.bus,
+            self.store,
+            topics=self.topics,
             settings=ProjectorSettings(batch_size=settings.projector.batch_size),
         )
         self.executor = Executor(
-            self.bus, self.store, self.flows, self.storage,
-            renderer=self.renderer, topics=self.topics, clock=self.clock,
+            self.bus,
+            self.store,
+            self.flows,
+            self.storage,
+            renderer=self.renderer,
+            topics=self.topics,
+            clock=self.clock,
             settings=ExecutorSettings(
                 max_running_executions=settings.executor.max_running_executions,
                 max_running_tasks=settings.executor.max_running_tasks,
@@ -113,7 +133,10 @@ class Podium:
         is_up = self.executor.is_ready.is_set() and self.projector.is_ready.is_set()
         return {
             "status": "UP" if is_up and not self._stopping.is_set() else "DOWN",
-            "executor": {"ready": self.executor.is_ready.is_set(), "owned": len(self.executor._owned)},
+            "executor": {
+                "ready": self.executor.is_ready.is_set(),
+                "owned": len(self.executor._owned),
+            },
             "projector": {"applied": self.projector.applied, "lag": self.projector.lag},
         }
 
@@ -153,5 +176,3 @@ class Podium:
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
         log.info("listening on http://%s:%s", self.settings.host, self.port)
         return runner
-
-

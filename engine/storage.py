@@ -43,7 +43,13 @@ class LocalStorage:
         if not isinstance(uri, str) or not uri.startswith(SCHEME):
             raise StorageError(f"not an internal storage URI: {uri!r}")
         raw = uri[len(SCHEME) :]
-        if "\x00" in raw or "\\" in raw or "%2f" in raw.lower() or "%5c" in raw.lower() or "%00" in raw:
+        if (
+            "\x00" in raw
+            or "\\" in raw
+            or "%2f" in raw.lower()
+            or "%5c" in raw.lower()
+            or "%00" in raw
+        ):
             raise StorageError(f"invalid storage URI: {uri!r}")
         relative = unquote(raw).lstrip("/")
         parts = PurePosixPath(relative).parts
@@ -75,12 +81,19 @@ class LocalStorage:
         except FileNotFoundError as exc:
             raise StorageError(f"no file in internal storage at {uri!r}") from exc
 
+    def delete(self, uri: str) -> None:
+        self.path_of(uri).unlink(missing_ok=True)
+
     def delete_tree(self, relative: str) -> list[str]:
         """Delete every file under a prefix; returns their URIs."""
         base = self.path_of(self.uri_for(relative))
         if not base.exists():
             return []
-        removed = [self.uri_for(str(p.relative_to(self.root))) for p in sorted(base.rglob("*")) if p.is_file()]
+        removed = [
+            self.uri_for(str(p.relative_to(self.root)))
+            for p in sorted(base.rglob("*"))
+            if p.is_file()
+        ]
         shutil.rmtree(base)
         return removed
 
@@ -88,9 +101,13 @@ class LocalStorage:
 class ScopedStorage:
     """What one task run sees: writes go under its execution's folder."""
 
-    def __init__(self, storage: LocalStorage, namespace: str, flow_id: str, execution_id: str, task_path: str) -> None:
+    def __init__(
+        self, storage: LocalStorage, namespace: str, flow_id: str, execution_id: str, task_path: str
+    ) -> None:
         self._storage = storage
-        self._execution_prefix = f"{namespace.replace('.', '/')}/{flow_id}/executions/{execution_id}"
+        self._execution_prefix = (
+            f"{namespace.replace('.', '/')}/{flow_id}/executions/{execution_id}"
+        )
         self._prefix = f"{self._execution_prefix}/tasks/{task_path}"
 
     def __repr__(self) -> str:

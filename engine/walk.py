@@ -146,7 +146,13 @@ class ExecutionWalk:
         if state.is_terminal:
             changes.setdefault("ended_at", now)
         self.header = self.header.model_copy(
-            update={"state": state, "seq": self.next_seq(), "at": now, "labels": dict(self.labels), **changes}
+            update={
+                "state": state,
+                "seq": self.next_seq(),
+                "at": now,
+                "labels": dict(self.labels),
+                **changes,
+            }
         )
         await self.runtime.publish_event(self.header)
 
@@ -220,7 +226,9 @@ class ExecutionWalk:
             self._log_wakeup.clear()
             await self.flush_logs()
 
-    async def metric(self, run: TaskRun, name: str, value: float, kind: str, tags: Mapping[str, str]) -> None:
+    async def metric(
+        self, run: TaskRun, name: str, value: float, kind: str, tags: Mapping[str, str]
+    ) -> None:
         await self.runtime.publish_event(
             MetricEmitted(
                 execution_id=self.execution_id,
@@ -242,6 +250,9 @@ class ExecutionWalk:
     async def run(self) -> State:
         """Walk the execution to its end and return its final state."""
         flow = self.flow
+        not_before = self.header.not_before
+        if not_before is not None and self.header.started_at is None:
+            await self.runtime.clock.sleep((not_before - self.runtime.clock.now()).total_seconds())
         if self.header.state is not State.RUNNING:
             await self.set_state(State.RUNNING)
         try:
@@ -288,15 +299,30 @@ class ExecutionWalk:
         for task in tasks:
             if task.disabled:
                 continue
-            state = await self.run_task(task, parent, value=value, is_new_value=is_new_value, iteration=iteration)
+            state = await self.run_task(
+                task, parent, value=value, is_new_value=is_new_value, iteration=iteration
+            )
             states.append(state)
             if state.is_failure:
                 break
         result = worst(states)
         if result.is_failure and errors:
-            await self.run_list(errors, parent=parent, value=value, is_new_value=is_new_value, iteration=iteration)
+            await self.run_list(
+                errors, parent=parent, value=value, is_new_value=is_new_value, iteration=iteration
+            )
         if finally_:
-            result = worst([result, await self.run_list(finally_, parent=parent, value=value, is_new_value=is_new_value, iteration=iteration)])
+            result = worst(
+                [
+                    result,
+                    await self.run_list(
+                        finally_,
+                        parent=parent,
+                        value=value,
+                        is_new_value=is_new_value,
+                        iteration=iteration,
+                    ),
+                ]
+            )
         return result
 
     async def run_task(
@@ -309,7 +335,9 @@ class ExecutionWalk:
         iteration: int | None = None,
     ) -> State:
         if parent is not None:
-            values = (*parent.values, value) if is_new_value and value is not None else parent.values
+            values = (
+                (*parent.values, value) if is_new_value and value is not None else parent.values
+            )
             value = value if is_new_value else parent.value
         else:
             values = (value,) if value is not None else ()
@@ -351,7 +379,7 @@ class ExecutionWalk:
             ctx = TaskRunContext(self, run)
             try:
                 outputs = await self._attempt(task, ctx)
-                run.outputs = jsonable(outputs) if outputs else {}
+                run.outputs = self._masked(jsonable(outputs)) if outputs else {}
                 state = worst(run.child_states) if task.is_flowable else State.SUCCESS
                 if run.has_warning:
                     state = worst([state, State.WARNING])
@@ -369,7 +397,11 @@ class ExecutionWalk:
                 state = State.FAILED
             finally:
                 ctx.close()
-            if state is State.FAILED and policy is not None and self._may_retry(policy, run, first_start):
+            if (
+                state is State.FAILED
+                and policy is not None
+                and self._may_retry(policy, run, first_start)
+            ):
                 delay = policy.delay(run.attempt, random.random()).total_seconds()
                 run.state = State.RETRYING
                 self.log(run, "WARN", f"attempt {run.attempt} failed; retrying in {delay:g}s")
@@ -386,7 +418,12 @@ class ExecutionWalk:
                 await self.run_list(extra_errors, parent=run)
             if extra_finally:
                 state = worst([state, await self.run_list(extra_finally, parent=run)])
-        if state is State.SUCCESS and run.attempt > 1 and policy is not None and policy.warningOnRetry:
+        if (
+            state is State.SUCCESS
+            and run.attempt > 1
+            and policy is not None
+            and policy.warningOnRetry
+        ):
             state = State.WARNING
         if state is State.FAILED and task.allowFailure:
             state = State.WARNING
@@ -465,11 +502,25 @@ class ExecutionWalk:
         out: dict[str, Any] = {}
         try:
             for output in self.flow.outputs:
-                out[output.id] = jsonable(self.runtime.renderer.render_value(output.value, context))
-        except PodiumError as exc:
+                value = self.runtime.renderer.render_value(output.value, context)
+                out[output.id] = self._masked(jsonable(output.coerce(value)))
+        except (PodiumError, ValueError) as exc:
             self.log(None, "ERROR", f"flow output failed: {exc}")
             return out, f"flow output failed: {exc}"
         return out, None
+
+    def _masked(self, value: Any) -> Any:
+        """Outputs never carry a secret this execution revealed."""
+        secrets = self.runtime.renderer.secrets
+        if secrets is None or not secrets.revealed:
+            return value
+        if isinstance(value, str):
+            return secrets.mask(value)
+        if isinstance(value, dict):
+            return {k: self._masked(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._masked(v) for v in value]
+        return value
 
     # -- template context -----------------------------------------------------------------
 
@@ -513,7 +564,12 @@ class ExecutionWalk:
         parents = []
         node = run.parent
         while node is not None:
-            parents.append({"taskrun": {"id": node.id, "value": node.value, "iteration": node.iteration}, "outputs": node.outputs})
+            parents.append(
+                {
+                    "taskrun": {"id": node.id, "value": node.value, "iteration": node.iteration},
+                    "outputs": node.outputs,
+                }
+            )
             node = node.parent
         if parents:
             context["parent"] = parents[0]
@@ -568,7 +624,9 @@ class ExecutionWalk:
         """Wait for the subflow execution started under `key` (a task run id) to end."""
         if key in self._child_results:
             return self._child_results.pop(key)
-        future: asyncio.Future[tuple[State, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[State, dict[str, Any]]] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._child_waiters[key] = future
         try:
             return await future

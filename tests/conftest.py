@@ -55,12 +55,16 @@ class Harness:
     async def deploy(self, source: str) -> Any:
         return await self.podium.flows.save(source)
 
-    async def start(self, source: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+    async def start(
+        self, source: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> str:
         flow = await self.deploy(source)
         request = await self.podium.intake.execute(flow.namespace, flow.id, inputs=inputs, **kwargs)
         return request.execution_id
 
-    async def wait(self, execution_id: str, *, timeout: float = 20.0, states: tuple[str, ...] = ()) -> Outcome:
+    async def wait(
+        self, execution_id: str, *, timeout: float = 20.0, states: tuple[str, ...] = ()
+    ) -> Outcome:
         """Wait for a terminal state (or one of `states`), moving a fake clock along."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -71,7 +75,9 @@ class Harness:
             ):
                 return await self.outcome(execution_id)
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"execution {execution_id} still {execution and execution.state}")
+                raise AssertionError(
+                    f"execution {execution_id} still {execution and execution.state}"
+                )
             if self.clock is not None and self.clock.sleepers:
                 await self.clock.advance(3600)
             await asyncio.sleep(0.005)
@@ -80,15 +86,23 @@ class Harness:
         store = self.podium.store
         execution = await store.get_execution(execution_id)
         assert execution is not None
-        return Outcome(execution, await store.task_runs(execution_id), await store.logs(execution_id))
+        return Outcome(
+            execution, await store.task_runs(execution_id), await store.logs(execution_id)
+        )
 
-    async def run(self, source: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> Outcome:
+    async def run(
+        self, source: str, inputs: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Outcome:
         return await self.wait(await self.start(source, inputs, **kwargs))
 
 
 @contextlib.asynccontextmanager
 async def running_podium(
-    data: Path, *, clock: FakeClock | None = None, environ: Mapping[str, str] | None = None, **settings: Any
+    data: Path,
+    *,
+    clock: FakeClock | None = None,
+    environ: Mapping[str, str] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Podium]:
     config = Settings(data=data, **settings)
     async with Podium(config, clock=clock, environ=environ or {}, serve_http=False) as podium:
@@ -105,7 +119,11 @@ async def running_podium(
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     clock = FakeClock()
-    async with running_podium(tmp_path / "data", clock=clock, environ={"SECRET_API_KEY": "c2VjcmV0LXZhbHVl", "ENV_GREETING": "hi"}) as podium:
+    async with running_podium(
+        tmp_path / "data",
+        clock=clock,
+        environ={"SECRET_API_KEY": "c2VjcmV0LXZhbHVl", "ENV_GREETING": "hi"},
+    ) as podium:
         yield Harness(podium, clock)
 
 

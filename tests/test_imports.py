@@ -32,4 +32,6 @@ def test_tasks_never_import_the_engine_internals() -> None:
     for path in (ROOT / "tasks").rglob("*.py"):
         text = path.read_text()
         for name in forbidden:
-            assert f"import {name}" not in text and f"from {name}" not in text, f"{path} imports {name}"
+            assert f"import {name}" not in text and f"from {name}" not in text, (
+                f"{path} imports {name}"
+            )

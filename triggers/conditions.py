@@ -51,7 +51,10 @@ class ExecutionNamespace(Condition):
         return namespace == self.namespace
 
 
-@plugin("io.kestra.plugin.core.condition.Expression", "io.kestra.plugin.core.condition.ExpressionCondition")
+@plugin(
+    "io.kestra.plugin.core.condition.Expression",
+    "io.kestra.plugin.core.condition.ExpressionCondition",
+)
 class Expression(Condition):
     """True when `expression` renders truthy in the trigger's context."""
 

@@ -11,7 +11,9 @@ from engine.errors import ConfigError
 __all__ = ["Bus", "MemoryBus", "Record", "Subscription", "Topics", "open_bus"]
 
 
-def open_bus(url: str, *, journal: Path | None = None, fsync: bool = False, segment_bytes: int = 64 << 20) -> Bus:
+def open_bus(
+    url: str, *, journal: Path | None = None, fsync: bool = False, segment_bytes: int = 64 << 20
+) -> Bus:
     """A bus for a URL: `memory://` (journaled under `journal` when given)."""
     if url.startswith("memory://"):
         return MemoryBus(journal, fsync=fsync, segment_bytes=segment_bytes)

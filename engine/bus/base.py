@@ -67,7 +67,9 @@ class Bus(Protocol):
 
     async def publish_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> None: ...
 
-    async def subscribe(self, topic: str, group: str, *, is_transient: bool = False) -> Subscription:
+    async def subscribe(
+        self, topic: str, group: str, *, is_transient: bool = False
+    ) -> Subscription:
         """Join `group` on `topic`. A transient subscription (a live view) starts at the
         end of the topic and keeps no offsets."""
 

@@ -160,12 +160,16 @@ class MemoryBus:
         if segment is None or segment.size >= self.segment_bytes:
             if segment is not None:
                 segment.close()
-            segment = topic.segment = _Segment(self.journal, topic.name, topic.end, fsync=self.fsync)
+            segment = topic.segment = _Segment(
+                self.journal, topic.name, topic.end, fsync=self.fsync
+            )
         return segment
 
     # -- consuming ------------------------------------------------------------
 
-    async def subscribe(self, topic: str, group: str, *, is_transient: bool = False) -> _MemorySubscription:
+    async def subscribe(
+        self, topic: str, group: str, *, is_transient: bool = False
+    ) -> _MemorySubscription:
         if (topic, group) in self._subscribed:
             raise RuntimeError(f"group {group!r} already has a consumer on {topic!r}")
         t = self._topic(topic)
@@ -242,7 +246,9 @@ class MemoryBus:
 
 
 class _MemorySubscription:
-    def __init__(self, bus: MemoryBus, topic: _Topic, group: str, *, start: int, is_transient: bool = False) -> None:
+    def __init__(
+        self, bus: MemoryBus, topic: _Topic, group: str, *, start: int, is_transient: bool = False
+    ) -> None:
         self._bus = bus
         self._topic = topic
         self._group = group

@@ -16,5 +16,7 @@ def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("the postgresql:// store is not available in this build yet; use sqlite://")
+        raise ConfigError(
+            "the postgresql:// store is not available in this build yet; use sqlite://"
+        )
     raise ConfigError(f"unknown store URL {url!r}: expected sqlite:///path or postgresql://…")

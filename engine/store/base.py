@@ -58,14 +58,19 @@ class Store(Protocol):
     async def save_flow(self, namespace: str, flow_id: str, source: str) -> FlowRecord:
         """Store a new revision if the source changed; return the current one."""
 
-    async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None) -> FlowRecord | None: ...
+    async def get_flow(
+        self, namespace: str, flow_id: str, revision: int | None = None
+    ) -> FlowRecord | None: ...
     async def list_flows(self) -> list[FlowRecord]: ...
     async def delete_flow(self, namespace: str, flow_id: str) -> bool: ...
 
     # -- reads --
     async def get_execution(self, execution_id: str) -> ExecutionChanged | None: ...
-    async def existing_executions(self, execution_ids: Sequence[str]) -> dict[str, ExecutionChanged]:
+    async def existing_executions(
+        self, execution_ids: Sequence[str]
+    ) -> dict[str, ExecutionChanged]:
         """Those of the ids that are stored, in one round trip."""
+
     async def list_executions(
         self,
         *,

@@ -169,30 +169,55 @@ class SqliteStore:
         for event in events:
             if isinstance(event, TaskRunChanged):
                 task_runs.append(
-                    (event.task_run_id, event.execution_id, event.seq, event.state.value, encode(event))
+                    (
+                        event.task_run_id,
+                        event.execution_id,
+                        event.seq,
+                        event.state.value,
+                        encode(event),
+                    )
                 )
             elif isinstance(event, ExecutionChanged):
                 executions.append(
                     (
-                        event.execution_id, event.namespace, event.flow_id, event.state.value,
-                        event.seq, _iso(event.created_at), _iso(event.ended_at), encode(event),
+                        event.execution_id,
+                        event.namespace,
+                        event.flow_id,
+                        event.state.value,
+                        event.seq,
+                        _iso(event.created_at),
+                        _iso(event.ended_at),
+                        encode(event),
                     )
                 )
             elif isinstance(event, LogsEmitted):
                 for idx, line in enumerate(event.lines):
                     logs.append(
                         (
-                            event.event_id, idx, event.execution_id, line.task_run_id, line.task_id,
-                            line.attempt, _iso(line.at), LEVELS.get(line.level, 2), line.level,
+                            event.event_id,
+                            idx,
+                            event.execution_id,
+                            line.task_run_id,
+                            line.task_id,
+                            line.attempt,
+                            _iso(line.at),
+                            LEVELS.get(line.level, 2),
+                            line.level,
                             line.message,
                         )
                     )
             elif isinstance(event, MetricEmitted):
                 metrics.append(
                     (
-                        event.event_id, event.execution_id, event.task_run_id, event.task_id,
-                        event.name, event.metric_kind, event.value,
-                        encode_tags(event.tags), _iso(event.at),
+                        event.event_id,
+                        event.execution_id,
+                        event.task_run_id,
+                        event.task_id,
+                        event.name,
+                        event.metric_kind,
+                        event.value,
+                        encode_tags(event.tags),
+                        _iso(event.at),
                     )
                 )
         db = self.db
@@ -246,7 +271,9 @@ class SqliteStore:
         ).fetchone()
         return _flow_record(row) if row else None
 
-    async def get_flow(self, namespace: str, flow_id: str, revision: int | None = None) -> FlowRecord | None:
+    async def get_flow(
+        self, namespace: str, flow_id: str, revision: int | None = None
+    ) -> FlowRecord | None:
         def read() -> FlowRecord | None:
             if revision is None:
                 found = self._latest_flow(namespace, flow_id)
@@ -278,7 +305,13 @@ class SqliteStore:
                 return False
             self.db.execute(
                 "INSERT INTO flows (namespace, id, revision, source, deleted, updated_at) VALUES (?, ?, ?, ?, 1, ?)",
-                (namespace, flow_id, current.revision + 1, current.source, datetime.now(UTC).isoformat()),
+                (
+                    namespace,
+                    flow_id,
+                    current.revision + 1,
+                    current.source,
+                    datetime.now(UTC).isoformat(),
+                ),
             )
             return True
 
@@ -288,12 +321,16 @@ class SqliteStore:
 
     async def get_execution(self, execution_id: str) -> ExecutionChanged | None:
         def read() -> ExecutionChanged | None:
-            row = self.db.execute("SELECT data FROM executions WHERE id = ?", (execution_id,)).fetchone()
+            row = self.db.execute(
+                "SELECT data FROM executions WHERE id = ?", (execution_id,)
+            ).fetchone()
             return ExecutionChanged.model_validate_json(row[0]) if row else None
 
         return await self._call(read)
 
-    async def existing_executions(self, execution_ids: Sequence[str]) -> dict[str, ExecutionChanged]:
+    async def existing_executions(
+        self, execution_ids: Sequence[str]
+    ) -> dict[str, ExecutionChanged]:
         def read() -> dict[str, ExecutionChanged]:
             found: dict[str, ExecutionChanged] = {}
             for start in range(0, len(execution_ids), 500):
@@ -371,7 +408,9 @@ class SqliteStore:
         def read() -> list[LogLine]:
             rows = self.db.execute(sql, (*args, limit, offset)).fetchall()
             return [
-                LogLine(at=r[0], level=r[1], message=r[2], task_run_id=r[3], task_id=r[4], attempt=r[5])
+                LogLine(
+                    at=r[0], level=r[1], message=r[2], task_run_id=r[3], task_id=r[4], attempt=r[5]
+                )
                 for r in rows
             ]
 

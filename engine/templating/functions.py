@@ -67,7 +67,11 @@ def render(context: Context, value: Any, recursive: bool = True) -> Any:
     variables = context.get_all()
     for _ in range(MAX_RENDER_DEPTH if recursive else 1):
         rendered = environment.render_nested(value, variables)
-        if rendered == value or not isinstance(rendered, str) or ("{{" not in rendered and "{%" not in rendered):
+        if (
+            rendered == value
+            or not isinstance(rendered, str)
+            or ("{{" not in rendered and "{%" not in rendered)
+        ):
             return rendered
         value = rendered
     return value

@@ -29,7 +29,9 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"message": message, **extra}, status=status)
 
 
-def create_app(store: Store, flows: FlowRepository, intake: Intake, health: Health) -> web.Application:
+def create_app(
+    store: Store, flows: FlowRepository, intake: Intake, health: Health
+) -> web.Application:
     routes = web.RouteTableDef()
 
     @routes.get("/health")
@@ -41,7 +43,15 @@ def create_app(store: Store, flows: FlowRepository, intake: Intake, health: Heal
     async def list_flows(request: web.Request) -> web.Response:
         records = await flows.list()
         return web.json_response(
-            [{"namespace": r.namespace, "id": r.id, "revision": r.revision, "updated": r.updated_at.isoformat()} for r in records]
+            [
+                {
+                    "namespace": r.namespace,
+                    "id": r.id,
+                    "revision": r.revision,
+                    "updated": r.updated_at.isoformat(),
+                }
+                for r in records
+            ]
         )
 
     @routes.get("/api/v1/flows/{namespace}/{id}")
@@ -50,7 +60,12 @@ def create_app(store: Store, flows: FlowRepository, intake: Intake, health: Heal
         if record is None:
             return _error(404, "flow not found")
         return web.json_response(
-            {"namespace": record.namespace, "id": record.id, "revision": record.revision, "source": record.source}
+            {
+                "namespace": record.namespace,
+                "id": record.id,
+                "revision": record.revision,
+                "source": record.source,
+            }
         )
 
     @routes.post("/api/v1/flows")
@@ -59,14 +74,22 @@ def create_app(store: Store, flows: FlowRepository, intake: Intake, health: Heal
         try:
             flow = await flows.save(text, name="request body")
         except FlowDefinitionError as exc:
-            return _error(422, "invalid flow", problems=[
-                {"message": p.message, "path": p.path, "line": p.line, "column": p.column} for p in exc.problems
-            ])
-        return web.json_response({"namespace": flow.namespace, "id": flow.id, "revision": flow.revision})
+            return _error(
+                422,
+                "invalid flow",
+                problems=[
+                    {"message": p.message, "path": p.path, "line": p.line, "column": p.column}
+                    for p in exc.problems
+                ],
+            )
+        return web.json_response(
+            {"namespace": flow.namespace, "id": flow.id, "revision": flow.revision}
+        )
 
     @routes.post("/api/v1/executions/{namespace}/{id}")
     async def create_execution(request: web.Request) -> web.Response:
         inputs: dict[str, Any] = {}
+        files: dict[str, tuple[str, bytes]] = {}
         labels: dict[str, str] = {}
         if request.content_type == "application/json":
             raw = await request.read()
@@ -80,21 +103,32 @@ def create_app(store: Store, flows: FlowRepository, intake: Intake, health: Heal
         elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
             form = await request.post()
             for key, value in form.items():
-                if isinstance(value, str):
+                if isinstance(value, web.FileField):
+                    files[key] = (value.filename or key, value.file.read())
+                elif isinstance(value, str):
                     inputs[key] = value
         for label in request.query.getall("labels", []):
             key, _, value = label.partition(":")
             labels[key] = value
         try:
             req = await intake.execute(
-                request.match_info["namespace"], request.match_info["id"], inputs=inputs, labels=labels
+                request.match_info["namespace"],
+                request.match_info["id"],
+                inputs=inputs,
+                labels=labels,
+                files=files,
             )
         except FlowNotFound as exc:
             return _error(404, str(exc))
         except InputError as exc:
             return _error(422, str(exc), inputs=exc.errors)
         return web.json_response(
-            {"id": req.execution_id, "namespace": req.namespace, "flowId": req.flow_id, "state": {"current": "CREATED"}}
+            {
+                "id": req.execution_id,
+                "namespace": req.namespace,
+                "flowId": req.flow_id,
+                "state": {"current": "CREATED"},
+            }
         )
 
     @routes.get("/api/v1/executions/{execution_id}")

@@ -13,7 +13,25 @@ from tasks.core.waiting import Pause, Sleep
 __all__ = ["CORE_TASKS"]
 
 CORE_TASKS: tuple[type, ...] = (
-    AllowFailure, Dag, Fail, Fetch, ForEach, ForEachItem, If, Labels, Log, OutputValues,
-    Parallel, Pause, PurgeCurrentExecutionFiles, Resume, Return, Sequential, Sleep, Subflow,
-    Switch, WaitFor, WorkingDirectory,
+    AllowFailure,
+    Dag,
+    Fail,
+    Fetch,
+    ForEach,
+    ForEachItem,
+    If,
+    Labels,
+    Log,
+    OutputValues,
+    Parallel,
+    Pause,
+    PurgeCurrentExecutionFiles,
+    Resume,
+    Return,
+    Sequential,
+    Sleep,
+    Subflow,
+    Switch,
+    WaitFor,
+    WorkingDirectory,
 )

@@ -24,7 +24,9 @@ class Fail(Task):
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         if self.condition is not None:
-            is_met = self.condition if isinstance(self.condition, bool) else ctx.is_true(self.condition)
+            is_met = (
+                self.condition if isinstance(self.condition, bool) else ctx.is_true(self.condition)
+            )
             if not is_met:
                 return None
         raise TaskFailed(ctx.render_text(self.errorMessage))
@@ -41,7 +43,9 @@ class Labels(Task):
     @field_validator("labels")
     @classmethod
     def _shape(cls, value: Any) -> Any:
-        if isinstance(value, list) and not all(isinstance(i, dict) and set(i) == {"key", "value"} for i in value):
+        if isinstance(value, list) and not all(
+            isinstance(i, dict) and set(i) == {"key", "value"} for i in value
+        ):
             raise ValueError("a label list holds maps with exactly 'key' and 'value'")
         return value
 

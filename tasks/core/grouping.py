@@ -131,7 +131,9 @@ class WorkingDirectory(FlowableTask):
         for name, content in (self.inputFiles or {}).items():
             target = (folder / name).resolve()
             if not target.is_relative_to(folder.resolve()):
-                raise ValueError(f"input file {name!r} would be written outside the working directory")
+                raise ValueError(
+                    f"input file {name!r} would be written outside the working directory"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             rendered = ctx.render_text(content)
             if rendered.startswith("kestra://"):

@@ -41,7 +41,9 @@ class Fetch(Task):
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         execution_id = ctx.render_text(self.executionId) if self.executionId else None
         lines = await ctx.fetch_logs(
-            execution_id=execution_id, min_level=self.level, task_ids=[ctx.render_text(t) for t in self.tasksId]
+            execution_id=execution_id,
+            min_level=self.level,
+            task_ids=[ctx.render_text(t) for t in self.tasksId],
         )
         body = b"".join(orjson.dumps(line) + b"\n" for line in lines)
         uri = ctx.storage.put_bytes(f"{ctx.task_run_id}.jsonl", body)

@@ -35,7 +35,9 @@ def resolve_values(ctx: RunContext, values: Any) -> list[str]:
         try:
             values = json.loads(rendered)
         except json.JSONDecodeError as exc:
-            raise TaskFailed(f"ForEach values must be a list or a JSON array, got {rendered[:200]!r}") from exc
+            raise TaskFailed(
+                f"ForEach values must be a list or a JSON array, got {rendered[:200]!r}"
+            ) from exc
         if not isinstance(values, list):
             raise TaskFailed(f"ForEach values must be a list, got {type(values).__name__}")
     else:

@@ -16,7 +16,10 @@ __all__ = ["ForEachItem", "Subflow"]
 
 
 def _text_labels(labels: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): ("true" if v is True else "false" if v is False else str(v)) for k, v in labels.items()}
+    return {
+        str(k): ("true" if v is True else "false" if v is False else str(v))
+        for k, v in labels.items()
+    }
 
 
 @plugin("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.Flow")
@@ -44,7 +47,11 @@ class Subflow(Task):
             wait=self.wait,
             revision=self.revision,
         )
-        result = {"executionId": execution_id, "state": state.value if state else None, "outputs": dict(outputs)}
+        result = {
+            "executionId": execution_id,
+            "state": state.value if state else None,
+            "outputs": dict(outputs),
+        }
         if state is not None and state.is_failure and self.transmitFailed:
             raise TaskFailed(f"subflow execution {execution_id} ended {state.value}")
         if state is State.WARNING:
@@ -100,12 +107,19 @@ class ForEachItem(Task):
         states: list[State | None] = []
 
         async def one(index: int, batch: list[str]) -> None:
-            uri = ctx.storage.put_bytes(f"batch-{index}.txt", (separator.join(batch) + separator).encode())
+            uri = ctx.storage.put_bytes(
+                f"batch-{index}.txt", (separator.join(batch) + separator).encode()
+            )
             inputs = _render_with_items(ctx, self.inputs, uri)
             async with gate:
                 _, state, _ = await ctx.start_subflow(
-                    namespace, flow_id, inputs=inputs, labels=labels, wait=self.wait,
-                    revision=self.revision, key=str(index),
+                    namespace,
+                    flow_id,
+                    inputs=inputs,
+                    labels=labels,
+                    wait=self.wait,
+                    revision=self.revision,
+                    key=str(index),
                 )
             states.append(state)
 
@@ -115,7 +129,10 @@ class ForEachItem(Task):
         failed = sum(1 for s in states if s is not None and s.is_failure)
         if failed and self.transmitFailed:
             raise TaskFailed(f"{failed} of {len(batches)} subflow executions failed")
-        return {"numberOfBatches": len(batches), "iterations": {"SUCCESS": len(batches) - failed, "FAILED": failed}}
+        return {
+            "numberOfBatches": len(batches),
+            "iterations": {"SUCCESS": len(batches) - failed, "FAILED": failed},
+        }
 
 
 def _render_with_items(ctx: RunContext, inputs: Mapping[str, Any], uri: str) -> dict[str, Any]:

@@ -41,7 +41,9 @@ class Server:
             return json.loads(response.read())
 
     def post(self, path: str, body: bytes = b"", content_type: str = "application/json") -> Any:
-        request = urllib.request.Request(self.base + path, data=body, method="POST", headers={"Content-Type": content_type})
+        request = urllib.request.Request(
+            self.base + path, data=body, method="POST", headers={"Content-Type": content_type}
+        )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
@@ -64,8 +66,23 @@ def server(data: Path, flows: Path) -> Iterator[Server]:
     log = data.parent / f"server-{time.monotonic_ns()}.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "server", "local", "--port", "0", "--data", str(data), "--flows", str(flows)],
-            cwd=ROOT, stderr=sink, stdout=subprocess.DEVNULL, text=True,
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "server",
+                "local",
+                "--port",
+                "0",
+                "--data",
+                str(data),
+                "--flows",
+                str(flows),
+            ],
+            cwd=ROOT,
+            stderr=sink,
+            stdout=subprocess.DEVNULL,
+            text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
@@ -106,7 +123,9 @@ def test_kill_9_in_the_middle_of_a_flow_loses_nothing(tmp_path: Path) -> None:
         execution_id = first.post("/api/v1/executions/e2e/durable")["id"]
         before = first.wait_for(
             execution_id,
-            lambda e: any(r["task_id"] == "nap" and r["state"] == "RUNNING" for r in e.get("taskRunList", [])),
+            lambda e: any(
+                r["task_id"] == "nap" and r["state"] == "RUNNING" for r in e.get("taskRunList", [])
+            ),
         )
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
@@ -114,9 +133,13 @@ def test_kill_9_in_the_middle_of_a_flow_loses_nothing(tmp_path: Path) -> None:
     with server(data, flows) as second:
         after = second.wait_for(execution_id, lambda e: e["state"] == "SUCCESS")
         logs = second.get(f"/api/v1/logs/{execution_id}")
-    assert task(after, "first")["ended_at"] == first_ended  # finished before the kill: not run again
+    assert (
+        task(after, "first")["ended_at"] == first_ended
+    )  # finished before the kill: not run again
     assert task(after, "last")["state"] == "SUCCESS"
-    assert [line["message"] for line in logs if line["task_id"] == "last"] == [f"first said {execution_id}"]
+    assert [line["message"] for line in logs if line["task_id"] == "last"] == [
+        f"first said {execution_id}"
+    ]
 
 
 def test_the_flows_folder_is_followed(tmp_path: Path) -> None:

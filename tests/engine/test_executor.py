@@ -322,3 +322,84 @@ async def test_the_same_execution_id_runs_once(harness: Harness) -> None:
     await asyncio.sleep(0.05)
     outcome = await harness.outcome("same")
     assert outcome.messages("a") == ["once"]
+
+
+async def test_flow_retry_creates_new_executions(harness: Harness) -> None:
+    flow = (
+        HEADER
+        + """
+retry: {type: constant, interval: PT1M, maxAttempts: 3, behavior: CREATE_NEW_EXECUTION}
+tasks:
+  - {id: boom, type: io.kestra.plugin.core.execution.Fail, condition: "{{ labels['system.retryAttempt'] ?? '1' != '3' }}"}
+"""
+    )
+    first = await harness.run(flow)
+    assert first.state == "FAILED"
+    assert first.run("boom").attempt == 1  # the task itself is not retried
+    for _ in range(200):
+        executions = await harness.podium.store.list_executions(flow_id="f")
+        if len(executions) == 3 and all(e.state.is_terminal for e in executions):
+            break
+        if harness.clock and harness.clock.sleepers:
+            await harness.clock.advance(120)
+        await asyncio.sleep(0.01)
+    by_attempt = {e.labels.get("system.retryAttempt", "1"): e for e in executions}
+    assert sorted(by_attempt) == ["1", "2", "3"]
+    assert by_attempt["3"].state is State.SUCCESS
+    assert by_attempt["2"].labels["system.retryOf"] == first.execution.execution_id
+
+
+async def test_typed_flow_outputs_and_masked_secrets(harness: Harness) -> None:
+    flow = (
+        HEADER
+        + """
+tasks:
+  - {id: r, type: io.kestra.plugin.core.debug.Return, format: "41"}
+  - {id: s, type: io.kestra.plugin.core.debug.Return, format: "token {{ secret('API_KEY') }}"}
+outputs:
+  - {id: answer, type: INT, value: "{{ outputs.r.value | int + 1 }}"}
+  - {id: leaked, type: STRING, value: "{{ outputs.s.value }}"}
+"""
+    )
+    outcome = await harness.run(flow)
+    assert outcome.execution.outputs == {"answer": 42, "leaked": "token ******"}
+    assert outcome.run("s").outputs == {"value": "token ******"}
+
+
+async def test_a_flow_output_of_the_wrong_type_fails_the_execution(harness: Harness) -> None:
+    flow = (
+        HEADER
+        + """
+tasks:
+  - {id: r, type: io.kestra.plugin.core.debug.Return, format: "many"}
+outputs:
+  - {id: n, type: INT, value: "{{ outputs.r.value }}"}
+"""
+    )
+    outcome = await harness.run(flow)
+    assert outcome.state == "FAILED"
+    assert "output 'n'" in (outcome.execution.error or "")
+
+
+async def test_file_inputs_are_stored_and_passed_as_uris(harness: Harness) -> None:
+    flow = (
+        HEADER
+        + """
+inputs:
+  - {id: data, type: FILE}
+tasks:
+  - {id: uri, type: io.kestra.plugin.core.debug.Return, format: "{{ inputs.data }}"}
+"""
+    )
+    await harness.deploy(flow)
+    request = await harness.podium.intake.execute(
+        "tests", "f", files={"data": ("../../evil name.csv", b"a,b\n1,2\n")}
+    )
+    outcome = await harness.wait(request.execution_id)
+    uri = outcome.run("uri").outputs["value"]
+    assert uri.startswith("kestra:///tests/f/executions/") and uri.endswith(
+        "/inputs/data/evil_name.csv"
+    )
+    assert harness.podium.storage.read(uri) == b"a,b\n1,2\n"
+    with pytest.raises(InputError, match="not of type FILE"):
+        await harness.podium.intake.execute("tests", "f", files={"other": ("x", b"")})

@@ -11,7 +11,9 @@ HEADER = "id: f\nnamespace: tests\n"
 
 
 async def test_if_switch_and_sequential(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 inputs:
   - {id: taxi, type: SELECT, values: [yellow, green], defaults: green}
 tasks:
@@ -35,6 +37,7 @@ tasks:
     defaults:
       - {id: other, type: io.kestra.plugin.core.log.Log, message: other}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS"
     assert not outcome.runs("yellow") and outcome.messages("not_yellow") == ["not yellow"]
@@ -45,7 +48,9 @@ tasks:
 
 
 async def test_for_each_values_are_strings_deduplicated_and_key_outputs(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: each
     type: io.kestra.plugin.core.flow.ForEach
@@ -57,15 +62,18 @@ tasks:
     type: io.kestra.plugin.core.debug.Return
     format: "{{ outputs.echo['b'].value }} {{ outputs.echo['3'].value }}"
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS"
-    assert sorted(r.value for r in outcome.runs("echo")) == ['3', 'a', 'b', '{"k":1}']
+    assert sorted(r.value for r in outcome.runs("echo")) == ["3", "a", "b", '{"k":1}']
     assert outcome.run("after").outputs == {"value": "<b> <3>"}
     assert outcome.run("each").outputs == {"iterations": 4}
 
 
 async def test_for_each_from_a_json_template_and_nested_values(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: list, type: io.kestra.plugin.core.debug.Return, format: '["x","y"]'}
   - id: outer
@@ -79,6 +87,7 @@ tasks:
           - {id: pair, type: io.kestra.plugin.core.debug.Return, format: "{{ parent.taskrun.value }}{{ taskrun.value }}"}
   - {id: pick, type: io.kestra.plugin.core.debug.Return, format: "{{ outputs.pair['y']['2'].value }}"}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS", outcome.task_runs
     assert sorted(r.outputs["value"] for r in outcome.runs("pair")) == ["x1", "x2", "y1", "y2"]
@@ -86,7 +95,9 @@ tasks:
 
 
 async def test_a_failing_iteration_fails_the_loop(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: each
     type: io.kestra.plugin.core.flow.ForEach
@@ -94,6 +105,7 @@ tasks:
     tasks:
       - {id: check, type: io.kestra.plugin.core.execution.Fail, condition: "{{ taskrun.value == '2' }}"}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "FAILED"
     assert outcome.run("each").state is State.FAILED
@@ -101,7 +113,9 @@ tasks:
 
 
 async def test_parallel_dag_and_allow_failure(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: dag
     type: io.kestra.plugin.core.flow.Dag
@@ -124,17 +138,24 @@ tasks:
       - {id: bad, type: io.kestra.plugin.core.execution.Fail}
   - {id: still, type: io.kestra.plugin.core.log.Log, message: ran}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "WARNING"
     assert outcome.run("load").outputs == {"value": "etl"}
-    assert {r.task_id for r in outcome.task_runs if r.parent_task_run_id == outcome.run("par").task_run_id} == {"p1", "p2", "p3"}
+    assert {
+        r.task_id
+        for r in outcome.task_runs
+        if r.parent_task_run_id == outcome.run("par").task_run_id
+    } == {"p1", "p2", "p3"}
     assert outcome.run("tolerant").state is State.WARNING
     assert outcome.run("bad").state is State.FAILED
     assert outcome.messages("still") == ["ran"]
 
 
 async def test_labels_and_output_values(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 labels: {team: data}
 tasks:
   - id: label
@@ -146,6 +167,7 @@ tasks:
 inputs:
   - {id: name, type: STRING, defaults: yellow}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.execution.labels == {"team": "data", "file": "yellow.csv", "ok": "true"}
     assert outcome.run("out").outputs == {"values": {"a": "yellow", "n": 2}}
@@ -164,13 +186,16 @@ outputs:
   - {id: result, type: STRING, value: "{{ outputs.double.value }}"}
 """
     await harness.deploy(child)
-    parent = HEADER + """
+    parent = (
+        HEADER
+        + """
 tasks:
   - {id: call, type: io.kestra.plugin.core.flow.Subflow, namespace: tests, flowId: child, inputs: {n: 21}, transmitFailed: false}
   - {id: call2, type: io.kestra.plugin.core.flow.Subflow, namespace: tests, flowId: child, inputs: {n: 4}}
   - {id: show, type: io.kestra.plugin.core.log.Log, message: "got {{ outputs.call2.outputs.result }}"}
   - {id: call3, type: io.kestra.plugin.core.flow.Subflow, namespace: tests, flowId: child, inputs: {n: 50}}
 """
+    )
     outcome = await harness.run(parent)
     assert outcome.run("call").outputs["state"] == "FAILED"
     assert outcome.run("call").state is State.SUCCESS  # transmitFailed: false
@@ -183,11 +208,14 @@ tasks:
 
 
 async def test_pause_and_resume_task(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: hold, type: io.kestra.plugin.core.flow.Pause}
   - {id: after, type: io.kestra.plugin.core.log.Log, message: resumed}
 """
+    )
     execution_id = await harness.start(flow)
     paused = await harness.wait(execution_id, states=("PAUSED",))
     assert paused.run("hold").state is State.PAUSED
@@ -205,13 +233,18 @@ tasks:
 
 
 async def test_pause_duration_resumes_by_itself(harness: Harness) -> None:
-    flow = HEADER + "tasks:\n  - {id: hold, type: io.kestra.plugin.core.flow.Pause, pauseDuration: PT5M}\n"
+    flow = (
+        HEADER
+        + "tasks:\n  - {id: hold, type: io.kestra.plugin.core.flow.Pause, pauseDuration: PT5M}\n"
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS" and outcome.run("hold").outputs == {"resumed": False}
 
 
 async def test_working_directory_shares_files_and_wait_for_loops(harness: Harness) -> None:
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - id: wd
     type: io.kestra.plugin.core.flow.WorkingDirectory
@@ -226,6 +259,7 @@ tasks:
     tasks:
       - {id: count, type: io.kestra.plugin.core.debug.Return, format: "{{ taskrun.iteration + 1 }}"}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS", outcome.task_runs
     assert outcome.run("where").outputs["value"]
@@ -243,7 +277,9 @@ tasks:
   - {id: show, type: io.kestra.plugin.core.log.Log, message: "{{ inputs.items }}"}
 """
     await harness.deploy(child)
-    flow = HEADER + """
+    flow = (
+        HEADER
+        + """
 tasks:
   - {id: hello, type: io.kestra.plugin.core.log.Log, message: "hello"}
   - {id: quiet, type: io.kestra.plugin.core.log.Log, message: "debug line", level: DEBUG}
@@ -257,6 +293,7 @@ tasks:
     inputs: {items: "{{ taskrun.items }}"}
   - {id: purge, type: io.kestra.plugin.core.storage.PurgeCurrentExecutionFiles}
 """
+    )
     outcome = await harness.run(flow)
     assert outcome.state == "SUCCESS", outcome.task_runs
     fetched = outcome.run("fetch").outputs
