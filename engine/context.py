@@ -19,7 +19,7 @@ from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
 from engine.plugin import Task
 from engine.states import State, worst
-from engine.storage import ScopedStorage
+from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
 
 if TYPE_CHECKING:
@@ -134,6 +134,11 @@ class TaskRunContext:
             if self._context is not None:
                 self._context["workingDir"] = str(self._working_dir)
         return self._working_dir
+
+    def cache_dir(self, name: str) -> Path:
+        path = self._walk.runtime.cache_root / safe_name(name)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def share_working_dir(self) -> Path:
         """Used by WorkingDirectory: this run's children all work in one folder."""

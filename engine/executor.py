@@ -60,6 +60,7 @@ class ExecutorSettings:
     fetch_batch: int = 500
     drain_seconds: float = 10.0
     work_root: Path = Path("/tmp/podium-work")
+    cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
     remembered_executions: int = 100_000
 
@@ -101,6 +102,7 @@ class Executor:
             storage=storage,
             task_slots=asyncio.Semaphore(settings.max_running_tasks),
             work_root=settings.work_root,
+            cache_root=settings.cache_root,
             envs=dict(settings.envs),
             fetch_logs=self._fetch_logs,
         )

@@ -161,10 +161,16 @@ class Registries:
 _FLOW_TASK_LISTS = ("tasks", "errors", "finally", "afterExecution")
 
 
-def load_flow(text: str | bytes, registries: Registries, *, source: str = "<flow>") -> Flow:
+def load_flow(
+    text: str | bytes,
+    registries: Registries,
+    *,
+    source: str = "<flow>",
+    global_defaults: Sequence[PluginDefault] = (),
+) -> Flow:
     """Parse and validate a flow. Raises FlowDefinitionError listing every problem."""
     doc = load_yaml(text, source=source)
-    builder = _Builder(doc, registries)
+    builder = _Builder(doc, registries, global_defaults)
     flow = builder.build()
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
@@ -174,7 +180,13 @@ def load_flow(text: str | bytes, registries: Registries, *, source: str = "<flow
 
 
 class _Builder:
-    def __init__(self, doc: YamlDocument, registries: Registries) -> None:
+    def __init__(
+        self,
+        doc: YamlDocument,
+        registries: Registries,
+        global_defaults: Sequence[PluginDefault] = (),
+    ) -> None:
+        self.global_defaults = list(global_defaults)
         self.doc = doc
         self.registries = registries
         self.problems: list[Problem] = []
@@ -191,7 +203,10 @@ class _Builder:
             self.problem((), "a flow is a YAML mapping")
             return None
         data = copy.deepcopy(data)
-        defaults = self._plugin_defaults(data.get("pluginDefaults"))
+        # The flow's own defaults come before the server's; forced ones are applied last
+        # so they win over everything (Kestra's order).
+        defaults = [*self._plugin_defaults(data.get("pluginDefaults")), *self.global_defaults]
+        defaults.sort(key=lambda d: d.forced)
         if defaults:
             for key in (*_FLOW_TASK_LISTS, "triggers"):
                 self._apply_defaults(data.get(key), (key,), defaults)

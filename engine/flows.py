@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import FlowDefinitionError
-from engine.flow import Flow, Registries, load_flow
+from engine.flow import Flow, PluginDefault, Registries, load_flow
 from engine.store.base import FlowRecord, Store
 
 __all__ = ["FlowRepository"]
@@ -24,9 +25,11 @@ class FlowRepository:
         store: Store,
         registries: Registries,
         *,
+        plugin_defaults: Sequence[PluginDefault] = (),
         cache_size: int = 1024,
         latest_ttl: float = 1.0,
     ) -> None:
+        self.plugin_defaults = tuple(plugin_defaults)
         self.store = store
         self.registries = registries
         self._cache: OrderedDict[tuple[str, str, int], Flow] = OrderedDict()
@@ -41,7 +44,7 @@ class FlowRepository:
 
     def parse(self, source: str, *, name: str = "<flow>") -> Flow:
         """Validate a flow source (pure: no I/O). Raises FlowDefinitionError."""
-        return load_flow(source, self.registries, source=name)
+        return load_flow(source, self.registries, source=name, global_defaults=self.plugin_defaults)
 
     async def save(self, source: str, *, name: str = "<flow>") -> Flow:
         """Validate and store a flow; a new revision only if its source changed."""

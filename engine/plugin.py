@@ -180,6 +180,10 @@ class RunContext(Protocol):
     def working_dir(self) -> Path:
         """A private folder for this attempt, removed after it (or shared in WorkingDirectory)."""
 
+    def cache_dir(self, name: str) -> Path:
+        """A folder that outlives executions (e.g. installed script dependencies),
+        shared by every task of the same kind: `name` says which kind."""
+
     def share_working_dir(self) -> Path:
         """This run's children all work in one folder (WorkingDirectory)."""
 

@@ -22,6 +22,7 @@ from engine.bus.base import Bus, Topics
 from engine.catalog import default_registries
 from engine.clock import Clock, SystemClock
 from engine.executor import Executor, ExecutorSettings
+from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
@@ -85,7 +86,11 @@ class Podium:
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
         self.storage = LocalStorage(data / "storage")
         self.renderer = Renderer(secrets=SecretStore(self.environ))
-        self.flows = FlowRepository(self.store, default_registries())
+        self.flows = FlowRepository(
+            self.store,
+            default_registries(),
+            plugin_defaults=[PluginDefault.model_validate(d) for d in settings.plugin_defaults],
+        )
         envs = kestra_envs(self.environ)
         self.intake = Intake(
             self.bus,
@@ -115,6 +120,7 @@ class Podium:
                 max_running_tasks=settings.executor.max_running_tasks,
                 drain_seconds=settings.executor.drain_seconds,
                 work_root=data / "work",
+                cache_root=data / "cache",
                 envs=envs,
             ),
             wait_projected=self.projector.caught_up,

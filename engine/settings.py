@@ -45,6 +45,9 @@ class Settings(_Section):
     journal: JournalSettings = Field(default_factory=JournalSettings)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
     projector: ProjectorSection = Field(default_factory=ProjectorSection)
+    # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
+    # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
+    plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)
 
     @property
     def store_url(self) -> str:

@@ -65,6 +65,7 @@ class Runtime:
     storage: LocalStorage
     task_slots: asyncio.Semaphore
     work_root: Path
+    cache_root: Path
     envs: Mapping[str, str] = field(default_factory=dict)
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     is_shutting_down: bool = False

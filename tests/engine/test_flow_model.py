@@ -239,3 +239,25 @@ triggers:
     text = "\n".join(found)
     assert "triggers[0].cron" in text
     assert "did you mean 'io.kestra.plugin.core.trigger.Webhook'" in text
+
+
+def test_server_plugin_defaults_come_after_the_flows_unless_forced() -> None:
+    from engine.flow import PluginDefault
+
+    text = """id: f
+namespace: n
+tasks:
+  - {id: a, type: io.kestra.plugin.core.log.Log, message: x}
+  - {id: b, type: io.kestra.plugin.core.debug.Return}
+pluginDefaults:
+  - {type: io.kestra.plugin.core.log.Log, values: {level: DEBUG}}
+"""
+    server = [
+        PluginDefault(type="io.kestra.plugin.core.log", values={"level": "WARN"}),
+        PluginDefault(
+            type="io.kestra.plugin.core.debug.Return", values={"format": "forced"}, forced=True
+        ),
+    ]
+    flow = load_flow(text, default_registries(), global_defaults=server)
+    assert flow.find_task("a").level == "DEBUG"  # type: ignore[union-attr]
+    assert flow.find_task("b").format == "forced"  # type: ignore[union-attr]
