@@ -1,0 +1,5 @@
+"""Task family `notifications` (being built)."""
+
+__all__ = ["NOTIFICATIONS_TASKS"]
+
+NOTIFICATIONS_TASKS: tuple[type, ...] = ()
