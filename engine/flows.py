@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import FlowDefinitionError
@@ -38,9 +38,18 @@ class FlowRepository:
         # request; a save or delete through this repository forgets it at once.
         self._latest: dict[tuple[str, str], tuple[float, Flow | None]] = {}
         self._latest_ttl = latest_ttl
+        self._listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
         return f"<FlowRepository cached={len(self._cache)}>"
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after a flow is saved or deleted through this repository."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def parse(self, source: str, *, name: str = "<flow>") -> Flow:
         """Validate a flow source (pure: no I/O). Raises FlowDefinitionError."""
@@ -51,7 +60,9 @@ class FlowRepository:
         flow = self.parse(source, name=name)
         record = await self.store.save_flow(flow.namespace, flow.id, source)
         self._latest.pop((flow.namespace, flow.id), None)
-        return self._remember(record, flow)
+        flow = self._remember(record, flow)
+        self._changed()
+        return flow
 
     async def save_file(self, path: Path) -> Flow:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
@@ -86,7 +97,9 @@ class FlowRepository:
 
     async def delete(self, namespace: str, flow_id: str) -> bool:
         self._latest.pop((namespace, flow_id), None)
-        return await self.store.delete_flow(namespace, flow_id)
+        deleted = await self.store.delete_flow(namespace, flow_id)
+        self._changed()
+        return deleted
 
     async def list(self) -> list[FlowRecord]:
         return await self.store.list_flows()

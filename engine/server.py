@@ -33,6 +33,9 @@ from engine.store import open_store
 from engine.store.base import Store
 from engine.templating import Renderer, SecretStore
 from engine.web import create_app
+from triggers import trigger_runners
+from triggers.base import TriggerContext
+from triggers.service import TriggerService
 
 __all__ = ["Podium", "kestra_envs"]
 
@@ -127,6 +130,22 @@ class Podium:
         )
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
+        self.triggers = TriggerService(
+            self.flows,
+            TriggerContext(
+                intake=self.intake,
+                state=self.store,
+                clock=self.clock,
+                renderer=self.renderer,
+                storage=self.storage,
+                allowed_paths=tuple(p.resolve() for p in settings.triggers.allowed_paths),
+                envs=envs,
+            ),
+            self.bus,
+            runners=trigger_runners(),
+            topics=self.topics,
+            refresh_seconds=settings.triggers.refresh_seconds,
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -157,12 +176,16 @@ class Podium:
             runner = await self._serve() if self.serve_http else None
             if self.flow_directory is not None:
                 group.create_task(self.flow_directory.watch(watch_stop), name="flow watcher")
+            triggers = group.create_task(self.triggers.run(), name="triggers")
             await self.executor.is_ready.wait()
+            await self.triggers.is_ready.wait()
             if ready is not None:
                 ready.set()
             await self._stopping.wait()
             log.info("stopping: no new requests; draining running executions")
             watch_stop.set()
+            self.triggers.stop()
+            await triggers
             self.executor.stop()
             await executor
             await self.projector.caught_up()

@@ -35,6 +35,18 @@ class ProjectorSection(_Section):
     batch_size: int = Field(default=2_000, ge=1)
 
 
+class TriggerSection(_Section):
+    refresh_seconds: float = Field(default=5.0, gt=0)
+    # Folders file triggers may watch (Kestra's allowed-paths); PODIUM_ALLOWED_PATHS is a
+    # colon-separated list.
+    allowed_paths: list[Path] = Field(default_factory=list)
+
+
+class WebhookSection(_Section):
+    max_body_bytes: int = Field(default=10 << 20, ge=1)
+    max_in_flight: int = Field(default=1000, ge=1)
+
+
 class Settings(_Section):
     data: Path = Path("./podium-data")
     bus: str = "memory://"
@@ -45,6 +57,8 @@ class Settings(_Section):
     journal: JournalSettings = Field(default_factory=JournalSettings)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
     projector: ProjectorSection = Field(default_factory=ProjectorSection)
+    triggers: TriggerSection = Field(default_factory=TriggerSection)
+    webhook: WebhookSection = Field(default_factory=WebhookSection)
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)
@@ -84,7 +98,12 @@ def load_settings(
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: settings are a YAML mapping")
         data.update(loaded)
+    if environ.get("PODIUM_ALLOWED_PATHS"):
+        paths = [p for p in environ["PODIUM_ALLOWED_PATHS"].split(":") if p]
+        data.setdefault("triggers", {})["allowed_paths"] = paths
     for name, value in environ.items():
+        if name == "PODIUM_ALLOWED_PATHS":
+            continue
         if name.startswith("PODIUM_") and not name.startswith("PODIUM_TEST_"):
             keys = name[len("PODIUM_") :].lower().split("__")
             if keys[0] in Settings.model_fields:

@@ -1,9 +1,26 @@
 """Triggers decide that a flow must run and publish one ExecutionRequested; they run nothing.
 
-`models` holds the YAML shape of each trigger type; `conditions` the conditions they test.
+models          the YAML shape of the Webhook and Flow triggers
+schedule        cron schedules (model, runner, backfill)
+files           local-folder file triggers (model, runner)
+conditions      the conditions triggers test (ExecutionStatus, ExpressionCondition …)
+base            TriggerContext (fire → Intake) and the TriggerRunner protocol
+service         TriggerService: one runner per live trigger, restarted on flow edits
+flow_trigger    "run this flow when another ends", from the events topic
 """
 
-from triggers.conditions import CONDITIONS
-from triggers.models import TRIGGERS
+from __future__ import annotations
 
-__all__ = ["CONDITIONS", "TRIGGERS"]
+from typing import Any
+
+from triggers import files, models, schedule
+from triggers.conditions import CONDITIONS
+
+__all__ = ["CONDITIONS", "TRIGGERS", "trigger_runners"]
+
+TRIGGERS: tuple[type, ...] = (*models.TRIGGERS, *schedule.MODELS, *files.MODELS)
+
+
+def trigger_runners() -> dict[type, Any]:
+    """The runner for each trigger type that needs a loop of its own."""
+    return {**schedule.RUNNERS, **files.RUNNERS}

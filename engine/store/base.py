@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from engine.events import ExecutionChanged, LogLine, TaskRunChanged
 from engine.states import State
@@ -92,3 +92,13 @@ class Store(Protocol):
         offset: int = 0,
     ) -> list[LogLine]: ...
     async def unfinished_executions(self) -> list[UnfinishedExecution]: ...
+
+    # -- trigger state (written by triggers, never execution state) --
+    async def get_trigger_state(self, scope: str) -> dict[str, Any] | None: ...
+    async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None: ...
+    async def claim(self, scope: str, items: Sequence[str]) -> list[str]:
+        """Record each item under `scope` once; returns the items this call recorded first.
+        What makes a schedule slot or a file version fire once, whoever asks."""
+
+    async def release(self, scope: str, items: Sequence[str]) -> None:
+        """Forget claims (e.g. a backfill asked to run slots again)."""

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+import orjson
+
 from engine.errors import TransientError
 from engine.events import (
     ExecutionChanged,
@@ -67,6 +69,15 @@ _MIGRATIONS: list[str] = [
         tags TEXT NOT NULL, at TEXT NOT NULL
     );
     CREATE INDEX metrics_by_execution ON metrics (execution_id);
+    """,
+    """
+    CREATE TABLE trigger_state (
+        scope TEXT PRIMARY KEY, data BLOB NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE TABLE trigger_claims (
+        scope TEXT NOT NULL, item TEXT NOT NULL, claimed_at TEXT NOT NULL,
+        PRIMARY KEY (scope, item)
+    );
     """,
 ]
 
@@ -432,9 +443,57 @@ class SqliteStore:
         return await self._call(read)
 
 
-def encode_tags(tags: dict[str, str]) -> str:
-    import orjson
+    # -- trigger state ------------------------------------------------------------------
 
+    async def get_trigger_state(self, scope: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            row = self.db.execute("SELECT data FROM trigger_state WHERE scope = ?", (scope,)).fetchone()
+            return orjson.loads(row[0]) if row else None
+
+        return await self._call(read)
+
+    async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None:
+        def write() -> None:
+            self.db.execute(
+                "INSERT INTO trigger_state (scope, data, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (scope) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                (scope, orjson.dumps(state), datetime.now(UTC).isoformat()),
+            )
+
+        await self._call(write)
+
+    async def claim(self, scope: str, items: Sequence[str]) -> list[str]:
+        def write() -> list[str]:
+            now = datetime.now(UTC).isoformat()
+            won = []
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for item in items:
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO trigger_claims (scope, item, claimed_at) VALUES (?, ?, ?)",
+                        (scope, item, now),
+                    )
+                    if cursor.rowcount:
+                        won.append(item)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return won
+
+        return await self._call(write)
+
+    async def release(self, scope: str, items: Sequence[str]) -> None:
+        def write() -> None:
+            self.db.executemany(
+                "DELETE FROM trigger_claims WHERE scope = ? AND item = ?", [(scope, i) for i in items]
+            )
+
+        await self._call(write)
+
+
+def encode_tags(tags: dict[str, str]) -> str:
     return orjson.dumps(tags).decode()
 
 

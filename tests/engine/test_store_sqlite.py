@@ -116,3 +116,16 @@ async def test_the_schema_survives_reopening(tmp_path: Path) -> None:
         await store.apply([execution(1, State.RUNNING)])
     async with SqliteStore(tmp_path / "s.db") as store:
         assert (await store.get_execution("e1")) is not None
+
+
+async def test_claims_are_won_once_and_trigger_state_round_trips(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        assert await store.claim("n/f/s", ["a", "b"]) == ["a", "b"]
+        assert await store.claim("n/f/s", ["b", "c"]) == ["c"]
+        assert await store.claim("n/g/s", ["a"]) == ["a"]
+        await store.release("n/f/s", ["a"])
+        assert await store.claim("n/f/s", ["a"]) == ["a"]
+        assert await store.get_trigger_state("n/f/s") is None
+        await store.set_trigger_state("n/f/s", {"last": "2026-01-01T00:00:00+00:00"})
+        await store.set_trigger_state("n/f/s", {"last": "2026-01-02T00:00:00+00:00"})
+        assert await store.get_trigger_state("n/f/s") == {"last": "2026-01-02T00:00:00+00:00"}

@@ -1,0 +1,90 @@
+"""What a trigger runner is given, and what it must do: decide, then publish one request.
+
+A runner handles one trigger of one flow for as long as that trigger exists unchanged in
+the flow's current revision; the `TriggerService` starts it, and cancels it when the flow
+is edited, disabled or deleted. Runners never run tasks and never write execution state:
+they call `TriggerContext.fire`, which goes through the same `Intake` as the API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.clock import Clock
+from engine.events import ExecutionRequested
+from engine.flow import Flow
+from engine.intake import Intake
+from engine.plugin import Trigger
+from engine.storage import LocalStorage
+from engine.templating import Renderer
+
+__all__ = ["TriggerContext", "TriggerRunner", "TriggerStateStore", "slot_id", "trigger_scope"]
+
+
+class TriggerStateStore(Protocol):
+    """The part of the store triggers may use: their own state and claims."""
+
+    async def get_trigger_state(self, scope: str) -> dict[str, Any] | None: ...
+    async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None: ...
+    async def claim(self, scope: str, items: list[str]) -> list[str]: ...
+    async def release(self, scope: str, items: list[str]) -> None: ...
+
+
+def trigger_scope(flow: Flow, trigger: Trigger) -> str:
+    """The key of a trigger's state: stable across revisions of its flow."""
+    return f"{flow.namespace}/{flow.id}/{trigger.id}"
+
+
+def slot_id(scope: str, item: str) -> str:
+    """The execution id of one firing: the same firing always gets the same id, so
+    the executor runs it once whoever publishes it, however often."""
+    return hashlib.blake2b(f"{scope}\x1f{item}".encode(), digest_size=11).hexdigest()
+
+
+@dataclass
+class TriggerContext:
+    intake: Intake
+    state: TriggerStateStore
+    clock: Clock
+    renderer: Renderer
+    storage: LocalStorage
+    allowed_paths: tuple[Path, ...] = ()
+    envs: Mapping[str, str] = field(default_factory=dict)
+
+    async def fire(
+        self,
+        flow: Flow,
+        trigger: Trigger,
+        *,
+        variables: Mapping[str, Any],
+        item: str,
+        inputs: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> ExecutionRequested:
+        """Publish one execution of `flow` for this firing (`item` identifies it: a slot,
+        a file version, an upstream execution). Trigger inputs are rendered with
+        `trigger` = `variables`."""
+        context = {"trigger": dict(variables), "envs": dict(self.envs)}
+        given = self.renderer.render_value(dict(trigger.inputs), context) if trigger.inputs else {}
+        given.update(inputs or {})
+        trigger_labels = trigger.labels
+        if isinstance(trigger_labels, list):
+            trigger_labels = {str(i["key"]): str(i["value"]) for i in trigger_labels}
+        return await self.intake.execute(
+            flow.namespace,
+            flow.id,
+            inputs=given,
+            labels={**trigger_labels, **(labels or {})},
+            trigger={"type": trigger.type, "id": trigger.id, "variables": dict(variables)},
+            execution_id=slot_id(trigger_scope(flow, trigger), item),
+        )
+
+
+class TriggerRunner(Protocol):
+    """Watches one trigger of one flow; returns only when cancelled (or nothing is left to do)."""
+
+    async def run(self, flow: Flow, trigger: Trigger, ctx: TriggerContext) -> None: ...
