@@ -32,7 +32,9 @@ from engine.storage import LocalStorage
 from engine.store import open_store
 from engine.store.base import Store
 from engine.templating import Renderer, SecretStore
+from engine.watcher import ExecutionWatcher
 from engine.web import create_app
+from engine.web.webhooks import webhook_routes
 from triggers import trigger_runners
 from triggers.base import TriggerContext
 from triggers.service import TriggerService
@@ -130,6 +132,7 @@ class Podium:
         )
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
+        self.watcher = ExecutionWatcher(self.bus, self.store, topics=self.topics)
         self.triggers = TriggerService(
             self.flows,
             TriggerContext(
@@ -170,6 +173,7 @@ class Podium:
         watch_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             projector = group.create_task(self.projector.run(), name="projector")
+            watcher = group.create_task(self.watcher.run(), name="watcher")
             if self.flow_directory is not None:
                 await self.flow_directory.load_all()
             executor = group.create_task(self.executor.run(), name="executor")
@@ -186,6 +190,8 @@ class Podium:
             watch_stop.set()
             self.triggers.stop()
             await triggers
+            self.watcher.stop()
+            await watcher
             self.executor.stop()
             await executor
             await self.projector.caught_up()
@@ -195,7 +201,14 @@ class Podium:
                 await runner.cleanup()
 
     async def _serve(self) -> web.AppRunner:
-        app = create_app(self.store, self.flows, self.intake, self.health)
+        webhooks = webhook_routes(
+            self.flows,
+            self.triggers.ctx,
+            self.watcher,
+            max_body_bytes=self.settings.webhook.max_body_bytes,
+            max_in_flight=self.settings.webhook.max_in_flight,
+        )
+        app = create_app(self.store, self.flows, self.intake, self.health, extra_routes=webhooks)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)

@@ -102,10 +102,13 @@ async def running_podium(
     *,
     clock: FakeClock | None = None,
     environ: Mapping[str, str] | None = None,
+    serve_http: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Podium]:
+    """A whole Podium in this event loop; with serve_http, on a free port (podium.port)."""
+    settings.setdefault("port", 0)
     config = Settings(data=data, **settings)
-    async with Podium(config, clock=clock, environ=environ or {}, serve_http=False) as podium:
+    async with Podium(config, clock=clock, environ=environ or {}, serve_http=serve_http) as podium:
         ready = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             group.create_task(podium.run(ready=ready))

@@ -442,12 +442,13 @@ class SqliteStore:
 
         return await self._call(read)
 
-
     # -- trigger state ------------------------------------------------------------------
 
     async def get_trigger_state(self, scope: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
-            row = self.db.execute("SELECT data FROM trigger_state WHERE scope = ?", (scope,)).fetchone()
+            row = self.db.execute(
+                "SELECT data FROM trigger_state WHERE scope = ?", (scope,)
+            ).fetchone()
             return orjson.loads(row[0]) if row else None
 
         return await self._call(read)
@@ -487,7 +488,8 @@ class SqliteStore:
     async def release(self, scope: str, items: Sequence[str]) -> None:
         def write() -> None:
             self.db.executemany(
-                "DELETE FROM trigger_claims WHERE scope = ? AND item = ?", [(scope, i) for i in items]
+                "DELETE FROM trigger_claims WHERE scope = ? AND item = ?",
+                [(scope, i) for i in items],
             )
 
         await self._call(write)

@@ -7,7 +7,7 @@ through `Intake`, never straight into the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -30,7 +30,12 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def create_app(
-    store: Store, flows: FlowRepository, intake: Intake, health: Health
+    store: Store,
+    flows: FlowRepository,
+    intake: Intake,
+    health: Health,
+    *,
+    extra_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     routes = web.RouteTableDef()
 
@@ -167,4 +172,5 @@ def create_app(
 
     app = web.Application(client_max_size=MAX_BODY)
     app.add_routes(routes)
+    app.add_routes(extra_routes)
     return app

@@ -1,0 +1,73 @@
+"""`ExecutionWatcher`: wait for executions to end, without polling the store.
+
+One live (transient) subscription to the events topic resolves the waiters of every
+execution that reaches a terminal state. Used where a caller asked to wait for the end
+(a webhook with `wait`, later the API's `wait=true`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from engine.bus.base import Bus, Topics
+from engine.events import ExecutionChanged, decode_event
+from engine.store.base import Store
+
+__all__ = ["ExecutionWatcher"]
+
+
+class ExecutionWatcher:
+    def __init__(self, bus: Bus, store: Store, *, topics: Topics = Topics()) -> None:
+        self.bus = bus
+        self.store = store
+        self.topics = topics
+        self._waiters: dict[str, list[asyncio.Future[ExecutionChanged]]] = {}
+        self._is_stopping = False
+        self.is_ready = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<ExecutionWatcher waiting={sum(map(len, self._waiters.values()))}>"
+
+    def stop(self) -> None:
+        self._is_stopping = True
+
+    async def run(self) -> None:
+        subscription = await self.bus.subscribe(
+            self.topics.events, "podium-watcher", is_transient=True
+        )
+        self.is_ready.set()
+        try:
+            while not self._is_stopping:
+                for record in await subscription.fetch(max_records=2000, timeout=0.2):
+                    if not self._waiters or b'"ExecutionChanged"' not in record.value:
+                        continue
+                    event = decode_event(record.value)
+                    if isinstance(event, ExecutionChanged) and event.state.is_terminal:
+                        for future in self._waiters.pop(event.execution_id, ()):
+                            if not future.done():
+                                future.set_result(event)
+        finally:
+            await subscription.close()
+            for futures in self._waiters.values():
+                for future in futures:
+                    future.cancel()
+
+    async def wait(self, execution_id: str, timeout: float) -> ExecutionChanged | None:
+        """The execution's final header, or None if it has not ended within `timeout`."""
+        future: asyncio.Future[ExecutionChanged] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(execution_id, []).append(future)
+        try:
+            # it may have ended before we started listening
+            known = await self.store.get_execution(execution_id)
+            if known is not None and known.state.is_terminal:
+                return known
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(future, timeout)
+            return None
+        finally:
+            waiters = self._waiters.get(execution_id)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[execution_id]

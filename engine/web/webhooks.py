@@ -1,0 +1,146 @@
+"""Webhook triggers: `GET|POST|PUT /api/v1/executions/webhook/{namespace}/{flowId}/{key}`.
+
+What a caller can learn is kept to the minimum: a wrong key, an unknown flow and a
+disabled flow or trigger all answer the same 404, after the same work (the key is
+compared in constant time against every webhook key of the flow, or a dummy one).
+Bodies over `webhook.max_body_bytes` get 413 from their Content-Length, before anything
+is read; chunked bodies are read up to the limit and no further. Past `max_in_flight`
+requests at once the server answers 429 instead of queueing without bound; a request it
+answered 200 was published durably first.
+
+`trigger.body` is the parsed JSON (object or array), else the raw text; `trigger.headers`
+and `trigger.parameters` are maps of lists, as in Kestra. An `Idempotency-Key` header makes
+a retried call start one execution, not two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Any
+
+from aiohttp import web
+
+from engine.errors import InputError, PodiumError
+from engine.events import new_id
+from engine.flows import FlowRepository
+from engine.intake import FlowNotFound
+from engine.watcher import ExecutionWatcher
+from triggers.base import TriggerContext
+from triggers.models import Webhook
+
+__all__ = ["webhook_routes"]
+
+_NOT_FOUND = {"message": "flow or webhook key not found"}
+_DUMMY_KEY = "podium-no-such-webhook-key-0000000000000000"
+
+
+def _matches(given: str, key: str) -> bool:
+    return hmac.compare_digest(given.encode(), key.encode())
+
+
+def webhook_routes(
+    flows: FlowRepository,
+    ctx: TriggerContext,
+    watcher: ExecutionWatcher,
+    *,
+    max_body_bytes: int,
+    max_in_flight: int,
+    wait_seconds: float = 60.0,
+) -> list[web.RouteDef]:
+    in_flight = asyncio.Semaphore(max_in_flight)
+
+    def find(flow: Any, given: str) -> Webhook | None:
+        found = None
+        hooks: list[Webhook | None] = (
+            [t for t in flow.triggers if isinstance(t, Webhook)] if flow is not None else []
+        )
+        for hook in hooks or [None]:
+            key = _DUMMY_KEY if hook is None else hook.key
+            if "{{" in key:
+                key = ctx.renderer.render(key, {"envs": dict(ctx.envs)})
+            # every candidate is compared, so the time does not tell which one matched
+            if _matches(given, key) and hook is not None and found is None:
+                found = hook
+        if found is None or found.disabled or flow is None or flow.disabled:
+            return None
+        return found
+
+    async def read_body(request: web.Request) -> bytes | None:
+        if request.content_length is not None and request.content_length > max_body_bytes:
+            return None
+        body = await request.content.read(max_body_bytes + 1)
+        if len(body) > max_body_bytes:
+            return None
+        # drain the rest only if small; otherwise the connection is closed with the 413
+        return body
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if in_flight.locked():
+            return web.json_response(
+                {"message": "too many webhook calls at once; retry"},
+                status=429,
+                headers={"Retry-After": "1"},
+            )
+        async with in_flight:
+            info = request.match_info
+            flow = await flows.get(info["namespace"], info["flowId"])
+            hook = find(flow, info["key"])
+            if hook is None or flow is None:
+                return web.json_response(_NOT_FOUND, status=404)
+            body = await read_body(request)
+            if body is None:
+                return web.json_response(
+                    {"message": f"body over {max_body_bytes} bytes"}, status=413
+                )
+            variables = {
+                "body": _parse(body, request.content_type),
+                "headers": {k: request.headers.getall(k) for k in set(request.headers)},
+                "parameters": {k: request.query.getall(k) for k in set(request.query)},
+            }
+            idempotency = request.headers.get("Idempotency-Key")
+            item = f"idempotency:{idempotency}" if idempotency else f"call:{new_id()}"
+            try:
+                fired = await ctx.fire(flow, hook, variables=variables, item=item)
+            except InputError as exc:
+                return web.json_response({"message": str(exc), "inputs": exc.errors}, status=422)
+            except FlowNotFound:
+                return web.json_response(_NOT_FOUND, status=404)
+            except PodiumError as exc:
+                return web.json_response({"message": str(exc)}, status=503)
+            answer: dict[str, Any] = {
+                "id": fired.execution_id,
+                "namespace": fired.namespace,
+                "flowId": fired.flow_id,
+                "state": {"current": "CREATED"},
+            }
+            if hook.wait or request.query.get("wait") == "true":
+                ended = await watcher.wait(fired.execution_id, wait_seconds)
+                if ended is not None:
+                    answer["state"] = {"current": ended.state.value}
+                    if hook.returnOutputs:
+                        answer["outputs"] = ended.outputs
+            return web.json_response(answer)
+
+    routes = []
+    for prefix in ("/api/v1", "/api/v1/main"):
+        path = prefix + "/executions/webhook/{namespace}/{flowId}/{key}"
+        routes += [
+            web.get(path, handle, allow_head=False),
+            web.post(path, handle),
+            web.put(path, handle),
+        ]
+    return routes
+
+
+def _parse(body: bytes, content_type: str) -> Any:
+    text = body.decode("utf-8", errors="replace")
+    if content_type == "application/json" or text.lstrip()[:1] in ("{", "["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(parsed, dict | list):
+            return parsed
+    return text
