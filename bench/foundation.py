@@ -76,6 +76,8 @@ class Finishes:
         """Until every id ended, and what they did is in the store."""
         while not ids <= self.ended.keys():
             for record in await self.subscription.fetch(max_records=5000, timeout=1.0):
+                if b'"ExecutionChanged"' not in record.value:
+                    continue
                 event = decode_event(record.value)
                 if isinstance(event, ExecutionChanged) and event.state.is_terminal:
                     self.ended[event.execution_id] = event.state

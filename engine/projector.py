@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from engine.bus.base import Bus, Subscription, Topics
 from engine.errors import TransientError
-from engine.events import decode_event
+from engine.events import EventDocument
 from engine.store.base import Store
 
 __all__ = ["Projector", "ProjectorSettings"]
@@ -72,7 +72,7 @@ class Projector:
                     events = []
                     for record in records:
                         try:
-                            events.append(decode_event(record.value))
+                            events.append(EventDocument.parse(record.value))
                         except ValueError as exc:
                             log.error("skipping an undecodable event at %r: %s", record, exc)
                     await self._apply(events)
@@ -84,7 +84,7 @@ class Projector:
         finally:
             await subscription.close()
 
-    async def _apply(self, events: list[object]) -> None:
+    async def _apply(self, events: list[EventDocument]) -> None:
         delay = 0.05
         while True:
             try:

@@ -27,6 +27,7 @@ from engine.bus.base import Record
 __all__ = ["MemoryBus"]
 
 _HEADER = struct.Struct(">IH")  # value length, key length
+OFFSETS_FLUSH_SECONDS = 0.05
 
 
 class _Topic:
@@ -107,6 +108,7 @@ class MemoryBus:
         self._topics: dict[str, _Topic] = {}
         self._is_open = False
         self._subscribed: set[tuple[str, str]] = set()
+        self._offsets_flush: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         where = f" journal={self.journal}" if self.journal else ""
@@ -125,6 +127,11 @@ class MemoryBus:
     async def close(self) -> None:
         if not self._is_open:
             return
+        if self._offsets_flush is not None:
+            self._offsets_flush.cancel()
+            self._offsets_flush = None
+        if self.journal is not None:
+            self._save_offsets()
         self._is_open = False
         for topic in self._topics.values():
             if topic.segment is not None:
@@ -192,8 +199,18 @@ class MemoryBus:
             return
         topic.committed[group] = offset
         topic.trim()
-        if self.journal is not None:
-            self._save_offsets()
+        if self.journal is not None and self._offsets_flush is None:
+            # Offsets are saved at most every OFFSETS_FLUSH_SECONDS: after a crash a group
+            # re-reads at most that much, which every consumer here handles (idempotent).
+            loop = asyncio.get_running_loop()
+            self._offsets_flush = loop.call_later(OFFSETS_FLUSH_SECONDS, self._flush_offsets)
+
+    def _flush_offsets(self) -> None:
+        self._offsets_flush = None
+        if not self._is_open:
+            return
+        self._save_offsets()
+        for topic in self._topics.values():
             self._drop_consumed_segments(topic)
 
     # -- the journal ------------------------------------------------------------

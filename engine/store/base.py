@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
-from engine.events import ExecutionChanged, LogLine, TaskRunChanged
+from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.states import State
 
 __all__ = ["LEVELS", "FlowRecord", "Store", "UnfinishedExecution"]
@@ -51,7 +51,7 @@ class Store(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
     # -- the projection (projector only) --
-    async def apply(self, events: Sequence[object]) -> int:
+    async def apply(self, events: Sequence[EventDocument]) -> int:
         """Apply a batch of events in one transaction; returns how many changed a row."""
 
     # -- flows --

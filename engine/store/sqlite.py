@@ -18,14 +18,7 @@ from typing import Any, Self, TypeVar
 import orjson
 
 from engine.errors import TransientError
-from engine.events import (
-    ExecutionChanged,
-    LogLine,
-    LogsEmitted,
-    MetricEmitted,
-    TaskRunChanged,
-    encode,
-)
+from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.states import State
 from engine.store.base import LEVELS, FlowRecord, UnfinishedExecution
 
@@ -172,63 +165,60 @@ class SqliteStore:
 
     # -- the projection -------------------------------------------------------
 
-    async def apply(self, events: Sequence[object]) -> int:
+    async def apply(self, events: Sequence[EventDocument]) -> int:
         return await self._call(self._apply, events)
 
-    def _apply(self, events: Sequence[object]) -> int:
+    def _apply(self, events: Sequence[EventDocument]) -> int:
         executions, task_runs, logs, metrics = [], [], [], []
         for event in events:
-            if isinstance(event, TaskRunChanged):
+            doc = event.doc
+            kind = doc["kind"]
+            if kind == "TaskRunChanged":
                 task_runs.append(
-                    (
-                        event.task_run_id,
-                        event.execution_id,
-                        event.seq,
-                        event.state.value,
-                        encode(event),
-                    )
+                    (doc["task_run_id"], doc["execution_id"], doc["seq"], doc["state"], event.raw)
                 )
-            elif isinstance(event, ExecutionChanged):
+            elif kind == "ExecutionChanged":
                 executions.append(
                     (
-                        event.execution_id,
-                        event.namespace,
-                        event.flow_id,
-                        event.state.value,
-                        event.seq,
-                        _iso(event.created_at),
-                        _iso(event.ended_at),
-                        encode(event),
+                        doc["execution_id"],
+                        doc["namespace"],
+                        doc["flow_id"],
+                        doc["state"],
+                        doc["seq"],
+                        doc["created_at"],
+                        doc.get("ended_at"),
+                        event.raw,
                     )
                 )
-            elif isinstance(event, LogsEmitted):
-                for idx, line in enumerate(event.lines):
+            elif kind == "LogsEmitted":
+                for idx, line in enumerate(doc["lines"]):
+                    level = line["level"]
                     logs.append(
                         (
-                            event.event_id,
+                            doc["event_id"],
                             idx,
-                            event.execution_id,
-                            line.task_run_id,
-                            line.task_id,
-                            line.attempt,
-                            _iso(line.at),
-                            LEVELS.get(line.level, 2),
-                            line.level,
-                            line.message,
+                            doc["execution_id"],
+                            line.get("task_run_id"),
+                            line.get("task_id"),
+                            line.get("attempt"),
+                            line["at"],
+                            LEVELS.get(level, 2),
+                            level,
+                            line["message"],
                         )
                     )
-            elif isinstance(event, MetricEmitted):
+            elif kind == "MetricEmitted":
                 metrics.append(
                     (
-                        event.event_id,
-                        event.execution_id,
-                        event.task_run_id,
-                        event.task_id,
-                        event.name,
-                        event.metric_kind,
-                        event.value,
-                        encode_tags(event.tags),
-                        _iso(event.at),
+                        doc["event_id"],
+                        doc["execution_id"],
+                        doc.get("task_run_id"),
+                        doc.get("task_id"),
+                        doc["name"],
+                        doc["metric_kind"],
+                        doc["value"],
+                        encode_tags(doc.get("tags") or {}),
+                        doc["at"],
                     )
                 )
         db = self.db

@@ -5,11 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.events import ExecutionChanged, LogLine, LogsEmitted, TaskRunChanged
+from engine.events import (
+    EventDocument,
+    ExecutionChanged,
+    LogLine,
+    LogsEmitted,
+    TaskRunChanged,
+    Wire,
+)
 from engine.states import State
 from engine.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def apply(store: SqliteStore, events: list[Wire]) -> int:
+    return await store.apply([EventDocument.of(e) for e in events])
 
 
 def execution(seq: int, state: State, **extra: object) -> ExecutionChanged:
@@ -43,8 +54,8 @@ def task_run(seq: int, state: State, outputs: dict | None = None) -> TaskRunChan
 
 async def test_events_apply_in_seq_order_whatever_order_they_arrive(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "s.db") as store:
-        await store.apply([task_run(3, State.SUCCESS, {"v": 1}), task_run(2, State.RUNNING)])
-        await store.apply([execution(4, State.SUCCESS), execution(1, State.RUNNING)])
+        await apply(store, [task_run(3, State.SUCCESS, {"v": 1}), task_run(2, State.RUNNING)])
+        await apply(store, [execution(4, State.SUCCESS), execution(1, State.RUNNING)])
         [run] = await store.task_runs("e1")
         assert run.state is State.SUCCESS and run.outputs == {"v": 1}
         found = await store.get_execution("e1")
@@ -62,22 +73,22 @@ async def test_redelivered_events_change_nothing(tmp_path: Path) -> None:
     )
     batch = [execution(1, State.RUNNING), task_run(2, State.SUCCESS), logs]
     async with SqliteStore(tmp_path / "s.db") as store:
-        assert await store.apply(batch) == 3
-        assert await store.apply(batch) == 0
+        assert await apply(store, batch) == 3
+        assert await apply(store, batch) == 0
         assert [line.message for line in await store.logs("e1")] == ["hello"]
 
 
 async def test_a_terminal_state_never_regresses(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "s.db") as store:
-        await store.apply([execution(5, State.KILLED)])
-        await store.apply([execution(6, State.RUNNING)])
+        await apply(store, [execution(5, State.KILLED)])
+        await apply(store, [execution(6, State.RUNNING)])
         found = await store.get_execution("e1")
         assert found is not None and found.state is State.KILLED
 
 
 async def test_unfinished_executions_come_back_with_their_task_runs(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "s.db") as store:
-        await store.apply([execution(1, State.RUNNING), task_run(7, State.SUCCESS, {"x": 2})])
+        await apply(store, [execution(1, State.RUNNING), task_run(7, State.SUCCESS, {"x": 2})])
         [unfinished] = await store.unfinished_executions()
         assert unfinished.last_seq == 7
         assert unfinished.task_runs[0].outputs == {"x": 2}
@@ -106,14 +117,14 @@ async def test_logs_filter_by_level_and_task(tmp_path: Path) -> None:
     )
     event = LogsEmitted(execution_id="e1", namespace="n", flow_id="f", seq=1, at=T0, lines=lines)
     async with SqliteStore(tmp_path / "s.db") as store:
-        await store.apply([event])
+        await apply(store, [event])
         found = await store.logs("e1", min_level="INFO", task_ids=["b"])
         assert [line.message for line in found] == ["b:INFO", "b:ERROR"]
 
 
 async def test_the_schema_survives_reopening(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "s.db") as store:
-        await store.apply([execution(1, State.RUNNING)])
+        await apply(store, [execution(1, State.RUNNING)])
     async with SqliteStore(tmp_path / "s.db") as store:
         assert (await store.get_execution("e1")) is not None
 
