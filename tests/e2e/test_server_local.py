@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,3 +161,29 @@ def test_the_flows_folder_is_followed(tmp_path: Path) -> None:
         while time.monotonic() < deadline and len(running.get("/api/v1/flows")) != 1:
             time.sleep(0.1)
         assert [f["id"] for f in running.get("/api/v1/flows")] == ["second"]
+
+
+HOOKED = """
+id: hooked
+namespace: e2e
+tasks:
+  - {id: echo, type: io.kestra.plugin.core.debug.Return, format: "{{ trigger.body.order }}"}
+triggers:
+  - {id: hook, type: io.kestra.plugin.core.trigger.Webhook, key: e2e-key}
+"""
+
+
+def test_a_webhook_starts_a_flow_on_a_running_server(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "hooked.yaml").write_text(HOOKED)
+    with server(tmp_path / "data", flows) as running:
+        started = running.post("/api/v1/executions/webhook/e2e/hooked/e2e-key", b'{"order": 42}')
+        done = running.wait_for(started["id"], lambda e: e["state"] == "SUCCESS")
+        assert task(done, "echo")["outputs"] == {"value": "42"}
+        try:
+            running.post("/api/v1/executions/webhook/e2e/hooked/wrong", b"{}")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+        else:
+            raise AssertionError("a wrong key was accepted")
