@@ -65,6 +65,51 @@ class ExecutorSettings:
     remembered_executions: int = 100_000
 
 
+class _Queues:
+    """Executions waiting for a concurrency slot: FIFO per flow, found by id in O(1)."""
+
+    def __init__(self) -> None:
+        self._by_flow: dict[str, deque[ExecutionChanged]] = {}
+        self._ids: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, execution_id: object) -> bool:
+        return execution_id in self._ids
+
+    def flows(self) -> list[str]:
+        return list(self._by_flow)
+
+    def push(self, key: str, header: ExecutionChanged) -> None:
+        self._by_flow.setdefault(key, deque()).append(header)
+        self._ids.add(header.execution_id)
+
+    def first(self, key: str) -> ExecutionChanged | None:
+        queue = self._by_flow.get(key)
+        return queue[0] if queue else None
+
+    def pop(self, key: str) -> ExecutionChanged:
+        header = self._by_flow[key].popleft()
+        self._ids.discard(header.execution_id)
+        if not self._by_flow[key]:
+            del self._by_flow[key]
+        return header
+
+    def remove(self, execution_id: str) -> ExecutionChanged | None:
+        if execution_id not in self._ids:
+            return None
+        for key, queue in self._by_flow.items():
+            for header in queue:
+                if header.execution_id == execution_id:
+                    queue.remove(header)
+                    self._ids.discard(execution_id)
+                    if not queue:
+                        del self._by_flow[key]
+                    return header
+        return None
+
+
 @dataclass(eq=False)
 class _Owned:
     walk: ExecutionWalk
@@ -108,7 +153,7 @@ class Executor:
         )
         self._owned: dict[str, _Owned] = {}
         self._running: dict[str, set[str]] = {}
-        self._queued: dict[str, deque[ExecutionChanged]] = {}
+        self._queued = _Queues()
         self._finished: OrderedDict[str, ExecutionChanged] = OrderedDict()
         self._group: asyncio.TaskGroup | None = None
         self._subscription: Subscription | None = None
@@ -117,7 +162,7 @@ class Executor:
         self.is_ready = asyncio.Event()
 
     def __repr__(self) -> str:
-        return f"<Executor owned={len(self._owned)} queued={sum(map(len, self._queued.values()))}>"
+        return f"<Executor owned={len(self._owned)} queued={len(self._queued)}>"
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -172,11 +217,11 @@ class Executor:
                 continue
             header = header.model_copy(update={"seq": unfinished.last_seq})
             if header.state is State.QUEUED:
-                self._queued.setdefault(flow.key, deque()).append(header)
+                self._queued.push(flow.key, header)
                 continue
             log.info("resuming execution %s of %s", header.execution_id, flow.key)
             self._start(flow, header, unfinished.task_runs, unfinished.last_seq)
-        for key in list(self._queued):
+        for key in self._queued.flows():
             await self._admit_queued(key)
 
     # -- intake -------------------------------------------------------------------
@@ -215,7 +260,7 @@ class Executor:
         return (
             execution_id in self._owned
             or execution_id in self._finished
-            or self._is_queued(execution_id)
+            or execution_id in self._queued
         )
 
     async def _handle(self, message: Any, existing: Mapping[str, ExecutionChanged]) -> None:
@@ -238,7 +283,7 @@ class Executor:
         self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]
     ) -> None:
         execution_id = request.execution_id
-        if execution_id in self._owned or self._is_queued(execution_id):
+        if execution_id in self._owned or execution_id in self._queued:
             return
         known = self._finished.get(execution_id) or existing.get(execution_id)
         if known is not None:
@@ -291,7 +336,7 @@ class Executor:
                     update={"state": State.QUEUED, "seq": 2, "at": self.clock.now()}
                 )
                 await self._publish_event(queued)
-                self._queued.setdefault(flow.key, deque()).append(queued)
+                self._queued.push(flow.key, queued)
             elif limit.behavior == "CANCEL":
                 await self._end_early(header, State.CANCELLED, "concurrency limit reached")
             else:
@@ -404,25 +449,18 @@ class Executor:
         await self._publish_request(request)
 
     async def _admit_queued(self, key: str) -> None:
-        queue = self._queued.get(key)
-        while queue and not self._is_stopping:
-            flow = await self.flows.get(queue[0].namespace, queue[0].flow_id, queue[0].revision)
+        while (first := self._queued.first(key)) is not None and not self._is_stopping:
+            flow = await self.flows.get(first.namespace, first.flow_id, first.revision)
             if flow is None:
-                header = queue.popleft()
-                await self._end_early(header, State.FAILED, "the flow no longer exists")
+                await self._end_early(
+                    self._queued.pop(key), State.FAILED, "the flow no longer exists"
+                )
                 continue
             limit = flow.concurrency.limit if flow.concurrency else None
             if limit is not None and len(self._running.get(key, ())) >= limit:
                 return
-            header = queue.popleft()
+            header = self._queued.pop(key)
             self._start(flow, header, (), header.seq)
-
-    def _is_queued(self, execution_id: str) -> bool:
-        return (
-            any(h.execution_id == execution_id for q in self._queued.values() for h in q)
-            if self._queued
-            else False
-        )
 
     def _remember(self, header: ExecutionChanged) -> None:
         self._finished[header.execution_id] = header
@@ -437,12 +475,9 @@ class Executor:
                 await owned.walk.set_state(State.KILLING)
                 owned.task.cancel()
             return
-        for queue in self._queued.values():
-            for header in list(queue):
-                if header.execution_id == request.execution_id:
-                    queue.remove(header)
-                    await self._end_early(header, State.KILLED, "killed while queued")
-                    return
+        queued = self._queued.remove(request.execution_id)
+        if queued is not None:
+            await self._end_early(queued, State.KILLED, "killed while queued")
 
     async def _notify_parent(self, header: ExecutionChanged) -> None:
         parent = header.parent
