@@ -1,12 +1,21 @@
-"""The projection store: `SqliteStore` (embedded) behind the `Store` protocol."""
+"""The projection store behind the `Store` protocol: `SqliteStore` (embedded) and
+`PostgresStore` (production), chosen by URL."""
 
 from __future__ import annotations
 
 from engine.errors import ConfigError
 from engine.store.base import FlowRecord, Store, UnfinishedExecution
+from engine.store.postgres import PostgresStore
 from engine.store.sqlite import SqliteStore
 
-__all__ = ["FlowRecord", "SqliteStore", "Store", "UnfinishedExecution", "open_store"]
+__all__ = [
+    "FlowRecord",
+    "PostgresStore",
+    "SqliteStore",
+    "Store",
+    "UnfinishedExecution",
+    "open_store",
+]
 
 
 def open_store(url: str) -> Store:
