@@ -184,3 +184,4 @@ def test_a_webhook_starts_a_flow_on_a_running_server(tmp_path: Path) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             running.post("/api/v1/executions/webhook/e2e/hooked/wrong", b"{}")
         assert refused.value.code == 404
+        refused.value.close()  # an HTTPError holds the response's socket
