@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +114,8 @@ class ExecutionWalk:
         self.labels: dict[str, str] = dict(header.labels)
         self.outputs: dict[str, Any] = {}
         self.is_killing = False
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self._log_buffer: list[LogLine] = []
         self._log_wakeup = asyncio.Event()
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
@@ -146,6 +149,8 @@ class ExecutionWalk:
             changes.setdefault("started_at", now)
         if state.is_terminal:
             changes.setdefault("ended_at", now)
+        if changes.get("error"):
+            changes["error"] = self._masked(changes["error"])
         self.header = self.header.model_copy(
             update={
                 "state": state,
@@ -177,11 +182,15 @@ class ExecutionWalk:
                 started_at=run.started_at,
                 ended_at=run.ended_at,
                 outputs=run.outputs,
-                error=run.error,
+                error=self._masked(run.error),
             )
         )
 
     def log(self, run: TaskRun | None, level: str, message: str) -> None:
+        """Buffer a log line. Safe to call from a task's worker thread too."""
+        if self._loop_thread != threading.get_ident():
+            self._loop.call_soon_threadsafe(self.log, run, level, message)
+            return
         secrets = self.runtime.renderer.secrets
         if secrets is not None:
             message = secrets.mask(message)

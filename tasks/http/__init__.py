@@ -1,5 +1,14 @@
-"""Task family `http` (being built)."""
+"""Task family `http`: Kestra's HTTP Download and Request, on aiohttp.
 
-__all__ = ["HTTP_TASKS"]
+Read `client.py` first (Kestra's `options`, the request both tasks build, the session
+with a timeout on every phase), then `request.py` (a response kept in outputs, bounded)
+and `download.py` (a response streamed into internal storage). `properties.py` renders
+templated properties into typed values; the JDBC and notification tasks use it too.
+"""
 
-HTTP_TASKS: tuple[type, ...] = ()
+from tasks.http.download import Download
+from tasks.http.request import Request
+
+__all__ = ["HTTP_TASKS", "Download", "Request"]
+
+HTTP_TASKS: tuple[type, ...] = (Download, Request)

@@ -1,5 +1,27 @@
-"""Task family `notifications` (being built)."""
+"""Task family `notifications`: tell people what a flow did, through chat webhooks.
 
-__all__ = ["NOTIFICATIONS_TASKS"]
+Everything is in `webhooks.py`: Kestra's incoming-webhook notifications (Slack, Teams,
+Google Chat, Discord, Zulip: a URL and a rendered JSON payload) and Podium's generic
+webhook. They post with the HTTP family's session (`tasks.http.client`), so timeouts,
+proxies and `options` behave as in `http.Request`.
+"""
 
-NOTIFICATIONS_TASKS: tuple[type, ...] = ()
+from tasks.notifications.webhooks import (
+    DiscordIncomingWebhook,
+    GoogleChatIncomingWebhook,
+    SlackIncomingWebhook,
+    TeamsIncomingWebhook,
+    Webhook,
+    ZulipIncomingWebhook,
+)
+
+__all__ = ["NOTIFICATIONS_TASKS", "SlackIncomingWebhook", "Webhook"]
+
+NOTIFICATIONS_TASKS: tuple[type, ...] = (
+    DiscordIncomingWebhook,
+    GoogleChatIncomingWebhook,
+    SlackIncomingWebhook,
+    TeamsIncomingWebhook,
+    Webhook,
+    ZulipIncomingWebhook,
+)
