@@ -86,6 +86,7 @@ class Podium:
                 journal=journal,
                 fsync=settings.journal.fsync,
                 segment_bytes=settings.journal.segment_bytes,
+                topics=(self.topics.requests, self.topics.events),
             )
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))

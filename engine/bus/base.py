@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self
 
-__all__ = ["Bus", "Record", "Subscription", "Topics"]
+__all__ = ["Bus", "PartitionListener", "Record", "Subscription", "Topics"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,15 @@ class Topics:
         return f"{self.prefix}.events"
 
 
+class PartitionListener(Protocol):
+    """Told which partitions a subscription owns. `on_revoked` runs before the group
+    rebalances: the last moment to finish or drop work and commit. Both run inside the
+    consumer's rebalance (keep them short); aiokafka logs what they raise and goes on."""
+
+    async def on_assigned(self, partitions: list[int]) -> None: ...
+    async def on_revoked(self, partitions: list[int]) -> None: ...
+
+
 class Subscription(Protocol):
     """One consumer in a group. Records of one key arrive in the order they were published."""
 
@@ -48,6 +57,12 @@ class Subscription(Protocol):
 
     async def commit(self, records: Sequence[Record]) -> None:
         """Mark these records, and everything before them in their partitions, as done."""
+
+    def pause(self) -> None:
+        """Stop delivering records (fetch returns none) while staying in the group:
+        backpressure that reaches the source without a rebalance."""
+
+    def resume(self) -> None: ...
 
     async def committed(self) -> dict[int, int]:
         """The next offset this group will read, by partition."""

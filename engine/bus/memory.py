@@ -22,7 +22,7 @@ from typing import Self
 
 import orjson
 
-from engine.bus.base import Record
+from engine.bus.base import PartitionListener, Record
 
 __all__ = ["MemoryBus"]
 
@@ -175,7 +175,12 @@ class MemoryBus:
     # -- consuming ------------------------------------------------------------
 
     async def subscribe(
-        self, topic: str, group: str, *, is_transient: bool = False
+        self,
+        topic: str,
+        group: str,
+        *,
+        is_transient: bool = False,
+        listener: PartitionListener | None = None,
     ) -> _MemorySubscription:
         if (topic, group) in self._subscribed:
             raise RuntimeError(f"group {group!r} already has a consumer on {topic!r}")
@@ -185,11 +190,13 @@ class MemoryBus:
             t.committed.pop(group, None)
             self._subscribed.add((topic, group))
             return _MemorySubscription(self, t, group, start=t.end, is_transient=True)
+        if listener is not None:
+            await listener.on_assigned([0])  # the one partition is this consumer's
         if group not in t.committed:
             t.committed[group] = t.base
             self._save_offsets()
         self._subscribed.add((topic, group))
-        return _MemorySubscription(self, t, group, start=t.committed[group])
+        return _MemorySubscription(self, t, group, start=t.committed[group], listener=listener)
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         return {0: self._topic(topic).end}
@@ -264,8 +271,17 @@ class MemoryBus:
 
 class _MemorySubscription:
     def __init__(
-        self, bus: MemoryBus, topic: _Topic, group: str, *, start: int, is_transient: bool = False
+        self,
+        bus: MemoryBus,
+        topic: _Topic,
+        group: str,
+        *,
+        start: int,
+        is_transient: bool = False,
+        listener: PartitionListener | None = None,
     ) -> None:
+        self._listener = listener
+        self._is_paused = False
         self._bus = bus
         self._topic = topic
         self._group = group
@@ -276,8 +292,18 @@ class _MemorySubscription:
     def __repr__(self) -> str:
         return f"<MemorySubscription {self._topic.name} group={self._group} at={self._position}>"
 
+    def pause(self) -> None:
+        self._is_paused = True
+
+    def resume(self) -> None:
+        self._is_paused = False
+        self._topic.arrived.set()
+
     async def fetch(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         topic = self._topic
+        if self._is_paused:
+            await asyncio.sleep(timeout)
+            return []
         if self._position >= topic.end and not self._is_closed:
             topic.arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -308,4 +334,6 @@ class _MemorySubscription:
             return
         self._is_closed = True
         self._bus._subscribed.discard((self._topic.name, self._group))
+        if self._listener is not None:
+            await self._listener.on_revoked([0])
         self._topic.arrived.set()

@@ -1,0 +1,556 @@
+"""The Kafka bus: the `Bus` protocol on aiokafka.
+
+How to read this module, top to bottom:
+
+- `KafkaSettings` — every knob, parsed once from `kafka://host:port[,host:port]?name=value`
+  (SASL credentials may ride in the userinfo: `kafka://user:password@host:port`).
+- `_kafka_call` — the one place aiokafka errors become `TransientError` (worth retrying)
+  or `ConfigError` (authentication, authorization, bad settings: retrying cannot help),
+  and the one place every broker call gets its deadline.
+- `KafkaBus` — owns one producer, one admin client and one group-less consumer used only
+  to look up offsets. Topics are created (partitions, replication factor) before anything
+  touches them, because brokers that auto-create topics would otherwise create them with
+  their own defaults.
+- `KafkaSubscription` — one `AIOKafkaConsumer`. A durable one joins its consumer group
+  with auto-commit off: the caller commits after its work is durable. A transient one (a
+  live view) has no group, is assigned every partition, starts at the end, never commits.
+  `pause()`/`resume()` stop delivery without leaving the group (keep calling `fetch`), and
+  an optional `PartitionListener` hears about assignments and revocations.
+
+Guarantees: records of one key land in one partition (the default murmur2 partitioner) in
+publish order (acks="all", and aiokafka keeps one batch in flight per partition); delivery
+is at-least-once: what was fetched but not committed is fetched again by the group's next
+owner of that partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Self, get_type_hints
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    ClusterAuthorizationFailedError,
+    CommitFailedError,
+    ConsumerStoppedError,
+    GroupAuthorizationFailedError,
+    IllegalStateError,
+    KafkaConfigurationError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    UnsupportedSaslMechanismError,
+    for_code,
+)
+from aiokafka.helpers import create_ssl_context
+
+from engine.bus.base import PartitionListener, Record
+from engine.errors import ConfigError, TransientError
+
+__all__ = ["KafkaBus", "KafkaSettings", "KafkaSubscription", "PartitionListener"]
+
+log = logging.getLogger("podium.bus.kafka")
+
+_TOPIC_ALREADY_EXISTS = 36
+# Retrying these cannot help: someone has to fix a password, an ACL or a setting.
+_CONFIG_ERRORS = (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    IllegalStateError,
+    KafkaConfigurationError,
+    TopicAuthorizationFailedError,
+    UnsupportedSaslMechanismError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    bootstrap_servers: tuple[str, ...] = ("localhost:9092",)
+    client_id: str = "podium"
+    partitions: int = 12
+    replication_factor: int = 1
+    # Brokers without InitProducerId (Tansu, some proxies) need this off.
+    enable_idempotence: bool = True
+    # No linger: `publish` is awaited one record at a time by the executor, so waiting
+    # would cap it at 1/linger per task; under load, records still batch while the
+    # previous batch of their partition is in flight.
+    linger_ms: int = 0
+    max_batch_size: int = 256 << 10
+    # Bounds what a consumer buffers between fetches.
+    fetch_max_bytes: int = 16 << 20
+    max_partition_fetch_bytes: int = 1 << 20
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    rebalance_timeout_ms: int = 30_000
+    # A consumer that does not call `fetch` this long leaves its group: pause, keep fetching.
+    max_poll_interval_ms: int = 300_000
+    # aiokafka's own deadline per request; below `call_timeout` so its error, which says
+    # more, surfaces first.
+    request_timeout_ms: int = 20_000
+    call_timeout: float = 30.0
+    subscribe_timeout: float = 60.0
+    close_timeout: float = 10.0
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_plain_username: str | None = None
+    sasl_plain_password: str | None = dataclasses.field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> KafkaSettings:
+        """`kafka://[user:password@]host:port[,host:port][?field=value&…]`; keyword
+        overrides win over the query string."""
+        parts = urlsplit(url)
+        if parts.scheme != "kafka":
+            raise ConfigError(f"not a kafka:// URL: {url!r}")
+        credentials, _, hosts = parts.netloc.rpartition("@")
+        servers = tuple(h.strip() for h in hosts.split(",") if h.strip())
+        if not servers:
+            raise ConfigError("a kafka:// URL needs at least one host:port")
+        values: dict[str, Any] = {"bootstrap_servers": servers}
+        if credentials:
+            user, _, password = credentials.partition(":")
+            values["sasl_plain_username"] = unquote(user)
+            values["sasl_plain_password"] = unquote(password)
+        hints = get_type_hints(cls)
+        for name, raw in parse_qsl(parts.query, keep_blank_values=True):
+            if name not in hints or name == "bootstrap_servers":
+                raise ConfigError(f"unknown kafka:// URL option {name!r}")
+            values[name] = _convert(name, raw, hints[name])
+        values.update(overrides)
+        return cls(**values)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.security_protocol.endswith("SSL"):
+            return None
+        return create_ssl_context(
+            cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        """What the producer, the consumers and the admin client share."""
+        return {
+            "bootstrap_servers": list(self.bootstrap_servers),
+            "client_id": self.client_id,
+            "request_timeout_ms": self.request_timeout_ms,
+            "security_protocol": self.security_protocol,
+            "ssl_context": self.ssl_context(),
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.sasl_plain_username,
+            "sasl_plain_password": self.sasl_plain_password,
+        }
+
+
+def _convert(name: str, raw: str, hint: Any) -> Any:
+    try:
+        if hint is bool:
+            if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(raw)
+            return raw.lower() in {"true", "1", "yes"}
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"kafka:// URL option {name}={raw!r} is not a {hint.__name__}") from None
+    return raw
+
+
+@contextlib.asynccontextmanager
+async def _kafka_call(what: str, timeout: float) -> AsyncIterator[None]:
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            yield
+    except TimeoutError as exc:
+        if deadline.expired():
+            raise TransientError(f"kafka: {what} got no answer within {timeout:g}s") from exc
+        raise TransientError(f"kafka: {what} timed out: {exc!r}") from exc  # aiokafka's own
+    except _CONFIG_ERRORS as exc:
+        raise ConfigError(f"kafka: {what} refused: {exc!r}") from exc
+    except (KafkaError, OSError) as exc:
+        raise TransientError(f"kafka: {what} failed: {exc!r}") from exc
+
+
+async def _quietly(what: str, closing: Awaitable[Any], settings: KafkaSettings) -> None:
+    """Shut a client down within `close_timeout`; a dead broker is logged, not raised,
+    so that shutting down always finishes (a client that never started may fail oddly)."""
+    try:
+        async with _kafka_call(what, settings.close_timeout):
+            await closing
+    except Exception as exc:  # shutdown goes on, whatever happened
+        log.warning("%s: %s", what, exc)
+
+
+class KafkaBus:
+    def __init__(self, settings: KafkaSettings, *, topics: Sequence[str] = ()) -> None:
+        self.settings = settings
+        self._initial_topics = tuple(topics)
+        self._state = "new"  # new → open → closed
+        self._partitions: dict[str, int] = {}  # topics known to exist, and their size
+        self._topic_lock = asyncio.Lock()
+        self._subscriptions: set[KafkaSubscription] = set()
+        self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) → last acked + 1
+        self._admin: AIOKafkaAdminClient | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._offsets: AIOKafkaConsumer | None = None  # group-less, for offset look-ups
+
+    @classmethod
+    def from_url(cls, url: str, *, topics: Sequence[str] = (), **overrides: Any) -> KafkaBus:
+        return cls(KafkaSettings.from_url(url, **overrides), topics=topics)
+
+    def __repr__(self) -> str:
+        servers = ",".join(self.settings.bootstrap_servers)
+        return f"<KafkaBus {servers} {self._state} topics={len(self._partitions)}>"
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise RuntimeError(f"a KafkaBus opens once; this one is {self._state}")
+        s = self.settings
+        options = s.client_options()
+        try:
+            async with _kafka_call("connecting", s.call_timeout):
+                self._admin = AIOKafkaAdminClient(**options)
+                await self._admin.start()
+                self._offsets = AIOKafkaConsumer(**options, enable_auto_commit=False)
+                await self._offsets.start()
+                self._producer = AIOKafkaProducer(
+                    **options,
+                    acks="all",
+                    enable_idempotence=s.enable_idempotence,
+                    linger_ms=s.linger_ms,
+                    max_batch_size=s.max_batch_size,
+                )
+                await self._producer.start()
+            self._state = "open"
+            for topic in self._initial_topics:
+                await self._ensure(topic)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close every subscription, flush the producer, disconnect. Safe to call twice;
+        never raises for a broker that is gone (nothing unacknowledged was accepted)."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        for subscription in list(self._subscriptions):
+            await subscription.close()
+        # The producer first: stopping it flushes what is still in its batches.
+        if self._producer is not None:
+            await _quietly(f"{self!r}: closing the producer", self._producer.stop(), self.settings)
+        if self._offsets is not None:
+            await _quietly(f"{self!r}: closing a consumer", self._offsets.stop(), self.settings)
+        if self._admin is not None:
+            await _quietly(
+                f"{self!r}: closing the admin client", self._admin.close(), self.settings
+            )
+        self._producer = self._offsets = self._admin = None
+
+    # -- topics ---------------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(f"the bus is {self._state}")
+
+    async def _ensure(self, topic: str) -> int:
+        """Create `topic` unless it exists; return its partition count."""
+        if (known := self._partitions.get(topic)) is not None:
+            return known
+        self._require_open()
+        assert self._admin is not None
+        async with self._topic_lock:
+            if (known := self._partitions.get(topic)) is not None:
+                return known
+            s = self.settings
+            async with _kafka_call(f"creating topic {topic!r}", s.call_timeout):
+                response = await self._admin.create_topics(
+                    [NewTopic(topic, s.partitions, s.replication_factor)]
+                )
+                for topic_error in response.topic_errors:
+                    code = topic_error[1]
+                    if code not in (0, _TOPIC_ALREADY_EXISTS):
+                        raise for_code(code)(f"creating topic {topic!r}")
+                # It may have existed with another size: ask rather than assume. A new
+                # topic's partitions take a moment to show in the metadata of a cluster.
+                while True:  # bounded by this call's deadline
+                    count = await self._described_partitions(topic)
+                    if count:
+                        break
+                    await asyncio.sleep(0.1)
+            self._partitions[topic] = count
+            return count
+
+    async def _described_partitions(self, topic: str) -> int:
+        assert self._admin is not None
+        described = await self._admin.describe_topics([topic])
+        if not described or described[0]["error_code"]:
+            return 0
+        return len(described[0]["partitions"])
+
+    async def _topic_partitions(self, topic: str) -> list[TopicPartition]:
+        return [TopicPartition(topic, p) for p in range(await self._ensure(topic))]
+
+    # -- publishing -----------------------------------------------------------------
+
+    async def publish(self, topic: str, key: str, value: bytes) -> None:
+        await self.publish_many(topic, [(key, value)])
+
+    async def publish_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> None:
+        """Returns once the broker acknowledged every record (acks="all")."""
+        self._require_open()
+        if not items:
+            return
+        await self._ensure(topic)
+        assert self._producer is not None
+        async with _kafka_call(f"publishing to {topic!r}", self.settings.call_timeout):
+            # `send` waits while its partition's batch is full: the buffer stays bounded.
+            futures = [
+                await self._producer.send(topic, value, key=key.encode()) for key, value in items
+            ]
+            await asyncio.wait(futures)
+            for future in futures:  # every outcome is retrieved, the first failure raised
+                acked = future.result()
+                at = (topic, acked.partition)
+                self._acked[at] = max(self._acked.get(at, 0), acked.offset + 1)
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        """Per partition, the offset the next record will get; never below what this bus
+        saw acknowledged (read-your-writes even from a broker whose ListOffsets lags: the
+        Tansu build used in tests answers the last batch's base offset + 1)."""
+        self._require_open()
+        partitions = await self._topic_partitions(topic)
+        assert self._offsets is not None
+        async with _kafka_call(f"reading end offsets of {topic!r}", self.settings.call_timeout):
+            ends = await self._offsets.end_offsets(partitions)
+        return {
+            tp.partition: max(offset, self._acked.get((topic, tp.partition), 0))
+            for tp, offset in ends.items()
+        }
+
+    async def _group_positions(self, topic: str, group: str) -> dict[int, int]:
+        """The next offset `group` reads per partition: its commit, else the log start."""
+        partitions = await self._topic_partitions(topic)
+        assert self._admin is not None and self._offsets is not None
+        async with _kafka_call(f"reading offsets of group {group!r}", self.settings.call_timeout):
+            committed = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+            positions = {tp.partition: meta.offset for tp, meta in committed.items()}
+            missing = [tp for tp in partitions if positions.get(tp.partition, -1) < 0]
+            if missing:
+                starts = await self._offsets.beginning_offsets(missing)
+                positions.update({tp.partition: offset for tp, offset in starts.items()})
+        return positions
+
+    # -- consuming ------------------------------------------------------------------
+
+    async def subscribe(
+        self,
+        topic: str,
+        group: str,
+        *,
+        is_transient: bool = False,
+        listener: PartitionListener | None = None,
+    ) -> KafkaSubscription:
+        """Join `group` (returns once partitions are assigned), or, transient, watch
+        every partition from its current end without a group."""
+        self._require_open()
+        partitions = await self._topic_partitions(topic)
+        subscription = KafkaSubscription(self, topic, group, is_transient, listener)
+        s = self.settings
+        options = s.client_options()
+        if is_transient:
+            consumer = AIOKafkaConsumer(
+                **options,
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                fetch_max_bytes=s.fetch_max_bytes,
+                max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+            )
+        else:
+            consumer = AIOKafkaConsumer(
+                **options,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_bytes=s.fetch_max_bytes,
+                max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+                session_timeout_ms=s.session_timeout_ms,
+                heartbeat_interval_ms=s.heartbeat_interval_ms,
+                rebalance_timeout_ms=s.rebalance_timeout_ms,
+                max_poll_interval_ms=s.max_poll_interval_ms,
+            )
+            consumer.subscribe([topic], listener=_Rebalance(subscription))
+        subscription._consumer = consumer
+        try:
+            async with _kafka_call(f"subscribing {group!r} to {topic!r}", s.subscribe_timeout):
+                await consumer.start()
+                if is_transient:
+                    # Pin the start now, so a record published once `subscribe` returned
+                    # is seen even if the first fetch comes later.
+                    consumer.assign(partitions)
+                    for p, end in (await self.end_offsets(topic)).items():
+                        consumer.seek(TopicPartition(topic, p), end)
+        except BaseException:
+            await subscription.close()
+            raise
+        self._subscriptions.add(subscription)
+        if is_transient and listener is not None:
+            await listener.on_assigned([tp.partition for tp in partitions])
+        return subscription
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    """aiokafka's hooks → a pause that survives rebalances, then the caller's listener."""
+
+    def __init__(self, subscription: KafkaSubscription) -> None:
+        self.subscription = subscription
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        sub = self.subscription
+        for tp in revoked:  # another member may commit there now
+            sub._committed.pop(tp.partition, None)
+        if revoked and sub._listener is not None:
+            await sub._listener.on_revoked(sorted(tp.partition for tp in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        sub = self.subscription
+        if sub._is_paused and sub._consumer is not None and assigned:
+            sub._consumer.pause(*assigned)  # new partitions arrive unpaused
+        if assigned and sub._listener is not None:
+            await sub._listener.on_assigned(sorted(tp.partition for tp in assigned))
+
+
+class KafkaSubscription:
+    def __init__(
+        self,
+        bus: KafkaBus,
+        topic: str,
+        group: str,
+        is_transient: bool,
+        listener: PartitionListener | None,
+    ) -> None:
+        self._bus = bus
+        self.topic = topic
+        self.group = group
+        self.is_transient = is_transient
+        self._listener = listener
+        self._consumer: AIOKafkaConsumer | None = None
+        self._is_paused = False
+        self._is_closed = False
+        self._committed: dict[int, int] = {}  # what this consumer committed last
+
+    def __repr__(self) -> str:
+        kind = "transient" if self.is_transient else f"group={self.group}"
+        paused = " paused" if self._is_paused else ""
+        return f"<KafkaSubscription {self.topic} {kind} partitions={self.assigned}{paused}>"
+
+    @property
+    def assigned(self) -> list[int]:
+        if self._consumer is None or self._is_closed:
+            return []
+        return sorted(tp.partition for tp in self._consumer.assignment())
+
+    async def fetch(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """Up to `max_records`, partition by partition, each in offset order."""
+        if self._is_closed or self._consumer is None:
+            return []
+        budget = timeout + self._bus.settings.call_timeout
+        try:
+            async with _kafka_call(f"fetching from {self.topic!r}", budget):
+                batches = await self._consumer.getmany(
+                    timeout_ms=int(timeout * 1000), max_records=max_records
+                )
+        except ConsumerStoppedError:
+            return []  # closed by another task while this one waited
+        return [
+            Record(tp.topic, tp.partition, m.offset, (m.key or b"").decode(), m.value or b"")
+            for tp in sorted(batches, key=lambda tp: tp.partition)
+            for m in batches[tp]
+        ]
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Commit max offset + 1 per partition. Partitions this consumer no longer owns
+        are skipped, as is a commit the group refuses because it rebalanced meanwhile:
+        their next owner reads those records again (at-least-once)."""
+        if self.is_transient or self._is_closed or self._consumer is None or not records:
+            return
+        ends: dict[int, int] = {}
+        for record in records:
+            ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+        owned = {tp.partition for tp in self._consumer.assignment()}
+        offsets = {
+            TopicPartition(self.topic, p): end
+            for p, end in ends.items()
+            if p in owned and end > self._committed.get(p, -1)
+        }
+        if not offsets:
+            return
+        try:
+            async with _kafka_call(f"committing {self.group!r}", self._bus.settings.call_timeout):
+                await self._consumer.commit(offsets)
+        except TransientError as exc:
+            if not isinstance(exc.__cause__, CommitFailedError | IllegalStateError):
+                raise
+            # The group rebalanced under us: the same case as a partition we no longer own.
+            log.warning("%r: commit dropped, the group rebalanced: %s", self, exc.__cause__)
+            return
+        self._committed.update({tp.partition: end for tp, end in offsets.items()})
+
+    async def committed(self) -> dict[int, int]:
+        if self.is_transient:
+            return await self._positions()
+        return await self._bus._group_positions(self.topic, self.group)
+
+    async def lag(self) -> int:
+        ends = await self._bus.end_offsets(self.topic)
+        at = await self.committed()
+        return sum(max(0, end - at.get(p, 0)) for p, end in ends.items())
+
+    async def _positions(self) -> dict[int, int]:
+        if self._consumer is None or self._is_closed:
+            return {}
+        async with _kafka_call("reading positions", self._bus.settings.call_timeout):
+            return {
+                tp.partition: await self._consumer.position(tp)
+                for tp in self._consumer.assignment()
+            }
+
+    def pause(self) -> None:
+        """Stop delivering records (backpressure). Keep calling `fetch`: it returns
+        nothing but keeps this consumer in its group. Survives rebalances."""
+        self._is_paused = True
+        if self._consumer is not None and not self._is_closed:
+            self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._is_paused = False
+        if self._consumer is not None and not self._is_closed:
+            self._consumer.resume(*self._consumer.assignment())
+
+    async def close(self) -> None:
+        """Leave the group (its partitions move to the other members). Safe twice."""
+        if self._is_closed:
+            return
+        self._is_closed = True
+        self._bus._subscriptions.discard(self)
+        if self._consumer is None:
+            return
+        await _quietly(f"{self!r}: closing", self._consumer.stop(), self._bus.settings)
