@@ -3,6 +3,7 @@
 podium server local [--flows DIR] [--port N] [--data DIR]   every role, embedded defaults
 podium flow validate FILE…                                   print every problem; exit 1 if any
 podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
+podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
 """
 
 from __future__ import annotations
@@ -89,6 +90,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--label", "-l", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--flows", type=Path, help="a folder of other flows (subflows) to load too")
     run.add_argument("--data", type=Path, help="keep state here (default: a temporary folder)")
+
+    trigger = commands.add_parser("trigger", help="work with flow triggers").add_subparsers(
+        dest="action", required=True
+    )
+    backfill = trigger.add_parser(
+        "backfill", help="run a Schedule trigger's past slots (stop the server first)"
+    )
+    backfill.add_argument("namespace")
+    backfill.add_argument("flow")
+    backfill.add_argument("trigger")
+    backfill.add_argument(
+        "--start", required=True, help="ISO-8601, included; without an offset: the trigger's zone"
+    )
+    backfill.add_argument("--end", help="ISO-8601, excluded (default: now)")
+    backfill.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE")
+    backfill.add_argument("--label", "-l", action="append", default=[], metavar="KEY=VALUE")
+    backfill.add_argument(
+        "--rerun", action="store_true", help="run slots that already ran again, as new executions"
+    )
+    backfill.add_argument("--data", type=Path, help="the data folder (default ./podium-data)")
+    backfill.add_argument(
+        "--config", type=Path, help="a settings file instead of config/default.yaml"
+    )
     return parser
 
 
@@ -108,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(run_flow(args))
         if args.command == "server" and args.role == "local":
             return _run(serve_local(args))
+        if args.command == "trigger" and args.action == "backfill":
+            from triggers.backfill import backfill_command
+
+            return _run(backfill_command(args))
     except ConfigError as exc:
         print(f"podium: {exc}", file=sys.stderr)
         return EXIT_USAGE

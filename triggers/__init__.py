@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from triggers import files, models, schedule
-from triggers.conditions import CONDITIONS
+from triggers import conditions, files, models, schedule
 
 __all__ = ["CONDITIONS", "TRIGGERS", "trigger_runners"]
 
 TRIGGERS: tuple[type, ...] = (*models.TRIGGERS, *schedule.MODELS, *files.MODELS)
+CONDITIONS: tuple[type, ...] = (*conditions.CONDITIONS, *schedule.CONDITIONS)
 
 
 def trigger_runners() -> dict[type, Any]:
