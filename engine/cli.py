@@ -123,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # watchfiles says "N changes detected" for every group of file events
+        logging.getLogger("watchfiles").setLevel(logging.WARNING)
     try:
         if args.command == "flow" and args.action == "validate":
             return validate_files(args.files)
