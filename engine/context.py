@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
-from engine.plugin import Task
+from engine.plugin import LevelMethods, Task
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["RunLogger", "TaskRunContext"]
 
 
-class RunLogger:
+class RunLogger(LevelMethods):
     """Log lines of one attempt, filtered by the task's `logLevel`, masked for secrets."""
 
     def __init__(self, walk: ExecutionWalk, run: TaskRun) -> None:
@@ -43,21 +43,6 @@ class RunLogger:
         level = "WARN" if level.upper() == "WARNING" else level.upper()
         if LEVELS.get(level, 2) >= self._floor:
             self._walk.log(self._run, level, str(message))
-
-    def trace(self, message: str) -> None:
-        self.log("TRACE", message)
-
-    def debug(self, message: str) -> None:
-        self.log("DEBUG", message)
-
-    def info(self, message: str) -> None:
-        self.log("INFO", message)
-
-    def warning(self, message: str) -> None:
-        self.log("WARN", message)
-
-    def error(self, message: str) -> None:
-        self.log("ERROR", message)
 
 
 class TaskRunContext:

@@ -29,6 +29,7 @@ __all__ = [
     "Duration",
     "DurationOrTemplate",
     "FlowableTask",
+    "LevelMethods",
     "PluginRegistry",
     "Retry",
     "RunContext",
@@ -137,6 +138,28 @@ class TaskLogger(Protocol):
     def warning(self, message: str) -> None: ...
     def error(self, message: str) -> None: ...
     def log(self, level: str, message: str) -> None: ...
+
+
+class LevelMethods:
+    """`trace` … `error` in terms of `log(level, message)`, for loggers to inherit."""
+
+    def log(self, level: str, message: str) -> None:
+        raise NotImplementedError
+
+    def trace(self, message: str) -> None:
+        self.log("TRACE", message)
+
+    def debug(self, message: str) -> None:
+        self.log("DEBUG", message)
+
+    def info(self, message: str) -> None:
+        self.log("INFO", message)
+
+    def warning(self, message: str) -> None:
+        self.log("WARN", message)
+
+    def error(self, message: str) -> None:
+        self.log("ERROR", message)
 
 
 class TaskStorage(Protocol):

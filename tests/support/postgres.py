@@ -1,7 +1,8 @@
-"""A fresh PostgreSQL database per test session, on the machine's running server.
+"""Fresh PostgreSQL databases for tests, on the machine's running server.
 
-Started if it is down (`pg_ctlcluster … start`), never skipped: these tests must run in CI.
-PODIUM_TEST_POSTGRES overrides the server (a postgresql:// URL without a database).
+The server is started if it is down (`pg_ctlcluster … start`), never skipped: these tests
+must run in CI. PODIUM_TEST_POSTGRES overrides the server (a postgresql:// URL without a
+database).
 """
 
 from __future__ import annotations
@@ -11,53 +12,66 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
 SERVER = os.environ.get("PODIUM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
-def ensure_server() -> None:
-    """Start the local cluster if nothing answers on its port."""
-    for attempt in range(2):
-        if (
-            subprocess.run(
-                ["pg_isready", "-h", "127.0.0.1", "-p", "5432"], capture_output=True
-            ).returncode
-            == 0
-        ):
-            return
-        if attempt == 0 and Path("/etc/postgresql").is_dir():
-            version = sorted(os.listdir("/etc/postgresql"))[-1]
-            subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                check=False,
-            )
-            time.sleep(2)
-    raise RuntimeError("PostgreSQL is not running on 127.0.0.1:5432 and could not be started")
+def run_sync(coroutine: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
+    """Run a coroutine to the end from synchronous code, in a thread of its own (a test's
+    event loop, if any, is never touched)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result(timeout)
 
 
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(f"{SERVER}/postgres", timeout=10)
+async def admin(sql: str, database: str = "postgres") -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(f"{SERVER}/{database}", timeout=10)
     try:
-        await connection.execute(sql)
+        return await connection.fetch(sql)
     finally:
-        await connection.close()
+        await connection.close(timeout=5)
+
+
+def ensure_server() -> None:
+    """Start the local cluster if it does not answer, and wait until it does."""
+    try:
+        run_sync(admin("SELECT 1"))
+        return
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        pass
+    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+        check=True,
+        timeout=120,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            run_sync(admin("SELECT 1"))
+            return
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 @contextmanager
 def fresh_database(prefix: str = "podium_test") -> Iterator[str]:
-    """Yield the name of a new, empty database; drop it afterwards (outside an event loop)."""
+    """Yield the name of a new, empty database; drop it afterwards."""
     ensure_server()
     name = f"{prefix}_{secrets.token_hex(4)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    run_sync(admin(f'CREATE DATABASE "{name}"'))
     try:
         yield name
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @asynccontextmanager
@@ -65,8 +79,8 @@ async def fresh_database_async(prefix: str = "podium_test") -> AsyncIterator[str
     """The same, from inside an event loop."""
     await asyncio.to_thread(ensure_server)
     name = f"{prefix}_{secrets.token_hex(4)}"
-    await _admin(f'CREATE DATABASE "{name}"')
+    await admin(f'CREATE DATABASE "{name}"')
     try:
         yield name
     finally:
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

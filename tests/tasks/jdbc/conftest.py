@@ -7,73 +7,25 @@ happened. Nothing here is skipped: the PostgreSQL tasks are tested against the r
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import subprocess
-import time
-from collections.abc import Coroutine, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
+from engine.plugin import LevelMethods
 from engine.storage import LocalStorage, ScopedStorage
+from tests.support.postgres import fresh_database
 
-HOST, PORT, USER = "127.0.0.1", 5432, "postgres"
-
-
-def run_sync(coroutine: Coroutine[Any, Any, Any], timeout: float = 60.0) -> Any:
-    """Run a coroutine to the end from synchronous code, in a thread of its own (the
-    test's event loop, if any, is never touched)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result(timeout)
-
-
-async def admin(sql: str, database: str = "postgres") -> Any:
-    connection = await asyncpg.connect(
-        host=HOST, port=PORT, user=USER, password="", database=database, timeout=5
-    )
-    try:
-        return await connection.fetch(sql)
-    finally:
-        await connection.close(timeout=5)
-
-
-def _ensure_running() -> None:
-    try:
-        run_sync(admin("SELECT 1"))
-        return
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        pass
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
-        check=True,
-        timeout=120,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            run_sync(admin("SELECT 1"))
-            return
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+HOST, PORT = "127.0.0.1", 5432
 
 
 @pytest.fixture(scope="session")
 def postgres_database() -> Iterator[str]:
     """The name of a fresh database on the local PostgreSQL, dropped after the session."""
-    _ensure_running()
-    name = f"podium_test_{secrets.token_hex(4)}"
-    run_sync(admin(f'CREATE DATABASE "{name}"'))
-    try:
+    with fresh_database("podium_test") as name:
         yield name
-    finally:
-        run_sync(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
@@ -87,27 +39,12 @@ def table() -> str:
     return f"t_{secrets.token_hex(4)}"
 
 
-class _Logger:
+class _Logger(LevelMethods):
     def __init__(self) -> None:
         self.lines: list[tuple[str, str]] = []
 
     def log(self, level: str, message: str) -> None:
         self.lines.append((level, message))
-
-    def trace(self, message: str) -> None:
-        self.log("TRACE", message)
-
-    def debug(self, message: str) -> None:
-        self.log("DEBUG", message)
-
-    def info(self, message: str) -> None:
-        self.log("INFO", message)
-
-    def warning(self, message: str) -> None:
-        self.log("WARN", message)
-
-    def error(self, message: str) -> None:
-        self.log("ERROR", message)
 
 
 class StubContext:

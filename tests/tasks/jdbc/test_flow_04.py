@@ -17,51 +17,9 @@ import yaml
 from aiohttp import web
 
 from tests.conftest import SHARED_FLOWS, Harness
+from tests.support.postgres import admin
+from tests.support.taxi import GREEN, YELLOW
 from tests.tasks.http.receiver import serve
-from tests.tasks.jdbc.conftest import admin
-
-YELLOW = [
-    "VendorID",
-    "tpep_pickup_datetime",
-    "tpep_dropoff_datetime",
-    "passenger_count",
-    "trip_distance",
-    "RatecodeID",
-    "store_and_fwd_flag",
-    "PULocationID",
-    "DOLocationID",
-    "payment_type",
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "improvement_surcharge",
-    "total_amount",
-    "congestion_surcharge",
-]
-GREEN = [
-    "VendorID",
-    "lpep_pickup_datetime",
-    "lpep_dropoff_datetime",
-    "store_and_fwd_flag",
-    "RatecodeID",
-    "PULocationID",
-    "DOLocationID",
-    "passenger_count",
-    "trip_distance",
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "ehail_fee",
-    "improvement_surcharge",
-    "total_amount",
-    "payment_type",
-    "trip_type",
-    "congestion_surcharge",
-]
 
 
 def taxi_csv(columns: list[str], rows: int) -> bytes:

@@ -10,7 +10,7 @@ import io
 import orjson
 
 from tests.conftest import Harness
-from tests.tasks.jdbc.conftest import admin
+from tests.support.postgres import admin
 
 
 def header(pg_url: str) -> str:
