@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import struct
 from collections.abc import Sequence
@@ -26,7 +27,10 @@ from engine.bus.base import PartitionListener, Record
 
 __all__ = ["MemoryBus"]
 
+log = logging.getLogger("podium.bus")
+
 _HEADER = struct.Struct(">IH")  # value length, key length
+MAX_VIEW_LAG = 100_000
 OFFSETS_FLUSH_SECONDS = 0.05
 
 
@@ -38,16 +42,29 @@ class _Topic:
         self.committed: dict[str, int] = {}  # group -> next offset to deliver
         self.arrived = asyncio.Event()
         self.segment: _Segment | None = None
+        self.views: set[_MemorySubscription] = set()  # transient subscriptions
 
     @property
     def end(self) -> int:
         return self.base + len(self.records)
 
     def trim(self) -> None:
-        """Forget records every group has committed."""
+        """Forget records every group has committed and every live view has read.
+
+        A live (transient) view holds records back too, but never by more than
+        MAX_VIEW_LAG: one that falls that far behind skips ahead (and says so)."""
         if not self.committed:
             return
         low = min(self.committed.values())
+        for view in self.views:
+            if low - view.position > MAX_VIEW_LAG:
+                log.warning(
+                    "a live view of %s fell %d records behind; it skips ahead",
+                    self.name,
+                    low - view.position,
+                )
+                view.position = low
+            low = min(low, view.position)
         drop = low - self.base
         if drop > 0:
             del self.records[:drop]
@@ -189,7 +206,9 @@ class MemoryBus:
             # A live view: starts at the end, keeps no offsets, holds nothing back.
             t.committed.pop(group, None)
             self._subscribed.add((topic, group))
-            return _MemorySubscription(self, t, group, start=t.end, is_transient=True)
+            view = _MemorySubscription(self, t, group, start=t.end, is_transient=True)
+            t.views.add(view)
+            return view
         if listener is not None:
             await listener.on_assigned([0])  # the one partition is this consumer's
         if group not in t.committed:
@@ -285,12 +304,12 @@ class _MemorySubscription:
         self._bus = bus
         self._topic = topic
         self._group = group
-        self._position = start
+        self.position = start
         self._is_transient = is_transient
         self._is_closed = False
 
     def __repr__(self) -> str:
-        return f"<MemorySubscription {self._topic.name} group={self._group} at={self._position}>"
+        return f"<MemorySubscription {self._topic.name} group={self._group} at={self.position}>"
 
     def pause(self) -> None:
         self._is_paused = True
@@ -304,19 +323,19 @@ class _MemorySubscription:
         if self._is_paused:
             await asyncio.sleep(timeout)
             return []
-        if self._position >= topic.end and not self._is_closed:
+        if self.position >= topic.end and not self._is_closed:
             topic.arrived.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(topic.arrived.wait(), timeout)
         if self._is_closed or not self._bus._is_open:
             return []
-        start = max(self._position, topic.base)
+        start = max(self.position, topic.base)
         stop = min(topic.end, start + max_records)
         out = [
             Record(topic.name, 0, offset, *topic.records[offset - topic.base])
             for offset in range(start, stop)
         ]
-        self._position = stop
+        self.position = stop
         return out
 
     async def commit(self, records: Sequence[Record]) -> None:
@@ -324,16 +343,17 @@ class _MemorySubscription:
             self._bus._commit(self._topic, self._group, max(r.offset for r in records) + 1)
 
     async def committed(self) -> dict[int, int]:
-        return {0: self._topic.committed.get(self._group, self._position)}
+        return {0: self._topic.committed.get(self._group, self.position)}
 
     async def lag(self) -> int:
-        return self._topic.end - self._topic.committed.get(self._group, self._position)
+        return self._topic.end - self._topic.committed.get(self._group, self.position)
 
     async def close(self) -> None:
         if self._is_closed:
             return
         self._is_closed = True
         self._bus._subscribed.discard((self._topic.name, self._group))
+        self._topic.views.discard(self)
         if self._listener is not None:
             await self._listener.on_revoked([0])
         self._topic.arrived.set()

@@ -108,3 +108,16 @@ async def test_a_transient_subscription_sees_only_new_records_and_holds_nothing(
         records = await durable.fetch(timeout=0.1)
         await durable.commit(records)
         assert bus._topics["t"].records == []
+
+
+async def test_a_live_view_loses_nothing_when_groups_commit_ahead_of_it() -> None:
+    async with MemoryBus() as bus:
+        durable = await bus.subscribe("t", "g")
+        view = await bus.subscribe("t", "view", is_transient=True)
+        await bus.publish_many("t", [("k", b"1"), ("k", b"2")])
+        await durable.commit(await durable.fetch(timeout=0.1))  # the group is done with both
+        assert [r.value for r in await view.fetch(timeout=0.1)] == [b"1", b"2"]
+        await view.close()
+        await bus.publish("t", "k", b"3")
+        await durable.commit(await durable.fetch(timeout=0.1))
+        assert bus._topics["t"].records == []  # a closed view holds nothing back

@@ -24,24 +24,11 @@ def problems(text: str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-# 02-04 need the script, HTTP and JDBC tasks of the "Script and data tasks" issue.
-@pytest.mark.parametrize("name", ["01_hello_world.yaml"])
-def test_shared_flows_load(name: str) -> None:
-    flow = load_flow((SHARED_FLOWS / name).read_text(), default_registries(), source=name)
+@pytest.mark.parametrize("path", sorted(SHARED_FLOWS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shared_flow_loads(path: Path) -> None:
+    flow = load_flow(path.read_text(), default_registries(), source=path.name)
     assert flow.namespace == "zoomcamp"
     assert list(flow.all_tasks())
-
-
-def test_flows_needing_missing_plugins_name_exactly_what_is_missing() -> None:
-    with pytest.raises(FlowDefinitionError) as caught:
-        load_flow(
-            (SHARED_FLOWS / "02_python.yaml").read_text(),
-            default_registries(),
-            source="02_python.yaml",
-        )
-    [problem] = caught.value.problems
-    assert problem.path == "tasks[0].type"
-    assert "unknown task type 'io.kestra.plugin.scripts.python.Script'" in problem.message
 
 
 def test_hello_world_model() -> None:

@@ -11,11 +11,9 @@ from statistics import mean
 
 import duckdb
 import orjson
-import pytest
 import yaml
 from aiohttp import web
 
-from engine.catalog import default_registries
 from tests.conftest import SHARED_FLOWS, Harness
 from tests.tasks.http.receiver import serve
 
@@ -102,8 +100,6 @@ async def test_flow_03_query_gives_the_averages_its_sql_gives_by_hand(
 async def test_flow_03_as_written_runs_offline(real_time_harness: Harness, tmp_path: Path) -> None:
     """The whole of 03 with its Python transform (the scripts family's Process runner when
     no Docker is configured): only the download URL points at the local server."""
-    if "io.kestra.plugin.scripts.python.Script" not in default_registries().tasks:
-        pytest.skip("the scripts task family is not in this checkout")
     payload = products(40)
 
     async def serve_products(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,157 @@
+"""The Process runner (`io.kestra.plugin.core.runner.Process`): a local subprocess.
+
+The script runs in a new session (`start_new_session=True`), so it and everything it
+spawns share one process group that Podium can end as a whole:
+
+- cancelled (kill, timeout, shutdown): SIGTERM to the group, up to `TERM_GRACE_SECONDS`
+  for the leader to exit, then SIGKILL to the group, then the leader is reaped;
+- the leader exited on its own: SIGKILL to what is left of its group (a forgotten
+  `sleep 1000 &` would otherwise hold the output pipes open and outlive the task), then
+  the pipes are drained for at most `DRAIN_SECONDS`.
+
+stdout and stderr are read as they arrive (a protocol, not stream readers: asyncio's
+`Process.wait()` only returns once the pipes are closed, which a left-behind child can
+delay forever) and split into bounded lines (`protocol.LineSplitter`), so a script that
+never prints a newline cannot exhaust memory. How long a script may run is the task's
+`timeout`, applied by the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.errors import TaskFailed
+from tasks.scripts.protocol import LineSplitter, OnLine, Stream
+from tasks.scripts.runners.base import Launch
+
+__all__ = ["ProcessRunner", "run_process"]
+
+TERM_GRACE_SECONDS = 5.0
+DRAIN_SECONDS = 5.0
+REAP_SECONDS = 10.0
+_STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
+
+
+class ProcessRunner:
+    is_container = False
+
+    def __repr__(self) -> str:
+        return "<ProcessRunner>"
+
+    async def run(self, launch: Launch, on_line: OnLine) -> int:
+        env = {**os.environ, **launch.env}
+        if launch.path_prefix:
+            env["PATH"] = os.pathsep.join([*launch.path_prefix, env.get("PATH", os.defpath)])
+        return await run_process(launch.argv, env=env, cwd=launch.working_dir, on_line=on_line)
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    on_line: OnLine,
+    term_grace: float = TERM_GRACE_SECONDS,
+) -> int:
+    """Run `argv` in its own process group, streaming its lines; returns the exit code."""
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _LineProtocol(on_line),
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise TaskFailed(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+    pid = transport.get_pid()
+    try:
+        await protocol.exited.wait()
+        _signal_group(pid, signal.SIGKILL)  # what the script left behind in its group
+        # A process that left the group may still hold the pipes: stop reading then.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(protocol.closed.wait(), DRAIN_SECONDS)
+        protocol.raise_failure()
+        code = transport.get_returncode()
+        assert code is not None
+        return code
+    except BaseException:
+        await _stop(pid, protocol, term_grace)
+        raise
+    finally:
+        transport.close()
+
+
+class _LineProtocol(asyncio.SubprocessProtocol):
+    """Decodes and splits both pipes into lines; tells when the process exited."""
+
+    def __init__(self, on_line: OnLine) -> None:
+        self._on_line = on_line
+        self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in _STREAMS}
+        self._splitters = {fd: LineSplitter() for fd in _STREAMS}
+        self._open = set(_STREAMS)
+        self._failure: BaseException | None = None
+        self.exited = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return f"<_LineProtocol open={sorted(self._open)} exited={self.exited.is_set()}>"
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self._emit(fd, self._splitters[fd].feed(self._decoders[fd].decode(data)))
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd not in self._open:
+            return
+        splitter = self._splitters[fd]
+        self._emit(
+            fd, [*splitter.feed(self._decoders[fd].decode(b"", final=True)), *splitter.close()]
+        )
+        self._open.discard(fd)
+        if not self._open:
+            self.closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    def _emit(self, fd: int, lines: list[str]) -> None:
+        stream = _STREAMS[fd]
+        for line in lines:
+            try:
+                self._on_line(stream, line)
+            except Exception as exc:  # raised again in the task, not lost in the loop
+                self._failure = self._failure or exc
+
+    def raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _stop(pgid: int, protocol: Any, term_grace: float) -> None:
+    """End the whole process group: SIGTERM, a grace period, SIGKILL; await the exit."""
+    try:
+        if not protocol.exited.is_set():
+            _signal_group(pgid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(protocol.exited.wait(), term_grace)
+    finally:
+        # Even when cancelled again while waiting: nothing of the group may outlive us.
+        _signal_group(pgid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(protocol.exited.wait(), REAP_SECONDS)
