@@ -17,7 +17,9 @@ at the adapter that calls the library, so the rest of the code only sees this tr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ConfigError",
@@ -100,7 +102,14 @@ class ConfigError(PodiumError):
 
 
 class TaskFailed(PodiumError):
-    """A task failed. Raised by task code (or by the executor on its behalf)."""
+    """A task failed. Raised by task code (or by the executor on its behalf).
+
+    `outputs` are recorded on the failed task run all the same (a script's exit code and
+    what it printed before failing, as Kestra keeps them)."""
+
+    def __init__(self, message: str = "", *, outputs: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.outputs = dict(outputs or {})
 
 
 class TaskTimeout(TaskFailed):

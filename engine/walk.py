@@ -403,6 +403,8 @@ class ExecutionWalk:
                 if not isinstance(exc, PodiumError):
                     log.debug("task %s raised", task.id, exc_info=True)
                 run.error = _describe(exc)
+                if isinstance(exc, TaskFailed) and exc.outputs:
+                    run.outputs = self._masked(jsonable(exc.outputs))
                 self.log(run, "ERROR", run.error)
                 state = State.FAILED
             finally:

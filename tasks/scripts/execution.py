@@ -205,14 +205,15 @@ async def run_script(task: ScriptTask, ctx: RunContext) -> dict[str, Any]:
     exit_code = await runner.run(launch, collector)
     if exit_code < 0:  # a Process runner's script ended by a signal it did not handle
         raise TaskFailed(f"the script was killed by signal {-exit_code}")
-    if exit_code != 0:
-        raise TaskFailed(f"the script exited with code {exit_code}")
     patterns = prepared.render_list(task.outputFiles)
     output_files = await files.upload_output_files(ctx, working_dir, patterns)
-    return {
+    outputs = {
         "exitCode": exit_code,
         "vars": collector.vars,
         "outputFiles": output_files,
         "stdOutLineCount": collector.counts["stdout"],
         "stdErrLineCount": collector.counts["stderr"],
     }
+    if exit_code != 0:  # Kestra keeps what the script produced before it failed
+        raise TaskFailed(f"the script exited with code {exit_code}", outputs=outputs)
+    return outputs

@@ -113,6 +113,7 @@ async def test_shell_commands_stop_at_the_first_failure(real_time_harness: Harne
     assert outcome.state == "FAILED"
     strict = outcome.run("strict")
     assert strict.state.value == "WARNING" and strict.error == "the script exited with code 3"
+    assert strict.outputs["exitCode"] == 3  # kept on failure, as Kestra does
     assert outcome.messages("strict")[:1] == ["first"]
     assert "never" not in outcome.messages("strict")
     assert outcome.run("lenient").state.value == "SUCCESS"
