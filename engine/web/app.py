@@ -15,6 +15,7 @@ from aiohttp import web
 from engine.errors import FlowDefinitionError, InputError
 from engine.flows import FlowRepository
 from engine.intake import FlowNotFound, Intake
+from engine.states import State
 from engine.store.base import Store
 from engine.values import jsonable
 
@@ -135,6 +136,29 @@ def create_app(
                 "state": {"current": "CREATED"},
             }
         )
+
+    @routes.get("/api/v1/executions/search")
+    async def search_executions(request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            size = min(int(query.get("size", "25")), 1000)
+            page = max(int(query.get("page", "1")), 1)
+            states = [State(s) for s in query.getall("state", [])]
+        except ValueError as exc:
+            return _error(400, f"bad query: {exc}")
+        found = await store.list_executions(
+            namespace=query.get("namespace"),
+            flow_id=query.get("flowId"),
+            states=states,
+            limit=size,
+            offset=(page - 1) * size,
+        )
+        results = []
+        for execution in found:
+            body = execution.model_dump(mode="json")
+            body["id"] = execution.execution_id
+            results.append(body)
+        return web.json_response({"results": results, "total": len(results)})
 
     @routes.get("/api/v1/executions/{execution_id}")
     async def get_execution(request: web.Request) -> web.Response:

@@ -63,7 +63,7 @@ class Server:
 
 
 @contextmanager
-def server(data: Path, flows: Path) -> Iterator[Server]:
+def server(data: Path, flows: Path, environ: dict[str, str] | None = None) -> Iterator[Server]:
     log = data.parent / f"server-{time.monotonic_ns()}.log"
     with log.open("w") as sink:
         process = subprocess.Popen(
@@ -84,7 +84,7 @@ def server(data: Path, flows: Path) -> Iterator[Server]:
             stderr=sink,
             stdout=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(environ or {})},
         )
     try:
         port = None
@@ -185,3 +185,80 @@ def test_a_webhook_starts_a_flow_on_a_running_server(tmp_path: Path) -> None:
             running.post("/api/v1/executions/webhook/e2e/hooked/wrong", b"{}")
         assert refused.value.code == 404
         refused.value.close()  # an HTTPError holds the response's socket
+
+
+WATCHER = """
+id: inbox
+namespace: e2e
+tasks:
+  - {id: seen, type: io.kestra.plugin.core.debug.Return, format: "{{ trigger.file.name }} {{ trigger.file.size }}"}
+triggers:
+  - id: drop
+    type: io.kestra.plugin.fs.local.RealtimeTrigger
+    from: "{{ envs.inbox }}"
+"""
+
+TICKING = """
+id: ticking
+namespace: e2e
+tasks:
+  - {id: tick, type: io.kestra.plugin.core.debug.Return, format: "{{ trigger.date }}"}
+triggers:
+  - {id: every_second, type: io.kestra.plugin.core.trigger.Schedule, cron: "* * * * * *", withSeconds: true, timezone: UTC}
+"""
+
+AFTER = """
+id: after
+namespace: e2e
+tasks:
+  - {id: report, type: io.kestra.plugin.core.debug.Return, format: "{{ trigger.flowId }} {{ trigger.state }}"}
+triggers:
+  - id: after_inbox
+    type: io.kestra.plugin.core.trigger.Flow
+    preconditions:
+      flows: [{namespace: e2e, flowId: inbox, states: [SUCCESS]}]
+"""
+
+
+def wait_search(
+    running: Server, flow_id: str, predicate: Any, timeout: float = 30
+) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        found = running.get(f"/api/v1/executions/search?namespace=e2e&flowId={flow_id}")["results"]
+        if predicate(found):
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{flow_id}: {found}")
+
+
+def test_files_schedules_and_flow_triggers_on_a_running_server(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (flows / "inbox.yaml").write_text(WATCHER)
+    (flows / "ticking.yaml").write_text(TICKING)
+    (flows / "after.yaml").write_text(AFTER)
+    environ = {"PODIUM_ALLOWED_PATHS": str(tmp_path), "ENV_INBOX": str(inbox)}
+    with server(tmp_path / "data", flows, environ) as running:
+        (inbox / "orders.csv").write_text("id\n1\n2\n")
+        [dropped] = wait_search(
+            running, "inbox", lambda found: any(e["state"] == "SUCCESS" for e in found)
+        )
+        done = running.get(f"/api/v1/executions/{dropped['id']}")
+        assert task(done, "seen")["outputs"] == {"value": "orders.csv 7"}
+        [after] = wait_search(
+            running, "after", lambda found: any(e["state"] == "SUCCESS" for e in found)
+        )
+        done = running.get(f"/api/v1/executions/{after['id']}")
+        assert task(done, "report")["outputs"] == {"value": "inbox SUCCESS"}
+        ticks = wait_search(
+            running, "ticking", lambda found: sum(e["state"] == "SUCCESS" for e in found) >= 2
+        )
+        dates = sorted(
+            running.get(f"/api/v1/executions/{e['id']}")["trigger"]["variables"]["date"]
+            for e in ticks
+        )
+        assert len(set(dates)) == len(dates)  # each second fired once
