@@ -21,7 +21,6 @@ import aiohttp
 from engine.errors import TaskFailed
 from engine.plugin import RunContext, plugin
 from tasks.http.client import (
-    build_request,
     describe_client_error,
     describe_failure,
     open_session,
@@ -45,16 +44,7 @@ class Download(HttpTask):
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         settings = self.settings(ctx)
-        request = build_request(
-            ctx,
-            settings,
-            uri=self.uri,
-            method=self.method,
-            headers=self.headers,
-            content_type=self.contentType,
-            body=self.body,
-            form_data=self.formData,
-        )
+        request = self.prepare(ctx, settings)
         # Named by run: tasks in one WorkingDirectory share the folder.
         part = ctx.working_dir() / f"{ctx.task_run_id}.part"
         try:

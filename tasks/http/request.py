@@ -20,6 +20,7 @@ from engine.errors import TaskFailed
 from engine.plugin import RunContext, Task, plugin
 from tasks.http.client import (
     HttpOptions,
+    PreparedRequest,
     Settings,
     Ssl,
     build_request,
@@ -55,6 +56,19 @@ class HttpTask(Task):
             options = (options or HttpOptions()).model_copy(update={"ssl": self.sslOptions})
         return settings_of(ctx, options, allow_failed=self.allowFailed, **overrides)
 
+    def prepare(self, ctx: RunContext, settings: Settings) -> PreparedRequest:
+        """This task's request, rendered."""
+        return build_request(
+            ctx,
+            settings,
+            uri=self.uri,
+            method=self.method,
+            headers=self.headers,
+            content_type=self.contentType,
+            body=self.body,
+            form_data=self.formData,
+        )
+
 
 @plugin("io.kestra.plugin.core.http.Request", "io.kestra.plugin.fs.http.Request")
 class Request(HttpTask):
@@ -75,16 +89,7 @@ class Request(HttpTask):
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         settings = self.settings(ctx)
-        request = build_request(
-            ctx,
-            settings,
-            uri=self.uri,
-            method=self.method,
-            headers=self.headers,
-            content_type=self.contentType,
-            body=self.body,
-            form_data=self.formData,
-        )
+        request = self.prepare(ctx, settings)
         ctx.logger.debug(f"{request.method} {request.url}")
         settings.log(ctx, "REQUEST_HEADERS", "request headers", request.headers)
         settings.log(ctx, "REQUEST_BODY", "request body", request.data)
