@@ -9,10 +9,12 @@ the last moments are projected before the process exits.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
-from collections.abc import Mapping
-from contextlib import AsyncExitStack
+from collections.abc import Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
+from pathlib import Path
 from typing import Any, Self
 
 from aiohttp import web
@@ -21,6 +23,7 @@ from engine.bus import open_bus
 from engine.bus.base import Bus, Topics
 from engine.catalog import default_registries
 from engine.clock import Clock, SystemClock
+from engine.errors import ConfigError
 from engine.executor import Executor, ExecutorSettings
 from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
@@ -47,6 +50,24 @@ log = logging.getLogger("podium.server")
 def kestra_envs(environ: Mapping[str, str]) -> dict[str, str]:
     """Kestra exposes `ENV_FOO` to templates as `envs.foo`."""
     return {k[4:].lower(): v for k, v in environ.items() if k.startswith("ENV_")}
+
+
+@contextmanager
+def _lock_data_folder(data: Path) -> Iterator[None]:
+    """One process per embedded data folder: two would corrupt the journal. The kernel
+    releases the lock when the process dies, so kill -9 leaves nothing to clean up."""
+    with open(data / "podium.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"the data folder {data} is in use by another Podium process; stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
 
 
 class Podium:
@@ -79,6 +100,8 @@ class Podium:
         settings = self.settings
         data = settings.data.resolve()
         data.mkdir(parents=True, exist_ok=True)
+        if self.is_durable:
+            self._stack.enter_context(_lock_data_folder(data))
         journal = data / "bus" if self.is_durable else None
         self.bus = await self._stack.enter_async_context(
             open_bus(

@@ -92,3 +92,16 @@ def test_bad_settings_say_which_key(tmp_path: Path) -> None:
         load_settings(
             config, environ={"PODIUM_PORT": "1", "PODIUM_EXECUTOR__MAX_RUNNING_TASKS": "0"}
         )
+
+
+async def test_one_process_per_embedded_data_folder(tmp_path: Path) -> None:
+    from engine.server import Podium
+    from engine.settings import Settings
+
+    settings = Settings(data=tmp_path / "data")
+    async with Podium(settings, environ={}, serve_http=False):
+        with pytest.raises(ConfigError, match="in use by another Podium process"):
+            async with Podium(settings, environ={}, serve_http=False):
+                pass
+    async with Podium(settings, environ={}, serve_http=False):
+        pass  # released on exit
