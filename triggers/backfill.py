@@ -42,7 +42,7 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from engine.errors import ConfigError, InputError, PodiumError, TransientError
@@ -50,6 +50,7 @@ from engine.flows import FlowRepository
 from engine.intake import FlowNotFound
 from engine.settings import load_settings
 from triggers.base import TriggerContext, trigger_scope
+from triggers.cron import as_utc
 from triggers.schedule import Schedule, ScheduleSlots, slot_key
 
 __all__ = ["BACKFILL_LABEL", "BackfillResult", "backfill", "backfill_command"]
@@ -111,8 +112,8 @@ async def backfill(
     zone = slots.cron.zone
     now = ctx.clock.now()
     first = _aware(start, zone)
-    last = now if end is None else min(_aware(end, zone), now, key=_utc)
-    if _utc(first) >= _utc(last):
+    last = now if end is None else min(_aware(end, zone), now, key=as_utc)
+    if as_utc(first) >= as_utc(last):
         raise ValueError(
             f"nothing to backfill between {first.isoformat()} and {last.isoformat()}: "
             "start must be before end, and in the past"
@@ -206,10 +207,6 @@ class _Backfill:
 
 def _aware(moment: datetime, zone: tzinfo) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
 
 
 # ---------------------------------------------------------------------------

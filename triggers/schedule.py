@@ -4,8 +4,8 @@ How to read this module
     Schedule        the YAML model. The cron expression and the time zone are checked when
                     the flow is saved: a bad one is a located FlowDefinitionError, never a
                     runtime surprise.
-    Cron            pure slot arithmetic: the slot after/before an instant, the slots of a
-                    range, with the DST rule below.
+    Cron            (triggers/cron.py) pure slot arithmetic: the slot after/before an
+                    instant, the slots of a range, with the DST rule below.
     ScheduleSlots   a trigger's slots as a flow sees them: its date conditions, and the
                     `trigger.date/next/previous` variables of a slot (shared with backfill).
     ScheduleRunner  the loop the TriggerService runs for each live Schedule trigger.
@@ -69,17 +69,12 @@ stopAfter
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
 from pydantic import ValidationInfo, field_validator
 
 from engine.errors import PodiumError, TransientError
@@ -87,6 +82,15 @@ from engine.events import ExecutionChanged, ExecutionRequested
 from engine.flow import Flow
 from engine.plugin import Condition, Duration, Trigger, plugin
 from triggers.base import TriggerContext, TriggerStateStore, trigger_scope
+from triggers.cron import (
+    Cron,
+    as_utc,
+    iso_or_none,
+    parse_cron,
+    server_zone,
+    slot_key,
+    zone_named,
+)
 from triggers.schedule_conditions import CONDITIONS, applies_to_schedules
 
 __all__ = [
@@ -108,15 +112,6 @@ log = logging.getLogger("podium.triggers.schedule")
 
 RecoverPolicy = Literal["ALL", "LAST", "NONE"]
 
-NICKNAMES: Mapping[str, str] = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
 DUE_GRACE = timedelta(minutes=1)
 FIRE_TIMEOUT = 30.0  # seconds one publish may take before the runner restarts and retries
 MAX_RECOVERED = 10_000  # missed slots recovered at most at once (the newest)
@@ -124,55 +119,9 @@ MAX_WATCHED = 100
 MAX_REVISIONS_SCANNED = 200
 CONDITION_LOOKAHEAD = 1_000  # slots tried to find the next/previous one conditions accept
 
-_PROBE = datetime(2000, 1, 1)
-_FIELDS_HELP = "minute hour day-of-month month day-of-week"
-
 
 # ---------------------------------------------------------------------------
 # The model
-
-
-@functools.lru_cache(maxsize=1024)
-def parse_cron(expression: str, *, with_seconds: bool = False) -> tuple[str, ...]:
-    """The six fields (seconds first) of a Kestra cron expression. Raises ValueError."""
-    text = expression.strip()
-    nickname = NICKNAMES.get(text.lower())
-    if nickname is not None:
-        fields = ["0", *nickname.split()]
-    else:
-        fields = text.split()
-        if with_seconds and len(fields) != 6:
-            raise ValueError(
-                f"withSeconds: true needs 6 fields (second {_FIELDS_HELP}), "
-                f"got {len(fields)} in {expression!r}"
-            )
-        if not with_seconds:
-            if len(fields) == 6:
-                raise ValueError(
-                    f"{expression!r} has 6 fields: a seconds field needs withSeconds: true"
-                )
-            if len(fields) != 5:
-                raise ValueError(
-                    f"not a cron expression: {expression!r} (5 fields: {_FIELDS_HELP}; "
-                    f"or a nickname: {', '.join(NICKNAMES)})"
-                )
-            fields.insert(0, "0")
-    try:
-        next(CronSim(" ".join(fields), _PROBE))
-    except CronSimError as exc:  # "Bad day-of-month" for `0 0 31 2 *`
-        raise ValueError(f"invalid cron expression {expression!r}: {str(exc).lower()}") from None
-    except StopIteration:
-        raise ValueError(f"cron expression {expression!r} never fires") from None
-    return tuple(fields)
-
-
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r} (an IANA name such as Europe/Paris)"
-        ) from None
 
 
 @plugin("io.kestra.plugin.core.trigger.Schedule")
@@ -198,7 +147,7 @@ class Schedule(Trigger):
     @classmethod
     def _check_zone(cls, value: str | None) -> str | None:
         if value is not None:
-            _zone(value)
+            zone_named(value)
         return value
 
     @property
@@ -206,134 +155,11 @@ class Schedule(Trigger):
         return parse_cron(self.cron, with_seconds=self.withSeconds)
 
 
-@functools.cache
-def server_zone() -> tzinfo:
-    """This server's time zone, resolved once: an IANA zone when it can be named (so DST
-    is followed), else the fixed offset the system reports now."""
-    for name in _local_zone_names():
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            continue
-    return datetime.now().astimezone().tzinfo or UTC
-
-
-def _local_zone_names() -> Iterator[str]:
-    if os.environ.get("TZ"):
-        yield os.environ["TZ"].removeprefix(":")
-    localtime = os.path.realpath("/etc/localtime")
-    if "zoneinfo/" in localtime:
-        yield localtime.split("zoneinfo/", 1)[1]
-    try:
-        yield Path("/etc/timezone").read_text(encoding="utf-8").strip()
-    except OSError:
-        pass
-
-
 def schedule_zone(trigger: Schedule, default: tzinfo | None = None) -> tzinfo:
     """The zone a trigger's cron is read in: its `timezone`, else `default`, else the server's."""
     if trigger.timezone:
-        return _zone(trigger.timezone)
+        return zone_named(trigger.timezone)
     return default or server_zone()
-
-
-# ---------------------------------------------------------------------------
-# Slot arithmetic
-
-
-def _utc(moment: datetime) -> datetime:
-    # Aware datetimes sharing a tzinfo compare and subtract by wall time, which is wrong
-    # inside a DST fold: every comparison here is made in UTC.
-    return moment.astimezone(UTC)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def slot_key(slot: datetime) -> str:
-    """A slot's claim key and firing item: its instant in UTC, one key per instant."""
-    return _utc(slot).isoformat()
-
-
-def _resolve(wall: datetime, zone: tzinfo) -> datetime:
-    """The instant of a local wall time: its first occurrence in a fall-back fold, the end
-    of the gap when a spring-forward skipped it."""
-    first = wall.replace(tzinfo=zone, fold=0)
-    if _utc(first).astimezone(zone).replace(tzinfo=None) == wall:
-        return first
-    # In a gap fold=0 reads the wall time with the offset before the change and fold=1
-    # with the one after: the change happened between the two readings. Find it.
-    low, high = sorted((_utc(first), _utc(wall.replace(tzinfo=zone, fold=1))))
-    after = high.astimezone(zone).utcoffset()
-    while high - low > timedelta(seconds=1):
-        middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
-        if middle.astimezone(zone).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return high.astimezone(zone)
-
-
-@dataclass(frozen=True)
-class Cron:
-    """The slots of a six-field cron expression in a zone. Pure: instants in, instants out
-    (aware, in `zone`), whatever zone the instants given are in."""
-
-    fields: tuple[str, ...]
-    zone: tzinfo
-
-    def __repr__(self) -> str:
-        return f"<Cron {self.expression!r} {self.zone}>"
-
-    @property
-    def expression(self) -> str:
-        return " ".join(self.fields)
-
-    @property
-    def is_wall_clock(self) -> bool:
-        return not self.fields[1].startswith("*") and not self.fields[2].startswith("*")
-
-    def walk(self, instant: datetime, *, reverse: bool = False) -> Iterator[datetime]:
-        """Slots strictly after `instant` (before it, with reverse), nearest first."""
-        origin = _utc(instant)
-        local = origin.astimezone(self.zone)
-        candidates: Iterator[datetime]
-        if self.is_wall_clock:
-            walls = CronSim(self.expression, local.replace(tzinfo=None), reverse)
-            candidates = (_resolve(wall, self.zone) for wall in walls)
-        else:  # cronsim steps real time in UTC and reads each instant's wall clock
-            candidates = CronSim(self.expression, local, reverse)
-        bound = origin
-        for candidate in candidates:
-            at = _utc(candidate)
-            # Skips the second reading of a fold and repeats from a gap (two wall times
-            # resolved to the same instant): slots strictly progress.
-            if (at < bound) if reverse else (at > bound):
-                bound = at
-                yield at.astimezone(self.zone)
-
-    def next_after(self, instant: datetime) -> datetime | None:
-        return next(self.walk(instant), None)
-
-    def previous_before(self, instant: datetime) -> datetime | None:
-        return next(self.walk(instant, reverse=True), None)
-
-    def range(self, start: datetime, end: datetime) -> Iterator[datetime]:
-        """Slots in [start, end), oldest first."""
-        for slot in self.walk(start - timedelta(microseconds=1)):
-            if _utc(slot) >= _utc(end):
-                return
-            yield slot
-
-    def latest(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
-        """The newest `limit` slots in (after, until], oldest first."""
-        newest: list[datetime] = []
-        for slot in self.walk(until + timedelta(microseconds=1), reverse=True):
-            if _utc(slot) <= _utc(after) or len(newest) >= limit:
-                break
-            newest.append(slot)
-        return newest[::-1]
 
 
 @dataclass
@@ -366,9 +192,9 @@ class ScheduleSlots:
 
     def _plain_variables(self, slot: datetime) -> dict[str, Any]:
         return {
-            "date": _iso(slot),
-            "next": _iso(self.cron.next_after(slot)),
-            "previous": _iso(self.cron.previous_before(slot)),
+            "date": iso_or_none(slot),
+            "next": iso_or_none(self.cron.next_after(slot)),
+            "previous": iso_or_none(self.cron.previous_before(slot)),
         }
 
     def accepts(self, slot: datetime) -> bool:
@@ -376,7 +202,9 @@ class ScheduleSlots:
         if not self.conditions:
             return True
         # next/previous cost two cron walks: computed only for conditions that mention them
-        variables = self._plain_variables(slot) if self._reads_neighbours else {"date": _iso(slot)}
+        variables = (
+            self._plain_variables(slot) if self._reads_neighbours else {"date": iso_or_none(slot)}
+        )
         facts = {
             "trigger": variables,
             "schedule": variables,
@@ -392,9 +220,9 @@ class ScheduleSlots:
         if not self.conditions:
             return self._plain_variables(slot)
         return {
-            "date": _iso(slot),
-            "next": _iso(await self._nearest_accepted(slot, reverse=False)),
-            "previous": _iso(await self._nearest_accepted(slot, reverse=True)),
+            "date": iso_or_none(slot),
+            "next": iso_or_none(await self._nearest_accepted(slot, reverse=False)),
+            "previous": iso_or_none(await self._nearest_accepted(slot, reverse=True)),
         }
 
     async def _nearest_accepted(self, slot: datetime, *, reverse: bool) -> datetime | None:
@@ -436,7 +264,7 @@ class _State:
     @classmethod
     def load(cls, data: Mapping[str, Any], *, now: datetime) -> _State:
         try:
-            last = _utc(datetime.fromisoformat(str(data["last"])))
+            last = as_utc(datetime.fromisoformat(str(data["last"])))
         except (KeyError, ValueError):
             last = now  # unreadable: start from now rather than guess a past
         revision = data.get("revision")
@@ -467,9 +295,9 @@ async def reenable(store: TriggerStateStore, scope: str, *, now: datetime) -> bo
     data = await store.get_trigger_state(scope)
     if not data or not data.get("stopped"):
         return False
-    state = _State.load(data, now=_utc(now))
+    state = _State.load(data, now=as_utc(now))
     state.stopped = None
-    state.last = max(state.last, _utc(now))
+    state.last = max(state.last, as_utc(now))
     await store.set_trigger_state(scope, state.dump())
     return True
 
@@ -538,20 +366,20 @@ class _ScheduleLoop:
             if state.stopped is not None:
                 state = await self._wait_reenabled(state)
                 continue
-            now = _utc(clock.now())
+            now = as_utc(clock.now())
             if upcoming is None or upcoming[0] != state.last:
                 upcoming = (state.last, cron.next_after(state.last))  # once per slot, not per wake
             slot = upcoming[1]
-            if slot is not None and _utc(slot) <= now:
+            if slot is not None and as_utc(slot) <= now:
                 await self._handle(state, cron.latest(state.last, now, MAX_RECOVERED + 1), now)
                 continue
             wait = self.runner.wake_seconds
             if slot is not None:
-                wait = min(wait, (_utc(slot) - now).total_seconds())
+                wait = min(wait, (as_utc(slot) - now).total_seconds())
             await clock.sleep(wait)
 
     async def _start(self) -> _State:
-        now = _utc(self.ctx.clock.now())
+        now = as_utc(self.ctx.clock.now())
         data = await self.ctx.state.get_trigger_state(self.scope)
         if data is None:
             state = _State(last=now)  # a new trigger starts from now: no backfill
@@ -578,7 +406,7 @@ class _ScheduleLoop:
         newest = due[-1]
         if self.policy == "ALL":
             chosen = due
-        elif self.policy == "LAST" or now - _utc(newest) <= self.runner.due_grace:
+        elif self.policy == "LAST" or now - as_utc(newest) <= self.runner.due_grace:
             chosen = [newest]  # NONE still fires the slot that is due right now
         else:
             chosen = []
@@ -591,13 +419,13 @@ class _ScheduleLoop:
             )
         for slot in chosen:
             await self._evaluate(state, slot)
-        if _utc(newest) > state.last:  # skipped or refused slots are evaluated too
-            state.last = _utc(newest)
+        if as_utc(newest) > state.last:  # skipped or refused slots are evaluated too
+            state.last = as_utc(newest)
             await self._save(state)
 
     async def _evaluate(self, state: _State, slot: datetime) -> None:
         late = self.trigger.lateMaximumDelay
-        lateness = _utc(self.ctx.clock.now()) - _utc(slot)
+        lateness = as_utc(self.ctx.clock.now()) - as_utc(slot)
         if late is not None and lateness > late:
             log.warning(
                 "%r: slot %s skipped: %s late (lateMaximumDelay %s)", self, slot, lateness, late
@@ -643,7 +471,7 @@ class _ScheduleLoop:
                 if request is not None and self.reader is not None:
                     state.watch = [*state.watch, request.execution_id][-MAX_WATCHED:]
             state.pending = None
-            state.last = max(state.last, _utc(slot))
+            state.last = max(state.last, as_utc(slot))
             await self._save(state)
         except Exception as exc:
             return exc
@@ -708,7 +536,7 @@ class _ScheduleLoop:
                 stopped = {
                     "state": execution.state.value,
                     "execution_id": execution_id,
-                    "at": _utc(self.ctx.clock.now()).isoformat(),
+                    "at": as_utc(self.ctx.clock.now()).isoformat(),
                 }
         if waiting != state.watch or stopped != state.stopped:
             state.watch, state.stopped = waiting, stopped
@@ -720,7 +548,7 @@ class _ScheduleLoop:
         data = await self.ctx.state.get_trigger_state(self.scope)
         if data is None or data.get("stopped"):
             return state
-        now = _utc(self.ctx.clock.now())
+        now = as_utc(self.ctx.clock.now())
         log.info("%r enabled again: starting from now", self)
         fresh = _State.load(data, now=now)
         fresh.last = max(fresh.last, now)
@@ -729,8 +557,8 @@ class _ScheduleLoop:
         return fresh
 
     async def _save(self, state: _State) -> None:
-        now = _utc(self.ctx.clock.now())
-        state.next = _iso(self.slots.cron.next_after(max(state.last, now)))
+        now = as_utc(self.ctx.clock.now())
+        state.next = iso_or_none(self.slots.cron.next_after(max(state.last, now)))
         await self.ctx.state.set_trigger_state(self.scope, state.dump())
 
 
