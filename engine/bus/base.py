@@ -6,7 +6,7 @@ Two implementations pass one contract test suite (tests/engine/test_bus_contract
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, Self
 
@@ -89,3 +89,17 @@ class Bus(Protocol):
         end of the topic and keeps no offsets."""
 
     async def end_offsets(self, topic: str) -> dict[int, int]: ...
+
+    async def start_offsets(self, topic: str) -> dict[int, int]:
+        """The oldest offset still retained, by partition (older records were deleted)."""
+
+    async def group_offsets(self, topic: str, group: str) -> dict[int, int]:
+        """The next offset `group` will read, by partition, whoever its members are: how
+        one role waits for another (the executor for the projector)."""
+
+    async def partition_of(self, topic: str, key: str) -> int:
+        """The partition a record with `key` lands in."""
+
+    def read_all(self, topic: str, *, batch: int = 2_000) -> AsyncIterator[list[Record]]:
+        """Every retained record, from the start to the end as of the call, in batches;
+        no group, no commits (a projection rebuild, an audit)."""

@@ -52,6 +52,7 @@ from aiokafka.errors import (
     for_code,
 )
 from aiokafka.helpers import create_ssl_context
+from aiokafka.partitioner import murmur2
 
 from engine.bus.base import PartitionListener, Record
 from engine.errors import ConfigError, TransientError
@@ -345,6 +346,60 @@ class KafkaBus:
             tp.partition: max(offset, self._acked.get((topic, tp.partition), 0))
             for tp, offset in ends.items()
         }
+
+    async def start_offsets(self, topic: str) -> dict[int, int]:
+        self._require_open()
+        partitions = await self._topic_partitions(topic)
+        assert self._offsets is not None
+        async with _kafka_call(f"reading start offsets of {topic!r}", self.settings.call_timeout):
+            starts = await self._offsets.beginning_offsets(partitions)
+        return {tp.partition: offset for tp, offset in starts.items()}
+
+    async def group_offsets(self, topic: str, group: str) -> dict[int, int]:
+        self._require_open()
+        return await self._group_positions(topic, group)
+
+    async def partition_of(self, topic: str, key: str) -> int:
+        """As the producer's default partitioner places it (murmur2 of the key)."""
+        count = await self._ensure(topic)
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % count
+
+    async def read_all(self, topic: str, *, batch: int = 2_000) -> AsyncIterator[list[Record]]:
+        self._require_open()
+        partitions = await self._topic_partitions(topic)
+        ends = await self.end_offsets(topic)
+        s = self.settings
+        consumer = AIOKafkaConsumer(
+            **s.client_options(),
+            enable_auto_commit=False,
+            fetch_max_bytes=s.fetch_max_bytes,
+            max_partition_fetch_bytes=s.max_partition_fetch_bytes,
+        )
+        try:
+            async with _kafka_call(f"reading {topic!r} from its start", s.subscribe_timeout):
+                await consumer.start()
+                consumer.assign(partitions)
+                await consumer.seek_to_beginning(*partitions)
+            remaining = {tp for tp in partitions if ends.get(tp.partition, 0) > 0}
+            while remaining:
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= ends[tp.partition]:
+                        remaining.discard(tp)
+                        consumer.pause(tp)
+                if not remaining:
+                    break
+                async with _kafka_call(f"reading {topic!r}", s.call_timeout):
+                    batches = await consumer.getmany(timeout_ms=1000, max_records=batch)
+                records = [
+                    Record(tp.topic, tp.partition, m.offset, (m.key or b"").decode(), m.value or b"")
+                    for tp in sorted(batches, key=lambda tp: tp.partition)
+                    for m in batches[tp]
+                    if m.offset < ends[tp.partition]
+                ]
+                if records:
+                    yield records
+        finally:
+            await _quietly(f"{self!r}: closing a reader", consumer.stop(), s)
 
     async def _group_positions(self, topic: str, group: str) -> dict[int, int]:
         """The next offset `group` reads per partition: its commit, else the log start."""

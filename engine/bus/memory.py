@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -219,6 +219,30 @@ class MemoryBus:
 
     async def end_offsets(self, topic: str) -> dict[int, int]:
         return {0: self._topic(topic).end}
+
+    async def start_offsets(self, topic: str) -> dict[int, int]:
+        return {0: self._topic(topic).base}
+
+    async def group_offsets(self, topic: str, group: str) -> dict[int, int]:
+        t = self._topic(topic)
+        return {0: t.committed.get(group, t.base)}
+
+    async def partition_of(self, topic: str, key: str) -> int:
+        return 0
+
+    async def read_all(self, topic: str, *, batch: int = 2_000) -> AsyncIterator[list[Record]]:
+        """Only what the bus still holds: records every group committed are trimmed."""
+        t = self._topic(topic)
+        position, end = t.base, t.end
+        while position < end:
+            start = max(position, t.base)  # trimmed meanwhile: those are gone
+            stop = min(end, start + batch)
+            yield [
+                Record(t.name, 0, offset, *t.records[offset - t.base])
+                for offset in range(start, stop)
+            ]
+            position = stop
+            await asyncio.sleep(0)
 
     def _commit(self, topic: _Topic, group: str, offset: int) -> None:
         if offset <= topic.committed.get(group, 0):

@@ -203,6 +203,44 @@ async def test_publish_many_delivers_a_large_batch_and_an_empty_one_is_a_no_op(
     await sub.close()
 
 
+async def test_partition_of_says_where_a_key_lands(case: Case) -> None:
+    topic = case.name("t")
+    sub = await case.bus.subscribe(topic, case.name("g"))
+    keys = [f"ns.team/flow-{i}" for i in range(40)]
+    await case.bus.publish_many(topic, [(k, b"x") for k in keys])
+    landed = {r.key: r.partition for r in await drain(sub, len(keys))}
+    assert landed == {k: await case.bus.partition_of(topic, k) for k in keys}
+    await sub.close()
+
+
+async def test_group_offsets_are_readable_by_anyone(case: Case) -> None:
+    topic, group = case.name("t"), case.name("g")
+    sub = await case.bus.subscribe(topic, group)
+    await case.bus.publish_many(topic, [(f"k{i}", b"x") for i in range(5)])
+    assert sum((await case.bus.group_offsets(topic, group)).values()) == 0
+    records = await drain(sub, 5)
+    await sub.commit(records)
+    assert await case.bus.group_offsets(topic, group) == await case.bus.end_offsets(topic)
+    await sub.close()
+
+
+async def test_read_all_replays_what_is_retained_up_to_the_end_at_the_call(case: Case) -> None:
+    topic = case.name("t")
+    holder = await case.bus.subscribe(topic, case.name("g"))  # keeps records retained
+    items = [(f"k{i % 5}", f"{i}".encode()) for i in range(300)]
+    await case.bus.publish_many(topic, items)
+    assert set((await case.bus.start_offsets(topic)).values()) == {0}
+    seen: list[Record] = []
+    async for batch in case.bus.read_all(topic, batch=64):
+        assert 0 < len(batch) <= 64
+        if not seen:
+            await case.bus.publish(topic, "k0", b"later")  # past the end: not read
+        seen += batch
+    assert by_key(seen) == by_key([Record(topic, 0, 0, k, v) for k, v in items])
+    assert sum((await case.bus.group_offsets(topic, case.name("g"))).values()) == 0
+    await holder.close()
+
+
 async def test_closing_twice_is_safe(case: Case) -> None:
     sub = await case.bus.subscribe(case.name("t"), case.name("g"))
     await sub.close()
