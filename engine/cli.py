@@ -1,9 +1,17 @@
 """The `podium` command line.
 
 podium server local [--flows DIR] [--port N] [--data DIR]   every role, embedded defaults
+podium server standalone [--config FILE] [--port N]          every role, configured backends
+podium server executor|projector|scheduler|webserver [--port N]   one role (Kafka bus)
+podium db migrate                                            apply the store's migrations
+podium projector rebuild [--yes]                             replay the events into the store
 podium flow validate FILE…                                   print every problem; exit 1 if any
+podium flow deploy DIR…                                      validate, then store, every flow
 podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
 podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
+
+Settings come from --config (default: config/default.yaml), then PODIUM_* variables
+(PODIUM_BUS=kafka://…, PODIUM_STORE=postgresql://…), then flags.
 """
 
 from __future__ import annotations
@@ -31,6 +39,15 @@ from engine.states import State
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+ROLE_HELP = {
+    "local": "every role in one process, on embedded defaults",
+    "standalone": "every role in one process, on the configured bus and store",
+    "executor": "consume requests and walk flows (a consumer group: run several)",
+    "projector": "write events into the store",
+    "scheduler": "run the triggers (schedules, file arrivals, flow triggers)",
+    "webserver": "the REST API, the web UI and webhooks",
+}
 
 
 def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
@@ -70,20 +87,58 @@ def _parser() -> argparse.ArgumentParser:
     server = commands.add_parser("server", help="run Podium").add_subparsers(
         dest="role", required=True
     )
-    local = server.add_parser("local", help="every role in one process, on embedded defaults")
-    local.add_argument(
-        "--flows", type=Path, help="load flows from this folder and follow its changes"
+    for role, help_text in ROLE_HELP.items():
+        sub = server.add_parser(role, help=help_text)
+        sub.add_argument(
+            "--config", type=Path, help="a settings file (default config/default.yaml)"
+        )
+        sub.add_argument(
+            "--data", type=Path, help="where local state is kept (default ./podium-data)"
+        )
+        sub.add_argument(
+            "--port",
+            type=int,
+            help="HTTP port (default 8080)"
+            if role in ("local", "standalone", "webserver")
+            else "serve /health on this port (default: no HTTP)",
+        )
+        sub.add_argument("--host", help="HTTP address (default 127.0.0.1)")
+        if role in ("local", "standalone"):
+            sub.add_argument(
+                "--flows", type=Path, help="load flows from this folder and follow its changes"
+            )
+
+    db = commands.add_parser("db", help="the store").add_subparsers(dest="action", required=True)
+    migrate = db.add_parser("migrate", help="apply the store's schema migrations and exit")
+    migrate.add_argument("--config", type=Path, help="a settings file")
+    migrate.add_argument("--data", type=Path, help="the data folder (embedded store)")
+
+    projector = commands.add_parser("projector", help="the projection").add_subparsers(
+        dest="action", required=True
     )
-    local.add_argument("--port", type=int, help="HTTP port (default 8080)")
-    local.add_argument("--host", help="HTTP address (default 127.0.0.1)")
-    local.add_argument("--data", type=Path, help="where state is kept (default ./podium-data)")
-    local.add_argument("--config", type=Path, help="a settings file instead of config/default.yaml")
+    rebuild = projector.add_parser(
+        "rebuild", help="empty the projection and replay every retained event into it"
+    )
+    rebuild.add_argument("--config", type=Path, help="a settings file")
+    rebuild.add_argument("--data", type=Path, help="the data folder (embedded store)")
+    rebuild.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    rebuild.add_argument(
+        "--partial",
+        action="store_true",
+        help="rebuild even if the bus no longer holds the oldest events",
+    )
 
     flow = commands.add_parser("flow", help="work with flow files").add_subparsers(
         dest="action", required=True
     )
     validate = flow.add_parser("validate", help="check flow files and print every problem")
     validate.add_argument("files", nargs="+", type=Path)
+    deploy = flow.add_parser(
+        "deploy", help="validate flow files (or folders of them), then store them all"
+    )
+    deploy.add_argument("paths", nargs="+", type=Path)
+    deploy.add_argument("--config", type=Path, help="a settings file")
+    deploy.add_argument("--data", type=Path, help="the data folder (embedded store)")
     run = flow.add_parser("run", help="run a flow once, in this process, with live progress")
     run.add_argument("file", type=Path)
     run.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE")
@@ -133,8 +188,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.verbose:
                 logging.getLogger("podium").setLevel(logging.WARNING)
             return _run(run_flow(args))
-        if args.command == "server" and args.role == "local":
-            return _run(serve_local(args))
+        if args.command == "server":
+            return _run(serve(args))
+        if args.command == "flow" and args.action == "deploy":
+            return _run(deploy_flows(args))
+        if args.command == "db" and args.action == "migrate":
+            return _run(migrate_store(args))
+        if args.command == "projector" and args.action == "rebuild":
+            if not args.yes:
+                answer = input("empty the projection and replay every retained event? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    return EXIT_USAGE
+            return _run(rebuild_projection(args))
         if args.command == "trigger" and args.action == "backfill":
             from triggers.backfill import backfill_command
 
@@ -179,18 +244,96 @@ def validate_files(files: Sequence[Path]) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-async def serve_local(args: argparse.Namespace) -> int:
-    from engine.server import Podium
-
-    settings = load_settings(
-        args.config,
-        overrides={"port": args.port, "host": args.host, "data": args.data, "flows": args.flows},
+def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    return load_settings(
+        getattr(args, "config", None),
+        overrides={"data": getattr(args, "data", None), **overrides},
     )
-    async with Podium(settings) as podium:
+
+
+async def serve(args: argparse.Namespace) -> int:
+    from engine.server import ALL_ROLES, Podium
+
+    settings = _settings(args, port=args.port, host=args.host, flows=getattr(args, "flows", None))
+    roles = ALL_ROLES if args.role in ("local", "standalone") else {args.role}
+    if args.role == "local" and not settings.bus.startswith("memory://"):
+        raise ConfigError(
+            f"`server local` runs on the embedded bus, not {settings.bus}: "
+            "use `podium server standalone` with a configured bus"
+        )
+    serve_http = args.role in ("local", "standalone", "webserver") or args.port is not None
+    async with Podium(settings, roles=roles, serve_http=serve_http) as podium:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, podium.stop)
         await podium.run()
+    return EXIT_OK
+
+
+async def migrate_store(args: argparse.Namespace) -> int:
+    from engine.store import open_store
+
+    settings = _settings(args)
+    async with open_store(settings.store_url):  # opening a store applies its migrations
+        pass
+    where = settings.store_url.rpartition("@")[2]  # never print a password
+    print(f"podium: the store at {where} is migrated")
+    return EXIT_OK
+
+
+async def deploy_flows(args: argparse.Namespace) -> int:
+    """All or nothing: every file is validated before the first one is stored."""
+    from engine.flows import FlowRepository
+    from engine.store import open_store
+
+    registries = default_registries()
+    sources: list[tuple[Path, str]] = []
+    failed = 0
+    for path in args.paths:
+        files = (
+            sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+            if path.is_dir()
+            else [path]
+        )
+        for file in files:
+            try:
+                source = file.read_text(encoding="utf-8")
+                load_flow(source, registries, source=str(file))
+            except OSError as exc:
+                print(f"{file}: cannot read: {exc.strerror}", file=sys.stderr)
+                failed += 1
+            except FlowDefinitionError as exc:
+                print(exc, file=sys.stderr)
+                failed += 1
+            else:
+                sources.append((file, source))
+    if failed:
+        print(f"podium: nothing deployed: {failed} file(s) with problems", file=sys.stderr)
+        return EXIT_FAILED
+    settings = _settings(args)
+    async with open_store(settings.store_url) as store:
+        flows = FlowRepository(store, registries)
+        for file, source in sources:
+            flow = await flows.save(source, name=str(file))
+            print(f"{file}: {flow.namespace}.{flow.id} revision {flow.revision}")
+    return EXIT_OK
+
+
+async def rebuild_projection(args: argparse.Namespace) -> int:
+    from engine.bus import open_bus
+    from engine.bus.base import Topics
+    from engine.projector import rebuild
+    from engine.store import open_store
+
+    settings = _settings(args)
+    topics = Topics()
+    journal = settings.data.resolve() / "bus" if settings.bus.startswith("memory://") else None
+    async with (
+        open_bus(settings.bus, journal=journal, topics=(topics.events,)) as bus,
+        open_store(settings.store_url) as store,
+    ):
+        applied = await rebuild(bus, store, topics=topics, allow_partial=args.partial)
+    print(f"podium: the projection was rebuilt from {applied} events")
     return EXIT_OK
 
 

@@ -10,7 +10,15 @@ One executor owns every execution of the flows whose partitions it holds (DESIGN
     each admitted execution: an ExecutionWalk in the executor's TaskGroup
 
 A request's offset is committed once the events that make it durable were published.
-On start, unfinished executions are read back from the (caught-up) store and resumed.
+
+Ownership follows the partitions of the requests topic (the executor is the
+subscription's `PartitionListener`): when partitions are assigned, it waits until the
+projector has stored every event published so far, then resumes the unfinished
+executions of those partitions from the store (finished task runs keep their recorded
+outputs; the others run again). When partitions are revoked, it lets their walks finish
+for a short grace period, then abandons the rest without recording anything, so their
+next owner resumes them. When full, it pauses the subscription (and keeps polling, so it
+stays in its group) instead of buffering requests.
 """
 
 from __future__ import annotations
@@ -56,6 +64,9 @@ log = logging.getLogger("podium.executor")
 class ExecutorSettings:
     group: str = "podium-executor"
     max_running_executions: int = 10_000
+    # How long walks of revoked partitions may go on finishing before they are abandoned
+    # (they must be stopped before the group rebalances: keep under its rebalance timeout).
+    revoke_grace_seconds: float = 5.0
     max_running_tasks: int = 64
     fetch_batch: int = 500
     drain_seconds: float = 10.0
@@ -157,8 +168,11 @@ class Executor:
         self._finished: OrderedDict[str, ExecutionChanged] = OrderedDict()
         self._group: asyncio.TaskGroup | None = None
         self._subscription: Subscription | None = None
-        self._slot_freed = asyncio.Event()
+        self._partitions: set[int] = set()  # of the requests topic, held by this executor
+        self._partition_of: dict[str, int] = {}  # flow key → partition
         self._is_stopping = False
+        self._is_paused = False
+        self.recovering = 0  # partitions being recovered (health)
         self.is_ready = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -168,21 +182,24 @@ class Executor:
 
     async def run(self) -> None:
         """Run until `stop()`; then stop intake, drain with a deadline, and return."""
-        self._subscription = await self.bus.subscribe(self.topics.requests, self.settings.group)
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                await self._recover()
-                self.is_ready.set()
-                await self._intake(self._subscription)
-                await self._drain()
+                # Joining the group assigns partitions, and `on_assigned` recovers them.
+                self._subscription = subscription = await self.bus.subscribe(
+                    self.topics.requests, self.settings.group, listener=self
+                )
+                try:
+                    self.is_ready.set()
+                    await self._intake(subscription)
+                    await self._drain()
+                finally:
+                    await subscription.close()
         finally:
             self._group = None
-            await self._subscription.close()
 
     def stop(self) -> None:
         self._is_stopping = True
-        self._slot_freed.set()
 
     async def _drain(self) -> None:
         # A paused execution could wait for days: leave it to the next owner at once.
@@ -196,11 +213,65 @@ class Executor:
             if owned.task is not None:
                 owned.task.cancel()
 
-    async def _recover(self) -> None:
+    # -- partitions: what this executor owns ----------------------------------------
+
+    async def on_assigned(self, partitions: list[int]) -> None:
+        self._partitions.update(partitions)
+        self.recovering += 1
+        try:
+            await self._recover(set(partitions))
+        finally:
+            self.recovering -= 1
+
+    async def on_revoked(self, partitions: list[int]) -> None:
+        """Stop work on these partitions before the group hands them to someone else."""
+        revoked = set(partitions)
+        self._partitions -= revoked
+        leaving = [
+            o
+            for o in self._owned.values()
+            if self._partition_of.get(o.walk.flow.key) in revoked and o.task is not None
+        ]
+        for key in self._queued.flows():
+            if self._partition_of.get(key) in revoked:
+                while self._queued.first(key) is not None:
+                    self._queued.pop(key)  # still QUEUED in the store: the next owner's
+        if not leaving:
+            return
+        running = [o.task for o in leaving if o.task is not None and not o.walk.is_paused]
+        if running and not self._is_stopping:
+            await asyncio.wait(running, timeout=self.settings.revoke_grace_seconds)
+        abandoned = [o.task for o in leaving if o.task is not None and not o.task.done()]
+        for owned in leaving:
+            owned.walk.is_abandoned = True
+        for task in abandoned:
+            task.cancel()
+        if abandoned:
+            log.info(
+                "revoked partitions %s: %d executions left to their next owner",
+                sorted(revoked),
+                len(abandoned),
+            )
+            await asyncio.wait(abandoned)
+
+    async def _partition(self, namespace: str, flow_id: str) -> int:
+        key = f"{namespace}/{flow_id}"
+        partition = self._partition_of.get(key)
+        if partition is None:
+            partition = await self.bus.partition_of(self.topics.requests, key)
+            self._partition_of[key] = partition
+        return partition
+
+    async def _recover(self, partitions: set[int]) -> None:
         if self.wait_projected is not None:
             await self.wait_projected()
+        recovered: set[str] = set()
         for unfinished in await self.store.unfinished_executions():
             header = unfinished.execution
+            if await self._partition(
+                header.namespace, header.flow_id
+            ) not in partitions or self._is_known(header.execution_id):
+                continue
             flow = await self.flows.get(header.namespace, header.flow_id, header.revision)
             if flow is None:
                 await self._publish_event(
@@ -216,24 +287,32 @@ class Executor:
                 )
                 continue
             header = header.model_copy(update={"seq": unfinished.last_seq})
+            recovered.add(flow.key)
             if header.state is State.QUEUED:
                 self._queued.push(flow.key, header)
                 continue
             log.info("resuming execution %s of %s", header.execution_id, flow.key)
             self._start(flow, header, unfinished.task_runs, unfinished.last_seq)
-        for key in self._queued.flows():
+        for key in recovered:
             await self._admit_queued(key)
 
     # -- intake -------------------------------------------------------------------
 
     async def _intake(self, subscription: Subscription) -> None:
+        limit = self.settings.max_running_executions
         while not self._is_stopping:
-            if len(self._owned) >= self.settings.max_running_executions:
-                # Full: stop taking requests (the bus keeps them) until a slot frees.
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
-                continue
-            records = await subscription.fetch(max_records=self.settings.fetch_batch, timeout=0.2)
+            room = limit - len(self._owned)
+            if room <= 0 and not self._is_paused:
+                # Full: the bus keeps the requests. Polling goes on (and returns nothing),
+                # so this consumer stays in its group.
+                subscription.pause()
+                self._is_paused = True
+            elif room > 0 and self._is_paused:
+                subscription.resume()
+                self._is_paused = False
+            records = await subscription.fetch(
+                max_records=max(1, min(self.settings.fetch_batch, room)), timeout=0.2
+            )
             if not records:
                 continue
             messages = [m for m in map(self._decode, records) if m is not None]
@@ -389,7 +468,7 @@ class Executor:
         try:
             await walk.run()
         except asyncio.CancelledError:
-            if not walk.is_killing or self.runtime.is_shutting_down:
+            if not walk.is_killing or walk.is_abandoned or self.runtime.is_shutting_down:
                 raise
             # our own kill: the walk recorded KILLED; this task ends normally
             current = asyncio.current_task()
@@ -402,7 +481,6 @@ class Executor:
         finally:
             self._owned.pop(walk.execution_id, None)
             self._running.get(walk.flow.key, set()).discard(walk.execution_id)
-            self._slot_freed.set()
         self._remember(walk.header)
         if walk.header.parent is not None and walk.header.state.is_terminal:
             await self._notify_parent(walk.header)

@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 
 from engine.bus.base import Bus, Subscription, Topics
-from engine.errors import TransientError
+from engine.errors import ConfigError, TransientError
 from engine.events import EventDocument
 from engine.store.base import Store
 
-__all__ = ["Projector", "ProjectorSettings"]
+__all__ = ["Projector", "ProjectorSettings", "rebuild", "wait_for_projection"]
 
 log = logging.getLogger("podium.projector")
 
@@ -46,6 +46,7 @@ class Projector:
         self.settings = settings
         self.applied = 0
         self.lag = 0
+        self.last_error: str | None = None  # set while the store refuses (health says so)
         self._is_stopping = False
         self._subscription: Subscription | None = None
         self._progress = asyncio.Condition()
@@ -89,8 +90,10 @@ class Projector:
         while True:
             try:
                 await self.store.apply(events)
+                self.last_error = None
                 return
             except TransientError as exc:
+                self.last_error = str(exc)
                 log.warning("store unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.max_backoff)
@@ -107,3 +110,66 @@ class Projector:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._progress.wait(), 0.5)
+
+
+async def wait_for_projection(
+    bus: Bus,
+    topics: Topics = Topics(),
+    *,
+    group: str = ProjectorSettings.group,
+    poll_seconds: float = 0.05,
+) -> None:
+    """Wait until a projector (in any process) has stored everything published on the
+    events topic before this call: its group's commits reach the end offsets of now."""
+    targets = await bus.end_offsets(topics.events)
+    loop = asyncio.get_running_loop()
+    started = next_report = loop.time()
+    while True:
+        done = await bus.group_offsets(topics.events, group)
+        behind = sum(max(0, end - done.get(p, 0)) for p, end in targets.items())
+        if not behind:
+            return
+        if loop.time() >= next_report + 10:
+            next_report = loop.time()
+            log.warning(
+                "waiting %.0fs for the projector (%d events behind); is it running?",
+                next_report - started,
+                behind,
+            )
+        await asyncio.sleep(poll_seconds)
+
+
+async def rebuild(
+    bus: Bus,
+    store: Store,
+    *,
+    topics: Topics = Topics(),
+    batch_size: int = ProjectorSettings.batch_size,
+    allow_partial: bool = False,
+) -> int:
+    """Empty the projection and apply every retained event again; returns how many.
+
+    Safe beside a running projector: applying is idempotent and sequence-guarded, so
+    whichever of the two applies an event first, the rows end the same. Refuses (unless
+    `allow_partial`) when the bus no longer holds the oldest events, since the rebuilt
+    projection would silently lack what they said."""
+    starts = await bus.start_offsets(topics.events)
+    trimmed = {p: start for p, start in starts.items() if start > 0}
+    if trimmed and not allow_partial:
+        raise ConfigError(
+            f"the events topic no longer starts at offset 0 (partition: first offset "
+            f"{trimmed}); older events were deleted by retention, so a rebuild would lose "
+            "what they said. Keep events longer, or rebuild anyway with --partial"
+        )
+    await store.reset_projection()
+    applied = 0
+    async for records in bus.read_all(topics.events, batch=batch_size):
+        events = []
+        for record in records:
+            try:
+                events.append(EventDocument.parse(record.value))
+            except ValueError as exc:
+                log.error("skipping an undecodable event at %r: %s", record, exc)
+        await store.apply(events)
+        applied += len(events)
+    return applied

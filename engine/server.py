@@ -1,9 +1,15 @@
-"""Putting the roles together. `Podium` runs every role in one process (`server local`).
+"""Putting the roles together: `Podium` runs any set of roles in one process.
 
-Start order: store and bus open; the projector starts; the executor waits for the
-projector to catch up, then resumes unfinished executions and takes requests; the HTTP
-server and the flow folder watcher start. Stop order is the reverse, so the events of
-the last moments are projected before the process exits.
+Roles (DESIGN.md): `executor`, `projector`, `scheduler` (every trigger but webhooks) and
+`webserver` (the API, the UI and webhooks). `podium server local` runs them all on the
+embedded defaults; `standalone` runs them all on the configured backends; each role alone
+is `podium server <role>`, which needs a bus that processes share (Kafka).
+
+Start order: store and bus open; the projector starts; the executor joins its group and,
+for each partition assigned, waits for the projection to catch up (in this process, or
+by watching the projector group's offsets on the bus), then resumes the unfinished
+executions of that partition; the HTTP server and the flow folder watcher start. Stop
+order is the reverse, so the events of the last moments are projected before exit.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import fcntl
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Self
@@ -29,7 +35,7 @@ from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
-from engine.projector import Projector, ProjectorSettings
+from engine.projector import Projector, ProjectorSettings, wait_for_projection
 from engine.settings import Settings
 from engine.storage import LocalStorage
 from engine.store import open_store
@@ -42,9 +48,11 @@ from triggers import trigger_runners
 from triggers.base import TriggerContext
 from triggers.service import TriggerService
 
-__all__ = ["Podium", "kestra_envs"]
+__all__ = ["ALL_ROLES", "Podium", "kestra_envs"]
 
 log = logging.getLogger("podium.server")
+
+ALL_ROLES = frozenset({"executor", "projector", "scheduler", "webserver"})
 
 
 def kestra_envs(environ: Mapping[str, str]) -> dict[str, str]:
@@ -71,16 +79,28 @@ def _lock_data_folder(data: Path) -> Iterator[None]:
 
 
 class Podium:
+    """The roles of one process. Every component is built (reads of their counters stay
+    valid); only the roles asked for run."""
+
     def __init__(
         self,
         settings: Settings,
         *,
+        roles: Collection[str] = ALL_ROLES,
         clock: Clock | None = None,
         environ: Mapping[str, str] = os.environ,
         serve_http: bool = True,
         is_durable: bool = True,
     ) -> None:
+        unknown = set(roles) - ALL_ROLES
+        if unknown or not roles:
+            raise ConfigError(
+                f"unknown roles {sorted(unknown)}; choose from {sorted(ALL_ROLES)}"
+                if unknown
+                else "no role to run"
+            )
         self.settings = settings
+        self.roles = frozenset(roles)
         self.clock = clock or SystemClock()
         self.environ = environ
         self.serve_http = serve_http
@@ -94,13 +114,22 @@ class Podium:
         self.flow_directory: FlowDirectory | None = None
 
     def __repr__(self) -> str:
-        return f"<Podium {self.settings!r}>"
+        return f"<Podium roles={','.join(sorted(self.roles))} {self.settings!r}>"
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
 
     async def __aenter__(self) -> Self:
         settings = self.settings
+        is_embedded = settings.bus.startswith("memory://")
+        if is_embedded and self.roles != ALL_ROLES:
+            raise ConfigError(
+                "the memory:// bus lives inside one process: run every role together "
+                "(podium server local or standalone), or set PODIUM_BUS=kafka://host:port"
+            )
         data = settings.data.resolve()
         data.mkdir(parents=True, exist_ok=True)
-        if self.is_durable:
+        if self.is_durable and is_embedded:
             self._stack.enter_context(_lock_data_folder(data))
         journal = data / "bus" if self.is_durable else None
         self.bus = await self._stack.enter_async_context(
@@ -148,11 +177,12 @@ class Podium:
                 max_running_executions=settings.executor.max_running_executions,
                 max_running_tasks=settings.executor.max_running_tasks,
                 drain_seconds=settings.executor.drain_seconds,
+                revoke_grace_seconds=settings.executor.revoke_grace_seconds,
                 work_root=data / "work",
                 cache_root=data / "cache",
                 envs=envs,
             ),
-            wait_projected=self.projector.caught_up,
+            wait_projected=self._projection_waiter(),
         )
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
@@ -175,6 +205,11 @@ class Podium:
         )
         return self
 
+    def _projection_waiter(self) -> Callable[[], Awaitable[None]]:
+        if self.has("projector"):
+            return self.projector.caught_up  # woken by each batch, no polling
+        return lambda: wait_for_projection(self.bus, self.topics)
+
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
@@ -182,47 +217,101 @@ class Podium:
         self._stopping.set()
 
     async def health(self) -> dict[str, Any]:
-        is_up = self.executor.is_ready.is_set() and self.projector.is_ready.is_set()
-        return {
-            "status": "UP" if is_up and not self._stopping.is_set() else "DOWN",
-            "executor": {
-                "ready": self.executor.is_ready.is_set(),
-                "owned": len(self.executor._owned),
-            },
-            "projector": {"applied": self.projector.applied, "lag": self.projector.lag},
-        }
+        """Each running role's state; UP when every one of them is ready and working."""
+        report: dict[str, Any] = {"roles": sorted(self.roles)}
+        is_up = not self._stopping.is_set()
+        if self.has("executor"):
+            executor = self.executor
+            ready = executor.is_ready.is_set() and not executor.recovering
+            report["executor"] = {
+                "ready": ready,
+                "owned": len(executor._owned),
+                "queued": len(executor._queued),
+                "paused": executor._is_paused,
+                "partitions": sorted(executor._partitions),
+            }
+            is_up = is_up and ready
+        if self.has("projector"):
+            projector = self.projector
+            report["projector"] = {
+                "ready": projector.is_ready.is_set(),
+                "applied": projector.applied,
+                "lag": projector.lag,
+                "error": projector.last_error,
+            }
+            is_up = is_up and projector.is_ready.is_set() and projector.last_error is None
+        if self.has("scheduler"):
+            report["scheduler"] = {"ready": self.triggers.is_ready.is_set()}
+            is_up = is_up and self.triggers.is_ready.is_set()
+        report["status"] = "UP" if is_up else "DOWN"
+        return report
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
-        """Run every role until `stop()`."""
+        """Run this process's roles until `stop()`."""
         watch_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            projector = group.create_task(self.projector.run(), name="projector")
-            watcher = group.create_task(self.watcher.run(), name="watcher")
+            projector = watcher = executor = triggers = None
+            if self.has("projector"):
+                projector = group.create_task(self.projector.run(), name="projector")
+            if self.has("webserver"):
+                watcher = group.create_task(self.watcher.run(), name="watcher")
             if self.flow_directory is not None:
                 await self.flow_directory.load_all()
-            executor = group.create_task(self.executor.run(), name="executor")
-            runner = await self._serve() if self.serve_http else None
+            if self.has("executor"):
+                executor = group.create_task(self.executor.run(), name="executor")
+            runner = None
+            if self.serve_http:
+                runner = await (self._serve() if self.has("webserver") else self._serve_ops())
             if self.flow_directory is not None:
                 group.create_task(self.flow_directory.watch(watch_stop), name="flow watcher")
-            triggers = group.create_task(self.triggers.run(), name="triggers")
-            await self.executor.is_ready.wait()
-            await self.triggers.is_ready.wait()
+            if self.has("scheduler"):
+                triggers = group.create_task(self.triggers.run(), name="triggers")
+                await self.triggers.is_ready.wait()
+            if executor is not None:
+                await self.executor.is_ready.wait()
             if ready is not None:
                 ready.set()
+            log.info("running %s", ", ".join(sorted(self.roles)))
             await self._stopping.wait()
             log.info("stopping: no new requests; draining running executions")
             watch_stop.set()
-            self.triggers.stop()
-            await triggers
-            self.watcher.stop()
-            await watcher
-            self.executor.stop()
-            await executor
-            await self.projector.caught_up()
-            self.projector.stop()
-            await projector
+            if triggers is not None:
+                self.triggers.stop()
+                await triggers
+            if watcher is not None:
+                self.watcher.stop()
+                await watcher
+            if executor is not None:
+                self.executor.stop()
+                await executor
+            if projector is not None:
+                await self.projector.caught_up()
+                self.projector.stop()
+                await projector
             if runner is not None:
                 await runner.cleanup()
+
+    async def _serve_ops(self) -> web.AppRunner:
+        """For a role without the API: health and readiness only, on its own port."""
+
+        async def health(request: web.Request) -> web.Response:
+            report = await self.health()
+            return web.json_response(report, status=200 if report["status"] == "UP" else 503)
+
+        app = web.Application()
+        app.add_routes([web.get("/health", health), web.get("/health/ready", health)])
+        return await self._listen(app)
+
+    async def _listen(self, app: web.Application) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.host, self.settings.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        log.info("listening on http://%s:%s", self.settings.host, self.port)
+        return runner
 
     async def _serve(self) -> web.AppRunner:
         webhooks = webhook_routes(

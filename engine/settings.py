@@ -29,6 +29,9 @@ class ExecutorSection(_Section):
     max_running_executions: int = Field(default=10_000, ge=1)
     max_running_tasks: int = Field(default=64, ge=1)
     drain_seconds: float = Field(default=10.0, ge=0)
+    # On a rebalance, how long walks of revoked partitions may finish before they are
+    # handed over unfinished; keep under the bus's rebalance timeout.
+    revoke_grace_seconds: float = Field(default=5.0, ge=0)
 
 
 class ProjectorSection(_Section):
@@ -47,6 +50,25 @@ class WebhookSection(_Section):
     max_in_flight: int = Field(default=1000, ge=1)
 
 
+class AuthUser(_Section):
+    username: str = Field(min_length=1, max_length=128, pattern=r"^[^:\s]+$")
+    # `scrypt$n$r$p$salt$hash` (base64), as `podium.web.auth.hash_password` writes it
+    password_hash: str = Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[^$]+\$[^$]+$")
+
+    def __repr__(self) -> str:
+        return f"<AuthUser {self.username}>"
+
+
+class AuthSection(_Section):
+    """Basic auth and UI sessions for the API. The first user may also come from
+    PODIUM_ADMIN_USER / PODIUM_ADMIN_PASSWORD; with no user at all, `server local`
+    creates an `admin` with a random password (its hash kept in the data folder)."""
+
+    enabled: bool = True
+    users: list[AuthUser] = Field(default_factory=list)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
+
 class Settings(_Section):
     data: Path = Path("./podium-data")
     bus: str = "memory://"
@@ -59,6 +81,7 @@ class Settings(_Section):
     projector: ProjectorSection = Field(default_factory=ProjectorSection)
     triggers: TriggerSection = Field(default_factory=TriggerSection)
     webhook: WebhookSection = Field(default_factory=WebhookSection)
+    auth: AuthSection = Field(default_factory=AuthSection)
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)

@@ -114,6 +114,9 @@ class ExecutionWalk:
         self.labels: dict[str, str] = dict(header.labels)
         self.outputs: dict[str, Any] = {}
         self.is_killing = False
+        # Given up by this executor (shutdown, or its partition moved): stop without
+        # recording anything, so the next owner resumes the execution where it stands.
+        self.is_abandoned = False
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._log_buffer: list[LogLine] = []
@@ -132,6 +135,10 @@ class ExecutionWalk:
     @property
     def execution_id(self) -> str:
         return self.header.execution_id
+
+    @property
+    def is_leaving(self) -> bool:
+        return (self.runtime.is_shutting_down or self.is_abandoned) and not self.is_killing
 
     @property
     def is_paused(self) -> bool:
@@ -285,7 +292,7 @@ class ExecutionWalk:
             await self.set_state(state, outputs=outputs, error=error)
             return state
         except asyncio.CancelledError:
-            if self.runtime.is_shutting_down and not self.is_killing:
+            if self.is_leaving:
                 raise  # left RUNNING on purpose: the next owner resumes it
             self.is_killing = True
             await self.flush_logs()
@@ -394,7 +401,7 @@ class ExecutionWalk:
                 if run.has_warning:
                     state = worst([state, State.WARNING])
             except asyncio.CancelledError:
-                if not (self.runtime.is_shutting_down and not self.is_killing):
+                if not self.is_leaving:
                     run.state = State.KILLED
                     run.ended_at = self.runtime.clock.now()
                     await self._publish_run(run)

@@ -83,10 +83,16 @@ class Bus(Protocol):
     async def publish_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> None: ...
 
     async def subscribe(
-        self, topic: str, group: str, *, is_transient: bool = False
+        self,
+        topic: str,
+        group: str,
+        *,
+        is_transient: bool = False,
+        listener: PartitionListener | None = None,
     ) -> Subscription:
         """Join `group` on `topic`. A transient subscription (a live view) starts at the
-        end of the topic and keeps no offsets."""
+        end of the topic and keeps no offsets. `listener` hears which partitions this
+        consumer is given and loses."""
 
     async def end_offsets(self, topic: str) -> dict[int, int]: ...
 
