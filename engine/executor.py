@@ -31,12 +31,13 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.bus.base import Bus, Record, Subscription, Topics
 from engine.clock import Clock, SystemClock
-from engine.errors import InputError, PodiumError
+from engine.errors import InputError, PodiumError, TransientError
 from engine.events import (
     ChildExecutionEnded,
     ExecutionChanged,
@@ -58,6 +59,9 @@ from engine.walk import ExecutionWalk, Runtime, task_run_id
 __all__ = ["Executor", "ExecutorSettings"]
 
 log = logging.getLogger("podium.executor")
+
+T = TypeVar("T")
+MAX_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,9 @@ class Executor:
         if self.wait_projected is not None:
             await self.wait_projected()
         recovered: set[str] = set()
-        for unfinished in await self.store.unfinished_executions():
+        for unfinished in await self._patiently(
+            self.store.unfinished_executions, "reading unfinished executions"
+        ):
             header = unfinished.execution
             if await self._partition(
                 header.namespace, header.flow_id
@@ -322,10 +328,33 @@ class Executor:
                 for m in messages
                 if isinstance(m, ExecutionRequested) and not self._is_known(m.execution_id)
             ]
-            existing = await self.store.existing_executions(unknown) if unknown else {}
+            existing = (
+                await self._patiently(
+                    partial(self.store.existing_executions, unknown), "looking up executions"
+                )
+                if unknown
+                else {}
+            )
             for message in messages:
-                await self._handle(message, existing)
+                # Handling a request again is harmless (the id is the idempotency key).
+                await self._patiently(
+                    partial(self._handle, message, existing), f"handling {message.kind}"
+                )
             await subscription.commit(records)
+
+    async def _patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """Retry a call while the store (or the bus) is briefly away: a database restart
+        must delay requests, never drop them or stop the executor."""
+        delay = 0.05
+        while True:
+            try:
+                return await call()
+            except TransientError as exc:
+                if self._is_stopping:
+                    raise
+                log.warning("%s failed (%s); retrying in %.2fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     @staticmethod
     def _decode(record: Record) -> Any:
