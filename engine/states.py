@@ -25,6 +25,9 @@ class State(StrEnum):
     KILLED = "KILLED"
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"
+    # An ended execution or task run asked to run again (a restart): the one way out of
+    # a terminal state.
+    RESTARTED = "RESTARTED"
 
     @property
     def is_terminal(self) -> bool:
@@ -35,8 +38,9 @@ class State(StrEnum):
         return self in (State.FAILED, State.KILLED, State.CANCELLED)
 
     def can_become(self, new: State) -> bool:
-        """A terminal state never regresses; anything else may move on."""
-        return not self.is_terminal or new == self
+        """A terminal state never regresses, except by a restart; anything else may
+        move on."""
+        return not self.is_terminal or new == self or new is State.RESTARTED
 
 
 _TERMINAL = frozenset(

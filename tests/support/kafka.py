@@ -47,6 +47,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "call_timeout": 8.0,
     "subscribe_timeout": 20.0,
     "close_timeout": 5.0,
+    "exact_end_offsets": True,  # Tansu answers ListOffsets with the last batch's base + 1
 }
 
 
