@@ -11,6 +11,7 @@ It returns the problems found, as sentences; an empty list means every invariant
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -47,7 +48,7 @@ async def snapshot(store: Store) -> dict[str, Any]:
             ),
             "logs": sorted(
                 (line.model_dump(mode="json") for line in logs),
-                key=lambda line: (line["at"], line["message"]),
+                key=lambda line: json.dumps(line, sort_keys=True),
             ),
         }
     return out
