@@ -216,6 +216,7 @@ class Executor:
         for owned in list(self._owned.values()):
             if owned.task is not None:
                 owned.task.cancel()
+        await self.bus.flush()
 
     # -- partitions: what this executor owns ----------------------------------------
 
@@ -240,8 +241,6 @@ class Executor:
             if self._partition_of.get(key) in revoked:
                 while self._queued.first(key) is not None:
                     self._queued.pop(key)  # still QUEUED in the store: the next owner's
-        if not leaving:
-            return
         running = [o.task for o in leaving if o.task is not None and not o.walk.is_paused]
         if running and not self._is_stopping:
             await asyncio.wait(running, timeout=self.settings.revoke_grace_seconds)
@@ -257,6 +256,7 @@ class Executor:
                 len(abandoned),
             )
             await asyncio.wait(abandoned)
+        await self.bus.flush()  # the next owner must see every event of these executions
 
     async def _partition(self, namespace: str, flow_id: str) -> int:
         key = f"{namespace}/{flow_id}"
@@ -267,6 +267,7 @@ class Executor:
         return partition
 
     async def _recover(self, partitions: set[int]) -> None:
+        await self.bus.flush()
         if self.wait_projected is not None:
             await self.wait_projected()
         recovered: set[str] = set()
@@ -340,6 +341,7 @@ class Executor:
                 await self._patiently(
                     partial(self._handle, message, existing), f"handling {message.kind}"
                 )
+            await self.bus.flush()  # what made these requests durable is written
             await subscription.commit(records)
 
     async def _patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
@@ -604,12 +606,15 @@ class Executor:
     # -- the bus ------------------------------------------------------------------------
 
     async def _publish_event(self, event: Any) -> None:
-        await self.bus.publish(self.topics.events, event.key, encode(event))
+        # Sent, not awaited: events are flushed before a request's offset is committed,
+        # before partitions are given up and before reading the projection back.
+        await self.bus.send(self.topics.events, event.key, encode(event))
 
     async def _publish_request(self, request: Any) -> None:
         await self.bus.publish(self.topics.requests, request.key, encode(request))
 
     async def _fetch_logs(self, execution_id: str, **query: Any) -> Any:
+        await self.bus.flush()
         if self.wait_projected is not None:
             await self.wait_projected()
         return await self.store.logs(execution_id, **query)

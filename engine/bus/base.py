@@ -82,6 +82,16 @@ class Bus(Protocol):
 
     async def publish_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> None: ...
 
+    async def send(self, topic: str, key: str, value: bytes) -> None:
+        """Queue a record without waiting for it to be durable: it keeps its place in
+        the order of everything sent or published, and is durable once `flush()`
+        returned. A record that could not be written makes the next `send` or `flush`
+        raise TransientError. The executor's events go this way, so one walk's events
+        travel in batches instead of one broker round trip each."""
+
+    async def flush(self) -> None:
+        """Wait until every record sent so far is durable (raises what failed)."""
+
     async def subscribe(
         self,
         topic: str,

@@ -90,6 +90,10 @@ class KafkaSettings:
     max_batch_size: int = 256 << 10
     # Bounds what a consumer buffers between fetches.
     fetch_max_bytes: int = 16 << 20
+    # How long the broker may hold a fetch while there is nothing to return. Apache Kafka
+    # answers as soon as a record arrives; a broker that holds the whole time (Tansu)
+    # adds this much latency to every hop, so lower it there.
+    fetch_max_wait_ms: int = 500
     max_partition_fetch_bytes: int = 1 << 20
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
@@ -209,6 +213,8 @@ class KafkaBus:
         self._topic_lock = asyncio.Lock()
         self._subscriptions: set[KafkaSubscription] = set()
         self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) → last acked + 1
+        self._unacked: set[asyncio.Future[Any]] = set()  # sent, not yet acknowledged
+        self._send_error: TransientError | None = None  # the first send that failed
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
         self._offsets: AIOKafkaConsumer | None = None  # group-less, for offset look-ups
@@ -338,6 +344,46 @@ class KafkaBus:
                 at = (topic, acked.partition)
                 self._acked[at] = max(self._acked.get(at, 0), acked.offset + 1)
 
+    async def send(self, topic: str, key: str, value: bytes) -> None:
+        """Queue a record (see `Bus.send`): `send` returns once the record has its place
+        in its partition's batch (it waits while that batch is full, so what is queued
+        stays bounded); the acknowledgement is collected in the background."""
+        self._require_open()
+        if self._send_error is not None:
+            raise self._send_error
+        await self._ensure(topic)
+        assert self._producer is not None
+        async with _kafka_call(f"publishing to {topic!r}", self.settings.call_timeout):
+            future = await self._producer.send(topic, value, key=key.encode())
+        self._unacked.add(future)
+        future.add_done_callback(lambda done: self._acknowledged(topic, done))
+
+    def _acknowledged(self, topic: str, future: asyncio.Future[Any]) -> None:
+        self._unacked.discard(future)
+        if future.cancelled():
+            error: BaseException | None = RuntimeError("cancelled")
+        else:
+            error = future.exception()
+        if error is None:
+            acked = future.result()
+            at = (topic, acked.partition)
+            self._acked[at] = max(self._acked.get(at, 0), acked.offset + 1)
+        elif self._send_error is None:
+            log.error("%r: a record sent to %r was not written: %r", self, topic, error)
+            self._send_error = TransientError(f"kafka: publishing to {topic!r} failed: {error!r}")
+
+    async def flush(self) -> None:
+        pending = list(self._unacked)
+        if pending:
+            done, not_done = await asyncio.wait(pending, timeout=self.settings.call_timeout)
+            if not_done:
+                raise TransientError(
+                    f"kafka: {len(not_done)} records unacknowledged after "
+                    f"{self.settings.call_timeout}s"
+                )
+        if self._send_error is not None:
+            raise self._send_error
+
     async def end_offsets(self, topic: str) -> dict[int, int]:
         """Per partition, the offset the next record will get; never below what this bus
         saw acknowledged (read-your-writes even from a broker whose ListOffsets lags: the
@@ -422,7 +468,9 @@ class KafkaBus:
                 async with _kafka_call(f"reading {topic!r}", s.call_timeout):
                     batches = await consumer.getmany(timeout_ms=1000, max_records=batch)
                 records = [
-                    Record(tp.topic, tp.partition, m.offset, (m.key or b"").decode(), m.value or b"")
+                    Record(
+                        tp.topic, tp.partition, m.offset, (m.key or b"").decode(), m.value or b""
+                    )
                     for tp in sorted(batches, key=lambda tp: tp.partition)
                     for m in batches[tp]
                     if m.offset < ends[tp.partition]
@@ -468,6 +516,7 @@ class KafkaBus:
                 enable_auto_commit=False,
                 auto_offset_reset="latest",
                 fetch_max_bytes=s.fetch_max_bytes,
+                fetch_max_wait_ms=s.fetch_max_wait_ms,
                 max_partition_fetch_bytes=s.max_partition_fetch_bytes,
             )
         else:
@@ -477,6 +526,7 @@ class KafkaBus:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_bytes=s.fetch_max_bytes,
+                fetch_max_wait_ms=s.fetch_max_wait_ms,
                 max_partition_fetch_bytes=s.max_partition_fetch_bytes,
                 session_timeout_ms=s.session_timeout_ms,
                 heartbeat_interval_ms=s.heartbeat_interval_ms,

@@ -178,6 +178,12 @@ class MemoryBus:
         t.records.extend(items)
         t.arrived.set()
 
+    async def send(self, topic: str, key: str, value: bytes) -> None:
+        await self.publish_many(topic, [(key, value)])  # written at once: nothing to wait for
+
+    async def flush(self) -> None:
+        return None
+
     def _segment_for(self, topic: _Topic) -> _Segment:
         assert self.journal is not None
         segment = topic.segment

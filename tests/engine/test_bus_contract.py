@@ -203,6 +203,23 @@ async def test_publish_many_delivers_a_large_batch_and_an_empty_one_is_a_no_op(
     await sub.close()
 
 
+async def test_sent_records_keep_their_order_and_are_durable_after_flush(case: Case) -> None:
+    topic = case.name("t")
+    sub = await case.bus.subscribe(topic, case.name("g"))
+    for i in range(150):
+        if i % 50 == 49:
+            await case.bus.publish(topic, f"k{i % 3}", f"{i}".encode())
+        else:
+            await case.bus.send(topic, f"k{i % 3}", f"{i}".encode())
+    await case.bus.flush()
+    assert sum((await case.bus.end_offsets(topic)).values()) == 150
+    records = await drain(sub, 150)
+    assert by_key(records) == {
+        f"k{k}": [f"{i}".encode() for i in range(150) if i % 3 == k] for k in range(3)
+    }
+    await sub.close()
+
+
 async def test_partition_of_says_where_a_key_lands(case: Case) -> None:
     topic = case.name("t")
     sub = await case.bus.subscribe(topic, case.name("g"))

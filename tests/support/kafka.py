@@ -48,6 +48,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "subscribe_timeout": 20.0,
     "close_timeout": 5.0,
     "exact_end_offsets": True,  # Tansu answers ListOffsets with the last batch's base + 1
+    "fetch_max_wait_ms": 20,  # Tansu holds a fetch this long even when records arrive
 }
 
 

@@ -33,7 +33,7 @@ _LISTENING = re.compile(r"listening on http://[\d.]+:(\d+)")
 KAFKA_TEST_OPTIONS = (
     "partitions=3&enable_idempotence=false&session_timeout_ms=3000"
     "&heartbeat_interval_ms=500&rebalance_timeout_ms=10000&request_timeout_ms=5000"
-    "&call_timeout=8&exact_end_offsets=true"
+    "&call_timeout=8&exact_end_offsets=true&fetch_max_wait_ms=20"
 )
 
 

