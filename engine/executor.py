@@ -78,6 +78,7 @@ class ExecutorSettings:
     cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
     remembered_executions: int = 100_000
+    max_output_bytes: int = 4 << 20
 
 
 class _Queues:
@@ -165,6 +166,7 @@ class Executor:
             cache_root=settings.cache_root,
             envs=dict(settings.envs),
             fetch_logs=self._fetch_logs,
+            max_output_bytes=settings.max_output_bytes,
         )
         self._owned: dict[str, _Owned] = {}
         self._running: dict[str, set[str]] = {}

@@ -60,8 +60,10 @@ class Intake:
         clock: Clock | None = None,
         envs: Mapping[str, str] | None = None,
         storage: LocalStorage | None = None,
+        max_request_bytes: int = 4 << 20,
     ) -> None:
         self.storage = storage
+        self.max_request_bytes = max_request_bytes
         self.bus = bus
         self.flows = flows
         self.renderer = renderer
@@ -115,7 +117,17 @@ class Intake:
             trigger=dict(trigger) if trigger else None,
             requested_at=self.clock.now(),
         )
-        await self.bus.publish(self.topics.requests, request.key, encode(request))
+        record = encode(request)
+        if len(record) > self.max_request_bytes:
+            # Uploads go to storage (FILE inputs); what travels on the bus stays small.
+            raise InputError(
+                {
+                    "inputs": f"the request is {len(record):,} bytes, above the limit of "
+                    f"{self.max_request_bytes:,} (max_record_bytes); send large data as a "
+                    "FILE input"
+                }
+            )
+        await self.bus.publish(self.topics.requests, request.key, record)
         return request
 
     def _store_files(

@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from engine.clock import Clock
 from engine.context import TaskRunContext
 from engine.durations import parse_duration
@@ -47,6 +49,8 @@ log = logging.getLogger("podium.walk")
 
 LOG_FLUSH_SECONDS = 0.1
 LOG_FLUSH_LINES = 500
+LOG_FLUSH_BYTES = 256 << 10
+MAX_LOG_LINE_BYTES = 64 << 10  # longer lines are cut (and say so)
 
 
 def task_run_id(parent_id: str, task_id: str, value: str | None, iteration: int | None) -> str:
@@ -70,6 +74,9 @@ class Runtime:
     envs: Mapping[str, str] = field(default_factory=dict)
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     is_shutting_down: bool = False
+    # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear
+    # error rather than an event the bus refuses (settings: max_record_bytes).
+    max_output_bytes: int = 4 << 20
 
 
 @dataclass(eq=False)
@@ -120,6 +127,7 @@ class ExecutionWalk:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._log_buffer: list[LogLine] = []
+        self._log_bytes = 0
         self._log_wakeup = asyncio.Event()
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
         self._child_waiters: dict[str, asyncio.Future[tuple[State, dict[str, Any]]]] = {}
@@ -201,6 +209,10 @@ class ExecutionWalk:
         secrets = self.runtime.renderer.secrets
         if secrets is not None:
             message = secrets.mask(message)
+        if len(message) > MAX_LOG_LINE_BYTES:
+            cut = len(message) - MAX_LOG_LINE_BYTES
+            message = f"{message[:MAX_LOG_LINE_BYTES]}… [{cut} more characters cut]"
+        self._log_bytes += len(message)
         self._log_buffer.append(
             LogLine(
                 at=self.runtime.clock.now(),
@@ -211,7 +223,7 @@ class ExecutionWalk:
                 attempt=run.attempt if run else None,
             )
         )
-        if len(self._log_buffer) >= LOG_FLUSH_LINES:
+        if len(self._log_buffer) >= LOG_FLUSH_LINES or self._log_bytes >= LOG_FLUSH_BYTES:
             self._log_wakeup.set()
 
     async def flush_logs(self) -> None:
@@ -222,7 +234,7 @@ class ExecutionWalk:
                 await self.metric(run, name, value, kind, tags)
         if not self._log_buffer:
             return
-        lines, self._log_buffer = self._log_buffer, []
+        lines, self._log_buffer, self._log_bytes = self._log_buffer, [], 0
         await self.runtime.publish_event(
             LogsEmitted(
                 execution_id=self.execution_id,
@@ -397,6 +409,7 @@ class ExecutionWalk:
             try:
                 outputs = await self._attempt(task, ctx)
                 run.outputs = self._masked(jsonable(outputs)) if outputs else {}
+                self._check_size(f"the outputs of task {task.id}", run)
                 state = worst(run.child_states) if task.is_flowable else State.SUCCESS
                 if run.has_warning:
                     state = worst([state, State.WARNING])
@@ -523,10 +536,29 @@ class ExecutionWalk:
             for output in self.flow.outputs:
                 value = self.runtime.renderer.render_value(output.value, context)
                 out[output.id] = self._masked(jsonable(output.coerce(value)))
+            self._check_size("the flow's outputs", None, out)
         except (PodiumError, ValueError) as exc:
             self.log(None, "ERROR", f"flow output failed: {exc}")
-            return out, f"flow output failed: {exc}"
+            return {}, f"flow output failed: {exc}"
         return out, None
+
+    def _check_size(
+        self, what: str, run: TaskRun | None, outputs: dict[str, Any] | None = None
+    ) -> None:
+        """Outputs ride inside one event; refuse what the bus could not carry."""
+        if outputs is None:
+            assert run is not None
+            outputs = run.outputs
+        size = len(orjson.dumps(outputs, default=str))
+        limit = self.runtime.max_output_bytes
+        if size > limit:
+            if run is not None:
+                run.outputs = {}
+            raise TaskFailed(
+                f"{what} are {size:,} bytes of JSON, above the limit of {limit:,} "
+                "(max_record_bytes): write large results to a file (e.g. fetchType: STORE, "
+                "outputFiles) and pass its kestra:/// URI instead"
+            )
 
     def _masked(self, value: Any) -> Any:
         """Outputs never carry a secret this execution revealed."""

@@ -88,6 +88,9 @@ class KafkaSettings:
     # previous batch of their partition is in flight.
     linger_ms: int = 0
     max_batch_size: int = 256 << 10
+    # Above Podium's max_record_bytes (4 MiB by default), with room for the envelope;
+    # the broker's message.max.bytes must allow as much.
+    max_request_size: int = 8 << 20
     # Bounds what a consumer buffers between fetches.
     fetch_max_bytes: int = 16 << 20
     # How long the broker may hold a fetch while there is nothing to return. Apache Kafka
@@ -245,6 +248,7 @@ class KafkaBus:
                     enable_idempotence=s.enable_idempotence,
                     linger_ms=s.linger_ms,
                     max_batch_size=s.max_batch_size,
+                    max_request_size=s.max_request_size,
                 )
                 await self._producer.start()
             self._state = "open"
