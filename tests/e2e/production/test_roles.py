@@ -185,3 +185,22 @@ async def test_postgresql_restarted_mid_run(tmp_path: Path, broker_url: str) -> 
                     assert await check_invariants(bus, store, empty) == []
         finally:
             cluster.stop_all()
+
+
+async def test_projector_rebuild_reproduces_the_projection(
+    cluster: Cluster, tmp_path: Path, observer: tuple[Bus, Store]
+) -> None:
+    from tests.support.invariants import snapshot
+
+    deploy(cluster, tmp_path, {"each": EACH, "small0": SMALL.format(n=0)})
+    start_roles(cluster, executors=1)
+    ids = [await asyncio.to_thread(cluster.execute, "prod", "small0", {"n": n}) for n in range(5)]
+    ids.append(await asyncio.to_thread(cluster.execute, "prod", "each"))
+    await asyncio.to_thread(cluster.wait_all, ids, 120)
+    _, store = observer
+    before = await snapshot(store)
+    assert len(before) == 6
+
+    output = await asyncio.to_thread(cluster.cli, "projector", "rebuild", "--yes")
+    assert "rebuilt from" in output
+    assert await snapshot(store) == before
