@@ -403,3 +403,35 @@ tasks:
     assert harness.podium.storage.read(uri) == b"a,b\n1,2\n"
     with pytest.raises(InputError, match="not of type FILE"):
         await harness.podium.intake.execute("tests", "f", files={"other": ("x", b"")})
+
+
+async def test_a_full_executor_pauses_its_subscription_and_catches_up(tmp_path: Path) -> None:
+    source = """
+id: napping
+namespace: full
+tasks:
+  - {id: nap, type: io.kestra.plugin.core.flow.Sleep, duration: PT0.3S}
+"""
+    async with running_podium(tmp_path / "data", executor={"max_running_executions": 2}) as podium:
+        harness = Harness(podium, None)
+        flow = await harness.deploy(source)
+        ids = [
+            (await podium.intake.execute(flow.namespace, flow.id)).execution_id for _ in range(6)
+        ]
+        most_running, was_paused = 0, False
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:
+            most_running = max(most_running, len(podium.executor._owned))
+            was_paused = was_paused or podium.executor._is_paused
+            states = [await podium.store.get_execution(i) for i in ids]
+            if all(s is not None and s.state.is_terminal for s in states):
+                break
+            assert asyncio.get_running_loop().time() < deadline, states
+            await asyncio.sleep(0.01)
+        assert most_running == 2 and was_paused
+        for _ in range(200):  # resumed at the next poll once there is room
+            if not podium.executor._is_paused:
+                break
+            await asyncio.sleep(0.01)
+        assert not podium.executor._is_paused
+        assert {s.state.value for s in states if s is not None} == {"SUCCESS"}
