@@ -1,0 +1,205 @@
+// The shell: navigation, the client-side router and keyboard shortcuts. Each page is a
+// function (ctx) => cleanup?, rendering into ctx.main; the router calls the cleanup (close
+// live streams, stop timers) before the next page.
+import { api, ApiError, setUnauthorizedHandler } from "./api.js";
+import { h, clear, icon, toast } from "./dom.js";
+import { loginPage } from "./pages/login.js";
+import { dashboardPage } from "./pages/dashboard.js";
+import { flowsPage } from "./pages/flows.js";
+import { flowPage, newFlowPage } from "./pages/flow.js";
+import { executePage } from "./pages/execute.js";
+import { executionsPage } from "./pages/executions.js";
+import { executionPage } from "./pages/execution.js";
+
+const ROUTES = [
+  { re: /^\/ui\/login$/, page: loginPage, bare: true },
+  { re: /^\/ui\/?$/, page: dashboardPage, nav: "dashboard" },
+  { re: /^\/ui\/dashboard$/, page: dashboardPage, nav: "dashboard" },
+  { re: /^\/ui\/flows$/, page: flowsPage, nav: "flows" },
+  { re: /^\/ui\/flows\/new$/, page: newFlowPage, nav: "flows" },
+  { re: /^\/ui\/flows\/([^/]+)\/([^/]+)\/execute$/, page: executePage, nav: "flows" },
+  { re: /^\/ui\/flows\/([^/]+)\/([^/]+)(?:\/([a-z]+))?$/, page: flowPage, nav: "flows" },
+  { re: /^\/ui\/executions$/, page: executionsPage, nav: "executions" },
+  { re: /^\/ui\/executions\/([^/]+)(?:\/([a-z]+))?$/, page: executionPage, nav: "executions" },
+];
+
+const state = { user: null, authEnabled: true, cleanup: null, renderId: 0 };
+const root = document.getElementById("app");
+
+export function navigate(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  render();
+}
+
+function currentPath() {
+  return location.pathname + location.search;
+}
+
+function navLink(href, name, label, active) {
+  // the label is hidden on narrow screens: the link keeps its name through aria-label
+  return h("a", { href, "aria-current": active === name ? "page" : null, "aria-label": label, title: label }, icon(name), h("span", { class: "label" }, label));
+}
+
+function shell(active) {
+  const main = h("main", { id: "main", class: "main", tabindex: "-1" });
+  const foot = h("div", { class: "nav-foot" },
+    h("div", {}, h("kbd", {}, "?"), " shortcuts"));
+  if (state.user) {
+    foot.prepend(
+      h("div", { class: "muted", style: { color: "var(--nav-text)" } }, "Signed in as ", h("strong", {}, state.user)),
+      h("button", { class: "small", type: "button", onclick: logout }, icon("logout"), "Sign out"),
+    );
+  }
+  const nav = h("nav", { class: "nav", "aria-label": "Main" },
+    h("a", { class: "brand", href: "/ui/" }, h("img", { src: new URL("../img/logo.svg", import.meta.url).href, alt: "" }), h("span", {}, "Podium")),
+    navLink("/ui/dashboard", "dashboard", "Dashboard", active),
+    navLink("/ui/flows", "flows", "Flows", active),
+    navLink("/ui/executions", "executions", "Executions", active),
+    foot,
+  );
+  root.className = "app";
+  clear(root, nav, main);
+  return main;
+}
+
+async function logout() {
+  try {
+    await api("/auth/logout", { method: "POST" });
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+  }
+  state.user = null;
+  navigate("/ui/login");
+}
+
+async function whoAmI() {
+  try {
+    const me = await api("/auth/me", { quiet401: true });
+    state.user = (me && me.username) || null;
+    return true;
+  } catch (err) {
+    if (err.status === 401) return false;
+    // No auth endpoint (or auth switched off): the UI works without a session.
+    state.authEnabled = false;
+    return true;
+  }
+}
+
+async function render() {
+  const renderId = ++state.renderId;
+  if (state.cleanup) {
+    try {
+      state.cleanup();
+    } catch (err) {
+      console.error(err);
+    }
+    state.cleanup = null;
+  }
+  const path = location.pathname;
+  let route = ROUTES.find((r) => r.re.test(path));
+  if (!route) route = { page: notFound, nav: null };
+  const params = (path.match(route.re || /$/) || []).slice(1).map((p) => (p === undefined ? p : decodeURIComponent(p)));
+  const query = new URLSearchParams(location.search);
+  let main;
+  if (route.bare) {
+    root.className = "app bare";
+    main = h("div", { id: "main" });
+    clear(root, main);
+  } else {
+    main = shell(route.nav);
+  }
+  const ctx = { main, params, query, navigate, user: state.user, isCurrent: () => renderId === state.renderId, onLogin };
+  try {
+    const cleanup = await route.page(ctx);
+    if (renderId === state.renderId) state.cleanup = typeof cleanup === "function" ? cleanup : null;
+    else if (typeof cleanup === "function") cleanup();
+  } catch (err) {
+    if (renderId !== state.renderId) return;
+    if (err instanceof ApiError && err.status === 401) return;
+    console.error(err);
+    clear(main, h("div", { class: "card card-body" }, h("h2", {}, "Something went wrong"), h("p", { class: "muted" }, err.message || String(err))));
+  }
+}
+
+async function onLogin(username) {
+  state.user = username;
+  await whoAmI();
+}
+
+function notFound(ctx) {
+  document.title = "Not found · Podium";
+  clear(ctx.main, h("div", { class: "card card-body" }, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "/ui/flows" }, "Go to flows"))));
+}
+
+// Links under /ui/ are handled here; modified clicks (new tab) are left to the browser.
+document.addEventListener("click", (event) => {
+  const a = event.target.closest && event.target.closest("a[href]");
+  if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const href = a.getAttribute("href");
+  if (!href.startsWith("/ui/") && href !== "/ui" || a.target || a.hasAttribute("download")) return;
+  event.preventDefault();
+  if (href !== currentPath()) navigate(href);
+});
+window.addEventListener("popstate", render);
+
+// Keyboard: "/" search, "g d|f|e" go to a page, "n" new flow, "?" this help.
+let pendingG = 0;
+function isTyping(target) {
+  return target.closest && target.closest("input, textarea, select, [contenteditable]");
+}
+function showHelp() {
+  const rows = [["/", "Focus the search box"], ["g d", "Dashboard"], ["g f", "Flows"], ["g e", "Executions"], ["n", "New flow"], ["Ctrl/⌘ S", "Save (in the editor)"], ["Tab / Shift Tab", "Indent / outdent (in the editor)"], ["Esc, then Tab", "Leave the editor"], ["?", "This help"]];
+  const dialog = h("dialog", { "aria-label": "Keyboard shortcuts" },
+    h("div", { class: "card-head" }, h("h2", {}, "Keyboard shortcuts")),
+    h("div", { class: "card-body" }, h("table", { class: "help-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("td", {}, h("kbd", {}, k)), h("td", {}, v)))))),
+    h("div", { class: "card-body row" }, h("span", { class: "spacer" }), h("button", { type: "button", onclick: () => dialog.close() }, "Close")));
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+}
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || event.metaKey || event.ctrlKey || event.altKey || isTyping(event.target)) return;
+  if (document.querySelector("dialog[open]")) return;
+  const now = Date.now();
+  if (pendingG && now - pendingG < 1200) {
+    pendingG = 0;
+    const target = { d: "/ui/dashboard", f: "/ui/flows", e: "/ui/executions" }[event.key];
+    if (target) {
+      event.preventDefault();
+      navigate(target);
+    }
+    return;
+  }
+  if (event.key === "g") pendingG = now;
+  else if (event.key === "/") {
+    const search = document.querySelector("[data-search]");
+    if (search) {
+      event.preventDefault();
+      search.focus();
+    }
+  } else if (event.key === "n") navigate("/ui/flows/new");
+  else if (event.key === "?") showHelp();
+});
+
+setUnauthorizedHandler(() => {
+  if (location.pathname !== "/ui/login") {
+    navigate(`/ui/login?next=${encodeURIComponent(currentPath())}`, { replace: true });
+  }
+});
+
+window.addEventListener("unhandledrejection", (event) => {
+  const err = event.reason;
+  if (err instanceof ApiError) {
+    event.preventDefault();
+    if (err.status !== 401) toast(err.message, { error: true });
+  }
+});
+
+(async () => {
+  const signedIn = await whoAmI();
+  if (!signedIn && location.pathname !== "/ui/login") {
+    history.replaceState(null, "", `/ui/login?next=${encodeURIComponent(currentPath())}`);
+  }
+  render();
+})();

@@ -1,0 +1,83 @@
+// A tiny hyperscript: h("a", {href, class, onclick}, "text", child). Strings become text
+// nodes, never HTML, so nothing a user or a flow wrote can inject markup.
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function apply(el, props) {
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") {
+      el.addEventListener(key.slice(2).toLowerCase(), value);
+    } else if (key === "style" && typeof value === "object") {
+      Object.assign(el.style, value);
+    } else if (key === "dataset") {
+      Object.assign(el.dataset, value);
+    } else if (key === "value" && "value" in el && !(el instanceof SVGElement)) {
+      el.value = value;
+    } else if (key === "checked" || key === "selected" || key === "multiple") {
+      el[key] = Boolean(value);
+    } else {
+      el.setAttribute(key === "className" ? "class" : key, value === true ? "" : String(value));
+    }
+  }
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function h(tag, props, ...children) {
+  const el = document.createElement(tag);
+  apply(el, props);
+  append(el, children);
+  return el;
+}
+
+export function s(tag, props, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  apply(el, props);
+  append(el, children);
+  return el;
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  const wrapped = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+  wrapped.cancel = () => clearTimeout(timer);
+  return wrapped;
+}
+
+let toastBox = null;
+export function toast(message, { error = false, ms = 4000 } = {}) {
+  if (!toastBox) {
+    toastBox = h("div", { class: "toasts", role: "status", "aria-live": "polite" });
+    document.body.append(toastBox);
+  }
+  const el = h("div", { class: error ? "toast error" : "toast" }, message);
+  toastBox.append(el);
+  setTimeout(() => el.remove(), ms);
+}
+
+// Icons: small inline SVGs, stroke = currentColor.
+const ICONS = {
+  dashboard: "M3 13h8V3H3zM13 21h8V11h-8zM3 21h8v-6H3zM13 3v6h8V3z",
+  flows: "M4 6h6M4 12h10M4 18h7M16 6h4M18 12h2M15 18h5",
+  executions: "M5 3l14 9-14 9z",
+  play: "M6 4l14 8-14 8z",
+  logout: "M15 12H3M11 8l-4 4 4 4M14 4h5v16h-5",
+};
+export function icon(name) {
+  return s("svg", { viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true" },
+    s("path", { d: ICONS[name] || "" }));
+}

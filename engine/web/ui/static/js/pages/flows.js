@@ -1,0 +1,79 @@
+import { api, ApiError, flowPath } from "../api.js";
+import { h, clear, debounce } from "../dom.js";
+import { stateBadge, relative, labelTags, formatDate } from "../format.js";
+import { pageHead, pager, emptyRow, setQuery, every, liveRender } from "./common.js";
+
+const SIZE = 25;
+
+// Until /flows/search is served: the plain list, filtered here.
+async function searchFallback({ q, namespace, page }) {
+  const all = await api("/flows");
+  const needle = (q || "").toLowerCase();
+  const found = all.filter((f) => (!namespace || f.namespace === namespace || f.namespace.startsWith(`${namespace}.`)) && (!needle || `${f.namespace}.${f.id}`.toLowerCase().includes(needle)));
+  return { results: found.slice((page - 1) * SIZE, page * SIZE), total: found.length };
+}
+
+export async function flowsPage(ctx) {
+  document.title = "Flows · Podium";
+  const q = { q: ctx.query.get("q") || "", namespace: ctx.query.get("namespace") || "", page: Number(ctx.query.get("page") || 1) };
+  const search = h("input", { type: "search", id: "flow-search", placeholder: "Search flows…", value: q.q, "data-search": true, "aria-label": "Search flows" });
+  const nsSelect = h("select", { id: "flow-ns", "aria-label": "Namespace" }, h("option", { value: "" }, "All namespaces"));
+  const body = h("tbody", {});
+  const foot = h("div", {});
+  const table = h("div", { class: "card" },
+    h("table", { class: "table", "data-testid": "flows-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Flow"), h("th", {}, "Namespace"), h("th", {}, "Labels"), h("th", {}, "Triggers"), h("th", {}, "Last execution"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
+      body),
+    foot);
+  clear(ctx.main,
+    pageHead({ title: "Flows", actions: [h("a", { class: "button primary", href: "/ui/flows/new" }, "+ New flow")] }),
+    h("div", { class: "toolbar" },
+      h("div", { class: "field grow" }, h("label", { for: "flow-search" }, "Search"), search),
+      h("div", { class: "field" }, h("label", { for: "flow-ns" }, "Namespace"), nsSelect)),
+    table);
+
+  api("/flows/namespaces").then((names) => {
+    for (const name of names || []) nsSelect.append(h("option", { value: name, selected: name === q.namespace }, name));
+  }).catch(async () => {
+    const all = await api("/flows").catch(() => []);
+    for (const name of [...new Set(all.map((f) => f.namespace))].sort()) nsSelect.append(h("option", { value: name, selected: name === q.namespace }, name));
+  });
+
+  let controller = null;
+  async function load(showLoading = true) {
+    if (controller) controller.abort();
+    controller = new AbortController();
+    setQuery(ctx, { q: q.q, namespace: q.namespace, page: q.page > 1 ? q.page : "" });
+    if (showLoading && !body.children.length) clear(body, emptyRow(6, "Loading…"));
+    let data;
+    try {
+      data = await api("/flows/search", { query: { q: q.q, namespace: q.namespace, page: q.page, size: SIZE }, signal: controller.signal });
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405)) throw err;
+      data = await searchFallback(q);
+    }
+    const rows = data.results || [];
+    liveRender(body, [q, data], () => clear(body, rows.length ? rows.map(row) : emptyRow(6, q.q || q.namespace ? "No flow matches." : "No flows yet. Create one with “New flow”.")));
+    liveRender(foot, [q, data.total, rows.length], () => clear(foot, pager({ page: q.page, size: SIZE, total: data.total, count: rows.length, onPage: (p) => { q.page = p; load(); } })));
+  }
+
+  function row(f) {
+    const href = `/ui${flowPath(f.namespace, f.id)}`;
+    const last = f.lastExecution;
+    return h("tr", { "data-flow": `${f.namespace}/${f.id}`, "data-key": `${f.namespace}/${f.id}` },
+      h("td", {}, h("a", { href, class: "mono" }, f.id), f.disabled ? h("span", { class: "label-tag" }, "disabled") : null,
+        f.description ? h("div", { class: "small muted" }, f.description.split("\n")[0].slice(0, 90)) : null),
+      h("td", { class: "muted" }, f.namespace),
+      h("td", {}, labelTags(f.labels)),
+      h("td", { class: "small muted" }, (f.triggers || []).map((t) => t.type.split(".").pop()).join(", ") || "—"),
+      h("td", {}, last ? h("a", { href: `/ui/executions/${encodeURIComponent(last.id)}`, class: "row", title: formatDate(last.startDate) }, stateBadge(last.state && last.state.current ? last.state.current : last.state), h("span", { class: "small muted" }, relative(last.startDate))) : h("span", { class: "small muted" }, "never run")),
+      h("td", { class: "num" }, h("a", { class: "button small", href: `${href}/execute`, "aria-label": `Execute ${f.id}` }, "▶ Execute")));
+  }
+
+  search.addEventListener("input", debounce(() => { q.q = search.value.trim(); q.page = 1; load(); }, 250));
+  nsSelect.addEventListener("change", () => { q.namespace = nsSelect.value; q.page = 1; load(); });
+
+  await load();
+  return every(10000, () => load(false));
+}
