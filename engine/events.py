@@ -6,7 +6,8 @@ version `v`; readers ignore fields they do not know (`extra="ignore"`), so a new
 writer never breaks an older reader.
 
 Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
-                               ChildExecutionEnded
+                               ChildExecutionEnded, RestartRequested, ReplayRequested,
+                               LabelsRequested
 Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted
 
 Events carry `event_id` and a per-execution `seq`; the projector applies an event to a
@@ -39,6 +40,9 @@ __all__ = [
     "MetricEmitted",
     "ParentRef",
     "Request",
+    "LabelsRequested",
+    "ReplayRequested",
+    "RestartRequested",
     "ResumeRequested",
     "TaskRunChanged",
     "decode",
@@ -123,8 +127,47 @@ class ChildExecutionEnded(Wire):
     outputs: dict[str, Any] = Field(default_factory=dict)
 
 
+class RestartRequested(Wire):
+    """Run an ended (FAILED or KILLED) execution again, in place: its failed task runs
+    get a new attempt, the ones that succeeded keep their outputs."""
+
+    kind: Literal["RestartRequested"] = "RestartRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+
+
+class ReplayRequested(Wire):
+    """A new execution copying an ended one: with `task_run_id`, the task runs that ended
+    before that one are copied and the walk goes on from it; without, from the start."""
+
+    kind: Literal["ReplayRequested"] = "ReplayRequested"
+    execution_id: str  # the original
+    new_execution_id: str  # minted at the edge, like every execution id
+    namespace: str
+    flow_id: str
+    task_run_id: str | None = None
+    requested_at: datetime
+
+
+class LabelsRequested(Wire):
+    """Set (add or replace) labels of an execution, running or ended."""
+
+    kind: Literal["LabelsRequested"] = "LabelsRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    labels: dict[str, str]
+
+
 Request = Annotated[
-    ExecutionRequested | KillRequested | ResumeRequested | ChildExecutionEnded,
+    ExecutionRequested
+    | KillRequested
+    | ResumeRequested
+    | ChildExecutionEnded
+    | RestartRequested
+    | ReplayRequested
+    | LabelsRequested,
     Field(discriminator="kind"),
 ]
 

@@ -43,13 +43,18 @@ from engine.events import (
     ExecutionChanged,
     ExecutionRequested,
     KillRequested,
+    LabelsRequested,
+    ReplayRequested,
+    RestartRequested,
     ResumeRequested,
+    TaskRunChanged,
     decode_request,
     encode,
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
+from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart
 from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
@@ -87,6 +92,8 @@ class _Queues:
     def __init__(self) -> None:
         self._by_flow: dict[str, deque[ExecutionChanged]] = {}
         self._ids: set[str] = set()
+        # what a restarted or replayed execution already did, kept until it is admitted
+        self.recorded: dict[str, tuple[TaskRunChanged, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -108,9 +115,27 @@ class _Queues:
     def pop(self, key: str) -> ExecutionChanged:
         header = self._by_flow[key].popleft()
         self._ids.discard(header.execution_id)
+        self.recorded.pop(header.execution_id, None)
         if not self._by_flow[key]:
             del self._by_flow[key]
         return header
+
+    def relabel(
+        self, execution_id: str, labels: Mapping[str, str], now: datetime
+    ) -> ExecutionChanged | None:
+        """The queued header with these labels too, as the next event to publish."""
+        for queue in self._by_flow.values():
+            for i, header in enumerate(queue):
+                if header.execution_id == execution_id:
+                    queue[i] = header.model_copy(
+                        update={
+                            "labels": {**header.labels, **labels},
+                            "seq": header.seq + 1,
+                            "at": now,
+                        }
+                    )
+                    return queue[i]
+        return None
 
     def remove(self, execution_id: str) -> ExecutionChanged | None:
         if execution_id not in self._ids:
@@ -120,6 +145,7 @@ class _Queues:
                 if header.execution_id == execution_id:
                     queue.remove(header)
                     self._ids.discard(execution_id)
+                    self.recorded.pop(execution_id, None)
                     if not queue:
                         del self._by_flow[key]
                     return header
@@ -299,6 +325,8 @@ class Executor:
             recovered.add(flow.key)
             if header.state is State.QUEUED:
                 self._queued.push(flow.key, header)
+                if unfinished.task_runs:  # a restart or replay waiting for its turn
+                    self._queued.recorded[header.execution_id] = unfinished.task_runs
                 continue
             log.info("resuming execution %s of %s", header.execution_id, flow.key)
             self._start(flow, header, unfinished.task_runs, unfinished.last_seq)
@@ -390,6 +418,12 @@ class Executor:
                 owned.walk.child_ended(
                     message.parent_task_run_id, message.state, dict(message.outputs)
                 )
+        elif isinstance(message, RestartRequested):
+            await self._on_restart(message)
+        elif isinstance(message, ReplayRequested):
+            await self._on_replay(message)
+        elif isinstance(message, LabelsRequested):
+            await self._on_labels(message)
 
     async def _on_requested(
         self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]
@@ -441,14 +475,22 @@ class Executor:
             return
         header = header.model_copy(update={"inputs": inputs, "seq": 1})
         await self._publish_event(header)
+        await self._admit(flow, header)
+
+    async def _admit(
+        self, flow: Flow, header: ExecutionChanged, recorded: tuple[TaskRunChanged, ...] = ()
+    ) -> None:
+        """Start an execution, or queue, cancel or fail it at the flow's concurrency limit."""
         limit = flow.concurrency
         if limit is not None and len(self._running.get(flow.key, ())) >= limit.limit:
             if limit.behavior == "QUEUE":
                 queued = header.model_copy(
-                    update={"state": State.QUEUED, "seq": 2, "at": self.clock.now()}
+                    update={"state": State.QUEUED, "seq": header.seq + 1, "at": self.clock.now()}
                 )
                 await self._publish_event(queued)
                 self._queued.push(flow.key, queued)
+                if recorded:
+                    self._queued.recorded[header.execution_id] = recorded
             elif limit.behavior == "CANCEL":
                 await self._end_early(header, State.CANCELLED, "concurrency limit reached")
             else:
@@ -456,7 +498,94 @@ class Executor:
                     header, State.FAILED, f"concurrency limit of {limit.limit} reached"
                 )
             return
-        self._start(flow, header, (), header.seq)
+        self._start(flow, header, recorded, header.seq)
+
+    # -- commands about ended executions (see engine/reruns.py) -----------------------
+
+    async def _recorded(
+        self, execution_id: str
+    ) -> tuple[ExecutionChanged, list[TaskRunChanged]] | None:
+        """An execution as stored, once the store holds every event published so far."""
+        await self.bus.flush()
+        if self.wait_projected is not None:
+            await self.wait_projected()
+        header = await self.store.get_execution(execution_id)
+        if header is None:
+            return None
+        return header, await self.store.task_runs(execution_id)
+
+    async def _on_restart(self, request: RestartRequested) -> None:
+        if request.execution_id in self._owned or request.execution_id in self._queued:
+            log.info("restart of %s: it has not ended", request.execution_id)
+            return
+        found = await self._recorded(request.execution_id)
+        if found is None:
+            log.warning("restart of %s: no such execution", request.execution_id)
+            return
+        try:
+            plan = plan_restart(*found, self.clock.now())
+        except RerunRefused as exc:
+            log.warning("restart refused: %s", exc)
+            return
+        self._finished.pop(request.execution_id, None)
+        await self._rerun(plan, changed=[r for r in plan.task_runs if r.state is State.RESTARTED])
+
+    async def _on_replay(self, request: ReplayRequested) -> None:
+        new_id = request.new_execution_id
+        if self._is_known(new_id) or await self.store.existing_executions([new_id]):
+            return  # a redelivered request: the new id is its idempotency key
+        found = await self._recorded(request.execution_id)
+        if found is None:
+            log.warning("replay of %s: no such execution", request.execution_id)
+            return
+        try:
+            plan = plan_replay(
+                *found,
+                new_execution_id=new_id,
+                from_task_run_id=request.task_run_id,
+                now=self.clock.now(),
+            )
+        except RerunRefused as exc:
+            log.warning("replay refused: %s", exc)
+            return
+        await self._rerun(plan, changed=list(plan.task_runs))
+
+    async def _rerun(self, plan: Rerun, *, changed: list[TaskRunChanged]) -> None:
+        header = plan.header
+        flow = await self.flows.get(header.namespace, header.flow_id, header.revision)
+        if flow is None:
+            log.warning("%s: flow %s/%s is gone", plan, header.namespace, header.flow_id)
+            return
+        await self._publish_event(header)
+        for run in changed:
+            await self._publish_event(run)
+        await self._admit(flow, header.model_copy(update={"seq": plan.last_seq}), plan.task_runs)
+
+    async def _on_labels(self, request: LabelsRequested) -> None:
+        owned = self._owned.get(request.execution_id)
+        if owned is not None:
+            owned.walk.labels.update(request.labels)
+            await owned.walk.set_state(owned.walk.header.state)
+            return
+        queued = self._queued.relabel(request.execution_id, request.labels, self.clock.now())
+        if queued is not None:
+            await self._publish_event(queued)
+            return
+        found = await self._recorded(request.execution_id)
+        if found is None:
+            log.warning("labels of %s: no such execution", request.execution_id)
+            return
+        header, runs = found
+        changed = header.model_copy(
+            update={
+                "labels": {**header.labels, **request.labels},
+                "seq": max([header.seq, *(r.seq for r in runs)]) + 1,
+                "at": self.clock.now(),
+            }
+        )
+        await self._publish_event(changed)
+        if changed.state.is_terminal:
+            self._remember(changed)
 
     async def _refuse(self, header: ExecutionChanged, reason: str) -> None:
         log.warning(
@@ -570,8 +699,9 @@ class Executor:
             limit = flow.concurrency.limit if flow.concurrency else None
             if limit is not None and len(self._running.get(key, ())) >= limit:
                 return
+            recorded = self._queued.recorded.get(first.execution_id, ())
             header = self._queued.pop(key)
-            self._start(flow, header, (), header.seq)
+            self._start(flow, header, recorded, header.seq)
 
     def _remember(self, header: ExecutionChanged) -> None:
         self._finished[header.execution_id] = header

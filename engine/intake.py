@@ -13,7 +13,17 @@ from typing import Any
 from engine.bus.base import Bus, Topics
 from engine.clock import Clock, SystemClock
 from engine.errors import InputError, PodiumError
-from engine.events import ExecutionRequested, KillRequested, ResumeRequested, encode, new_id
+from engine.events import (
+    ExecutionRequested,
+    KillRequested,
+    LabelsRequested,
+    ReplayRequested,
+    RestartRequested,
+    ResumeRequested,
+    Wire,
+    encode,
+    new_id,
+)
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.inputs import InputResolver
@@ -149,10 +159,50 @@ class Intake:
             for name, (filename, content) in files.items()
         }
 
+    # Commands about an existing execution: its owner checks them against its state
+    # (a restart of a running execution is ignored, with a log line).
+
     async def kill(self, execution_id: str, namespace: str, flow_id: str) -> None:
-        request = KillRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
-        await self.bus.publish(self.topics.requests, request.key, encode(request))
+        await self._publish(
+            KillRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+        )
 
     async def resume(self, execution_id: str, namespace: str, flow_id: str) -> None:
-        request = ResumeRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+        await self._publish(
+            ResumeRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+        )
+
+    async def restart(self, execution_id: str, namespace: str, flow_id: str) -> None:
+        await self._publish(
+            RestartRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+        )
+
+    async def replay(
+        self, execution_id: str, namespace: str, flow_id: str, task_run_id: str | None = None
+    ) -> str:
+        """Returns the new execution's id."""
+        request = ReplayRequested(
+            execution_id=execution_id,
+            new_execution_id=new_id(),
+            namespace=namespace,
+            flow_id=flow_id,
+            task_run_id=task_run_id,
+            requested_at=self.clock.now(),
+        )
+        await self._publish(request)
+        return request.new_execution_id
+
+    async def set_labels(
+        self, execution_id: str, namespace: str, flow_id: str, labels: Mapping[str, str]
+    ) -> None:
+        await self._publish(
+            LabelsRequested(
+                execution_id=execution_id,
+                namespace=namespace,
+                flow_id=flow_id,
+                labels=dict(labels),
+            )
+        )
+
+    async def _publish(self, request: Wire) -> None:
         await self.bus.publish(self.topics.requests, request.key, encode(request))

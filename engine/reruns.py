@@ -1,0 +1,200 @@
+"""Running an ended execution again: restart (in place) and replay (a new execution).
+
+Both are plans computed from what the store recorded — the execution's header and its
+task runs — and handed to an `ExecutionWalk` as recorded runs. The walk already skips a
+recorded run that ended and re-runs one that did not, so:
+
+- **restart** turns every FAILED or KILLED task run into a RESTARTED one with the next
+  attempt number (the one way out of a terminal state), keeps the runs that succeeded,
+  and moves the execution to RESTARTED. Flowable parents of a failed run failed too, so
+  they run again and find their succeeded children recorded.
+- **replay** copies, into a new execution, the runs that ended well before the chosen
+  task run (not the run itself, its ancestors or its descendants), under the new
+  execution's deterministic ids; without a task run, nothing is copied.
+
+Pure functions: no bus, no store, no clock of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.events import ExecutionChanged, TaskRunChanged
+from engine.states import State
+from engine.walk import task_run_id
+
+__all__ = ["Rerun", "RerunRefused", "plan_replay", "plan_restart"]
+
+RESTARTABLE = frozenset({State.FAILED, State.KILLED})
+KEPT_BY_REPLAY = frozenset({State.SUCCESS, State.WARNING, State.SKIPPED})
+
+
+class RerunRefused(Exception):
+    """The execution cannot be restarted or replayed as asked (the reason says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    header: ExecutionChanged  # to publish first
+    task_runs: tuple[TaskRunChanged, ...]  # to publish next, then give the walk as recorded
+    last_seq: int
+
+    def __repr__(self) -> str:
+        return f"<Rerun {self.header.execution_id} runs={len(self.task_runs)}>"
+
+
+def _last_seq(header: ExecutionChanged, runs: Sequence[TaskRunChanged]) -> int:
+    return max([header.seq, *(r.seq for r in runs)])
+
+
+def plan_restart(header: ExecutionChanged, runs: Sequence[TaskRunChanged], now: datetime) -> Rerun:
+    if header.state not in RESTARTABLE:
+        raise RerunRefused(
+            f"execution {header.execution_id} is {header.state}: only FAILED or KILLED "
+            "executions restart"
+        )
+    seq = _last_seq(header, runs)
+    restarted = []
+    for run in runs:
+        if run.state in RESTARTABLE:
+            seq += 1
+            restarted.append(
+                run.model_copy(
+                    update={
+                        "state": State.RESTARTED,
+                        "attempt": run.attempt + 1,
+                        "seq": seq,
+                        "at": now,
+                        "ended_at": None,
+                        "error": None,
+                        "outputs": {},
+                    }
+                )
+            )
+    if not restarted:
+        raise RerunRefused(f"execution {header.execution_id} has no failed task run to restart")
+    seq += 1
+    new_header = header.model_copy(
+        update={
+            "state": State.RESTARTED,
+            "seq": seq,
+            "at": now,
+            "ended_at": None,
+            "error": None,
+            "outputs": {},
+        }
+    )
+    restarted_ids = {r.task_run_id for r in restarted}
+    kept = [r for r in runs if r.task_run_id not in restarted_ids]
+    return Rerun(new_header, (*restarted, *kept), seq)
+
+
+def plan_replay(
+    header: ExecutionChanged,
+    runs: Sequence[TaskRunChanged],
+    *,
+    new_execution_id: str,
+    from_task_run_id: str | None,
+    now: datetime,
+) -> Rerun:
+    if not header.state.is_terminal:
+        raise RerunRefused(f"execution {header.execution_id} is still {header.state}")
+    by_id = {r.task_run_id: r for r in runs}
+    kept: list[TaskRunChanged] = []
+    if from_task_run_id is not None:
+        target = by_id.get(from_task_run_id)
+        if target is None:
+            raise RerunRefused(f"no task run {from_task_run_id} in {header.execution_id}")
+        excluded = _lineage(target, by_id)
+        kept = [
+            r
+            for r in runs
+            if r.task_run_id not in excluded
+            and r.state in KEPT_BY_REPLAY
+            and r.created_at < target.created_at
+        ]
+    new_ids = _renumbered(kept, by_id, new_execution_id)
+    seq = 0
+    copies = []
+    for run in sorted(kept, key=lambda r: r.seq):
+        seq += 1
+        parent = run.parent_task_run_id
+        copies.append(
+            run.model_copy(
+                update={
+                    "execution_id": new_execution_id,
+                    "task_run_id": new_ids[run.task_run_id],
+                    "parent_task_run_id": new_ids.get(parent) if parent else None,
+                    "seq": seq,
+                    "at": now,
+                }
+            )
+        )
+    seq += 1
+    new_header = header.model_copy(
+        update={
+            "execution_id": new_execution_id,
+            "state": State.CREATED,
+            "seq": seq,
+            "at": now,
+            "created_at": now,
+            "started_at": None,
+            "ended_at": None,
+            "error": None,
+            "outputs": {},
+            "not_before": None,
+            "parent": None,
+            "labels": {**header.labels, "system.replayOf": header.execution_id},
+            "trigger": {
+                "type": "replay",
+                "executionId": header.execution_id,
+                "taskRunId": from_task_run_id,
+            },
+        }
+    )
+    return Rerun(new_header, tuple(copies), seq)
+
+
+def _lineage(target: TaskRunChanged, by_id: dict[str, TaskRunChanged]) -> set[str]:
+    """The target, its ancestors (they must run again to reach it) and its descendants."""
+    lineage = {target.task_run_id}
+    parent = target.parent_task_run_id
+    while parent is not None and parent in by_id:
+        lineage.add(parent)
+        parent = by_id[parent].parent_task_run_id
+    for run in by_id.values():
+        if _descends_from(run, target.task_run_id, by_id):
+            lineage.add(run.task_run_id)
+    return lineage
+
+
+def _descends_from(run: TaskRunChanged, ancestor: str, by_id: dict[str, TaskRunChanged]) -> bool:
+    parent = run.parent_task_run_id
+    while parent is not None:
+        if parent == ancestor:
+            return True
+        parent = by_id[parent].parent_task_run_id if parent in by_id else None
+    return False
+
+
+def _renumbered(
+    kept: Sequence[TaskRunChanged], by_id: dict[str, TaskRunChanged], new_execution_id: str
+) -> dict[str, str]:
+    """Task run ids derive from the parent's id (the execution's at the top), so the
+    copies get the ids the walk of the new execution will compute."""
+    new_ids: dict[str, str] = {}
+
+    def new_id(run: TaskRunChanged) -> str:
+        known = new_ids.get(run.task_run_id)
+        if known is not None:
+            return known
+        parent = run.parent_task_run_id
+        parent_new = new_id(by_id[parent]) if parent and parent in by_id else new_execution_id
+        new_ids[run.task_run_id] = task_run_id(parent_new, run.task_id, run.value, run.iteration)
+        return new_ids[run.task_run_id]
+
+    for run in kept:
+        new_id(run)
+    return new_ids
