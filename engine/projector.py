@@ -29,6 +29,9 @@ class ProjectorSettings:
     batch_size: int = 2_000
     fetch_timeout: float = 0.2
     max_backoff: float = 10.0
+    # Lag costs broker round trips (end offsets, the group's commits): measured at most
+    # this often while busy, and whenever the projector is idle.
+    lag_seconds: float = 1.0
 
 
 class Projector:
@@ -64,6 +67,8 @@ class Projector:
             self.topics.events, self.settings.group
         )
         self.is_ready.set()
+        loop = asyncio.get_running_loop()
+        lag_measured = 0.0
         try:
             while not self._is_stopping:
                 records = await subscription.fetch(
@@ -81,7 +86,9 @@ class Projector:
                     self.applied += len(events)
                     async with self._progress:
                         self._progress.notify_all()
-                self.lag = await subscription.lag()
+                if not records or loop.time() - lag_measured >= self.settings.lag_seconds:
+                    self.lag = await subscription.lag()
+                    lag_measured = loop.time()
         finally:
             await subscription.close()
 
