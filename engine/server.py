@@ -15,9 +15,13 @@ order is the reverse, so the events of the last moments are projected before exi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import json
 import logging
 import os
+import secrets
+import sys
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
@@ -29,12 +33,13 @@ from engine.bus import open_bus
 from engine.bus.base import Bus, Topics
 from engine.catalog import default_registries
 from engine.clock import Clock, SystemClock
-from engine.errors import ConfigError
+from engine.errors import ConfigError, TransientError
 from engine.executor import Executor, ExecutorSettings
 from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
+from engine.metrics import Registry
 from engine.projector import Projector, ProjectorSettings, wait_for_projection
 from engine.settings import Settings
 from engine.storage import LocalStorage
@@ -43,6 +48,8 @@ from engine.store.base import Store
 from engine.templating import Renderer, SecretStore
 from engine.watcher import ExecutionWatcher
 from engine.web import create_app
+from engine.web.auth import Authenticator, hash_password
+from engine.web.telemetry import EventMetrics
 from engine.web.webhooks import webhook_routes
 from triggers import trigger_runners
 from triggers.base import TriggerContext
@@ -76,6 +83,39 @@ def _lock_data_folder(data: Path) -> Iterator[None]:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
+
+
+ADMIN_FILE = "admin-user.json"
+
+
+def _auth_users(settings: Settings, environ: Mapping[str, str], data: Path) -> dict[str, str]:
+    """Who may log in: the settings' users, PODIUM_ADMIN_USER / PODIUM_ADMIN_PASSWORD, and
+    when there is no one at all, an `admin` whose random password is printed once to
+    stderr; only its hash is kept, in the data folder, for the next starts."""
+    users = {u.username: u.password_hash for u in settings.auth.users}
+    name, password = environ.get("PODIUM_ADMIN_USER"), environ.get("PODIUM_ADMIN_PASSWORD")
+    if name and password:
+        users.setdefault(name, hash_password(password))
+    if users:
+        return users
+    stored = data / ADMIN_FILE
+    if stored.is_file():
+        saved = json.loads(stored.read_text(encoding="utf-8"))
+        return {str(saved["username"]): str(saved["password_hash"])}
+    password = secrets.token_urlsafe(18)
+    record = {"username": "admin", "password_hash": hash_password(password)}
+    temporary = stored.with_suffix(".tmp")
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump(record, out)
+    temporary.replace(stored)
+    print(
+        f"podium: created the user 'admin' with the password {password}\n"
+        f"podium: it is shown only this once (its hash is in {stored}); set "
+        "PODIUM_ADMIN_USER and PODIUM_ADMIN_PASSWORD to choose your own",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {"admin": record["password_hash"]}
 
 
 class Podium:
@@ -158,6 +198,7 @@ class Podium:
             clock=self.clock,
             envs=envs,
             storage=self.storage,
+            max_request_bytes=settings.max_record_bytes,
         )
         self.projector = Projector(
             self.bus,
@@ -178,6 +219,7 @@ class Podium:
                 max_running_tasks=settings.executor.max_running_tasks,
                 drain_seconds=settings.executor.drain_seconds,
                 revoke_grace_seconds=settings.executor.revoke_grace_seconds,
+                max_output_bytes=settings.max_record_bytes,
                 work_root=data / "work",
                 cache_root=data / "cache",
                 envs=envs,
@@ -248,48 +290,71 @@ class Podium:
 
     async def run(self, *, ready: asyncio.Event | None = None) -> None:
         """Run this process's roles until `stop()`."""
-        watch_stop = asyncio.Event()
-        async with asyncio.TaskGroup() as group:
-            projector = watcher = executor = triggers = None
-            if self.has("projector"):
-                projector = group.create_task(self.projector.run(), name="projector")
-            if self.has("webserver"):
-                watcher = group.create_task(self.watcher.run(), name="watcher")
-            if self.flow_directory is not None:
-                await self.flow_directory.load_all()
-            if self.has("executor"):
-                executor = group.create_task(self.executor.run(), name="executor")
-            runner = None
-            if self.serve_http:
-                runner = await (self._serve() if self.has("webserver") else self._serve_ops())
-            if self.flow_directory is not None:
-                group.create_task(self.flow_directory.watch(watch_stop), name="flow watcher")
-            if self.has("scheduler"):
-                triggers = group.create_task(self.triggers.run(), name="triggers")
-                await self.triggers.is_ready.wait()
-            if executor is not None:
-                await self.executor.is_ready.wait()
-            if ready is not None:
-                ready.set()
-            log.info("running %s", ", ".join(sorted(self.roles)))
-            await self._stopping.wait()
-            log.info("stopping: no new requests; draining running executions")
-            watch_stop.set()
-            if triggers is not None:
-                self.triggers.stop()
-                await triggers
-            if watcher is not None:
-                self.watcher.stop()
-                await watcher
-            if executor is not None:
-                self.executor.stop()
-                await executor
-            if projector is not None:
-                await self.projector.caught_up()
-                self.projector.stop()
-                await projector
+        runner: web.AppRunner | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                runner = await self._run_roles(group, ready)
+        finally:
+            # also when a role crashed or the caller was cancelled: free the port
             if runner is not None:
                 await runner.cleanup()
+
+    async def _run_roles(
+        self, group: asyncio.TaskGroup, ready: asyncio.Event | None
+    ) -> web.AppRunner | None:
+        watch_stop = asyncio.Event()
+        projector = watcher = executor = triggers = None
+        if self.has("projector"):
+            projector = group.create_task(self.projector.run(), name="projector")
+        if self.has("webserver"):
+            watcher = group.create_task(self.watcher.run(), name="watcher")
+            if not self.has("scheduler"):
+                # webhooks consult which triggers are disabled; the scheduler's service
+                # refreshes that as it reconciles, a lone webserver does it here
+                group.create_task(self._refresh_disabled(watch_stop), name="disabled triggers")
+        if self.flow_directory is not None:
+            await self.flow_directory.load_all()
+        if self.has("executor"):
+            executor = group.create_task(self.executor.run(), name="executor")
+        runner = None
+        if self.serve_http:
+            runner = await (self._serve() if self.has("webserver") else self._serve_ops())
+        if self.flow_directory is not None:
+            group.create_task(self.flow_directory.watch(watch_stop), name="flow watcher")
+        if self.has("scheduler"):
+            triggers = group.create_task(self.triggers.run(), name="triggers")
+            await self.triggers.is_ready.wait()
+        if executor is not None:
+            await self.executor.is_ready.wait()
+        if ready is not None:
+            ready.set()
+        log.info("running %s", ", ".join(sorted(self.roles)))
+        await self._stopping.wait()
+        log.info("stopping: no new requests; draining running executions")
+        watch_stop.set()
+        if triggers is not None:
+            self.triggers.stop()
+            await triggers
+        if watcher is not None:
+            self.watcher.stop()
+            await watcher
+        if executor is not None:
+            self.executor.stop()
+            await executor
+        if projector is not None:
+            await self.projector.caught_up()
+            self.projector.stop()
+            await projector
+        return runner
+
+    async def _refresh_disabled(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.triggers.refresh_disabled()
+            except TransientError as exc:
+                log.warning("cannot read disabled triggers: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.triggers.refresh_seconds)
 
     async def _serve_ops(self) -> web.AppRunner:
         """For a role without the API: health and readiness only, on its own port."""
@@ -320,14 +385,67 @@ class Podium:
             self.watcher,
             max_body_bytes=self.settings.webhook.max_body_bytes,
             max_in_flight=self.settings.webhook.max_in_flight,
+            is_disabled=self.triggers.is_disabled,
         )
-        app = create_app(self.store, self.flows, self.intake, self.health, extra_routes=webhooks)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, self.settings.host, self.settings.port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
-        log.info("listening on http://%s:%s", self.settings.host, self.port)
-        return runner
+        registry = self._metrics()
+        auth = None
+        if self.settings.auth.enabled:
+            users = await asyncio.to_thread(
+                _auth_users, self.settings, self.environ, self.settings.data.resolve()
+            )
+            auth = Authenticator(users, session_seconds=self.settings.auth.session_hours * 3600)
+        app = create_app(
+            self.store,
+            self.flows,
+            self.intake,
+            self.health,
+            extra_routes=webhooks,
+            ready=self._readiness,
+            watcher=self.watcher,
+            storage=self.storage,
+            triggers=self.triggers,
+            auth=auth,
+            metrics=registry,
+        )
+        app.cleanup_ctx.append(EventMetrics(self.bus, registry, topics=self.topics).cleanup_ctx)
+        self.http_app = app
+        return await self._listen(app)
+
+    async def _readiness(self) -> dict[str, Any]:
+        """Ready when every role of this process is (`health()` decides)."""
+        report = await self.health()
+        ready = {
+            role: bool(part["ready"])
+            for role, part in report.items()
+            if isinstance(part, dict) and "ready" in part
+        }
+        if self.has("webserver"):
+            ready["webserver"] = self.watcher.is_ready.is_set()
+        is_up = report["status"] == "UP" and all(ready.values())
+        return {"status": "UP" if is_up else "DOWN", "ready": ready}
+
+    def _metrics(self) -> Registry:
+        """Gauges read at scrape time from the roles' counters; task run durations and
+        ended executions are counted from the events (`EventMetrics`)."""
+        registry = Registry()
+        registry.gauge_callback(
+            "podium_executor_running_executions",
+            "Executions this process's executor owns now",
+            lambda: [((), len(self.executor._owned))],
+        )
+        registry.gauge_callback(
+            "podium_executor_queued_executions",
+            "Executions waiting for a concurrency slot in this executor",
+            lambda: [((), len(self.executor._queued))],
+        )
+        registry.gauge_callback(
+            "podium_projector_applied_events",
+            "Events the projector applied since start",
+            lambda: [((), self.projector.applied)],
+        )
+        registry.gauge_callback(
+            "podium_projector_lag_events",
+            "Events published but not yet projected",
+            lambda: [((), self.projector.lag)],
+        )
+        return registry

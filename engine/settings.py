@@ -75,6 +75,10 @@ class Settings(_Section):
     store: str = "sqlite:///{data}/podium.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # The largest record Podium puts on the bus: outputs and request inputs above it are
+    # refused with a clear error (a Kafka broker's message.max.bytes must allow it, plus
+    # a little for the envelope).
+    max_record_bytes: int = Field(default=4 << 20, ge=1 << 16)
     flows: Path | None = None
     journal: JournalSettings = Field(default_factory=JournalSettings)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)

@@ -50,7 +50,7 @@ log = logging.getLogger("podium.walk")
 LOG_FLUSH_SECONDS = 0.1
 LOG_FLUSH_LINES = 500
 LOG_FLUSH_BYTES = 256 << 10
-MAX_LOG_LINE_BYTES = 64 << 10  # longer lines are cut (and say so)
+MAX_LOG_LINE_BYTES = 1 << 20  # longer lines are cut (and say so); as the script runners
 
 
 def task_run_id(parent_id: str, task_id: str, value: str | None, iteration: int | None) -> str:
@@ -209,9 +209,10 @@ class ExecutionWalk:
         secrets = self.runtime.renderer.secrets
         if secrets is not None:
             message = secrets.mask(message)
-        if len(message) > MAX_LOG_LINE_BYTES:
-            cut = len(message) - MAX_LOG_LINE_BYTES
-            message = f"{message[:MAX_LOG_LINE_BYTES]}… [{cut} more characters cut]"
+        # a batch of lines must fit in one record too
+        longest = min(MAX_LOG_LINE_BYTES, self.runtime.max_output_bytes // 4)
+        if len(message) > longest:
+            message = f"{message[:longest]}… [{len(message) - longest} more characters cut]"
         self._log_bytes += len(message)
         self._log_buffer.append(
             LogLine(
@@ -223,7 +224,9 @@ class ExecutionWalk:
                 attempt=run.attempt if run else None,
             )
         )
-        if len(self._log_buffer) >= LOG_FLUSH_LINES or self._log_bytes >= LOG_FLUSH_BYTES:
+        if len(self._log_buffer) >= LOG_FLUSH_LINES or self._log_bytes >= min(
+            LOG_FLUSH_BYTES, self.runtime.max_output_bytes // 4
+        ):
             self._log_wakeup.set()
 
     async def flush_logs(self) -> None:

@@ -22,6 +22,8 @@ from engine.server import Podium
 from engine.settings import Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The API's user in tests that serve HTTP (auth is on, as in production).
+ADMIN_USER, ADMIN_PASSWORD = "admin", "test-admin-password"
 SHARED_FLOWS = SHARED / "flows"
 
 
@@ -105,10 +107,14 @@ async def running_podium(
     serve_http: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Podium]:
-    """A whole Podium in this event loop; with serve_http, on a free port (podium.port)."""
+    """A whole Podium in this event loop; with serve_http, on a free port (podium.port),
+    with the API user ADMIN_USER / ADMIN_PASSWORD unless `environ` names another."""
     settings.setdefault("port", 0)
     config = Settings(data=data, **settings)
-    async with Podium(config, clock=clock, environ=environ or {}, serve_http=serve_http) as podium:
+    environ = dict(environ or {})
+    if serve_http and "PODIUM_ADMIN_USER" not in environ:
+        environ.update(PODIUM_ADMIN_USER=ADMIN_USER, PODIUM_ADMIN_PASSWORD=ADMIN_PASSWORD)
+    async with Podium(config, clock=clock, environ=environ, serve_http=serve_http) as podium:
         ready = asyncio.Event()
         async with asyncio.TaskGroup() as group:
             group.create_task(podium.run(ready=ready))

@@ -60,6 +60,7 @@ MAX_SLOTS = 100_000  # per call: a larger range is backfilled in parts
 MAX_RERUNS = 1_000  # reruns of one slot
 
 Progress = Callable[[int, int], Awaitable[None] | None]
+SlotProgress = Callable[[int, int, datetime], Awaitable[None] | None]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -95,10 +96,12 @@ async def backfill(
     labels: Mapping[str, str] | None = None,
     rerun: bool = False,
     progress: Progress | None = None,
+    on_slot: SlotProgress | None = None,
     default_zone: tzinfo | None = None,
 ) -> BackfillResult:
     """Fire the slots of a Schedule trigger in [start, end) (see the module docstring).
 
+    `progress(done, total)` and `on_slot(done, total, slot)` are told after each slot.
     Raises FlowNotFound (no such flow), ValueError (no such Schedule trigger, an empty or
     too large range), and InputError / TransientError from publishing."""
     flow = await flows.get(namespace, flow_id)
@@ -127,8 +130,10 @@ async def backfill(
     run = _Backfill(ctx, slots, inputs, {**(labels or {}), BACKFILL_LABEL[0]: BACKFILL_LABEL[1]})
     for done, slot in enumerate(dates, start=1):
         await run.one(slot, rerun=rerun)
-        if progress is not None:
-            reported = progress(done, len(dates))
+        for reported in (
+            progress(done, len(dates)) if progress is not None else None,
+            on_slot(done, len(dates), slot) if on_slot is not None else None,
+        ):
             if inspect.isawaitable(reported):
                 await reported
     return BackfillResult(

@@ -19,13 +19,12 @@ __all__ = [
 
 
 def open_store(url: str) -> Store:
-    """A store for a URL: `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite://:memory:`."""
+    """A store for a URL: `sqlite:///relative.db`, `sqlite:////absolute.db`, `sqlite://:memory:`,
+    `postgresql://user@host/db`."""
     if url in ("sqlite://:memory:", "sqlite:///:memory:"):
         return SqliteStore(":memory:")
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "the postgresql:// store is not available in this build yet; use sqlite://"
-        )
+        return PostgresStore(url)
     raise ConfigError(f"unknown store URL {url!r}: expected sqlite:///path or postgresql://…")

@@ -8,15 +8,33 @@ production issue, `PostgresStore`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.states import State
 
-__all__ = ["LEVELS", "FlowRecord", "Store", "UnfinishedExecution"]
+__all__ = [
+    "EXECUTION_SORTS",
+    "LEVELS",
+    "PROJECTION_TABLES",
+    "ExecutionQuery",
+    "ExecutionStats",
+    "FailingFlow",
+    "FlowRecord",
+    "LogEntry",
+    "LogQuery",
+    "StateChange",
+    "Store",
+    "UnfinishedExecution",
+    "like_pattern",
+    "prefix_pattern",
+]
+
+# Tables the projector fills: emptied by reset_projection (flows and triggers are kept).
+PROJECTION_TABLES = ("executions", "task_runs", "state_changes", "logs", "metrics")
 
 LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 
@@ -46,6 +64,119 @@ class UnfinishedExecution:
         return f"<UnfinishedExecution {self.execution.execution_id} {self.execution.state}>"
 
 
+# The orders a search may ask for: API name -> column. Stores accept only these.
+EXECUTION_SORTS = {
+    "startDate": "created_at",
+    "endDate": "ended_at",
+    "state": "state",
+    "namespace": "namespace",
+    "flowId": "flow_id",
+    "id": "id",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionQuery:
+    """A search over executions. `namespace` matches the namespace and its children
+    (`company` finds `company.team`), as in Kestra; `q` is a case-insensitive substring
+    of the id, namespace, flow id or labels; `start`/`end` bound the creation time."""
+
+    namespace: str | None = None
+    flow_id: str | None = None
+    states: tuple[State, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    q: str | None = None
+    sort: str = "startDate"
+    is_descending: bool = True
+    limit: int = 25
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sort not in EXECUTION_SORTS:
+            raise ValueError(f"cannot sort executions by {self.sort!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """A search over log lines, oldest first. `q` is a case-insensitive substring.
+
+    `after` keeps the lines stored after the one with that `LogEntry.position`, in the
+    order they were stored: a cursor for following logs while they arrive (a line of
+    one task may arrive after a later-stamped line of another)."""
+
+    execution_id: str | None = None
+    namespace: str | None = None
+    flow_id: str | None = None
+    min_level: str = "TRACE"
+    task_run_id: str | None = None
+    task_id: str | None = None
+    attempt: int | None = None
+    q: str | None = None
+    after: int | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    execution_id: str
+    namespace: str
+    flow_id: str
+    line: LogLine
+    position: int = 0  # the order lines were stored in: see LogQuery.after
+
+    def __repr__(self) -> str:
+        return f"<LogEntry {self.execution_id} {self.line.level} {self.line.message[:20]!r}>"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """One state an execution (`task_run_id` None) or a task run attempt went through."""
+
+    task_run_id: str | None
+    attempt: int
+    state: State
+    at: datetime
+    seq: int
+
+    def __repr__(self) -> str:
+        return f"<StateChange {self.task_run_id or 'execution'}#{self.attempt} {self.state}>"
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFlow:
+    namespace: str
+    flow_id: str
+    failed: int
+    last_failure: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStats:
+    """Counts for the dashboard: per time bucket and state, plus what runs now."""
+
+    buckets: tuple[tuple[datetime, Mapping[str, int]], ...]
+    running: int
+    queued: int
+    failing_flows: tuple[FailingFlow, ...]
+
+    def __repr__(self) -> str:
+        return f"<ExecutionStats {len(self.buckets)} buckets running={self.running}>"
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, with its wildcards escaped (ESCAPE '\\')."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def prefix_pattern(namespace: str) -> str:
+    """A LIKE pattern for the children of a namespace (`a.b` -> `a.b.%`), escaped."""
+    return like_pattern(namespace)[1:-1] + ".%"
+
+
 class Store(Protocol):
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
@@ -63,6 +194,19 @@ class Store(Protocol):
     ) -> FlowRecord | None: ...
     async def list_flows(self) -> list[FlowRecord]: ...
     async def delete_flow(self, namespace: str, flow_id: str) -> bool: ...
+    async def search_flows(
+        self,
+        *,
+        q: str | None = None,
+        namespace: str | None = None,
+        limit: int = 25,
+        offset: int = 0,
+    ) -> tuple[list[FlowRecord], int]:
+        """Current, undeleted flows whose id or namespace contains `q`, in namespace
+        order, and how many match in all."""
+
+    async def flow_revisions(self, namespace: str, flow_id: str) -> list[FlowRecord]:
+        """Every stored revision with its source, oldest first (deletions excluded)."""
 
     # -- reads --
     async def get_execution(self, execution_id: str) -> ExecutionChanged | None: ...
@@ -80,7 +224,33 @@ class Store(Protocol):
         limit: int = 50,
         offset: int = 0,
     ) -> list[ExecutionChanged]: ...
+    async def search_executions(self, query: ExecutionQuery) -> tuple[list[ExecutionChanged], int]:
+        """One page of matching executions and how many match in all."""
+
+    async def latest_executions(
+        self, flows: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], ExecutionChanged]:
+        """The newest execution of each (namespace, flow id) that has one."""
+
     async def task_runs(self, execution_id: str) -> list[TaskRunChanged]: ...
+    async def state_history(self, execution_id: str) -> list[StateChange]:
+        """Every state the execution and its task runs went through, in seq order."""
+
+    async def search_logs(self, query: LogQuery) -> tuple[list[LogEntry], int]: ...
+    async def execution_stats(
+        self, start: datetime, end: datetime, interval: Literal["hour", "day"]
+    ) -> ExecutionStats:
+        """Executions created in [start, end) counted per bucket and state (buckets are
+        UTC hours or days; empty ones are left out), the executions running and queued
+        now, and the flows with failures in the range, most failures first."""
+
+    async def count_executions(self) -> dict[str, int]:
+        """How many executions are in each state now (for /metrics)."""
+
+    async def reset_projection(self) -> None:
+        """Empty everything the projector writes (executions, task runs, histories, logs,
+        metrics), keeping flows, trigger state and claims: for a rebuild from the events."""
+
     async def logs(
         self,
         execution_id: str,

@@ -7,7 +7,8 @@ by event id. The schema is migrated on start (`schema_migrations` records what r
 
 asyncpg errors are translated here, once: a lost connection, a restarting server, a
 deadlock or a serialization failure become `TransientError` (the projector retries),
-anything else is a bug and propagates.
+anything else is a bug and propagates. The API's searches live in postgres_reads.py
+(a mixin of `PostgresStore`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ import orjson
 from engine.errors import TransientError
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.states import State
-from engine.store.base import LEVELS, FlowRecord, UnfinishedExecution
+from engine.store.base import (
+    LEVELS,
+    FlowRecord,
+    UnfinishedExecution,
+)
+from engine.store.postgres_reads import PostgresReads, flow_record
 
 __all__ = ["PostgresStore"]
 
@@ -75,31 +81,71 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (scope, item)
     );
     """,
+    # 2: what the REST API searches on (labels, logs by flow) and state histories.
+    """
+    ALTER TABLE executions ADD COLUMN labels jsonb NOT NULL DEFAULT '{}';
+    UPDATE executions SET labels = coalesce(convert_from(data, 'UTF8')::jsonb -> 'labels', '{}');
+    CREATE INDEX executions_by_labels ON executions USING gin (labels jsonb_path_ops);
+    CREATE INDEX executions_by_ended ON executions (ended_at DESC);
+    ALTER TABLE logs ADD COLUMN namespace text NOT NULL DEFAULT '',
+                     ADD COLUMN flow_id text NOT NULL DEFAULT '';
+    UPDATE logs l SET namespace = e.namespace, flow_id = e.flow_id
+        FROM executions e WHERE e.id = l.execution_id;
+    CREATE INDEX logs_by_flow ON logs (namespace, flow_id, at);
+    CREATE TABLE state_changes (
+        execution_id text NOT NULL, task_run_id text NOT NULL, seq bigint NOT NULL,
+        attempt integer NOT NULL, state text NOT NULL, at timestamptz NOT NULL,
+        PRIMARY KEY (execution_id, task_run_id, seq)
+    );
+    INSERT INTO state_changes
+        SELECT id, '', seq, 1, state, (convert_from(data, 'UTF8')::jsonb ->> 'at')::timestamptz
+        FROM executions ON CONFLICT DO NOTHING;
+    INSERT INTO state_changes
+        SELECT execution_id, id, seq,
+               coalesce((convert_from(data, 'UTF8')::jsonb ->> 'attempt')::int, 1), state,
+               (convert_from(data, 'UTF8')::jsonb ->> 'at')::timestamptz
+        FROM task_runs ON CONFLICT DO NOTHING;
+    """,
 ]
+
 
 # Each batch is first reduced to the newest event per row, then written with one
 # statement per table (unnest of arrays): a row may not be upserted twice in one statement,
 # and one round trip per table keeps the projector ahead of the executors.
 _UPSERT_EXECUTIONS = """
-INSERT INTO executions AS e (id, namespace, flow_id, state, seq, created_at, ended_at, data)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                     $6::timestamptz[], $7::timestamptz[], $8::bytea[])
+INSERT INTO executions AS e (id, namespace, flow_id, state, seq, created_at, ended_at, data, labels)
+SELECT i, n, f, s, q, c, x, d, l::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+            $6::timestamptz[], $7::timestamptz[], $8::bytea[], $9::text[]) AS u(i, n, f, s, q, c, x, d, l)
 ON CONFLICT (id) DO UPDATE SET
-    state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data
-WHERE excluded.seq > e.seq AND NOT (e.state = ANY($9::text[]))
+    state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data,
+    labels = excluded.labels
+WHERE excluded.seq > e.seq AND (
+    NOT (e.state = ANY($10::text[])) OR excluded.state IN ('RESTARTED', e.state)
+)
 """
 
 _UPSERT_TASK_RUNS = """
 INSERT INTO task_runs AS t (id, execution_id, seq, state, data)
 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[])
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, data = excluded.data
-WHERE excluded.seq > t.seq AND NOT (t.state = ANY($6::text[]))
+WHERE excluded.seq > t.seq AND (
+    NOT (t.state = ANY($6::text[])) OR excluded.state = 'RESTARTED'
+)
 """
 
 _INSERT_LOGS = """
-INSERT INTO logs (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name, message)
+INSERT INTO logs (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name,
+                  message, namespace, flow_id)
 SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
-                     $7::timestamptz[], $8::smallint[], $9::text[], $10::text[])
+                     $7::timestamptz[], $8::smallint[], $9::text[], $10::text[], $11::text[],
+                     $12::text[])
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_STATE_CHANGES = """
+INSERT INTO state_changes (execution_id, task_run_id, seq, attempt, state, at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::timestamptz[])
 ON CONFLICT DO NOTHING
 """
 
@@ -129,7 +175,7 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-class PostgresStore:
+class PostgresStore(PostgresReads):
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 60.0
     ) -> None:
@@ -208,6 +254,7 @@ class PostgresStore:
         task_runs: dict[str, tuple[Any, ...]] = {}
         logs: list[tuple[Any, ...]] = []
         metrics: list[tuple[Any, ...]] = []
+        changes: dict[tuple[str, str, int], tuple[Any, ...]] = {}
         for event in events:
             doc = event.doc
             kind = doc["kind"]
@@ -215,13 +262,21 @@ class PostgresStore:
                 key = doc["task_run_id"]
                 if key not in task_runs or task_runs[key][2] < doc["seq"]:
                     task_runs[key] = (key, doc["execution_id"], doc["seq"], doc["state"], event.raw)
+                changes[(doc["execution_id"], key, doc["seq"])] = (
+                    doc["execution_id"], key, doc["seq"], doc.get("attempt") or 1, doc["state"],
+                    _time(doc.get("at") or doc.get("created_at")),
+                )  # fmt: skip
             elif kind == "ExecutionChanged":
                 key = doc["execution_id"]
                 if key not in executions or executions[key][4] < doc["seq"]:
                     executions[key] = (
                         key, doc["namespace"], doc["flow_id"], doc["state"], doc["seq"],
                         _time(doc["created_at"]), _time(doc.get("ended_at")), event.raw,
+                        orjson.dumps(doc.get("labels") or {}).decode(),
                     )  # fmt: skip
+                changes[(key, "", doc["seq"])] = (
+                    key, "", doc["seq"], 1, doc["state"], _time(doc.get("at") or doc["created_at"]),
+                )  # fmt: skip
             elif kind == "LogsEmitted":
                 for idx, line in enumerate(doc["lines"]):
                     logs.append(
@@ -229,6 +284,7 @@ class PostgresStore:
                             doc["event_id"], idx, doc["execution_id"], line.get("task_run_id"),
                             line.get("task_id"), line.get("attempt"), _time(line["at"]),
                             LEVELS.get(line["level"], 2), line["level"], line["message"],
+                            doc.get("namespace") or "", doc.get("flow_id") or "",
                         )
                     )  # fmt: skip
             elif kind == "MetricEmitted":
@@ -246,7 +302,7 @@ class PostgresStore:
                 if executions:
                     changed += _count(
                         await db.execute(
-                            _UPSERT_EXECUTIONS, *_columns(executions.values(), 8), _TERMINAL
+                            _UPSERT_EXECUTIONS, *_columns(executions.values(), 9), _TERMINAL
                         )
                     )
                 if task_runs:
@@ -256,9 +312,12 @@ class PostgresStore:
                         )
                     )
                 if logs:
-                    changed += _count(await db.execute(_INSERT_LOGS, *_columns(logs, 10)))
+                    changed += _count(await db.execute(_INSERT_LOGS, *_columns(logs, 12)))
                 if metrics:
                     changed += _count(await db.execute(_INSERT_METRICS, *_columns(metrics, 9)))
+                # histories are a by-product of the rows above: not counted as changes
+                if changes:
+                    await db.execute(_INSERT_STATE_CHANGES, *_columns(changes.values(), 6))
             return changed
 
         return await self._run(write)
@@ -293,7 +352,7 @@ class PostgresStore:
             "WHERE namespace = $1 AND id = $2 ORDER BY revision DESC LIMIT 1",
             namespace, flow_id,
         )  # fmt: skip
-        return _flow_record(row) if row else None
+        return flow_record(row) if row else None
 
     async def get_flow(
         self, namespace: str, flow_id: str, revision: int | None = None
@@ -307,7 +366,7 @@ class PostgresStore:
                 "WHERE namespace = $1 AND id = $2 AND revision = $3",
                 namespace, flow_id, revision,
             )  # fmt: skip
-            return _flow_record(row) if row else None
+            return flow_record(row) if row else None
 
         return await self._run(read)
 
@@ -317,7 +376,7 @@ class PostgresStore:
                 "SELECT DISTINCT ON (namespace, id) namespace, id, revision, source, updated_at, deleted "
                 "FROM flows ORDER BY namespace, id, revision DESC"
             )
-            return [_flow_record(r) for r in rows if not r["deleted"]]
+            return [flow_record(r) for r in rows if not r["deleted"]]
 
         return await self._run(read)
 
@@ -503,14 +562,3 @@ def _columns(rows: Any, width: int) -> list[list[Any]]:
 def _count(status: str) -> int:
     """Rows written, from a command status such as "INSERT 0 12"."""
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _flow_record(row: Any) -> FlowRecord:
-    return FlowRecord(
-        namespace=row["namespace"],
-        id=row["id"],
-        revision=row["revision"],
-        source=row["source"],
-        updated_at=row["updated_at"],
-        is_deleted=bool(row["deleted"]),
-    )

@@ -3,6 +3,7 @@
 sqlite3 blocks, so every call runs on a single worker thread (SQLite serialises writers
 anyway). WAL journaling lets readers go on while the projector writes; `synchronous=NORMAL`
 keeps commits durable across a process kill, which is what embedded mode promises.
+The API's searches live in sqlite_reads.py (a mixin of `SqliteStore`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ import orjson
 from engine.errors import TransientError
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.states import State
-from engine.store.base import LEVELS, FlowRecord, UnfinishedExecution
+from engine.store.base import (
+    LEVELS,
+    FlowRecord,
+    UnfinishedExecution,
+)
+from engine.store.sqlite_reads import SqliteReads, flow_record
 
 __all__ = ["SqliteStore"]
 
@@ -72,26 +78,62 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (scope, item)
     );
     """,
+    # 3: what the REST API searches on (labels, logs by flow) and state histories.
+    """
+    ALTER TABLE executions ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+    UPDATE executions SET labels = coalesce(json_extract(CAST(data AS TEXT), '$.labels'), '{}');
+    CREATE INDEX executions_by_state ON executions (state, created_at);
+    CREATE INDEX executions_by_ended ON executions (ended_at);
+    ALTER TABLE logs ADD COLUMN namespace TEXT NOT NULL DEFAULT '';
+    ALTER TABLE logs ADD COLUMN flow_id TEXT NOT NULL DEFAULT '';
+    UPDATE logs SET
+        namespace = coalesce((SELECT e.namespace FROM executions e WHERE e.id = logs.execution_id), ''),
+        flow_id = coalesce((SELECT e.flow_id FROM executions e WHERE e.id = logs.execution_id), '');
+    CREATE INDEX logs_by_flow ON logs (namespace, flow_id, at);
+    CREATE TABLE state_changes (
+        execution_id TEXT NOT NULL, task_run_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        attempt INTEGER NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (execution_id, task_run_id, seq)
+    );
+    INSERT OR IGNORE INTO state_changes
+        SELECT id, '', seq, 1, state, json_extract(CAST(data AS TEXT), '$.at') FROM executions;
+    INSERT OR IGNORE INTO state_changes
+        SELECT execution_id, id, seq, coalesce(json_extract(CAST(data AS TEXT), '$.attempt'), 1),
+               state, json_extract(CAST(data AS TEXT), '$.at') FROM task_runs;
+    """,
 ]
 
+
 _UPSERT_EXECUTION = f"""
-INSERT INTO executions (id, namespace, flow_id, state, seq, created_at, ended_at, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO executions (id, namespace, flow_id, state, seq, created_at, ended_at, data, labels)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
-    state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data
-WHERE excluded.seq > executions.seq AND executions.state NOT IN ({_TERMINAL_SQL})
+    state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data,
+    labels = excluded.labels
+WHERE excluded.seq > executions.seq AND (
+    executions.state NOT IN ({_TERMINAL_SQL})
+    OR excluded.state IN ('RESTARTED', executions.state)  -- a restart; new labels
+)
 """
 
 _UPSERT_TASK_RUN = f"""
 INSERT INTO task_runs (id, execution_id, seq, state, data) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, data = excluded.data
-WHERE excluded.seq > task_runs.seq AND task_runs.state NOT IN ({_TERMINAL_SQL})
+WHERE excluded.seq > task_runs.seq AND (
+    task_runs.state NOT IN ({_TERMINAL_SQL}) OR excluded.state = 'RESTARTED'
+)
 """
 
 _INSERT_LOG = """
 INSERT OR IGNORE INTO logs
-    (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name, message)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name, message,
+     namespace, flow_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_INSERT_STATE_CHANGE = """
+INSERT OR IGNORE INTO state_changes (execution_id, task_run_id, seq, attempt, state, at)
+VALUES (?, ?, ?, ?, ?, ?)
 """
 
 _INSERT_METRIC = """
@@ -104,7 +146,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class SqliteStore:
+class SqliteStore(SqliteReads):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-sqlite")
@@ -169,7 +211,7 @@ class SqliteStore:
         return await self._call(self._apply, events)
 
     def _apply(self, events: Sequence[EventDocument]) -> int:
-        executions, task_runs, logs, metrics = [], [], [], []
+        executions, task_runs, logs, metrics, changes = [], [], [], [], []
         for event in events:
             doc = event.doc
             kind = doc["kind"]
@@ -177,7 +219,27 @@ class SqliteStore:
                 task_runs.append(
                     (doc["task_run_id"], doc["execution_id"], doc["seq"], doc["state"], event.raw)
                 )
+                changes.append(
+                    (
+                        doc["execution_id"],
+                        doc["task_run_id"],
+                        doc["seq"],
+                        doc.get("attempt") or 1,
+                        doc["state"],
+                        doc.get("at") or doc.get("created_at") or "",
+                    )
+                )
             elif kind == "ExecutionChanged":
+                changes.append(
+                    (
+                        doc["execution_id"],
+                        "",
+                        doc["seq"],
+                        1,
+                        doc["state"],
+                        doc.get("at") or doc["created_at"],
+                    )
+                )
                 executions.append(
                     (
                         doc["execution_id"],
@@ -188,6 +250,7 @@ class SqliteStore:
                         doc["created_at"],
                         doc.get("ended_at"),
                         event.raw,
+                        orjson.dumps(doc.get("labels") or {}).decode(),
                     )
                 )
             elif kind == "LogsEmitted":
@@ -205,6 +268,8 @@ class SqliteStore:
                             LEVELS.get(level, 2),
                             level,
                             line["message"],
+                            doc.get("namespace") or "",
+                            doc.get("flow_id") or "",
                         )
                     )
             elif kind == "MetricEmitted":
@@ -233,11 +298,15 @@ class SqliteStore:
                 db.executemany(_INSERT_LOG, logs)
             if metrics:
                 db.executemany(_INSERT_METRIC, metrics)
+            changed = db.total_changes - before
+            # histories are a by-product of the rows above: not counted as changes
+            if changes:
+                db.executemany(_INSERT_STATE_CHANGE, changes)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return db.total_changes - before
+        return changed
 
     # -- flows ------------------------------------------------------------------
 
@@ -270,7 +339,7 @@ class SqliteStore:
             "WHERE namespace = ? AND id = ? ORDER BY revision DESC LIMIT 1",
             (namespace, flow_id),
         ).fetchone()
-        return _flow_record(row) if row else None
+        return flow_record(row) if row else None
 
     async def get_flow(
         self, namespace: str, flow_id: str, revision: int | None = None
@@ -284,7 +353,7 @@ class SqliteStore:
                 "WHERE namespace = ? AND id = ? AND revision = ?",
                 (namespace, flow_id, revision),
             ).fetchone()
-            return _flow_record(row) if row else None
+            return flow_record(row) if row else None
 
         return await self._call(read)
 
@@ -295,7 +364,7 @@ class SqliteStore:
                 "JOIN (SELECT namespace, id, max(revision) AS revision FROM flows GROUP BY namespace, id) m "
                 "USING (namespace, id, revision) WHERE f.deleted = 0 ORDER BY f.namespace, f.id"
             ).fetchall()
-            return [_flow_record(r) for r in rows]
+            return [flow_record(r) for r in rows]
 
         return await self._call(read)
 
@@ -487,14 +556,3 @@ class SqliteStore:
 
 def encode_tags(tags: dict[str, str]) -> str:
     return orjson.dumps(tags).decode()
-
-
-def _flow_record(row: Sequence[Any]) -> FlowRecord:
-    return FlowRecord(
-        namespace=row[0],
-        id=row[1],
-        revision=row[2],
-        source=row[3],
-        updated_at=datetime.fromisoformat(row[4]),
-        is_deleted=bool(row[5]),
-    )

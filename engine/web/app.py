@@ -1,200 +1,177 @@
-"""The aiohttp application: health, flows and executions under Kestra's /api/v1 paths.
+"""The aiohttp application: the REST API (Kestra's /api/v1 paths, engine/web/api/), the
+web UI (/ui/), webhooks, health, readiness, metrics and the OpenAPI document.
 
-Reads come from the store; commands (execute, kill, resume) go onto the requests topic
-through `Intake`, never straight into the store.
+Every request passes two middlewares, outermost first:
+  errors   times the request (the HTTP latency histogram, by route), and answers every
+           error as JSON `{"message": …}`: ApiError, aiohttp's own 404/405/413, and any
+           unexpected exception (a 500 that is logged, never a stack trace sent out);
+  auth     deny by default: see engine/web/auth.py.
+Reads come from the store; commands go onto the requests topic through `Intake`.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from engine.errors import FlowDefinitionError, InputError
 from engine.flows import FlowRepository
-from engine.intake import FlowNotFound, Intake
-from engine.states import State
+from engine.intake import Intake
+from engine.metrics import Registry
+from engine.storage import LocalStorage
 from engine.store.base import Store
-from engine.values import jsonable
+from engine.watcher import ExecutionWatcher
+from engine.web.api import Services
+from engine.web.api.executions import execution_routes
+from engine.web.api.files import file_routes
+from engine.web.api.flows import flow_routes
+from engine.web.api.logs import log_routes
+from engine.web.api.stats import stats_routes
+from engine.web.api.triggers import trigger_routes
+from engine.web.auth import Authenticator, auth_middleware, auth_routes
+from engine.web.http import ApiError, ApiRoutes, json_response
+from engine.web.openapi import openapi_document
+from triggers.service import TriggerService
 
-__all__ = ["create_app"]
+__all__ = ["MAX_BODY", "create_app"]
+
+log = logging.getLogger("podium.web")
 
 MAX_BODY = 10 << 20
 
-Health = Callable[[], Awaitable[dict[str, Any]]]
+Report = Callable[[], Awaitable[dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"message": message, **extra}, status=status)
+def _ui_routes() -> list[web.RouteDef]:
+    try:
+        from engine.web.ui import ui_routes
+    except ImportError:  # the UI package is optional in a minimal install
+        return []
+    return list(ui_routes())
+
+
+def _errors_middleware(metrics: Registry | None) -> Any:
+    latency = (
+        metrics.histogram(
+            "podium_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ("method", "route", "status"),
+        )
+        if metrics is not None
+        else None
+    )
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except ApiError as exc:
+            status = exc.status
+            return exc.response()
+        except web.HTTPException as exc:
+            status = exc.status
+            if exc.status < 400:
+                raise
+            headers = {
+                k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")
+            }
+            reason = (
+                exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+            )
+            return json_response({"message": reason}, status=exc.status, headers=headers)
+        except Exception:
+            log.exception("%s %s failed", request.method, request.path)
+            return json_response({"message": "internal error; see the server's log"}, status=500)
+        finally:
+            if latency is not None:
+                resource = request.match_info.route.resource
+                route = resource.canonical if resource is not None else "unmatched"
+                latency.observe(
+                    time.perf_counter() - started,
+                    method=request.method,
+                    route=route,
+                    status=str(status),
+                )
+
+    return middleware
 
 
 def create_app(
     store: Store,
     flows: FlowRepository,
     intake: Intake,
-    health: Health,
+    health: Report,
     *,
     extra_routes: Sequence[web.RouteDef] = (),
+    ready: Report | None = None,
+    watcher: ExecutionWatcher | None = None,
+    storage: LocalStorage | None = None,
+    triggers: TriggerService | None = None,
+    auth: Authenticator | None = None,
+    metrics: Registry | None = None,
 ) -> web.Application:
-    routes = web.RouteTableDef()
+    """The whole HTTP side. `auth` None serves without authentication (tests of other
+    parts, or PODIUM_AUTH__ENABLED=false behind a proxy that authenticates)."""
+    services = Services(store, flows, intake, watcher, storage or intake.storage, triggers)
+    document = openapi_document()
+    executions_by_state = (
+        metrics.gauge("podium_executions", "Executions by state (stored)", ("state",))
+        if metrics is not None
+        else None
+    )
 
-    @routes.get("/health")
-    async def get_health(request: web.Request) -> web.Response:
+    async def get_health(request: web.Request) -> web.StreamResponse:
         report = await health()
-        return web.json_response(report, status=200 if report.get("status") == "UP" else 503)
+        return json_response(report, status=200 if report.get("status") == "UP" else 503)
 
-    @routes.get("/api/v1/flows")
-    async def list_flows(request: web.Request) -> web.Response:
-        records = await flows.list()
-        return web.json_response(
-            [
-                {
-                    "namespace": r.namespace,
-                    "id": r.id,
-                    "revision": r.revision,
-                    "updated": r.updated_at.isoformat(),
-                }
-                for r in records
-            ]
-        )
+    async def get_ready(request: web.Request) -> web.StreamResponse:
+        report = await (ready or health)()
+        return json_response(report, status=200 if report.get("status") == "UP" else 503)
 
-    @routes.get("/api/v1/flows/{namespace}/{id}")
-    async def get_flow(request: web.Request) -> web.Response:
-        record = await store.get_flow(request.match_info["namespace"], request.match_info["id"])
-        if record is None:
-            return _error(404, "flow not found")
-        return web.json_response(
-            {
-                "namespace": record.namespace,
-                "id": record.id,
-                "revision": record.revision,
-                "source": record.source,
-            }
-        )
+    async def get_metrics(request: web.Request) -> web.StreamResponse:
+        if metrics is None:
+            raise ApiError(404, "metrics are off")
+        if executions_by_state is not None:
+            for state, count in (await store.count_executions()).items():
+                executions_by_state.set(count, state=state)
+        return web.Response(
+            text=metrics.render(), content_type="text/plain", charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )  # fmt: skip
 
-    @routes.post("/api/v1/flows")
-    async def create_flow(request: web.Request) -> web.Response:
-        text = await request.text()
-        try:
-            flow = await flows.save(text, name="request body")
-        except FlowDefinitionError as exc:
-            return _error(
-                422,
-                "invalid flow",
-                problems=[
-                    {"message": p.message, "path": p.path, "line": p.line, "column": p.column}
-                    for p in exc.problems
-                ],
-            )
-        return web.json_response(
-            {"namespace": flow.namespace, "id": flow.id, "revision": flow.revision}
-        )
+    async def get_openapi(request: web.Request) -> web.StreamResponse:
+        return json_response(document)
 
-    @routes.post("/api/v1/executions/{namespace}/{id}")
-    async def create_execution(request: web.Request) -> web.Response:
-        inputs: dict[str, Any] = {}
-        files: dict[str, tuple[str, bytes]] = {}
-        labels: dict[str, str] = {}
-        if request.content_type == "application/json":
-            raw = await request.read()
-            try:
-                body = json.loads(raw) if raw.strip() else {}
-            except ValueError as exc:
-                return _error(400, f"the body is not JSON: {exc}")
-            if not isinstance(body, dict):
-                return _error(400, "the body is a JSON object of inputs")
-            inputs = body
-        elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            form = await request.post()
-            for key, value in form.items():
-                if isinstance(value, web.FileField):
-                    files[key] = (value.filename or key, value.file.read())
-                elif isinstance(value, str):
-                    inputs[key] = value
-        for label in request.query.getall("labels", []):
-            key, _, value = label.partition(":")
-            labels[key] = value
-        try:
-            req = await intake.execute(
-                request.match_info["namespace"],
-                request.match_info["id"],
-                inputs=inputs,
-                labels=labels,
-                files=files,
-            )
-        except FlowNotFound as exc:
-            return _error(404, str(exc))
-        except InputError as exc:
-            return _error(422, str(exc), inputs=exc.errors)
-        return web.json_response(
-            {
-                "id": req.execution_id,
-                "namespace": req.namespace,
-                "flowId": req.flow_id,
-                "state": {"current": "CREATED"},
-            }
-        )
+    api = ApiRoutes()
+    for method, path, handler in auth_routes(auth):
+        api.add(method, path, handler)
+    api.get("/openapi.json", get_openapi)
+    flow_routes(services, api)
+    execution_routes(services, api)
+    file_routes(services, api)
+    log_routes(services, api)
+    trigger_routes(services, api)
+    stats_routes(services, api)
 
-    @routes.get("/api/v1/executions/search")
-    async def search_executions(request: web.Request) -> web.Response:
-        query = request.query
-        try:
-            size = min(int(query.get("size", "25")), 1000)
-            page = max(int(query.get("page", "1")), 1)
-            states = [State(s) for s in query.getall("state", [])]
-        except ValueError as exc:
-            return _error(400, f"bad query: {exc}")
-        found = await store.list_executions(
-            namespace=query.get("namespace"),
-            flow_id=query.get("flowId"),
-            states=states,
-            limit=size,
-            offset=(page - 1) * size,
-        )
-        results = []
-        for execution in found:
-            body = execution.model_dump(mode="json")
-            body["id"] = execution.execution_id
-            results.append(body)
-        return web.json_response({"results": results, "total": len(results)})
-
-    @routes.get("/api/v1/executions/{execution_id}")
-    async def get_execution(request: web.Request) -> web.Response:
-        execution = await store.get_execution(request.match_info["execution_id"])
-        if execution is None:
-            return _error(404, "execution not found")
-        runs = await store.task_runs(execution.execution_id)
-        body = execution.model_dump(mode="json")
-        body["id"] = execution.execution_id
-        body["taskRunList"] = [r.model_dump(mode="json") for r in runs]
-        return web.json_response(jsonable(body))
-
-    @routes.get("/api/v1/logs/{execution_id}")
-    async def get_logs(request: web.Request) -> web.Response:
-        lines = await store.logs(
-            request.match_info["execution_id"], min_level=request.query.get("minLevel", "TRACE")
-        )
-        return web.json_response([line.model_dump(mode="json") for line in lines])
-
-    @routes.delete("/api/v1/executions/{execution_id}/kill")
-    async def kill_execution(request: web.Request) -> web.Response:
-        execution = await store.get_execution(request.match_info["execution_id"])
-        if execution is None:
-            return _error(404, "execution not found")
-        await intake.kill(execution.execution_id, execution.namespace, execution.flow_id)
-        return web.Response(status=202)
-
-    @routes.post("/api/v1/executions/{execution_id}/resume")
-    async def resume_execution(request: web.Request) -> web.Response:
-        execution = await store.get_execution(request.match_info["execution_id"])
-        if execution is None:
-            return _error(404, "execution not found")
-        await intake.resume(execution.execution_id, execution.namespace, execution.flow_id)
-        return web.Response(status=204)
-
-    app = web.Application(client_max_size=MAX_BODY)
-    app.add_routes(routes)
+    app = web.Application(
+        client_max_size=MAX_BODY, middlewares=[_errors_middleware(metrics), auth_middleware(auth)]
+    )
+    app.add_routes(
+        [
+            web.get("/health", get_health, allow_head=False),
+            web.get("/health/ready", get_ready, allow_head=False),
+            web.get("/metrics", get_metrics, allow_head=False),
+        ]
+    )
+    app.add_routes(api.routes)
     app.add_routes(extra_routes)
+    app.add_routes(_ui_routes())
     return app

@@ -1,7 +1,7 @@
 """Webhook triggers: `GET|POST|PUT /api/v1/executions/webhook/{namespace}/{flowId}/{key}`.
 
 What a caller can learn is kept to the minimum: a wrong key, an unknown flow and a
-disabled flow or trigger all answer the same 404, after the same work (the key is
+disabled flow or trigger (in the YAML or through the API) all answer the same 404, after the same work (the key is
 compared in constant time against every webhook key of the flow, or a dummy one).
 Bodies over `webhook.max_body_bytes` get 413 from their Content-Length, before anything
 is read; chunked bodies are read up to the limit and no further. Past `max_in_flight`
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +28,7 @@ from engine.events import new_id
 from engine.flows import FlowRepository
 from engine.intake import FlowNotFound
 from engine.watcher import ExecutionWatcher
-from triggers.base import TriggerContext
+from triggers.base import TriggerContext, trigger_scope
 from triggers.models import Webhook
 
 __all__ = ["webhook_routes"]
@@ -48,7 +49,9 @@ def webhook_routes(
     max_body_bytes: int,
     max_in_flight: int,
     wait_seconds: float = 60.0,
+    is_disabled: Callable[[str], bool] = lambda scope: False,
 ) -> list[web.RouteDef]:
+    """`is_disabled(scope)` says whether a trigger was disabled through the API."""
     in_flight = asyncio.Semaphore(max_in_flight)
 
     def find(flow: Any, given: str) -> Webhook | None:
@@ -64,6 +67,8 @@ def webhook_routes(
             if _matches(given, key) and hook is not None and found is None:
                 found = hook
         if found is None or found.disabled or flow is None or flow.disabled:
+            return None
+        if is_disabled(trigger_scope(flow, found)):
             return None
         return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "e2e-admin", "e2e-password"
+AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +41,16 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=5) as response:
+        request = urllib.request.Request(self.base + path, headers={"Authorization": AUTH})
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
     def post(self, path: str, body: bytes = b"", content_type: str = "application/json") -> Any:
         request = urllib.request.Request(
-            self.base + path, data=body, method="POST", headers={"Content-Type": content_type}
+            self.base + path,
+            data=body,
+            method="POST",
+            headers={"Content-Type": content_type, "Authorization": AUTH},
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
@@ -84,7 +91,13 @@ def server(data: Path, flows: Path, environ: dict[str, str] | None = None) -> It
             stderr=sink,
             stdout=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(environ or {})},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "PODIUM_ADMIN_USER": USER,
+                "PODIUM_ADMIN_PASSWORD": PASSWORD,
+                **(environ or {}),
+            },
         )
     try:
         port = None
@@ -111,7 +124,7 @@ def server(data: Path, flows: Path, environ: dict[str, str] | None = None) -> It
 
 
 def task(execution: dict[str, Any], task_id: str) -> dict[str, Any]:
-    return next(r for r in execution["taskRunList"] if r["task_id"] == task_id)
+    return next(r for r in execution["taskRunList"] if r["taskId"] == task_id)
 
 
 def test_kill_9_in_the_middle_of_a_flow_loses_nothing(tmp_path: Path) -> None:
@@ -125,20 +138,21 @@ def test_kill_9_in_the_middle_of_a_flow_loses_nothing(tmp_path: Path) -> None:
         before = first.wait_for(
             execution_id,
             lambda e: any(
-                r["task_id"] == "nap" and r["state"] == "RUNNING" for r in e.get("taskRunList", [])
+                r["taskId"] == "nap" and r["state"]["current"] == "RUNNING"
+                for r in e.get("taskRunList", [])
             ),
         )
         first.process.send_signal(signal.SIGKILL)
         first.process.wait(timeout=10)
-    first_ended = task(before, "first")["ended_at"]
+    first_ended = task(before, "first")["state"]["endDate"]
     with server(data, flows) as second:
-        after = second.wait_for(execution_id, lambda e: e["state"] == "SUCCESS")
+        after = second.wait_for(execution_id, lambda e: e["state"]["current"] == "SUCCESS")
         logs = second.get(f"/api/v1/logs/{execution_id}")
     assert (
-        task(after, "first")["ended_at"] == first_ended
+        task(after, "first")["state"]["endDate"] == first_ended
     )  # finished before the kill: not run again
-    assert task(after, "last")["state"] == "SUCCESS"
-    assert [line["message"] for line in logs if line["task_id"] == "last"] == [
+    assert task(after, "last")["state"]["current"] == "SUCCESS"
+    assert [line["message"] for line in logs if line["taskId"] == "last"] == [
         f"first said {execution_id}"
     ]
 
@@ -179,7 +193,7 @@ def test_a_webhook_starts_a_flow_on_a_running_server(tmp_path: Path) -> None:
     (flows / "hooked.yaml").write_text(HOOKED)
     with server(tmp_path / "data", flows) as running:
         started = running.post("/api/v1/executions/webhook/e2e/hooked/e2e-key", b'{"order": 42}')
-        done = running.wait_for(started["id"], lambda e: e["state"] == "SUCCESS")
+        done = running.wait_for(started["id"], lambda e: e["state"]["current"] == "SUCCESS")
         assert task(done, "echo")["outputs"] == {"value": "42"}
         with pytest.raises(urllib.error.HTTPError) as refused:
             running.post("/api/v1/executions/webhook/e2e/hooked/wrong", b"{}")
@@ -245,20 +259,50 @@ def test_files_schedules_and_flow_triggers_on_a_running_server(tmp_path: Path) -
     with server(tmp_path / "data", flows, environ) as running:
         (inbox / "orders.csv").write_text("id\n1\n2\n")
         [dropped] = wait_search(
-            running, "inbox", lambda found: any(e["state"] == "SUCCESS" for e in found)
+            running, "inbox", lambda found: any(e["state"]["current"] == "SUCCESS" for e in found)
         )
         done = running.get(f"/api/v1/executions/{dropped['id']}")
         assert task(done, "seen")["outputs"] == {"value": "orders.csv 7"}
         [after] = wait_search(
-            running, "after", lambda found: any(e["state"] == "SUCCESS" for e in found)
+            running, "after", lambda found: any(e["state"]["current"] == "SUCCESS" for e in found)
         )
         done = running.get(f"/api/v1/executions/{after['id']}")
         assert task(done, "report")["outputs"] == {"value": "inbox SUCCESS"}
         ticks = wait_search(
-            running, "ticking", lambda found: sum(e["state"] == "SUCCESS" for e in found) >= 2
+            running,
+            "ticking",
+            lambda found: sum(e["state"]["current"] == "SUCCESS" for e in found) >= 2,
         )
         dates = sorted(
             running.get(f"/api/v1/executions/{e['id']}")["trigger"]["variables"]["date"]
             for e in ticks
         )
         assert len(set(dates)) == len(dates)  # each second fired once
+
+
+def test_without_a_configured_user_an_admin_is_created_and_its_password_shown_once(
+    tmp_path: Path,
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    data = tmp_path / "data"
+    unset = {"PODIUM_ADMIN_USER": "", "PODIUM_ADMIN_PASSWORD": ""}
+    with server(data, flows, unset) as running:
+        log = next(data.parent.glob("server-*.log")).read_text()
+        password = re.search(r"created the user 'admin' with the password (\S+)", log)
+        assert password is not None
+        token = base64.b64encode(f"admin:{password.group(1)}".encode()).decode()
+        request = urllib.request.Request(
+            running.base + "/api/v1/flows", headers={"Authorization": f"Basic {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read()) == []
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(running.base + "/api/v1/flows", timeout=5)
+        assert refused.value.code == 401
+        refused.value.close()
+    assert password.group(1) not in (data / "admin-user.json").read_text()
+    with server(data, flows, unset):
+        pass
+    logs = sorted(data.parent.glob("server-*.log"))
+    assert len(logs) == 2 and "created the user" not in logs[-1].read_text()

@@ -5,7 +5,7 @@ claim each item once."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from engine.events import (
     Wire,
 )
 from engine.states import State
-from engine.store.base import Store
+from engine.store.base import ExecutionQuery, LogQuery, Store
 from engine.store.postgres import PostgresStore
 from engine.store.sqlite import SqliteStore
 from tests.support.postgres import SERVER, fresh_database_async
@@ -163,3 +163,322 @@ async def test_claims_are_won_once_and_trigger_state_round_trips(store: Store) -
     await store.set_trigger_state("n/f/s", {"last": "2026-01-01T00:00:00+00:00"})
     await store.set_trigger_state("n/f/s", {"last": "2026-01-02T00:00:00+00:00"})
     assert await store.get_trigger_state("n/f/s") == {"last": "2026-01-02T00:00:00+00:00"}
+
+
+# -- the reads the REST API needs ------------------------------------------------
+
+
+def run_of(
+    execution_id: str, seq: int, state: State, *, attempt: int = 1, at: datetime = T0
+) -> TaskRunChanged:
+    return TaskRunChanged(
+        execution_id=execution_id,
+        namespace="n",
+        flow_id="f",
+        seq=seq,
+        at=at,
+        task_run_id=f"{execution_id}-r",
+        task_id="t",
+        state=state,
+        attempt=attempt,
+        created_at=T0,
+    )
+
+
+def header(
+    execution_id: str,
+    *,
+    namespace: str = "n",
+    flow_id: str = "f",
+    state: State = State.SUCCESS,
+    created: datetime = T0,
+    labels: dict[str, str] | None = None,
+    seq: int = 1,
+) -> ExecutionChanged:
+    return ExecutionChanged(
+        execution_id=execution_id,
+        namespace=namespace,
+        flow_id=flow_id,
+        seq=seq,
+        at=created,
+        revision=1,
+        state=state,
+        created_at=created,
+        ended_at=created + timedelta(seconds=5) if state.is_terminal else None,
+        labels=labels or {},
+    )
+
+
+async def test_execution_search_filters_sorts_pages_and_counts(store: Store) -> None:
+    await apply(
+        store,
+        [
+            header("a1", namespace="co", created=T0, labels={"team": "x"}),
+            header("a2", namespace="co.team", created=T0 + timedelta(hours=1), state=State.FAILED),
+            header("a3", namespace="cox", created=T0 + timedelta(hours=2), labels={"team": "y"}),
+            header("a4", namespace="co", flow_id="g", created=T0 + timedelta(hours=3)),
+        ],
+    )
+
+    async def ids(**query: object) -> tuple[list[str], int]:
+        found, total = await store.search_executions(ExecutionQuery(**query))  # type: ignore[arg-type]
+        return [e.execution_id for e in found], total
+
+    assert await ids() == (["a4", "a3", "a2", "a1"], 4)
+    assert await ids(namespace="co") == (["a4", "a2", "a1"], 3)  # children, not `cox`
+    assert await ids(namespace="co", flow_id="f") == (["a2", "a1"], 2)
+    assert await ids(states=(State.FAILED,)) == (["a2"], 1)
+    assert await ids(labels={"team": "x"}) == (["a1"], 1)
+    assert await ids(labels={"team": "x", "other": "1"}) == ([], 0)
+    assert await ids(start=T0 + timedelta(hours=1), end=T0 + timedelta(hours=3)) == (
+        ["a3", "a2"],
+        2,
+    )
+    assert await ids(q="TEAM") == (["a3", "a2", "a1"], 3)  # namespace or labels, any case
+    assert await ids(q="%") == ([], 0)  # wildcards are literal
+    assert await ids(sort="startDate", is_descending=False, limit=2, offset=1) == (
+        ["a2", "a3"],
+        4,
+    )
+    assert (await ids(sort="state", is_descending=False))[0][0] == "a2"
+    with pytest.raises(ValueError, match="cannot sort"):
+        ExecutionQuery(sort="data; DROP TABLE executions")
+
+
+async def test_labels_follow_the_newest_header(store: Store) -> None:
+    await apply(store, [header("e", labels={"k": "1"}, state=State.RUNNING)])
+    await apply(store, [header("e", labels={"k": "2"}, state=State.RUNNING, seq=2)])
+    found, _ = await store.search_executions(ExecutionQuery(labels={"k": "2"}))
+    assert [e.execution_id for e in found] == ["e"]
+    assert (await store.search_executions(ExecutionQuery(labels={"k": "1"})))[1] == 0
+
+
+async def test_latest_executions_per_flow(store: Store) -> None:
+    await apply(
+        store,
+        [
+            header("old", created=T0),
+            header("new", created=T0 + timedelta(minutes=1)),
+            header("other", flow_id="g", created=T0),
+        ],
+    )
+    found = await store.latest_executions([("n", "f"), ("n", "g"), ("n", "none")])
+    assert {k: e.execution_id for k, e in found.items()} == {("n", "f"): "new", ("n", "g"): "other"}
+
+
+async def test_state_history_keeps_every_state_and_attempt_once(store: Store) -> None:
+    t = [T0 + timedelta(seconds=i) for i in range(6)]
+    batch: list[Wire] = [
+        header("e", state=State.CREATED, seq=1),
+        header("e", state=State.RUNNING, seq=2, created=T0),
+        run_of("e", 3, State.RUNNING, at=t[1]),
+        run_of("e", 4, State.FAILED, at=t[2]),
+        run_of("e", 5, State.RUNNING, attempt=2, at=t[3]),
+        run_of("e", 6, State.SUCCESS, attempt=2, at=t[4]),
+    ]
+    await apply(store, batch)
+    await apply(store, batch)  # redelivered: no duplicates
+    history = await store.state_history("e")
+    assert [(c.task_run_id, c.attempt, c.state) for c in history] == [
+        (None, 1, State.CREATED),
+        (None, 1, State.RUNNING),
+        ("e-r", 1, State.RUNNING),
+        ("e-r", 1, State.FAILED),
+        ("e-r", 2, State.RUNNING),
+        ("e-r", 2, State.SUCCESS),
+    ]
+    assert history[3].at == t[2]
+    assert await store.state_history("unknown") == []
+
+
+def log_event(
+    execution_id: str, lines: tuple[LogLine, ...], *, namespace: str = "n"
+) -> LogsEmitted:
+    return LogsEmitted(
+        execution_id=execution_id, namespace=namespace, flow_id="f", seq=1, at=T0, lines=lines
+    )
+
+
+async def test_log_search_filters_pages_and_counts(store: Store) -> None:
+    lines = tuple(
+        LogLine(
+            at=T0 + timedelta(seconds=i),
+            level=("DEBUG", "INFO", "ERROR")[i % 3],
+            message=f"line {i} 100%" if i == 4 else f"line {i}",
+            task_id="a" if i < 3 else "b",
+            task_run_id="ra" if i < 3 else "rb",
+            attempt=1 if i < 5 else 2,
+        )
+        for i in range(6)
+    )
+    await apply(store, [log_event("e1", lines), log_event("e2", lines[:1], namespace="m")])
+
+    async def messages(**query: object) -> tuple[list[str], int]:
+        found, total = await store.search_logs(LogQuery(**query))  # type: ignore[arg-type]
+        return [e.line.message for e in found], total
+
+    assert (await messages(execution_id="e1"))[1] == 6
+    assert await messages(execution_id="e1", min_level="error") == (["line 2", "line 5"], 2)
+    assert await messages(execution_id="e1", task_id="a", min_level="INFO") == (
+        ["line 1", "line 2"],
+        2,
+    )
+    assert await messages(execution_id="e1", task_run_id="rb", attempt=2) == (["line 5"], 1)
+    assert await messages(execution_id="e1", q="100%") == (["line 4 100%"], 1)
+    assert await messages(execution_id="e1", q="_") == ([], 0)
+    assert await messages(execution_id="e1", limit=2, offset=2) == (["line 2", "line 3"], 6)
+    [entry], total = await store.search_logs(LogQuery(namespace="m"))
+    assert (entry.execution_id, entry.namespace, entry.flow_id, total) == ("e2", "m", "f", 1)
+
+
+async def test_flow_search_and_revisions(store: Store) -> None:
+    await store.save_flow("co.team", "load", "a")
+    await store.save_flow("co.team", "load", "b")
+    await store.save_flow("co", "clean", "c")
+    await store.save_flow("cox", "other_x", "d")
+    await store.save_flow("co", "gone", "e")
+    await store.delete_flow("co", "gone")
+    found, total = await store.search_flows()
+    assert ([(f.namespace, f.id) for f in found], total) == (
+        [("co", "clean"), ("co.team", "load"), ("cox", "other_x")],
+        3,
+    )
+    found, total = await store.search_flows(namespace="co")
+    assert [f.id for f in found] == ["clean", "load"] and total == 2
+    found, total = await store.search_flows(q="LOA")
+    assert [(f.id, f.revision) for f in found] == [("load", 2)]
+    found, total = await store.search_flows(limit=1, offset=1)
+    assert [f.id for f in found] == ["load"] and total == 3
+    assert (await store.search_flows(q="_x"))[1] == 1  # `_` is literal: only other_x
+    revisions = await store.flow_revisions("co.team", "load")
+    assert [(r.revision, r.source) for r in revisions] == [(1, "a"), (2, "b")]
+    assert await store.flow_revisions("co", "nothing") == []
+
+
+async def test_execution_stats_by_bucket_and_failing_flows(store: Store) -> None:
+    await apply(
+        store,
+        [
+            header("s1", created=T0 + timedelta(minutes=5)),
+            header("s2", created=T0 + timedelta(minutes=50), state=State.FAILED),
+            header("s3", created=T0 + timedelta(hours=1, minutes=1), state=State.FAILED),
+            header("s4", created=T0 + timedelta(hours=1, minutes=2), state=State.RUNNING),
+            header("s5", flow_id="g", created=T0 + timedelta(hours=1), state=State.CREATED),
+            header("out", created=T0 + timedelta(days=2), state=State.FAILED),
+        ],
+    )
+    stats = await store.execution_stats(T0, T0 + timedelta(days=1), "hour")
+    assert [(b, dict(c)) for b, c in stats.buckets] == [
+        (T0, {"SUCCESS": 1, "FAILED": 1}),
+        (T0 + timedelta(hours=1), {"FAILED": 1, "RUNNING": 1, "CREATED": 1}),
+    ]
+    assert (stats.running, stats.queued) == (1, 1)
+    [failing] = stats.failing_flows
+    assert (failing.namespace, failing.flow_id, failing.failed) == ("n", "f", 2)
+    assert failing.last_failure == T0 + timedelta(hours=1, minutes=1, seconds=5)
+    assert await store.count_executions() == {"SUCCESS": 1, "FAILED": 3, "RUNNING": 1, "CREATED": 1}
+    daily = await store.execution_stats(T0, T0 + timedelta(days=3), "day")
+    assert [sum(c.values()) for _, c in daily.buckets] == [5, 1]
+
+
+async def test_reset_projection_keeps_flows_and_triggers(store: Store) -> None:
+    await store.save_flow("n", "f", "a")
+    await store.set_trigger_state("n/f/s", {"x": 1})
+    await store.claim("n/f/s", ["slot"])
+    await apply(
+        store,
+        [
+            header("e", state=State.RUNNING),
+            run_of("e", 2, State.RUNNING),
+            log_event("e", (LogLine(at=T0, level="INFO", message="m"),)),
+        ],
+    )
+    await store.reset_projection()
+    assert await store.get_execution("e") is None
+    assert await store.task_runs("e") == []
+    assert await store.state_history("e") == []
+    assert (await store.search_logs(LogQuery()))[1] == 0
+    assert await store.get_flow("n", "f") is not None
+    assert await store.get_trigger_state("n/f/s") == {"x": 1}
+    assert await store.claim("n/f/s", ["slot"]) == []
+    # and the projection can be rebuilt from the same events
+    await apply(store, [header("e", state=State.RUNNING)])
+    assert await store.get_execution("e") is not None
+
+
+async def test_the_search_migration_fills_what_older_rows_lack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written before the search columns and histories existed gets them filled
+    from its rows when it is opened by this version."""
+    import engine.store.postgres as postgres_module
+    import engine.store.sqlite as sqlite_module
+
+    run = run_of("old", 2, State.SUCCESS)
+    head = header("old", labels={"team": "x"})
+    lines = log_event("old", (LogLine(at=T0, level="INFO", message="m"),))
+    rows = {
+        "executions": (
+            "old", "n", "f", "SUCCESS", 1, T0.isoformat(), None, EventDocument.of(head).raw,
+        ),
+        "task_runs": ("old-r", "old", 2, "SUCCESS", EventDocument.of(run).raw),
+        "logs": (lines.event_id, 0, "old", None, "t", 1, T0.isoformat(), 2, "INFO", "m"),
+    }  # fmt: skip
+
+    async def check(store: Store) -> None:
+        found, _ = await store.search_executions(ExecutionQuery(labels={"team": "x"}))
+        assert [e.execution_id for e in found] == ["old"]
+        history = await store.state_history("old")
+        assert [(c.task_run_id, c.state) for c in history] == [
+            (None, State.SUCCESS),
+            ("old-r", State.SUCCESS),
+        ]
+        [entry], _ = await store.search_logs(LogQuery(namespace="n"))
+        assert entry.flow_id == "f"
+
+    monkeypatch.setattr(sqlite_module, "_MIGRATIONS", sqlite_module._MIGRATIONS[:2])
+    async with SqliteStore(tmp_path / "old.db") as old:
+        for table, row in rows.items():
+            marks = ",".join("?" * len(row))
+            await old._call(old.db.execute, f"INSERT INTO {table} VALUES ({marks})", row)
+    monkeypatch.undo()
+    async with SqliteStore(tmp_path / "old.db") as migrated:
+        await check(migrated)
+
+    monkeypatch.setattr(postgres_module, "_MIGRATIONS", postgres_module._MIGRATIONS[:1])
+    async with fresh_database_async("podium_migrate") as name:
+        url = f"{SERVER}/{name}"
+        async with PostgresStore(url) as old, old.pool.acquire() as db:
+            await db.execute(
+                "INSERT INTO executions VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                *rows["executions"][:5], T0, None, rows["executions"][7],
+            )  # fmt: skip
+            await db.execute(
+                "INSERT INTO task_runs (id, execution_id, seq, state, data) VALUES ($1, $2, $3, $4, $5)",
+                *rows["task_runs"],
+            )
+            log = rows["logs"]
+            await db.execute(
+                "INSERT INTO logs (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name, message) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                *log[:6], T0, *log[7:],
+            )  # fmt: skip
+        monkeypatch.undo()
+        async with PostgresStore(url) as migrated:
+            await check(migrated)
+
+
+async def test_a_log_cursor_follows_lines_in_the_order_they_arrive(store: Store) -> None:
+    later = T0 + timedelta(seconds=10)
+    await apply(store, [log_event("e", (LogLine(at=later, level="INFO", message="second"),))])
+    found, _ = await store.search_logs(LogQuery(execution_id="e", after=-1))
+    [first] = found
+    # a line stamped earlier arrives afterwards: the cursor still finds it, once
+    await apply(store, [log_event("e", (LogLine(at=T0, level="INFO", message="first"),))])
+    found, _ = await store.search_logs(LogQuery(execution_id="e", after=first.position))
+    assert [e.line.message for e in found] == ["first"]
+    assert found[0].position > first.position
+    found, _ = await store.search_logs(LogQuery(execution_id="e", after=found[0].position))
+    assert found == []
+    found, _ = await store.search_logs(LogQuery(execution_id="e"))
+    assert [e.line.message for e in found] == ["first", "second"]  # by time otherwise

@@ -1,0 +1,37 @@
+"""The REST API, one module per resource; each adds its routes to an `ApiRoutes`.
+
+flows       flows: CRUD from YAML, search, validate, revisions, graph
+executions  executions: create (multipart, wait), read, search, kill/resume/restart/…
+files       an execution's files: download and preview, confined to its folder
+logs        logs: query, download, follow
+triggers    triggers: list, enable/disable, backfill with progress
+stats       the dashboard's counts
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.flows import FlowRepository
+from engine.intake import Intake
+from engine.storage import LocalStorage
+from engine.store.base import Store
+from engine.watcher import ExecutionWatcher
+from triggers.service import TriggerService
+
+__all__ = ["Services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the API handlers read from and send commands to."""
+
+    store: Store
+    flows: FlowRepository
+    intake: Intake
+    watcher: ExecutionWatcher | None = None
+    storage: LocalStorage | None = None
+    triggers: TriggerService | None = None
+
+    def __repr__(self) -> str:
+        return f"<Services store={self.store!r}>"

@@ -1,0 +1,112 @@
+"""An execution's files (`kestra:///…` URIs in its inputs and outputs): download, preview.
+
+A URI reaches a file only when it is a clean path (LocalStorage refuses `..`, absolute
+parts, backslashes, NUL and percent-encoded separators) AND lies in that execution's own
+folder (`<namespace as dirs>/<flow>/executions/<id>/`), checked again after symlinks are
+resolved. Any refusal is a 400 that does not say whether such a file exists elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from engine.errors import StorageError
+from engine.web.api import Services
+from engine.web.http import ApiError, ApiRoutes, json_response
+
+__all__ = ["file_routes", "preview_of"]
+
+PREVIEW_BYTES = 1 << 20
+PREVIEW_ROWS = 100
+TEXT_CHARS = 64 << 10
+
+
+def preview_of(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        head = handle.read(PREVIEW_BYTES + 1)
+    is_cut = len(head) > PREVIEW_BYTES
+    head = head[:PREVIEW_BYTES]
+    text = head.decode("utf-8", errors="replace")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        lines = text.splitlines()
+        if is_cut and lines:
+            lines = lines[:-1]  # the last line may be cut in the middle
+        reader = csv.reader(lines, delimiter="\t" if suffix == ".tsv" else ",")
+        table = [row for _, row in zip(range(PREVIEW_ROWS), reader, strict=False)]
+        return {"type": "csv", "rows": table, "truncated": is_cut or len(lines) > len(table)}
+    if suffix in (".jsonl", ".ndjson", ".ion"):
+        lines = [line for line in text.splitlines() if line.strip()]
+        rows: list[Any] = []
+        for line in lines[:PREVIEW_ROWS]:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                rows.append(line)
+        return {"type": "json", "rows": rows, "truncated": is_cut or len(lines) > len(rows)}
+    if suffix == ".json" and not is_cut:
+        try:
+            return {"type": "json", "content": json.loads(text), "truncated": False}
+        except ValueError:
+            pass
+    return {
+        "type": "text",
+        "content": text[:TEXT_CHARS],
+        "truncated": is_cut or len(text) > TEXT_CHARS,
+    }
+
+
+def file_routes(services: Services, api: ApiRoutes) -> None:
+    async def locate(request: web.Request) -> Path:
+        execution_id = request.match_info["execution_id"]
+        execution = await services.store.get_execution(execution_id)
+        if execution is None:
+            raise ApiError(404, f"execution {execution_id} not found")
+        uri = request.query.get("path")
+        if not uri:
+            raise ApiError(400, "the path query parameter (a kestra:/// URI) is required")
+        storage = services.storage
+        if storage is None:
+            raise ApiError(404, "this server keeps no files")
+        try:
+            path = storage.path_of(uri)
+        except StorageError:
+            raise ApiError(400, "invalid storage URI") from None
+        folder = (
+            storage.root
+            / PurePosixPath(execution.namespace.replace(".", "/"))
+            / execution.flow_id
+            / "executions"
+            / execution.execution_id
+        ).resolve()
+        if not path.is_relative_to(folder):
+            raise ApiError(400, "the file does not belong to this execution")
+        if not await asyncio.to_thread(path.is_file):
+            raise ApiError(404, "no such file")
+        return path
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        path = await locate(request)
+        name = quote(path.name)
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+                "Content-Type": "application/octet-stream",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def preview(request: web.Request) -> web.StreamResponse:
+        path = await locate(request)
+        return json_response(await asyncio.to_thread(preview_of, path))
+
+    api.get("/executions/{execution_id}/file", download)
+    api.get("/executions/{execution_id}/file/preview", preview)

@@ -1,0 +1,263 @@
+"""Flows: create and update from YAML, read, delete, search, validate, revisions, graph.
+
+A flow is saved only when it loads cleanly: every problem comes back with its line,
+column and path (422). A PUT may not change the flow's id or namespace (422 too): that
+would be another flow.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from engine.errors import FlowDefinitionError, Problem
+from engine.flow import Flow
+from engine.store.base import FlowRecord
+from engine.web.api import Services
+from engine.web.graph import flow_graph
+from engine.web.http import (
+    ApiError,
+    ApiRoutes,
+    json_response,
+    page_args,
+    query_bool,
+    query_int,
+    read_text,
+)
+from engine.web.kestra_json import flow_json
+
+__all__ = ["flow_routes"]
+
+MAX_FLOW_BYTES = 1 << 20
+_DOCUMENT_SEPARATOR = re.compile(r"^---\s*$")
+
+
+def _problem_json(problem: Problem, line_offset: int = 0) -> dict[str, Any]:
+    return {
+        "line": problem.line + line_offset if problem.line is not None else None,
+        "column": problem.column,
+        "path": problem.path,
+        "message": problem.message,
+    }
+
+
+def _invalid(exc: FlowDefinitionError) -> ApiError:
+    return ApiError(
+        422,
+        "invalid flow: " + "; ".join(p.message for p in exc.problems[:3]),
+        problems=[_problem_json(p) for p in exc.problems],
+    )
+
+
+async def _source(request: web.Request) -> str:
+    """The flow's YAML; a JSON body (as some clients send) is turned into YAML."""
+    text = await read_text(request, MAX_FLOW_BYTES)
+    if not text.strip():
+        raise ApiError(400, "the body is empty: send the flow as YAML (application/x-yaml)")
+    if request.content_type == "application/json":
+        try:
+            return yaml.safe_dump(orjson.loads(text), sort_keys=False, allow_unicode=True)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, f"the body is not JSON: {exc}") from None
+    return text
+
+
+def _summary(flow: Flow | None, record: FlowRecord, last: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "namespace": record.namespace,
+        "revision": record.revision,
+        "description": flow.description if flow else None,
+        "disabled": flow.disabled if flow else False,
+        "labels": [{"key": k, "value": v} for k, v in (flow.labels if flow else {}).items()],
+        "inputs": [
+            i.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for i in (flow.inputs if flow else ())
+        ],
+        "triggers": [{"id": t.id, "type": t.type} for t in (flow.triggers if flow else ())],
+        "updated": record.updated_at.isoformat(),
+        "lastExecution": (
+            {
+                "id": last.execution_id,
+                "state": last.state.value,
+                "startDate": (last.started_at or last.created_at).isoformat(),
+            }
+            if last is not None
+            else None
+        ),
+    }
+
+
+def _split_documents(text: str) -> list[tuple[int, str]]:
+    """YAML documents separated by `---` lines, each with the line it starts after."""
+    documents: list[tuple[int, str]] = []
+    start, lines = 0, list[str]()
+    for number, line in enumerate(text.splitlines(keepends=True)):
+        if _DOCUMENT_SEPARATOR.match(line):
+            if "".join(lines).strip():
+                documents.append((start, "".join(lines)))
+            start, lines = number + 1, []
+        else:
+            lines.append(line)
+    if "".join(lines).strip() or not documents:
+        documents.append((start, "".join(lines)))
+    return documents
+
+
+def flow_routes(services: Services, api: ApiRoutes) -> None:
+    flows, store = services.flows, services.store
+
+    async def record_or_404(namespace: str, flow_id: str, revision: int | None) -> FlowRecord:
+        record = await store.get_flow(namespace, flow_id, revision)
+        if record is None or record.is_deleted:
+            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+        return record
+
+    async def list_all(request: web.Request) -> web.StreamResponse:
+        return json_response(
+            [
+                {
+                    "namespace": r.namespace,
+                    "id": r.id,
+                    "revision": r.revision,
+                    "updated": r.updated_at.isoformat(),
+                }
+                for r in await flows.list()
+            ]
+        )
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        source = await _source(request)
+        try:
+            parsed = flows.parse(source, name="request body")
+        except FlowDefinitionError as exc:
+            raise _invalid(exc) from None
+        if await store.get_flow(parsed.namespace, parsed.id) is not None:
+            raise ApiError(
+                409, f"flow {parsed.namespace}/{parsed.id} exists already: update it with PUT"
+            )
+        saved = await flows.save(source, name="request body")
+        record = await record_or_404(saved.namespace, saved.id, saved.revision)
+        return json_response(flow_json(record))
+
+    async def update(request: web.Request) -> web.StreamResponse:
+        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+        source = await _source(request)
+        try:
+            parsed = flows.parse(source, name="request body")
+        except FlowDefinitionError as exc:
+            raise _invalid(exc) from None
+        await record_or_404(namespace, flow_id, None)
+        problems = [
+            {"line": None, "column": None, "path": key, "message": f"cannot change {key} from "
+             f"{expected!r} to {given!r}: create a new flow instead"}
+            for key, expected, given in (
+                ("namespace", namespace, parsed.namespace), ("id", flow_id, parsed.id),
+            )
+            if expected != given
+        ]  # fmt: skip
+        if problems:
+            raise ApiError(422, "a flow's id and namespace cannot change", problems=problems)
+        saved = await flows.save(source, name="request body")
+        return json_response(flow_json(await record_or_404(namespace, flow_id, saved.revision)))
+
+    async def get(request: web.Request) -> web.StreamResponse:
+        revision = query_int(request, "revision", None, minimum=1)
+        record = await record_or_404(
+            request.match_info["namespace"], request.match_info["id"], revision
+        )
+        return json_response(flow_json(record, with_source=query_bool(request, "source")))
+
+    async def delete(request: web.Request) -> web.StreamResponse:
+        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+        if not await flows.delete(namespace, flow_id):
+            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+        return web.Response(status=204)
+
+    async def in_namespace(request: web.Request) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        found, _ = await store.search_flows(namespace=namespace, limit=10_000)
+        return json_response([flow_json(r) for r in found if r.namespace == namespace])
+
+    async def search(request: web.Request) -> web.StreamResponse:
+        limit, offset = page_args(request)
+        found, total = await store.search_flows(
+            q=request.query.get("q") or None,
+            namespace=request.query.get("namespace") or None,
+            limit=limit,
+            offset=offset,
+        )
+        last = await store.latest_executions([(r.namespace, r.id) for r in found])
+        results = []
+        for record in found:
+            flow = await flows.get(record.namespace, record.id, record.revision)
+            results.append(_summary(flow, record, last.get((record.namespace, record.id))))
+        return json_response({"results": results, "total": total})
+
+    async def namespaces(request: web.Request) -> web.StreamResponse:
+        return json_response(sorted({r.namespace for r in await flows.list()}))
+
+    async def validate(request: web.Request) -> web.StreamResponse:
+        text = await read_text(request, MAX_FLOW_BYTES)
+        results = []
+        for index, (offset, document) in enumerate(_split_documents(text)):
+            result: dict[str, Any] = {"index": index, "constraints": "", "problems": []}
+            try:
+                flow = flows.parse(document, name=f"document {index}")
+                result.update(flow=flow.id, namespace=flow.namespace)
+            except FlowDefinitionError as exc:
+                try:
+                    raw = yaml.safe_load(document)
+                except yaml.YAMLError:
+                    raw = None
+                raw = raw if isinstance(raw, dict) else {}
+                result.update(
+                    flow=raw.get("id") if isinstance(raw.get("id"), str) else None,
+                    namespace=raw.get("namespace") if isinstance(raw.get("namespace"), str) else None,
+                    constraints="\n".join(
+                        f"line {p.line + offset if p.line is not None else '?'}, column "
+                        f"{p.column if p.column is not None else '?'}: {p.path + ': ' if p.path else ''}"
+                        f"{p.message}"
+                        for p in exc.problems
+                    ),
+                    problems=[_problem_json(p, offset) for p in exc.problems],
+                )  # fmt: skip
+            results.append(result)
+        return json_response(results)
+
+    async def revisions(request: web.Request) -> web.StreamResponse:
+        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+        found = await store.flow_revisions(namespace, flow_id)
+        if not found:
+            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+        return json_response(
+            [
+                {"revision": r.revision, "source": r.source, "updated": r.updated_at.isoformat()}
+                for r in found
+            ]
+        )
+
+    async def graph(request: web.Request) -> web.StreamResponse:
+        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+        revision = query_int(request, "revision", None, minimum=1)
+        flow = await flows.get(namespace, flow_id, revision)
+        if flow is None:
+            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+        return json_response(flow_graph(flow))
+
+    # literal segments first: /flows/search must not be read as /flows/{namespace}
+    api.get("/flows", list_all)
+    api.post("/flows", create)
+    api.get("/flows/search", search)
+    api.get("/flows/namespaces", namespaces)
+    api.post("/flows/validate", validate)
+    api.get("/flows/{namespace}", in_namespace)
+    api.get("/flows/{namespace}/{id}", get)
+    api.put("/flows/{namespace}/{id}", update)
+    api.delete("/flows/{namespace}/{id}", delete)
+    api.get("/flows/{namespace}/{id}/revisions", revisions)
+    api.get("/flows/{namespace}/{id}/graph", graph)

@@ -1,0 +1,133 @@
+"""Triggers: list them with their next date, disable or enable one without editing its
+flow, and backfill a schedule over a past range with progress.
+
+A trigger disabled in its YAML stays disabled whatever the API says; the API's switch is
+kept in the store (see triggers/service.py), so it survives restarts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from engine.flow import Flow
+from engine.plugin import Trigger
+from engine.web.api import Services
+from engine.web.http import ApiError, ApiRoutes, json_response, page_args, parse_date, read_json
+from triggers.base import trigger_scope
+from triggers.schedule import Schedule
+from triggers.service import DISABLED_SCOPE, BackfillBusy, backfill_scope
+
+__all__ = ["trigger_routes"]
+
+MAX_JSON_BYTES = 1 << 20
+
+
+def trigger_routes(services: Services, api: ApiRoutes) -> None:
+    store, flows = services.store, services.flows
+
+    async def disabled_scopes() -> set[str]:
+        data = await store.get_trigger_state(DISABLED_SCOPE) or {}
+        return {str(s) for s in data.get("scopes") or ()}
+
+    async def describe(flow: Flow, trigger: Trigger, disabled: set[str]) -> dict[str, Any]:
+        scope = trigger_scope(flow, trigger)
+        state = await store.get_trigger_state(scope) or {}
+        return {
+            "namespace": flow.namespace,
+            "flowId": flow.id,
+            "triggerId": trigger.id,
+            "type": trigger.type,
+            "disabled": bool(trigger.disabled or flow.disabled or scope in disabled),
+            "nextExecutionDate": state.get("next") if isinstance(trigger, Schedule) else None,
+            "backfill": await store.get_trigger_state(backfill_scope(scope)),
+        }
+
+    async def find(request: web.Request) -> tuple[Flow, Trigger]:
+        info = request.match_info
+        flow = await flows.get(info["namespace"], info["flow_id"])
+        trigger = (
+            next((t for t in flow.triggers if t.id == info["trigger_id"]), None) if flow else None
+        )
+        if flow is None or trigger is None:
+            raise ApiError(
+                404,
+                f"trigger {info['trigger_id']} of flow {info['namespace']}/{info['flow_id']} not found",
+            )
+        return flow, trigger
+
+    async def search(request: web.Request) -> web.StreamResponse:
+        limit, offset = page_args(request)
+        namespace = request.query.get("namespace") or None
+        flow_id = request.query.get("flowId") or None
+        found: list[tuple[Flow, Trigger]] = []
+        for record in await flows.list():
+            if namespace and not (
+                record.namespace == namespace or record.namespace.startswith(namespace + ".")
+            ):
+                continue
+            if flow_id and record.id != flow_id:
+                continue
+            flow = await flows.get(record.namespace, record.id, record.revision)
+            if flow is not None:
+                found += [(flow, t) for t in flow.triggers]
+        disabled = await disabled_scopes()
+        page = [await describe(f, t, disabled) for f, t in found[offset : offset + limit]]
+        return json_response({"results": page, "total": len(found)})
+
+    async def update(request: web.Request) -> web.StreamResponse:
+        flow, trigger = await find(request)
+        body = await read_json(request, MAX_JSON_BYTES)
+        if not isinstance(body, dict) or not isinstance(body.get("disabled"), bool):
+            raise ApiError(400, 'the body is {"disabled": true} or {"disabled": false}')
+        if services.triggers is None:
+            raise ApiError(503, "triggers are not managed by this server")
+        await services.triggers.set_disabled(trigger_scope(flow, trigger), body["disabled"])
+        return json_response(await describe(flow, trigger, await disabled_scopes()))
+
+    async def start_backfill(request: web.Request) -> web.StreamResponse:
+        flow, trigger = await find(request)
+        if not isinstance(trigger, Schedule):
+            raise ApiError(
+                400, f"trigger {trigger.id} is a {trigger.type}: only a Schedule is backfilled"
+            )
+        body = await read_json(request, MAX_JSON_BYTES)
+        if not isinstance(body, dict) or not isinstance(body.get("start"), str):
+            raise ApiError(
+                400, 'the body is {"start": ISO date-time, "end"?, "inputs"?, "labels"?}'
+            )
+        start = parse_date(body["start"], "start")
+        end = parse_date(body["end"], "end") if isinstance(body.get("end"), str) else None
+        if end is not None and end <= start:
+            raise ApiError(400, "end must be after start")
+        inputs = body.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise ApiError(400, "inputs is an object")
+        labels = body.get("labels") or {}
+        if isinstance(labels, list):
+            if not all(isinstance(i, dict) and isinstance(i.get("key"), str) for i in labels):
+                raise ApiError(400, 'labels is an object or a list of {"key", "value"}')
+            labels = {i["key"]: str(i.get("value", "")) for i in labels}
+        if not isinstance(labels, dict):
+            raise ApiError(400, "labels is an object")
+        if services.triggers is None:
+            raise ApiError(503, "triggers are not managed by this server")
+        try:
+            await services.triggers.start_backfill(
+                flow,
+                trigger,
+                start,
+                end,
+                inputs=inputs,
+                labels={k: str(v) for k, v in labels.items()},
+            )
+        except BackfillBusy as exc:
+            raise ApiError(409, str(exc)) from None
+        except RuntimeError as exc:
+            raise ApiError(503, str(exc)) from None
+        return json_response(await describe(flow, trigger, await disabled_scopes()))
+
+    api.get("/triggers/search", search)
+    api.put("/triggers/{namespace}/{flow_id}/{trigger_id}", update)
+    api.post("/triggers/{namespace}/{flow_id}/{trigger_id}/backfill", start_backfill)

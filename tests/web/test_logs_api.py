@@ -1,0 +1,67 @@
+"""Logs over HTTP: an execution's lines with filters, search, download, follow."""
+
+from __future__ import annotations
+
+import json
+
+from tests.web.conftest import Api
+
+CHATTY = """
+id: chatty
+namespace: tests.web
+tasks:
+  - {id: quiet, type: io.kestra.plugin.core.log.Log, message: "debug line", level: DEBUG}
+  - {id: loud, type: io.kestra.plugin.core.log.Log, message: "warn 100% sure", level: WARN}
+  - {id: last, type: io.kestra.plugin.core.log.Log, message: "info line"}
+"""
+
+
+async def test_an_executions_logs_with_filters(api: Api) -> None:
+    await api.deploy(CHATTY)
+    done = await api.run("tests.web", "chatty")
+    url = f"/api/v1/logs/{done['id']}"
+    lines = await api.json("GET", url)
+    assert [line["message"] for line in lines] == ["debug line", "warn 100% sure", "info line"]
+    entry = lines[1]
+    assert entry["level"] == "WARN" and entry["taskId"] == "loud" and entry["attempt"] == 1
+    assert (entry["executionId"], entry["namespace"], entry["flowId"]) == (
+        done["id"],
+        "tests.web",
+        "chatty",
+    )
+    assert entry["taskRunId"] == done["taskRunList"][1]["id"]
+    assert [x["message"] for x in await api.json("GET", url + "?minLevel=INFO")] == [
+        "warn 100% sure",
+        "info line",
+    ]
+    assert [x["taskId"] for x in await api.json("GET", url + "?taskId=last")] == ["last"]
+    run_id = done["taskRunList"][0]["id"]
+    assert [x["taskId"] for x in await api.json("GET", f"{url}?taskRunId={run_id}")] == ["quiet"]
+    assert await api.json("GET", url + "?attempt=2") == []
+    assert [x["message"] for x in await api.json("GET", url + "?page=2&size=2")] == ["info line"]
+    await api.json("GET", url + "?minLevel=LOUD", 400)
+    await api.json("GET", url + "?attempt=zero", 400)
+    await api.json("GET", "/api/v1/logs/unknown", 404)
+
+
+async def test_search_download_and_follow(api: Api) -> None:
+    await api.deploy(CHATTY)
+    first = await api.run("tests.web", "chatty")
+    await api.run("tests.web", "chatty")
+    found = await api.json("GET", "/api/v1/logs/search?q=100%25&namespace=tests")
+    assert found["total"] == 2 and {e["message"] for e in found["results"]} == {"warn 100% sure"}
+    found = await api.json("GET", f"/api/v1/logs/search?executionId={first['id']}&size=1")
+    assert found["total"] == 3 and len(found["results"]) == 1
+    await api.json("GET", "/api/v1/logs/search?size=0", 400)
+
+    async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/download?minLevel=INFO")) as got:
+        assert got.status == 200 and got.headers["Content-Type"].startswith("text/plain")
+        text = await got.text()
+    assert text.splitlines()[0].endswith("[loud] warn 100% sure") and len(text.splitlines()) == 2
+
+    async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/follow")) as got:
+        assert got.headers["Content-Type"].startswith("text/event-stream")
+        events = [json.loads(line[6:]) async for line in got.content if line.startswith(b"data: ")]
+    assert [e["message"] for e in events] == ["debug line", "warn 100% sure", "info line"]
+    await api.json("GET", "/api/v1/logs/unknown/follow", 404)
+    await api.json("GET", "/api/v1/logs/unknown/download", 404)
