@@ -326,7 +326,7 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
     from engine.store import open_store
 
     settings = _settings(args)
-    topics = Topics()
+    topics = Topics(settings.topic_prefix)
     journal = settings.data.resolve() / "bus" if settings.bus.startswith("memory://") else None
     async with (
         open_bus(settings.bus, journal=journal, topics=(topics.events,)) as bus,

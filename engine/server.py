@@ -145,7 +145,7 @@ class Podium:
         self.environ = environ
         self.serve_http = serve_http
         self.is_durable = is_durable
-        self.topics = Topics()
+        self.topics = Topics(settings.topic_prefix)
         self._stack = AsyncExitStack()
         self._stopping = asyncio.Event()
         self.bus: Bus
@@ -204,7 +204,9 @@ class Podium:
             self.bus,
             self.store,
             topics=self.topics,
-            settings=ProjectorSettings(batch_size=settings.projector.batch_size),
+            settings=ProjectorSettings(
+                group=self.topics.group("projector"), batch_size=settings.projector.batch_size
+            ),
         )
         self.executor = Executor(
             self.bus,
@@ -215,6 +217,7 @@ class Podium:
             topics=self.topics,
             clock=self.clock,
             settings=ExecutorSettings(
+                group=self.topics.group("executor"),
                 max_running_executions=settings.executor.max_running_executions,
                 max_running_tasks=settings.executor.max_running_tasks,
                 drain_seconds=settings.executor.drain_seconds,
@@ -250,7 +253,9 @@ class Podium:
     def _projection_waiter(self) -> Callable[[], Awaitable[None]]:
         if self.has("projector"):
             return self.projector.caught_up  # woken by each batch, no polling
-        return lambda: wait_for_projection(self.bus, self.topics)
+        return lambda: wait_for_projection(
+            self.bus, self.topics, group=self.topics.group("projector")
+        )
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()

@@ -79,6 +79,9 @@ class Settings(_Section):
     # refused with a clear error (a Kafka broker's message.max.bytes must allow it, plus
     # a little for the envelope).
     max_record_bytes: int = Field(default=4 << 20, ge=1 << 16)
+    # Topic and consumer-group names start with it (`podium.requests`, `podium-executor`):
+    # several installs can share one Kafka cluster.
+    topic_prefix: str = Field(default="podium", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
     flows: Path | None = None
     journal: JournalSettings = Field(default_factory=JournalSettings)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)

@@ -72,7 +72,9 @@ class TriggerService:
         self.ctx = ctx
         self.runners = dict(runners)
         self.refresh_seconds = refresh_seconds
-        self.listener = FlowTriggerListener(bus, ctx, topics=topics)
+        self.listener = FlowTriggerListener(
+            bus, ctx, topics=topics, group=topics.group("flow-triggers")
+        )
         self._running: dict[tuple[str, str], tuple[int | None, asyncio.Task[None]]] = {}
         self._changed = asyncio.Event()
         self._stopping = asyncio.Event()

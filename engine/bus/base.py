@@ -39,6 +39,10 @@ class Topics:
     def events(self) -> str:
         return f"{self.prefix}.events"
 
+    def group(self, role: str) -> str:
+        """A consumer group's name: `podium-executor`, `podium-projector`, …"""
+        return f"{self.prefix}-{role}"
+
 
 class PartitionListener(Protocol):
     """Told which partitions a subscription owns. `on_revoked` runs before the group
