@@ -228,7 +228,9 @@ class Authenticator:
 def _unauthorized(request: web.Request, message: str = "authentication required") -> web.Response:
     headers = {}
     # Browsers would pop up their own login box on a script's 401 with this header.
-    if "X-Requested-With" not in request.headers:
+    is_script = "X-Requested-With" in request.headers
+    is_stream = "text/event-stream" in request.headers.get("Accept", "")  # EventSource
+    if not (is_script or is_stream):
         headers["WWW-Authenticate"] = 'Basic realm="Podium", charset="UTF-8"'
     return web.json_response({"message": message}, status=401, headers=headers)
 

@@ -3,7 +3,8 @@
 A stream polls the store (the projection every reader sees, whichever process projected
 it) and sends what changed. It ends when the followed thing is over, when the client
 goes away, or after `max_seconds`, so no stream outlives its use; a comment line every
-`keepalive` seconds keeps proxies from closing an idle one.
+`keepalive` seconds keeps proxies from closing an idle one. A stream that is over says so
+with an `end` event before it closes.
 """
 
 from __future__ import annotations
@@ -33,9 +34,14 @@ class EventStream:
     def __repr__(self) -> str:
         return "<EventStream>"
 
-    async def send(self, data: Any, *, event: str | None = None) -> None:
+    async def send(
+        self, data: Any, *, event: str | None = None, event_id: int | str | None = None
+    ) -> None:
+        """`event_id` lets a client that reconnects say where it stopped (Last-Event-ID)."""
         payload = orjson.dumps(data, default=jsonable, option=orjson.OPT_NON_STR_KEYS)
         head = f"event: {event}\n".encode() if event else b""
+        if event_id is not None:
+            head += f"id: {event_id}\n".encode()
         await self.response.write(head + b"data: " + payload + b"\n\n")
         self._last_write = time.monotonic()
 
@@ -70,6 +76,8 @@ async def stream(
     try:
         while time.monotonic() < deadline:
             if await poll(events):
+                # an explicit end, or a browser's EventSource would reconnect
+                await events.send({}, event="end")
                 break
             await events.keepalive()
             await asyncio.sleep(poll_seconds)

@@ -159,6 +159,10 @@ async def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(api: Api
             api.url("/api/v1/flows"), headers={"X-Requested-With": "XMLHttpRequest"}
         ) as got:
             assert got.status == 401 and "WWW-Authenticate" not in got.headers
+        async with anonymous.get(  # an EventSource cannot set headers, but says Accept
+            api.url("/api/v1/logs/x/follow"), headers={"Accept": "text/event-stream"}
+        ) as got:
+            assert got.status == 401 and "WWW-Authenticate" not in got.headers
     assert len(set(answers)) == 1, answers
     status, body, challenge = answers[0]
     assert (

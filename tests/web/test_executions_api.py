@@ -325,6 +325,8 @@ async def test_follow_streams_the_execution_until_it_ends(api: Api) -> None:
         async for line in got.content:
             if line.startswith(b"data: "):
                 events.append(json.loads(line[6:]))
+    assert events[-1] == {}  # the `end` event
+    events.pop()
     assert events and events[-1]["state"]["current"] == "SUCCESS"
     assert len(events[-1]["taskRunList"]) == 2
     await api.json("GET", "/api/v1/executions/unknown/follow", 404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.web.conftest import Api
 
@@ -44,6 +45,21 @@ async def test_an_executions_logs_with_filters(api: Api) -> None:
     await api.json("GET", "/api/v1/logs/unknown", 404)
 
 
+async def read_events(response: Any) -> list[tuple[str, str | None, Any]]:
+    """Server-sent events as (event, id, data) triples."""
+    events, event, event_id = [], "message", None
+    async for raw in response.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            events.append((event, event_id, json.loads(line[6:])))
+            event, event_id = "message", None
+    return events
+
+
 async def test_search_download_and_follow(api: Api) -> None:
     await api.deploy(CHATTY)
     first = await api.run("tests.web", "chatty")
@@ -61,7 +77,19 @@ async def test_search_download_and_follow(api: Api) -> None:
 
     async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/follow")) as got:
         assert got.headers["Content-Type"].startswith("text/event-stream")
-        events = [json.loads(line[6:]) async for line in got.content if line.startswith(b"data: ")]
-    assert [e["message"] for e in events] == ["debug line", "warn 100% sure", "info line"]
+        events = await read_events(got)
+    assert [e["message"] for _, _, e in events[:-1]] == [
+        "debug line",
+        "warn 100% sure",
+        "info line",
+    ]
+    assert events[-1][0] == "end"  # said before closing, so EventSource does not reconnect
+    # a reconnecting client resumes after the last line it saw
+    second_id = events[1][1]
+    headers = {"Last-Event-ID": str(second_id)}
+    async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/follow"), headers=headers) as got:
+        resumed = await read_events(got)
+    assert [e["message"] for _, _, e in resumed[:-1]] == ["info line"]
+    await api.json("GET", f"/api/v1/logs/{first['id']}/follow?after=x", 400)
     await api.json("GET", "/api/v1/logs/unknown/follow", 404)
     await api.json("GET", "/api/v1/logs/unknown/download", 404)

@@ -92,7 +92,12 @@ def log_routes(services: Services, api: ApiRoutes) -> None:
     async def follow(request: web.Request) -> web.StreamResponse:
         execution_id = await execution_or_404(request)
         filters = _filters(request, execution_id)
-        cursor = [-1]
+        # resume after the last line a client saw: EventSource sends Last-Event-ID
+        resume = request.headers.get("Last-Event-ID") or request.query.get("after") or "-1"
+        try:
+            cursor = [int(resume)]
+        except ValueError:
+            raise ApiError(400, f"Last-Event-ID / after: not a log position: {resume!r}") from None
         ended_polls = [0]
 
         async def poll(events: EventStream) -> bool:
@@ -100,7 +105,7 @@ def log_routes(services: Services, api: ApiRoutes) -> None:
                 LogQuery(**filters, after=cursor[0], limit=FOLLOW_PAGE)
             )
             for entry in found:
-                await events.send(log_json(entry))
+                await events.send(log_json(entry), event_id=entry.position)
                 cursor[0] = entry.position
             if len(found) == FOLLOW_PAGE:
                 return False
