@@ -62,6 +62,7 @@ __all__ = ["KafkaBus", "KafkaSettings", "KafkaSubscription", "PartitionListener"
 log = logging.getLogger("podium.bus.kafka")
 
 _TOPIC_ALREADY_EXISTS = 36
+PARTITION_CACHE_SIZE = 100_000  # keys are flows: this many is plenty
 # Retrying these cannot help: someone has to fix a password, an ACL or a setting.
 _CONFIG_ERRORS = (
     AuthenticationFailedError,
@@ -217,6 +218,7 @@ class KafkaBus:
         self._subscriptions: set[KafkaSubscription] = set()
         self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) → last acked + 1
         self._unacked: set[asyncio.Future[Any]] = set()  # sent, not yet acknowledged
+        self._partition_cache: dict[tuple[str, str], int] = {}
         self._send_error: TransientError | None = None  # the first send that failed
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -352,13 +354,25 @@ class KafkaBus:
         """Queue a record (see `Bus.send`): `send` returns once the record has its place
         in its partition's batch (it waits while that batch is full, so what is queued
         stays bounded); the acknowledgement is collected in the background."""
-        self._require_open()
+        # The executor's hot path: no deadline context per record (aiokafka bounds the
+        # wait for room in a batch by request_timeout_ms), the partition looked up once
+        # per key rather than hashed per record.
         if self._send_error is not None:
             raise self._send_error
-        await self._ensure(topic)
+        self._require_open()
+        partition = self._partition_cache.get((topic, key))
+        if partition is None:
+            partition = await self.partition_of(topic, key)
+            if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
+                self._partition_cache.clear()
+            self._partition_cache[(topic, key)] = partition
         assert self._producer is not None
-        async with _kafka_call(f"publishing to {topic!r}", self.settings.call_timeout):
-            future = await self._producer.send(topic, value, key=key.encode())
+        try:
+            future = await self._producer.send(topic, value, key=key.encode(), partition=partition)
+        except _CONFIG_ERRORS as exc:
+            raise ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}") from exc
+        except (KafkaError, OSError) as exc:
+            raise TransientError(f"kafka: publishing to {topic!r} failed: {exc!r}") from exc
         self._unacked.add(future)
         future.add_done_callback(lambda done: self._acknowledged(topic, done))
 
