@@ -16,6 +16,8 @@ from engine.store.base import Store
 
 __all__ = ["ExecutionWatcher"]
 
+STORE_CHECK_SECONDS = 0.5
+
 
 class ExecutionWatcher:
     def __init__(self, bus: Bus, store: Store, *, topics: Topics = Topics()) -> None:
@@ -57,14 +59,23 @@ class ExecutionWatcher:
         """The execution's final header, or None if it has not ended within `timeout`."""
         future: asyncio.Future[ExecutionChanged] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(execution_id, []).append(future)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            # it may have ended before we started listening
-            known = await self.store.get_execution(execution_id)
-            if known is not None and known.state.is_terminal:
-                return known
-            with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(future, timeout)
-            return None
+            while True:
+                # It may have ended before we listened: its end event went by before the
+                # waiter existed, and reaches the store only when the projector gets to
+                # it. So look in the store now and then, not only at the start.
+                known = await self.store.get_execution(execution_id)
+                if known is not None and known.state.is_terminal:
+                    return known
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(
+                        asyncio.shield(future), min(remaining, STORE_CHECK_SECONDS)
+                    )
         finally:
             waiters = self._waiters.get(execution_id)
             if waiters is not None and future in waiters:
