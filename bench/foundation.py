@@ -11,8 +11,7 @@ Prints, and writes to bench/results/foundation.json:
      by the engine's own events (median and p99 over sequential single executions).
 
 Targets (issue "Foundation"): under 0.5 ms per task run end to end; under 10 ms from
-trigger to first task. Prefect 3 spends about 6 ms per sequential task on this machine
-(the side-by-side peer suite is its own issue).
+trigger to first task. The side-by-side comparison with other engines is bench/peers.py.
 """
 
 from __future__ import annotations
@@ -178,10 +177,7 @@ def main() -> None:
     print(
         f"  trigger to first task:      median {lat['median']:.3f} ms  p99 {lat['p99']:.3f} ms  (target < 10)"
     )  # type: ignore[index]
-    print(
-        f"  Prefect 3 (published for this machine class, not measured here): ~6 ms per sequential task;"
-        f" ratio {6.0 / seq['ms_per_task_run']:.1f}x"
-    )  # type: ignore[index]
+    print("  (the same workloads beside Prefect, DBOS, Dagster, Airflow, Temporal: bench/peers.py)")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "foundation.json").write_text(json.dumps(results, indent=2))
