@@ -54,6 +54,9 @@ from engine.events import (
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
+from engine.recovery import count as recovery_count
+from engine.recovery import default_limit as recovery_limit
+from engine.recovery import is_running
 from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart
 from engine.states import State
 from engine.storage import LocalStorage
@@ -82,8 +85,10 @@ class ExecutorSettings:
     work_root: Path = Path("/tmp/podium-work")
     cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
-    remembered_executions: int = 100_000
+    remembered_executions: int = 10_000  # recent ends, for redelivered requests
     max_output_bytes: int = 4 << 20
+    # Resumes in a row without progress before an execution is failed (engine/recovery.py).
+    max_recoveries: int = field(default_factory=recovery_limit)
 
 
 class _Queues:
@@ -299,6 +304,7 @@ class Executor:
         if self.wait_projected is not None:
             await self.wait_projected()
         recovered: set[str] = set()
+        resumed: list[tuple[Flow, ExecutionChanged, Any]] = []
         for unfinished in await self._patiently(
             self.store.unfinished_executions, "reading unfinished executions"
         ):
@@ -328,8 +334,23 @@ class Executor:
                 if unfinished.task_runs:  # a restart or replay waiting for its turn
                     self._queued.recorded[header.execution_id] = unfinished.task_runs
                 continue
+            if is_running(header):
+                recovery = recovery_count(
+                    header.labels, unfinished.task_runs, limit=self.settings.max_recoveries
+                )
+                header = header.model_copy(update={"labels": recovery.labels})
+                if recovery.failure is not None:
+                    log.error("execution %s: %s", header.execution_id, recovery.failure)
+                    await self._end_early(header, State.FAILED, recovery.failure)
+                    continue
+                header = header.model_copy(update={"seq": header.seq + 1, "at": self.clock.now()})
+                await self._publish_event(header)
+            resumed.append((flow, header, unfinished.task_runs))
+        if resumed:
+            await self.bus.flush()  # the counts are durable before any walk can crash us
+        for flow, header, task_runs in resumed:
             log.info("resuming execution %s of %s", header.execution_id, flow.key)
-            self._start(flow, header, unfinished.task_runs, unfinished.last_seq)
+            self._start(flow, header, task_runs, header.seq)
         for key in recovered:
             await self._admit_queued(key)
 

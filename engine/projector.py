@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.bus.base import Bus, Subscription, Topics
+from engine.bus.base import Bus, Record, Subscription, Topics
 from engine.errors import ConfigError, TransientError
 from engine.events import EventDocument
 from engine.store.base import Store
@@ -75,12 +76,7 @@ class Projector:
                     max_records=self.settings.batch_size, timeout=self.settings.fetch_timeout
                 )
                 if records:
-                    events = []
-                    for record in records:
-                        try:
-                            events.append(EventDocument.parse(record.value))
-                        except ValueError as exc:
-                            log.error("skipping an undecodable event at %r: %s", record, exc)
+                    events = parse_events(records)
                     await self._apply(events)
                     await subscription.commit(records)
                     self.applied += len(events)
@@ -117,6 +113,18 @@ class Projector:
                     return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._progress.wait(), 0.5)
+
+
+def parse_events(records: Sequence[Record]) -> list[EventDocument]:
+    """What can be applied; an event this version cannot read is logged and skipped (a
+    poison record must not stop the projection)."""
+    events = []
+    for record in records:
+        try:
+            events.append(EventDocument.parse(record.value))
+        except ValueError as exc:
+            log.error("skipping an undecodable event at %r: %s", record, exc)
+    return events
 
 
 async def wait_for_projection(
@@ -171,12 +179,7 @@ async def rebuild(
     await store.reset_projection()
     applied = 0
     async for records in bus.read_all(topics.events, batch=batch_size):
-        events = []
-        for record in records:
-            try:
-                events.append(EventDocument.parse(record.value))
-            except ValueError as exc:
-                log.error("skipping an undecodable event at %r: %s", record, exc)
+        events = parse_events(records)
         await store.apply(events)
         applied += len(events)
     return applied

@@ -22,6 +22,7 @@ process can report it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.bus.base import Bus, Topics
-from engine.errors import PodiumError
+from engine.errors import PodiumError, TransientError
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.plugin import Trigger
@@ -97,7 +98,7 @@ class TriggerService:
             self._group = group
             listener = group.create_task(self.listener.run(), name="flow triggers")
             try:
-                await self.reconcile()
+                await self._reconcile_patiently()
                 self.is_ready.set()
                 while not self._stopping.is_set():
                     try:
@@ -106,7 +107,7 @@ class TriggerService:
                         pass
                     self._changed.clear()
                     if not self._stopping.is_set():
-                        await self.reconcile()
+                        await self._reconcile_patiently()
             finally:
                 # also when cancelled: the listener polls with a timeout, and a stop flag
                 # ends it even if a cancellation is lost in that poll (wait_for, 3.11)
@@ -117,6 +118,20 @@ class TriggerService:
                     task.cancel()
             await listener
         self._group = None
+
+    async def _reconcile_patiently(self) -> None:
+        """A store that is briefly away (a database restart) delays the next look at the
+        flows; the running triggers go on, and the service does not die."""
+        delay = 0.1
+        while not self._stopping.is_set():
+            try:
+                await self.reconcile()
+                return
+            except TransientError as exc:
+                log.warning("cannot read flows (%s); retrying in %.1fs", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                delay = min(delay * 2, self.refresh_seconds)
 
     async def reconcile(self) -> None:
         """Start runners for new triggers, restart changed ones, stop removed ones."""

@@ -130,6 +130,20 @@ class LogEntry:
     def __repr__(self) -> str:
         return f"<LogEntry {self.execution_id} {self.line.level} {self.line.message[:20]!r}>"
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> LogEntry:
+        """From the columns both stores select: at, level_name, message, task_run_id,
+        task_id, attempt, execution_id, namespace, flow_id, position."""
+        line = LogLine(
+            at=row[0],
+            level=row[1],
+            message=row[2],
+            task_run_id=row[3],
+            task_id=row[4],
+            attempt=row[5],
+        )
+        return cls(row[6], row[7], row[8], line, row[9])
+
 
 @dataclass(frozen=True, slots=True)
 class StateChange:

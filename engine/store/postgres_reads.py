@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import asyncpg
 import orjson
 
-from engine.events import ExecutionChanged, LogLine
+from engine.events import ExecutionChanged
 from engine.states import State
 from engine.store.base import (
     EXECUTION_SORTS,
@@ -197,23 +197,7 @@ class PostgresReads:
                 f"LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
                 *args, query.limit, query.offset,
             )  # fmt: skip
-            entries = [
-                LogEntry(
-                    r[6],
-                    r[7],
-                    r[8],
-                    LogLine(
-                        at=r[0],
-                        level=r[1],
-                        message=r[2],
-                        task_run_id=r[3],
-                        task_id=r[4],
-                        attempt=r[5],
-                    ),
-                    r[9],
-                )  # fmt: skip
-                for r in rows
-            ]
+            entries = [LogEntry.from_row(r) for r in rows]
             return entries, int(total)
 
         return await self._run(read)

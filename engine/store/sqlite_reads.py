@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from engine.events import ExecutionChanged, LogLine
+from engine.events import ExecutionChanged
 from engine.states import State
 from engine.store.base import (
     EXECUTION_SORTS,
@@ -203,23 +203,7 @@ class SqliteReads:
                 f"namespace, flow_id, rowid FROM logs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 (*args, query.limit, query.offset),
             ).fetchall()
-            entries = [
-                LogEntry(
-                    r[6],
-                    r[7],
-                    r[8],
-                    LogLine(
-                        at=r[0],
-                        level=r[1],
-                        message=r[2],
-                        task_run_id=r[3],
-                        task_id=r[4],
-                        attempt=r[5],
-                    ),
-                    r[9],
-                )
-                for r in rows
-            ]
+            entries = [LogEntry.from_row(r) for r in rows]
             return entries, total
 
         return await self._call(read)

@@ -22,6 +22,8 @@ MASK = "******"
 _PREFIX = "SECRET_"
 # Shorter values ("a", "no") would mask ordinary text everywhere and hide nothing worth it.
 _MIN_MASKED_LENGTH = 3
+# Base64 forms of shorter values are a few characters that ordinary text may contain.
+_MIN_BASE64_BYTES = 6
 
 
 class SecretStore:
@@ -74,6 +76,8 @@ class SecretStore:
             needles = {v for v in revealed if len(v) >= _MIN_MASKED_LENGTH}
             # A secret printed inside JSON appears escaped (quotes, newlines); mask that too.
             needles |= {orjson.dumps(v).decode()[1:-1] for v in needles}
+            # ... and base64-encoded (`echo $TOKEN | base64`, a Basic auth header).
+            needles |= {form for v in revealed for form in _base64_forms(v)}
             self._needles = tuple(sorted(needles, key=len, reverse=True))
             self._revealed = revealed
 
@@ -88,3 +92,21 @@ class SecretStore:
     def revealed(self) -> frozenset[str]:
         """Every secret value read so far."""
         return self._revealed
+
+
+def _base64_forms(value: str) -> set[str]:
+    """What `value` looks like inside base64 text, wherever it starts in the encoded data:
+    for each of the 3 alignments, the characters that only its own bytes determine
+    (standard and URL-safe alphabets). Too short to be specific: nothing."""
+    raw = value.encode()
+    forms: set[str] = set()
+    if len(raw) < _MIN_BASE64_BYTES:
+        return forms
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode()
+        first = -(-8 * offset // 6)  # the first character made of the value's bits only
+        last = 8 * (offset + len(raw)) // 6  # one past the last such character
+        forms.add(encoded[first:last])
+    forms.add(base64.b64encode(raw).decode())  # with its padding, as a whole value
+    forms |= {f.replace("+", "-").replace("/", "_") for f in forms}
+    return forms

@@ -75,11 +75,17 @@ def webhook_routes(
     async def read_body(request: web.Request) -> bytes | None:
         if request.content_length is not None and request.content_length > max_body_bytes:
             return None
-        body = await request.content.read(max_body_bytes + 1)
-        if len(body) > max_body_bytes:
-            return None
-        # drain the rest only if small; otherwise the connection is closed with the 413
-        return body
+        # `read(n)` returns what is buffered, up to n: a chunked body arrives in pieces
+        chunks, size = [], 0
+        while size <= max_body_bytes:
+            chunk = await request.content.read(max_body_bytes + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > max_body_bytes:
+            return None  # the rest is not read: the connection closes with the 413
+        return b"".join(chunks)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if in_flight.locked():

@@ -22,6 +22,7 @@ import orjson
 
 from engine.errors import StorageError, TaskFailed
 from engine.plugin import DurationOrTemplate, Model, RunContext
+from tasks.http.network import GuardedConnector, NetworkPolicy
 from tasks.properties import (
     render_flag,
     render_integer,
@@ -122,6 +123,7 @@ class Settings:
     proxy_authorization: str | None = field(default=None, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     logs: frozenset[str] = frozenset()  # what of the exchange to log: Kestra's `options.logs`
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # where it may connect
 
     def log(self, ctx: RunContext, kind: str, what: str, text: Any) -> None:
         """Log one part of the exchange if `options.logs` asks for it (credentials hidden)."""
@@ -184,7 +186,15 @@ def settings_of(
         proxy_authorization=proxy_authorization,
         headers={k: str(v) for k, v in render_mapping(ctx, o.headers, "options.headers").items()},
         logs=frozenset(o.logs or _LOG_LEVELS.get((o.logLevel or "").upper(), ())),
+        network=_network_policy(),
     )
+
+
+def _network_policy() -> NetworkPolicy:
+    try:
+        return NetworkPolicy.from_environ()
+    except ValueError as exc:
+        raise TaskFailed(str(exc)) from None
 
 
 def _authorization(ctx: RunContext, o: HttpOptions) -> str | None:
@@ -242,7 +252,7 @@ async def open_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessio
         sock_connect=settings.connect_seconds,
         sock_read=settings.read_seconds,
     )
-    connector = aiohttp.TCPConnector(ssl=settings.verify_ssl, limit=4)
+    connector = GuardedConnector(settings.network, ssl=settings.verify_ssl, limit=4)
     async with aiohttp.ClientSession(
         timeout=timeout, connector=connector, auto_decompress=True, trust_env=False
     ) as session:

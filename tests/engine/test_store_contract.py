@@ -482,3 +482,55 @@ async def test_a_log_cursor_follows_lines_in_the_order_they_arrive(store: Store)
     assert found == []
     found, _ = await store.search_logs(LogQuery(execution_id="e"))
     assert [e.line.message for e in found] == ["first", "second"]  # by time otherwise
+
+
+# -- the one way out of a terminal state: RESTARTED; labels on an ended execution ------
+
+
+def guard_header(seq: int, state: State, **labels: str) -> EventDocument:
+    return EventDocument.of(
+        ExecutionChanged(
+            execution_id="e", namespace="n", flow_id="f", seq=seq, at=T0, revision=1,
+            state=state, labels=labels, created_at=T0,
+        )
+    )  # fmt: skip
+
+
+def guard_run(seq: int, state: State, attempt: int = 1) -> EventDocument:
+    return EventDocument.of(
+        TaskRunChanged(
+            execution_id="e", namespace="n", flow_id="f", seq=seq, at=T0, task_run_id="r",
+            task_id="t", state=state, attempt=attempt, created_at=T0,
+        )
+    )  # fmt: skip
+
+
+async def test_restarted_leaves_a_terminal_state_and_nothing_else_does(store: Store) -> None:
+    await store.apply(
+        [guard_header(1, State.RUNNING), guard_run(2, State.RUNNING), guard_run(3, State.FAILED)]
+    )
+    await store.apply([guard_header(4, State.FAILED)])
+    await store.apply(
+        [guard_header(5, State.RUNNING), guard_run(5, State.RUNNING)]
+    )  # not a restart
+    found = await store.get_execution("e")
+    assert found is not None and found.state is State.FAILED
+    assert [r.state for r in await store.task_runs("e")] == [State.FAILED]
+
+    await store.apply([guard_run(6, State.RESTARTED, attempt=2), guard_header(7, State.RESTARTED)])
+    await store.apply([guard_header(8, State.RUNNING), guard_run(9, State.RUNNING, attempt=2)])
+    await store.apply([guard_run(10, State.SUCCESS, attempt=2), guard_header(11, State.SUCCESS)])
+    await store.apply([guard_header(3, State.FAILED)])  # an old event, redelivered
+    found = await store.get_execution("e")
+    assert found is not None and found.state is State.SUCCESS
+    [task_run] = await store.task_runs("e")
+    assert (task_run.state, task_run.attempt) == (State.SUCCESS, 2)
+
+
+async def test_an_ended_execution_takes_new_labels_but_keeps_its_state(store: Store) -> None:
+    await store.apply([guard_header(1, State.RUNNING), guard_header(2, State.SUCCESS, team="a")])
+    await store.apply([guard_header(3, State.SUCCESS, team="a", owner="me")])
+    await store.apply([guard_header(4, State.FAILED, team="b")])  # another state: refused
+    found = await store.get_execution("e")
+    assert found is not None and found.state is State.SUCCESS
+    assert found.labels == {"team": "a", "owner": "me"}

@@ -7,7 +7,11 @@ spawns share one process group that Podium can end as a whole:
   for the leader to exit, then SIGKILL to the group, then the leader is reaped;
 - the leader exited on its own: SIGKILL to what is left of its group (a forgotten
   `sleep 1000 &` would otherwise hold the output pipes open and outlive the task), then
-  the pipes are drained for at most `DRAIN_SECONDS`.
+  the pipes are drained for at most `DRAIN_SECONDS`;
+- Podium itself killed (kill -9, OOM): a guard process started beside the group (its own
+  session, a pipe from Podium as its stdin) sees the pipe close without the word `done`
+  and SIGKILLs the group, so no script outlives the executor that ran it unobserved
+  (PR_SET_PDEATHSIG would reach only the group's leader, not what the script started).
 
 stdout and stderr are read as they arrive (a protocol, not stream readers: asyncio's
 `Process.wait()` only returns once the pipes are closed, which a left-behind child can
@@ -23,6 +27,7 @@ import codecs
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,6 +81,7 @@ async def run_process(
     except OSError as exc:
         raise TaskFailed(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
     pid = transport.get_pid()
+    guard = await _guard(pid)
     try:
         await protocol.exited.wait()
         _signal_group(pid, signal.SIGKILL)  # what the script left behind in its group
@@ -91,6 +97,46 @@ async def run_process(
         raise
     finally:
         transport.close()
+        if guard is not None:
+            await _release(guard)
+
+
+# A shell (cheap to start) reads its stdin to the end: `done` means Podium ended the group
+# itself; anything else (EOF: the Podium process died) means the group must go now. Only
+# then is Python started, for a killpg that dash's `kill` cannot spell.
+_GUARD = (
+    'read -r word; [ "$word" = done ] || exec "$2" -I -S -c '
+    '"import os, sys; os.killpg(int(sys.argv[1]), 9)" "$1"'
+)
+
+
+async def _guard(pgid: int) -> asyncio.subprocess.Process | None:
+    try:
+        return await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", _GUARD, "podium-guard", str(pgid), sys.executable,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+    except OSError:  # no guard is better than no script: the in-process cleanup still runs
+        return None
+
+
+async def _release(guard: asyncio.subprocess.Process) -> None:
+    """Tell the guard the group is ended, and reap it (even when cancelled meanwhile)."""
+    stdin = guard.stdin
+    assert stdin is not None
+    with contextlib.suppress(OSError):
+        stdin.write(b"done\n")
+        stdin.close()
+    try:
+        await asyncio.wait_for(guard.wait(), REAP_SECONDS)
+    except BaseException as exc:  # timed out or cancelled: it knows `done`, it may go
+        with contextlib.suppress(ProcessLookupError):
+            guard.kill()
+        if not isinstance(exc, TimeoutError):
+            raise
 
 
 class _LineProtocol(asyncio.SubprocessProtocol):

@@ -1,0 +1,106 @@
+"""Which addresses the HTTP tasks may connect to: a guard against server-side request
+forgery (a flow, or a webhook body rendered into a `uri`, reaching the cloud metadata
+service, the database next door or Podium's own API).
+
+By default only globally routable addresses are allowed: loopback, private (RFC 1918,
+fc00::/7), link-local (169.254.0.0/16 — the metadata service — and fe80::/10),
+carrier-grade NAT, unspecified, multicast and reserved addresses are refused, as are the
+same addresses written as IPv4-mapped IPv6. The check runs on the addresses the
+connection is actually made to, after DNS resolution and for every redirect, so a
+hostname that resolves to 127.0.0.1 or a redirect to http://169.254.169.254/ are refused
+too; legacy numeric forms (`2130706433`, `0x7f000001`, `127.1`) never reach a socket.
+
+`PODIUM_HTTP_ALLOWED_NETWORKS` (comma-separated networks, e.g. `127.0.0.0/8,10.1.0.0/16`,
+or `*` for any address) allows more. It is read from the environment when a task runs.
+With a proxy, the proxy's address is what is checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+__all__ = ["ALLOWED_NETWORKS_ENV", "ForbiddenAddress", "GuardedConnector", "NetworkPolicy"]
+
+ALLOWED_NETWORKS_ENV = "PODIUM_HTTP_ALLOWED_NETWORKS"
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class ForbiddenAddress(aiohttp.ClientConnectionError):
+    """The target resolved to an address the network policy refuses."""
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    allowed: tuple[_Network, ...] = ()
+    allow_all: bool = False
+
+    def __repr__(self) -> str:
+        shown = "*" if self.allow_all else ",".join(map(str, self.allowed)) or "global only"
+        return f"<NetworkPolicy {shown}>"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> NetworkPolicy:
+        text = (os.environ if environ is None else environ).get(ALLOWED_NETWORKS_ENV, "")
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if "*" in items:
+            return cls(allow_all=True)
+        networks = []
+        for item in items:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(
+                    f"{ALLOWED_NETWORKS_ENV}: {item!r} is not a network (use CIDR notation)"
+                ) from None
+        return cls(tuple(networks))
+
+    def refusal(self, host: str) -> str | None:
+        """Why connecting to the IP address `host` is refused, or None if it is allowed."""
+        if self.allow_all:
+            return None
+        try:
+            address: _Address = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return f"{host!r} is not an IP address"
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in self.allowed):
+            return None
+        if address.is_global and not address.is_multicast:
+            return None
+        return f"{address} is a {_kind(address)} address"
+
+
+def _kind(address: _Address) -> str:
+    for kind in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return "non-public"
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """A TCPConnector that refuses to connect where the policy says no."""
+
+    def __init__(self, policy: NetworkPolicy, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.policy = policy
+
+    async def _resolve_host(
+        self, host: str, port: int, traces: Sequence[Any] | None = None
+    ) -> list[Any]:
+        results = await super()._resolve_host(host, port, traces=traces)
+        for result in results:
+            why = self.policy.refusal(str(result["host"]))
+            if why is not None:  # one bad answer refuses all: no DNS-rebinding mix
+                raise ForbiddenAddress(
+                    f"refused to connect to {host}: {why}; private, loopback and "
+                    f"link-local targets must be allowed with {ALLOWED_NETWORKS_ENV}"
+                )
+        return results
