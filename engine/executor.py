@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +54,7 @@ from engine.events import (
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
+from engine.queues import QueuedExecutions
 from engine.recovery import count as recovery_count
 from engine.recovery import default_limit as recovery_limit
 from engine.recovery import is_running
@@ -89,72 +90,6 @@ class ExecutorSettings:
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
     max_recoveries: int = field(default_factory=recovery_limit)
-
-
-class _Queues:
-    """Executions waiting for a concurrency slot: FIFO per flow, found by id in O(1)."""
-
-    def __init__(self) -> None:
-        self._by_flow: dict[str, deque[ExecutionChanged]] = {}
-        self._ids: set[str] = set()
-        # what a restarted or replayed execution already did, kept until it is admitted
-        self.recorded: dict[str, tuple[TaskRunChanged, ...]] = {}
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __contains__(self, execution_id: object) -> bool:
-        return execution_id in self._ids
-
-    def flows(self) -> list[str]:
-        return list(self._by_flow)
-
-    def push(self, key: str, header: ExecutionChanged) -> None:
-        self._by_flow.setdefault(key, deque()).append(header)
-        self._ids.add(header.execution_id)
-
-    def first(self, key: str) -> ExecutionChanged | None:
-        queue = self._by_flow.get(key)
-        return queue[0] if queue else None
-
-    def pop(self, key: str) -> ExecutionChanged:
-        header = self._by_flow[key].popleft()
-        self._ids.discard(header.execution_id)
-        self.recorded.pop(header.execution_id, None)
-        if not self._by_flow[key]:
-            del self._by_flow[key]
-        return header
-
-    def relabel(
-        self, execution_id: str, labels: Mapping[str, str], now: datetime
-    ) -> ExecutionChanged | None:
-        """The queued header with these labels too, as the next event to publish."""
-        for queue in self._by_flow.values():
-            for i, header in enumerate(queue):
-                if header.execution_id == execution_id:
-                    queue[i] = header.model_copy(
-                        update={
-                            "labels": {**header.labels, **labels},
-                            "seq": header.seq + 1,
-                            "at": now,
-                        }
-                    )
-                    return queue[i]
-        return None
-
-    def remove(self, execution_id: str) -> ExecutionChanged | None:
-        if execution_id not in self._ids:
-            return None
-        for key, queue in self._by_flow.items():
-            for header in queue:
-                if header.execution_id == execution_id:
-                    queue.remove(header)
-                    self._ids.discard(execution_id)
-                    self.recorded.pop(execution_id, None)
-                    if not queue:
-                        del self._by_flow[key]
-                    return header
-        return None
 
 
 @dataclass(eq=False)
@@ -201,7 +136,7 @@ class Executor:
         )
         self._owned: dict[str, _Owned] = {}
         self._running: dict[str, set[str]] = {}
-        self._queued = _Queues()
+        self._queued = QueuedExecutions()
         self._finished: OrderedDict[str, ExecutionChanged] = OrderedDict()
         self._group: asyncio.TaskGroup | None = None
         self._subscription: Subscription | None = None
