@@ -70,6 +70,8 @@ __all__ = ["Executor", "ExecutorSettings"]
 log = logging.getLogger("podium.executor")
 
 T = TypeVar("T")
+# More log flushes than a walk makes between two state changes (one per 100 ms: 13 years).
+RESUME_SEQ_GAP = 1 << 32
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -254,7 +256,7 @@ class Executor:
                     header.model_copy(
                         update={
                             "state": State.FAILED,
-                            "seq": unfinished.last_seq + 1,
+                            "seq": unfinished.last_seq + RESUME_SEQ_GAP,
                             "at": self.clock.now(),
                             "ended_at": self.clock.now(),
                             "error": "the flow no longer exists",
@@ -262,7 +264,10 @@ class Executor:
                     )
                 )
                 continue
-            header = header.model_copy(update={"seq": unfinished.last_seq})
+            # The dead owner may have published log and metric events after the last state
+            # change the store keeps a seq of: go on well past any of them, so the
+            # execution's events stay one order with no seq used twice.
+            header = header.model_copy(update={"seq": unfinished.last_seq + RESUME_SEQ_GAP})
             recovered.add(flow.key)
             if header.state is State.QUEUED:
                 self._queued.push(flow.key, header)
