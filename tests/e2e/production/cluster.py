@@ -192,8 +192,5 @@ class Cluster:
 
 
 def state_of(document: dict[str, Any] | None) -> str:
-    """Kestra's shape (`state.current`) or the first API's (`state`)."""
-    if document is None:
-        return "MISSING"
-    state = document.get("state")
-    return str(state.get("current") if isinstance(state, dict) else state)
+    """An execution's or task run's current state, in the API's (Kestra's) shape."""
+    return "MISSING" if document is None else str(document["state"]["current"])

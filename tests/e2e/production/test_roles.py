@@ -142,7 +142,7 @@ async def test_a_third_executor_joining_under_load_loses_nothing(
         int(run["outputs"]["value"])
         for e in ended
         for run in e["taskRunList"]
-        if run.get("taskId", run.get("task_id")) == "c"
+        if run["taskId"] == "c"
     )
     assert outputs == list(range(90))  # each execution's last task ran, once
     partitions = [
