@@ -13,9 +13,10 @@ A request's offset is committed once the events that make it durable were publis
 
 Ownership follows the partitions of the requests topic (the executor is the
 subscription's `PartitionListener`): when partitions are assigned, it waits until the
-projector has stored every event published so far, then resumes the unfinished
-executions of those partitions from the store (finished task runs keep their recorded
-outputs; the others run again). When partitions are revoked, it lets their walks finish
+projector has stored every event published so far, claims the unfinished executions of
+those partitions in a new owner epoch (engine/fencing.py: whatever a previous owner that
+does not know it lost them still publishes is ignored from there on), and resumes them
+from the store (finished task runs keep their recorded outputs; the others run again). When partitions are revoked, it lets their walks finish
 for a short grace period, then abandons the rest without recording anything, so their
 next owner resumes them. When full, it pauses the subscription (and keeps polling, so it
 stays in its group) instead of buffering requests.
@@ -51,12 +52,12 @@ from engine.events import (
     decode_request,
     encode,
 )
+from engine.fencing import claim_seq
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
 from engine.queues import QueuedExecutions
 from engine.recovery import count as recovery_count
-from engine.recovery import default_limit as recovery_limit
 from engine.recovery import is_running
 from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart
 from engine.states import State
@@ -70,8 +71,6 @@ __all__ = ["Executor", "ExecutorSettings"]
 log = logging.getLogger("podium.executor")
 
 T = TypeVar("T")
-# More log flushes than a walk makes between two state changes (one per 100 ms: 13 years).
-RESUME_SEQ_GAP = 1 << 32
 MAX_BACKOFF_SECONDS = 5.0
 
 
@@ -91,7 +90,7 @@ class ExecutorSettings:
     remembered_executions: int = 10_000  # recent ends, for redelivered requests
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
-    max_recoveries: int = field(default_factory=recovery_limit)
+    max_recoveries: int = 5
 
 
 @dataclass(eq=False)
@@ -226,6 +225,11 @@ class Executor:
                 len(abandoned),
             )
             await asyncio.wait(abandoned)
+        # What ended here may not have counted (fenced, if this executor learns late that it
+        # lost them): if these partitions come back, the store says what happened.
+        for execution_id, header in list(self._finished.items()):
+            if self._partition_of.get(header.key) in revoked:
+                del self._finished[execution_id]
         await self.bus.flush()  # the next owner must see every event of these executions
 
     async def _partition(self, namespace: str, flow_id: str) -> int:
@@ -237,11 +241,13 @@ class Executor:
         return partition
 
     async def _recover(self, partitions: set[int]) -> None:
-        await self.bus.flush()
-        if self.wait_projected is not None:
-            await self.wait_projected()
-        recovered: set[str] = set()
-        resumed: list[tuple[Flow, ExecutionChanged, Any]] = []
+        """Take over the unfinished executions of these partitions, fenced
+        (engine/fencing.py): claim each in a new epoch, wait until the claims are
+        projected, then read them again and resume them. The second read holds whatever
+        their previous owner published before the claims; what it publishes after them
+        does not count."""
+        await self._await_projection()
+        claims: dict[str, tuple[Flow, ExecutionChanged]] = {}
         for unfinished in await self._patiently(
             self.store.unfinished_executions, "reading unfinished executions"
         ):
@@ -250,47 +256,43 @@ class Executor:
                 header.namespace, header.flow_id
             ) not in partitions or self._is_known(header.execution_id):
                 continue
+            claim = header.model_copy(
+                update={"seq": claim_seq(unfinished.last_seq), "at": self.clock.now()}
+            )
             flow = await self.flows.get(header.namespace, header.flow_id, header.revision)
             if flow is None:
-                await self._publish_event(
-                    header.model_copy(
-                        update={
-                            "state": State.FAILED,
-                            "seq": unfinished.last_seq + RESUME_SEQ_GAP,
-                            "at": self.clock.now(),
-                            "ended_at": self.clock.now(),
-                            "error": "the flow no longer exists",
-                        }
-                    )
-                )
-                continue
-            # The dead owner may have published log and metric events after the last state
-            # change the store keeps a seq of: go on well past any of them, so the
-            # execution's events stay one order with no seq used twice.
-            header = header.model_copy(update={"seq": unfinished.last_seq + RESUME_SEQ_GAP})
-            recovered.add(flow.key)
-            if header.state is State.QUEUED:
-                self._queued.push(flow.key, header)
-                if unfinished.task_runs:  # a restart or replay waiting for its turn
-                    self._queued.recorded[header.execution_id] = unfinished.task_runs
+                await self._end_early(claim, State.FAILED, "the flow no longer exists")
                 continue
             if is_running(header):
                 recovery = recovery_count(
                     header.labels, unfinished.task_runs, limit=self.settings.max_recoveries
                 )
-                header = header.model_copy(update={"labels": recovery.labels})
+                claim = claim.model_copy(update={"labels": recovery.labels})
                 if recovery.failure is not None:
                     log.error("execution %s: %s", header.execution_id, recovery.failure)
-                    await self._end_early(header, State.FAILED, recovery.failure)
+                    await self._end_early(claim, State.FAILED, recovery.failure)
                     continue
-                header = header.model_copy(update={"seq": header.seq + 1, "at": self.clock.now()})
-                await self._publish_event(header)
-            resumed.append((flow, header, unfinished.task_runs))
-        if resumed:
-            await self.bus.flush()  # the counts are durable before any walk can crash us
-        for flow, header, task_runs in resumed:
-            log.info("resuming execution %s of %s", header.execution_id, flow.key)
-            self._start(flow, header, task_runs, header.seq)
+            await self._publish_event(claim)
+            claims[header.execution_id] = (flow, claim)
+        if not claims:
+            return
+        await self._await_projection()
+        recovered: set[str] = set()
+        for unfinished in await self._patiently(
+            self.store.unfinished_executions, "reading claimed executions"
+        ):
+            found = claims.get(unfinished.execution.execution_id)
+            if found is None or self._is_known(unfinished.execution.execution_id):
+                continue  # not ours, ended before the claim, or already back in hand
+            flow, claim = found
+            recovered.add(flow.key)
+            if claim.state is State.QUEUED:
+                self._queued.push(flow.key, claim)
+                if unfinished.task_runs:  # a restart or replay waiting for its turn
+                    self._queued.recorded[claim.execution_id] = unfinished.task_runs
+                continue
+            log.info("resuming execution %s of %s", claim.execution_id, flow.key)
+            self._start(flow, claim, unfinished.task_runs, claim.seq)
         for key in recovered:
             await self._admit_queued(key)
 
@@ -313,6 +315,8 @@ class Executor:
             )
             if not records:
                 continue
+            for record in records:  # requests are keyed by flow: this is the flow's partition
+                self._partition_of[record.key] = record.partition
             messages = [m for m in map(self._decode, records) if m is not None]
             # One store round trip per batch tells which requested ids already exist.
             unknown = [
@@ -467,9 +471,7 @@ class Executor:
         self, execution_id: str
     ) -> tuple[ExecutionChanged, list[TaskRunChanged]] | None:
         """An execution as stored, once the store holds every event published so far."""
-        await self.bus.flush()
-        if self.wait_projected is not None:
-            await self.wait_projected()
+        await self._await_projection()
         header = await self.store.get_execution(execution_id)
         if header is None:
             return None
@@ -707,7 +709,11 @@ class Executor:
         await self.bus.publish(self.topics.requests, request.key, encode(request))
 
     async def _fetch_logs(self, execution_id: str, **query: Any) -> Any:
+        await self._await_projection()
+        return await self.store.logs(execution_id, **query)
+
+    async def _await_projection(self) -> None:
+        """Until the store holds every event this executor (and anyone) published so far."""
         await self.bus.flush()
         if self.wait_projected is not None:
             await self.wait_projected()
-        return await self.store.logs(execution_id, **query)

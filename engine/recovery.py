@@ -4,7 +4,7 @@ A task that kills the process running it (a script doing `kill -9 $PPID`, a nati
 an out-of-memory kill) would otherwise take down every executor that resumes it, one
 after the other, for ever. Each time an executor resumes an execution it counts, in the
 execution's labels, how many times in a row it was resumed with the same number of
-finished task runs; past `limit` it fails the execution instead of walking it again.
+finished task runs; past `limit` (`executor.max_recoveries`) it fails the execution instead of walking it again.
 Progress (a task run that finished since the last resume) starts the count over, so
 executions that merely outlive a few restarts are not affected; only executions that were
 RUNNING when their executor died are counted (a paused one is not). The cost: during
@@ -17,7 +17,6 @@ The labels: `system.recoveries` (resumes in a row without progress) and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -25,26 +24,15 @@ from engine.events import ExecutionChanged, TaskRunChanged
 from engine.states import State
 
 __all__ = [
-    "DEFAULT_MAX_RECOVERIES",
     "PROGRESS_LABEL",
     "RECOVERIES_LABEL",
     "Recovery",
     "count",
-    "default_limit",
     "is_running",
 ]
 
 RECOVERIES_LABEL = "system.recoveries"
 PROGRESS_LABEL = "system.recoveryProgress"
-DEFAULT_MAX_RECOVERIES = 5
-
-
-def default_limit(environ: Mapping[str, str] = os.environ) -> int:
-    """PODIUM_MAX_RECOVERIES, until the settings have an `executor.max_recoveries`."""
-    try:
-        return max(1, int(environ.get("PODIUM_MAX_RECOVERIES", DEFAULT_MAX_RECOVERIES)))
-    except ValueError:
-        return DEFAULT_MAX_RECOVERIES
 
 
 def is_running(header: ExecutionChanged) -> bool:

@@ -50,7 +50,7 @@ from engine.watcher import ExecutionWatcher
 from engine.web import create_app
 from engine.web.auth import Authenticator, hash_password
 from engine.web.telemetry import EventMetrics
-from engine.web.webhooks import webhook_routes
+from engine.web.webhooks import FailedKeyLimiter, webhook_routes
 from triggers import trigger_runners
 from triggers.base import TriggerContext
 from triggers.service import TriggerService
@@ -222,6 +222,7 @@ class Podium:
                 max_running_tasks=settings.executor.max_running_tasks,
                 drain_seconds=settings.executor.drain_seconds,
                 revoke_grace_seconds=settings.executor.revoke_grace_seconds,
+                max_recoveries=settings.executor.max_recoveries,
                 max_output_bytes=settings.max_record_bytes,
                 work_root=data / "work",
                 cache_root=data / "cache",
@@ -391,6 +392,7 @@ class Podium:
             max_body_bytes=self.settings.webhook.max_body_bytes,
             max_in_flight=self.settings.webhook.max_in_flight,
             is_disabled=self.triggers.is_disabled,
+            failed_keys=FailedKeyLimiter.from_settings(self.settings.webhook),
         )
         registry = self._metrics()
         auth = None

@@ -32,6 +32,9 @@ class ExecutorSection(_Section):
     # On a rebalance, how long walks of revoked partitions may finish before they are
     # handed over unfinished; keep under the bus's rebalance timeout.
     revoke_grace_seconds: float = Field(default=5.0, ge=0)
+    # Resumes in a row without a task run finishing before an execution is failed (a task
+    # that crashes its executor every time must not crash every executor; engine/recovery.py).
+    max_recoveries: int = Field(default=5, ge=1)
 
 
 class ProjectorSection(_Section):
@@ -48,6 +51,13 @@ class TriggerSection(_Section):
 class WebhookSection(_Section):
     max_body_bytes: int = Field(default=10 << 20, ge=1)
     max_in_flight: int = Field(default=1000, ge=1)
+    # Key guessing: failed calls (wrong key, unknown flow) one client address may make, per
+    # minute after a first burst; past it the client gets 429 until its allowance refills,
+    # even with the right key. The address is the TCP peer: behind a proxy every caller
+    # shares the proxy's. 0 turns it off. At most `failed_keys_clients` are remembered.
+    failed_keys_per_minute: int = Field(default=30, ge=0)
+    failed_keys_burst: int = Field(default=10, ge=1)
+    failed_keys_clients: int = Field(default=10_000, ge=1)
 
 
 class AuthUser(_Section):

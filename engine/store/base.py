@@ -34,7 +34,14 @@ __all__ = [
 ]
 
 # Tables the projector fills: emptied by reset_projection (flows and triggers are kept).
-PROJECTION_TABLES = ("executions", "task_runs", "state_changes", "logs", "metrics")
+PROJECTION_TABLES = (
+    "executions",
+    "task_runs",
+    "state_changes",
+    "logs",
+    "metrics",
+    "execution_epochs",
+)
 
 LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 

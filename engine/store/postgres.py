@@ -22,6 +22,7 @@ import orjson
 
 from engine.errors import TransientError
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
+from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
     LEVELS,
@@ -106,6 +107,10 @@ _MIGRATIONS: list[str] = [
                (convert_from(data, 'UTF8')::jsonb ->> 'at')::timestamptz
         FROM task_runs ON CONFLICT DO NOTHING;
     """,
+    # 3: owner epochs claimed (engine/fencing.py); only executions that changed owner.
+    """
+    CREATE TABLE execution_epochs (execution_id text PRIMARY KEY, epoch bigint NOT NULL);
+    """,
 ]
 
 
@@ -154,6 +159,14 @@ INSERT INTO metrics (event_id, execution_id, task_run_id, task_id, name, kind, v
 SELECT e, x, r, t, n, k, v, g::jsonb, a FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
     $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[]) AS u(e, x, r, t, n, k, v, g, a)
 ON CONFLICT DO NOTHING
+"""
+
+_EPOCHS = "SELECT execution_id, epoch FROM execution_epochs WHERE execution_id = ANY($1::text[])"
+
+_RAISE_EPOCHS = """
+INSERT INTO execution_epochs AS c (execution_id, epoch)
+SELECT * FROM unnest($1::text[], $2::bigint[])
+ON CONFLICT (execution_id) DO UPDATE SET epoch = greatest(c.epoch, excluded.epoch)
 """
 
 _TRANSIENT = (
@@ -250,6 +263,20 @@ class PostgresStore(PostgresReads):
     # -- the projection -------------------------------------------------------------
 
     async def apply(self, events: Sequence[EventDocument]) -> int:
+        ids = list({event.doc["execution_id"] for event in events})
+
+        async def write(db: asyncpg.Connection) -> int:
+            async with db.transaction():
+                fence = Fence({r[0]: r[1] for r in await db.fetch(_EPOCHS, ids)})
+                changed = await self._write(db, [e for e in events if fence.admits(e.doc)])
+                if fence.raised:
+                    await db.execute(_RAISE_EPOCHS, *_columns(fence.raised.items(), 2))
+            return changed
+
+        return await self._run(write)
+
+    @staticmethod
+    async def _write(db: asyncpg.Connection, events: Sequence[EventDocument]) -> int:
         executions: dict[str, tuple[Any, ...]] = {}
         task_runs: dict[str, tuple[Any, ...]] = {}
         logs: list[tuple[Any, ...]] = []
@@ -296,31 +323,23 @@ class PostgresStore(PostgresReads):
                     )
                 )  # fmt: skip
 
-        async def write(db: asyncpg.Connection) -> int:
-            changed = 0
-            async with db.transaction():
-                if executions:
-                    changed += _count(
-                        await db.execute(
-                            _UPSERT_EXECUTIONS, *_columns(executions.values(), 9), _TERMINAL
-                        )
-                    )
-                if task_runs:
-                    changed += _count(
-                        await db.execute(
-                            _UPSERT_TASK_RUNS, *_columns(task_runs.values(), 5), _TERMINAL
-                        )
-                    )
-                if logs:
-                    changed += _count(await db.execute(_INSERT_LOGS, *_columns(logs, 12)))
-                if metrics:
-                    changed += _count(await db.execute(_INSERT_METRICS, *_columns(metrics, 9)))
-                # histories are a by-product of the rows above: not counted as changes
-                if changes:
-                    await db.execute(_INSERT_STATE_CHANGES, *_columns(changes.values(), 6))
-            return changed
-
-        return await self._run(write)
+        changed = 0
+        if executions:
+            changed += _count(
+                await db.execute(_UPSERT_EXECUTIONS, *_columns(executions.values(), 9), _TERMINAL)
+            )
+        if task_runs:
+            changed += _count(
+                await db.execute(_UPSERT_TASK_RUNS, *_columns(task_runs.values(), 5), _TERMINAL)
+            )
+        if logs:
+            changed += _count(await db.execute(_INSERT_LOGS, *_columns(logs, 12)))
+        if metrics:
+            changed += _count(await db.execute(_INSERT_METRICS, *_columns(metrics, 9)))
+        # histories are a by-product of the rows above: not counted as changes
+        if changes:
+            await db.execute(_INSERT_STATE_CHANGES, *_columns(changes.values(), 6))
+        return changed
 
     # -- flows ----------------------------------------------------------------------------
 

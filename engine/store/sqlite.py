@@ -20,6 +20,7 @@ import orjson
 
 from engine.errors import TransientError
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
+from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
     LEVELS,
@@ -101,6 +102,10 @@ _MIGRATIONS: list[str] = [
         SELECT execution_id, id, seq, coalesce(json_extract(CAST(data AS TEXT), '$.attempt'), 1),
                state, json_extract(CAST(data AS TEXT), '$.at') FROM task_runs;
     """,
+    # 4: owner epochs claimed (engine/fencing.py); only executions that changed owner.
+    """
+    CREATE TABLE execution_epochs (execution_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
+    """,
 ]
 
 
@@ -139,6 +144,11 @@ VALUES (?, ?, ?, ?, ?, ?)
 _INSERT_METRIC = """
 INSERT OR IGNORE INTO metrics (event_id, execution_id, task_run_id, task_id, name, kind, value, tags, at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_RAISE_EPOCH = """
+INSERT INTO execution_epochs (execution_id, epoch) VALUES (?, ?)
+ON CONFLICT (execution_id) DO UPDATE SET epoch = max(epoch, excluded.epoch)
 """
 
 
@@ -211,6 +221,35 @@ class SqliteStore(SqliteReads):
         return await self._call(self._apply, events)
 
     def _apply(self, events: Sequence[EventDocument]) -> int:
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            fence = Fence(self._epochs({e.doc["execution_id"] for e in events}))
+            changed = self._write([e for e in events if fence.admits(e.doc)])
+            if fence.raised:
+                db.executemany(_RAISE_EPOCH, fence.raised.items())
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return changed
+
+    def _epochs(self, execution_ids: set[str]) -> dict[str, int]:
+        """The epochs claimed so far of these executions (the few that changed owner)."""
+        ids = list(execution_ids)
+        epochs: dict[str, int] = {}
+        for start in range(0, len(ids), 500):  # SQLite's bound on parameters
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            epochs.update(
+                self.db.execute(
+                    f"SELECT execution_id, epoch FROM execution_epochs WHERE execution_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+            )
+        return epochs
+
+    def _write(self, events: Sequence[EventDocument]) -> int:
         executions, task_runs, logs, metrics, changes = [], [], [], [], []
         for event in events:
             doc = event.doc
@@ -287,25 +326,19 @@ class SqliteStore(SqliteReads):
                     )
                 )
         db = self.db
-        db.execute("BEGIN")
-        try:
-            before = db.total_changes
-            if executions:
-                db.executemany(_UPSERT_EXECUTION, executions)
-            if task_runs:
-                db.executemany(_UPSERT_TASK_RUN, task_runs)
-            if logs:
-                db.executemany(_INSERT_LOG, logs)
-            if metrics:
-                db.executemany(_INSERT_METRIC, metrics)
-            changed = db.total_changes - before
-            # histories are a by-product of the rows above: not counted as changes
-            if changes:
-                db.executemany(_INSERT_STATE_CHANGE, changes)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        before = db.total_changes
+        if executions:
+            db.executemany(_UPSERT_EXECUTION, executions)
+        if task_runs:
+            db.executemany(_UPSERT_TASK_RUN, task_runs)
+        if logs:
+            db.executemany(_INSERT_LOG, logs)
+        if metrics:
+            db.executemany(_INSERT_METRIC, metrics)
+        changed = db.total_changes - before
+        # histories are a by-product of the rows above: not counted as changes
+        if changes:
+            db.executemany(_INSERT_STATE_CHANGE, changes)
         return changed
 
     # -- flows ------------------------------------------------------------------

@@ -218,17 +218,30 @@ async def test_wrong_webhook_keys_get_the_same_answer_as_a_missing_flow(server: 
     assert len(answers) == 1 and next(iter(answers))[0] == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/web/webhooks.py has no limiter on wrong keys: only `webhook.max_in_flight` "
-    "concurrent calls; a client may try keys as fast as the server answers",
-)
 async def test_webhook_key_guessing_is_rate_limited(server: Server) -> None:
+    """With the default allowance (10 at once, then 30 a minute per address), 200 guesses
+    from one address get 429 almost at once, whatever X-Forwarded-For says; the right key
+    is refused too while blocked, and works from another address."""
     await server.deploy(HOOKED)
     statuses = []
     async with aiohttp.ClientSession() as anonymous:
         for guess in range(200):
             url = f"{server.base}/api/v1/executions/webhook/attacks/hooked/guess-{guess}"
-            async with anonymous.post(url) as answer:
+            forged = {"X-Forwarded-For": f"10.0.{guess}.1", "X-Real-IP": f"10.0.{guess}.1"}
+            async with anonymous.post(url, headers=forged) as answer:
                 statuses.append(answer.status)
-    assert 429 in statuses, f"200 wrong keys, answers: {sorted(set(statuses))}"
+                if answer.status == 429:
+                    assert int(answer.headers["Retry-After"]) >= 1
+        assert 429 in statuses, f"200 wrong keys, answers: {sorted(set(statuses))}"
+        assert statuses[:10] == [404] * 10
+        assert statuses.count(404) <= 15, statuses  # a token comes back every 2 s
+        right = f"{server.base}/api/v1/executions/webhook/attacks/hooked/the-right-key-8Hq3"
+        async with anonymous.post(right) as answer:
+            assert answer.status == 429
+    connector = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+    async with (
+        aiohttp.ClientSession(connector=connector) as elsewhere,
+        elsewhere.post(right) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+    await still_answers(server)

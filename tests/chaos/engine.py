@@ -68,17 +68,6 @@ FAULTS = (
     "remove-executor",
 )
 SESSION_TIMEOUT_SECONDS = 3.0  # KAFKA_TEST_OPTIONS in tests/e2e/production/cluster.py
-# Bugs found by chaos runs, not fixed yet (each has a strict xfail test that shows it):
-# a problem matching one is reported apart, so the run still checks everything else.
-ZOMBIE_BUG = (
-    "an executor paused past its session timeout goes on publishing events for executions "
-    "that moved to another executor when it wakes up (no fencing of a stale owner): two "
-    "writers per execution, a finished task run RUNNING again, a projection that depends "
-    "on the order it read them in (tests/chaos/test_known_faults.py)"
-)
-_TWO_WRITERS = re.compile(r"^execution (\w+): two different events .* the later at (\S+)$")
-_RAN_AGAIN = re.compile(r"^task run \S+ \(.*\) ran again at (\S+) after it ended")
-ZOMBIE_WINDOW = timedelta(seconds=15)  # after a SIGCONT, what a woken executor may still do
 SETTLE_SECONDS = 180.0
 SETTLE_BOUND = timedelta(seconds=240)
 
@@ -98,7 +87,7 @@ class ChaosReport:
     longest_execution_seconds: float = 0.0
     events: int = 0
     problems: list[str] = field(default_factory=list)
-    known: Counter[str] = field(default_factory=Counter)  # known bugs seen, how often
+    fenced: int = 0  # events of executors that had lost their executions (engine/fencing.py)
     elapsed: float = 0.0
 
     def summary(self) -> str:
@@ -112,10 +101,9 @@ class ChaosReport:
             f"{self.files_dropped} files dropped, {self.slots_fired} schedule slots)",
             f"  by flow: {dict(sorted(self.by_flow.items()))}",
             f"  final states: {dict(sorted(self.states.items()))}",
-            f"  longest execution: {self.longest_execution_seconds:.1f}s; events: {self.events}",
+            f"  longest execution: {self.longest_execution_seconds:.1f}s; events: {self.events}"
+            f" ({self.fenced} fenced off, from executors that had lost their executions)",
         ]
-        for bug, times in sorted(self.known.items()):
-            lines.append(f"  known bug seen {times}x: {bug}")
         if self.problems:
             lines.append(f"  INVARIANTS BROKEN ({len(self.problems)}):")
             lines += [f"    - {p}" for p in self.problems[:50]]
@@ -147,7 +135,6 @@ class ChaosRun:
         self._serial = 0
         self._logs: list[Path] = []
         self._stopped: dict[str, datetime] = {}  # executors under SIGSTOP, since when
-        self._pauses: list[tuple[datetime, datetime]] = []  # (stopped, continued)
         self._zombie_touched: set[str] = set()  # executions a woken executor wrote to
 
     def __repr__(self) -> str:
@@ -330,28 +317,10 @@ class ChaosRun:
                 f"{kept}): " + " | ".join(tail)
             )
             del self.cluster.roles[name]
-            self._set_known_apart()
             replacement = self._launch(role.role)
             self.say(
                 f"{name} EXITED BY ITSELF (code {role.process.returncode}); started {replacement.name}"
             )
-
-    def _set_known_apart(self) -> None:
-        # A second writer during a pause explains every other problem of its execution.
-        for problem in self.report.problems:
-            writers = _TWO_WRITERS.search(problem)
-            if writers is not None and self._in_pause(writers.group(2)):
-                self._zombie_touched.add(writers.group(1))
-        for problem in list(self.report.problems):
-            bug = self._known_bug(problem)
-            if bug is not None:
-                self.report.problems.remove(problem)
-                self.report.known[bug] += 1
-
-    def _in_pause(self, iso: str) -> bool:
-        """Whether `iso` falls between a SIGSTOP and ZOMBIE_WINDOW after its SIGCONT."""
-        at = datetime.fromisoformat(iso)
-        return any(stopped <= at <= woke + ZOMBIE_WINDOW for stopped, woke in self._pauses)
 
     def _explain(self, events: list[dict[str, Any]]) -> None:
         """The events of the executions a remaining problem names, to see what happened."""
@@ -368,19 +337,8 @@ class ChaosRun:
                     f"attempt={doc.get('attempt', '')}"
                 )
 
-    def _known_bug(self, problem: str) -> str | None:
-        ran_again = _RAN_AGAIN.search(problem)
-        # the new owner re-ran it during the pause or just after it, the stale one
-        # finished it when it woke (with lower seq numbers of its own)
-        if ran_again is not None and self._in_pause(ran_again.group(1)):
-            return ZOMBIE_BUG
-        named = re.search(r"execution (\w+)", problem)
-        if named is not None and named.group(1) in self._zombie_touched:
-            return ZOMBIE_BUG
-        return None
-
     def _continue(self, name: str) -> None:
-        self._pauses.append((self._stopped.pop(name), datetime.now(UTC)))
+        del self._stopped[name]
         self.cluster.roles[name].process.send_signal(signal.SIGCONT)
         self.say(f"SIGCONT {name}")
 
@@ -452,7 +410,7 @@ class ChaosRun:
             await connection.execute("CREATE DATABASE replay")
         finally:
             await connection.close()
-        from tests.support.invariants import read_events
+        from tests.support.invariants import counted, read_events
 
         async with (
             make_bus(broker_url) as bus,
@@ -461,6 +419,7 @@ class ChaosRun:
         ):
             events = await read_events(bus)
             self.report.events = len(events)
+            self.report.fenced = len(events) - len(counted(events))
             self.report.problems += await check_invariants(
                 bus,
                 store,
@@ -471,7 +430,6 @@ class ChaosRun:
                 secrets=[SECRET_VALUE],
                 texts=texts,
             )
-        self._set_known_apart()
         self._explain(events)
 
 

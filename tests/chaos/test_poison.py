@@ -70,7 +70,7 @@ async def test_a_task_that_kills_its_executor_fails_after_bounded_resumes(
 ) -> None:
     from tests.e2e.production.test_roles import deploy
 
-    cluster.environ["PODIUM_MAX_RECOVERIES"] = "2"
+    cluster.environ["PODIUM_EXECUTOR__MAX_RECOVERIES"] = "2"
     deploy(cluster, tmp_path, {"poison": POISON, "fine": FINE})
     cluster.start("projector", "projector", wait=False)
     cluster.start("webserver", "webserver", wait=False)

@@ -534,3 +534,54 @@ async def test_an_ended_execution_takes_new_labels_but_keeps_its_state(store: St
     found = await store.get_execution("e")
     assert found is not None and found.state is State.SUCCESS
     assert found.labels == {"team": "a", "owner": "me"}
+
+
+# -- fencing (engine/fencing.py) -------------------------------------------------------
+
+CLAIM = 1 << 32  # the first seq of epoch 1
+
+
+def stale_log(seq: int, message: str) -> LogsEmitted:
+    line = LogLine(at=T0, level="INFO", message=message, task_id="t")
+    return LogsEmitted(execution_id="e1", namespace="n", flow_id="f", seq=seq, at=T0, lines=(line,))
+
+
+async def test_a_claim_fences_off_the_previous_owner_in_later_batches(store: Store) -> None:
+    await apply(store, [execution(1, State.RUNNING), task_run(2, State.RUNNING)])
+    await apply(store, [execution(CLAIM, State.RUNNING)])
+    # the old owner wakes up: its task run ends, it logs, it ends the execution
+    await apply(
+        store,
+        [task_run(3, State.SUCCESS), stale_log(4, "stale"), execution(5, State.SUCCESS)],
+    )
+    await apply(store, [task_run(CLAIM + 1, State.RUNNING), stale_log(CLAIM + 2, "fresh")])
+    [run] = await store.task_runs("e1")
+    assert (run.state, run.seq) == (State.RUNNING, CLAIM + 1)
+    assert [line.message for line in await store.logs("e1")] == ["fresh"]
+    found = await store.get_execution("e1")
+    assert found is not None and (found.state, found.seq) == (State.RUNNING, CLAIM)
+
+
+async def test_within_a_batch_only_what_follows_the_claim_is_fenced(store: Store) -> None:
+    await apply(
+        store,
+        [
+            execution(1, State.RUNNING),
+            stale_log(2, "before the claim"),
+            execution(CLAIM, State.RUNNING),
+            stale_log(3, "after the claim"),
+            task_run(4, State.SUCCESS),
+        ],
+    )
+    assert [line.message for line in await store.logs("e1")] == ["before the claim"]
+    assert await store.task_runs("e1") == []
+    # the fence holds across a reopen, and is emptied with the projection
+    reopened = await reopen(store)
+    try:
+        await apply(reopened, [task_run(5, State.SUCCESS)])
+        assert await reopened.task_runs("e1") == []
+        await reopened.reset_projection()
+        await apply(reopened, [task_run(5, State.SUCCESS)])
+        assert [r.state for r in await reopened.task_runs("e1")] == [State.SUCCESS]
+    finally:
+        await reopened.close()

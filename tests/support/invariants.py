@@ -19,6 +19,8 @@
   `texts` (log files, API responses, error messages the caller collected);
 - the projection equals a replay of the events into an empty store (so nothing was
   applied twice, lost, or left half-applied).
+Events fenced off (engine/fencing.py: published by an owner that had lost the execution,
+after the new owner's claim) do not count, for any check: the projector drops them too.
 It returns the problems found, as sentences; an empty list means every invariant held.
 The event-only checks are plain functions of the event documents (`check_events`), so
 each can be fed a violating log in a unit test.
@@ -34,11 +36,13 @@ from typing import Any
 
 from engine.bus.base import Bus, Topics
 from engine.events import EventDocument
+from engine.fencing import Fence
 from engine.projector import rebuild
 from engine.states import State
 from engine.store.base import Store
 
 __all__ = [
+    "counted",
     "check_events",
     "check_invariants",
     "check_secrets",
@@ -60,6 +64,12 @@ async def read_events(bus: Bus, topics: Topics = Topics()) -> list[dict[str, Any
         async for batch in bus.read_all(topics.events)
         for record in batch
     ]
+
+
+def counted(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events in log order without the fenced ones (what the projector applies)."""
+    fence = Fence()
+    return [doc for doc in events if fence.admits(doc)]
 
 
 async def snapshot(store: Store) -> dict[str, Any]:
@@ -265,6 +275,7 @@ def check_events(
     contiguous_schedules: Mapping[str, timedelta] | None = None,
 ) -> list[str]:
     """Every invariant that the event log alone can tell."""
+    events = counted(events)
     return [
         *_settling_problems(events, allow_running=allow_running, settle_within=settle_within),
         *_attempt_overlaps(events),
@@ -331,7 +342,7 @@ async def check_invariants(
     texts: Mapping[str, str] | None = None,
 ) -> list[str]:
     """`empty_store` receives the replay; it must be a fresh store of any kind."""
-    events = await read_events(bus, topics)
+    events = counted(await read_events(bus, topics))
     problems = check_events(
         events,
         allow_running=allow_running,
