@@ -23,12 +23,13 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.events import ExecutionChanged, decode_event  # noqa: E402
+from engine.events import EventDocument  # noqa: E402
 from engine.server import Podium  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.states import State  # noqa: E402
@@ -60,26 +61,29 @@ tasks:
 
 
 class Finishes:
-    """Follows the events topic (as a live view, like the CLI) for executions ending."""
+    """Executions ending, as the projector stores them (it hands its followers each
+    applied batch, as it does the API's watcher)."""
 
     def __init__(self, podium: Podium) -> None:
         self.podium = podium
         self.ended: dict[str, State] = {}
+        self._changed = asyncio.Event()
 
     async def open(self) -> None:
-        self.subscription = await self.podium.bus.subscribe(
-            self.podium.topics.events, "bench-watch", is_transient=True
-        )
+        self.podium.projector.follow(self._on_applied)
+
+    async def _on_applied(self, events: Sequence[EventDocument]) -> None:
+        for event in events:
+            doc = event.doc
+            if doc["kind"] == "ExecutionChanged" and State(doc["state"]).is_terminal:
+                self.ended[doc["execution_id"]] = State(doc["state"])
+                self._changed.set()
 
     async def wait(self, ids: set[str]) -> None:
         """Until every id ended, and what they did is in the store."""
         while not ids <= self.ended.keys():
-            for record in await self.subscription.fetch(max_records=5000, timeout=1.0):
-                if b'"ExecutionChanged"' not in record.value:
-                    continue
-                event = decode_event(record.value)
-                if isinstance(event, ExecutionChanged) and event.state.is_terminal:
-                    self.ended[event.execution_id] = event.state
+            self._changed.clear()
+            await asyncio.wait_for(self._changed.wait(), 120)
         failed = [i for i in ids if self.ended[i] is not State.SUCCESS]
         assert not failed, failed
         await self.podium.projector.caught_up()

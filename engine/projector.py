@@ -4,6 +4,12 @@ It consumes the events topic in batches and applies each batch to the store in o
 transaction. Applying is idempotent (sequence-guarded upserts, event-id keys), so a batch
 that is redelivered after a crash changes nothing. Offsets are committed only after the
 store committed. Transient store errors are retried with backoff, never dropped.
+
+Readers of the events in the same process (the execution watcher, the flow-trigger
+listener, /metrics) `follow` the projector instead of consuming the topic again: each
+gets every applied batch — the events that counted, fenced ones left out — after the
+store committed it and before the offsets are committed, so a follower that acts on an
+event (fires a flow trigger) is redelivered it after a crash, as with its own group.
 """
 
 from __future__ import annotations
@@ -11,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from engine.bus.base import Bus, Record, Subscription, Topics
 from engine.errors import ConfigError, TransientError
 from engine.events import EventDocument
-from engine.store.base import Store
+from engine.store.base import Applied, Store
 
-__all__ = ["Projector", "ProjectorSettings", "rebuild", "wait_for_projection"]
+__all__ = ["Follower", "Projector", "ProjectorSettings", "rebuild", "wait_for_projection"]
 
 log = logging.getLogger("podium.projector")
+
+# Called with each applied batch (see the module's docstring).
+Follower = Callable[[Sequence[EventDocument]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class Projector:
         self._is_stopping = False
         self._subscription: Subscription | None = None
         self._progress = asyncio.Condition()
+        self._followers: list[Follower] = []
         self.is_ready = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -61,6 +71,10 @@ class Projector:
 
     def stop(self) -> None:
         self._is_stopping = True
+
+    def follow(self, follower: Follower) -> None:
+        """Hand `follower` every batch applied from now on."""
+        self._followers.append(follower)
 
     async def run(self) -> None:
         """Apply events until `stop()`, then finish the batch in hand and return."""
@@ -77,7 +91,9 @@ class Projector:
                 )
                 if records:
                     events = parse_events(records)
-                    await self._apply(events)
+                    applied = await self._apply(events)
+                    for follower in self._followers:
+                        await self._hand(follower, applied.events)
                     await subscription.commit(records)
                     self.applied += len(events)
                     async with self._progress:
@@ -88,18 +104,25 @@ class Projector:
         finally:
             await subscription.close()
 
-    async def _apply(self, events: list[EventDocument]) -> None:
+    async def _apply(self, events: list[EventDocument]) -> Applied:
         delay = 0.05
         while True:
             try:
-                await self.store.apply(events)
+                applied = await self.store.apply(events)
                 self.last_error = None
-                return
+                return applied
             except TransientError as exc:
                 self.last_error = str(exc)
                 log.warning("store unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.max_backoff)
+
+    @staticmethod
+    async def _hand(follower: Follower, events: Sequence[EventDocument]) -> None:
+        try:
+            await follower(events)
+        except Exception:  # a follower's bug must not stop the projection
+            log.exception("%r failed on a batch of %d events", follower, len(events))
 
     async def caught_up(self) -> None:
         """Wait until everything published before this call is in the store."""

@@ -232,7 +232,12 @@ class Podium:
         )
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
-        self.watcher = ExecutionWatcher(self.bus, self.store, topics=self.topics)
+        self.watcher = ExecutionWatcher(
+            self.bus,
+            self.store,
+            topics=self.topics,
+            projector=self.local_projector,
+        )
         self.triggers = TriggerService(
             self.flows,
             TriggerContext(
@@ -248,8 +253,15 @@ class Podium:
             runners=trigger_runners(),
             topics=self.topics,
             refresh_seconds=settings.triggers.refresh_seconds,
+            projector=self.local_projector,
         )
         return self
+
+    @property
+    def local_projector(self) -> Projector | None:
+        """The projector, if this process runs it: in-process readers of the events
+        follow it rather than consuming the topic again."""
+        return self.projector if self.has("projector") else None
 
     def _projection_waiter(self) -> Callable[[], Awaitable[None]]:
         if self.has("projector"):
@@ -414,7 +426,13 @@ class Podium:
             auth=auth,
             metrics=registry,
         )
-        app.cleanup_ctx.append(EventMetrics(self.bus, registry, topics=self.topics).cleanup_ctx)
+        metrics = EventMetrics(
+            self.bus,
+            registry,
+            topics=self.topics,
+            projector=self.local_projector,
+        )
+        app.cleanup_ctx.append(metrics.cleanup_ctx)
         self.http_app = app
         return await self._listen(app)
 

@@ -1,40 +1,65 @@
 """`ExecutionWatcher`: wait for executions to end, without polling the store.
 
-One live (transient) subscription to the events topic resolves the waiters of every
-execution that reaches a terminal state. Used where a caller asked to wait for the end
-(a webhook with `wait`, later the API's `wait=true`).
+Every execution that reaches a terminal state resolves its waiters. Where the process
+runs the projector, the watcher follows it (each applied batch: the end is then in the
+store already); elsewhere it keeps one live (transient) subscription to the events topic.
+Used where a caller asked to wait for the end (a webhook with `wait`, the API's
+`wait=true`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from engine.bus.base import Bus, Topics
-from engine.events import ExecutionChanged, decode_event
+from engine.events import EventDocument, ExecutionChanged, decode_event
+from engine.projector import Projector
+from engine.states import State
 from engine.store.base import Store
 
 __all__ = ["ExecutionWatcher"]
 
 STORE_CHECK_SECONDS = 0.5
+_TERMINAL = frozenset(s.value for s in State if s.is_terminal)
 
 
 class ExecutionWatcher:
-    def __init__(self, bus: Bus, store: Store, *, topics: Topics = Topics()) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        store: Store,
+        *,
+        topics: Topics = Topics(),
+        projector: Projector | None = None,
+    ) -> None:
         self.bus = bus
         self.store = store
         self.topics = topics
+        self.projector = projector
         self._waiters: dict[str, list[asyncio.Future[ExecutionChanged]]] = {}
         self._is_stopping = False
+        self._stopped = asyncio.Event()
         self.is_ready = asyncio.Event()
+        if projector is not None:  # before it runs: no batch goes by unseen
+            projector.follow(self._on_applied)
 
     def __repr__(self) -> str:
         return f"<ExecutionWatcher waiting={sum(map(len, self._waiters.values()))}>"
 
     def stop(self) -> None:
         self._is_stopping = True
+        self._stopped.set()
 
     async def run(self) -> None:
+        if self.projector is not None:
+            self.is_ready.set()
+            try:
+                await self._stopped.wait()
+            finally:
+                self._cancel_waiters()
+            return
         subscription = await self.bus.subscribe(
             self.topics.events, "podium-watcher", is_transient=True
         )
@@ -46,14 +71,32 @@ class ExecutionWatcher:
                         continue
                     event = decode_event(record.value)
                     if isinstance(event, ExecutionChanged) and event.state.is_terminal:
-                        for future in self._waiters.pop(event.execution_id, ()):
-                            if not future.done():
-                                future.set_result(event)
+                        self._resolve(event)
         finally:
             await subscription.close()
-            for futures in self._waiters.values():
-                for future in futures:
-                    future.cancel()
+            self._cancel_waiters()
+
+    async def _on_applied(self, events: Sequence[EventDocument]) -> None:
+        if self._is_stopping:
+            return
+        for event in events:
+            doc = event.doc
+            if (
+                doc["kind"] == "ExecutionChanged"
+                and doc["execution_id"] in self._waiters
+                and doc["state"] in _TERMINAL
+            ):
+                self._resolve(ExecutionChanged.model_validate_json(event.raw))
+
+    def _resolve(self, ended: ExecutionChanged) -> None:
+        for future in self._waiters.pop(ended.execution_id, ()):
+            if not future.done():
+                future.set_result(ended)
+
+    def _cancel_waiters(self) -> None:
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
 
     async def wait(self, execution_id: str, timeout: float) -> ExecutionChanged | None:
         """The execution's final header, or None if it has not ended within `timeout`."""

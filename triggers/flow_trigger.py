@@ -1,8 +1,9 @@
 """io.kestra.plugin.core.trigger.Flow: start a flow when another flow's execution ends.
 
-One listener for every such trigger: it follows the events topic (its own consumer
-group, so nothing is missed while Podium is down) and, for each execution that reaches
-a terminal state, fires every watching trigger whose conditions hold. The firing's
+One listener for every such trigger: for each execution that reaches a terminal state,
+it fires every watching trigger whose conditions hold. It follows the projector where
+the process runs one (each applied batch, before the projector commits it), else the
+events topic in its own consumer group; either way nothing is missed while Podium is down. The firing's
 execution id derives from the upstream execution, so a redelivered event fires nothing
 twice.
 
@@ -14,20 +15,26 @@ own executions never trigger it (that would loop forever).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from engine.bus.base import Bus, Topics
 from engine.errors import PodiumError
-from engine.events import ExecutionChanged, decode_event
+from engine.events import EventDocument, ExecutionChanged, decode_event
 from engine.flow import Flow
 from engine.plugin import Trigger
+from engine.projector import Projector
+from engine.states import State
 from triggers.base import TriggerContext
 from triggers.models import FlowTrigger
 
 __all__ = ["FlowTriggerListener"]
 
 log = logging.getLogger("podium.triggers.flow")
+
+_TERMINAL = frozenset(s.value for s in State if s.is_terminal)
 
 
 class FlowTriggerListener:
@@ -38,13 +45,18 @@ class FlowTriggerListener:
         *,
         topics: Topics = Topics(),
         group: str = "podium-flow-triggers",
+        projector: Projector | None = None,
     ) -> None:
         self.bus = bus
         self.ctx = ctx
         self.topics = topics
         self.group = group
+        self.projector = projector
         self._watching: list[tuple[Flow, FlowTrigger]] = []
         self._is_stopping = False
+        self._stopped = asyncio.Event()
+        if projector is not None:  # before it runs: no batch goes by unseen
+            projector.follow(self._on_applied)
 
     def __repr__(self) -> str:
         return f"<FlowTriggerListener watching={len(self._watching)}>"
@@ -58,8 +70,12 @@ class FlowTriggerListener:
 
     def stop(self) -> None:
         self._is_stopping = True
+        self._stopped.set()
 
     async def run(self) -> None:
+        if self.projector is not None:
+            await self._stopped.wait()
+            return
         subscription = await self.bus.subscribe(self.topics.events, self.group)
         try:
             while not self._is_stopping:
@@ -74,6 +90,14 @@ class FlowTriggerListener:
                     await subscription.commit(records)
         finally:
             await subscription.close()
+
+    async def _on_applied(self, events: Sequence[EventDocument]) -> None:
+        if not self._watching or self._is_stopping:
+            return
+        for event in events:
+            doc = event.doc
+            if doc["kind"] == "ExecutionChanged" and doc["state"] in _TERMINAL:
+                await self._on_end(ExecutionChanged.model_validate_json(event.raw))
 
     async def _on_end(self, upstream: ExecutionChanged) -> None:
         variables = {

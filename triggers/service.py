@@ -34,6 +34,7 @@ from engine.errors import PodiumError, TransientError
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.plugin import Trigger
+from engine.projector import Projector
 from triggers.backfill import backfill
 from triggers.base import TriggerContext, TriggerRunner, trigger_scope
 from triggers.cron import as_utc
@@ -68,13 +69,16 @@ class TriggerService:
         runners: Mapping[type[Trigger], TriggerRunner],
         topics: Topics = Topics(),
         refresh_seconds: float = 5.0,
+        projector: Projector | None = None,
     ) -> None:
+        """With `projector` (one runs in this process), flow triggers follow it rather
+        than consuming the events topic again."""
         self.flows = flows
         self.ctx = ctx
         self.runners = dict(runners)
         self.refresh_seconds = refresh_seconds
         self.listener = FlowTriggerListener(
-            bus, ctx, topics=topics, group=topics.group("flow-triggers")
+            bus, ctx, topics=topics, group=topics.group("flow-triggers"), projector=projector
         )
         self._running: dict[tuple[str, str], tuple[int | None, asyncio.Task[None]]] = {}
         self._changed = asyncio.Event()

@@ -20,6 +20,7 @@ __all__ = [
     "EXECUTION_SORTS",
     "LEVELS",
     "PROJECTION_TABLES",
+    "Applied",
     "ExecutionQuery",
     "ExecutionStats",
     "FailingFlow",
@@ -57,6 +58,18 @@ class FlowRecord:
 
     def __repr__(self) -> str:
         return f"<FlowRecord {self.namespace}/{self.id} rev={self.revision}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What `Store.apply` did with a batch: the events that counted (in order, without the
+    fenced ones) and how many of them changed a row (0 for a redelivered batch)."""
+
+    events: Sequence[EventDocument]
+    changed: int
+
+    def __repr__(self) -> str:
+        return f"<Applied {len(self.events)} events, {self.changed} changed a row>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +216,9 @@ class Store(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
     # -- the projection (projector only) --
-    async def apply(self, events: Sequence[EventDocument]) -> int:
-        """Apply a batch of events in one transaction; returns how many changed a row."""
+    async def apply(self, events: Sequence[EventDocument]) -> Applied:
+        """Apply a batch of events in one transaction (without the fenced ones,
+        engine/fencing.py)."""
 
     # -- flows --
     async def save_flow(self, namespace: str, flow_id: str, source: str) -> FlowRecord:

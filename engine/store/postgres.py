@@ -26,6 +26,7 @@ from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
     LEVELS,
+    Applied,
     FlowRecord,
     UnfinishedExecution,
 )
@@ -262,16 +263,17 @@ class PostgresStore(PostgresReads):
 
     # -- the projection -------------------------------------------------------------
 
-    async def apply(self, events: Sequence[EventDocument]) -> int:
+    async def apply(self, events: Sequence[EventDocument]) -> Applied:
         ids = list({event.doc["execution_id"] for event in events})
 
-        async def write(db: asyncpg.Connection) -> int:
+        async def write(db: asyncpg.Connection) -> Applied:
             async with db.transaction():
                 fence = Fence({r[0]: r[1] for r in await db.fetch(_EPOCHS, ids)})
-                changed = await self._write(db, [e for e in events if fence.admits(e.doc)])
+                admitted = [e for e in events if fence.admits(e.doc)]
+                changed = await self._write(db, admitted)
                 if fence.raised:
                     await db.execute(_RAISE_EPOCHS, *_columns(fence.raised.items(), 2))
-            return changed
+            return Applied(admitted, changed)
 
         return await self._run(write)
 

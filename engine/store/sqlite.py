@@ -24,6 +24,7 @@ from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
     LEVELS,
+    Applied,
     FlowRecord,
     UnfinishedExecution,
 )
@@ -217,22 +218,23 @@ class SqliteStore(SqliteReads):
 
     # -- the projection -------------------------------------------------------
 
-    async def apply(self, events: Sequence[EventDocument]) -> int:
+    async def apply(self, events: Sequence[EventDocument]) -> Applied:
         return await self._call(self._apply, events)
 
-    def _apply(self, events: Sequence[EventDocument]) -> int:
+    def _apply(self, events: Sequence[EventDocument]) -> Applied:
         db = self.db
         db.execute("BEGIN")
         try:
             fence = Fence(self._epochs({e.doc["execution_id"] for e in events}))
-            changed = self._write([e for e in events if fence.admits(e.doc)])
+            admitted = [e for e in events if fence.admits(e.doc)]
+            changed = self._write(admitted)
             if fence.raised:
                 db.executemany(_RAISE_EPOCH, fence.raised.items())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return changed
+        return Applied(admitted, changed)
 
     def _epochs(self, execution_ids: set[str]) -> dict[str, int]:
         """The epochs claimed so far of these executions (the few that changed owner)."""

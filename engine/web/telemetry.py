@@ -1,8 +1,9 @@
 """`EventMetrics`: what /metrics learns from the events topic rather than from a role's
 counters: task run durations (a histogram by final state) and executions ended by state.
 
-It reads a live (transient) subscription, as the ExecutionWatcher does, so it counts
-what this process sees from the moment it starts; Prometheus' rate() copes with restarts.
+It follows the projector where the process runs one, else reads a live (transient)
+subscription, as the ExecutionWatcher does; either way it counts what this process sees
+from the moment it starts, and Prometheus' rate() copes with restarts.
 It runs for as long as the web application does (`cleanup_ctx`).
 """
 
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from engine.bus.base import Bus, Topics
+from engine.events import EventDocument
 from engine.metrics import Registry
+from engine.projector import Projector
 from engine.states import State
 
 __all__ = ["EventMetrics"]
@@ -35,9 +39,17 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 
 class EventMetrics:
-    def __init__(self, bus: Bus, registry: Registry, *, topics: Topics = Topics()) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        registry: Registry,
+        *,
+        topics: Topics = Topics(),
+        projector: Projector | None = None,
+    ) -> None:
         self.bus = bus
         self.topics = topics
+        self.projector = projector
         self.task_runs = registry.histogram(
             "podium_task_run_duration_seconds",
             "Duration of ended task runs (start to end), by final state",
@@ -55,7 +67,14 @@ class EventMetrics:
     def observe(self, raw: bytes) -> None:
         if b'"TaskRunChanged"' not in raw and b'"ExecutionChanged"' not in raw:
             return
-        doc = orjson.loads(raw)
+        self._count(orjson.loads(raw))
+
+    async def _on_applied(self, events: Sequence[EventDocument]) -> None:
+        if not self._is_stopping:
+            for event in events:
+                self._count(event.doc)
+
+    def _count(self, doc: Mapping[str, Any]) -> None:
         state = doc.get("state")
         if state not in self._terminal:
             return
@@ -87,6 +106,11 @@ class EventMetrics:
     async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
         """For `app.cleanup_ctx`: runs while the application runs."""
         self._is_stopping = False
+        if self.projector is not None:
+            self.projector.follow(self._on_applied)
+            yield
+            self._is_stopping = True
+            return
         task = asyncio.get_running_loop().create_task(self.run(), name="event metrics")
         yield
         # a stop flag, not cancel(): the bus's fetch must end cleanly (it polls 0.5 s)

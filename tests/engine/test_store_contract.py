@@ -48,7 +48,8 @@ async def reopen(store: Store) -> Store:
 
 
 async def apply(store: Store, events: list[Wire]) -> int:
-    return await store.apply([EventDocument.of(e) for e in events])
+    """How many of `events` changed a row."""
+    return (await store.apply([EventDocument.of(e) for e in events])).changed
 
 
 def execution(seq: int, state: State, **extra: object) -> ExecutionChanged:
