@@ -19,6 +19,10 @@ execution and task run ids as labels. `cleanup_orphans()` removes those whose ow
 process on this host is gone; it runs the first time a process uses an endpoint.
 
 aiodocker and connection errors are translated here, once, into TaskFailed.
+
+Every HTTP response is closed when the call that opened it ends, even when that call is
+cancelled mid-stream (see `_Docker`), so an attempt's connections are all back before its
+client session closes.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,7 +85,7 @@ async def is_reachable(endpoint: str) -> str | None:
         return cached[1]
     problem: str | None = None
     try:
-        async with aiodocker.Docker(url=endpoint) as docker:
+        async with _Docker(url=endpoint) as docker:
             async with asyncio.timeout(PING_SECONDS):
                 _api_versions[endpoint] = await _ping(docker)
     except TimeoutError:
@@ -90,6 +94,26 @@ async def is_reachable(endpoint: str) -> str | None:
         problem = str(exc) or type(exc).__name__
     _reachability[endpoint] = (now, problem)
     return problem
+
+
+class _Docker(aiodocker.Docker):
+    """aiodocker's client, but a response is closed when the request that opened it ends.
+
+    aiodocker's `_query` hands the response out and never closes it: a body read to its
+    end gives the connection back, but a stream left early (a log pump or a pull cancelled
+    by a kill or a timeout) keeps it, in a response that only the garbage collector
+    reclaims, long after the session closed: aiohttp then warns `Unclosed connection`.
+    """
+
+    @contextlib.asynccontextmanager
+    async def _query(self, *args: Any, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+        async with super()._query(*args, **kwargs) as response:
+            try:
+                yield response
+            finally:
+                # Closing a response read to its end does nothing; one left mid-stream
+                # drops its connection, which cannot be reused anyway.
+                response.close()
 
 
 async def _ping(docker: aiodocker.Docker) -> str:
@@ -102,7 +126,7 @@ async def _ping(docker: aiodocker.Docker) -> str:
 
 
 async def _connect(endpoint: str) -> aiodocker.Docker:
-    docker = aiodocker.Docker(url=endpoint)
+    docker = _Docker(url=endpoint)
     try:
         version = _api_versions.get(endpoint)
         if version is None:
@@ -236,12 +260,14 @@ class DockerRunner:
 
     async def _pump(self, container: Any, stream: Stream, on_line: OnLine) -> None:
         splitter = LineSplitter()
+        chunks = container.log(stdout=stream == "stdout", stderr=stream == "stderr", follow=True)
         try:
-            async for chunk in container.log(
-                stdout=stream == "stdout", stderr=stream == "stderr", follow=True
-            ):
-                for line in splitter.feed(chunk):
-                    on_line(stream, line)
+            # Closed here, not by the garbage collector, if `on_line` raises: its response
+            # goes back before the session closes.
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    for line in splitter.feed(chunk):
+                        on_line(stream, line)
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as exc:
             # The exit code decides the task; losing the rest of the logs is only told.
             self.logger.warning(f"the container's {stream} could not be read to the end: {exc}")

@@ -6,15 +6,27 @@ behaviours at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import json
 import os
 import subprocess
 
 import aiodocker
+import aiohttp
 import pytest
 
-from tasks.scripts.runners.docker import HOSTNAME, cleanup_orphans, is_orphan
+from engine.plugin import LevelMethods
+from tasks.scripts.models import DockerRunnerSpec
+from tasks.scripts.protocol import Stream
+from tasks.scripts.runners.docker import (
+    HOSTNAME,
+    DockerRunner,
+    _connect,
+    cleanup_orphans,
+    is_orphan,
+)
 from tests.conftest import Harness, Outcome
 from tests.tasks.scripts.conftest import wait_for_log
 
@@ -49,6 +61,28 @@ tasks:
 async def run_flow(harness: Harness, source: str, inputs: dict[str, str] | None = None) -> Outcome:
     """Run a flow, with room for container starts (each copies its image here)."""
     return await harness.wait(await harness.start(source, inputs), timeout=180)
+
+
+def open_responses(url_part: str) -> list[str]:
+    """The live aiohttp responses to `url_part` that still hold their connection."""
+    # Looked for among all objects, not through a warning: a leaked response only warns
+    # (`Unclosed connection`) when the garbage collector reclaims it, in whatever test
+    # runs then.
+    return [
+        str(item.url)
+        for item in gc.get_objects()
+        if isinstance(item, aiohttp.ClientResponse)
+        and not item.closed
+        and url_part in str(item.url)
+    ]
+
+
+class _Logger(LevelMethods):
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def log(self, level: str, message: str) -> None:
+        self.lines.append((level, message))
 
 
 def _files(harness: Harness, outputs: dict[str, str]) -> dict[str, bytes]:
@@ -153,10 +187,46 @@ tasks:
     await harness.podium.intake.kill(execution_id, "tests.scripts", "slow")
     outcome = await harness.wait(execution_id, timeout=60)
     assert outcome.state == "KILLED"
+    assert open_responses("/containers/") == []
     async with aiodocker.Docker(url=docker_host) as docker:
         label = f"podium.execution-id={execution_id}"
         left = await docker.containers.list(all=True, filters=json.dumps({"label": [label]}))
     assert left == []
+
+
+async def test_a_log_pump_that_stops_early_closes_its_stream(docker_host: str) -> None:
+    """A kill cancels the pumps mid-stream; a failing `on_line` leaves one early. Either
+    way the log stream's response is closed at once, while the container still runs."""
+    image = "localhost/podium-python"
+    runner = DockerRunner(DockerRunnerSpec(host=docker_host), image=image, logger=_Logger())
+    labels = {"podium.managed": "true", "podium.host": HOSTNAME, "podium.pid": str(os.getpid())}
+    config = {"Image": image, "Cmd": ["sh", "-c", "echo started; sleep 1000"], "Labels": labels}
+    started = asyncio.Event()
+
+    def on_line(stream: Stream, line: str) -> None:
+        started.set()
+
+    def failing_on_line(stream: Stream, line: str) -> None:
+        raise RuntimeError("the task's log sink failed")
+
+    async with await _connect(docker_host) as docker:
+        container = await docker.containers.create(config)
+        try:
+            await container.start()
+            pump = asyncio.create_task(runner._pump(container, "stdout", on_line))
+            async with asyncio.timeout(60):
+                await started.wait()
+            pump.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pump
+            assert open_responses(container.id) == []
+
+            with pytest.raises(RuntimeError, match="log sink failed"):
+                await runner._pump(container, "stdout", failing_on_line)
+            assert open_responses(container.id) == []
+        finally:
+            with contextlib.suppress(aiodocker.DockerError):
+                await container.delete(force=True)
 
 
 async def test_pull_policy_never_fails_without_a_container(
