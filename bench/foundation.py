@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.cli import tune_gc  # noqa: E402
 from engine.events import EventDocument  # noqa: E402
 from engine.server import Podium  # noqa: E402
 from engine.settings import Settings  # noqa: E402
@@ -163,6 +164,7 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--latency-runs", type=int, default=200)
     args = parser.parse_args()
+    tune_gc()  # as `podium server` runs
     results = asyncio.run(bench(args))
     seq, conc, lat = (
         results["sequential"],

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bus import items, raw_round  # noqa: E402
 from bench.foundation import FIVE, Finishes, sequential_flow  # noqa: E402
 from engine.bus.kafka import KafkaBus  # noqa: E402
+from engine.cli import tune_gc  # noqa: E402
 from engine.server import Podium  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from tests.support.kafka import running_broker  # noqa: E402
@@ -129,6 +130,7 @@ async def bench(args: argparse.Namespace, url: str, store_url: str) -> dict[str,
 
 
 def run(coroutine: Any, loop: str) -> Any:
+    tune_gc()  # as `podium server` runs
     if loop == "uvloop":
         import uvloop
 

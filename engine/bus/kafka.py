@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from functools import partial
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -52,7 +53,7 @@ from aiokafka.partitioner import murmur2
 
 from engine.bus.base import PartitionListener, Record
 from engine.bus.kafka_settings import KafkaSettings
-from engine.errors import ConfigError, TransientError
+from engine.errors import ConfigError, PodiumError, TransientError
 
 __all__ = ["KafkaBus", "KafkaSettings", "KafkaSubscription", "PartitionListener"]
 
@@ -60,6 +61,7 @@ log = logging.getLogger("podium.bus.kafka")
 
 _TOPIC_ALREADY_EXISTS = 36
 PARTITION_CACHE_SIZE = 100_000  # keys are flows: this many is plenty
+OUTBOX_RECORDS = 5_000  # records `send` queues before it waits for the drainer
 # Retrying these cannot help: someone has to fix a password, an ACL or a setting.
 _CONFIG_ERRORS = (
     AuthenticationFailedError,
@@ -110,7 +112,12 @@ class KafkaBus:
         self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) → last acked + 1
         self._unacked: set[asyncio.Future[Any]] = set()  # sent, not yet acknowledged
         self._partition_cache: dict[tuple[str, str], int] = {}
-        self._send_error: TransientError | None = None  # the first send that failed
+        self._send_error: PodiumError | None = None  # the first send that failed
+        # Records `send` queued, by (topic, partition), until the drainer hands them to the
+        # producer as whole batches (see `send`).
+        self._outbox: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        self._outbox_records = 0
+        self._drainer: asyncio.Task[None] | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
         self._offsets: AIOKafkaConsumer | None = None  # group-less, for offset look-ups
@@ -163,6 +170,9 @@ class KafkaBus:
         self._state = "closed"
         for subscription in list(self._subscriptions):
             await subscription.close()
+        if self._drainer is not None:  # what `send` queued goes to the producer first
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._drainer)
         # The producer first: stopping it flushes what is still in its batches.
         if self._producer is not None:
             await _quietly(f"{self!r}: closing the producer", self._producer.stop(), self.settings)
@@ -231,6 +241,7 @@ class KafkaBus:
         await self._ensure(topic)
         assert self._producer is not None
         async with _kafka_call(f"publishing to {topic!r}", self.settings.call_timeout):
+            await self._drained()  # after what `send` queued, as the contract says
             # `send` waits while its partition's batch is full: the buffer stays bounded.
             futures = [
                 await self._producer.send(topic, value, key=key.encode()) for key, value in items
@@ -242,12 +253,12 @@ class KafkaBus:
                 self._acked[at] = max(self._acked.get(at, 0), acked.offset + 1)
 
     async def send(self, topic: str, key: str, value: bytes) -> None:
-        """Queue a record (see `Bus.send`): `send` returns once the record has its place
-        in its partition's batch (it waits while that batch is full, so what is queued
-        stays bounded); the acknowledgement is collected in the background."""
-        # The executor's hot path: no deadline context per record (aiokafka bounds the
-        # wait for room in a batch by request_timeout_ms), the partition looked up once
-        # per key rather than hashed per record.
+        """Queue a record (see `Bus.send`). The executor's hot path: records wait in an
+        outbox by partition until the event loop comes round to the drainer, which hands
+        each partition's records to the producer as whole batches (`send_batch`: no
+        future, no partitioner and no lock per record, about a third of the cost of
+        `producer.send`). Past `OUTBOX_RECORDS` queued, `send` waits for the drainer, so
+        what is queued stays bounded; acknowledgements are collected in the background."""
         if self._send_error is not None:
             raise self._send_error
         self._require_open()
@@ -257,31 +268,67 @@ class KafkaBus:
             if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
                 self._partition_cache.clear()
             self._partition_cache[(topic, key)] = partition
-        assert self._producer is not None
-        try:
-            future = await self._producer.send(topic, value, key=key.encode(), partition=partition)
-        except _CONFIG_ERRORS as exc:
-            raise ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}") from exc
-        except (KafkaError, OSError) as exc:
-            raise TransientError(f"kafka: publishing to {topic!r} failed: {exc!r}") from exc
-        self._unacked.add(future)
-        future.add_done_callback(lambda done: self._acknowledged(topic, done))
+        queued = self._outbox.get((topic, partition))
+        if queued is None:
+            queued = self._outbox[(topic, partition)] = []
+        queued.append((key.encode(), value))
+        self._outbox_records += 1
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain_outbox())
+        if self._outbox_records >= OUTBOX_RECORDS:
+            await self._drained()
 
-    def _acknowledged(self, topic: str, future: asyncio.Future[Any]) -> None:
+    async def _drained(self) -> None:
+        """Until the outbox is empty (its records are in the producer's batches)."""
+        if self._drainer is not None and not self._drainer.done():
+            await asyncio.shield(self._drainer)  # a cancelled caller leaves it running
+        if self._send_error is not None:
+            raise self._send_error
+
+    async def _drain_outbox(self) -> None:
+        assert self._producer is not None
+        producer = self._producer
+        try:
+            while self._outbox:
+                outbox, self._outbox, self._outbox_records = self._outbox, {}, 0
+                for (topic, partition), records in outbox.items():
+                    start = 0
+                    while start < len(records):
+                        batch = producer.create_batch()
+                        count = 0
+                        for key, value in records[start:]:
+                            # the first record always fits, however large
+                            if batch.append(key=key, value=value, timestamp=None) is None:
+                                break
+                            count += 1
+                        batch.close()  # nothing else may join it (`producer.send` would)
+                        # waits while the partition's previous batch is still queued
+                        future = await producer.send_batch(batch, topic, partition=partition)
+                        self._unacked.add(future)
+                        future.add_done_callback(partial(self._acknowledged, topic, count))
+                        start += count
+        except _CONFIG_ERRORS as exc:
+            self._send_error = ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}")
+        except (KafkaError, OSError) as exc:
+            self._send_error = TransientError(f"kafka: publishing to {topic!r} failed: {exc!r}")
+
+    def _acknowledged(self, topic: str, count: int, future: asyncio.Future[Any]) -> None:
+        """A batch of `count` records was acknowledged (or failed)."""
         self._unacked.discard(future)
         if future.cancelled():
             error: BaseException | None = RuntimeError("cancelled")
         else:
             error = future.exception()
         if error is None:
-            acked = future.result()
+            acked = future.result()  # the batch's first offset
             at = (topic, acked.partition)
-            self._acked[at] = max(self._acked.get(at, 0), acked.offset + 1)
+            self._acked[at] = max(self._acked.get(at, 0), acked.offset + count)
         elif self._send_error is None:
-            log.error("%r: a record sent to %r was not written: %r", self, topic, error)
+            log.error("%r: %d records sent to %r were not written: %r", self, count, topic, error)
             self._send_error = TransientError(f"kafka: publishing to {topic!r} failed: {error!r}")
 
     async def flush(self) -> None:
+        await self._drained()
         pending = list(self._unacked)
         if pending:
             done, not_done = await asyncio.wait(pending, timeout=self.settings.call_timeout)
