@@ -308,11 +308,14 @@ class PostgresStore(PostgresReads):
                 )  # fmt: skip
             elif kind == "LogsEmitted":
                 for idx, line in enumerate(doc["lines"]):
+                    message = line["message"]
+                    if "\x00" in message:  # PostgreSQL text cannot hold NUL
+                        message = message.replace("\x00", "\ufffd")
                     logs.append(
                         (
                             doc["event_id"], idx, doc["execution_id"], line.get("task_run_id"),
                             line.get("task_id"), line.get("attempt"), _time(line["at"]),
-                            LEVELS.get(line["level"], 2), line["level"], line["message"],
+                            LEVELS.get(line["level"], 2), line["level"], message,
                             doc.get("namespace") or "", doc.get("flow_id") or "",
                         )
                     )  # fmt: skip

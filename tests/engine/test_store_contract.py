@@ -105,6 +105,16 @@ async def test_redelivered_events_change_nothing(store: Store) -> None:
     assert [line.message for line in await store.logs("e1")] == ["hello"]
 
 
+async def test_a_log_line_with_a_nul_character_does_not_stop_the_projection(
+    store: Store,
+) -> None:
+    line = LogLine(at=T0, level="INFO", message="before\x00after", task_id="t")
+    logs = LogsEmitted(execution_id="e1", namespace="n", flow_id="f", seq=2, at=T0, lines=(line,))
+    await apply(store, [execution(1, State.RUNNING), logs])
+    [stored] = await store.logs("e1")  # PostgreSQL text holds no NUL: it is replaced there
+    assert stored.message.replace("\x00", "\ufffd") == "before\ufffdafter"
+
+
 async def test_a_terminal_state_never_regresses(store: Store) -> None:
     await apply(store, [execution(5, State.KILLED)])
     await apply(store, [execution(6, State.RUNNING)])
