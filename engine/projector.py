@@ -188,7 +188,10 @@ async def rebuild(
     """Empty the projection and apply every retained event again; returns how many.
 
     Safe beside a running projector: applying is idempotent and sequence-guarded, so
-    whichever of the two applies an event first, the rows end the same. Refuses (unless
+    whichever of the two applies an event first, the rows end the same. (One exception:
+    an execution claimed by a new owner while the rebuild runs may lose the old owner's
+    last events before the claim, which the live projector's fence already dropped for
+    the rebuild; the new owner's events supersede them. Stop the projector to be exact.) Refuses (unless
     `allow_partial`) when the bus no longer holds the oldest events, since the rebuilt
     projection would silently lack what they said."""
     starts = await bus.start_offsets(topics.events)
