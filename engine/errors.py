@@ -97,6 +97,12 @@ class TransientError(PodiumError):
     """The bus or the store failed in a way that is worth retrying with backoff."""
 
 
+class EventsLost(TransientError):
+    """Records sent without waiting (`Bus.send`) were not written. Retrying the call that
+    raised it does not bring them back: whoever sent them re-reads what is durable (the
+    executor takes its partitions over again) and calls `Bus.discard_failed()`."""
+
+
 class ConfigError(PodiumError):
     """Settings are invalid."""
 

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from engine.bus.base import Bus, Record, Subscription, Topics
 from engine.clock import Clock, SystemClock
-from engine.errors import InputError, PodiumError, TransientError
+from engine.errors import EventsLost, InputError, PodiumError, TransientError
 from engine.events import (
     ChildExecutionEnded,
     ExecutionChanged,
@@ -145,6 +145,8 @@ class Executor:
         self._partition_of: dict[str, int] = {}  # flow key → partition
         self._is_stopping = False
         self._is_paused = False
+        self._needs_resync = False  # some events were not written: see `_resync`
+        self._handling = asyncio.Lock()  # a batch of requests, or a revocation
         self.recovering = 0  # partitions being recovered (health)
         self.is_ready = asyncio.Event()
 
@@ -193,13 +195,19 @@ class Executor:
         self._partitions.update(partitions)
         self.recovering += 1
         try:
-            await self._recover(set(partitions))
+            async with self._handling:  # not beside a batch of requests: one or the other
+                await self._recover(set(partitions))
+        except EventsLost as exc:  # the intake loop takes every partition over again
+            self._lost(exc)
         finally:
             self.recovering -= 1
 
     async def on_revoked(self, partitions: list[int]) -> None:
         """Stop work on these partitions before the group hands them to someone else."""
-        revoked = set(partitions)
+        async with self._handling:  # after the batch of requests in hand, if any
+            await self._give_up(set(partitions))
+
+    async def _give_up(self, revoked: set[int]) -> None:
         self._partitions -= revoked
         leaving = [
             o
@@ -230,7 +238,10 @@ class Executor:
         for execution_id, header in list(self._finished.items()):
             if self._partition_of.get(header.key) in revoked:
                 del self._finished[execution_id]
-        await self.bus.flush()  # the next owner must see every event of these executions
+        try:
+            await self.bus.flush()  # the next owner must see every event of these executions
+        except EventsLost as exc:  # the next owner's claim fences what follows the gap
+            self._lost(exc)
 
     async def _partition(self, namespace: str, flow_id: str) -> int:
         key = f"{namespace}/{flow_id}"
@@ -301,6 +312,8 @@ class Executor:
     async def _intake(self, subscription: Subscription) -> None:
         limit = self.settings.max_running_executions
         while not self._is_stopping:
+            if self._needs_resync:
+                await self._resync()
             room = limit - len(self._owned)
             if room <= 0 and not self._is_paused:
                 # Full: the bus keeps the requests. Polling goes on (and returns nothing),
@@ -317,27 +330,75 @@ class Executor:
                 continue
             for record in records:  # requests are keyed by flow: this is the flow's partition
                 self._partition_of[record.key] = record.partition
-            messages = [m for m in map(self._decode, records) if m is not None]
-            # One store round trip per batch tells which requested ids already exist.
-            unknown = [
-                m.execution_id
-                for m in messages
-                if isinstance(m, ExecutionRequested) and not self._is_known(m.execution_id)
-            ]
-            existing = (
-                await self._patiently(
-                    partial(self.store.existing_executions, unknown), "looking up executions"
-                )
-                if unknown
-                else {}
-            )
-            for message in messages:
-                # Handling a request again is harmless (the id is the idempotency key).
-                await self._patiently(
-                    partial(self._handle, message, existing), f"handling {message.kind}"
-                )
-            await self.bus.flush()  # what made these requests durable is written
+            # The group may take partitions away while a batch is handled (aiokafka calls
+            # `on_revoked` from its own task): one at a time, so a request of a partition
+            # given up is never started here as well as by its next owner.
+            async with self._handling:
+                records = [r for r in records if r.partition in self._partitions]
+                messages = [m for m in map(self._decode, records) if m is not None]
+                while True:
+                    try:
+                        await self._handle_all(messages)
+                        await self.bus.flush()  # what made these requests durable is written
+                        break
+                    except EventsLost as exc:
+                        # Handled again after the resync: the id is the idempotency key.
+                        self._lost(exc)
+                        await self._resync()
             await subscription.commit(records)
+
+    async def _handle_all(self, messages: list[Any]) -> None:
+        # One store round trip per batch tells which requested ids already exist.
+        unknown = [
+            m.execution_id
+            for m in messages
+            if isinstance(m, ExecutionRequested) and not self._is_known(m.execution_id)
+        ]
+        existing = (
+            await self._patiently(
+                partial(self.store.existing_executions, unknown), "looking up executions"
+            )
+            if unknown
+            else {}
+        )
+        for message in messages:
+            # Handling a request again is harmless (the id is the idempotency key).
+            await self._patiently(
+                partial(self._handle, message, existing), f"handling {message.kind}"
+            )
+
+    def _lost(self, exc: EventsLost) -> None:
+        if not self._needs_resync:
+            log.error("events were not written (%s): taking every partition over again", exc)
+        self._needs_resync = True
+
+    async def _resync(self) -> None:
+        """Some events were not written, so what this executor holds in memory may differ
+        from the log: drop all of it, forget the failure, and take its partitions over
+        again from the store (claims included: whatever was still on its way from before
+        the gap is fenced off)."""
+        delay = 0.05
+        while self._needs_resync and not self._is_stopping:
+            owned = [o for o in self._owned.values() if o.task is not None]
+            for o in owned:
+                o.walk.is_abandoned = True
+                if o.task is not None:
+                    o.task.cancel()
+            if owned:
+                await asyncio.wait([o.task for o in owned if o.task is not None])
+            for key in self._queued.flows():
+                while self._queued.first(key) is not None:
+                    self._queued.pop(key)  # QUEUED in the store: recovered below
+            self._finished.clear()
+            self.bus.discard_failed()
+            self._needs_resync = False
+            try:
+                await self._recover(set(self._partitions))
+            except TransientError as exc:
+                self._needs_resync = True
+                log.warning("taking the partitions over again failed (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     async def _patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """Retry a call while the store (or the bus) is briefly away: a database restart
@@ -346,6 +407,8 @@ class Executor:
         while True:
             try:
                 return await call()
+            except EventsLost:
+                raise  # retrying does not bring them back: the intake loop resyncs
             except TransientError as exc:
                 if self._is_stopping:
                     raise
@@ -599,7 +662,12 @@ class Executor:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-        except Exception:
+        except Exception as exc:
+            lost = _events_lost(exc)
+            if lost is not None:  # not the execution's fault: resumed after the resync
+                self._lost(lost)
+                walk.is_abandoned = True
+                return
             log.exception("execution %s crashed in the executor", walk.execution_id)
             with contextlib.suppress(Exception):
                 await walk.set_state(State.FAILED, error="internal error in the executor")
@@ -607,11 +675,14 @@ class Executor:
             self._owned.pop(walk.execution_id, None)
             self._running.get(walk.flow.key, set()).discard(walk.execution_id)
         self._remember(walk.header)
-        if walk.header.parent is not None and walk.header.state.is_terminal:
-            await self._notify_parent(walk.header)
-        if walk.header.state is State.FAILED:
-            await self._retry_as_new_execution(walk)
-        await self._admit_queued(walk.flow.key)
+        try:
+            if walk.header.parent is not None and walk.header.state.is_terminal:
+                await self._notify_parent(walk.header)
+            if walk.header.state is State.FAILED:
+                await self._retry_as_new_execution(walk)
+            await self._admit_queued(walk.flow.key)
+        except EventsLost as exc:
+            self._lost(exc)
 
     async def _retry_as_new_execution(self, walk: ExecutionWalk) -> None:
         """A flow `retry` with behavior CREATE_NEW_EXECUTION: a new execution, same inputs."""
@@ -717,3 +788,15 @@ class Executor:
         await self.bus.flush()
         if self.wait_projected is not None:
             await self.wait_projected()
+
+
+def _events_lost(exc: BaseException) -> EventsLost | None:
+    """The EventsLost in `exc`, also inside the groups the walk's task groups raise."""
+    if isinstance(exc, EventsLost):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _events_lost(inner)
+            if found is not None:
+                return found
+    return None

@@ -96,6 +96,10 @@ class Bus(Protocol):
     async def flush(self) -> None:
         """Wait until every record sent so far is durable (raises what failed)."""
 
+    def discard_failed(self) -> None:
+        """Forget a failed `send` (EventsLost) and drop what is still queued, for a caller
+        that re-reads what is durable instead of going on from memory."""
+
     async def subscribe(
         self,
         topic: str,

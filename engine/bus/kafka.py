@@ -53,7 +53,7 @@ from aiokafka.partitioner import murmur2
 
 from engine.bus.base import PartitionListener, Record
 from engine.bus.kafka_settings import KafkaSettings
-from engine.errors import ConfigError, PodiumError, TransientError
+from engine.errors import ConfigError, EventsLost, PodiumError, TransientError
 
 __all__ = ["KafkaBus", "KafkaSettings", "KafkaSubscription", "PartitionListener"]
 
@@ -310,7 +310,7 @@ class KafkaBus:
         except _CONFIG_ERRORS as exc:
             self._send_error = ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}")
         except (KafkaError, OSError) as exc:
-            self._send_error = TransientError(f"kafka: publishing to {topic!r} failed: {exc!r}")
+            self._send_error = EventsLost(f"kafka: publishing to {topic!r} failed: {exc!r}")
 
     def _acknowledged(self, topic: str, count: int, future: asyncio.Future[Any]) -> None:
         """A batch of `count` records was acknowledged (or failed)."""
@@ -325,7 +325,12 @@ class KafkaBus:
             self._acked[at] = max(self._acked.get(at, 0), acked.offset + count)
         elif self._send_error is None:
             log.error("%r: %d records sent to %r were not written: %r", self, count, topic, error)
-            self._send_error = TransientError(f"kafka: publishing to {topic!r} failed: {error!r}")
+            self._send_error = EventsLost(f"kafka: publishing to {topic!r} failed: {error!r}")
+
+    def discard_failed(self) -> None:
+        self._send_error = None
+        self._outbox, self._outbox_records = {}, 0  # the drainer finds nothing left
+        self._unacked.clear()  # their outcome no longer matters to anyone
 
     async def flush(self) -> None:
         await self._drained()

@@ -181,6 +181,9 @@ class MemoryBus:
     async def send(self, topic: str, key: str, value: bytes) -> None:
         await self.publish_many(topic, [(key, value)])  # written at once: nothing to wait for
 
+    def discard_failed(self) -> None:
+        """Nothing to forget: `send` writes the journal at once, and raises if it cannot."""
+
     async def flush(self) -> None:
         return None
 
