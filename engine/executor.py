@@ -72,6 +72,7 @@ log = logging.getLogger("podium.executor")
 
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 5.0
+TICK_SECONDS = 0.1  # how often the stall watch looks at the clock
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,11 @@ class Executor:
         self._is_paused = False
         self._needs_resync = False  # some events were not written: see `_resync`
         self._handling = asyncio.Lock()  # a batch of requests, or a revocation
+        # Set when the event loop stood still long enough for the group to have given
+        # this executor's partitions away (see `_tick`); cleared by the next assignment.
+        self._frozen = False
+        self._ticked = 0.0
+        self._ticker: asyncio.TimerHandle | None = None
         self.recovering = 0  # partitions being recovered (health)
         self.is_ready = asyncio.Event()
 
@@ -166,12 +172,41 @@ class Executor:
                 )
                 try:
                     self.is_ready.set()
+                    self._tick()
                     await self._intake(subscription)
                     await self._drain()
                 finally:
+                    if self._ticker is not None:
+                        self._ticker.cancel()
                     await subscription.close()
         finally:
             self._group = None
+
+    def _tick(self) -> None:
+        """The stall watch. A process frozen past its group's session timeout (a long GC
+        or VM pause, SIGSTOP) has lost its partitions without knowing it, and its walks
+        and fetched requests would go on when it wakes. A plain timer callback runs
+        before the tasks the wake-up resumes, so this sees the gap first: from then on
+        nothing is published (`_publish_event` refuses), the intake drops what it
+        fetched, and `_resync` abandons everything and asks the group to assign
+        partitions again; `on_assigned` then takes them over from the store."""
+        limit = self.bus.session_timeout
+        if limit is None:
+            return  # partitions never move: nothing to watch
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        stood_still = now - self._ticked
+        if self._ticked and stood_still > limit / 2 and not self._frozen:
+            log.warning(
+                "the event loop stood still for %.1fs (the group's session timeout is %gs): "
+                "publishing nothing until the group assigns partitions again",
+                stood_still,
+                limit,
+            )
+            self._frozen = self._needs_resync = True
+        self._ticked = now
+        if not self._is_stopping:
+            self._ticker = loop.call_later(TICK_SECONDS, self._tick)
 
     def stop(self) -> None:
         self._is_stopping = True
@@ -192,6 +227,7 @@ class Executor:
     # -- partitions: what this executor owns ----------------------------------------
 
     async def on_assigned(self, partitions: list[int]) -> None:
+        self._frozen = False  # the group just assigned these: this member is current
         self._partitions.update(partitions)
         self.recovering += 1
         try:
@@ -326,8 +362,8 @@ class Executor:
             records = await subscription.fetch(
                 max_records=max(1, min(self.settings.fetch_batch, room)), timeout=0.2
             )
-            if not records:
-                continue
+            if not records or self._frozen:
+                continue  # frozen: redelivered to whoever the group gives them to
             for record in records:  # requests are keyed by flow: this is the flow's partition
                 self._partition_of[record.key] = record.partition
             # The group may take partitions away while a batch is handled (aiokafka calls
@@ -345,6 +381,9 @@ class Executor:
                         # Handled again after the resync: the id is the idempotency key.
                         self._lost(exc)
                         await self._resync()
+                        if self._frozen:
+                            records = []  # the group hands them out again after the rejoin
+                            break
             await subscription.commit(records)
 
     async def _handle_all(self, messages: list[Any]) -> None:
@@ -392,6 +431,10 @@ class Executor:
             self._finished.clear()
             self.bus.discard_failed()
             self._needs_resync = False
+            if self._frozen:  # not ours to take back: the group says what is (`on_assigned`)
+                if self._subscription is not None:
+                    self._subscription.rejoin()
+                return
             try:
                 await self._recover(set(self._partitions))
             except TransientError as exc:
@@ -774,10 +817,16 @@ class Executor:
     async def _publish_event(self, event: Any) -> None:
         # Sent, not awaited: events are flushed before a request's offset is committed,
         # before partitions are given up and before reading the projection back.
+        self._refuse_if_frozen()
         await self.bus.send(self.topics.events, event.key, encode(event))
 
     async def _publish_request(self, request: Any) -> None:
+        self._refuse_if_frozen()
         await self.bus.publish(self.topics.requests, request.key, encode(request))
+
+    def _refuse_if_frozen(self) -> None:
+        if self._frozen:
+            raise EventsLost("not published: this executor may have lost its partitions")
 
     async def _fetch_logs(self, execution_id: str, **query: Any) -> Any:
         await self._await_projection()

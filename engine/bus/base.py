@@ -68,6 +68,10 @@ class Subscription(Protocol):
 
     def resume(self) -> None: ...
 
+    def rejoin(self) -> None:
+        """Ask the group to assign partitions again (every member is told what it loses
+        and gets): for a consumer that cannot tell whether it is still a member."""
+
     async def committed(self) -> dict[int, int]:
         """The next offset this group will read, by partition."""
 
@@ -95,6 +99,11 @@ class Bus(Protocol):
 
     async def flush(self) -> None:
         """Wait until every record sent so far is durable (raises what failed)."""
+
+    @property
+    def session_timeout(self) -> float | None:
+        """Seconds a consumer may stay silent before its group gives its partitions to
+        the others; None where partitions never move (one process)."""
 
     def discard_failed(self) -> None:
         """Forget a failed `send` (EventsLost) and drop what is still queued, for a caller

@@ -327,6 +327,10 @@ class KafkaBus:
             log.error("%r: %d records sent to %r were not written: %r", self, count, topic, error)
             self._send_error = EventsLost(f"kafka: publishing to {topic!r} failed: {error!r}")
 
+    @property
+    def session_timeout(self) -> float | None:
+        return self.settings.session_timeout_ms / 1000
+
     def discard_failed(self) -> None:
         self._send_error = None
         self._outbox, self._outbox_records = {}, 0  # the drainer finds nothing left
@@ -641,6 +645,11 @@ class KafkaSubscription:
         self._is_paused = False
         if self._consumer is not None and not self._is_closed:
             self._consumer.resume(*self._consumer.assignment())
+
+    def rejoin(self) -> None:
+        if self._consumer is not None and not self._is_closed and not self.is_transient:
+            # aiokafka has no public call for it; its coordinator rejoins at its next poll
+            self._consumer._coordinator.request_rejoin()
 
     async def close(self) -> None:
         """Leave the group (its partitions move to the other members). Safe twice."""

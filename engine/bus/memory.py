@@ -181,6 +181,10 @@ class MemoryBus:
     async def send(self, topic: str, key: str, value: bytes) -> None:
         await self.publish_many(topic, [(key, value)])  # written at once: nothing to wait for
 
+    @property
+    def session_timeout(self) -> float | None:
+        return None  # one process: partitions never move
+
     def discard_failed(self) -> None:
         """Nothing to forget: `send` writes the journal at once, and raises if it cannot."""
 
@@ -350,6 +354,9 @@ class _MemorySubscription:
     def resume(self) -> None:
         self._is_paused = False
         self._topic.arrived.set()
+
+    def rejoin(self) -> None:
+        """Nothing to do: this process holds every partition for good."""
 
     async def fetch(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         topic = self._topic
