@@ -16,10 +16,13 @@ subscription's `PartitionListener`): when partitions are assigned, it waits unti
 projector has stored every event published so far, claims the unfinished executions of
 those partitions in a new owner epoch (engine/fencing.py: whatever a previous owner that
 does not know it lost them still publishes is ignored from there on), and resumes them
-from the store (finished task runs keep their recorded outputs; the others run again). When partitions are revoked, it lets their walks finish
-for a short grace period, then abandons the rest without recording anything, so their
-next owner resumes them. When full, it pauses the subscription (and keeps polling, so it
-stays in its group) instead of buffering requests.
+from the store (finished task runs keep their recorded outputs; the others run again).
+When partitions are revoked, it lets their walks finish for a short grace period, then
+abandons the rest without recording anything, so their next owner resumes them. When
+full, it pauses the subscription (and keeps polling, so it stays in its group) instead
+of buffering requests. Two things make it take everything over again rather than go on
+from memory: events the bus could not write (`EventsLost`: `_resync`), and an event loop
+that stood still long enough for the group to move its partitions (`_tick`).
 """
 
 from __future__ import annotations
