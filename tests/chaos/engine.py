@@ -392,6 +392,7 @@ class ChaosRun:
 
     def _check(self, broker_url: str) -> None:
         asyncio.run(self._check_async(broker_url))
+        self.report.elapsed = time.monotonic() - self._start  # so far: the roles still stop
         self.say(self.report.summary())
 
     async def _check_async(self, broker_url: str) -> None:
