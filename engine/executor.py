@@ -248,18 +248,30 @@ class Executor:
 
     async def _give_up(self, revoked: set[int]) -> None:
         self._partitions -= revoked
-        leaving = [
-            o
-            for o in self._owned.values()
-            if self._partition_of.get(o.walk.flow.key) in revoked and o.task is not None
-        ]
+        await self._let_go(revoked, grace=self.settings.revoke_grace_seconds)
+        try:
+            await self.bus.flush()  # the next owner must see every event of these executions
+        except EventsLost as exc:  # the next owner's claim fences what follows the gap
+            self._lost(exc)
+
+    async def _let_go(self, partitions: set[int] | None, *, grace: float) -> None:
+        """Drop what this executor holds in memory of these partitions (None: of all):
+        walks get `grace` seconds to end, then are abandoned without recording anything;
+        queued executions stay QUEUED in the store; ends it remembers are forgotten, as
+        they may not have counted (fenced, if it learns late that it lost them). Whoever
+        owns the partitions next (maybe this executor) takes them over from the store."""
+
+        def held(key: str) -> bool:
+            return partitions is None or self._partition_of.get(key) in partitions
+
+        leaving = [o for o in self._owned.values() if o.task is not None and held(o.walk.flow.key)]
         for key in self._queued.flows():
-            if self._partition_of.get(key) in revoked:
+            if held(key):
                 while self._queued.first(key) is not None:
-                    self._queued.pop(key)  # still QUEUED in the store: the next owner's
+                    self._queued.pop(key)
         running = [o.task for o in leaving if o.task is not None and not o.walk.is_paused]
-        if running and not self._is_stopping:
-            await asyncio.wait(running, timeout=self.settings.revoke_grace_seconds)
+        if running and grace > 0 and not self._is_stopping:
+            await asyncio.wait(running, timeout=grace)
         abandoned = [o.task for o in leaving if o.task is not None and not o.task.done()]
         for owned in leaving:
             owned.walk.is_abandoned = True
@@ -267,20 +279,14 @@ class Executor:
             task.cancel()
         if abandoned:
             log.info(
-                "revoked partitions %s: %d executions left to their next owner",
-                sorted(revoked),
+                "let go of partitions %s: %d executions left to their next owner",
+                "all" if partitions is None else sorted(partitions),
                 len(abandoned),
             )
             await asyncio.wait(abandoned)
-        # What ended here may not have counted (fenced, if this executor learns late that it
-        # lost them): if these partitions come back, the store says what happened.
         for execution_id, header in list(self._finished.items()):
-            if self._partition_of.get(header.key) in revoked:
+            if held(header.key):
                 del self._finished[execution_id]
-        try:
-            await self.bus.flush()  # the next owner must see every event of these executions
-        except EventsLost as exc:  # the next owner's claim fences what follows the gap
-            self._lost(exc)
 
     async def _partition(self, namespace: str, flow_id: str) -> int:
         key = f"{namespace}/{flow_id}"
@@ -421,17 +427,7 @@ class Executor:
         the gap is fenced off)."""
         delay = 0.05
         while self._needs_resync and not self._is_stopping:
-            owned = [o for o in self._owned.values() if o.task is not None]
-            for o in owned:
-                o.walk.is_abandoned = True
-                if o.task is not None:
-                    o.task.cancel()
-            if owned:
-                await asyncio.wait([o.task for o in owned if o.task is not None])
-            for key in self._queued.flows():
-                while self._queued.first(key) is not None:
-                    self._queued.pop(key)  # QUEUED in the store: recovered below
-            self._finished.clear()
+            await self._let_go(None, grace=0)
             self.bus.discard_failed()
             self._needs_resync = False
             if self._frozen:  # not ours to take back: the group says what is (`on_assigned`)

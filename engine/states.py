@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-__all__ = ["State", "worst"]
+__all__ = ["TERMINAL_STATES", "State", "worst"]
 
 
 class State(StrEnum):
@@ -31,7 +31,7 @@ class State(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in _TERMINAL
+        return self in TERMINAL_STATES
 
     @property
     def is_failure(self) -> bool:
@@ -43,7 +43,9 @@ class State(StrEnum):
         return not self.is_terminal or new == self or new is State.RESTARTED
 
 
-_TERMINAL = frozenset(
+# A StrEnum member hashes and compares as its value: `"SUCCESS" in TERMINAL_STATES` holds,
+# so readers of raw event documents test their `state` strings without building a State.
+TERMINAL_STATES = frozenset(
     {State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.SKIPPED}
 )
 

@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from engine.bus.base import Bus, Topics
 from engine.events import EventDocument, ExecutionChanged, decode_event
 from engine.projector import Projector
-from engine.states import State
+from engine.states import TERMINAL_STATES
 from engine.store.base import Store
 
 __all__ = ["ExecutionWatcher"]
 
 STORE_CHECK_SECONDS = 0.5
-_TERMINAL = frozenset(s.value for s in State if s.is_terminal)
 
 
 class ExecutionWatcher:
@@ -84,7 +83,7 @@ class ExecutionWatcher:
             if (
                 doc["kind"] == "ExecutionChanged"
                 and doc["execution_id"] in self._waiters
-                and doc["state"] in _TERMINAL
+                and doc["state"] in TERMINAL_STATES
             ):
                 self._resolve(ExecutionChanged.model_validate_json(event.raw))
 

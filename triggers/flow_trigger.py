@@ -26,15 +26,13 @@ from engine.events import EventDocument, ExecutionChanged, decode_event
 from engine.flow import Flow
 from engine.plugin import Trigger
 from engine.projector import Projector
-from engine.states import State
+from engine.states import TERMINAL_STATES
 from triggers.base import TriggerContext
 from triggers.models import FlowTrigger
 
 __all__ = ["FlowTriggerListener"]
 
 log = logging.getLogger("podium.triggers.flow")
-
-_TERMINAL = frozenset(s.value for s in State if s.is_terminal)
 
 
 class FlowTriggerListener:
@@ -96,7 +94,7 @@ class FlowTriggerListener:
             return
         for event in events:
             doc = event.doc
-            if doc["kind"] == "ExecutionChanged" and doc["state"] in _TERMINAL:
+            if doc["kind"] == "ExecutionChanged" and doc["state"] in TERMINAL_STATES:
                 await self._on_end(ExecutionChanged.model_validate_json(event.raw))
 
     async def _on_end(self, upstream: ExecutionChanged) -> None:

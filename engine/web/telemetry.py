@@ -22,7 +22,7 @@ from engine.bus.base import Bus, Topics
 from engine.events import EventDocument
 from engine.metrics import Registry
 from engine.projector import Projector
-from engine.states import State
+from engine.states import TERMINAL_STATES
 
 __all__ = ["EventMetrics"]
 
@@ -58,7 +58,6 @@ class EventMetrics:
         self.ended = registry.counter(
             "podium_executions_ended_total", "Executions that reached a terminal state", ("state",)
         )
-        self._terminal = {s.value for s in State if s.is_terminal}
         self._is_stopping = False
 
     def __repr__(self) -> str:
@@ -76,7 +75,7 @@ class EventMetrics:
 
     def _count(self, doc: Mapping[str, Any]) -> None:
         state = doc.get("state")
-        if state not in self._terminal:
+        if state not in TERMINAL_STATES:
             return
         if doc.get("kind") == "TaskRunChanged":
             seconds = _seconds(doc.get("started_at"), doc.get("ended_at"))
