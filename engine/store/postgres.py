@@ -30,6 +30,7 @@ from engine.store.base import (
     FlowRecord,
     UnfinishedExecution,
 )
+from engine.store.postgres_projection import prepare_connection, write_events
 from engine.store.postgres_reads import PostgresReads, flow_record
 
 __all__ = ["PostgresStore"]
@@ -115,53 +116,6 @@ _MIGRATIONS: list[str] = [
 ]
 
 
-# Each batch is first reduced to the newest event per row, then written with one
-# statement per table (unnest of arrays): a row may not be upserted twice in one statement,
-# and one round trip per table keeps the projector ahead of the executors.
-_UPSERT_EXECUTIONS = """
-INSERT INTO executions AS e (id, namespace, flow_id, state, seq, created_at, ended_at, data, labels)
-SELECT i, n, f, s, q, c, x, d, l::jsonb
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-            $6::timestamptz[], $7::timestamptz[], $8::bytea[], $9::text[]) AS u(i, n, f, s, q, c, x, d, l)
-ON CONFLICT (id) DO UPDATE SET
-    state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data,
-    labels = excluded.labels
-WHERE excluded.seq > e.seq AND (
-    NOT (e.state = ANY($10::text[])) OR excluded.state IN ('RESTARTED', e.state)
-)
-"""
-
-_UPSERT_TASK_RUNS = """
-INSERT INTO task_runs AS t (id, execution_id, seq, state, data)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::bytea[])
-ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, data = excluded.data
-WHERE excluded.seq > t.seq AND (
-    NOT (t.state = ANY($6::text[])) OR excluded.state = 'RESTARTED'
-)
-"""
-
-_INSERT_LOGS = """
-INSERT INTO logs (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level, level_name,
-                  message, namespace, flow_id)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::int[],
-                     $7::timestamptz[], $8::smallint[], $9::text[], $10::text[], $11::text[],
-                     $12::text[])
-ON CONFLICT DO NOTHING
-"""
-
-_INSERT_STATE_CHANGES = """
-INSERT INTO state_changes (execution_id, task_run_id, seq, attempt, state, at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::timestamptz[])
-ON CONFLICT DO NOTHING
-"""
-
-_INSERT_METRICS = """
-INSERT INTO metrics (event_id, execution_id, task_run_id, task_id, name, kind, value, tags, at)
-SELECT e, x, r, t, n, k, v, g::jsonb, a FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-    $5::text[], $6::text[], $7::float8[], $8::text[], $9::timestamptz[]) AS u(e, x, r, t, n, k, v, g, a)
-ON CONFLICT DO NOTHING
-"""
-
 _EPOCHS = "SELECT execution_id, epoch FROM execution_epochs WHERE execution_id = ANY($1::text[])"
 
 _RAISE_EPOCHS = """
@@ -183,10 +137,6 @@ _TRANSIENT = (
     OSError,
     TimeoutError,
 )
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 class PostgresStore(PostgresReads):
@@ -211,6 +161,7 @@ class PostgresStore(PostgresReads):
                 max_size=self.max_size,
                 command_timeout=self.command_timeout,
                 timeout=30,
+                init=prepare_connection,
             )
         except _TRANSIENT as exc:
             raise TransientError(f"postgresql: cannot connect: {exc}") from exc
@@ -270,81 +221,12 @@ class PostgresStore(PostgresReads):
             async with db.transaction():
                 fence = Fence({r[0]: r[1] for r in await db.fetch(_EPOCHS, ids)})
                 admitted = [e for e in events if fence.admits(e.doc)]
-                changed = await self._write(db, admitted)
+                changed = await write_events(db, admitted)
                 if fence.raised:
                     await db.execute(_RAISE_EPOCHS, *_columns(fence.raised.items(), 2))
             return Applied(admitted, changed)
 
         return await self._run(write)
-
-    @staticmethod
-    async def _write(db: asyncpg.Connection, events: Sequence[EventDocument]) -> int:
-        executions: dict[str, tuple[Any, ...]] = {}
-        task_runs: dict[str, tuple[Any, ...]] = {}
-        logs: list[tuple[Any, ...]] = []
-        metrics: list[tuple[Any, ...]] = []
-        changes: dict[tuple[str, str, int], tuple[Any, ...]] = {}
-        for event in events:
-            doc = event.doc
-            kind = doc["kind"]
-            if kind == "TaskRunChanged":
-                key = doc["task_run_id"]
-                if key not in task_runs or task_runs[key][2] < doc["seq"]:
-                    task_runs[key] = (key, doc["execution_id"], doc["seq"], doc["state"], event.raw)
-                changes[(doc["execution_id"], key, doc["seq"])] = (
-                    doc["execution_id"], key, doc["seq"], doc.get("attempt") or 1, doc["state"],
-                    _time(doc.get("at") or doc.get("created_at")),
-                )  # fmt: skip
-            elif kind == "ExecutionChanged":
-                key = doc["execution_id"]
-                if key not in executions or executions[key][4] < doc["seq"]:
-                    executions[key] = (
-                        key, doc["namespace"], doc["flow_id"], doc["state"], doc["seq"],
-                        _time(doc["created_at"]), _time(doc.get("ended_at")), event.raw,
-                        orjson.dumps(doc.get("labels") or {}).decode(),
-                    )  # fmt: skip
-                changes[(key, "", doc["seq"])] = (
-                    key, "", doc["seq"], 1, doc["state"], _time(doc.get("at") or doc["created_at"]),
-                )  # fmt: skip
-            elif kind == "LogsEmitted":
-                for idx, line in enumerate(doc["lines"]):
-                    message = line["message"]
-                    if "\x00" in message:  # PostgreSQL text cannot hold NUL
-                        message = message.replace("\x00", "\ufffd")
-                    logs.append(
-                        (
-                            doc["event_id"], idx, doc["execution_id"], line.get("task_run_id"),
-                            line.get("task_id"), line.get("attempt"), _time(line["at"]),
-                            LEVELS.get(line["level"], 2), line["level"], message,
-                            doc.get("namespace") or "", doc.get("flow_id") or "",
-                        )
-                    )  # fmt: skip
-            elif kind == "MetricEmitted":
-                metrics.append(
-                    (
-                        doc["event_id"], doc["execution_id"], doc.get("task_run_id"), doc.get("task_id"),
-                        doc["name"], doc["metric_kind"], float(doc["value"]),
-                        orjson.dumps(doc.get("tags") or {}).decode(), _time(doc["at"]),
-                    )
-                )  # fmt: skip
-
-        changed = 0
-        if executions:
-            changed += _count(
-                await db.execute(_UPSERT_EXECUTIONS, *_columns(executions.values(), 9), _TERMINAL)
-            )
-        if task_runs:
-            changed += _count(
-                await db.execute(_UPSERT_TASK_RUNS, *_columns(task_runs.values(), 5), _TERMINAL)
-            )
-        if logs:
-            changed += _count(await db.execute(_INSERT_LOGS, *_columns(logs, 12)))
-        if metrics:
-            changed += _count(await db.execute(_INSERT_METRICS, *_columns(metrics, 9)))
-        # histories are a by-product of the rows above: not counted as changes
-        if changes:
-            await db.execute(_INSERT_STATE_CHANGES, *_columns(changes.values(), 6))
-        return changed
 
     # -- flows ----------------------------------------------------------------------------
 
@@ -581,8 +463,3 @@ def _columns(rows: Any, width: int) -> list[list[Any]]:
         for column, value in zip(columns, row, strict=True):
             column.append(value)
     return columns
-
-
-def _count(status: str) -> int:
-    """Rows written, from a command status such as "INSERT 0 12"."""
-    return int(status.rsplit(" ", 1)[-1])
