@@ -15,6 +15,12 @@ another server). Podium runs every role in this process (`server standalone`).
    5-task flow, requested by 100 clients at a time: every event they publish is counted (end offsets before and after), and
    the rate is events / seconds from the first request until the projector has stored
    the last one — published, consumed and projected.
+3. the store alone: the same events, read back from the topic, applied by
+   `PostgresStore.apply` in the projector's batches to another fresh database, nothing
+   else running: how fast PostgreSQL takes the projection on this machine at best.
+Each phase also prints the CPU seconds it cost each process (this one, the broker, the
+PostgreSQL server), from /proc: on a machine of few cores the sum of them, not one
+process, is what bounds the rate.
 Targets (issue #3): events moved at no less than half the raw rate (ratio ≥ 0.5), and a
 sequential task under 5 ms end to end.
 """
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -37,14 +44,57 @@ from bench.bus import items, raw_round  # noqa: E402
 from bench.foundation import FIVE, Finishes, sequential_flow  # noqa: E402
 from engine.bus.kafka import KafkaBus  # noqa: E402
 from engine.cli import tune_gc  # noqa: E402
+from engine.events import EventDocument  # noqa: E402
 from engine.server import Podium  # noqa: E402
 from engine.settings import Settings  # noqa: E402
+from engine.store.postgres import PostgresStore  # noqa: E402
 from tests.support.kafka import running_broker  # noqa: E402
 from tests.support.postgres import SERVER, fresh_database  # noqa: E402
 
 # Tansu holds a fetch for fetch_max_wait_ms even when records arrive: keep it short.
 CLIENTS = 100
 BUS_OPTIONS = "partitions=3&enable_idempotence=false&exact_end_offsets=true&fetch_max_wait_ms=20"
+
+
+class CpuMeter:
+    """CPU seconds spent by this process, the broker and the PostgreSQL server (every
+    process of theirs) between `start` and `stop`, read from /proc."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    @classmethod
+    def _sample(cls) -> dict[str, float]:
+        totals = {"podium": 0.0, "broker": 0.0, "postgresql": 0.0}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                command = Path(f"/proc/{entry}/cmdline").read_bytes()
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(entry) == os.getpid():
+                who = "podium"
+            elif b"tansu" in command:
+                who = "broker"
+            elif command.startswith(b"postgres"):
+                who = "postgresql"
+            else:
+                continue
+            totals[who] += (int(fields[11]) + int(fields[12])) / cls.TICK
+        return totals
+
+    def start(self) -> None:
+        self._started = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        ended = self._sample()
+        self.seconds = {k: round(ended[k] - self._started[k], 3) for k in ended}
+        return self.seconds
 
 
 async def event_count(podium: Podium) -> int:
@@ -75,6 +125,8 @@ async def run_podium(args: argparse.Namespace, bus_url: str, store_url: str) -> 
                 await podium.flows.save(FIVE)
                 before = await event_count(podium)
                 sizes_from = before
+                meter = CpuMeter()
+                meter.start()
                 started = time.perf_counter()
                 ids: set[str] = set()
                 for start in range(0, args.executions, CLIENTS):
@@ -87,30 +139,54 @@ async def run_podium(args: argparse.Namespace, bus_url: str, store_url: str) -> 
                     ids.update(r.execution_id for r in requests)
                 await finishes.wait(ids)  # ended, and the projector caught up
                 elapsed = time.perf_counter() - started
+                out["cpu_seconds"] = meter.stop()  # type: ignore[assignment]
                 events = await event_count(podium) - before
                 out["concurrent_seconds"] = elapsed
                 out["events"] = events
                 out["events_per_second"] = events / elapsed
                 out["task_runs_per_second"] = args.executions * 5 / elapsed
                 out["executions_per_second"] = args.executions / elapsed
-                out["average_event_bytes"] = await average_size(podium, sizes_from)
+                concurrent = await events_of(podium, sizes_from)
+                out["average_event_bytes"] = sum(map(len, concurrent)) / max(len(concurrent), 1)
                 podium.stop()
-    return out
+    return out, concurrent
 
 
-async def average_size(podium: Podium, start: int) -> float:
-    total = count = 0
+async def events_of(podium: Podium, start: int) -> list[bytes]:
+    """The events published from the total offset `start` on (the concurrent phase)."""
+    values = []
     async for batch in podium.bus.read_all(podium.topics.events):
-        for record in batch:
-            total += len(record.value)
-            count += 1
-    return total / max(count, 1)
+        values.extend(record.value for record in batch)
+    return values[start:]
 
 
-async def run_raw(url: str, records: int, size: int) -> dict[str, float]:
+async def run_store_alone(store_url: str, values: list[bytes], batch: int) -> dict[str, Any]:
+    """The concurrent phase's events applied straight to a fresh database, in the
+    projector's batches: the store's own rate, with no executor and no broker."""
+    documents = [EventDocument.parse(value) for value in values]
+    async with PostgresStore(store_url) as store:
+        meter = CpuMeter()
+        meter.start()
+        started = time.perf_counter()
+        for start in range(0, len(documents), batch):
+            await store.apply(documents[start : start + batch])
+        elapsed = time.perf_counter() - started
+        return {
+            "events": len(documents),
+            "seconds": elapsed,
+            "events_per_second": len(documents) / elapsed,
+            "cpu_seconds": meter.stop(),
+        }
+
+
+async def run_raw(url: str, records: int, size: int) -> dict[str, Any]:
     async with KafkaBus.from_url(url, partitions=3, enable_idempotence=False) as bus:
+        meter = CpuMeter()
+        meter.start()
         produced, consumed = await raw_round(bus, items(records, size))
+        meter.stop()
     return {
+        "cpu_seconds": meter.seconds,
         "records": records,
         "size": size,
         "produce_per_second": records / produced,
@@ -119,13 +195,18 @@ async def run_raw(url: str, records: int, size: int) -> dict[str, float]:
     }
 
 
-async def bench(args: argparse.Namespace, url: str, store_url: str) -> dict[str, object]:
-    podium = await run_podium(args, f"{url}?{BUS_OPTIONS}", store_url)
+async def bench(
+    args: argparse.Namespace, url: str, store_url: str, alone_url: str
+) -> dict[str, Any]:
+    podium, values = await run_podium(args, f"{url}?{BUS_OPTIONS}", store_url)
     raw = await run_raw(url, int(podium["events"]), int(podium["average_event_bytes"]))
+    alone = await run_store_alone(alone_url, values, Settings().projector.batch_size)
     return {
         "podium": podium,
         "raw": raw,
+        "store_alone": alone,
         "ratio": podium["events_per_second"] / raw["events_per_second"],
+        "store_alone_ratio": alone["events_per_second"] / raw["events_per_second"],
     }
 
 
@@ -150,15 +231,14 @@ def main() -> None:
         "--loop", choices=["uvloop", "asyncio"], default="uvloop", help="as `podium server` runs"
     )
     args = parser.parse_args()
-    with fresh_database("podium_bench") as database:
-        store_url = f"{SERVER}/{database}"
+    with fresh_database("podium_bench") as database, fresh_database("podium_alone") as alone:
+        urls = (f"{SERVER}/{database}", f"{SERVER}/{alone}")
         if args.url:
-            results = run(bench(args, args.url, store_url), args.loop)
+            results = run(bench(args, args.url, *urls), args.loop)
         else:
             with running_broker() as broker:
-                results = run(bench(args, broker.url, store_url), args.loop)
-    podium, raw = results["podium"], results["raw"]
-    assert isinstance(podium, dict) and isinstance(raw, dict)
+                results = run(bench(args, broker.url, *urls), args.loop)
+    podium, raw, store = results["podium"], results["raw"], results["store_alone"]
     print(f"Podium on Kafka (Tansu) + PostgreSQL, every role in one process, {args.loop}")
     print(
         f"  sequential task, end to end:   {podium['sequential_ms_per_task']:.2f} ms   (target < 5)"
@@ -177,6 +257,17 @@ def main() -> None:
         f"consume {raw['consume_per_second']:.0f}/s, both {raw['events_per_second']:.0f}/s"
     )
     print(f"  ratio podium / raw: {results['ratio']:.2f}   (target >= 0.5)")
+    print(
+        f"  the store alone, same events, nothing else running: {store['events_per_second']:.0f}/s "
+        f"= {results['store_alone_ratio']:.2f} of raw"
+    )
+    print("  CPU seconds (this process / broker / PostgreSQL):")
+    for name, part in (("podium", podium), ("raw", raw), ("store alone", store)):
+        cpu = part["cpu_seconds"]
+        print(
+            f"    {name:12} {cpu['podium']:.2f} / {cpu['broker']:.2f} / {cpu['postgresql']:.2f}"
+            f"  = {sum(cpu.values()) / part['events'] * 1e6 if 'events' in part else sum(cpu.values()) / part['records'] * 1e6:.0f} µs per event"
+        )
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "production.json").write_text(json.dumps(results, indent=2))
