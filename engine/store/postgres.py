@@ -133,6 +133,11 @@ _TRANSIENT = (
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,
+    # A connection the server ended while it sat idle in the pool (pg_terminate_backend,
+    # a restart) can be handed out between the server's FATAL message and the socket's
+    # close: asyncpg then refuses the next query with "another operation is in
+    # progress". The pool drops that connection; the next try gets a fresh one.
+    asyncpg.exceptions.InternalClientError,
     ConnectionError,
     OSError,
     TimeoutError,
