@@ -12,8 +12,9 @@ Why not one `INSERT … SELECT FROM unnest($1::text[], …)` per table, as befor
 encodes array parameters element by element, with several `isinstance` checks against
 `collections.abc` for each one (about 16 array elements per event), and PostgreSQL then
 parses the arrays again. COPY sends each row as it is encoded, and PostgreSQL reads it
-straight into a heap. Measured on 14,000 events (bench/production.py): the projector's
-Python time per batch about halves, and the database's too.
+straight into a heap. Measured applying the 14,000 events of bench/production.py's
+concurrent phase (its "store alone" phase does the same): the Python time went from
+0.13 s to 0.065 s, and the batches' statements from 0.24 s to 0.14 s.
 
 The staging tables are created once per connection (`prepare_connection`, the pool's
 `init`); `ON COMMIT DELETE ROWS` empties them at each commit, and a rolled-back batch
