@@ -128,7 +128,7 @@ async def run_podium(
 
                 await podium.flows.save(FIVE)
                 before = await event_count(podium)
-                sizes_from = before
+                starts = await podium.bus.end_offsets(podium.topics.events)
                 meter = CpuMeter()
                 meter.start()
                 started = time.perf_counter()
@@ -150,18 +150,19 @@ async def run_podium(
                 out["events_per_second"] = events / elapsed
                 out["task_runs_per_second"] = args.executions * 5 / elapsed
                 out["executions_per_second"] = args.executions / elapsed
-                concurrent = await events_of(podium, sizes_from)
+                concurrent = await events_of(podium, starts)
                 out["average_event_bytes"] = sum(map(len, concurrent)) / max(len(concurrent), 1)
                 podium.stop()
     return out, concurrent
 
 
-async def events_of(podium: Podium, start: int) -> list[bytes]:
-    """The events published from the total offset `start` on (the concurrent phase)."""
+async def events_of(podium: Podium, starts: dict[int, int]) -> list[bytes]:
+    """The events published from these offsets (partition → offset) on: the concurrent
+    phase's."""
     values: list[bytes] = []
     async for batch in podium.bus.read_all(podium.topics.events):
-        values.extend(record.value for record in batch)
-    return values[start:]
+        values.extend(r.value for r in batch if r.offset >= starts.get(r.partition, 0))
+    return values
 
 
 async def run_store_alone(store_url: str, values: list[bytes], batch: int) -> dict[str, Any]:
