@@ -20,6 +20,7 @@ __all__ = [
     "EXECUTION_SORTS",
     "LEVELS",
     "PROJECTION_TABLES",
+    "TERMINAL_SQL",
     "Applied",
     "ExecutionQuery",
     "ExecutionStats",
@@ -45,6 +46,9 @@ PROJECTION_TABLES = (
 )
 
 LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
+
+# The terminal states as an SQL list, for `state NOT IN (…)` in statements of either store.
+TERMINAL_SQL = ",".join(f"'{s.value}'" for s in State if s.is_terminal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,12 +31,9 @@ import asyncpg
 import orjson
 
 from engine.events import EventDocument
-from engine.states import State
-from engine.store.base import LEVELS
+from engine.store.base import LEVELS, TERMINAL_SQL
 
 __all__ = ["prepare_connection", "write_events"]
-
-_TERMINAL = ", ".join(f"'{s.value}'" for s in State if s.is_terminal)
 
 # name → columns, in the order the rows below are built
 _STAGING: dict[str, str] = {
@@ -76,14 +73,14 @@ WITH executions_changed AS (
         state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at,
         data = excluded.data, labels = excluded.labels
     WHERE excluded.seq > e.seq AND (
-        e.state NOT IN ({_TERMINAL}) OR excluded.state IN ('RESTARTED', e.state)
+        e.state NOT IN ({TERMINAL_SQL}) OR excluded.state IN ('RESTARTED', e.state)
     )
     RETURNING 1
 ), task_runs_changed AS (
     INSERT INTO task_runs AS t (id, execution_id, seq, state, data)
     SELECT id, execution_id, seq, state, data FROM podium_stage_task_runs
     ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, data = excluded.data
-    WHERE excluded.seq > t.seq AND (t.state NOT IN ({_TERMINAL}) OR excluded.state = 'RESTARTED')
+    WHERE excluded.seq > t.seq AND (t.state NOT IN ({TERMINAL_SQL}) OR excluded.state = 'RESTARTED')
     RETURNING 1
 ), logs_added AS (
     INSERT INTO logs (event_id, idx, execution_id, task_run_id, task_id, attempt, at, level,

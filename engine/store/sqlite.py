@@ -24,6 +24,7 @@ from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
     LEVELS,
+    TERMINAL_SQL,
     Applied,
     FlowRecord,
     UnfinishedExecution,
@@ -34,8 +35,6 @@ __all__ = ["SqliteStore"]
 
 T = TypeVar("T")
 
-_TERMINAL = tuple(s.value for s in State if s.is_terminal)
-_TERMINAL_SQL = ",".join(f"'{s}'" for s in _TERMINAL)
 
 _MIGRATIONS: list[str] = [
     f"""
@@ -51,7 +50,7 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX executions_by_flow ON executions (namespace, flow_id, created_at);
     CREATE INDEX executions_by_created ON executions (created_at);
-    CREATE INDEX executions_unfinished ON executions (state) WHERE state NOT IN ({_TERMINAL_SQL});
+    CREATE INDEX executions_unfinished ON executions (state) WHERE state NOT IN ({TERMINAL_SQL});
     CREATE TABLE task_runs (
         id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, seq INTEGER NOT NULL,
         state TEXT NOT NULL, data BLOB NOT NULL
@@ -117,7 +116,7 @@ ON CONFLICT (id) DO UPDATE SET
     state = excluded.state, seq = excluded.seq, ended_at = excluded.ended_at, data = excluded.data,
     labels = excluded.labels
 WHERE excluded.seq > executions.seq AND (
-    executions.state NOT IN ({_TERMINAL_SQL})
+    executions.state NOT IN ({TERMINAL_SQL})
     OR excluded.state IN ('RESTARTED', executions.state)  -- a restart; new labels
 )
 """
@@ -126,7 +125,7 @@ _UPSERT_TASK_RUN = f"""
 INSERT INTO task_runs (id, execution_id, seq, state, data) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, state = excluded.state, data = excluded.data
 WHERE excluded.seq > task_runs.seq AND (
-    task_runs.state NOT IN ({_TERMINAL_SQL}) OR excluded.state = 'RESTARTED'
+    task_runs.state NOT IN ({TERMINAL_SQL}) OR excluded.state = 'RESTARTED'
 )
 """
 
@@ -524,7 +523,7 @@ class SqliteStore(SqliteReads):
     async def unfinished_executions(self) -> list[UnfinishedExecution]:
         def read() -> list[UnfinishedExecution]:
             rows = self.db.execute(
-                f"SELECT data FROM executions WHERE state NOT IN ({_TERMINAL_SQL}) ORDER BY created_at"
+                f"SELECT data FROM executions WHERE state NOT IN ({TERMINAL_SQL}) ORDER BY created_at"
             ).fetchall()
             out = []
             for (data,) in rows:

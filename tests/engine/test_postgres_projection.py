@@ -30,7 +30,7 @@ async def store() -> AsyncIterator[PostgresStore]:
 
 def out_of_range_task_run() -> EventDocument:
     """A task run whose seq does not fit a bigint: COPY fails while encoding it."""
-    doc = orjson.loads(orjson.dumps(task_run(2, State.RUNNING).model_dump(mode="json")))
+    doc = task_run(2, State.RUNNING).model_dump(mode="json")
     doc.update(task_run_id="r2", seq=2**63)
     return EventDocument.parse(orjson.dumps(doc))
 
