@@ -26,6 +26,13 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
+    try:
+        return _parse(value)
+    except OverflowError:  # timedelta's range is ±999,999,999 days
+        raise ValueError(f"duration out of range: {value!r}") from None
+
+
+def _parse(value: str | int | float) -> timedelta:
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     match = _ISO.match(value.strip())

@@ -105,3 +105,9 @@ async def test_one_process_per_embedded_data_folder(tmp_path: Path) -> None:
                 pass
     async with Podium(settings, environ={}, serve_http=False):
         pass  # released on exit
+
+
+@pytest.mark.parametrize("value", [-86_399_999_913_601, 10**20, "P9999999999D"])
+def test_a_duration_out_of_range_is_a_clear_error(value: object) -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_duration(value)  # type: ignore[arg-type]
