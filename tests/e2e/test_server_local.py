@@ -110,7 +110,17 @@ def server(data: Path, flows: Path, environ: dict[str, str] | None = None) -> It
                 port = int(found.group(1))
             time.sleep(0.05)
         assert port is not None, "the server never said where it listens"
-        yield Server(process, port)
+        running = Server(process, port)
+        # "listening" comes when the socket is bound; the roles may still be starting (503)
+        while time.monotonic() < deadline:
+            try:
+                if running.get("/health")["status"] == "UP":
+                    break
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503:
+                    raise
+            time.sleep(0.05)
+        yield running
     except BaseException:
         print(log.read_text())  # shown by pytest when the test fails
         raise
