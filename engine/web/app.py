@@ -26,8 +26,8 @@ from engine.store.base import Store
 from engine.watcher import ExecutionWatcher
 from engine.web.api import Services
 from engine.web.api.executions import execution_routes
-from engine.web.api.flow_transfer import flow_transfer_routes
 from engine.web.api.files import file_routes
+from engine.web.api.flow_transfer import flow_transfer_routes
 from engine.web.api.flows import flow_routes
 from engine.web.api.logs import log_routes
 from engine.web.api.stats import stats_routes
