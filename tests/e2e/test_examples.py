@@ -93,7 +93,9 @@ async def test_postgres_load_with_merge_twice_keeps_one_row_each(
             )
             assert outcome.state == "SUCCESS", [(r.task_id, r.error) for r in outcome.task_runs]
         assert outcome.messages("report") == ["example_sales holds 10 rows"]
-        rows = await admin("SELECT batch, count(*) AS n FROM example_sales GROUP BY batch", database)
+        rows = await admin(
+            "SELECT batch, count(*) AS n FROM example_sales GROUP BY batch", database
+        )
         assert {r["batch"]: r["n"] for r in rows} == {"2026-01": 5, "2026-02": 5}
 
 

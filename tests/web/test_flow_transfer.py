@@ -173,20 +173,42 @@ def _curl(cwd: Path, *args: str) -> tuple[int, str]:
     return int(status), body
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-async def test_the_readme_import_command_as_written(api: Api) -> None:
-    """README.md: `curl -X POST -u admin:$PASSWORD http://localhost:8080/api/v1/flows/import
-    -F fileUpload=@examples/hello_world.yaml`, from the repository's folder."""
+def _readme_line(needle: str, port: int) -> str:
+    """The README's command line holding `needle`, on the test server's port."""
     readme = (ROOT / "README.md").read_text()
-    command = next(line for line in readme.splitlines() if "/api/v1/flows/import" in line)
-    assert "-F fileUpload=@examples/hello_world.yaml" in command
-    url = f"http://localhost:{api.podium.port}/api/v1/flows/import"
-    status, body = await asyncio.to_thread(
-        _curl, ROOT, "-X", "POST", "-u", f"{ADMIN_USER}:{ADMIN_PASSWORD}", url,
-        "-F", "fileUpload=@examples/hello_world.yaml",
+    line = next(line for line in readme.splitlines() if needle in line and "curl" in line)
+    return line.replace("localhost:8080", f"localhost:{port}")
+
+
+def _shell(line: str) -> str:
+    done = subprocess.run(
+        ["bash", "-c", line], cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PASSWORD": ADMIN_PASSWORD},
+        capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    assert (status, json.loads(body)) == (200, [])
-    assert ("examples", "hello_world") in await stored(api)
+    return done.stdout
+
+
+@pytest.mark.smoke
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+async def test_the_readme_first_screen_commands_as_written(api: Api) -> None:
+    """README.md's import, create and execute lines, run by bash from the repository's
+    folder with $PASSWORD set, on the test server's port instead of 8080."""
+    port = api.podium.port
+    imported = await asyncio.to_thread(_shell, _readme_line("/api/v1/flows/import", port))
+    assert json.loads(imported) == []
+    created = await asyncio.to_thread(_shell, _readme_line("examples/python_script.yaml", port))
+    assert json.loads(created)["id"] == "python_script"
+    assert {("examples", "hello_world"), ("examples", "python_script")} <= await stored(api)
+    ran = await asyncio.to_thread(
+        _shell, _readme_line("executions/examples/hello_world?wait", port)
+    )
+    execution = json.loads(ran)
+    assert execution["state"]["current"] == "SUCCESS"
+    logs = await asyncio.to_thread(
+        _shell,
+        _readme_line("/api/v1/logs/EXECUTION_ID", port).replace("EXECUTION_ID", execution["id"]),
+    )
+    assert "Hello, Ada!" in logs
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
