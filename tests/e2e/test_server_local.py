@@ -280,7 +280,6 @@ def test_files_schedules_and_flow_triggers_on_a_running_server(tmp_path: Path) -
         assert len(set(dates)) == len(dates)  # each second fired once
 
 
-@pytest.mark.smoke
 def test_without_a_configured_user_an_admin_is_created_and_its_password_shown_once(
     tmp_path: Path,
 ) -> None:
