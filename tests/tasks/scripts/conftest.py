@@ -62,18 +62,24 @@ async def wait_for_log(
 
 
 def _get(endpoint: str, path: str) -> int:
-    """The HTTP status of GET `path` on the unix socket of `endpoint` (0: no answer)."""
+    """The HTTP status of GET `path` on the unix socket of `endpoint` (0: no answer).
+    A busy Podman service (vfs storage, other test sessions) can take seconds to answer."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(5)
+    sock.settimeout(60)
+    head = b""
     try:
         sock.connect(endpoint.removeprefix("unix://"))
         sock.sendall(f"GET {path} HTTP/1.0\r\nHost: d\r\n\r\n".encode())
-        head = sock.recv(64).decode("latin-1")
+        while b"\r\n" not in head and len(head) < 1024:
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            head += chunk
     except OSError:
         return 0
     finally:
         sock.close()
-    parts = head.split(" ", 2)
+    parts = head.split(b"\r\n", 1)[0].split(b" ")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
