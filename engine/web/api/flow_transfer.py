@@ -37,7 +37,7 @@ from engine.flow_archive import (
 from engine.flows import FlowRepository
 from engine.store.base import FlowRecord
 from engine.web.api import Services
-from engine.web.http import ApiError, ApiRoutes, read_json
+from engine.web.http import ApiError, ApiRoutes, json_response, read_json
 
 __all__ = ["export_by_ids", "export_by_query", "flow_transfer_routes", "import_flows"]
 
@@ -133,7 +133,7 @@ async def import_flows(services: Services, request: web.Request) -> web.StreamRe
     for text in texts:
         # Validated above; save validates again, a cached parse would only save microseconds.
         await services.flows.save(text.source, name=text.label)
-    return web.json_response([])
+    return json_response([])
 
 
 def _zip_response(files: list[tuple[str, str]]) -> web.Response:
