@@ -52,7 +52,6 @@ def _environment(tmp_path: Path) -> dict[str, str]:
     env["PATH"] = ":".join(
         p for p in env["PATH"].split(":") if p != own or sys.prefix == sys.base_prefix
     )
-    env["HOME"] = os.environ.get("HOME", str(tmp_path))
     return env
 
 
