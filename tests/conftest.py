@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,33 @@ from engine.events import ExecutionChanged, LogLine, TaskRunChanged
 from engine.server import Podium
 from engine.settings import Settings
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The API's user in tests that serve HTTP (auth is on, as in production).
 ADMIN_USER, ADMIN_PASSWORD = "admin", "test-admin-password"
-SHARED_FLOWS = SHARED / "flows"
+
+# The course's own flows are not in this repository: they are read from
+# PODIUM_COURSE_FLOWS, by default the shared/flows folder beside the repository's folder.
+COURSE_FLOWS = Path(
+    os.environ.get("PODIUM_COURSE_FLOWS")
+    or Path(__file__).resolve().parents[2] / "shared" / "flows"
+)
+COURSE_FLOW_NAMES = (
+    "01_hello_world.yaml",
+    "02_python.yaml",
+    "03_getting_started_data_pipeline.yaml",
+    "04_postgres_taxi.yaml",
+)
+
+
+def course_flow(name: str) -> Path:
+    """One of the course's flow files. Missing, the test is skipped with one reason for
+    all of them; in CI (CI=true) it fails instead, since CI always has the course's flows."""
+    path = COURSE_FLOWS / name
+    if path.is_file():
+        return path
+    reason = f"the course's flows are not in {COURSE_FLOWS} (set PODIUM_COURSE_FLOWS)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI=true needs them", pytrace=False)
+    pytest.skip(reason)
 
 
 @dataclass

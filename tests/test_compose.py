@@ -13,7 +13,7 @@ import yaml
 from engine.bus.kafka import KafkaSettings
 from engine.cli import _parser
 from engine.settings import load_settings
-from tests.conftest import SHARED_FLOWS
+from tests.conftest import course_flow
 
 COMPOSE = Path(__file__).resolve().parents[1] / "compose"
 
@@ -68,7 +68,7 @@ def test_the_course_stack_is_what_the_course_flows_expect() -> None:
     database = every["pgdatabase"]
     assert "5432:5432" in database["ports"]
     assert "8085:80" in every["pgadmin"]["ports"]
-    flow = yaml.safe_load((SHARED_FLOWS / "04_postgres_taxi.yaml").read_text())
+    flow = yaml.safe_load(course_flow("04_postgres_taxi.yaml").read_text())
     values = next(
         d["values"] for d in flow["pluginDefaults"] if d["type"].endswith("jdbc.postgresql")
     )

@@ -27,6 +27,7 @@ from engine.watcher import ExecutionWatcher
 from engine.web.api import Services
 from engine.web.api.executions import execution_routes
 from engine.web.api.files import file_routes
+from engine.web.api.flow_transfer import flow_transfer_routes
 from engine.web.api.flows import flow_routes
 from engine.web.api.logs import log_routes
 from engine.web.api.stats import stats_routes
@@ -154,6 +155,7 @@ def create_app(
     for method, path, handler in auth_routes(auth):
         api.add(method, path, handler)
     api.get("/openapi.json", get_openapi)
+    flow_transfer_routes(services, api)  # before flow_routes: literal paths first
     flow_routes(services, api)
     execution_routes(services, api)
     file_routes(services, api)

@@ -83,6 +83,7 @@ _FLOW = _path("namespace", "id")
 _EXECUTION = _path("executionId")
 _TRIGGER = _path("namespace", "flowId", "triggerId")
 _OBJECT: dict[str, Any] = {"type": "object"}
+_ZIP = {"200": {"description": "a zip of YAML files", "content": {"application/octet-stream": {}}}}
 
 
 def _paths() -> dict[str, dict[str, Any]]:
@@ -132,6 +133,22 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/api/v1/flows/validate": {
             "post": _op("Validate flows (YAML documents separated by ---)", "Flows",
                         {"200": _json({"type": "array", "items": _ref("Validation")})}, body=_YAML)
+        },
+        "/api/v1/flows/import": {
+            "post": _op("Import flows: one YAML, a multi-document YAML or a zip of YAML files in the multipart field fileUpload; all or nothing",
+                        "Flows", {"200": _json({"type": "array", "items": {"type": "string"}})},
+                        body={"multipart/form-data": {"schema": {"type": "object", "required": ["fileUpload"],
+                              "properties": {"fileUpload": {"type": "string", "format": "binary"}}}}},
+                        extra={"400": _ERROR, "413": _ERROR, "415": _ERROR, "422": _json(_ref("Invalid"))})
+        },
+        "/api/v1/flows/export/by-query": {
+            "get": _op("A zip of the flows matching the query", "Flows", _ZIP,
+                       params=(_param("q"), _param("namespace")), extra={"400": _ERROR, "413": _ERROR})
+        },
+        "/api/v1/flows/export/by-ids": {
+            "post": _op("A zip of the flows named", "Flows", _ZIP,
+                        body={"application/json": {"schema": {"type": "array", "items": _OBJECT}}},
+                        extra={"400": _ERROR, "404": _ERROR, "413": _ERROR})
         },
         "/api/v1/flows/{namespace}": {
             "get": _op("The flows of a namespace", "Flows", {"200": _json({"type": "array", "items": _ref("Flow")})},

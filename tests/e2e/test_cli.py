@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED_FLOWS
+from tests.conftest import course_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 PODIUM = [sys.executable, "-m", "engine.cli"]
@@ -23,7 +23,7 @@ def podium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
 
 
 def test_flow_run_hello_world_live() -> None:
-    done = podium("flow", "run", str(SHARED_FLOWS / "01_hello_world.yaml"), "--input", "name=Ada")
+    done = podium("flow", "run", str(course_flow("01_hello_world.yaml")), "--input", "name=Ada")
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "Hello, Ada!" in out
@@ -46,7 +46,7 @@ def test_flow_run_exit_code_follows_the_final_state(tmp_path: Path) -> None:
 
 
 def test_flow_run_refuses_bad_inputs_before_running(tmp_path: Path) -> None:
-    done = podium("flow", "run", str(SHARED_FLOWS / "01_hello_world.yaml"), "--input", "nope=1")
+    done = podium("flow", "run", str(course_flow("01_hello_world.yaml")), "--input", "nope=1")
     assert done.returncode == 2
     assert "unknown input 'nope'" in done.stderr
 
@@ -58,7 +58,7 @@ def test_flow_validate_prints_every_problem_with_its_location(tmp_path: Path) ->
         "  - id: a\n    type: io.kestra.plugin.core.log.Logg\n    message: x\n"
         "  - id: b\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: 5 minutes\n"
     )
-    good = SHARED_FLOWS / "01_hello_world.yaml"
+    good = course_flow("01_hello_world.yaml")
     done = podium("flow", "validate", str(good), str(bad))
     assert done.returncode == 1
     assert f"{good}: ok" in done.stdout

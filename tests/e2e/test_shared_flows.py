@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from engine.server import Podium
-from tests.conftest import SHARED_FLOWS, Harness, running_podium
+from tests.conftest import Harness, course_flow, running_podium
 from tests.support.postgres import SERVER, fresh_database
 from tests.support.taxi import make_csv_gz
 from tests.tasks.http.receiver import serve
@@ -93,7 +93,7 @@ async def count(database: str, sql: str) -> int:
 async def test_04_postgres_taxi_loads_and_merges_without_duplicates(
     podium_for_taxi: Podium, files_server: str, taxi_database: str
 ) -> None:
-    source = (SHARED_FLOWS / "04_postgres_taxi.yaml").read_text()
+    source = course_flow("04_postgres_taxi.yaml").read_text()
     source = source.replace("https://github.com", files_server)
     harness = Harness(podium_for_taxi, None)
     first = await harness.wait(
@@ -158,7 +158,7 @@ async def test_02_python_runs_in_a_container_with_the_kestra_library(
         seen.append(request.path)
         return web.json_response({"name": "kestra", "pull_count": 123456789})
 
-    source = (SHARED_FLOWS / "02_python.yaml").read_text()
+    source = course_flow("02_python.yaml").read_text()
     async with serve({"/v2/repositories/{name:.*}": repository}) as hub:
         source = source.replace("https://hub.docker.com", hub.base)
         async with running_podium(tmp_path / "data", plugin_defaults=DOCKER_HOST_NETWORK) as podium:
@@ -180,7 +180,7 @@ async def test_03_pipeline_with_its_transform_in_a_container(
     async def serve_products(request: web.Request) -> web.Response:
         return web.json_response(payload)
 
-    source = (SHARED_FLOWS / "03_getting_started_data_pipeline.yaml").read_text()
+    source = course_flow("03_getting_started_data_pipeline.yaml").read_text()
     async with serve({"/products": serve_products}) as server:
         source = source.replace("https://dummyjson.com", server.base)
         async with running_podium(tmp_path / "data", plugin_defaults=DOCKER_HOST_NETWORK) as podium:

@@ -13,13 +13,13 @@ import pytest
 
 from engine.errors import InputError
 from engine.states import State
-from tests.conftest import SHARED_FLOWS, Harness, running_podium
+from tests.conftest import Harness, course_flow, running_podium
 
 HEADER = "id: f\nnamespace: tests\n"
 
 
 async def test_hello_world_runs_unchanged(harness: Harness) -> None:
-    source = (SHARED_FLOWS / "01_hello_world.yaml").read_text()
+    source = course_flow("01_hello_world.yaml").read_text()
     outcome = await harness.run(source)
     assert outcome.state == "SUCCESS"
     assert [r.task_id for r in outcome.task_runs] == [
@@ -44,15 +44,13 @@ async def test_hello_world_runs_unchanged(harness: Harness) -> None:
 
 
 async def test_hello_world_with_an_input(harness: Harness) -> None:
-    outcome = await harness.run(
-        (SHARED_FLOWS / "01_hello_world.yaml").read_text(), {"name": "Sarah"}
-    )
+    outcome = await harness.run(course_flow("01_hello_world.yaml").read_text(), {"name": "Sarah"})
     assert "Hello, Sarah!" in outcome.messages("hello_message")
     assert outcome.execution.inputs == {"name": "Sarah"}
 
 
 async def test_concurrency_fail_refuses_a_third_simultaneous_execution(harness: Harness) -> None:
-    source = (SHARED_FLOWS / "01_hello_world.yaml").read_text()
+    source = course_flow("01_hello_world.yaml").read_text()
     first = await harness.start(source)
     second = await harness.start(source)
     third = await harness.start(source)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from engine.catalog import default_registries
 from engine.errors import FlowDefinitionError
 from engine.flow import Flow, load_flow
-
-SHARED_FLOWS = Path(__file__).resolve().parents[3] / "shared" / "flows"
+from tests.conftest import COURSE_FLOW_NAMES, course_flow
 
 
 def load(text: str) -> Flow:
@@ -24,15 +22,16 @@ def problems(text: str) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-@pytest.mark.parametrize("path", sorted(SHARED_FLOWS.glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shared_flow_loads(path: Path) -> None:
+@pytest.mark.parametrize("name", COURSE_FLOW_NAMES)
+def test_every_shared_flow_loads(name: str) -> None:
+    path = course_flow(name)
     flow = load_flow(path.read_text(), default_registries(), source=path.name)
     assert flow.namespace == "zoomcamp"
     assert list(flow.all_tasks())
 
 
 def test_hello_world_model() -> None:
-    flow = load((SHARED_FLOWS / "01_hello_world.yaml").read_text())
+    flow = load(course_flow("01_hello_world.yaml").read_text())
     assert flow.concurrency is not None and flow.concurrency.limit == 2
     assert flow.concurrency.behavior == "FAIL"
     sleep = flow.find_task("sleep")

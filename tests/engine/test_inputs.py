@@ -24,8 +24,8 @@ from engine.inputs import (
     check_declarations,
 )
 from engine.yaml_loader import load_yaml
+from tests.conftest import course_flow
 
-FLOWS = Path("/work/shared/flows")
 INPUTS = TypeAdapter(list[Input])
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined)
 
@@ -72,7 +72,7 @@ def error(type_and_options: str, value: Any) -> str:
 
 def test_hello_world_inputs() -> None:
     specs = INPUTS.validate_python(
-        load_yaml((FLOWS / "01_hello_world.yaml").read_text()).data["inputs"]
+        load_yaml(course_flow("01_hello_world.yaml").read_text()).data["inputs"]
     )
     assert isinstance(specs[0], StringInput)
     assert check_declarations(specs) == []
@@ -82,7 +82,7 @@ def test_hello_world_inputs() -> None:
 
 
 def test_postgres_taxi_inputs() -> None:
-    doc = load_yaml((FLOWS / "04_postgres_taxi.yaml").read_bytes())
+    doc = load_yaml(course_flow("04_postgres_taxi.yaml").read_bytes())
     specs = INPUTS.validate_python(doc.data["inputs"])
     assert all(isinstance(spec, SelectInput) for spec in specs)
     assert specs[0].display_name == "Select taxi type"
@@ -100,7 +100,7 @@ def test_postgres_taxi_inputs() -> None:
 
 
 def test_data_pipeline_array_input() -> None:
-    doc = load_yaml((FLOWS / "03_getting_started_data_pipeline.yaml").read_text())
+    doc = load_yaml(course_flow("03_getting_started_data_pipeline.yaml").read_text())
     specs = INPUTS.validate_python(doc.data["inputs"])
     assert isinstance(specs[0], ArrayInput)
     assert InputResolver(render, evaluate_condition).resolve(specs, {}) == {

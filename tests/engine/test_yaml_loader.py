@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import pytest
 
 from engine.errors import FlowDefinitionError, Problem
 from engine.yaml_loader import Mark, YamlDocument, format_path, load_yaml
-
-FLOWS = Path("/work/shared/flows")
+from tests.conftest import COURSE_FLOW_NAMES, course_flow
 
 
 def problems_of(text: str | bytes, **limits: int) -> list[Problem]:
@@ -34,8 +32,9 @@ def where(problem: Problem) -> tuple[int | None, int | None]:
 # ---------------------------------------------------------------- the shared flows
 
 
-@pytest.mark.parametrize("path", sorted(FLOWS.glob("*.yaml")), ids=lambda p: p.name)
-def test_shared_flows_load(path: Path) -> None:
+@pytest.mark.parametrize("name", COURSE_FLOW_NAMES)
+def test_shared_flows_load(name: str) -> None:
+    path = course_flow(name)
     doc = load_yaml(path.read_bytes(), source=path.name)
     assert doc.data["namespace"] == "zoomcamp"
     assert doc.source == path.name
@@ -44,7 +43,7 @@ def test_shared_flows_load(path: Path) -> None:
 
 
 def test_hello_world_values() -> None:
-    doc = load_yaml((FLOWS / "01_hello_world.yaml").read_text())
+    doc = load_yaml(course_flow("01_hello_world.yaml").read_text())
     assert doc.data["inputs"] == [{"id": "name", "type": "STRING", "defaults": "Will"}]
     assert doc.data["concurrency"] == {"behavior": "FAIL", "limit": 2}
     assert doc.data["triggers"][0]["disabled"] is True
@@ -55,7 +54,7 @@ def test_hello_world_values() -> None:
 
 
 def test_postgres_taxi_values_and_marks() -> None:
-    doc = load_yaml((FLOWS / "04_postgres_taxi.yaml").read_bytes())
+    doc = load_yaml(course_flow("04_postgres_taxi.yaml").read_bytes())
     year = doc.data["inputs"][1]
     assert year["values"] == ["2019", "2020"]  # quoted: strings, not ints
     assert doc.data["inputs"][2]["defaults"] == "01"
@@ -71,7 +70,7 @@ def test_postgres_taxi_values_and_marks() -> None:
 
 
 def test_python_script_block_is_kept_verbatim() -> None:
-    doc = load_yaml((FLOWS / "02_python.yaml").read_text())
+    doc = load_yaml(course_flow("02_python.yaml").read_text())
     script = doc.data["tasks"][0]["script"]
     assert script.startswith("from kestra import Kestra\nimport requests\n")
     assert '    """Queries the Docker Hub API' in script

@@ -1,6 +1,7 @@
 """The REST API, one module per resource; each adds its routes to an `ApiRoutes`.
 
 flows       flows: CRUD from YAML, search, validate, revisions, graph
+flow_transfer  flows: import (YAML, multi-document, zip; all or nothing) and export as zip
 executions  executions: create (multipart, wait), read, search, kill/resume/restart/…
 files       an execution's files: download and preview, confined to its folder
 logs        logs: query, download, follow

@@ -14,7 +14,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from tests.conftest import SHARED_FLOWS, Harness
+from tests.conftest import Harness, course_flow
 from tests.tasks.http.receiver import serve
 
 HEADER = "id: f\nnamespace: tests.duck\n"
@@ -36,7 +36,7 @@ def products(count: int) -> dict[str, object]:
 def flow_03_variant(base_url: str) -> str:
     """Flow 03 with its Python transform done in DuckDB (the scripts family and Docker are
     another issue's): the download, the file names and the query task are 03's own."""
-    flow = yaml.safe_load((SHARED_FLOWS / "03_getting_started_data_pipeline.yaml").read_text())
+    flow = yaml.safe_load(course_flow("03_getting_started_data_pipeline.yaml").read_text())
     extract, transform, query = flow["tasks"]
     assert (
         query["type"] == "io.kestra.plugin.jdbc.duckdb.Queries" and "INSTALL json" in query["sql"]
@@ -72,7 +72,7 @@ def check_averages(
         for product in payload["products"]  # type: ignore[attr-defined]
     ]
     (tmp_path / "products.json").write_text(json.dumps(filtered, indent=4))
-    flow = yaml.safe_load((SHARED_FLOWS / "03_getting_started_data_pipeline.yaml").read_text())
+    flow = yaml.safe_load(course_flow("03_getting_started_data_pipeline.yaml").read_text())
     select = flow["tasks"][2]["sql"].split("LOAD json;", 1)[1]
     by_hand = duckdb.connect().sql(select.replace("{{workingDir}}", str(tmp_path))).fetchall()
     assert {r["brand"]: r["avg_price"] for r in rows} == dict(by_hand)
@@ -105,7 +105,7 @@ async def test_flow_03_as_written_runs_offline(real_time_harness: Harness, tmp_p
     async def serve_products(request: web.Request) -> web.StreamResponse:
         return web.json_response(payload)
 
-    flow = yaml.safe_load((SHARED_FLOWS / "03_getting_started_data_pipeline.yaml").read_text())
+    flow = yaml.safe_load(course_flow("03_getting_started_data_pipeline.yaml").read_text())
     async with serve({"/products": serve_products}) as server:
         flow["tasks"][0]["uri"] = server.base + "/products"
         source = yaml.safe_dump(flow, sort_keys=False)

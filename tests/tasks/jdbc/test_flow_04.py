@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tests.conftest import SHARED_FLOWS, Harness
+from tests.conftest import Harness, course_flow
 from tests.support.postgres import admin
 from tests.support.taxi import GREEN, YELLOW
 from tests.tasks.http.receiver import serve
@@ -57,7 +57,7 @@ def taxi_csv(columns: list[str], rows: int) -> bytes:
 
 
 def flow_04(base_url: str, pg_url: str) -> str:
-    flow = yaml.safe_load((SHARED_FLOWS / "04_postgres_taxi.yaml").read_text())
+    flow = yaml.safe_load(course_flow("04_postgres_taxi.yaml").read_text())
     [extract] = [t for t in flow["tasks"] if t["id"] == "extract"]
     extract.clear()
     extract.update(

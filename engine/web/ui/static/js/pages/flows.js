@@ -1,5 +1,5 @@
-import { api, ApiError, flowPath } from "../api.js";
-import { h, clear, debounce } from "../dom.js";
+import { api, ApiError, flowPath, url } from "../api.js";
+import { h, clear, debounce, toast } from "../dom.js";
 import { stateBadge, relative, labelTags, formatDate } from "../format.js";
 import { pageHead, pager, emptyRow, setQuery, every, liveRender } from "./common.js";
 
@@ -25,8 +25,10 @@ export async function flowsPage(ctx) {
       h("thead", {}, h("tr", {}, h("th", {}, "Flow"), h("th", {}, "Namespace"), h("th", {}, "Labels"), h("th", {}, "Triggers"), h("th", {}, "Last execution"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
       body),
     foot);
+  const transfer = importExport(q, () => load());
   clear(ctx.main,
-    pageHead({ title: "Flows", actions: [h("a", { class: "button primary", href: "/ui/flows/new" }, "+ New flow")] }),
+    pageHead({ title: "Flows", actions: [...transfer.actions, h("a", { class: "button primary", href: "/ui/flows/new" }, "+ New flow")] }),
+    transfer.errors,
     h("div", { class: "toolbar" },
       h("div", { class: "field grow" }, h("label", { for: "flow-search" }, "Search"), search),
       h("div", { class: "field" }, h("label", { for: "flow-ns" }, "Namespace"), nsSelect)),
@@ -44,6 +46,7 @@ export async function flowsPage(ctx) {
     if (controller) controller.abort();
     controller = new AbortController();
     setQuery(ctx, { q: q.q, namespace: q.namespace, page: q.page > 1 ? q.page : "" });
+    transfer.update();
     if (showLoading && !body.children.length) clear(body, emptyRow(6, "Loading…"));
     let data;
     try {
@@ -76,4 +79,46 @@ export async function flowsPage(ctx) {
 
   await load();
   return every(10000, () => load(false));
+}
+
+// Import (POST /flows/import: one YAML, several separated by ---, or a zip; all or
+// nothing) and Export (a zip of the flows the filters show, GET /flows/export/by-query).
+function importExport(q, reload) {
+  const picker = h("input", { type: "file", accept: ".yml,.yaml,.zip", class: "visually-hidden", id: "flow-import-file", "aria-label": "Flow files to import" });
+  const importButton = h("button", { type: "button", class: "button", "data-testid": "flow-import" }, "Import");
+  const exportLink = h("a", { class: "button", "data-testid": "flow-export", download: "flows.zip" }, "Export");
+  const errors = h("div", {});
+  importButton.addEventListener("click", () => picker.click());
+  picker.addEventListener("change", async () => {
+    const file = picker.files && picker.files[0];
+    picker.value = "";
+    if (!file) return;
+    clear(errors);
+    const form = new FormData();
+    form.append("fileUpload", file, file.name);
+    importButton.disabled = true;
+    try {
+      await api("/flows/import", { method: "POST", body: form });
+      toast(`Imported the flows of ${file.name}`);
+      reload();
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      const problems = (err.body && err.body.problems) || [];
+      clear(errors, h("div", { class: "card import-errors", role: "alert", "data-testid": "import-errors" },
+        h("strong", {}, `Nothing was imported from ${file.name}`),
+        problems.length
+          ? h("ul", {}, problems.map((p) => h("li", { class: "mono small" },
+            `${p.file}${p.document !== null && p.document !== undefined ? ` (document ${p.document})` : ""}:${p.line ?? "?"}:${p.column ?? "?"}${p.path ? ` ${p.path}` : ""}: ${p.message}`)))
+          : h("div", { class: "small" }, err.message)));
+    } finally {
+      importButton.disabled = false;
+    }
+  });
+  return {
+    actions: [picker, importButton, exportLink],
+    errors,
+    update() {
+      exportLink.href = url("/flows/export/by-query", { q: q.q, namespace: q.namespace });
+    },
+  };
 }
