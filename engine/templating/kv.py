@@ -80,7 +80,7 @@ def kv(
     context: Context,
     key: Any = None,
     namespace: Any = None,
-    errorOnMissing: Any = True,  # noqa: N803 - Kestra's argument name
+    errorOnMissing: Any = True,  # Kestra's argument name
 ) -> Any:
     if not isinstance(key, str) or not key:
         raise TemplateError("the 'kv' function expects a key: kv('my_key')", variable="kv")
