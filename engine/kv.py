@@ -301,8 +301,10 @@ class KvRows(Protocol):
         include_children: bool = False,
         key_prefix: str | None = None,
         q: str | None = None,
+        live_at: datetime | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> tuple[list[KvEntry], int]:
-        """Entries (expired ones too) in namespace then key order, and how many match.
-        `q` is a case-insensitive substring of the key or the description."""
+        """Entries in namespace then key order, and how many match. `q` is a
+        case-insensitive substring of the key or the description; with `live_at`, the
+        entries expired by then are left out."""

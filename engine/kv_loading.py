@@ -18,7 +18,7 @@ from engine.plugin import Task
 from engine.templating import Renderer
 from engine.templating.kv import EXPIRED, MISSING, KvSnapshot, reading_kv
 
-__all__ = ["load_snapshot", "mentions_kv"]
+__all__ = ["load_snapshot", "mentions_kv", "task_templates"]
 
 # Rounds of recording: each round may reveal keys named by the values of the last.
 MAX_ROUNDS = 8
@@ -29,27 +29,34 @@ def mentions_kv(task: Task) -> bool:
     return "kv(" in task.model_dump_json(by_alias=True)
 
 
+def task_templates(task: Task) -> Any:
+    return task.model_dump(by_alias=True, exclude_none=True)
+
+
 async def load_snapshot(
     service: KvService,
     renderer: Renderer,
-    task: Task,
+    templates: Any,
     context: Mapping[str, Any],
     namespace: str,
+    *,
+    what: str,
 ) -> KvSnapshot:
+    """The entries the `kv()` calls in `templates` (strings in maps and lists) read;
+    `what` names their owner in errors (a task, the flow's outputs)."""
     snapshot = KvSnapshot(namespace)
-    properties = task.model_dump(by_alias=True, exclude_none=True)
     for _ in range(MAX_ROUNDS):
         snapshot.is_recording = True
         try:
             with reading_kv(snapshot):
-                _record(renderer, properties, context)
+                _record(renderer, templates, context)
         finally:
             snapshot.is_recording = False
         wanted, snapshot.wanted = snapshot.wanted, set()
         if not wanted:
             break
         if len(snapshot.values) + len(wanted) > MAX_KEYS:
-            raise PodiumError(f"task {task.id} reads more than {MAX_KEYS} KV keys")
+            raise PodiumError(f"{what} reads more than {MAX_KEYS} KV keys")
         for ns, key in sorted(wanted):
             snapshot.values[(ns, key)] = await _read(service, ns, key)
     return snapshot

@@ -111,20 +111,15 @@ class KvService:
     ) -> tuple[list[KvEntry], int]:
         if namespace is not None:
             check_namespace(namespace)
-        entries, total = await self.store.list_kv(
+        return await self.store.list_kv(
             namespace=namespace,
             include_children=include_children,
             key_prefix=key_prefix,
             q=q,
+            live_at=None if include_expired else self.now(),
             limit=limit,
             offset=offset,
         )
-        if not include_expired:
-            now = self.now()
-            live = [e for e in entries if not e.is_expired(now)]
-            total -= len(entries) - len(live)
-            entries = live
-        return entries, total
 
     async def every(self, namespace: str, **filters: Any) -> list[KvEntry]:
         """Every entry matching, page by page."""

@@ -37,7 +37,7 @@ from engine.events import (
     TaskRunChanged,
 )
 from engine.flow import Flow
-from engine.kv_loading import load_snapshot, mentions_kv
+from engine.kv_loading import load_snapshot, mentions_kv, task_templates
 from engine.kv_service import KvService
 from engine.plugin import Retry, Task
 from engine.states import State, worst
@@ -300,7 +300,7 @@ class ExecutionWalk:
                     state = await self.run_list(
                         flow.tasks, parent=None, errors=flow.errors, finally_=flow.finally_
                     )
-                    outputs, error = self._flow_outputs(state)
+                    outputs, error = await self._flow_outputs(state)
                     if error:
                         state = worst([state, State.FAILED])
                     if flow.afterExecution:
@@ -512,9 +512,10 @@ class ExecutionWalk:
             run.kv = await load_snapshot(
                 self.runtime.kv,
                 self.runtime.renderer,
-                run.task,
+                task_templates(run.task),
                 self.context_for(run),
                 self.flow.namespace,
+                what=f"task {run.task.id}",
             )
 
     def _retry_for(self, task: Task, parent: TaskRun | None) -> Retry | None:
@@ -550,14 +551,25 @@ class ExecutionWalk:
             node = node.setdefault(value, {})
         node[run.values[-1]] = run.outputs
 
-    def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
+    async def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
         if not self.flow.outputs or state.is_failure:
             return {}, None
         context = self.context_for(None)
         out: dict[str, Any] = {}
         try:
+            kv = None
+            if self._reads_kv and self.runtime.kv is not None:
+                kv = await load_snapshot(
+                    self.runtime.kv,
+                    self.runtime.renderer,
+                    [o.value for o in self.flow.outputs],
+                    context,
+                    self.flow.namespace,
+                    what="the flow's outputs",
+                )
             for output in self.flow.outputs:
-                value = self.runtime.renderer.render_value(output.value, context)
+                with reading_kv(kv):
+                    value = self.runtime.renderer.render_value(output.value, context)
                 out[output.id] = self._masked(jsonable(output.coerce(value)))
             self._check_size("the flow's outputs", None, out)
         except (PodiumError, ValueError) as exc:

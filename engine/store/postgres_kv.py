@@ -4,6 +4,7 @@ projector. A mixin of `PostgresStore` (postgres.py), which provides the pool."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
@@ -133,6 +134,7 @@ class PostgresKv:
         include_children: bool = False,
         key_prefix: str | None = None,
         q: str | None = None,
+        live_at: datetime | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> tuple[list[KvEntry], int]:
@@ -150,6 +152,9 @@ class PostgresKv:
         if q:
             args.append(like_pattern(q))
             clauses.append(f"(key ILIKE ${len(args)} OR description ILIKE ${len(args)})")
+        if live_at is not None:
+            args.append(live_at)
+            clauses.append(f"(expires_at IS NULL OR expires_at > ${len(args)})")
         where = " AND ".join(clauses)
         n = len(args)
 

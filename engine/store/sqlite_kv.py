@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -100,7 +100,7 @@ class SqliteKv:
                     value = (
                         orjson.dumps(change.value).decode() if change.value_uri is None else None
                     )
-                    at = change.at.isoformat()
+                    at = change.at.astimezone(UTC).isoformat()
                     cursor = db.execute(
                         _SET,
                         (
@@ -112,7 +112,7 @@ class SqliteKv:
                             change.description,
                             at,
                             at,
-                            _iso(change.expires_at),
+                            _iso(change.expires_at.astimezone(UTC) if change.expires_at else None),
                             change.event_id,
                             int(change.only_if_absent),
                         ),
@@ -142,6 +142,7 @@ class SqliteKv:
         include_children: bool = False,
         key_prefix: str | None = None,
         q: str | None = None,
+        live_at: datetime | None = None,
         limit: int = 1000,
         offset: int = 0,
     ) -> tuple[list[KvEntry], int]:
@@ -159,6 +160,9 @@ class SqliteKv:
         if q:
             clauses.append("(key LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')")
             args += [like_pattern(q)] * 2
+        if live_at is not None:
+            clauses.append("(expires_at IS NULL OR expires_at > ?)")
+            args.append(_iso(live_at.astimezone(UTC)))
         where = " AND ".join(clauses)
 
         def read() -> tuple[list[KvEntry], int]:

@@ -147,6 +147,22 @@ async def test_listing_by_namespace_children_prefix_and_text(store: Store) -> No
     assert len(entries) == 2 and total == 6
 
 
+async def test_listing_live_entries_leaves_out_the_expired_ones(store: Store) -> None:
+    hour = timedelta(hours=1)
+    await store.apply_kv(
+        [
+            put("a", 1, expires_at=T0 + hour),
+            put("b", 2, expires_at=T0 + 3 * hour),
+            put("c", 3),
+            put("d", 4, expires_at=T0 + hour + timedelta(microseconds=500)),
+        ]
+    )
+    entries, total = await store.list_kv(namespace="company.team", live_at=T0 + hour)
+    assert [e.key for e in entries] == ["b", "c", "d"] and total == 3
+    entries, total = await store.list_kv(live_at=T0 + 2 * hour, limit=1, offset=1)
+    assert [e.key for e in entries] == ["c"] and total == 2
+
+
 async def test_the_kv_table_survives_a_reopen(store: Store, tmp_path: Path) -> None:
     await store.apply_kv([put("k", "kept")])
     if isinstance(store, SqliteStore):

@@ -191,6 +191,8 @@ tasks:
   - id: after
     type: io.kestra.plugin.core.debug.Return
     format: "{{ kv('item_a', errorOnMissing=false) ?? 'deleted' }}"
+outputs:
+  - {id: last, type: STRING, value: "{{ kv('item_c') }}"}
 """
 
 
@@ -204,6 +206,7 @@ async def test_a_later_task_reads_what_earlier_tasks_set(api: Api) -> None:
     assert got["chained"] == {"value": "B"}  # a key named by another key's value
     assert got["gone"] == {"deleted": True} and got["gone_again"] == {"deleted": False}
     assert got["after"] == {"value": "deleted"}
+    assert done["outputs"] == {"last": "C"}  # the flow's outputs read the store too
 
 
 REFUSALS = """
