@@ -21,7 +21,7 @@ import orjson
 
 from engine.bus.base import Bus, Topics
 from engine.clock import Clock
-from engine.errors import TaskFailed
+from engine.errors import TaskFailed, TransientError
 from engine.kv import (
     INLINE_VALUE_BYTES,
     MAX_VALUE_BYTES,
@@ -40,6 +40,9 @@ from engine.storage import LocalStorage
 __all__ = ["KvConflict", "KvExpired", "KvService", "TaskKvStore"]
 
 PAGE = 1000
+# How long a change may wait for the KV projector before the caller is told it is down
+# (the change is published: it is applied when a projector runs again).
+APPLY_TIMEOUT = 120.0
 
 
 class KvConflict(KvError):
@@ -60,6 +63,7 @@ class KvService:
         clock: Clock,
         topics: Topics = Topics(),
         wait_applied: Callable[[], Awaitable[None]],
+        apply_timeout: float = APPLY_TIMEOUT,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -67,6 +71,7 @@ class KvService:
         self.clock = clock
         self.topics = topics
         self._wait_applied = wait_applied
+        self.apply_timeout = apply_timeout
 
     def __repr__(self) -> str:
         return f"<KvService topic={self.topics.kv}>"
@@ -246,7 +251,14 @@ class KvService:
             self.topics.kv,
             [(c.partition_key, c.model_dump_json().encode()) for c in changes],
         )
-        await self._wait_applied()
+        try:
+            async with asyncio.timeout(self.apply_timeout):
+                await self._wait_applied()
+        except TimeoutError:
+            raise TransientError(
+                f"the KV change is published but was not applied within {self.apply_timeout:g}s; "
+                "is a projector role running?"
+            ) from None
 
     def _write_value(self, change: KvChanged, data: bytes) -> str:
         """The whole value under a name of its own, renamed into place once written and

@@ -4,12 +4,16 @@ engine/kv.py: what a change does, that a redelivered change does nothing, that
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from engine.bus.memory import MemoryBus
+from engine.clock import FakeClock
+from engine.errors import TransientError
 from engine.kv import (
     KvChanged,
     KvError,
@@ -19,6 +23,9 @@ from engine.kv import (
     parse_text_value,
     typed_value,
 )
+from engine.kv_projector import KvProjector
+from engine.kv_service import KvService
+from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.store.postgres import PostgresStore
 from engine.store.sqlite import SqliteStore
@@ -236,3 +243,32 @@ def test_keys_and_namespaces() -> None:
         with pytest.raises(KvError):
             check_key(bad)
     assert ancestors("a.b.c") == ["a.b.c", "a.b", "a"]
+
+
+# -- the service and its projector -----------------------------------------------------
+
+
+async def test_a_change_waits_for_the_projector_and_lands_once_one_runs(tmp_path: Path) -> None:
+    async with MemoryBus() as bus, SqliteStore(tmp_path / "s.db") as store:
+        storage = LocalStorage(tmp_path / "storage")
+        projector = KvProjector(bus, store, storage)
+        service = KvService(
+            bus,
+            store,
+            storage,
+            clock=FakeClock(),
+            wait_applied=projector.caught_up,
+            apply_timeout=0.2,
+        )
+        with pytest.raises(TransientError, match="not applied within 0.2s"):
+            await service.set("company", "k", "v")  # no projector runs
+        assert await store.get_kv("company", "k") is None
+        async with asyncio.TaskGroup() as group:
+            running = group.create_task(projector.run())
+            await projector.caught_up()
+            entry = await service.entry("company", "k")
+            assert entry is not None and entry.value == "v"  # published, applied now
+            await service.set("company", "k", "w")
+            assert await service.value(await service.entry("company", "k")) == "w"  # type: ignore[arg-type]
+            projector.stop()
+            await running

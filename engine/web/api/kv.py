@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from engine.durations import parse_duration
+from engine.errors import TransientError
 from engine.kv import KvError, parse_text_value
 from engine.kv_service import KvConflict, KvExpired, KvService
 from engine.web.http import ApiError, ApiRoutes, json_response, page_args, read_json, read_text
@@ -40,7 +41,9 @@ def _service(request: web.Request) -> KvService:
     return service
 
 
-def _refused(exc: KvError) -> ApiError:
+def _refused(exc: KvError | TransientError) -> ApiError:
+    if isinstance(exc, TransientError):
+        return ApiError(503, str(exc))
     if isinstance(exc, KvExpired):
         return ApiError(410, str(exc))
     if isinstance(exc, KvConflict):
@@ -51,7 +54,7 @@ def _refused(exc: KvError) -> ApiError:
 async def list_keys(request: web.Request) -> web.StreamResponse:
     try:
         entries = await _service(request).every(request.match_info["namespace"])
-    except KvError as exc:
+    except (KvError, TransientError) as exc:
         raise _refused(exc) from None
     return json_response([e.kestra_json() for e in entries])
 
@@ -65,7 +68,7 @@ async def list_keys_with_inheritance(request: web.Request) -> web.StreamResponse
     try:
         for n in range(len(parts), 0, -1):
             found += [e.kestra_json() for e in await service.every(".".join(parts[:n]))]
-    except KvError as exc:
+    except (KvError, TransientError) as exc:
         raise _refused(exc) from None
     return json_response(found)
 
@@ -104,7 +107,7 @@ async def search_keys(request: web.Request) -> web.StreamResponse:
         entries, total = await _service(request).search(
             limit=limit, offset=offset, **_search_filters(request)
         )
-    except KvError as exc:
+    except (KvError, TransientError) as exc:
         raise _refused(exc) from None
     return json_response({"results": [e.kestra_json() for e in entries], "total": total})
 
@@ -114,7 +117,7 @@ async def get_key(request: web.Request) -> web.StreamResponse:
     namespace, key = request.match_info["namespace"], request.match_info["key"]
     try:
         entry = await service.entry(namespace, key)
-    except KvError as exc:
+    except (KvError, TransientError) as exc:
         raise _refused(exc) from None
     if entry is None:
         raise ApiError(404, f"No value found for key '{key}' in namespace '{namespace}'")
@@ -150,7 +153,7 @@ async def put_key(request: web.Request) -> web.StreamResponse:
         await _service(request).set(
             namespace, key, value, kv_type=kind, ttl=ttl, description=description
         )
-    except KvError as exc:
+    except (KvError, TransientError) as exc:
         raise _refused(exc) from None
     return web.Response(status=200)
 
@@ -160,7 +163,7 @@ async def delete_key(request: web.Request) -> web.StreamResponse:
         deleted = await _service(request).delete(
             request.match_info["namespace"], request.match_info["key"]
         )
-    except KvError as exc:
+    except (KvError, TransientError) as exc:
         raise _refused(exc) from None
     return json_response(deleted)
 
@@ -178,6 +181,8 @@ async def delete_keys(request: web.Request) -> web.StreamResponse:
                 deleted.append(key)
         except KvError:
             continue  # Kestra skips a key it cannot delete in a bulk call
+        except TransientError as exc:
+            raise _refused(exc) from None
     return json_response({"keys": deleted})
 
 
