@@ -6,6 +6,7 @@ refusals, and Kestra's own SDK (`kestrapy`) against it."""
 from __future__ import annotations
 
 import asyncio
+import io
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -442,3 +443,20 @@ async def test_kestras_sdk_kv_calls_against_podium(api: Api) -> None:
     await asyncio.to_thread(calls)
     left = await api.json("GET", "/api/v1/kv")
     assert [e["key"] for e in left["results"]] == ["count"]
+
+
+async def test_hostile_keys_bodies_and_headers_are_refused(api: Api) -> None:
+    base = "/api/v1/namespaces/company/kv"
+    for key in ("a%2F..%2F..%2Fescape", "..%2Fescape", "%2e%2e", "a%00b", "a%20b"):
+        async with api.http.put(api.url(f"{base}/{key}"), data="1", headers=TEXT) as answer:
+            assert answer.status in (400, 404), key  # not a key, or no such route
+    storage = api.podium.storage.root
+    assert not list(storage.parent.glob("escape*")) and not list(storage.rglob("escape*"))
+    huge = io.BytesIO(b"x" * ((10 << 20) + 1))
+    await api.json("PUT", f"{base}/big", status=413, data=huge, headers=TEXT)
+    await api.json(
+        "PUT", f"{base}/k", status=400, data="1", headers={**TEXT, "description": "d" * 5000}
+    )
+    await api.json("DELETE", base, status=400, data="not json", headers=TEXT)
+    # nothing of the above was stored
+    assert await api.json("GET", base) == []

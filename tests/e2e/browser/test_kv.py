@@ -13,7 +13,8 @@ from tests.e2e.browser.conftest import UI
 
 async def test_kv_page_lists_filters_creates_edits_and_deletes(ui: UI) -> None:
     kv = ui.podium.kv
-    await kv.set("company.team", "project_id", "podium-demo", description="the GCP project")
+    hostile = 'the GCP project <img src=x onerror="window.pwned=1">'
+    await kv.set("company.team", "project_id", "podium-demo", description=hostile)
     await kv.set("company.team", "retries", 3)
     await kv.set("company.team", "session", {"token": "abc"}, ttl=timedelta(hours=2))
     page = ui.page
@@ -32,7 +33,8 @@ async def test_kv_page_lists_filters_creates_edits_and_deletes(ui: UI) -> None:
     await expect(table.locator('tr[data-key="retries"]').get_by_test_id("kv-expiry")).to_have_text(
         "never"
     )
-    await expect(table.locator('tr[data-key="project_id"]')).to_contain_text("the GCP project")
+    await expect(table.locator('tr[data-key="project_id"]')).to_contain_text(hostile)  # as text
+    assert await table.locator("img").count() == 0
     await ui.screenshot("kv-list")
 
     await page.fill("#kv-filter", "proj")
