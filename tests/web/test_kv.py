@@ -460,3 +460,43 @@ async def test_hostile_keys_bodies_and_headers_are_refused(api: Api) -> None:
     await api.json("DELETE", base, status=400, data="not json", headers=TEXT)
     # nothing of the above was stored
     assert await api.json("GET", base) == []
+
+
+COURSE_KV = """
+id: 06_gcp_kv
+namespace: zoomcamp
+tasks:
+  - id: gcp_project_id
+    type: io.kestra.plugin.core.kv.Set
+    key: GCP_PROJECT_ID
+    kvType: STRING
+    value: kestra-sandbox # TODO replace with your project id
+  - id: gcp_location
+    type: io.kestra.plugin.core.kv.Set
+    key: GCP_LOCATION
+    kvType: STRING
+    value: europe-west2
+  - id: gcp_bucket_name
+    type: io.kestra.plugin.core.kv.Set
+    key: GCP_BUCKET_NAME
+    kvType: STRING
+    value: your-name-kestra # TODO make sure it's globally unique!
+"""
+
+COURSE_READER = """
+id: 07_gcp_setup
+namespace: zoomcamp
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "bucket {{kv('GCP_BUCKET_NAME')}} in {{kv('GCP_PROJECT_ID')}} ({{kv('GCP_LOCATION')}})"
+"""
+
+
+async def test_the_courses_kv_flows(api: Api) -> None:
+    await api.deploy(COURSE_KV)
+    await api.deploy(COURSE_READER)
+    assert (await api.run("zoomcamp", "06_gcp_kv"))["state"]["current"] == "SUCCESS"
+    done = await api.run("zoomcamp", "07_gcp_setup")
+    assert done["state"]["current"] == "SUCCESS"
+    assert "bucket your-name-kestra in kestra-sandbox (europe-west2)" in await logs(api, done)
