@@ -500,3 +500,15 @@ async def test_the_courses_kv_flows(api: Api) -> None:
     done = await api.run("zoomcamp", "07_gcp_setup")
     assert done["state"]["current"] == "SUCCESS"
     assert "bucket your-name-kestra in kestra-sandbox (europe-west2)" in await logs(api, done)
+
+
+async def test_entries_survive_a_restart_of_the_embedded_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with running_podium(data) as podium:
+        await podium.kv.set("company", "kept", {"a": 1}, description="survives")
+        await podium.kv.set("company", "blob", "y" * (100 << 10))
+    async with running_podium(data) as podium:
+        entry = await podium.kv.entry("company", "kept")
+        assert entry is not None and entry.value == {"a": 1} and entry.description == "survives"
+        blob = await podium.kv.entry("company", "blob")
+        assert blob is not None and await podium.kv.value(blob) == "y" * (100 << 10)
