@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from engine.durations import format_duration, parse_duration
-from engine.errors import ConfigError
+from engine.errors import ConfigError, TransientError
 from engine.kv import KvEntry, KvError, KvType, parse_text_value, typed_value
 from engine.kv_service import KvExpired
 from engine.values import jsonable
@@ -125,6 +125,9 @@ async def kv_command(args: argparse.Namespace) -> int:
     except _ApiRefused as exc:
         print(f"podium: {exc}", file=sys.stderr)
         return EXIT_FAILED if exc.status in (404, 410) else EXIT_USAGE
+    except TransientError as exc:  # the bus or store is down, or no projector applies
+        print(f"podium: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_USAGE
 
 
