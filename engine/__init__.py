@@ -11,6 +11,10 @@
 5. projector      `projector.py` applies events to the store, idempotently
 6. store          `store/`: the projection (SQLite embedded), read by `web/` and the CLI
 
+The namespace KV store is beside that path: `kv.py` (entries, types, the change record),
+`kv_service.py` (reads; changes published on the `kv` topic), `kv_projector.py` (their
+one writer), `kv_loading.py` + `templating/kv.py` (`kv()` in templates), `kv_cli.py`.
+
 `server.py` wires the roles together; `cli.py` is the `podium` command; `settings.py`
 reads configuration once; `errors.py` draws the exception tree.
 """

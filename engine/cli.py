@@ -9,6 +9,7 @@ podium flow validate FILE…                                   print every probl
 podium flow deploy DIR…                                      validate, then store, every flow
 podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
 podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
+podium kv set|get|ls|rm NAMESPACE [KEY [VALUE]] [--server URL]   the KV store (engine/kv_cli.py)
 
 Settings come from --config (default: config/default.yaml), then PODIUM_* variables
 (PODIUM_BUS=kafka://…, PODIUM_STORE=postgresql://…), then flags.
@@ -34,6 +35,7 @@ from engine.errors import ConfigError, FlowDefinitionError, InputError
 from engine.events import ExecutionChanged, decode_event
 from engine.flow import load_flow
 from engine.intake import FlowNotFound
+from engine.kv_cli import add_kv_commands, kv_command
 from engine.settings import load_settings
 from engine.states import State
 
@@ -169,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--config", type=Path, help="a settings file instead of config/default.yaml"
     )
+    add_kv_commands(commands)
     return parser
 
 
@@ -201,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if answer.strip().lower() not in ("y", "yes"):
                     return EXIT_USAGE
             return _run(rebuild_projection(args))
+        if args.command == "kv":
+            return _run(kv_command(args))
         if args.command == "trigger" and args.action == "backfill":
             from triggers.backfill import backfill_command
 

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
+from engine.kv_service import TaskKvStore
 from engine.plugin import LevelMethods, Task
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
+from engine.templating.kv import reading_kv
 
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
@@ -69,6 +71,7 @@ class TaskRunContext:
             walk.execution_id,
             f"{run.task.id}/{run.id}",
         )
+        self.kv = TaskKvStore(walk.runtime.kv, flow.namespace)
         self.variables = flow.variables
 
     def __repr__(self) -> str:
@@ -93,16 +96,20 @@ class TaskRunContext:
                 context[key] = (
                     {**base, **more} if isinstance(base, dict) and isinstance(more, dict) else more
                 )
-        return self._walk.runtime.renderer.render_value(value, context)
+        with reading_kv(self._run.kv):
+            return self._walk.runtime.renderer.render_value(value, context)
 
     def render_text(self, template: str) -> str:
-        return self._walk.runtime.renderer.render(template, self.template_context)
+        with reading_kv(self._run.kv):
+            return self._walk.runtime.renderer.render(template, self.template_context)
 
     def evaluate(self, expression: str) -> Any:
-        return self._walk.runtime.renderer.evaluate(expression, self.template_context)
+        with reading_kv(self._run.kv):
+            return self._walk.runtime.renderer.evaluate(expression, self.template_context)
 
     def is_true(self, template: str) -> bool:
-        return self._walk.runtime.renderer.is_true(template, self.template_context)
+        with reading_kv(self._run.kv):
+            return self._walk.runtime.renderer.is_true(template, self.template_context)
 
     def mask(self, text: str) -> str:
         secrets = self._walk.runtime.renderer.secrets

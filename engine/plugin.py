@@ -34,6 +34,7 @@ __all__ = [
     "Retry",
     "RunContext",
     "Task",
+    "TaskKv",
     "TaskLogger",
     "TaskStorage",
     "plugin",
@@ -172,6 +173,42 @@ class TaskStorage(Protocol):
     def purge_execution(self) -> list[str]: ...
 
 
+class TaskKv(Protocol):
+    """The namespace key/value store as a task sees it (engine/kv_service.py). A namespace
+    left out is the flow's; a refused key, value or namespace raises TaskFailed. A change
+    is visible to every read that starts after it returned."""
+
+    async def get(self, key: str, *, namespace: str | None = None) -> tuple[bool, Any]:
+        """(found, value). An expired entry is not found."""
+
+    async def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str | None = None,
+        kv_type: str | None = None,
+        ttl: timedelta | None = None,
+        description: str | None = None,
+        overwrite: bool = True,
+    ) -> None: ...
+
+    async def delete(self, key: str, *, namespace: str | None = None) -> bool: ...
+
+    async def keys(self, *, namespace: str | None = None, prefix: str | None = None) -> list[str]:
+        """The live keys of one namespace, in order."""
+
+    async def purge(
+        self,
+        *,
+        namespaces: Sequence[str] | None,
+        namespace_pattern: str | None,
+        include_children: bool,
+        key_pattern: str | None,
+        expired_only: bool,
+    ) -> int: ...
+
+
 class RunContext(Protocol):
     """Everything a task may do while it runs."""
 
@@ -183,6 +220,7 @@ class RunContext(Protocol):
     value: str | None
     logger: TaskLogger
     storage: TaskStorage
+    kv: TaskKv
     variables: Mapping[str, Any]
 
     @property

@@ -156,14 +156,17 @@ async def wait_for_projection(
     *,
     group: str = ProjectorSettings.group,
     poll_seconds: float = 0.05,
+    topic: str | None = None,
 ) -> None:
     """Wait until a projector (in any process) has stored everything published on the
-    events topic before this call: its group's commits reach the end offsets of now."""
-    targets = await bus.end_offsets(topics.events)
+    events topic (or `topic`) before this call: its group's commits reach the end
+    offsets of now."""
+    topic = topic or topics.events
+    targets = await bus.end_offsets(topic)
     loop = asyncio.get_running_loop()
     started = next_report = loop.time()
     while True:
-        done = await bus.group_offsets(topics.events, group)
+        done = await bus.group_offsets(topic, group)
         behind = sum(max(0, end - done.get(p, 0)) for p, end in targets.items())
         if not behind:
             return

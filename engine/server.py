@@ -39,6 +39,8 @@ from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
+from engine.kv_projector import KvProjector, KvProjectorSettings
+from engine.kv_service import KvService
 from engine.metrics import Registry
 from engine.projector import Projector, ProjectorSettings, wait_for_projection
 from engine.settings import Settings
@@ -178,7 +180,7 @@ class Podium:
                 journal=journal,
                 fsync=settings.journal.fsync,
                 segment_bytes=settings.journal.segment_bytes,
-                topics=(self.topics.requests, self.topics.events),
+                topics=(self.topics.requests, self.topics.events, self.topics.kv),
             )
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
@@ -230,6 +232,22 @@ class Podium:
             ),
             wait_projected=self._projection_waiter(),
         )
+        self.kv_projector = KvProjector(
+            self.bus,
+            self.store,
+            self.storage,
+            topics=self.topics,
+            settings=KvProjectorSettings(group=self.topics.group("kv")),
+        )
+        self.kv = KvService(
+            self.bus,
+            self.store,
+            self.storage,
+            clock=self.clock,
+            topics=self.topics,
+            wait_applied=self._kv_waiter(),
+        )
+        self.executor.runtime.kv = self.kv
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
         self.watcher = ExecutionWatcher(
@@ -270,6 +288,15 @@ class Podium:
             self.bus, self.topics, group=self.topics.group("projector")
         )
 
+    def _kv_waiter(self) -> Callable[[], Awaitable[None]]:
+        """KV changes are applied by the KV projector (the projector role's): a change is
+        read back once it is through, here or in another process."""
+        if self.has("projector"):
+            return self.kv_projector.caught_up
+        return lambda: wait_for_projection(
+            self.bus, self.topics, group=self.topics.group("kv"), topic=self.topics.kv
+        )
+
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
@@ -294,12 +321,17 @@ class Podium:
         if self.has("projector"):
             projector = self.projector
             report["projector"] = {
-                "ready": projector.is_ready.is_set(),
+                "ready": projector.is_ready.is_set() and self.kv_projector.is_ready.is_set(),
                 "applied": projector.applied,
                 "lag": projector.lag,
                 "error": projector.last_error,
             }
-            is_up = is_up and projector.is_ready.is_set() and projector.last_error is None
+            is_up = (
+                is_up
+                and projector.is_ready.is_set()
+                and projector.last_error is None
+                and self.kv_projector.last_error is None
+            )
         if self.has("scheduler"):
             report["scheduler"] = {"ready": self.triggers.is_ready.is_set()}
             is_up = is_up and self.triggers.is_ready.is_set()
@@ -321,9 +353,10 @@ class Podium:
         self, group: asyncio.TaskGroup, ready: asyncio.Event | None
     ) -> web.AppRunner | None:
         watch_stop = asyncio.Event()
-        projector = watcher = executor = triggers = None
+        projector = kv_projector = watcher = executor = triggers = None
         if self.has("projector"):
             projector = group.create_task(self.projector.run(), name="projector")
+            kv_projector = group.create_task(self.kv_projector.run(), name="kv projector")
         if self.has("webserver"):
             watcher = group.create_task(self.watcher.run(), name="watcher")
             if not self.has("scheduler"):
@@ -363,6 +396,10 @@ class Podium:
             await self.projector.caught_up()
             self.projector.stop()
             await projector
+        if kv_projector is not None:
+            await self.kv_projector.caught_up()
+            self.kv_projector.stop()
+            await kv_projector
         return runner
 
     async def _refresh_disabled(self, stop: asyncio.Event) -> None:
@@ -425,6 +462,7 @@ class Podium:
             triggers=self.triggers,
             auth=auth,
             metrics=registry,
+            kv=self.kv,
         )
         metrics = EventMetrics(
             self.bus,

@@ -37,10 +37,13 @@ from engine.events import (
     TaskRunChanged,
 )
 from engine.flow import Flow
+from engine.kv_loading import load_snapshot, mentions_kv, task_templates
+from engine.kv_service import KvService
 from engine.plugin import Retry, Task
 from engine.states import State, worst
 from engine.storage import LocalStorage
 from engine.templating import Renderer
+from engine.templating.kv import KvSnapshot, reading_kv
 from engine.values import jsonable
 
 __all__ = ["ExecutionWalk", "Runtime", "TaskRun", "task_run_id"]
@@ -73,6 +76,7 @@ class Runtime:
     cache_root: Path
     envs: Mapping[str, str] = field(default_factory=dict)
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
+    kv: KvService | None = None  # set by the server; None where KV is not served
     is_shutting_down: bool = False
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear
     # error rather than an event the bus refuses (settings: max_record_bytes).
@@ -97,6 +101,7 @@ class TaskRun:
     child_states: list[State] = field(default_factory=list)
     has_warning: bool = False
     shared_dir: Path | None = None  # set by WorkingDirectory for its children
+    kv: KvSnapshot | None = None  # the KV entries its templates read (engine/kv_loading.py)
 
     def __repr__(self) -> str:
         return f"<TaskRun {self.task.id} {self.id} {self.state} attempt={self.attempt}>"
@@ -136,6 +141,7 @@ class ExecutionWalk:
         self.labels_changed = False
         self.pending_metrics: list[tuple[TaskRun, str, float, str, dict[str, str]]] = []
         self._base_context = self._make_base_context()
+        self._reads_kv = runtime.kv is not None and "kv(" in (flow.source or flow.model_dump_json())
 
     def __repr__(self) -> str:
         return f"<ExecutionWalk {self.flow.key} {self.header.execution_id} {self.header.state}>"
@@ -294,7 +300,7 @@ class ExecutionWalk:
                     state = await self.run_list(
                         flow.tasks, parent=None, errors=flow.errors, finally_=flow.finally_
                     )
-                    outputs, error = self._flow_outputs(state)
+                    outputs, error = await self._flow_outputs(state)
                     if error:
                         state = worst([state, State.FAILED])
                     if flow.afterExecution:
@@ -387,6 +393,7 @@ class ExecutionWalk:
                 return recorded.state
         if task.runIf is not None:
             try:
+                await self._load_kv(run)
                 should_run = self._run_if(task, run)
             except PodiumError as exc:
                 run.error = f"runIf: {exc}"
@@ -410,6 +417,7 @@ class ExecutionWalk:
             await self._publish_run(run)
             ctx = TaskRunContext(self, run)
             try:
+                await self._load_kv(run)
                 outputs = await self._attempt(task, ctx)
                 run.outputs = self._masked(jsonable(outputs)) if outputs else {}
                 self._check_size(f"the outputs of task {task.id}", run)
@@ -495,7 +503,20 @@ class ExecutionWalk:
         if isinstance(condition, bool):
             return condition
         assert condition is not None
-        return self.runtime.renderer.is_true(condition, self.context_for(run))
+        with reading_kv(run.kv):
+            return self.runtime.renderer.is_true(condition, self.context_for(run))
+
+    async def _load_kv(self, run: TaskRun) -> None:
+        """Read the KV entries the task's templates ask for, afresh for each attempt."""
+        if self._reads_kv and self.runtime.kv is not None and mentions_kv(run.task):
+            run.kv = await load_snapshot(
+                self.runtime.kv,
+                self.runtime.renderer,
+                task_templates(run.task),
+                self.context_for(run),
+                self.flow.namespace,
+                what=f"task {run.task.id}",
+            )
 
     def _retry_for(self, task: Task, parent: TaskRun | None) -> Retry | None:
         """The task's own policy, else the nearest flowable ancestor's, else the flow's."""
@@ -530,14 +551,25 @@ class ExecutionWalk:
             node = node.setdefault(value, {})
         node[run.values[-1]] = run.outputs
 
-    def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
+    async def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
         if not self.flow.outputs or state.is_failure:
             return {}, None
         context = self.context_for(None)
         out: dict[str, Any] = {}
         try:
+            kv = None
+            if self._reads_kv and self.runtime.kv is not None:
+                kv = await load_snapshot(
+                    self.runtime.kv,
+                    self.runtime.renderer,
+                    [o.value for o in self.flow.outputs],
+                    context,
+                    self.flow.namespace,
+                    what="the flow's outputs",
+                )
             for output in self.flow.outputs:
-                value = self.runtime.renderer.render_value(output.value, context)
+                with reading_kv(kv):
+                    value = self.runtime.renderer.render_value(output.value, context)
                 out[output.id] = self._masked(jsonable(output.coerce(value)))
             self._check_size("the flow's outputs", None, out)
         except (PodiumError, ValueError) as exc:

@@ -39,6 +39,11 @@ class Topics:
     def events(self) -> str:
         return f"{self.prefix}.events"
 
+    @property
+    def kv(self) -> str:
+        """Changes of namespace KV entries (engine/kv.py), keyed by namespace/key."""
+        return f"{self.prefix}.kv"
+
     def group(self, role: str) -> str:
         """A consumer group's name: `podium-executor`, `podium-projector`, …"""
         return f"{self.prefix}-{role}"

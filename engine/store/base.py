@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, Self
 
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
+from engine.kv import KvRows
 from engine.states import State
 
 __all__ = [
@@ -215,7 +216,7 @@ def prefix_pattern(namespace: str) -> str:
     return like_pattern(namespace)[1:-1] + ".%"
 
 
-class Store(Protocol):
+class Store(KvRows, Protocol):
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
 

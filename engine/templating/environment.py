@@ -40,6 +40,7 @@ from engine.templating.bounds import (
     guard_loop,
 )
 from engine.templating.functions import install
+from engine.templating.kv import kv
 from engine.templating.output import to_text
 from engine.templating.pebble import rewrite_expression, rewrite_template
 
@@ -189,6 +190,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
             auto_reload=False,
         )
         install(self)
+        self.globals["kv"] = kv  # engine/templating/kv.py: reads entries loaded before the task
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from engine.flows import FlowRepository
 from engine.intake import Intake
+from engine.kv_service import KvService
 from engine.metrics import Registry
 from engine.storage import LocalStorage
 from engine.store.base import Store
@@ -29,6 +30,7 @@ from engine.web.api.executions import execution_routes
 from engine.web.api.files import file_routes
 from engine.web.api.flow_transfer import flow_transfer_routes
 from engine.web.api.flows import flow_routes
+from engine.web.api.kv import KV_SERVICE, kv_routes
 from engine.web.api.logs import log_routes
 from engine.web.api.stats import stats_routes
 from engine.web.api.triggers import trigger_routes
@@ -118,6 +120,7 @@ def create_app(
     triggers: TriggerService | None = None,
     auth: Authenticator | None = None,
     metrics: Registry | None = None,
+    kv: KvService | None = None,
 ) -> web.Application:
     """The whole HTTP side. `auth` None serves without authentication (tests of other
     parts, or PODIUM_AUTH__ENABLED=false behind a proxy that authenticates)."""
@@ -162,6 +165,7 @@ def create_app(
     log_routes(services, api)
     trigger_routes(services, api)
     stats_routes(services, api)
+    kv_routes(api)
 
     app = web.Application(
         client_max_size=MAX_BODY, middlewares=[_errors_middleware(metrics), auth_middleware(auth)]
@@ -173,6 +177,8 @@ def create_app(
             web.get("/metrics", get_metrics, allow_head=False),
         ]
     )
+    if kv is not None:
+        app[KV_SERVICE] = kv
     app.add_routes(api.routes)
     app.add_routes(extra_routes)
     app.add_routes(_ui_routes())

@@ -255,6 +255,46 @@ def _paths() -> dict[str, dict[str, Any]]:
                        {"200": _json(_OBJECT)},
                        params=(_param("startDate"), _param("endDate"), _param("interval")))
         },
+        **_kv_paths(),
+    }  # fmt: skip
+
+
+def _kv_paths() -> dict[str, dict[str, Any]]:
+    entries = {"200": _json({"type": "array", "items": _ref("KVEntry")})}
+    key = _path("namespace", "key")
+    return {
+        "/api/v1/kv": {
+            "get": _op("KV entries of every namespace, a page at a time", "KV",
+                       {"200": _json({"type": "object", "properties": {
+                           "results": {"type": "array", "items": _ref("KVEntry")},
+                           "total": {"type": "integer"}}})},
+                       params=(*_PAGE, _param("sort", many=True),
+                               _param("filters[namespace][EQUALS]"), _param("filters[namespace][PREFIX]"),
+                               _param("filters[q][EQUALS]")))
+        },
+        "/api/v1/namespaces/{namespace}/kv": {
+            "get": _op("The live KV entries of a namespace", "KV", entries, params=_path("namespace")),
+            "delete": _op("Delete several keys", "KV",
+                          {"200": _json({"type": "object", "properties": {"keys": {"type": "array"}}})},
+                          params=_path("namespace"),
+                          body={"application/json": {"schema": {"type": "object", "properties": {
+                              "keys": {"type": "array", "items": {"type": "string"}}}}}}),
+        },
+        "/api/v1/namespaces/{namespace}/kv/inheritance": {
+            "get": _op("The KV entries of a namespace and of its parents", "KV", entries,
+                       params=_path("namespace"))
+        },
+        "/api/v1/namespaces/{namespace}/kv/{key}": {
+            "get": _op("A key's typed value", "KV", {"200": _json({"type": "object", "properties": {
+                "type": {"type": "string"}, "value": {}, "revision": {"type": "integer"},
+                "updated": {"type": "string"}}})}, params=key, extra={"410": _ERROR}),
+            "put": _op("Set a key: the body is the value (JSON or text); headers ttl, description",
+                       "KV", {"200": {"description": "stored"}}, params=key,
+                       body={"text/plain": {"schema": {"type": "string"}},
+                             "application/json": {"schema": {}}}, extra={"409": _ERROR}),
+            "delete": _op("Delete a key (false when there was none)", "KV",
+                          {"200": _json({"type": "boolean"})}, params=key),
+        },
     }  # fmt: skip
 
 
@@ -332,6 +372,10 @@ def _schemas() -> dict[str, Any]:
             "namespace": string, "flowId": string, "triggerId": string, "type": string,
             "disabled": {"type": "boolean"}, "nextExecutionDate": nullable,
             "backfill": {"type": ["object", "null"]}}},
+        "KVEntry": {"type": "object", "properties": {
+            "namespace": string, "key": string, "type": string, "revision": {"type": "integer"},
+            "description": nullable, "creationDate": string, "updateDate": string,
+            "expirationDate": nullable}},
         "Preview": {"type": "object", "properties": {
             "type": {"enum": ["csv", "json", "text"]}, "rows": {"type": "array"}, "content": {},
             "truncated": {"type": "boolean"}}},

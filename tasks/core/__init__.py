@@ -1,9 +1,10 @@
-"""Kestra's core tasks: logging, outputs, flow control, execution control, storage."""
+"""Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV."""
 
 from tasks.core.branching import If, Switch
 from tasks.core.debug import OutputValues, Return
 from tasks.core.execution import Fail, Labels, Resume
 from tasks.core.grouping import AllowFailure, Dag, Parallel, Sequential, WorkingDirectory
+from tasks.core.kv import KV_TASKS
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
 from tasks.core.storage import PurgeCurrentExecutionFiles
@@ -34,4 +35,5 @@ CORE_TASKS: tuple[type, ...] = (
     Switch,
     WaitFor,
     WorkingDirectory,
+    *KV_TASKS,
 )

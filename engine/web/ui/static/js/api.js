@@ -37,10 +37,10 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-export async function api(path, { method = "GET", query, json, body, contentType, signal, quiet401 = false } = {}) {
+export async function api(path, { method = "GET", query, json, body, contentType, headers: extra = {}, signal, quiet401 = false } = {}) {
   // X-Requested-With: the server then leaves out WWW-Authenticate on a 401, so the
   // browser shows our login page instead of its own password box.
-  const headers = { Accept: "application/json", "X-Requested-With": "XMLHttpRequest" };
+  const headers = { ...extra, Accept: "application/json", "X-Requested-With": "XMLHttpRequest" };
   if (method !== "GET" && method !== "HEAD") {
     const csrf = cookie("podium_csrf");
     if (csrf) headers["X-CSRF-Token"] = csrf;

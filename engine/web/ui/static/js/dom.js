@@ -76,6 +76,7 @@ const ICONS = {
   executions: "M5 3l14 9-14 9z",
   play: "M6 4l14 8-14 8z",
   logout: "M15 12H3M11 8l-4 4 4 4M14 4h5v16h-5",
+  kv: "M4 5h16v14H4zM4 10h16M9 5v14",
 };
 export function icon(name) {
   return s("svg", { viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true" },
