@@ -7,12 +7,15 @@ another execution's or another tenant's files by guessing URIs. `fileURI('path')
 a namespace file, as Kestra does, without touching storage.
 
 `printContext()` returns the whole template context with every revealed secret masked;
-`currentEachOutput(outputs.t)` picks the outputs of `t` for the current ForEach value.
+`currentEachOutput(outputs.t)` picks the outputs of `t` for the current ForEach value;
+`errorLogs()` lists the ERROR log lines of the execution so far (the walk installs the
+source in `ERROR_LOGS` for everything it runs; nothing else can see them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
@@ -23,7 +26,9 @@ from engine.errors import StorageError, TemplateError
 from engine.templating.bounds import current_budget
 
 __all__ = [
+    "ERROR_LOGS",
     "FileStore",
+    "error_logs",
     "current_each_output",
     "file_exists",
     "file_size",
@@ -33,6 +38,20 @@ __all__ = [
 ]
 
 SCHEME = "kestra:///"
+
+ERROR_LOGS: ContextVar[Callable[[], list[dict[str, Any]]] | None] = ContextVar(
+    "podium_error_logs", default=None
+)
+
+
+def error_logs() -> list[dict[str, Any]]:
+    """Kestra's `errorLogs()`: the execution's ERROR log lines, oldest first, with
+    Kestra's LogEntry fields (`taskId`, `taskRunId`, `attemptNumber`, `level`,
+    `message`, `timestamp`, ...)."""
+    source = ERROR_LOGS.get()
+    if source is None:
+        raise TemplateError("errorLogs: only available while an execution runs")
+    return source()
 
 
 class FileStore(Protocol):

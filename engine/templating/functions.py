@@ -408,6 +408,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "fileURI": execution_functions.file_uri,
     "currentEachOutput": execution_functions.current_each_output,
     "printContext": execution_functions.print_context,
+    "errorLogs": execution_functions.error_logs,
+    "max": kestra_filters.largest,
+    "min": kestra_filters.smallest,
     COALESCE: coalesce,
     IF_UNDEFINED: if_undefined,
 }
@@ -443,6 +446,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "urldecode": kestra_filters.url_decode,
     "numberformat": kestra_filters.number_format,
     "merge": kestra_filters.merge,
+    "abbreviate": kestra_filters.abbreviate,
+    "rsort": kestra_filters.rsort,
+    "raw": kestra_filters.raw,
     "b64encode": b64encode,
     "base64encode": b64encode,
     "b64decode": b64decode,
@@ -473,6 +479,8 @@ TESTS: dict[str, Callable[..., bool]] = {
     "startsWith": starts_with,
     "endsWith": ends_with,
     "contains": contains,
+    "map": kestra_filters.is_map,
+    "json": kestra_filters.is_json,
 }
 
 

@@ -4,6 +4,8 @@ Each follows the Java implementation it stands for (named in its docstring), bec
 flows compare their output: `urlencode` is `java.net.URLEncoder` (space as `+`), `replace`
 takes Pebble's map of pairs and `regexp=true` with Java's `$1` group references,
 `numberformat` reads `java.text.DecimalFormat` patterns, `yaml` prints as Jackson does.
+Pebble's own core names that Jinja lacks (`max()`/`min()` functions, `abbreviate`, `rsort`,
+`raw`, the `map` test) are here too, so flows written for Pebble find them.
 
 Regular expressions run with the `regex` module's timeout (the render's remaining time),
 so a catastrophic pattern fails the render instead of hanging the worker.
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
+import orjson
 import regex
 import yaml
 
@@ -26,11 +29,18 @@ from engine.templating.bounds import check_size, current_budget
 from engine.templating.output import to_text
 
 __all__ = [
+    "abbreviate",
     "escape_char",
     "from_ion",
+    "is_json",
+    "is_map",
+    "largest",
     "merge",
     "number_format",
+    "raw",
     "replace",
+    "rsort",
+    "smallest",
     "to_yaml",
     "url_decode",
     "url_encode",
@@ -322,3 +332,66 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return bytes(value)
     return value  # timestamps are datetimes already
+
+
+# -- Pebble core names Jinja lacks ---------------------------------------------------
+
+
+def abbreviate(value: Any, length: int) -> Any:
+    """Pebble's `abbreviate(n)`: at most n characters, the last three being `...`."""
+    if value is None:
+        return None
+    text = to_text(value)
+    if not isinstance(length, int) or length < 0:
+        raise TemplateError(f"abbreviate: length must be a non-negative integer, not {length!r}")
+    if len(text) <= length:
+        return text
+    return text[: max(length - 3, 0)] + "..." if length > 3 else text[:length]
+
+
+def rsort(value: Iterable[Any]) -> list[Any]:
+    """Pebble's `rsort`: sorted, largest first."""
+    try:
+        return sorted(value, reverse=True)
+    except TypeError as exc:
+        raise TemplateError(f"rsort: cannot compare the items: {exc}") from None
+
+
+def raw(value: Any) -> Any:
+    """Pebble's `raw`: output is never escaped here, so the value as it is."""
+    return value
+
+
+def largest(*values: Any) -> Any:
+    """Pebble's `max(a, b, ...)` function."""
+    return _extreme(max, values, "max")
+
+
+def smallest(*values: Any) -> Any:
+    """Pebble's `min(a, b, ...)` function."""
+    return _extreme(min, values, "min")
+
+
+def _extreme(pick: Callable[..., Any], values: tuple[Any, ...], name: str) -> Any:
+    if not values:
+        raise TemplateError(f"{name}: expects at least one argument")
+    try:
+        return pick(values)
+    except TypeError as exc:
+        raise TemplateError(f"{name}: cannot compare the arguments: {exc}") from None
+
+
+def is_map(value: Any) -> bool:
+    """Pebble's `map` test."""
+    return isinstance(value, Mapping)
+
+
+def is_json(value: Any) -> bool:
+    """Kestra's `json` test: a string that parses as JSON."""
+    if not isinstance(value, str):
+        return False
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return True

@@ -290,6 +290,14 @@ KESTRA_CONTEXT: dict[str, Any] = {
         ("{{ 'kestra' is startsWith('kes') }}{{ 'kestra' is endsWith('x') }}", "truefalse"),
         ("{% if ['a', 'b'] is contains('b') %}yes{% endif %}", "yes"),
         ("{{ 'abc' is contains('bc') }}", "true"),
+        # Pebble core (pebbletemplates.io docs): max/min, abbreviate, rsort, raw, map test
+        ("{{ max(20, 80, 30) }} {{ min(20, 80, 30) }}", "80 20"),
+        ("{{ 'this is a long sentence.' | abbreviate(7) }}", "this..."),
+        ("{{ [3, 1, 2] | rsort }}", "[3,2,1]"),
+        ("{{ '<b>' | raw }}", "<b>"),
+        ("{{ vars is map }} {{ vars.second.list is map }}", "true false"),
+        # tests/JsonTest
+        ("{{ '{\"a\": 1}' is json }} {{ 'nope' is json }}", "true false"),
     ],
 )
 def test_kestra_functions(renderer: Renderer, template: str, expected: str) -> None:
@@ -335,6 +343,7 @@ def test_generated_values_have_their_shape(renderer: Renderer) -> None:
         ("{{ 'x' | replace({'(x)': '$2'}, regexp=true) }}", "names a group"),
         ("{{ 1 | merge(2) }}", "cannot merge"),
         ("{{ 'x' | numberformat('abc') }}", "not a number"),
+        ("{{ errorLogs() }}", "only available while an execution runs"),
     ],
 )
 def test_kestra_function_errors(renderer: Renderer, template: str, error: str) -> None:

@@ -73,3 +73,30 @@ async def test_file_functions_and_jq_in_a_real_execution(api: Api) -> None:
     assert runs["size"]["outputs"]["value"] == "5 true false 3 x-<1>"
     assert runs["other"]["state"]["current"] == "FAILED"
     assert execution["state"]["current"] == "FAILED"
+
+
+ERRORS = """\
+id: alerting
+namespace: tests.web
+tasks:
+  - id: shout
+    type: io.kestra.plugin.core.log.Log
+    level: ERROR
+    message: "disk full"
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: "giving up"
+errors:
+  - id: alert
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ errorLogs()[0].taskId }}: {{ errorLogs()[0].message }}"
+"""
+
+
+async def test_error_logs_in_an_errors_handler(api: Api) -> None:
+    """Kestra's docs: `errorLogs()` in an `errors` task, e.g. to send an alert."""
+    await api.deploy(ERRORS)
+    execution = await api.json("POST", "/api/v1/executions/tests.web/alerting?wait=true")
+    runs = {run["taskId"]: run for run in execution["taskRunList"]}
+    assert runs["alert"]["outputs"]["value"] == "shout: disk full"
+    assert execution["state"]["current"] == "FAILED"
