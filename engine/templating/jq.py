@@ -9,12 +9,17 @@ are refused once their JSON passes the render's output limit.
 
 Like Kestra's `JqFilter`, the filter returns the list of every value the program emits
 (`{{ data | jq('.items[].id') | first }}`); a string input is read as JSON text.
+
+jq can also read the environment (`env`, `$ENV`: the secrets live there), modules and
+data files from disk (`import`, `include`) and further inputs: programs naming those are
+refused, and the worker starts with an empty environment anyway.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import re
 import select
 import subprocess
 import sys
@@ -31,6 +36,10 @@ from engine.templating.output import to_json
 __all__ = ["JqWorker", "jq_filter"]
 
 MAX_PROGRAM_CHARS = 10_000
+_REFUSED = re.compile(
+    r"\$ENV\b|\$__\w+|(?<![\w$.])(?:env|import|include|input|inputs|input_filename|debug"
+    r"|stderr|halt|halt_error|get_search_list|modulemeta|input_line_number)\b"
+)
 WORKER_MEMORY_BYTES = 512 * 1024 * 1024
 
 # The worker imports nothing of Podium (no Jinja, no engine): it starts in milliseconds.
@@ -79,7 +88,9 @@ class JqWorker:
     def run(self, program: str, input_json: str, *, timeout: float, max_chars: int) -> list[Any]:
         """Every value `program` emits for the JSON text `input_json`."""
         request = orjson.dumps({"p": program, "i": input_json, "max": max_chars}) + b"\n"
-        with self._lock:
+        if not self._lock.acquire(timeout=timeout):
+            raise TemplateError(f"jq: the jq worker stayed busy for {timeout:.2f}s")
+        try:
             process = self._started()
             assert process.stdin is not None and process.stdout is not None
             try:
@@ -91,6 +102,8 @@ class JqWorker:
                 if isinstance(exc, TimeoutError):
                     raise TemplateError(f"jq: the program ran longer than {timeout:.2f}s") from None
                 raise TemplateError("jq: the program crashed the jq worker") from None
+        finally:
+            self._lock.release()
         answer = orjson.loads(reply)
         if "error" in answer:
             raise TemplateError(f"jq: cannot run {program!r}: {answer['error']}")
@@ -104,6 +117,7 @@ class JqWorker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
+                env={},  # `env` and `$ENV` in a program see nothing
             )
         return self._process
 
@@ -133,6 +147,49 @@ def _read_line(fd: int, deadline: float) -> bytes:
             return b"".join(chunks)
 
 
+def _code_only(program: str) -> str:
+    """`program` without its string literals and comments, so a refused word inside a
+    string (`select(.kind == "input")`) is not mistaken for code; an interpolation
+    `"\\(...)"` is code and stays."""
+    out: list[str] = []
+    depths: list[int] = []  # open parentheses inside each enclosing interpolation
+    in_string = False
+    index = 0
+    while index < len(program):
+        char = program[index]
+        if in_string:
+            if char == "\\" and program[index + 1 : index + 2] == "(":
+                depths.append(0)
+                in_string = False
+                out.append(" ")
+                index += 2
+                continue
+            index += 2 if char == "\\" else 1
+            if char == '"':
+                in_string = False
+                out.append('""')
+            continue
+        if char == '"':
+            in_string = True
+        elif char == "#":
+            newline = program.find("\n", index)
+            index = len(program) if newline < 0 else newline
+            continue
+        elif depths and char == "(":
+            depths[-1] += 1
+        elif depths and char == ")":
+            if depths[-1] == 0:
+                depths.pop()
+                in_string = True  # back inside the string the interpolation was in
+                index += 1
+                continue
+            depths[-1] -= 1
+        if char != '"':
+            out.append(char)
+        index += 1
+    return "".join(out)
+
+
 WORKER = JqWorker()
 atexit.register(WORKER.close)
 
@@ -145,6 +202,9 @@ def jq_filter(value: Any, expression: str) -> list[Any] | None:
         raise TemplateError("jq: the expression must be a non-empty string")
     if len(expression) > MAX_PROGRAM_CHARS:
         raise TemplateError(f"jq: the expression is longer than {MAX_PROGRAM_CHARS} characters")
+    refused = _REFUSED.search(_code_only(expression))
+    if refused is not None:
+        raise TemplateError(f"jq: {refused.group()!r} is not allowed in templates")
     text = value if isinstance(value, str) else to_json(value)
     budget = current_budget()
     budget.check_deadline()

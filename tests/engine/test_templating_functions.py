@@ -344,6 +344,11 @@ def test_generated_values_have_their_shape(renderer: Renderer) -> None:
         ("{{ 1 | merge(2) }}", "cannot merge"),
         ("{{ 'x' | numberformat('abc') }}", "not a number"),
         ("{{ errorLogs() }}", "only available while an execution runs"),
+        # jq reads no environment (secrets live there), files or further inputs
+        ("{{ vars | jq('$ENV.SECRET_X') }}", "'\\$ENV' is not allowed"),
+        ("{{ vars | jq('\"\\\\(env.SECRET_X)\"') }}", "'env' is not allowed"),
+        ("{{ vars | jq('import \"x\" as $x; .') }}", "'import' is not allowed"),
+        ("{{ vars | jq('[inputs]') }}", "'inputs' is not allowed"),
     ],
 )
 def test_kestra_function_errors(renderer: Renderer, template: str, error: str) -> None:
