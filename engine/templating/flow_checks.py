@@ -21,6 +21,7 @@ against the flow's tasks:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -77,10 +78,7 @@ class _Walker:
         self.text = text
         self.all_ids: frozenset[str] = frozenset()
         self.problems: list[Problem] = []
-        self._line_offsets = [0]
-        for index, char in enumerate(text):
-            if char == "\n":
-                self._line_offsets.append(index + 1)
+        self._line_offsets = [0, *(m.end() for m in re.finditer("\n", text))]
 
     def __repr__(self) -> str:
         return f"<_Walker {len(self.problems)} problems>"

@@ -448,3 +448,16 @@ def test_file_uri_names_a_namespace_file(renderer: Renderer) -> None:
     )
     with pytest.raises(TemplateError, match="stay inside the namespace"):
         renderer.render("{{ fileURI('a/../../secret') }}", context)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # Pebble's tag names (pebbletemplates.io: if / verbatim)
+        ("{% if n > 5 %}big{% elseif n > 1 %}mid{% else %}small{% endif %}", "mid"),
+        ("{% verbatim %}{{ not rendered }}{% endverbatim %}", "{{ not rendered }}"),
+        ("{%- verbatim -%} {{ x }} {%- endverbatim -%}", "{{ x }}"),
+    ],
+)
+def test_pebble_tag_names(renderer: Renderer, template: str, expected: str) -> None:
+    assert renderer.render(template, {"n": 3}) == expected
