@@ -245,3 +245,17 @@ def test_no_false_positive_on_the_projects_flows() -> None:
 def test_analysis_is_cached_and_pure() -> None:
     assert analyze("{{ outputs.a.b | upper }}") is analyze("{{ outputs.a.b | upper }}")
     assert [f.kind for f in analyze("{{ jq }}{{ x | jq('.') }}")] == []
+
+
+async def test_stored_revisions_are_not_rechecked(tmp_path: Path) -> None:
+    """A revision saved before a check existed keeps running; saving it again is refused."""
+    from engine.flows import FlowRepository
+    from engine.store import open_store
+
+    async with open_store(f"sqlite:///{tmp_path / 'podium.db'}") as store:
+        await store.save_flow("company.team", "bad", BAD)  # as an older Podium stored it
+        flows = FlowRepository(store, REGISTRIES)
+        flow = await flows.get("company.team", "bad")
+        assert flow is not None and flow.revision == 1
+        with pytest.raises(FlowDefinitionError, match="unknown template filter 'uper'"):
+            await flows.save(BAD)
