@@ -8,7 +8,9 @@ to load never runs. The steps:
 2. `pluginDefaults` are merged into every nested map whose `type` they match;
 3. tasks, triggers and conditions are built bottom-up through the plugin registries, so an
    error deep inside a flowable task keeps its full path;
-4. whole-flow checks: unique task ids, non-empty task lists, input declarations.
+4. whole-flow checks: unique task ids, non-empty task lists, input declarations, and
+   every template (`engine.templating.flow_checks`: syntax, unknown functions, filters and
+   tests, `outputs.x` of a task that does not exist or has not run yet).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from engine.plugin import (
     Trigger,
     did_you_mean,
 )
+from engine.templating.flow_checks import template_problems
 from engine.yaml_loader import YamlDocument, format_path, load_yaml
 
 __all__ = ["Concurrency", "Flow", "FlowOutput", "PluginDefault", "Registries", "load_flow"]
@@ -167,15 +170,19 @@ def load_flow(
     *,
     source: str = "<flow>",
     global_defaults: Sequence[PluginDefault] = (),
+    check_templates: bool = True,
 ) -> Flow:
-    """Parse and validate a flow. Raises FlowDefinitionError listing every problem."""
+    """Parse and validate a flow. Raises FlowDefinitionError listing every problem.
+
+    `check_templates=False` skips the static template checks: for revisions stored when
+    they passed the checks of their day, which must keep running."""
     doc = load_yaml(text, source=source)
-    builder = _Builder(doc, registries, global_defaults)
+    raw_text = text.decode("utf-8") if isinstance(text, bytes) else text
+    builder = _Builder(doc, registries, global_defaults, raw_text if check_templates else None)
     flow = builder.build()
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     assert flow is not None
-    raw_text = text.decode("utf-8") if isinstance(text, bytes) else text
     return flow.model_copy(update={"source": raw_text})
 
 
@@ -185,7 +192,9 @@ class _Builder:
         doc: YamlDocument,
         registries: Registries,
         global_defaults: Sequence[PluginDefault] = (),
+        text: str | None = None,
     ) -> None:
+        self.text = text  # None: templates are not checked
         self.global_defaults = list(global_defaults)
         self.doc = doc
         self.registries = registries
@@ -210,6 +219,8 @@ class _Builder:
         if defaults:
             for key in (*_FLOW_TASK_LISTS, "triggers"):
                 self._apply_defaults(data.get(key), (key,), defaults)
+        if self.text is not None:  # on the plain data, before tasks become models
+            self.problems += template_problems(data, self.registries.tasks, self.doc, self.text)
         for key in _FLOW_TASK_LISTS:
             if key in data:
                 data[key] = self._task_list(data[key], (key,), allow_empty=key != "tasks")

@@ -185,7 +185,7 @@ class Podium:
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
         self.storage = LocalStorage(data / "storage")
-        self.renderer = Renderer(secrets=SecretStore(self.environ))
+        self.renderer = Renderer(secrets=SecretStore(self.environ), storage=self.storage)
         self.flows = FlowRepository(
             self.store,
             default_registries(),

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -44,6 +45,7 @@ from engine.states import State, worst
 from engine.storage import LocalStorage
 from engine.templating import Renderer
 from engine.templating.kv import KvSnapshot, reading_kv
+from engine.templating.execution_functions import ERROR_LOGS
 from engine.values import jsonable
 
 __all__ = ["ExecutionWalk", "Runtime", "TaskRun", "task_run_id"]
@@ -53,6 +55,7 @@ log = logging.getLogger("podium.walk")
 LOG_FLUSH_SECONDS = 0.1
 LOG_FLUSH_LINES = 500
 LOG_FLUSH_BYTES = 256 << 10
+ERROR_LOGS_KEPT = 100  # for `errorLogs()`: an alert needs the last errors, not all
 MAX_LOG_LINE_BYTES = 1 << 20  # longer lines are cut (and say so); as the script runners
 
 
@@ -132,6 +135,8 @@ class ExecutionWalk:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._log_buffer: list[LogLine] = []
+        # What `errorLogs()` answers: the ERROR lines this walk emitted (the latest ones).
+        self._error_logs: deque[LogLine] = deque(maxlen=ERROR_LOGS_KEPT)
         self._log_bytes = 0
         self._log_wakeup = asyncio.Event()
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
@@ -220,16 +225,17 @@ class ExecutionWalk:
         if len(message) > longest:
             message = f"{message[:longest]}… [{len(message) - longest} more characters cut]"
         self._log_bytes += len(message)
-        self._log_buffer.append(
-            LogLine(
-                at=self.runtime.clock.now(),
-                level=level,
-                message=message,
-                task_run_id=run.id if run else None,
-                task_id=run.task.id if run else None,
-                attempt=run.attempt if run else None,
-            )
+        line = LogLine(
+            at=self.runtime.clock.now(),
+            level=level,
+            message=message,
+            task_run_id=run.id if run else None,
+            task_id=run.task.id if run else None,
+            attempt=run.attempt if run else None,
         )
+        self._log_buffer.append(line)
+        if level == "ERROR":
+            self._error_logs.append(line)
         if len(self._log_buffer) >= LOG_FLUSH_LINES or self._log_bytes >= min(
             LOG_FLUSH_BYTES, self.runtime.max_output_bytes // 4
         ):
@@ -285,9 +291,27 @@ class ExecutionWalk:
 
     # -- the walk -------------------------------------------------------------------
 
+    def error_logs(self) -> list[dict[str, Any]]:
+        """The ERROR lines so far, as Kestra's `errorLogs()` gives them."""
+        return [
+            {
+                "namespace": self.flow.namespace,
+                "flowId": self.flow.id,
+                "executionId": self.execution_id,
+                "taskId": line.task_id,
+                "taskRunId": line.task_run_id,
+                "attemptNumber": line.attempt,
+                "level": line.level,
+                "message": line.message,
+                "timestamp": line.at.isoformat(),
+            }
+            for line in self._error_logs
+        ]
+
     async def run(self) -> State:
         """Walk the execution to its end and return its final state."""
         flow = self.flow
+        ERROR_LOGS.set(self.error_logs)  # this task's context: every task run inherits it
         not_before = self.header.not_before
         if not_before is not None and self.header.started_at is None:
             await self.runtime.clock.sleep((not_before - self.runtime.clock.now()).total_seconds())

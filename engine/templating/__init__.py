@@ -10,7 +10,12 @@ Read it in this order:
                 generation hooks, compiled-template cache, error translation;
 - `bounds`      per-render budgets (loop iterations, deadline, output and value sizes);
 - `functions`, `dates`, `secrets`   what templates can call: render(), now(), secret(),
-                Java-pattern `date`, `dateAdd`, JSON, strings, hashes.
+                Java-pattern `date`, `dateAdd`, JSON, strings, hashes; `functions`
+                registers them all, with `kestra_filters` (Kestra/Pebble text and data
+                filters), `execution_functions` (files, errorLogs, printContext),
+                `generators` (ids, random values) and `jq` (jq in a worker process);
+- `checks`, `flow_checks`  static checks at flow load: a template's syntax and names,
+                then every template of a flow with its `outputs.x` against the tasks.
 """
 
 from engine.templating.output import is_truthy, to_text

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from engine.errors import TemplateError
 
 if TYPE_CHECKING:
+    from engine.templating.execution_functions import FileStore
     from engine.templating.secrets import SecretStore
 
 __all__ = [
@@ -76,6 +77,7 @@ class RenderBudget:
         "max_loop_iterations",
         "max_output_chars",
         "secrets",
+        "storage",
         "time_limit",
     )
 
@@ -86,12 +88,14 @@ class RenderBudget:
         time_limit: float = DEFAULT_TIME_LIMIT,
         secrets: SecretStore | None = None,
         clock: Callable[[], datetime] = utc_now,
+        storage: FileStore | None = None,
     ) -> None:
         self.max_output_chars = max_output_chars
         self.max_loop_iterations = max_loop_iterations
         self.time_limit = time_limit
         self.secrets = secrets
         self.clock = clock
+        self.storage = storage
         self.deadline = time.monotonic() + time_limit
         self.iterations = 0
         self.buffered_chars = 0

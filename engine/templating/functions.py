@@ -38,8 +38,9 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 
 from engine.errors import TemplateError
-from engine.templating import dates
+from engine.templating import dates, execution_functions, generators, kestra_filters
 from engine.templating.bounds import check_binop, check_size, current_budget
+from engine.templating.jq import jq_filter
 from engine.templating.output import to_json, to_text
 from engine.templating.pebble import COALESCE, IF_UNDEFINED
 
@@ -220,13 +221,6 @@ def split(value: Any, separator: str | None = None, limit: int = -1) -> list[str
     return text.split(separator, limit - 1 if limit > 0 else -1)
 
 
-def to_yaml(value: Any) -> str:
-    try:
-        return yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True)
-    except yaml.YAMLError as exc:
-        raise TemplateError(f"yaml: cannot represent {type(value).__name__}: {exc}") from None
-
-
 def b64encode(value: Any) -> str:
     data = value if isinstance(value, bytes) else to_text(value).encode()
     return base64.b64encode(data).decode("ascii")
@@ -289,15 +283,6 @@ def join(environment: Environment, value: Iterable[Any], d: str = "", attribute:
     separator = to_text(d)
     check_size(len(separator) * max(len(items) - 1, 0) + sum(map(len, items)), "join result")
     return separator.join(items)
-
-
-def replace(value: Any, old: str, new: str, count: int | None = None) -> str:
-    text, old, new = to_text(value), to_text(old), to_text(new)
-    occurrences = text.count(old) if old else len(text) + 1
-    if count is not None and count >= 0:
-        occurrences = min(occurrences, count)
-    check_size(len(text) + occurrences * len(new), "replace result")
-    return text.replace(old, new, -1 if count is None else count)
 
 
 def center(value: Any, width: int = 80) -> str:
@@ -384,6 +369,15 @@ def is_null(value: Any) -> bool:
     return value is None
 
 
+def contains(value: Any, item: Any) -> bool:
+    """Pebble's `contains` as a test: `{% if list is contains('a') %}`."""
+    if isinstance(value, str):
+        return to_text(item) in value
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        return item in value
+    raise TemplateError(f"contains: expected a string, list or map, not {type(value).__name__}")
+
+
 def is_empty(value: Any) -> bool:
     if value is None:
         return True
@@ -402,6 +396,21 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "fromJson": from_json,
     "jsonDecode": from_json,
     "yaml": from_yaml,
+    "fromIon": kestra_filters.from_ion,
+    "uuid": generators.uuid,
+    "id": generators.id_function,
+    "nanoId": generators.nano_id,
+    "randomInt": generators.random_int,
+    "randomPort": generators.random_port,
+    "fileSize": execution_functions.file_size,
+    "fileExists": execution_functions.file_exists,
+    "isFileEmpty": execution_functions.is_file_empty,
+    "fileURI": execution_functions.file_uri,
+    "currentEachOutput": execution_functions.current_each_output,
+    "printContext": execution_functions.print_context,
+    "errorLogs": execution_functions.error_logs,
+    "max": kestra_filters.largest,
+    "min": kestra_filters.smallest,
     COALESCE: coalesce,
     IF_UNDEFINED: if_undefined,
 }
@@ -429,7 +438,17 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "substringBeforeLast": substring_before_last,
     "substringAfterLast": substring_after_last,
     "split": split,
-    "yaml": to_yaml,
+    "yaml": kestra_filters.to_yaml,
+    "toYaml": kestra_filters.to_yaml,
+    "jq": jq_filter,
+    "escapeChar": kestra_filters.escape_char,
+    "urlencode": kestra_filters.url_encode,
+    "urldecode": kestra_filters.url_decode,
+    "numberformat": kestra_filters.number_format,
+    "merge": kestra_filters.merge,
+    "abbreviate": kestra_filters.abbreviate,
+    "rsort": kestra_filters.rsort,
+    "raw": kestra_filters.raw,
     "b64encode": b64encode,
     "base64encode": b64encode,
     "b64decode": b64decode,
@@ -443,7 +462,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "distinct": distinct,
     "flatten": flatten,
     "join": join,
-    "replace": replace,
+    "replace": kestra_filters.replace,
     "center": center,
     "indent": indent,
     "format": format_filter,
@@ -454,7 +473,15 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "tojson": tojson,
 }
 
-TESTS: dict[str, Callable[..., bool]] = {"null": is_null, "empty": is_empty}
+TESTS: dict[str, Callable[..., bool]] = {
+    "null": is_null,
+    "empty": is_empty,
+    "startsWith": starts_with,
+    "endsWith": ends_with,
+    "contains": contains,
+    "map": kestra_filters.is_map,
+    "json": kestra_filters.is_json,
+}
 
 
 def install(environment: Environment) -> None:

@@ -11,6 +11,8 @@ numbers still point at the user's line.
     a equals b           ->  a == b
     a contains b         ->  ((b) in (a))
     1..5                 ->  range(1, (5) + 1)
+    {% elseif c %}       ->  {% elif c %}
+    {% verbatim %}…{% endverbatim %}  ->  {% raw %}…{% endraw %}
 
 Operands follow Pebble's precedences: `??` (120) and `..` (200) bind tighter than `~` and
 `|`, so their operands are primaries with their `.attr`, `[key]` and `(call)` suffixes;
@@ -41,6 +43,9 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _OPEN = re.compile(r"\{\{|\{%|\{#")
+# Pebble's tag names for Jinja's `elif` and `raw`; the tag keeps its length and lines.
+_PEBBLE_TAG = re.compile(r"(\{%[-+]?\s*)(elseif|verbatim|endverbatim)\b")
+_JINJA_TAG = {"elseif": "elif", "verbatim": "raw", "endverbatim": "endraw"}
 _RAW = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 _END_RAW = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
 # Cheap pre-check: most templates have none of these and are returned untouched.
@@ -80,6 +85,8 @@ class _Unit:
 
 def rewrite_template(source: str) -> str:
     """`source` with Pebble syntax inside tags rewritten to Jinja (see the module docstring)."""
+    if "elseif" in source or "verbatim" in source:
+        source = _PEBBLE_TAG.sub(_jinja_tag, source)
     if not _HINT.search(source):
         return source
     out: list[str] = []
@@ -113,6 +120,10 @@ def rewrite_template(source: str) -> str:
         pos = body_end
     out.append(source[pos:])
     return "".join(out)
+
+
+def _jinja_tag(match: re.Match[str]) -> str:
+    return match.group(1) + _JINJA_TAG[match.group(2)]
 
 
 def rewrite_expression(expression: str) -> str:

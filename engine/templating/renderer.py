@@ -21,6 +21,7 @@ from engine.templating.bounds import (
     utc_now,
 )
 from engine.templating.environment import ENVIRONMENT
+from engine.templating.execution_functions import FileStore
 from engine.templating.output import is_truthy
 from engine.templating.pebble import split_expression
 from engine.templating.secrets import SecretStore
@@ -31,10 +32,18 @@ __all__ = ["Renderer"]
 class Renderer:
     """Renders Kestra-style templates in the sandbox, within time and size limits.
 
-    `clock` is what `now()` returns (UTC); tests pass a fixed one.
+    `clock` is what `now()` returns (UTC); tests pass a fixed one. `storage` is what
+    `fileSize()` and its siblings read (only files of the execution being rendered).
     """
 
-    __slots__ = ("_clock", "_max_loop_iterations", "_max_output_chars", "_secrets", "_time_limit")
+    __slots__ = (
+        "_clock",
+        "_max_loop_iterations",
+        "_max_output_chars",
+        "_secrets",
+        "_storage",
+        "_time_limit",
+    )
 
     def __init__(
         self,
@@ -44,6 +53,7 @@ class Renderer:
         max_loop_iterations: int = DEFAULT_MAX_LOOP_ITERATIONS,
         time_limit: float = DEFAULT_TIME_LIMIT,
         clock: Callable[[], datetime] | None = None,
+        storage: FileStore | None = None,
     ) -> None:
         if max_output_chars < 1 or max_loop_iterations < 0 or time_limit <= 0:
             raise ValueError("render limits must be positive")
@@ -52,6 +62,7 @@ class Renderer:
         self._max_loop_iterations = max_loop_iterations
         self._time_limit = time_limit
         self._clock = clock or utc_now
+        self._storage = storage
 
     def __repr__(self) -> str:
         return (
@@ -70,6 +81,7 @@ class Renderer:
             self._time_limit,
             self._secrets,
             self._clock,
+            self._storage,
         )
 
     def render(self, template: str, context: Mapping[str, Any]) -> str:

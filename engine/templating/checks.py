@@ -1,0 +1,145 @@
+"""Static analysis of one template, without rendering it: what can be known to fail.
+
+`analyze(source)` parses the template the way rendering will (Pebble syntax rewritten,
+then Jinja's parser; nothing is compiled or evaluated, so no filter runs) and returns
+`Finding`s: a syntax error, or every call of an unknown function, filter or test, plus
+every `outputs.<task id>` the template reads (the flow-level check decides whether that
+task exists and runs earlier).
+
+Known names are those of the one template environment, so a function registered there
+is known here at once. What stays unknown on purpose:
+- names the template binds itself (`{% set %}`, `{% for %}`, macros, imports);
+- `outputs[...]` with a computed key, `outputs.items()` and other method calls, and
+  anything inside a string (a template passed to `render()` is data until rendered).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import cast
+
+from jinja2 import TemplateSyntaxError, nodes
+
+from engine.errors import TemplateError
+from engine.templating.environment import CONCAT_FILTER, ENVIRONMENT, LOOP_FILTER
+from engine.templating.pebble import rewrite_template
+
+__all__ = ["Finding", "analyze", "locate_in_template", "suggest"]
+
+# Functions other parts of issue 15 add (`kv()`, `read()`): known before their branches
+# are merged, so the check does not refuse the flows that use them. Once they are in the
+# environment this set is redundant and can go.
+PENDING_FUNCTIONS = frozenset({"kv", "read"})
+# Names Jinja binds inside loops, macros and blocks.
+_IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
+_INTERNAL_FILTERS = frozenset({LOOP_FILTER, CONCAT_FILTER})
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """`kind` is "syntax", "function", "filter", "test" or "output" (a task id read)."""
+
+    kind: str
+    name: str
+    line: int
+    message: str = ""
+
+    def __repr__(self) -> str:
+        return f"<Finding {self.kind} {self.name!r} line {self.line}>"
+
+
+def known_names(kind: str) -> list[str]:
+    if kind == "function":
+        return [*ENVIRONMENT.globals, *PENDING_FUNCTIONS]
+    if kind == "filter":
+        return [name for name in ENVIRONMENT.filters if name not in _INTERNAL_FILTERS]
+    return list(ENVIRONMENT.tests)
+
+
+def suggest(name: str, options: list[str]) -> list[str]:
+    return difflib.get_close_matches(name, [o for o in options if not o.startswith("_")], n=2)
+
+
+@lru_cache(maxsize=4096)
+def analyze(source: str) -> tuple[Finding, ...]:
+    """What `source` gets wrong, and which task outputs it reads (see the docstring)."""
+    try:
+        tree = ENVIRONMENT.parse(rewrite_template(source))
+    except TemplateSyntaxError as exc:
+        return (Finding("syntax", "", exc.lineno or 1, exc.message or str(exc)),)
+    except TemplateError as exc:  # Pebble operators without operands
+        return (Finding("syntax", "", 1, str(exc)),)
+    bound = _bound_names(tree)
+    findings: list[Finding] = []
+    functions = set(ENVIRONMENT.globals) | PENDING_FUNCTIONS | bound | _IMPLICIT
+    called: set[int] = set()
+    for call in tree.find_all(nodes.Call):
+        called.add(id(call.node))
+        if isinstance(call.node, nodes.Name) and call.node.name not in functions:
+            findings.append(Finding("function", call.node.name, call.lineno))
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in ENVIRONMENT.filters:
+            findings.append(Finding("filter", node.name, node.lineno))
+    for test in tree.find_all(nodes.Test):
+        if test.name not in ENVIRONMENT.tests:
+            findings.append(Finding("test", test.name, test.lineno))
+    if "outputs" not in bound:
+        for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            task_id = _output_task(cast(nodes.Getattr | nodes.Getitem, access))
+            if task_id is not None and id(access) not in called:
+                findings.append(Finding("output", task_id, access.lineno))
+    return tuple(sorted(findings, key=lambda f: f.line))
+
+
+def _bound_names(tree: nodes.Template) -> frozenset[str]:
+    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    names |= {m.name for m in tree.find_all(nodes.Macro)}
+    names |= {i.target for i in tree.find_all(nodes.Import)}
+    for item in tree.find_all(nodes.FromImport):
+        names |= {n[1] if isinstance(n, tuple) else n for n in item.names}
+    return frozenset(names)
+
+
+def _output_task(access: nodes.Getattr | nodes.Getitem) -> str | None:
+    """`x` for `outputs.x` or `outputs['x']`; None for anything else."""
+    base = access.node
+    if not (isinstance(base, nodes.Name) and base.name == "outputs" and base.ctx == "load"):
+        return None
+    if isinstance(access, nodes.Getattr):
+        return access.attr
+    key = access.arg
+    return key.value if isinstance(key, nodes.Const) and isinstance(key.value, str) else None
+
+
+def needle(finding: Finding) -> re.Pattern[str] | None:
+    """How the finding is spelled in the template text, to place it on a column."""
+    name = re.escape(finding.name)
+    if finding.kind == "function":
+        return re.compile(rf"(?<![\w.])(?P<at>{name})\s*\(")
+    if finding.kind == "filter":
+        return re.compile(rf"\|\s*(?P<at>{name})\b")
+    if finding.kind == "test":
+        return re.compile(rf"\bis\s+(?:not\s+)?(?P<at>{name})\b")
+    if finding.kind == "output":
+        return re.compile(rf"(?P<at>\boutputs)\s*(?:\.\s*{name}\b|\[\s*['\"]{name}['\"])")
+    return None
+
+
+def locate_in_template(source: str, finding: Finding) -> tuple[int, re.Pattern[str]] | None:
+    """(n, pattern): the finding is the n-th match (0-based) of `pattern` in `source`."""
+    pattern = needle(finding)
+    if pattern is None:
+        return None
+    line_start = 0
+    for _ in range(finding.line - 1):
+        line_start = source.find("\n", line_start) + 1
+        if line_start == 0:
+            return None
+    matches = list(pattern.finditer(source))
+    for index, match in enumerate(matches):
+        if match.end() > line_start:
+            return index, pattern
+    return None

@@ -1,0 +1,256 @@
+"""Every template of a flow checked at load, each problem placed at its file:line:column.
+
+Kestra finds a misspelled filter or an `outputs.x` of a task that does not exist only
+when the task runs; Podium refuses the flow when it is saved or validated. Per string
+that holds `{{` or `{%` (the only ones rendering touches), `checks.analyze` reports syntax
+errors and unknown functions, filters and tests; here each `outputs.<id>` read is matched
+against the flow's tasks:
+
+- an id no task has is an error ("did you mean");
+- an id whose task cannot have run yet is an error: a later sibling, a task in a later
+  branch list (`else` does not see `then`), or a task of `errors`/`finally` read from the
+  main tasks. What runs before a task: earlier siblings in its list and everything inside
+  them, the same for each enclosing list; a flow's `errors` see its `tasks`, `finally`
+  sees both, `afterExecution` and the flow's `outputs` see everything.
+- never an error (it may be legitimate): siblings inside a container whose children run
+  concurrently or repeatedly (Parallel, Dag, ForEach, WaitFor, LoopUntil), ancestors and
+  descendants of the task (a WaitFor's condition reads its children), computed keys.
+  `variables`, `labels`, triggers and inputs are only checked for unknown ids: they are
+  rendered wherever they are used. Strings under `description` are documentation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from engine.errors import Problem
+from engine.plugin import ChildKind, PluginRegistry, did_you_mean
+from engine.templating.checks import Finding, analyze, known_names, locate_in_template, suggest
+from engine.yaml_loader import YamlDocument, format_path
+
+__all__ = ["template_problems"]
+
+Path = tuple[str | int, ...]
+# Containers whose children may all have run when any one of them runs.
+_CONCURRENT_OR_LOOPING = frozenset(
+    {"Parallel", "Dag", "ForEach", "WaitFor", "LoopUntil", "EachParallel", "EachSequential"}
+)
+_AFTER_MAIN = ("errors", "finally")
+_NOT_RENDERED = frozenset({"description", "displayName"})
+_FLOW_LISTS = ("tasks", "errors", "finally", "afterExecution")
+_NOT_CHECKED = frozenset({"id", "namespace", "revision", "pluginDefaults", "tenantId"})
+# ForEachItem's outputs are also published under these ids, as in Kestra.
+_FOR_EACH_ITEM_SUFFIXES = ("_split", "_items", "_merge")
+_Placed = tuple[Path, Any]  # a task's raw data and its path in the flow
+
+
+def template_problems(
+    data: dict[str, Any], registry: PluginRegistry, doc: YamlDocument, text: str
+) -> list[Problem]:
+    """Every template problem of the flow `data` (plain YAML data, pluginDefaults applied)."""
+    walker = _Walker(registry, doc, text)
+    walker.all_ids = frozenset(
+        walker.subtree_ids([t for key in _FLOW_LISTS for t in _as_list(data.get(key))])
+    )
+    seen: set[str] = set()
+    for key in _FLOW_LISTS:
+        tasks = _as_list(data.get(key))
+        visible = walker.all_ids if key == "afterExecution" else frozenset(seen)
+        placed: list[_Placed] = [((key, i), t) for i, t in enumerate(tasks)]
+        walker.visit_list(placed, visible, frozenset(), concurrent=False)
+        seen |= walker.subtree_ids(tasks)
+    for key, value in data.items():
+        if key not in _FLOW_LISTS and key not in _NOT_CHECKED and key not in _NOT_RENDERED:
+            walker.check_value(value, (key,), None)
+    return sorted(walker.problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _as_list(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else []
+
+
+class _Walker:
+    def __init__(self, tasks: PluginRegistry, doc: YamlDocument, text: str) -> None:
+        self.tasks = tasks
+        self.doc = doc
+        self.text = text
+        self.all_ids: frozenset[str] = frozenset()
+        self.problems: list[Problem] = []
+        self._line_offsets = [0, *(m.end() for m in re.finditer("\n", text))]
+
+    def __repr__(self) -> str:
+        return f"<_Walker {len(self.problems)} problems>"
+
+    # -- the task tree ----------------------------------------------------------------
+
+    def children(self, task: dict[str, Any], path: Path) -> Iterator[tuple[str, list[_Placed]]]:
+        """(property, [(path, task), ...]) for every child list of `task`, in property
+        order; a Dag's entries give their `task`."""
+        cls = self.task_class(task)
+        if cls is None:
+            return
+        for name, kind in cls.children.items():
+            key = cls.model_fields[name].alias or name
+            raw = task.get(key)
+            if raw is None:
+                continue
+            if kind is ChildKind.LIST:
+                yield key, [((*path, key, i), t) for i, t in enumerate(_as_list(raw))]
+            elif kind is ChildKind.SINGLE:
+                yield key, [((*path, key), raw)]
+            elif kind is ChildKind.MAP_OF_LISTS and isinstance(raw, dict):
+                for case, tasks in raw.items():
+                    yield key, [((*path, key, case, i), t) for i, t in enumerate(_as_list(tasks))]
+            elif kind is ChildKind.DAG:
+                yield (
+                    key,
+                    [
+                        ((*path, key, i, "task"), entry.get("task"))
+                        for i, entry in enumerate(_as_list(raw))
+                        if isinstance(entry, dict)
+                    ],
+                )
+
+    def task_class(self, task: dict[str, Any]) -> Any:
+        type_name = task.get("type")
+        return self.tasks.get(type_name) if isinstance(type_name, str) else None
+
+    def child_keys(self, task: dict[str, Any]) -> set[str]:
+        cls = self.task_class(task)
+        if cls is None:
+            return set()
+        return {cls.model_fields[name].alias or name for name in cls.children}
+
+    def subtree_ids(self, tasks: Sequence[Any]) -> set[str]:
+        ids: set[str] = set()
+        for task in tasks:
+            if not isinstance(task, dict):
+                continue
+            task_id = task.get("id")
+            if isinstance(task_id, str):
+                ids.add(task_id)
+                if str(task.get("type", "")).endswith(".ForEachItem"):
+                    ids |= {task_id + suffix for suffix in _FOR_EACH_ITEM_SUFFIXES}
+            for _, placed in self.children(task, ()):
+                ids |= self.subtree_ids([t for _, t in placed])
+        return ids
+
+    def visit_list(
+        self,
+        placed: list[_Placed],
+        before: frozenset[str],
+        ancestors: frozenset[str],
+        *,
+        concurrent: bool,
+    ) -> None:
+        if concurrent:
+            before = before | self.subtree_ids([t for _, t in placed])
+        seen: set[str] = set()
+        for path, task in placed:
+            if isinstance(task, dict):
+                self.visit_task(task, path, before | seen, ancestors)
+                seen |= self.subtree_ids([task])
+
+    def visit_task(
+        self, task: dict[str, Any], path: Path, before: frozenset[str], ancestors: frozenset[str]
+    ) -> None:
+        own = self.subtree_ids([task])
+        skip = self.child_keys(task) | {"id", "type"} | _NOT_RENDERED
+        for key, value in task.items():
+            if key not in skip:
+                self.check_value(value, (*path, key), before | ancestors | own)
+        concurrent = str(task.get("type", "")).rsplit(".", 1)[-1] in _CONCURRENT_OR_LOOPING
+        inner = ancestors | {task["id"]} if isinstance(task.get("id"), str) else ancestors
+        lists = list(self.children(task, path))
+        done: set[str] = set()
+        for key, placed in lists:  # the branches: each sees only what ran before the task
+            if key not in _AFTER_MAIN:
+                self.visit_list(placed, before, inner, concurrent=concurrent)
+                done |= self.subtree_ids([t for _, t in placed])
+        for after in _AFTER_MAIN:  # errors, then finally: they see what ran before them
+            for key, placed in lists:
+                if key == after:
+                    self.visit_list(placed, before | done, inner, concurrent=False)
+                    done |= self.subtree_ids([t for _, t in placed])
+
+    # -- one value --------------------------------------------------------------------
+
+    def check_value(self, value: Any, path: Path, visible: frozenset[str] | None) -> None:
+        """Check every template in `value`; `visible` None: only unknown ids are errors."""
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                for finding in analyze(value):
+                    self.report(value, finding, path, visible)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key in _NOT_RENDERED:
+                    continue
+                self.check_value(key, (*path, key), visible)
+                self.check_value(item, (*path, key), visible)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.check_value(item, (*path, index), visible)
+
+    def report(
+        self, template: str, finding: Finding, path: Path, visible: frozenset[str] | None
+    ) -> None:
+        message = _message(finding, self.all_ids, visible)
+        if message is None:
+            return
+        line, column = self.position(template, finding, path)
+        self.problems.append(Problem(message, format_path(path), self.doc.source, line, column))
+
+    def position(
+        self, template: str, finding: Finding, path: Path
+    ) -> tuple[int | None, int | None]:
+        """Where the finding is in the file: the same match counted from the start of the
+        YAML scalar; the scalar itself when the text cannot be matched (escapes)."""
+        mark = self.doc.locate(path)
+        if mark is None:
+            return None, None
+        start = self._line_offsets[mark.line - 1] + mark.column - 1
+        located = locate_in_template(template, finding)
+        if located is not None:
+            nth, pattern = located
+            for count, match in enumerate(pattern.finditer(self.text, start)):
+                if count == nth:
+                    return self._line_column(match.start("at"))
+        elif finding.kind == "syntax" and "\n" in template:
+            lines = template.split("\n")
+            wanted = lines[min(finding.line, len(lines)) - 1].strip()
+            found = self.text.find(wanted, start) if wanted else -1
+            if found >= 0:
+                return self._line_column(found)
+        return mark.line, mark.column
+
+    def _line_column(self, offset: int) -> tuple[int, int]:
+        low, high = 0, len(self._line_offsets) - 1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._line_offsets[middle] <= offset:
+                low = middle
+            else:
+                high = middle - 1
+        return low + 1, offset - self._line_offsets[low] + 1
+
+
+def _message(
+    finding: Finding, all_ids: frozenset[str], visible: frozenset[str] | None
+) -> str | None:
+    if finding.kind == "syntax":
+        return f"template syntax error: {finding.message}"
+    if finding.kind in ("function", "filter", "test"):
+        options = suggest(finding.name, known_names(finding.kind))
+        return f"unknown template {finding.kind} {finding.name!r}{did_you_mean(options)}"
+    task_id = finding.name
+    if task_id not in all_ids:
+        options = suggest(task_id, sorted(all_ids))
+        return f"'outputs.{task_id}': no task has the id {task_id!r}{did_you_mean(options)}"
+    if visible is not None and task_id not in visible:
+        return (
+            f"'outputs.{task_id}': task {task_id!r} does not run before this one, "
+            "so its outputs are not available here"
+        )
+    return None
