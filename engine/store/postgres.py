@@ -30,6 +30,7 @@ from engine.store.base import (
     FlowRecord,
     UnfinishedExecution,
 )
+from engine.store.postgres_nsfiles import NSFILES_MIGRATION, PostgresNamespaceFiles
 from engine.store.postgres_projection import prepare_connection, write_events
 from engine.store.postgres_reads import PostgresReads, flow_record
 
@@ -113,6 +114,8 @@ _MIGRATIONS: list[str] = [
     """
     CREATE TABLE execution_epochs (execution_id text PRIMARY KEY, epoch bigint NOT NULL);
     """,
+    # 4: namespace files, a row per revision (postgres_nsfiles.py)
+    NSFILES_MIGRATION,
 ]
 
 
@@ -144,7 +147,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresReads):
+class PostgresStore(PostgresReads, PostgresNamespaceFiles):
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 60.0
     ) -> None:

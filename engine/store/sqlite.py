@@ -29,6 +29,7 @@ from engine.store.base import (
     FlowRecord,
     UnfinishedExecution,
 )
+from engine.store.sqlite_nsfiles import NSFILES_MIGRATION, SqliteNamespaceFiles
 from engine.store.sqlite_reads import SqliteReads, flow_record
 
 __all__ = ["SqliteStore"]
@@ -106,6 +107,8 @@ _MIGRATIONS: list[str] = [
     """
     CREATE TABLE execution_epochs (execution_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
     """,
+    # 5: namespace files, a row per revision (sqlite_nsfiles.py)
+    NSFILES_MIGRATION,
 ]
 
 
@@ -156,7 +159,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class SqliteStore(SqliteReads):
+class SqliteStore(SqliteReads, SqliteNamespaceFiles):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-sqlite")

@@ -1,0 +1,99 @@
+"""Namespace files over both stores: revisions, deletes as revisions, one transaction per
+write, the namespace size limit, files never shadowing folders; and the path checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engine.nsfiles import NamespaceFileError, NamespaceFileLimits, NamespaceFiles, clean_path
+from engine.store.base import Store
+from engine.store.postgres import PostgresStore
+from engine.store.sqlite import SqliteStore
+from tests.support.postgres import SERVER, fresh_database_async
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        async with SqliteStore(tmp_path / "s.db") as opened:
+            yield opened
+        return
+    async with (
+        fresh_database_async("podium_nsfiles") as name,
+        PostgresStore(f"{SERVER}/{name}") as opened,
+    ):
+        yield opened
+
+
+async def test_revisions_deletes_and_listing(store: Store) -> None:
+    files = NamespaceFiles(store)
+    await files.write("team", {"a/one.txt": b"1", "/b.sql": b"select 1"})
+    await files.write("team", {"a/one.txt": b"1"})  # same bytes: no new revision
+    await files.write("team", {"a/one.txt": b"one"})
+    record, data = await files.get("team", "/a/one.txt")
+    assert (record.revision, data) == (2, b"one")
+    assert (await files.get("team", "a/one.txt", revision=1))[1] == b"1"
+    assert [r.path for r in await files.files("team")] == ["/a/one.txt", "/b.sql"]
+    children = await files.children("team")
+    assert [(e.name, e.is_directory) for e in children] == [("a", True), ("b.sql", False)]
+    assert await files.delete("team", ["a"]) == ["/a/one.txt"]
+    with pytest.raises(NamespaceFileError) as missing:
+        await files.get("team", "a/one.txt")
+    assert missing.value.status == 404
+    revisions = await store.namespace_file_revisions("team", "/a/one.txt")
+    assert [(r.revision, r.is_deleted) for r in revisions] == [(1, False), (2, False), (3, True)]
+    assert (await files.get("team", "a/one.txt", revision=2))[1] == b"one"  # history kept
+    assert await files.namespaces() == ["team"]
+    assert await files.files("other") == []
+
+
+async def test_one_transaction_and_the_namespace_limit(store: Store) -> None:
+    files = NamespaceFiles(store, NamespaceFileLimits(max_file_bytes=10, max_namespace_bytes=15))
+    await files.write("ns", {"a": b"x" * 10})
+    with pytest.raises(NamespaceFileError) as too_big:
+        await files.write("ns", {"b": b"y" * 11})
+    assert too_big.value.status == 413
+    with pytest.raises(NamespaceFileError) as full:
+        await files.write("ns", {"b": b"y" * 3, "c": b"z" * 3})  # 16 > 15: neither lands
+    assert full.value.status == 413
+    assert [r.path for r in await files.files("ns")] == ["/a"]
+    await files.write("ns", {"b": b"y" * 5}, delete=["a"])  # a delete in the same write frees room
+    assert [r.path for r in await files.files("ns")] == ["/b"]
+
+
+async def test_move_and_shapes(store: Store) -> None:
+    files = NamespaceFiles(store)
+    await files.write("ns", {"src/x.py": b"x", "src/deep/y.py": b"y"}, folders=["empty"])
+    await files.move("ns", "src", "dst/code")
+    assert [r.path for r in await files.files("ns")] == ["/dst/code/deep/y.py", "/dst/code/x.py"]
+    assert {e.name for e in await files.children("ns")} == {"dst", "empty"}
+    with pytest.raises(NamespaceFileError) as clash:
+        await files.write("ns", {"dst": b"a file over a folder"})
+    assert clash.value.status == 409
+    with pytest.raises(NamespaceFileError):
+        await files.write("ns", {"dst/code/x.py/inner": b"under a file"})
+    with pytest.raises(NamespaceFileError) as exists:
+        await files.move("ns", "dst/code/x.py", "dst/code/deep/y.py")
+    assert exists.value.status == 409
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "/", "../x", "a/../../x", "a//b", "./a", "a\\b", "a\x00b", "a\nb", "_flows/f.yml",
+     "x" * 256, "a/" * 600],
+)  # fmt: skip
+def test_paths_that_are_refused(raw: str) -> None:
+    with pytest.raises(NamespaceFileError) as refused:
+        clean_path(raw)
+    assert refused.value.status == 400
+
+
+def test_paths_that_are_accepted() -> None:
+    assert clean_path("a/b.txt") == "/a/b.txt"
+    assert clean_path("/a b/ü.txt") == "/a b/ü.txt"
+    assert clean_path("..a/b..") == "/..a/b.."
+    assert clean_path("/", folder=True) == "/"
+    assert clean_path("a/b/", folder=True) == "/a/b/"
