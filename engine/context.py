@@ -70,6 +70,7 @@ class TaskRunContext:
             f"{run.task.id}/{run.id}",
         )
         self.variables = flow.variables
+        self.namespace_files = walk.runtime.namespace_files
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

@@ -216,7 +216,7 @@ class NamespaceFiles:
         found = await self.store.namespace_file(namespace, src)
         if found is not None:
             record, data = found
-            pairs = [(src, dst, data)]
+            pairs: list[tuple[str, str, bytes | None]] = [(src, dst, data)]
         else:
             under = await self.store.namespace_files(namespace, src + "/")
             if not under:
@@ -331,7 +331,7 @@ class NamespaceFiles:
 
     # -- what a task sees (engine.plugin.NamespaceFilesAccess) ---------------------------
 
-    async def list(self, namespace: str) -> list[tuple[str, int]]:
+    async def list_files(self, namespace: str) -> list[tuple[str, int]]:
         return [(r.path, r.size) for r in await self.files(namespace)]
 
     async def read(self, namespace: str, path: str) -> bytes:

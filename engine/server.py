@@ -40,6 +40,7 @@ from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
 from engine.metrics import Registry
+from engine.nsfiles import NamespaceFileLimits, NamespaceFiles
 from engine.projector import Projector, ProjectorSettings, wait_for_projection
 from engine.settings import Settings
 from engine.storage import LocalStorage
@@ -183,6 +184,13 @@ class Podium:
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
         self.storage = LocalStorage(data / "storage")
+        self.namespace_files = NamespaceFiles(
+            self.store,
+            NamespaceFileLimits(
+                max_file_bytes=settings.namespace_files.max_file_bytes,
+                max_namespace_bytes=settings.namespace_files.max_namespace_bytes,
+            ),
+        )
         self.renderer = Renderer(secrets=SecretStore(self.environ))
         self.flows = FlowRepository(
             self.store,
@@ -229,6 +237,7 @@ class Podium:
                 envs=envs,
             ),
             wait_projected=self._projection_waiter(),
+            namespace_files=self.namespace_files,
         )
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
@@ -425,6 +434,7 @@ class Podium:
             triggers=self.triggers,
             auth=auth,
             metrics=registry,
+            namespace_files=self.namespace_files,
         )
         metrics = EventMetrics(
             self.bus,

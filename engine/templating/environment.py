@@ -31,6 +31,7 @@ from jinja2.utils import missing, object_type_repr
 from jinja2.visitor import NodeTransformer
 
 from engine.errors import TemplateError
+from engine.templating import reading
 from engine.templating.bounds import (
     MAX_RENDER_DEPTH,
     check_binop,
@@ -189,6 +190,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
             auto_reload=False,
         )
         install(self)
+        reading.install(self)
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)

@@ -21,6 +21,7 @@ from aiohttp import web
 from engine.flows import FlowRepository
 from engine.intake import Intake
 from engine.metrics import Registry
+from engine.nsfiles import NamespaceFiles
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.watcher import ExecutionWatcher
@@ -29,6 +30,7 @@ from engine.web.api.executions import execution_routes
 from engine.web.api.files import file_routes
 from engine.web.api.flows import flow_routes
 from engine.web.api.logs import log_routes
+from engine.web.api.namespace_files import NAMESPACE_FILES, namespace_file_routes
 from engine.web.api.stats import stats_routes
 from engine.web.api.triggers import trigger_routes
 from engine.web.auth import Authenticator, auth_middleware, auth_routes
@@ -117,6 +119,7 @@ def create_app(
     triggers: TriggerService | None = None,
     auth: Authenticator | None = None,
     metrics: Registry | None = None,
+    namespace_files: NamespaceFiles | None = None,
 ) -> web.Application:
     """The whole HTTP side. `auth` None serves without authentication (tests of other
     parts, or PODIUM_AUTH__ENABLED=false behind a proxy that authenticates)."""
@@ -160,6 +163,7 @@ def create_app(
     log_routes(services, api)
     trigger_routes(services, api)
     stats_routes(services, api)
+    namespace_file_routes(api)
 
     app = web.Application(
         client_max_size=MAX_BODY, middlewares=[_errors_middleware(metrics), auth_middleware(auth)]
@@ -171,6 +175,7 @@ def create_app(
             web.get("/metrics", get_metrics, allow_head=False),
         ]
     )
+    app[NAMESPACE_FILES] = namespace_files or NamespaceFiles(store)
     app.add_routes(api.routes)
     app.add_routes(extra_routes)
     app.add_routes(_ui_routes())

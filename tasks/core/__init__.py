@@ -1,4 +1,5 @@
-"""Kestra's core tasks: logging, outputs, flow control, execution control, storage."""
+"""Kestra's core tasks: logging, outputs, flow control, execution control, storage,
+namespace files."""
 
 from tasks.core.branching import If, Switch
 from tasks.core.debug import OutputValues, Return
@@ -6,6 +7,7 @@ from tasks.core.execution import Fail, Labels, Resume
 from tasks.core.grouping import AllowFailure, Dag, Parallel, Sequential, WorkingDirectory
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
+from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
 from tasks.core.storage import PurgeCurrentExecutionFiles
 from tasks.core.subflow import ForEachItem, Subflow
 from tasks.core.waiting import Pause, Sleep
@@ -15,6 +17,8 @@ __all__ = ["CORE_TASKS"]
 CORE_TASKS: tuple[type, ...] = (
     AllowFailure,
     Dag,
+    DeleteFiles,
+    DownloadFiles,
     Fail,
     Fetch,
     ForEach,
@@ -32,6 +36,7 @@ CORE_TASKS: tuple[type, ...] = (
     Sleep,
     Subflow,
     Switch,
+    UploadFiles,
     WaitFor,
     WorkingDirectory,
 )
