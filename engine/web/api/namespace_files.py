@@ -102,6 +102,8 @@ def _unzip(data: bytes, max_file: int, max_total: int) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         total = 0
         for entry in entries:
+            if entry.filename.startswith("/"):
+                raise ApiError(400, f"{entry.filename}: an absolute name in a zip is refused")
             if entry.filename.startswith("_flows/"):
                 raise ApiError(
                     400,
