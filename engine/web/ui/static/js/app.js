@@ -10,6 +10,7 @@ import { flowPage, newFlowPage } from "./pages/flow.js";
 import { executePage } from "./pages/execute.js";
 import { executionsPage } from "./pages/executions.js";
 import { executionPage } from "./pages/execution.js";
+import { filesIndexPage, filesPage } from "./pages/files.js";
 
 const ROUTES = [
   { re: /^\/ui\/login$/, page: loginPage, bare: true },
@@ -21,6 +22,8 @@ const ROUTES = [
   { re: /^\/ui\/flows\/([^/]+)\/([^/]+)(?:\/([a-z]+))?$/, page: flowPage, nav: "flows" },
   { re: /^\/ui\/executions$/, page: executionsPage, nav: "executions" },
   { re: /^\/ui\/executions\/([^/]+)(?:\/([a-z]+))?$/, page: executionPage, nav: "executions" },
+  { re: /^\/ui\/files$/, page: filesIndexPage, nav: "files" },
+  { re: /^\/ui\/files\/([^/]+)$/, page: filesPage, nav: "files" },
 ];
 
 const state = { user: null, authEnabled: true, cleanup: null, renderId: 0 };
@@ -56,6 +59,7 @@ function shell(active) {
     navLink("/ui/dashboard", "dashboard", "Dashboard", active),
     navLink("/ui/flows", "flows", "Flows", active),
     navLink("/ui/executions", "executions", "Executions", active),
+    navLink("/ui/files", "files", "Files", active),
     foot,
   );
   root.className = "app";
