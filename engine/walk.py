@@ -487,7 +487,12 @@ class ExecutionWalk:
         uses_slot = getattr(type(task), "uses_worker_slot", True) and not task.is_flowable
         runtime = self.runtime
         reader = await file_reader_for(
-            self.flow, task, self.execution_id, runtime.storage, runtime.namespace_files
+            self.flow,
+            task,
+            self.execution_id,
+            self.header.parent,
+            runtime.storage,
+            runtime.namespace_files,
         )
         try:
             async with asyncio.timeout(seconds):

@@ -24,7 +24,7 @@ __all__ = ["FileReader", "install", "read", "reading"]
 
 
 class FileReader(Protocol):
-    def read(self, path: str) -> str:
+    def read(self, path: str, namespace: str | None = None, version: int | None = None) -> str:
         """The file's text; raises TemplateError with the reason when it cannot."""
 
 
@@ -40,13 +40,18 @@ def reading(reader: FileReader) -> Iterator[None]:
         _READER.reset(token)
 
 
-def read(path: Any) -> str:
+def read(path: Any, namespace: Any = None, version: Any = None) -> str:
+    """Kestra's `read(path, namespace=flow.namespace, version=latest)`."""
     reader = _READER.get()
     if reader is None:
         raise TemplateError("read() is only available while a task runs", variable="read()")
     if not isinstance(path, str) or not path:
         raise TemplateError(f"read() takes a path or a kestra:/// URI, got {path!r}")
-    return reader.read(path)
+    if namespace is not None and not isinstance(namespace, str):
+        raise TemplateError(f"read(): namespace must be text, got {namespace!r}")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise TemplateError(f"read(): version must be a number, got {version!r}")
+    return reader.read(path, namespace, version)
 
 
 def install(environment: Environment) -> None:
