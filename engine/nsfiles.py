@@ -276,8 +276,8 @@ class NamespaceFiles:
             rest = record.path[len(prefix) :]
             if not rest:
                 continue  # the folder's own row
-            name, _, below = rest.partition("/")
-            if not _ and not record.is_directory:
+            name, separator, _ = rest.partition("/")
+            if not separator and not record.is_directory:
                 entries[name] = DirectoryEntry(
                     name, False, record.size, record.created_at, record.updated_at
                 )
