@@ -172,7 +172,11 @@ class NamespaceFiles:
         """Put `files` (path -> bytes), create `folders`, delete `delete` (files or
         folders), all in one transaction."""
         namespace = clean_namespace(namespace)
-        changes: list[FileChange] = []
+        changes: list[FileChange] = []  # deletions first: a file may replace a folder
+        for raw in delete:
+            changes.append(FileChange(clean_path(raw), delete=True))
+            changes.append(FileChange(clean_path(raw, folder=True), delete=True))
+        changes.extend(FileChange(clean_path(raw, folder=True)) for raw in folders)
         for raw, data in files.items():
             path = clean_path(raw)
             if len(data) > self.limits.max_file_bytes:
@@ -181,10 +185,6 @@ class NamespaceFiles:
                     f"{self.limits.max_file_bytes} bytes per namespace file",
                 )  # fmt: skip
             changes.append(FileChange(path, bytes(data)))
-        changes.extend(FileChange(clean_path(raw, folder=True)) for raw in folders)
-        for raw in delete:
-            changes.append(FileChange(clean_path(raw), delete=True))
-            changes.append(FileChange(clean_path(raw, folder=True), delete=True))
         return await self._write(namespace, changes)
 
     async def _write(
@@ -317,16 +317,22 @@ class NamespaceFiles:
     ) -> dict[str, bytes]:
         """The bytes of these revisions, from the cache when it has them."""
         found: dict[str, bytes] = {}
+        missing: list[NamespaceFileRecord] = []
         for record in records:
-            key = (namespace, record.path, record.revision)
-            data = self._cache.get(key)
+            data = self._cache.get((namespace, record.path, record.revision))
             if data is None:
-                got = await self.store.namespace_file(namespace, record.path, record.revision)
-                if got is None:
-                    continue  # deleted meanwhile
-                data = got[1]
-                self._cache.put(key, data)
-            found[record.path] = data
+                missing.append(record)
+            else:
+                found[record.path] = data
+        for start in range(0, len(missing), 500):  # bounded round trips and batch sizes
+            batch = missing[start : start + 500]
+            fetched = await self.store.namespace_file_contents(
+                namespace, [(r.path, r.revision) for r in batch]
+            )
+            for record in batch:
+                if record.path in fetched:  # else deleted meanwhile
+                    self._cache.put((namespace, record.path, record.revision), fetched[record.path])
+                    found[record.path] = fetched[record.path]
         return found
 
     # -- what a task sees (engine.plugin.NamespaceFilesAccess) ---------------------------

@@ -7,7 +7,6 @@ the revision numbers stay exact), writers of different namespaces do not meet.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,14 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncpg
 
 from engine.store.base import like_pattern
-from engine.store.nsfiles import (
-    FileChange,
-    NamespaceFileConflict,
-    NamespaceFileRecord,
-    NamespaceFull,
-    check_changes,
-    parent_folders,
-)
+from engine.store.nsfiles import FileChange, NamespaceFileRecord, NewRevision, plan_write
 
 __all__ = ["NSFILES_MIGRATION", "PostgresNamespaceFiles"]
 
@@ -55,100 +47,25 @@ def _record(row: Any) -> NamespaceFileRecord:
     )
 
 
-async def _current(db: asyncpg.Connection, namespace: str, path: str) -> NamespaceFileRecord | None:
-    row = await db.fetchrow(
-        f"SELECT {_COLUMNS} FROM namespace_files WHERE namespace = $1 AND path = $2 AND is_last",
-        namespace,
-        path,
+_INSERT = (
+    "INSERT INTO namespace_files (namespace, path, revision, is_last, deleted, size, sha256, "
+    "content, created_at, updated_at) VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9)"
+)
+
+
+def _row(planned: NewRevision) -> tuple[Any, ...]:
+    r = planned.record
+    return (
+        r.namespace,
+        r.path,
+        r.revision,
+        r.is_deleted,
+        r.size,
+        r.sha256,
+        planned.content,
+        r.created_at,
+        r.updated_at,
     )
-    return _record(row) if row else None
-
-
-async def _under(db: asyncpg.Connection, namespace: str, prefix: str) -> list[NamespaceFileRecord]:
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM namespace_files WHERE namespace = $1 AND is_last "
-        "AND NOT deleted AND path LIKE $2 ESCAPE '\\' ORDER BY path",
-        namespace,
-        like_pattern(prefix)[1:],
-    )
-    return [_record(r) for r in rows]
-
-
-async def _total(db: asyncpg.Connection, namespace: str) -> int:
-    value = await db.fetchval(
-        "SELECT coalesce(sum(size), 0) FROM namespace_files "
-        "WHERE namespace = $1 AND is_last AND NOT deleted",
-        namespace,
-    )
-    return int(value)
-
-
-async def _insert(
-    db: asyncpg.Connection,
-    namespace: str,
-    path: str,
-    content: bytes | None,
-    *,
-    current: NamespaceFileRecord | None,
-    deleted: bool,
-) -> NamespaceFileRecord:
-    now = datetime.now(UTC)
-    data = content or b""
-    digest = hashlib.sha256(data).hexdigest()
-    revision = current.revision + 1 if current else 1
-    created = current.created_at if current and not current.is_deleted else now
-    if deleted and current is not None:
-        data, digest, created = b"", current.sha256, current.created_at
-    await db.execute(
-        "UPDATE namespace_files SET is_last = false WHERE namespace = $1 AND path = $2 AND is_last",
-        namespace,
-        path,
-    )
-    await db.execute(
-        "INSERT INTO namespace_files (namespace, path, revision, is_last, deleted, size, sha256, "
-        "content, created_at, updated_at) VALUES ($1, $2, $3, true, $4, $5, $6, $7, $8, $9)",
-        namespace,
-        path,
-        revision,
-        deleted,
-        0 if deleted else len(data),
-        digest,
-        None if deleted or path.endswith("/") else data,
-        created,
-        now,
-    )
-    return NamespaceFileRecord(
-        namespace, path, revision, 0 if deleted else len(data), digest, created, now, deleted
-    )
-
-
-async def _apply(
-    db: asyncpg.Connection, namespace: str, change: FileChange
-) -> list[NamespaceFileRecord]:
-    path = change.path
-    if change.delete:
-        targets = await _under(db, namespace, path) if path.endswith("/") else []
-        current = await _current(db, namespace, path)
-        if current is not None and not current.is_deleted and current not in targets:
-            targets.append(current)
-        return [
-            await _insert(db, namespace, t.path, None, current=t, deleted=True) for t in targets
-        ]
-    for folder in parent_folders(path.rstrip("/") + ("/x" if path.endswith("/") else "")):
-        found = await _current(db, namespace, folder.rstrip("/"))
-        if found is not None and not found.is_deleted:
-            raise NamespaceFileConflict(f"{folder.rstrip('/')} is a file, not a folder")
-    if not path.endswith("/") and await _under(db, namespace, path + "/"):
-        raise NamespaceFileConflict(f"{path} is a folder")
-    current = await _current(db, namespace, path)
-    content = change.content or b""
-    if (
-        current is not None
-        and not current.is_deleted
-        and current.sha256 == hashlib.sha256(content).hexdigest()
-    ):
-        return []
-    return [await _insert(db, namespace, path, content, current=current, deleted=False)]
 
 
 class PostgresNamespaceFiles:
@@ -159,21 +76,34 @@ class PostgresNamespaceFiles:
     async def write_namespace_files(
         self, namespace: str, changes: Sequence[FileChange], *, max_namespace_bytes: int
     ) -> list[NamespaceFileRecord]:
-        check_changes(changes)
-
         async def write(db: asyncpg.Connection) -> list[NamespaceFileRecord]:
             async with db.transaction():
                 await db.execute(
                     "SELECT pg_advisory_xact_lock(hashtext('podium.nsfiles:' || $1))", namespace
                 )
-                before = await _total(db, namespace)
-                written: list[NamespaceFileRecord] = []
-                for change in changes:
-                    written.extend(await _apply(db, namespace, change))
-                after = await _total(db, namespace)
-                if after > max_namespace_bytes and after > before:
-                    raise NamespaceFull(namespace, after, max_namespace_bytes)
-            return written
+                rows = await db.fetch(
+                    f"SELECT {_COLUMNS} FROM namespace_files WHERE namespace = $1 AND is_last",
+                    namespace,
+                )
+                current = {row[1]: _record(row) for row in rows}
+                planned = plan_write(
+                    namespace,
+                    current,
+                    changes,
+                    now=datetime.now(UTC),
+                    max_namespace_bytes=max_namespace_bytes,
+                )
+                replaced = [p.record.path for p in planned if p.record.path in current]
+                if replaced:
+                    await db.execute(
+                        "UPDATE namespace_files SET is_last = false "
+                        "WHERE namespace = $1 AND path = ANY($2::text[]) AND is_last",
+                        namespace,
+                        replaced,
+                    )
+                if planned:
+                    await db.executemany(_INSERT, [_row(p) for p in planned])
+            return [p.record for p in planned]
 
         return await self._run(write)
 
@@ -181,7 +111,14 @@ class PostgresNamespaceFiles:
         self, namespace: str, prefix: str = "/", *, limit: int = 100_000
     ) -> list[NamespaceFileRecord]:
         async def read(db: asyncpg.Connection) -> list[NamespaceFileRecord]:
-            return (await _under(db, namespace, prefix))[:limit]
+            rows = await db.fetch(
+                f"SELECT {_COLUMNS} FROM namespace_files WHERE namespace = $1 AND is_last "
+                "AND NOT deleted AND path LIKE $2 ESCAPE '\\' ORDER BY path LIMIT $3",
+                namespace,
+                like_pattern(prefix)[1:],
+                limit,
+            )
+            return [_record(r) for r in rows]
 
         return await self._run(read)
 
@@ -205,6 +142,23 @@ class PostgresNamespaceFiles:
                     revision,
                 )
             return (_record(row), bytes(row[8] or b"")) if row else None
+
+        return await self._run(read)
+
+    async def namespace_file_contents(
+        self, namespace: str, revisions: Sequence[tuple[str, int]]
+    ) -> dict[str, bytes]:
+        async def read(db: asyncpg.Connection) -> dict[str, bytes]:
+            rows = await db.fetch(
+                "SELECT f.path, f.content FROM namespace_files f "
+                "JOIN unnest($2::text[], $3::int[]) AS w(path, revision) "
+                "ON f.path = w.path AND f.revision = w.revision "
+                "WHERE f.namespace = $1 AND NOT f.deleted",
+                namespace,
+                [p for p, _ in revisions],
+                [r for _, r in revisions],
+            )
+            return {row[0]: bytes(row[1] or b"") for row in rows}
 
         return await self._run(read)
 

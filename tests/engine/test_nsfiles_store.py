@@ -10,6 +10,7 @@ import pytest
 
 from engine.nsfiles import NamespaceFileError, NamespaceFileLimits, NamespaceFiles, clean_path
 from engine.store.base import Store
+from engine.store.nsfiles import FileChange
 from engine.store.postgres import PostgresStore
 from engine.store.sqlite import SqliteStore
 from tests.support.postgres import SERVER, fresh_database_async
@@ -97,3 +98,28 @@ def test_paths_that_are_accepted() -> None:
     assert clean_path("..a/b..") == "/..a/b.."
     assert clean_path("/", folder=True) == "/"
     assert clean_path("a/b/", folder=True) == "/a/b/"
+
+
+async def test_one_write_that_changes_a_path_twice(store: Store) -> None:
+    files = NamespaceFiles(store)
+    await files.write("ns", {"dir/x.txt": b"x", "f.txt": b"1"})
+    # a folder deleted and a file of its name written in the same write
+    await files.write("ns", {"dir": b"now a file"}, delete=["dir"])
+    assert [r.path for r in await files.files("ns")] == ["/dir", "/f.txt"]
+    # a move onto itself back and forth leaves one revision per path, and none when the
+    # bytes end as they were
+    written = await store.write_namespace_files(
+        "ns",
+        [FileChange("/f.txt", delete=True), FileChange("/f.txt", b"1")],
+        max_namespace_bytes=1 << 20,
+    )
+    assert written == []
+    written = await store.write_namespace_files(
+        "ns",
+        [FileChange("/f.txt", b"2"), FileChange("/f.txt", b"3")],
+        max_namespace_bytes=1 << 20,
+    )
+    assert [(r.path, r.revision) for r in written] == [("/f.txt", 2)]
+    assert (await files.get("ns", "f.txt"))[1] == b"3"
+    contents = await store.namespace_file_contents("ns", [("/f.txt", 2), ("/dir", 1), ("/nope", 1)])
+    assert contents == {"/f.txt": b"3", "/dir": b"now a file"}

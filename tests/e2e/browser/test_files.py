@@ -51,6 +51,7 @@ async def test_browse_edit_upload_delete(ui: UI, tmp_path: Path) -> None:
     await expect(tree.get_by_role("treeitem", name="notes.txt")).to_be_visible()
     assert (await files.get("company.team", "/notes.txt"))[1] == b"uploaded from the browser"
     await tree.get_by_role("treeitem", name="notes.txt").click()
+    await expect(page.get_by_role("heading", name="/notes.txt")).to_be_visible()
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Delete").click()
     await expect(tree.get_by_role("treeitem", name="notes.txt")).to_have_count(0)
