@@ -22,15 +22,12 @@ import asyncio
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import Any
 
 from engine.errors import TaskFailed
 from engine.plugin import RunContext
 from tasks.scripts.files import check_relative_name, glob_to_regex, target_inside
 from tasks.scripts.models import NamespaceFilesSpec, is_true
-
-if TYPE_CHECKING:
-    from tasks.scripts.execution import Prepared
 
 __all__ = ["load_namespace_files", "path_predicate"]
 
@@ -65,18 +62,22 @@ def path_predicate(includes: Sequence[str], excludes: Sequence[str] = ()) -> Cal
     return test
 
 
-async def load_namespace_files(prepared: Prepared, spec: NamespaceFilesSpec | None) -> list[str]:
+async def load_namespace_files(
+    ctx: RunContext,
+    folder: Path,
+    spec: NamespaceFilesSpec | None,
+    *,
+    render: Callable[[Any], Any],
+    render_list: Callable[[Any], list[str]],
+) -> list[str]:
     """Copy the selected namespace files into the working directory; returns their
     relative names there."""
-    if spec is None or not is_true(prepared.render(spec.enabled)):
+    if spec is None or not is_true(render(spec.enabled)):
         return []
-    ctx: RunContext = prepared.ctx
-    predicate = path_predicate(
-        prepared.render_list(spec.include), prepared.render_list(spec.exclude)
-    )
-    namespaces = prepared.render_list(spec.namespaces) or [ctx.namespace]
-    per_namespace = is_true(prepared.render(spec.folderPerNamespace))
-    if_exists = str(prepared.render(spec.ifExists)).upper()
+    predicate = path_predicate(render_list(spec.include), render_list(spec.exclude))
+    namespaces = render_list(spec.namespaces) or [ctx.namespace]
+    per_namespace = is_true(render(spec.folderPerNamespace))
+    if_exists = str(render(spec.ifExists)).upper()
     if if_exists not in ("OVERWRITE", "FAIL", "WARN", "IGNORE"):
         raise TaskFailed(
             f"namespaceFiles.ifExists must be OVERWRITE, FAIL, WARN or IGNORE, got {if_exists!r}"
@@ -93,7 +94,6 @@ async def load_namespace_files(prepared: Prepared, spec: NamespaceFilesSpec | No
             raise
         except Exception as exc:  # the engine's refusal, already worded for the user
             raise TaskFailed(f"namespace files of {namespace!r}: {exc}") from None
-    folder = prepared.working_dir
 
     def write() -> list[str]:
         written = []

@@ -119,3 +119,55 @@ tasks:
     assert outcome.run("skip").state.value == "SUCCESS"
     assert "already exist" in (outcome.run("error").error or "")
     assert (await files.get("team", "a.txt"))[1] == b"old"
+
+
+async def test_working_directory_loads_namespace_files_per_namespace(
+    real_time_harness: Harness,
+) -> None:
+    files = real_time_harness.podium.namespace_files
+    await files.write("team", {"a.txt": b"team's", "skip.md": b"no"})
+    await files.write("shared", {"a.txt": b"shared's", "lib/b.txt": b"b"})
+    source = """
+id: wd
+namespace: team
+tasks:
+  - id: wd
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    namespaceFiles:
+      namespaces: [shared, team]
+      folderPerNamespace: true
+      exclude: ["**.md"]
+    tasks:
+      - id: look
+        type: io.kestra.plugin.scripts.shell.Commands
+        taskRunner: {type: io.kestra.plugin.core.runner.Process}
+        commands: ['echo "$(cat team/a.txt) $(cat shared/a.txt) $(cat shared/lib/b.txt) $(ls team)"']
+      - id: clash
+        type: io.kestra.plugin.scripts.shell.Commands
+        taskRunner: {type: io.kestra.plugin.core.runner.Process}
+        allowFailure: true
+        namespaceFiles: {namespaces: [team], folderPerNamespace: true, ifExists: FAIL}
+        commands: ['true']
+      - id: keep
+        type: io.kestra.plugin.scripts.shell.Commands
+        taskRunner: {type: io.kestra.plugin.core.runner.Process}
+        beforeCommands: ['echo mine > team/a.txt']
+        commands: ['true']
+      - id: ignore
+        type: io.kestra.plugin.scripts.shell.Commands
+        taskRunner: {type: io.kestra.plugin.core.runner.Process}
+        namespaceFiles: {namespaces: [team], folderPerNamespace: true, ifExists: IGNORE}
+        commands: ['cat team/a.txt']
+  - id: flat
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner: {type: io.kestra.plugin.core.runner.Process}
+    namespaceFiles: {namespaces: [shared, team]}
+    commands: ['cat a.txt']
+"""
+    outcome = await real_time_harness.run(source)
+    assert outcome.state == "WARNING", outcome.messages()
+    assert "team's shared's b a.txt" in outcome.messages("look")
+    assert outcome.messages("flat")[-1] == "team's"  # the later namespace wins
+    assert outcome.run("clash").state.value == "WARNING"
+    assert "already in the working directory" in (outcome.run("clash").error or "")
+    assert outcome.messages("ignore")[-1] == "mine"
