@@ -38,9 +38,8 @@ _OTHER_NAMESPACE = re.compile(
 def _execution_folder(
     storage: LocalStorage, namespace: str, flow_id: str, execution_id: str
 ) -> Path:
-    return (
-        storage.root / namespace.replace(".", "/") / flow_id / "executions" / execution_id
-    ).resolve()
+    # resolved only when a kestra:/// URI is read: most task runs never do
+    return storage.root / namespace.replace(".", "/") / flow_id / "executions" / execution_id
 
 
 class RunFileReader:
@@ -103,7 +102,7 @@ class RunFileReader:
             local = self._storage.path_of(uri)
         except StorageError as exc:
             raise TemplateError(f"read(): {exc}") from None
-        if not any(local.is_relative_to(folder) for folder in self._folders):
+        if not any(local.is_relative_to(folder.resolve()) for folder in self._folders):
             raise TemplateError("read(): the file does not belong to this execution")
         try:
             with local.open("rb") as handle:
