@@ -33,12 +33,14 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 
 from engine.nsfiles import NamespaceFileError, NamespaceFiles
+from engine.store.nsfiles import NamespaceFileRecord
 from engine.web.http import ApiError, ApiRoutes, json_response, query_int
 
 __all__ = ["NAMESPACE_FILES", "namespace_file_routes"]
 
 NAMESPACE_FILES = web.AppKey("podium.namespace_files", NamespaceFiles)
 MAX_ZIP_ENTRIES = 10_000
+EXPORT_BATCH_BYTES = 16 << 20
 _CHUNK = 1 << 16
 
 
@@ -214,6 +216,21 @@ async def search_namespace_files(request: web.Request) -> web.StreamResponse:
     return json_response([r.path for r in found if query in r.path.lower()])
 
 
+def _batches(
+    records: list[NamespaceFileRecord], max_bytes: int
+) -> Iterator[list[NamespaceFileRecord]]:
+    batch: list[NamespaceFileRecord] = []
+    size = 0
+    for record in records:
+        if batch and size + record.size > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += record.size
+    if batch:
+        yield batch
+
+
 async def export_namespace_files(request: web.Request) -> web.StreamResponse:
     """A zip of every current file, built in a temporary file (never the whole archive
     in memory) and streamed."""
@@ -224,10 +241,10 @@ async def export_namespace_files(request: web.Request) -> web.StreamResponse:
     spool: IO[bytes] = await asyncio.to_thread(tempfile.TemporaryFile)
     try:
         archive = zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED)
-        for record in records:  # one file's bytes in memory at a time
-            content = await files.contents(namespace, [record])
-            if record.path in content:
-                await asyncio.to_thread(archive.writestr, record.path[1:], content[record.path])
+        for batch in _batches(records, EXPORT_BATCH_BYTES):  # bounded bytes in memory
+            contents = await files.contents(namespace, batch)
+            for path, data in contents.items():
+                await asyncio.to_thread(archive.writestr, path[1:], data)
         await asyncio.to_thread(archive.close)
         size = spool.tell()
         response = web.StreamResponse(
