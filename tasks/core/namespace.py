@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from engine.errors import StorageError, TaskFailed
 from engine.plugin import RunContext, Task, plugin
-from engine.storage import safe_name
-from tasks.scripts.files import glob_to_regex, match_output_files
+from tasks.scripts.files import glob_to_regex, match_output_files, storage_name
 from tasks.scripts.nsfiles import path_predicate
 
 __all__ = ["DeleteFiles", "DownloadFiles", "UploadFiles"]
@@ -107,10 +106,11 @@ class DownloadFiles(Task):
             for p in _patterns(ctx, self.files)
         ]
         downloaded: dict[str, str] = {}
+        taken: set[str] = set()
         for path, _ in await ctx.namespace_files.list_files(namespace):
             if any(r.match(path) for r in regexes):
                 data = await ctx.namespace_files.read(namespace, path)
-                name = safe_name(path.strip("/").replace("/", "__"))
+                name = storage_name(path.strip("/"), taken)
                 downloaded[path] = await asyncio.to_thread(ctx.storage.put_bytes, name, data)
                 ctx.logger.debug(f"downloaded {path}")
         ctx.metric("downloaded", len(downloaded))

@@ -34,6 +34,7 @@ __all__ = [
     "glob_regex",
     "glob_to_regex",
     "localize_storage_uris",
+    "storage_name",
     "target_inside",
     "match_output_files",
     "upload_output_files",
@@ -199,7 +200,7 @@ def match_output_files(folder: Path, patterns: Sequence[str]) -> dict[str, Path]
     return dict(sorted(found.items()))
 
 
-def _storage_name(relative: str, taken: set[str]) -> str:
+def storage_name(relative: str, taken: set[str]) -> str:
     # Internal storage keeps one folder per task run; sub-folders are flattened into the
     # name and clashes get a numbered prefix, so every output keeps its own file.
     base = safe_name(relative.replace("/", "__"))
@@ -223,7 +224,7 @@ async def upload_output_files(
         uris: dict[str, str] = {}
         for relative, path in match_output_files(folder, patterns).items():
             try:
-                uris[relative] = ctx.storage.put_file(_storage_name(relative, taken), path)
+                uris[relative] = ctx.storage.put_file(storage_name(relative, taken), path)
             except OSError as exc:
                 raise TaskFailed(f"output file {relative!r}: {exc.strerror}") from None
         return uris

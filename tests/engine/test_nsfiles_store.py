@@ -3,6 +3,7 @@ write, the namespace size limit, files never shadowing folders; and the path che
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -123,3 +124,11 @@ async def test_one_write_that_changes_a_path_twice(store: Store) -> None:
     assert (await files.get("ns", "f.txt"))[1] == b"3"
     contents = await store.namespace_file_contents("ns", [("/f.txt", 2), ("/dir", 1), ("/nope", 1)])
     assert contents == {"/f.txt": b"3", "/dir": b"now a file"}
+
+
+async def test_concurrent_writers_get_distinct_revisions(store: Store) -> None:
+    files = NamespaceFiles(store)
+    await asyncio.gather(*(files.write("ns", {"same.txt": f"{i}".encode()}) for i in range(10)))
+    revisions = await store.namespace_file_revisions("ns", "/same.txt")
+    assert [r.revision for r in revisions] == list(range(1, 11))
+    assert len(await files.files("ns")) == 1

@@ -76,7 +76,7 @@ async def test_upload_download_delete(real_time_harness: Harness) -> None:
     assert outcome.state == "FAILED"
     assert "skip_existing" in {r.task_id for r in outcome.task_runs}
 
-    await files.write("team", {"keep.txt": b"k"})
+    await files.write("team", {"keep.txt": b"k", "uploaded/out__a.txt": b"same storage name"})
     flow = FLOW.replace(
         '      /uploaded/out/a.txt: "{{ outputs.write.exitCode }}"',
         '      /uploaded/out/a.txt: "{{ outputs.download.files is defined }}"',
@@ -85,9 +85,18 @@ async def test_upload_download_delete(real_time_harness: Harness) -> None:
     outcome = await real_time_harness.run(flow)
     assert outcome.state == "SUCCESS", outcome.messages()
     downloaded = outcome.run("download").outputs["files"]
-    assert sorted(downloaded) == ["/uploaded/out/a.txt", "/uploaded/out/sub/b.txt"]
+    assert sorted(downloaded) == [
+        "/uploaded/out/a.txt",
+        "/uploaded/out/sub/b.txt",
+        "/uploaded/out__a.txt",
+    ]
+    assert len(set(downloaded.values())) == 3  # flattened names that clash stay apart
     assert all(uri.startswith("kestra:///team/ns_tasks/executions/") for uri in downloaded.values())
-    assert [r.path for r in await files.files("team")] == ["/keep.txt", "/uploaded/out/a.txt"]
+    assert [r.path for r in await files.files("team")] == [
+        "/keep.txt",
+        "/uploaded/out/a.txt",
+        "/uploaded/out__a.txt",
+    ]
     assert [e.name for e in await files.children("team", "/uploaded/out")] == ["a.txt"]
 
 
