@@ -12,7 +12,7 @@ checked in one place and the limits hold for everyone:
 - a file holds at most `max_file_bytes`; a namespace's current files at most
   `max_namespace_bytes` in all (checked by the store inside the write's transaction).
 
-The bytes live in the store, a row per revision (engine/store/nsfiles.py explains why).
+The bytes live in the store, a row per revision (docs/architecture.md says why).
 """
 
 from __future__ import annotations
