@@ -6,7 +6,8 @@ podium server executor|projector|scheduler|webserver [--port N]   one role (Kafk
 podium db migrate                                            apply the store's migrations
 podium projector rebuild [--yes]                             replay the events into the store
 podium flow validate FILE…                                   print every problem; exit 1 if any
-podium flow deploy DIR…                                      validate, then store, every flow
+podium flow deploy DIR… [--namespace NS [--delete] [--server URL]]   validate, then store, every flow
+podium nsfiles sync DIR --namespace NS [--delete] [--server URL]     a folder -> namespace files
 podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
 podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
 podium kv set|get|ls|rm NAMESPACE [KEY [VALUE]] [--server URL]   the KV store (engine/kv_cli.py)
@@ -30,6 +31,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import cli_namespace
 from engine.catalog import default_registries
 from engine.errors import ConfigError, FlowDefinitionError, InputError
 from engine.events import ExecutionChanged, decode_event
@@ -142,12 +144,15 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("paths", nargs="+", type=Path)
     deploy.add_argument("--config", type=Path, help="a settings file")
     deploy.add_argument("--data", type=Path, help="the data folder (embedded store)")
+    cli_namespace.add_arguments(deploy)
     run = flow.add_parser("run", help="run a flow once, in this process, with live progress")
     run.add_argument("file", type=Path)
     run.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--label", "-l", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--flows", type=Path, help="a folder of other flows (subflows) to load too")
     run.add_argument("--data", type=Path, help="keep state here (default: a temporary folder)")
+
+    cli_namespace.add_nsfiles_commands(commands)
 
     trigger = commands.add_parser("trigger", help="work with flow triggers").add_subparsers(
         dest="action", required=True
@@ -195,7 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "server":
             return _run(serve(args))
         if args.command == "flow" and args.action == "deploy":
+            if args.namespace or args.delete or args.server:
+                return _run(cli_namespace.deploy_namespace(args))
             return _run(deploy_flows(args))
+        if args.command == "nsfiles" and args.action == "sync":
+            return _run(cli_namespace.sync_namespace_files(args))
         if args.command == "db" and args.action == "migrate":
             return _run(migrate_store(args))
         if args.command == "projector" and args.action == "rebuild":

@@ -73,6 +73,7 @@ class TaskRunContext:
         )
         self.kv = TaskKvStore(walk.runtime.kv, flow.namespace)
         self.variables = flow.variables
+        self.namespace_files = walk.runtime.namespace_files
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

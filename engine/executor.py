@@ -59,6 +59,7 @@ from engine.fencing import claim_seq
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
+from engine.nsfiles import NamespaceFiles
 from engine.queues import QueuedExecutions
 from engine.recovery import count as recovery_count
 from engine.recovery import is_running
@@ -116,6 +117,7 @@ class Executor:
         clock: Clock | None = None,
         settings: ExecutorSettings = ExecutorSettings(),
         wait_projected: Callable[[], Awaitable[None]] | None = None,
+        namespace_files: NamespaceFiles | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -136,6 +138,7 @@ class Executor:
             work_root=settings.work_root,
             cache_root=settings.cache_root,
             envs=dict(settings.envs),
+            namespace_files=namespace_files or NamespaceFiles(store),
             fetch_logs=self._fetch_logs,
             max_output_bytes=settings.max_output_bytes,
         )

@@ -30,6 +30,7 @@ __all__ = [
     "DurationOrTemplate",
     "FlowableTask",
     "LevelMethods",
+    "NamespaceFilesAccess",
     "PluginRegistry",
     "Retry",
     "RunContext",
@@ -209,6 +210,25 @@ class TaskKv(Protocol):
     ) -> int: ...
 
 
+class NamespaceFilesAccess(Protocol):
+    """Namespace files as a task sees them. Paths are `/a/b.txt`; a bad path, a file over
+    the size limit or a missing file raise a PodiumError with a message to show."""
+
+    async def list_files(self, namespace: str) -> list[tuple[str, int]]:
+        """Every current file of the namespace: (path, size), by path."""
+
+    async def read(self, namespace: str, path: str) -> bytes: ...
+
+    async def put(
+        self, namespace: str, files: Mapping[str, bytes], *, conflict: str = "OVERWRITE"
+    ) -> list[str]:
+        """Write files in one transaction; `conflict` is OVERWRITE, ERROR or SKIP.
+        Returns the paths written."""
+
+    async def delete(self, namespace: str, paths: Sequence[str]) -> list[str]:
+        """Delete files (or folders); returns the paths deleted."""
+
+
 class RunContext(Protocol):
     """Everything a task may do while it runs."""
 
@@ -221,6 +241,7 @@ class RunContext(Protocol):
     logger: TaskLogger
     storage: TaskStorage
     kv: TaskKv
+    namespace_files: NamespaceFilesAccess
     variables: Mapping[str, Any]
 
     @property

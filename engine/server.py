@@ -42,6 +42,7 @@ from engine.intake import Intake
 from engine.kv_projector import KvProjector, KvProjectorSettings
 from engine.kv_service import KvService
 from engine.metrics import Registry
+from engine.nsfiles import NamespaceFileLimits, NamespaceFiles
 from engine.projector import Projector, ProjectorSettings, wait_for_projection
 from engine.settings import Settings
 from engine.storage import LocalStorage
@@ -185,6 +186,13 @@ class Podium:
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
         self.storage = LocalStorage(data / "storage")
+        self.namespace_files = NamespaceFiles(
+            self.store,
+            NamespaceFileLimits(
+                max_file_bytes=settings.namespace_files.max_file_bytes,
+                max_namespace_bytes=settings.namespace_files.max_namespace_bytes,
+            ),
+        )
         self.renderer = Renderer(secrets=SecretStore(self.environ), storage=self.storage)
         self.flows = FlowRepository(
             self.store,
@@ -231,6 +239,7 @@ class Podium:
                 envs=envs,
             ),
             wait_projected=self._projection_waiter(),
+            namespace_files=self.namespace_files,
         )
         self.kv_projector = KvProjector(
             self.bus,
@@ -463,6 +472,7 @@ class Podium:
             auth=auth,
             metrics=registry,
             kv=self.kv,
+            namespace_files=self.namespace_files,
         )
         metrics = EventMetrics(
             self.bus,

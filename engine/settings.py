@@ -60,6 +60,12 @@ class WebhookSection(_Section):
     failed_keys_clients: int = Field(default=10_000, ge=1)
 
 
+class NamespaceFilesSection(_Section):
+    # Namespace files live in the store, a row per revision (docs/architecture.md).
+    max_file_bytes: int = Field(default=10 << 20, ge=1)
+    max_namespace_bytes: int = Field(default=100 << 20, ge=1)
+
+
 class AuthUser(_Section):
     username: str = Field(min_length=1, max_length=128, pattern=r"^[^:\s]+$")
     # `scrypt$n$r$p$salt$hash` (base64), as `podium.web.auth.hash_password` writes it
@@ -99,6 +105,7 @@ class Settings(_Section):
     triggers: TriggerSection = Field(default_factory=TriggerSection)
     webhook: WebhookSection = Field(default_factory=WebhookSection)
     auth: AuthSection = Field(default_factory=AuthSection)
+    namespace_files: NamespaceFilesSection = Field(default_factory=NamespaceFilesSection)
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)

@@ -37,15 +37,18 @@ from engine.events import (
     Request,
     TaskRunChanged,
 )
+from engine.file_reader import file_reader_for
 from engine.flow import Flow
 from engine.kv_loading import load_snapshot, mentions_kv, task_templates
 from engine.kv_service import KvService
+from engine.nsfiles import NamespaceFiles
 from engine.plugin import Retry, Task
 from engine.states import State, worst
 from engine.storage import LocalStorage
 from engine.templating import Renderer
-from engine.templating.kv import KvSnapshot, reading_kv
 from engine.templating.execution_functions import ERROR_LOGS
+from engine.templating.kv import KvSnapshot, reading_kv
+from engine.templating.reading import reading
 from engine.values import jsonable
 
 __all__ = ["ExecutionWalk", "Runtime", "TaskRun", "task_run_id"]
@@ -77,6 +80,7 @@ class Runtime:
     task_slots: asyncio.Semaphore
     work_root: Path
     cache_root: Path
+    namespace_files: NamespaceFiles
     envs: Mapping[str, str] = field(default_factory=dict)
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     kv: KvService | None = None  # set by the server; None where KV is not served
@@ -513,12 +517,22 @@ class ExecutionWalk:
                 timeout = parse_duration(str(ctx.render_text(timeout)))
             seconds = timeout.total_seconds()
         uses_slot = getattr(type(task), "uses_worker_slot", True) and not task.is_flowable
+        runtime = self.runtime
+        reader = await file_reader_for(
+            self.flow,
+            task,
+            self.execution_id,
+            self.header.parent,
+            runtime.storage,
+            runtime.namespace_files,
+        )
         try:
             async with asyncio.timeout(seconds):
-                if uses_slot:
-                    async with self.runtime.task_slots:
-                        return await task.run(ctx)
-                return await task.run(ctx)
+                with reading(reader):
+                    if uses_slot:
+                        async with runtime.task_slots:
+                            return await task.run(ctx)
+                    return await task.run(ctx)
         except TimeoutError as exc:
             raise TaskTimeout(f"timed out after {timeout}") from exc
 

@@ -4,7 +4,8 @@ Tasks see Podium only through `engine.plugin` (the `Task` model and the `RunCont
 they never import the bus, the store or the executor. `ALL_TASKS` is what the catalog
 registers at start; third-party packages add theirs through the `podium.tasks` entry point.
 
-    core/           log, debug, outputs, execution control, flow control, storage
+    core/           log, debug, outputs, execution control, flow control, storage,
+                    namespace files
     scripts/        Python and shell scripts; runners: local process, Docker
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, Self
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.kv import KvRows
 from engine.states import State
+from engine.store.nsfiles import NamespaceFileStore
 
 __all__ = [
     "EXECUTION_SORTS",
@@ -216,7 +217,7 @@ def prefix_pattern(namespace: str) -> str:
     return like_pattern(namespace)[1:-1] + ".%"
 
 
-class Store(KvRows, Protocol):
+class Store(KvRows, NamespaceFileStore, Protocol):
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
 

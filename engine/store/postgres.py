@@ -31,6 +31,7 @@ from engine.store.base import (
     UnfinishedExecution,
 )
 from engine.store.postgres_kv import KV_MIGRATION, PostgresKv
+from engine.store.postgres_nsfiles import NSFILES_MIGRATION, PostgresNamespaceFiles
 from engine.store.postgres_projection import prepare_connection, write_events
 from engine.store.postgres_reads import PostgresReads, flow_record
 
@@ -116,6 +117,8 @@ _MIGRATIONS: list[str] = [
     """,
     # 4: namespace key/value entries (engine/kv.py)
     KV_MIGRATION,
+    # 5: namespace files, a row per revision (postgres_nsfiles.py)
+    NSFILES_MIGRATION,
 ]
 
 
@@ -147,7 +150,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresReads, PostgresKv):
+class PostgresStore(PostgresReads, PostgresKv, PostgresNamespaceFiles):
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 60.0
     ) -> None:

@@ -30,6 +30,7 @@ from engine.store.base import (
     UnfinishedExecution,
 )
 from engine.store.sqlite_kv import KV_MIGRATION, SqliteKv
+from engine.store.sqlite_nsfiles import NSFILES_MIGRATION, SqliteNamespaceFiles
 from engine.store.sqlite_reads import SqliteReads, flow_record
 
 __all__ = ["SqliteStore"]
@@ -109,6 +110,8 @@ _MIGRATIONS: list[str] = [
     """,
     # 5: namespace key/value entries (engine/kv.py)
     KV_MIGRATION,
+    # 6: namespace files, a row per revision (sqlite_nsfiles.py)
+    NSFILES_MIGRATION,
 ]
 
 
@@ -159,7 +162,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class SqliteStore(SqliteReads, SqliteKv):
+class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-sqlite")

@@ -29,10 +29,6 @@ from engine.templating.pebble import rewrite_template
 
 __all__ = ["Finding", "analyze", "locate_in_template", "suggest"]
 
-# Functions other parts of issue 15 add (`kv()`, `read()`): known before their branches
-# are merged, so the check does not refuse the flows that use them. Once they are in the
-# environment this set is redundant and can go.
-PENDING_FUNCTIONS = frozenset({"kv", "read"})
 # Names Jinja binds inside loops, macros and blocks.
 _IMPLICIT = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
 _INTERNAL_FILTERS = frozenset({LOOP_FILTER, CONCAT_FILTER})
@@ -53,7 +49,7 @@ class Finding:
 
 def known_names(kind: str) -> list[str]:
     if kind == "function":
-        return [*ENVIRONMENT.globals, *PENDING_FUNCTIONS]
+        return [*ENVIRONMENT.globals]
     if kind == "filter":
         return [name for name in ENVIRONMENT.filters if name not in _INTERNAL_FILTERS]
     return list(ENVIRONMENT.tests)
@@ -74,7 +70,7 @@ def analyze(source: str) -> tuple[Finding, ...]:
         return (Finding("syntax", "", 1, str(exc)),)
     bound = _bound_names(tree)
     findings: list[Finding] = []
-    functions = set(ENVIRONMENT.globals) | PENDING_FUNCTIONS | bound | _IMPLICIT
+    functions = set(ENVIRONMENT.globals) | bound | _IMPLICIT
     called: set[int] = set()
     for call in tree.find_all(nodes.Call):
         called.add(id(call.node))

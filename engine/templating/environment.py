@@ -31,6 +31,7 @@ from jinja2.utils import missing, object_type_repr
 from jinja2.visitor import NodeTransformer
 
 from engine.errors import TemplateError
+from engine.templating import reading
 from engine.templating.bounds import (
     MAX_RENDER_DEPTH,
     check_binop,
@@ -191,6 +192,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         )
         install(self)
         self.globals["kv"] = kv  # engine/templating/kv.py: reads entries loaded before the task
+        reading.install(self)
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)

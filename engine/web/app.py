@@ -22,6 +22,7 @@ from engine.flows import FlowRepository
 from engine.intake import Intake
 from engine.kv_service import KvService
 from engine.metrics import Registry
+from engine.nsfiles import NamespaceFiles
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.watcher import ExecutionWatcher
@@ -32,6 +33,7 @@ from engine.web.api.flow_transfer import flow_transfer_routes
 from engine.web.api.flows import flow_routes
 from engine.web.api.kv import KV_SERVICE, kv_routes
 from engine.web.api.logs import log_routes
+from engine.web.api.namespace_files import NAMESPACE_FILES, namespace_file_routes
 from engine.web.api.stats import stats_routes
 from engine.web.api.triggers import trigger_routes
 from engine.web.auth import Authenticator, auth_middleware, auth_routes
@@ -121,6 +123,7 @@ def create_app(
     auth: Authenticator | None = None,
     metrics: Registry | None = None,
     kv: KvService | None = None,
+    namespace_files: NamespaceFiles | None = None,
 ) -> web.Application:
     """The whole HTTP side. `auth` None serves without authentication (tests of other
     parts, or PODIUM_AUTH__ENABLED=false behind a proxy that authenticates)."""
@@ -166,6 +169,7 @@ def create_app(
     trigger_routes(services, api)
     stats_routes(services, api)
     kv_routes(api)
+    namespace_file_routes(api)
 
     app = web.Application(
         client_max_size=MAX_BODY, middlewares=[_errors_middleware(metrics), auth_middleware(auth)]
@@ -179,6 +183,7 @@ def create_app(
     )
     if kv is not None:
         app[KV_SERVICE] = kv
+    app[NAMESPACE_FILES] = namespace_files or NamespaceFiles(store)
     app.add_routes(api.routes)
     app.add_routes(extra_routes)
     app.add_routes(_ui_routes())

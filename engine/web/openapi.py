@@ -295,6 +295,48 @@ def _kv_paths() -> dict[str, dict[str, Any]]:
             "delete": _op("Delete a key (false when there was none)", "KV",
                           {"200": _json({"type": "boolean"})}, params=key),
         },
+        **_namespace_file_paths(),
+    }  # fmt: skip
+
+
+def _namespace_file_paths() -> dict[str, Any]:
+    base = "/api/v1/namespaces/{namespace}/files"
+    ns, path, tag = _path("namespace"), _param("path"), "Namespace files"
+    octets = {"200": {"description": "the bytes", "content": {"application/octet-stream": {}}}}
+    done = {"200": {"description": "done"}}
+    attributes = _json(_OBJECT)
+    upload = {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"fileContent": {"type": "string", "format": "binary"}},
+            }
+        }
+    }
+    return {
+        base: {
+            "get": _op("A namespace file's bytes", tag, octets,
+                       params=(*ns, path, _param("revision", kind="integer"))),
+            "post": _op("Upload a file (a .zip is unpacked)", tag, done, params=(*ns, path),
+                        body=upload, extra={"409": _ERROR, "413": _ERROR}),
+            "put": _op("Move a file or folder", tag, done,
+                       params=(*ns, _param("from"), _param("to")), extra={"409": _ERROR}),
+            "delete": _op("Delete a file or folder", tag, done, params=(*ns, path)),
+        },
+        base + "/directory": {
+            "get": _op("A folder's children (FileAttributes)", tag,
+                       {"200": _json({"type": "array", "items": _OBJECT})}, params=(*ns, path)),
+            "post": _op("Create a folder", tag, done, params=(*ns, path)),
+        },
+        base + "/stats": {"get": _op("One FileAttributes", tag, {"200": attributes},
+                                     params=(*ns, path))},
+        base + "/revisions": {"get": _op("A file's revisions", tag,
+                                         {"200": _json({"type": "array", "items": _OBJECT})},
+                                         params=(*ns, path))},
+        base + "/search": {"get": _op("Paths containing q", tag,
+                                      {"200": _json({"type": "array", "items": {"type": "string"}})},
+                                      params=(*ns, _param("q")))},
+        base + "/export": {"get": _op("Every file as a zip", tag, octets, params=ns)},
     }  # fmt: skip
 
 

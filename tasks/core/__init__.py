@@ -1,4 +1,5 @@
-"""Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV."""
+"""Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV,
+namespace files."""
 
 from tasks.core.branching import If, Switch
 from tasks.core.debug import OutputValues, Return
@@ -7,6 +8,7 @@ from tasks.core.grouping import AllowFailure, Dag, Parallel, Sequential, Working
 from tasks.core.kv import KV_TASKS
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
+from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
 from tasks.core.storage import PurgeCurrentExecutionFiles
 from tasks.core.subflow import ForEachItem, Subflow
 from tasks.core.waiting import Pause, Sleep
@@ -16,6 +18,8 @@ __all__ = ["CORE_TASKS"]
 CORE_TASKS: tuple[type, ...] = (
     AllowFailure,
     Dag,
+    DeleteFiles,
+    DownloadFiles,
     Fail,
     Fetch,
     ForEach,
@@ -33,6 +37,7 @@ CORE_TASKS: tuple[type, ...] = (
     Sleep,
     Subflow,
     Switch,
+    UploadFiles,
     WaitFor,
     WorkingDirectory,
     *KV_TASKS,

@@ -8,6 +8,9 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from engine.plugin import ChildKind, FlowableTask, Model, RunContext, Task, plugin
+from tasks.scripts.execution import as_list
+from tasks.scripts.models import NamespaceFilesSpec
+from tasks.scripts.nsfiles import load_namespace_files
 
 __all__ = ["AllowFailure", "Dag", "Parallel", "Sequential", "WorkingDirectory"]
 
@@ -125,9 +128,17 @@ class WorkingDirectory(FlowableTask):
 
     tasks: tuple[Task, ...]
     inputFiles: dict[str, str] | None = None
+    namespaceFiles: NamespaceFilesSpec | None = None
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         folder = ctx.share_working_dir()
+        await load_namespace_files(
+            ctx,
+            folder,
+            self.namespaceFiles,
+            render=ctx.render,
+            render_list=lambda value: as_list(ctx.render(value)),
+        )
         for name, content in (self.inputFiles or {}).items():
             target = (folder / name).resolve()
             if not target.is_relative_to(folder.resolve()):

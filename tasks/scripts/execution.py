@@ -32,6 +32,7 @@ from engine.plugin import RunContext
 from engine.values import jsonable
 from tasks.scripts import files
 from tasks.scripts.models import DockerRunnerSpec, ProcessRunnerSpec, ScriptProperties, is_true
+from tasks.scripts.nsfiles import load_namespace_files
 from tasks.scripts.protocol import OutputCollector
 from tasks.scripts.runners.base import Launch, Runner
 from tasks.scripts.runners.docker import DockerRunner, default_endpoint, is_reachable
@@ -177,6 +178,13 @@ async def run_script(task: ScriptTask, ctx: RunContext) -> dict[str, Any]:
     prepared = Prepared(ctx, working_dir, runner, extra)
 
     env = _as_map(prepared.render(task.env), "env")
+    await load_namespace_files(  # before inputFiles, which win a clash
+        ctx,
+        working_dir,
+        task.namespaceFiles,
+        render=prepared.render,
+        render_list=prepared.render_list,
+    )
     input_files = _as_map(prepared.render(task.inputFiles), "inputFiles")
     await files.write_input_files(ctx, working_dir, input_files)
     before = await prepared.localize(prepared.render_list(task.beforeCommands))

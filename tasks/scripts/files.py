@@ -32,7 +32,10 @@ __all__ = [
     "INTERNAL_DIR",
     "check_relative_name",
     "glob_regex",
+    "glob_to_regex",
     "localize_storage_uris",
+    "storage_name",
+    "target_inside",
     "match_output_files",
     "upload_output_files",
     "write_input_files",
@@ -55,7 +58,7 @@ def check_relative_name(name: str, what: str = "input file") -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def _target_inside(folder: Path, relative: PurePosixPath) -> Path:
+def target_inside(folder: Path, relative: PurePosixPath) -> Path:
     """Where `relative` lands under `folder`, its parents created, never outside it."""
     root = folder.resolve()
     target = root.joinpath(*relative.parts)
@@ -83,7 +86,7 @@ async def write_input_files(ctx: RunContext, folder: Path, files: Mapping[str, s
 
     def write() -> None:
         for name, content in checked:
-            target = _target_inside(folder, name)
+            target = target_inside(folder, name)
             source = sources.get(str(name))
             try:
                 if source is not None:
@@ -126,6 +129,11 @@ async def localize_storage_uris(ctx: RunContext, folder: Path, texts: list[str])
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """A Java-style glob (as Kestra's `outputFiles`) as a regex over relative POSIX paths."""
     check_relative_name(pattern.replace("*", "x").replace("?", "x"), "output file pattern")
+    return glob_to_regex(pattern, "output file pattern")
+
+
+def glob_to_regex(pattern: str, what: str) -> re.Pattern[str]:
+    """Java's glob syntax (`*`, `?`, `**`, `{a,b}`, `[…]`) as a regex over a whole path."""
     out: list[str] = []
     i, depth = 0, 0
     while i < len(pattern):
@@ -160,11 +168,11 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             out.append(re.escape(char))
         i += 1
     if depth:
-        raise TaskFailed(f"output file pattern {pattern!r} has an unclosed '{{'")
+        raise TaskFailed(f"{what} {pattern!r} has an unclosed '{{'")
     try:
         return re.compile("".join(out) + r"\Z", re.DOTALL)
     except re.error as exc:
-        raise TaskFailed(f"invalid output file pattern {pattern!r}: {exc}") from None
+        raise TaskFailed(f"invalid {what} {pattern!r}: {exc}") from None
 
 
 def _regular_files(folder: Path) -> Iterator[str]:
@@ -192,7 +200,7 @@ def match_output_files(folder: Path, patterns: Sequence[str]) -> dict[str, Path]
     return dict(sorted(found.items()))
 
 
-def _storage_name(relative: str, taken: set[str]) -> str:
+def storage_name(relative: str, taken: set[str]) -> str:
     # Internal storage keeps one folder per task run; sub-folders are flattened into the
     # name and clashes get a numbered prefix, so every output keeps its own file.
     base = safe_name(relative.replace("/", "__"))
@@ -216,7 +224,7 @@ async def upload_output_files(
         uris: dict[str, str] = {}
         for relative, path in match_output_files(folder, patterns).items():
             try:
-                uris[relative] = ctx.storage.put_file(_storage_name(relative, taken), path)
+                uris[relative] = ctx.storage.put_file(storage_name(relative, taken), path)
             except OSError as exc:
                 raise TaskFailed(f"output file {relative!r}: {exc.strerror}") from None
         return uris

@@ -23,6 +23,7 @@ __all__ = [
     "Credentials",
     "DockerRunnerSpec",
     "Memory",
+    "NamespaceFilesSpec",
     "ProcessRunnerSpec",
     "ScriptProperties",
     "TaskRunnerSpec",
@@ -114,6 +115,17 @@ class DockerRunnerSpec(Model):
 TaskRunnerSpec = Annotated[ProcessRunnerSpec | DockerRunnerSpec, Field(discriminator="type")]
 
 
+class NamespaceFilesSpec(Model):
+    """Kestra's `NamespaceFiles` property of script tasks."""
+
+    enabled: bool | str = True
+    include: list[str] | str | None = None
+    exclude: list[str] | str | None = None
+    namespaces: list[str] | str | None = None
+    ifExists: Literal["OVERWRITE", "FAIL", "WARN", "IGNORE"] | str = "OVERWRITE"
+    folderPerNamespace: bool | str = False
+
+
 class ScriptProperties(Task):
     """Properties of every script task (Kestra's `AbstractExecScript`); behaviour lives
     in `execution.ScriptTask`."""
@@ -121,7 +133,6 @@ class ScriptProperties(Task):
     default_image: ClassVar[str] = "ubuntu"
     # Accepted for Kestra flows, not acted upon: setting one logs a WARN line.
     IGNORED_PROPERTIES: ClassVar[tuple[str, ...]] = (
-        "namespaceFiles",
         "outputDirectory",
         "targetOS",
     )
@@ -130,7 +141,7 @@ class ScriptProperties(Task):
     env: dict[str, Any] | str | None = None
     inputFiles: dict[str, Any] | str | None = None
     outputFiles: list[str] | str | None = None
-    namespaceFiles: dict[str, Any] | None = None
+    namespaceFiles: NamespaceFilesSpec | None = None
     containerImage: str | None = None
     taskRunner: TaskRunnerSpec | None = None
     interpreter: list[str] | str = ["/bin/sh", "-c"]
@@ -150,11 +161,5 @@ class ScriptProperties(Task):
         return [
             name
             for name in self.IGNORED_PROPERTIES
-            if name in set_fields
-            and set_fields[name] not in (None, False, "AUTO", "LINUX")
-            and not (name == "namespaceFiles" and not _enabled(set_fields[name]))
+            if name in set_fields and set_fields[name] not in (None, False, "AUTO", "LINUX")
         ]
-
-
-def _enabled(namespace_files: Any) -> bool:
-    return isinstance(namespace_files, dict) and namespace_files.get("enabled", True) is not False

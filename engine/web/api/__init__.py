@@ -7,6 +7,7 @@ files       an execution's files: download and preview, confined to its folder
 logs        logs: query, download, follow
 triggers    triggers: list, enable/disable, backfill with progress
 stats       the dashboard's counts
+namespace_files  namespace files: upload, download, list, move, delete, zip export
 """
 
 from __future__ import annotations

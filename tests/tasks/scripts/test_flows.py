@@ -211,13 +211,13 @@ async def test_unsupported_properties_are_accepted_with_a_warning(
   - id: ns
     type: io.kestra.plugin.scripts.shell.Commands
     {PROCESS}
-    namespaceFiles: {{enabled: true}}
+    outputDirectory: true
     commands: ["echo ok"]
 """
     )
     outcome = await real_time_harness.run(source)
     assert outcome.state == "SUCCESS"
-    assert any("'namespaceFiles'" in m for m in outcome.messages("ns"))
+    assert any("'outputDirectory'" in m for m in outcome.messages("ns"))
 
 
 async def test_kestra_0x_runner_spelling_and_a_script_killed_by_a_signal(

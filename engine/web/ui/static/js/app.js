@@ -11,6 +11,7 @@ import { executePage } from "./pages/execute.js";
 import { executionsPage } from "./pages/executions.js";
 import { executionPage } from "./pages/execution.js";
 import { kvPage } from "./pages/kv.js";
+import { filesIndexPage, filesPage } from "./pages/files.js";
 
 const ROUTES = [
   { re: /^\/ui\/login$/, page: loginPage, bare: true },
@@ -24,6 +25,8 @@ const ROUTES = [
   { re: /^\/ui\/executions\/([^/]+)(?:\/([a-z]+))?$/, page: executionPage, nav: "executions" },
   { re: /^\/ui\/kv$/, page: kvPage, nav: "kv" },
   { re: /^\/ui\/namespaces\/([^/]+)\/kv$/, page: kvPage, nav: "kv" },
+  { re: /^\/ui\/files$/, page: filesIndexPage, nav: "files" },
+  { re: /^\/ui\/files\/([^/]+)$/, page: filesPage, nav: "files" },
 ];
 
 const state = { user: null, authEnabled: true, cleanup: null, renderId: 0 };
@@ -60,6 +63,7 @@ function shell(active) {
     navLink("/ui/flows", "flows", "Flows", active),
     navLink("/ui/executions", "executions", "Executions", active),
     navLink("/ui/kv", "kv", "KV store", active),
+    navLink("/ui/files", "files", "Files", active),
     foot,
   );
   root.className = "app";

@@ -74,6 +74,7 @@ const ICONS = {
   dashboard: "M3 13h8V3H3zM13 21h8V11h-8zM3 21h8v-6H3zM13 3v6h8V3z",
   flows: "M4 6h6M4 12h10M4 18h7M16 6h4M18 12h2M15 18h5",
   executions: "M5 3l14 9-14 9z",
+  files: "M3 6a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z",
   play: "M6 4l14 8-14 8z",
   logout: "M15 12H3M11 8l-4 4 4 4M14 4h5v16h-5",
   kv: "M4 5h16v14H4zM4 10h16M9 5v14",
