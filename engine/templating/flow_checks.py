@@ -149,7 +149,8 @@ class _Walker:
             before = before | self.subtree_ids([t for _, t in placed])
         seen: set[str] = set()
         for path, task in placed:
-            if isinstance(task, dict):
+            # a disabled task never renders: flows keep stale ones, Kestra loads them
+            if isinstance(task, dict) and task.get("disabled") is not True:
                 self.visit_task(task, path, before | seen, ancestors)
                 seen |= self.subtree_ids([task])
 

@@ -259,3 +259,19 @@ async def test_stored_revisions_are_not_rechecked(tmp_path: Path) -> None:
         assert flow is not None and flow.revision == 1
         with pytest.raises(FlowDefinitionError, match="unknown template filter 'uper'"):
             await flows.save(BAD)
+
+
+def test_a_disabled_task_is_not_checked() -> None:
+    source = """
+id: stale
+namespace: t
+tasks:
+  - id: old
+    type: io.kestra.plugin.core.log.Log
+    disabled: true
+    message: "{{ outputs.later.value }} {{ nosuchfunction() }}"
+  - id: later
+    type: io.kestra.plugin.core.debug.Return
+    format: x
+"""
+    assert load_flow(source, REGISTRIES).id == "stale"
