@@ -1,5 +1,8 @@
 """The REST API, one module per resource; each adds its routes to an `ApiRoutes`.
 
+A handler is a module-level function `async def create_execution(services, request)`,
+so a traceback names it; `Services.bind` gives aiohttp the one-argument form.
+
 flows       flows: CRUD from YAML, search, validate, revisions, graph
 executions  executions: create (multipart, wait), read, search, kill/resume/restart/…
 files       an execution's files: download and preview, confined to its folder
@@ -10,7 +13,11 @@ stats       the dashboard's counts
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+
+from aiohttp import web
 
 from engine.flows import FlowRepository
 from engine.intake import Intake
@@ -35,3 +42,9 @@ class Services:
 
     def __repr__(self) -> str:
         return f"<Services store={self.store!r}>"
+
+    def bind(
+        self, handler: Callable[[Services, web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """`handler` with these services as its first argument: what a route takes."""
+        return partial(handler, self)
