@@ -25,19 +25,23 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.catalog import default_registries
 from engine.errors import ConfigError, FlowDefinitionError, InputError
 from engine.events import ExecutionChanged, decode_event
 from engine.flow import load_flow
 from engine.intake import FlowNotFound
-from engine.settings import load_settings
+from engine.settings import Settings, load_settings
 from engine.states import State
 
-__all__ = ["main", "tune_gc"]
+if TYPE_CHECKING:
+    from engine.flows import FlowRepository
+    from triggers.base import TriggerContext
+
+__all__ = ["main", "open_data", "tune_gc"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -204,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "trigger" and args.action == "backfill":
             from triggers.backfill import backfill_command
 
-            return _run(backfill_command(args))
+            return _run(backfill_command(args, open_data))
     except ConfigError as exc:
         print(f"podium: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -349,6 +353,16 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
         applied = await rebuild(bus, store, topics=topics, allow_partial=args.partial)
     print(f"podium: the projection was rebuilt from {applied} events")
     return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def open_data(settings: Settings) -> AsyncIterator[tuple[FlowRepository, TriggerContext]]:
+    """A data folder's flows and trigger context, for commands that publish without
+    running the server (`podium trigger backfill`)."""
+    from engine.server import Podium
+
+    async with Podium(settings, serve_http=False) as podium:
+        yield podium.flows, podium.triggers.ctx
 
 
 async def run_flow(args: argparse.Namespace) -> int:
