@@ -282,13 +282,13 @@ class Podium:
         is_up = not self._stopping.is_set()
         if self.has("executor"):
             executor = self.executor
-            ready = executor.is_ready.is_set() and not executor.recovering
+            ready = executor.is_ready.is_set() and not executor.ownership.recovering
             report["executor"] = {
                 "ready": ready,
                 "owned": len(executor._owned),
                 "queued": len(executor._queued),
                 "paused": executor._is_paused,
-                "partitions": sorted(executor._partitions),
+                "partitions": sorted(executor.ownership.partitions),
             }
             is_up = is_up and ready
         if self.has("projector"):
