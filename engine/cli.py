@@ -38,6 +38,8 @@ from engine.settings import Settings, load_settings
 from engine.states import State
 
 if TYPE_CHECKING:
+    from engine.bus.base import Subscription
+    from engine.console import ProgressView
     from engine.flows import FlowRepository
     from triggers.base import TriggerContext
 
@@ -355,6 +357,21 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _follow(view: ProgressView, events: Subscription, server: asyncio.Task[None]) -> None:
+    """Feed the view until the execution ended (or the server stopped). The live table
+    is redrawn every REFRESH_SECONDS, between fetches, never per event."""
+    from engine.console import REFRESH_SECONDS
+
+    loop = asyncio.get_running_loop()
+    drawn = loop.time()
+    while view.final is None and not server.done():
+        for record in await events.fetch(timeout=REFRESH_SECONDS):
+            view.show(decode_event(record.value))
+        if loop.time() - drawn >= REFRESH_SECONDS:
+            view.refresh()
+            drawn = loop.time()
+
+
 @contextlib.asynccontextmanager
 async def open_data(settings: Settings) -> AsyncIterator[tuple[FlowRepository, TriggerContext]]:
     """A data folder's flows and trigger context, for commands that publish without
@@ -414,10 +431,10 @@ async def run_flow(args: argparse.Namespace) -> int:
                         podium.intake.kill(request.execution_id, flow.namespace, flow.id)
                     ),
                 )
-                while view.final is None and not server.done():
-                    for record in await events.fetch(timeout=0.5):
-                        event = decode_event(record.value)
-                        view.show(event)
+                try:
+                    await _follow(view, events, server)
+                finally:
+                    view.close()
                 await events.close()
                 podium.stop()
             view.summary()
