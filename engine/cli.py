@@ -7,7 +7,7 @@ podium db migrate                                            apply the store's m
 podium projector rebuild [--yes]                             replay the events into the store
 podium flow validate FILE…                                   print every problem; exit 1 if any
 podium flow deploy DIR…                                      validate, then store, every flow
-podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
+podium flow run FILE [--input k=v …] [--flows DIR] [-q]      run once, live, in-process
 podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
 
 Settings come from --config (default: config/default.yaml), then PODIUM_* variables
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.catalog import default_registries
-from engine.errors import ConfigError, FlowDefinitionError, InputError
+from engine.errors import ConfigError, FlowDefinitionError, InputError, TransientError
 from engine.events import ExecutionChanged, decode_event
 from engine.flow import load_flow
 from engine.intake import FlowNotFound
@@ -110,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
             else "serve /health on this port (default: no HTTP)",
         )
         sub.add_argument("--host", help="HTTP address (default 127.0.0.1)")
+        sub.add_argument(
+            "--debug", action="store_true", help="show the traceback of a start-up error"
+        )
         if role in ("local", "standalone"):
             sub.add_argument(
                 "--flows", type=Path, help="load flows from this folder and follow its changes"
@@ -152,6 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--label", "-l", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--flows", type=Path, help="a folder of other flows (subflows) to load too")
     run.add_argument("--data", type=Path, help="keep state here (default: a temporary folder)")
+    run.add_argument(
+        "--quiet", "-q", action="store_true", help="no live view: print only the summary"
+    )
 
     trigger = commands.add_parser("trigger", help="work with flow triggers").add_subparsers(
         dest="action", required=True
@@ -196,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 logging.getLogger("podium").setLevel(logging.WARNING)
             return _run(run_flow(args))
         if args.command == "server":
-            return _run(serve(args))
+            return serve_command(args)
         if args.command == "flow" and args.action == "deploy":
             return _run(deploy_flows(args))
         if args.command == "db" and args.action == "migrate":
@@ -271,10 +278,63 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     )
 
 
-async def serve(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
+    """`podium server …`. A start-up problem the user can fix (a busy port, a database
+    or broker out of reach, a locked data folder) is one line naming the setting to
+    change, and exit code 2; `--debug` shows the traceback instead."""
+    settings = _settings(args, port=args.port, host=args.host, flows=getattr(args, "flows", None))
+    try:
+        return _run(serve(args, settings))
+    except Exception as exc:
+        problem = startup_problem(exc, settings)
+        if problem is None or args.debug:
+            raise
+        print(f"podium: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}@{host}" if at else url
+
+
+def startup_problem(exc: BaseException, settings: Settings) -> str | None:
+    """The one line that says what to change, for the errors a user can fix; None for
+    the others (a bug: they keep their traceback)."""
+    for leaf in _leaves(exc):
+        if isinstance(leaf, OSError) and leaf.errno == errno.EADDRINUSE:
+            return (
+                f"port {settings.port} on {settings.host} is in use: choose another with "
+                "--port or PODIUM_PORT (the setting `port`), or stop what holds it"
+            )
+        if isinstance(leaf, ConfigError):
+            return str(leaf)
+        if isinstance(leaf, TransientError):
+            text = str(leaf)
+            if text.startswith("kafka:"):
+                return (
+                    f"cannot reach the Kafka broker of {_without_password(settings.bus)} "
+                    f"({text.removeprefix('kafka: ')}): check the setting `bus` (PODIUM_BUS)"
+                )
+            if text.startswith("postgresql:"):
+                return (
+                    f"cannot reach PostgreSQL at {_without_password(settings.store_url)} "
+                    f"({text.removeprefix('postgresql: ')}): check the setting `store` "
+                    "(PODIUM_STORE)"
+                )
+    return None
+
+
+async def serve(args: argparse.Namespace, settings: Settings) -> int:
     from engine.server import ALL_ROLES, Podium
 
-    settings = _settings(args, port=args.port, host=args.host, flows=getattr(args, "flows", None))
     roles = ALL_ROLES if args.role in ("local", "standalone") else {args.role}
     if args.role == "local" and not settings.bus.startswith("memory://"):
         raise ConfigError(
@@ -423,7 +483,7 @@ async def run_flow(args: argparse.Namespace) -> int:
                     podium.stop()
                     await events.close()
                     return EXIT_USAGE
-                view = ProgressView(request.execution_id)
+                view = ProgressView(request.execution_id, is_quiet=args.quiet)
                 loop = asyncio.get_running_loop()
                 loop.add_signal_handler(
                     signal.SIGINT,

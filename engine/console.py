@@ -9,7 +9,8 @@ will hold. Two forms, chosen by where stdout goes:
 - anything else (CI, a pipe, a file): append-only lines, one per task run change and
   per log line, under a header that names the columns.
 
-Cost: `show()` only updates a few dicts; the live table is drawn by `refresh()`, which
+Cost: `show()` only updates a few dicts (and, plain, formats a line: the lines are
+flushed by `refresh()`, not one by one); the live table is drawn by `refresh()`, which
 the command calls a few times a second, and never holds more rows than the terminal
 has lines (a flow of 1,000 tasks shows the running ones and the latest ended ones, and
 counts the rest). bench/cli_view.py measures it.
@@ -71,8 +72,11 @@ def _took(start: datetime | None, end: datetime | None) -> str:
     return _seconds((end - start).total_seconds())
 
 
+_LOCAL_ZONE = datetime.now().astimezone().tzinfo  # looked up once: per line it costs
+
+
 def _clock(moment: datetime) -> str:
-    return moment.astimezone().strftime("%H:%M:%S.%f")[:-3]
+    return moment.astimezone(_LOCAL_ZONE).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _name(run: TaskRunChanged) -> str:
@@ -93,11 +97,13 @@ class ProgressView:
         *,
         live: bool | None = None,
         color: bool | None = None,
+        is_quiet: bool = False,
     ) -> None:
         self.execution_id = execution_id
         self.out = out
+        self.is_quiet = is_quiet  # only the summary
         is_terminal = out.isatty()
-        self.is_live = is_terminal if live is None else live
+        self.is_live = (is_terminal if live is None else live) and not is_quiet
         self.color = is_terminal if color is None else color
         self.header: ExecutionChanged | None = None
         self.final: ExecutionChanged | None = None
@@ -105,6 +111,7 @@ class ProgressView:
         self.logs: deque[LogLine] = deque(maxlen=LOG_LINES)
         self._width = 24
         self._has_header = False
+        self._pending: list[str] = []  # plain lines not yet written (see `refresh`)
         self._console: Console | None = None
         self._live: Live | None = None
         if self.is_live:
@@ -154,8 +161,12 @@ class ProgressView:
                     self._row(line.at, line.task_id or "", " " * 9, level, line.message)
 
     def refresh(self) -> None:
+        """Redraw the live table, or flush the plain lines written since the last call:
+        one write per refresh rather than one per line keeps a fast flow fast."""
         if self._live is not None:
             self._live.refresh()
+        else:
+            self._write()
 
     def close(self) -> None:
         """The last drawing stays on screen; what is printed next goes below it."""
@@ -163,6 +174,7 @@ class ProgressView:
             self._live.refresh()
             self._live.stop()
             self._live = None
+        self._write()
 
     # -- the live table -------------------------------------------------------------
 
@@ -235,6 +247,8 @@ class ProgressView:
         return self._paint(f"{state.value:<9}", _STYLES.get(state, ""))
 
     def _row(self, at: datetime, name: str, state: str, level: str, text: str) -> None:
+        if self.is_quiet:
+            return
         if not self._has_header:
             self._has_header = True
             self._line(f"{'time':<12}  {'task':<{self._width}} {'state':<9} {'level':<5}  message")
@@ -247,9 +261,10 @@ class ProgressView:
         if final is None:
             return
         took = _took(final.started_at or final.created_at, final.ended_at)
-        self._line("")
+        if not self.is_quiet:
+            self._line("")
         self._line(f"{self._state(final.state)} execution {final.execution_id} in {took}")
-        if final.error and self.is_live:  # plain lines showed it already
+        if final.error and (self.is_live or self.is_quiet):  # or plain lines showed it
             self._line(f"  {final.error}")
         outputs = {tid: r for tid, r in self.task_runs.items() if r.outputs}
         if outputs:
@@ -261,7 +276,13 @@ class ProgressView:
             self._line("flow outputs:")
             for key, value in final.outputs.items():
                 self._line(f"  {key} = {value}")
+        self._write()
 
     def _line(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self._pending.append(text)
+
+    def _write(self) -> None:
+        if self._pending:
+            self.out.write("\n".join(self._pending) + "\n")
+            self._pending.clear()
         self.out.flush()

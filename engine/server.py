@@ -76,7 +76,8 @@ def _lock_data_folder(data: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ConfigError(
-                f"the data folder {data} is in use by another Podium process; stop it first"
+                f"the data folder {data} is in use by another Podium process: stop it, or "
+                "give this one another folder with --data or PODIUM_DATA (the setting `data`)"
             ) from None
         handle.seek(0)
         handle.truncate()
