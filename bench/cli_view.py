@@ -13,7 +13,12 @@ Two figures, medians of the repeats:
 - CPU per task: the command's CPU time (user + system, from the kernel's accounting of
   the child) / tasks: less sensitive than the wall clock to a machine shared with other
   work, and what the view adds shows as the difference to `quiet`.
-The pty and the pipe are read as fast as they are written and thrown away. Writes
+The pty and the pipe are read as fast as they are written and thrown away.
+
+On a shared machine both swing by more than the view costs, so the view's own cost is
+also measured in this process, on the events such a run publishes (RUNNING, a log line,
+SUCCESS per task): `show()` per task for each form, and one `refresh()` of the live
+table (what it costs a few times a second, whatever the number of tasks). Writes
 bench/results/cli_view.json.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import io
 import json
 import os
 import pty
@@ -33,9 +39,17 @@ import sys
 import tempfile
 import termios
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.console import ProgressView  # noqa: E402
+from engine.events import LogLine, LogsEmitted, TaskRunChanged  # noqa: E402
+from engine.states import State  # noqa: E402
+
 PODIUM = [sys.executable, "-m", "engine.cli", "flow", "run"]
 _TOOK = re.compile(r"execution \w+ in ([\d.]+) (ms|s)")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -113,6 +127,59 @@ def per_task_ms(output: str, tasks: int) -> float:
     return seconds * 1000 / tasks
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def in_process(tasks: int) -> dict[str, float]:
+    """The view's own cost, without the engine: µs per task in `show()`, ms per refresh."""
+    now = datetime.now(UTC)
+    events: list[Any] = []
+    for number in range(tasks):
+        run = {
+            "execution_id": "e",
+            "namespace": "bench.view",
+            "flow_id": "many",
+            "task_run_id": f"r{number}",
+            "task_id": f"t{number:04d}",
+            "created_at": now,
+            "at": now,
+            "started_at": now,
+        }
+        line = LogLine(at=now, level="INFO", message=f"task {number} says hello")
+        events += [
+            TaskRunChanged(**run, seq=3 * number + 1, state=State.RUNNING),
+            LogsEmitted(
+                execution_id="e",
+                namespace="bench.view",
+                flow_id="many",
+                event_id=f"l{number}",
+                seq=0,
+                at=now,
+                lines=(line,),
+            ),
+            TaskRunChanged(**run, seq=3 * number + 2, state=State.SUCCESS, ended_at=now),
+        ]
+    figures: dict[str, float] = {}
+    for mode in ("live", "plain", "quiet"):
+        out = _Terminal() if mode == "live" else io.StringIO()
+        view = ProgressView("e", out, live=mode == "live", is_quiet=mode == "quiet")
+        started = time.perf_counter()
+        for event in events:
+            view.show(event)
+        figures[f"{mode}_show_us_per_task"] = round(
+            (time.perf_counter() - started) * 1e6 / tasks, 2
+        )
+        if mode == "live":
+            started = time.perf_counter()
+            for _ in range(20):
+                view.refresh()
+            figures["live_refresh_ms"] = round((time.perf_counter() - started) * 1000 / 20, 2)
+        view.close()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=1000)
@@ -150,10 +217,19 @@ def main() -> None:
             f"{figure['per_task_ms_runs']}); CPU {figure['cpu_per_task_ms']} ms per task "
             f"({extra:+.3f} ms against quiet); whole command {figure['wall_seconds']} s"
         )
+    own = in_process(args.tasks)
+    print(
+        f"the view alone: show() {own['live_show_us_per_task']} µs per task live, "
+        f"{own['plain_show_us_per_task']} µs plain, {own['quiet_show_us_per_task']} µs quiet; "
+        f"one refresh of the live table {own['live_refresh_ms']} ms"
+    )
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
     (results / "cli_view.json").write_text(
-        json.dumps({"tasks": args.tasks, "repeat": args.repeat, "modes": figures}, indent=2)
+        json.dumps(
+            {"tasks": args.tasks, "repeat": args.repeat, "modes": figures, "view_alone": own},
+            indent=2,
+        )
     )
 
 

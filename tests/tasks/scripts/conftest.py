@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.events import LogLine
+from tasks.scripts.runners import docker as docker_runner
 from tests.conftest import Harness
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -92,6 +93,7 @@ def docker_host() -> str:
 
 @pytest.fixture
 def no_docker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Docker endpoint configured, whatever the machine has."""
+    """No Docker endpoint configured, whatever the machine has (its sockets included)."""
     monkeypatch.delenv("PODIUM_DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(docker_runner, "SOCKETS", ())
