@@ -193,6 +193,8 @@ class Executor:
                 owned.task.cancel()
         await self.bus.flush()
 
+    # -- what ownership asks of the walks (engine/ownership.py, `Walks`) ---------------
+
     async def let_go(self, held: Callable[[str], bool], *, grace: float) -> None:
         """Drop what this executor holds in memory of the flows `held` accepts: walks get
         `grace` seconds to end, then are abandoned without recording anything; queued
@@ -222,6 +224,7 @@ class Executor:
     async def take_over(
         self, flow: Flow, claim: ExecutionChanged, recorded: tuple[TaskRunChanged, ...]
     ) -> None:
+        """Walk a claimed execution from what it recorded, or queue it again."""
         if claim.state is State.QUEUED:
             self._queued.push(flow.key, claim)
             if recorded:  # a restart or replay waiting for its turn
