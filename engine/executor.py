@@ -26,7 +26,6 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,12 +51,12 @@ from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
 from engine.ownership import PartitionOwnership
 from engine.queues import QueuedExecutions
-from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart
+from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart, plan_retry
 from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.templating import Renderer
-from engine.walk import ExecutionWalk, Runtime, task_run_id
+from engine.walk import ExecutionWalk, Runtime
 
 __all__ = ["Executor", "ExecutorSettings"]
 
@@ -576,48 +575,13 @@ class Executor:
             if walk.header.parent is not None and walk.header.state.is_terminal:
                 await self._notify_parent(walk.header)
             if walk.header.state is State.FAILED:
-                await self._retry_as_new_execution(walk)
+                # a flow `retry` with behavior CREATE_NEW_EXECUTION
+                retry = plan_retry(walk.header, walk.flow.retry, self.clock.now(), random.random())
+                if retry is not None:
+                    await self._publish_request(retry)
             await self.admit_queued(walk.flow.key)
         except EventsLost as exc:
             self.ownership.lost(exc)
-
-    async def _retry_as_new_execution(self, walk: ExecutionWalk) -> None:
-        """A flow `retry` with behavior CREATE_NEW_EXECUTION: a new execution, same inputs."""
-        policy = walk.flow.retry
-        if policy is None or policy.behavior != "CREATE_NEW_EXECUTION":
-            return
-        header = walk.header
-        attempt = int(header.labels.get("system.retryAttempt", "1"))
-        first_created = (
-            header.trigger.get("retryOf", {}).get("createdAt") if header.trigger else None
-        )
-        started = datetime.fromisoformat(first_created) if first_created else header.created_at
-        delay = policy.delay(attempt, random.random())
-        now = self.clock.now()
-        if policy.maxAttempts is not None and attempt >= policy.maxAttempts:
-            return
-        if policy.maxDuration is not None and now + delay - started > policy.maxDuration:
-            return
-        original = header.labels.get("system.retryOf", header.execution_id)
-        request = ExecutionRequested(
-            execution_id=task_run_id(header.execution_id, "retry", None, attempt),
-            namespace=header.namespace,
-            flow_id=header.flow_id,
-            revision=header.revision,
-            inputs=header.inputs,
-            labels={
-                **header.labels,
-                "system.retryOf": original,
-                "system.retryAttempt": str(attempt + 1),
-            },
-            trigger={
-                "type": "retry",
-                "retryOf": {"executionId": original, "createdAt": started.isoformat()},
-            },
-            requested_at=now,
-            not_before=now + delay,
-        )
-        await self._publish_request(request)
 
     async def admit_queued(self, key: str) -> None:
         while (first := self._queued.first(key)) is not None and not self._is_stopping:
