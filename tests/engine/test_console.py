@@ -96,7 +96,8 @@ def test_the_live_table_fits_the_terminal_and_counts_the_rest(
     )
     for number in range(999):
         view.show(run(number, State.SUCCESS, 2, started_at=NOW, ended_at=NOW))
-    view.show(run(999, State.RUNNING, 1, started_at=NOW - timedelta(seconds=100)))
+    started = datetime.now(UTC) - timedelta(seconds=100)  # not NOW: set at import
+    view.show(run(999, State.RUNNING, 1, started_at=started))
     view.show(log("t0999", "WARN", "still going"))
     view.close()
     screen = _ANSI.sub("", out.getvalue()).split("execution e ")[-1]  # the last drawing
