@@ -6,7 +6,8 @@
 2. requests       `intake.py` mints ids and checks inputs at the edge, then publishes
 3. executor       `executor.py` owns executions (dedupe, concurrency, kill, resume) and runs
                   each as an `ExecutionWalk` (`walk.py`: task runs, retries, branches);
-                  `context.py` is the engine's side of `RunContext`; `templating/` renders
+                  `context.py` is the engine's side of `RunContext`; `templating/` renders;
+                  `ownership.py` decides which executions it owns (partitions, claims)
 4. events         `events.py`: requests and facts on the bus (`bus/`), keyed by flow
 5. projector      `projector.py` applies events to the store, idempotently
 6. store          `store/`: the projection (SQLite embedded), read by `web/` and the CLI

@@ -8,7 +8,7 @@ podium projector rebuild [--yes]                             replay the events i
 podium flow validate FILE…                                   print every problem; exit 1 if any
 podium flow deploy DIR… [--namespace NS [--delete] [--server URL]]   validate, then store, every flow
 podium nsfiles sync DIR --namespace NS [--delete] [--server URL]     a folder -> namespace files
-podium flow run FILE [--input k=v …] [--flows DIR]           run once, live, in-process
+podium flow run FILE [--input k=v …] [--flows DIR] [-q]      run once, live, in-process
 podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
 podium kv set|get|ls|rm NAMESPACE [KEY [VALUE]] [--server URL]   the KV store (engine/kv_cli.py)
 
@@ -21,27 +21,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
 import signal
 import sys
 import tempfile
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import cli_namespace
 from engine.catalog import default_registries
-from engine.errors import ConfigError, FlowDefinitionError, InputError
+from engine.errors import ConfigError, FlowDefinitionError, InputError, TransientError
 from engine.events import ExecutionChanged, decode_event
 from engine.flow import load_flow
 from engine.intake import FlowNotFound
 from engine.kv_cli import add_kv_commands, kv_command
-from engine.settings import load_settings
+from engine.settings import Settings, load_settings
 from engine.states import State
 
-__all__ = ["main", "tune_gc"]
+if TYPE_CHECKING:
+    from engine.bus.base import Subscription
+    from engine.console import ProgressView
+    from engine.flows import FlowRepository
+    from triggers.base import TriggerContext
+
+__all__ = ["main", "open_data", "tune_gc"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -108,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
             else "serve /health on this port (default: no HTTP)",
         )
         sub.add_argument("--host", help="HTTP address (default 127.0.0.1)")
+        sub.add_argument(
+            "--debug", action="store_true", help="show the traceback of a start-up error"
+        )
         if role in ("local", "standalone"):
             sub.add_argument(
                 "--flows", type=Path, help="load flows from this folder and follow its changes"
@@ -151,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--label", "-l", action="append", default=[], metavar="KEY=VALUE")
     run.add_argument("--flows", type=Path, help="a folder of other flows (subflows) to load too")
     run.add_argument("--data", type=Path, help="keep state here (default: a temporary folder)")
+    run.add_argument(
+        "--quiet", "-q", action="store_true", help="no live view: print only the summary"
+    )
 
     cli_namespace.add_nsfiles_commands(commands)
 
@@ -198,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 logging.getLogger("podium").setLevel(logging.WARNING)
             return _run(run_flow(args))
         if args.command == "server":
-            return _run(serve(args))
+            return serve_command(args)
         if args.command == "flow" and args.action == "deploy":
             if args.namespace or args.delete or args.server:
                 return _run(cli_namespace.deploy_namespace(args))
@@ -218,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "trigger" and args.action == "backfill":
             from triggers.backfill import backfill_command
 
-            return _run(backfill_command(args))
+            return _run(backfill_command(args, open_data))
     except ConfigError as exc:
         print(f"podium: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -279,10 +292,63 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     )
 
 
-async def serve(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
+    """`podium server …`. A start-up problem the user can fix (a busy port, a database
+    or broker out of reach, a locked data folder) is one line naming the setting to
+    change, and exit code 2; `--debug` shows the traceback instead."""
+    settings = _settings(args, port=args.port, host=args.host, flows=getattr(args, "flows", None))
+    try:
+        return _run(serve(args, settings))
+    except Exception as exc:
+        problem = startup_problem(exc, settings)
+        if problem is None or args.debug:
+            raise
+        print(f"podium: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}@{host}" if at else url
+
+
+def startup_problem(exc: BaseException, settings: Settings) -> str | None:
+    """The one line that says what to change, for the errors a user can fix; None for
+    the others (a bug: they keep their traceback)."""
+    for leaf in _leaves(exc):
+        if isinstance(leaf, OSError) and leaf.errno == errno.EADDRINUSE:
+            return (
+                f"port {settings.port} on {settings.host} is in use: choose another with "
+                "--port or PODIUM_PORT (the setting `port`), or stop what holds it"
+            )
+        if isinstance(leaf, ConfigError):
+            return str(leaf)
+        if isinstance(leaf, TransientError):
+            text = str(leaf)
+            if text.startswith("kafka:"):
+                return (
+                    f"cannot reach the Kafka broker of {_without_password(settings.bus)} "
+                    f"({text.removeprefix('kafka: ')}): check the setting `bus` (PODIUM_BUS)"
+                )
+            if text.startswith("postgresql:"):
+                return (
+                    f"cannot reach PostgreSQL at {_without_password(settings.store_url)} "
+                    f"({text.removeprefix('postgresql: ')}): check the setting `store` "
+                    "(PODIUM_STORE)"
+                )
+    return None
+
+
+async def serve(args: argparse.Namespace, settings: Settings) -> int:
     from engine.server import ALL_ROLES, Podium
 
-    settings = _settings(args, port=args.port, host=args.host, flows=getattr(args, "flows", None))
     roles = ALL_ROLES if args.role in ("local", "standalone") else {args.role}
     if args.role == "local" and not settings.bus.startswith("memory://"):
         raise ConfigError(
@@ -365,6 +431,31 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _follow(view: ProgressView, events: Subscription, server: asyncio.Task[None]) -> None:
+    """Feed the view until the execution ended (or the server stopped). The live table
+    is redrawn every REFRESH_SECONDS, between fetches, never per event."""
+    from engine.console import REFRESH_SECONDS
+
+    loop = asyncio.get_running_loop()
+    drawn = loop.time()
+    while view.final is None and not server.done():
+        for record in await events.fetch(timeout=REFRESH_SECONDS):
+            view.show(decode_event(record.value))
+        if loop.time() - drawn >= REFRESH_SECONDS:
+            view.refresh()
+            drawn = loop.time()
+
+
+@contextlib.asynccontextmanager
+async def open_data(settings: Settings) -> AsyncIterator[tuple[FlowRepository, TriggerContext]]:
+    """A data folder's flows and trigger context, for commands that publish without
+    running the server (`podium trigger backfill`)."""
+    from engine.server import Podium
+
+    async with Podium(settings, serve_http=False) as podium:
+        yield podium.flows, podium.triggers.ctx
+
+
 async def run_flow(args: argparse.Namespace) -> int:
     from engine.console import ProgressView
     from engine.server import Podium
@@ -406,7 +497,7 @@ async def run_flow(args: argparse.Namespace) -> int:
                     podium.stop()
                     await events.close()
                     return EXIT_USAGE
-                view = ProgressView(request.execution_id)
+                view = ProgressView(request.execution_id, is_quiet=args.quiet)
                 loop = asyncio.get_running_loop()
                 loop.add_signal_handler(
                     signal.SIGINT,
@@ -414,10 +505,10 @@ async def run_flow(args: argparse.Namespace) -> int:
                         podium.intake.kill(request.execution_id, flow.namespace, flow.id)
                     ),
                 )
-                while view.final is None and not server.done():
-                    for record in await events.fetch(timeout=0.5):
-                        event = decode_event(record.value)
-                        view.show(event)
+                try:
+                    await _follow(view, events, server)
+                finally:
+                    view.close()
                 await events.close()
                 podium.stop()
             view.summary()

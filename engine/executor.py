@@ -1,4 +1,4 @@
-"""The executor: consumes requests, owns executions, enforces concurrency, walks flows.
+"""The executor: consumes requests, enforces concurrency, walks flows.
 
 One executor owns every execution of the flows whose partitions it holds (DESIGN.md,
 "Partition by flow"), so a flow's `concurrency.limit` is exact with local counters.
@@ -11,18 +11,10 @@ One executor owns every execution of the flows whose partitions it holds (DESIGN
 
 A request's offset is committed once the events that make it durable were published.
 
-Ownership follows the partitions of the requests topic (the executor is the
-subscription's `PartitionListener`): when partitions are assigned, it waits until the
-projector has stored every event published so far, claims the unfinished executions of
-those partitions in a new owner epoch (engine/fencing.py: whatever a previous owner that
-does not know it lost them still publishes is ignored from there on), and resumes them
-from the store (finished task runs keep their recorded outputs; the others run again).
-When partitions are revoked, it lets their walks finish for a short grace period, then
-abandons the rest without recording anything, so their next owner resumes them. When
-full, it pauses the subscription (and keeps polling, so it stays in its group) instead
-of buffering requests. Two things make it take everything over again rather than go on
-from memory: events the bus could not write (`EventsLost`: `_resync`), and an event loop
-that stood still long enough for the group to move its partitions (`_tick`).
+Which executions it owns is decided by its `PartitionOwnership` (engine/ownership.py):
+partitions assigned, revoked, recovered (claims), resync after lost events, and the stall
+watch. When full, the executor pauses the subscription (and keeps polling, so it stays
+in its group) instead of buffering requests.
 """
 
 from __future__ import annotations
@@ -34,7 +26,6 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,20 +46,18 @@ from engine.events import (
     decode_request,
     encode,
 )
-from engine.fencing import claim_seq
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
 from engine.nsfiles import NamespaceFiles
+from engine.ownership import PartitionOwnership
 from engine.queues import QueuedExecutions
-from engine.recovery import count as recovery_count
-from engine.recovery import is_running
-from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart
+from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart, plan_retry
 from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.templating import Renderer
-from engine.walk import ExecutionWalk, Runtime, task_run_id
+from engine.walk import ExecutionWalk, Runtime
 
 __all__ = ["Executor", "ExecutorSettings"]
 
@@ -76,7 +65,6 @@ log = logging.getLogger("podium.executor")
 
 T = TypeVar("T")
 MAX_BACKOFF_SECONDS = 5.0
-TICK_SECONDS = 0.1  # how often the stall watch looks at the clock
 
 
 @dataclass(frozen=True)
@@ -129,7 +117,7 @@ class Executor:
         self.settings = settings
         self.wait_projected = wait_projected
         self.runtime = Runtime(
-            publish_event=self._publish_event,
+            publish_event=self.publish_event,
             publish_request=self._publish_request,
             clock=self.clock,
             renderer=renderer,
@@ -147,19 +135,18 @@ class Executor:
         self._queued = QueuedExecutions()
         self._finished: OrderedDict[str, ExecutionChanged] = OrderedDict()
         self._group: asyncio.TaskGroup | None = None
-        self._subscription: Subscription | None = None
-        self._partitions: set[int] = set()  # of the requests topic, held by this executor
-        self._partition_of: dict[str, int] = {}  # flow key → partition
         self._is_stopping = False
         self._is_paused = False
-        self._needs_resync = False  # some events were not written: see `_resync`
-        self._handling = asyncio.Lock()  # a batch of requests, or a revocation
-        # Set when the event loop stood still long enough for the group to have given
-        # this executor's partitions away (see `_tick`); cleared by the next assignment.
-        self._frozen = False
-        self._ticked = 0.0
-        self._ticker: asyncio.TimerHandle | None = None
-        self.recovering = 0  # partitions being recovered (health)
+        self.ownership = PartitionOwnership(
+            self,
+            bus,
+            store,
+            flows,
+            topics=topics,
+            clock=self.clock,
+            revoke_grace_seconds=settings.revoke_grace_seconds,
+            max_recoveries=settings.max_recoveries,
+        )
         self.is_ready = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -173,49 +160,27 @@ class Executor:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 # Joining the group assigns partitions, and `on_assigned` recovers them.
-                self._subscription = subscription = await self.bus.subscribe(
-                    self.topics.requests, self.settings.group, listener=self
+                subscription = await self.bus.subscribe(
+                    self.topics.requests, self.settings.group, listener=self.ownership
                 )
+                self.ownership.subscription = subscription
                 try:
                     self.is_ready.set()
-                    self._tick()
+                    self.ownership.start_watch()
                     await self._intake(subscription)
                     await self._drain()
                 finally:
-                    if self._ticker is not None:
-                        self._ticker.cancel()
+                    self.ownership.stop_watch()
                     await subscription.close()
         finally:
             self._group = None
 
-    def _tick(self) -> None:
-        """The stall watch. A process frozen past its group's session timeout (a long GC
-        or VM pause, SIGSTOP) has lost its partitions without knowing it, and its walks
-        and fetched requests would go on when it wakes. A plain timer callback runs
-        before the tasks the wake-up resumes, so this sees the gap first: from then on
-        nothing is published (`_publish_event` refuses), the intake drops what it
-        fetched, and `_resync` abandons everything and asks the group to assign
-        partitions again; `on_assigned` then takes them over from the store."""
-        limit = self.bus.session_timeout
-        if limit is None:
-            return  # partitions never move: nothing to watch
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        stood_still = now - self._ticked
-        if self._ticked and stood_still > limit / 2 and not self._frozen:
-            log.warning(
-                "the event loop stood still for %.1fs (the group's session timeout is %gs): "
-                "publishing nothing until the group assigns partitions again",
-                stood_still,
-                limit,
-            )
-            self._frozen = self._needs_resync = True
-        self._ticked = now
-        if not self._is_stopping:
-            self._ticker = loop.call_later(TICK_SECONDS, self._tick)
-
     def stop(self) -> None:
         self._is_stopping = True
+
+    @property
+    def is_stopping(self) -> bool:
+        return self._is_stopping
 
     async def _drain(self) -> None:
         # A paused execution could wait for days: leave it to the next owner at once.
@@ -230,43 +195,14 @@ class Executor:
                 owned.task.cancel()
         await self.bus.flush()
 
-    # -- partitions: what this executor owns ----------------------------------------
+    # -- what ownership asks of the walks (engine/ownership.py, `Walks`) ---------------
 
-    async def on_assigned(self, partitions: list[int]) -> None:
-        self._frozen = False  # the group just assigned these: this member is current
-        self._partitions.update(partitions)
-        self.recovering += 1
-        try:
-            async with self._handling:  # not beside a batch of requests: one or the other
-                await self._recover(set(partitions))
-        except EventsLost as exc:  # the intake loop takes every partition over again
-            self._lost(exc)
-        finally:
-            self.recovering -= 1
-
-    async def on_revoked(self, partitions: list[int]) -> None:
-        """Stop work on these partitions before the group hands them to someone else."""
-        async with self._handling:  # after the batch of requests in hand, if any
-            await self._give_up(set(partitions))
-
-    async def _give_up(self, revoked: set[int]) -> None:
-        self._partitions -= revoked
-        await self._let_go(revoked, grace=self.settings.revoke_grace_seconds)
-        try:
-            await self.bus.flush()  # the next owner must see every event of these executions
-        except EventsLost as exc:  # the next owner's claim fences what follows the gap
-            self._lost(exc)
-
-    async def _let_go(self, partitions: set[int] | None, *, grace: float) -> None:
-        """Drop what this executor holds in memory of these partitions (None: of all):
-        walks get `grace` seconds to end, then are abandoned without recording anything;
-        queued executions stay QUEUED in the store; ends it remembers are forgotten, as
-        they may not have counted (fenced, if it learns late that it lost them). Whoever
-        owns the partitions next (maybe this executor) takes them over from the store."""
-
-        def held(key: str) -> bool:
-            return partitions is None or self._partition_of.get(key) in partitions
-
+    async def let_go(self, held: Callable[[str], bool], *, grace: float) -> None:
+        """Drop what this executor holds in memory of the flows `held` accepts: walks get
+        `grace` seconds to end, then are abandoned without recording anything; queued
+        executions stay QUEUED in the store; ends it remembers are forgotten, as they may
+        not have counted (fenced, if it learns late that it lost them). Whoever owns the
+        partitions next (maybe this executor) takes them over from the store."""
         leaving = [o for o in self._owned.values() if o.task is not None and held(o.walk.flow.key)]
         for key in self._queued.flows():
             if held(key):
@@ -281,87 +217,32 @@ class Executor:
         for task in abandoned:
             task.cancel()
         if abandoned:
-            log.info(
-                "let go of partitions %s: %d executions left to their next owner",
-                "all" if partitions is None else sorted(partitions),
-                len(abandoned),
-            )
+            log.info("let go of %d executions: left to their next owner", len(abandoned))
             await asyncio.wait(abandoned)
         for execution_id, header in list(self._finished.items()):
             if held(header.key):
                 del self._finished[execution_id]
 
-    async def _partition(self, namespace: str, flow_id: str) -> int:
-        key = f"{namespace}/{flow_id}"
-        partition = self._partition_of.get(key)
-        if partition is None:
-            partition = await self.bus.partition_of(self.topics.requests, key)
-            self._partition_of[key] = partition
-        return partition
-
-    async def _recover(self, partitions: set[int]) -> None:
-        """Take over the unfinished executions of these partitions, fenced
-        (engine/fencing.py): claim each in a new epoch, wait until the claims are
-        projected, then read them again and resume them. The second read holds whatever
-        their previous owner published before the claims; what it publishes after them
-        does not count."""
-        await self._await_projection()
-        claims: dict[str, tuple[Flow, ExecutionChanged]] = {}
-        for unfinished in await self._patiently(
-            self.store.unfinished_executions, "reading unfinished executions"
-        ):
-            header = unfinished.execution
-            if await self._partition(
-                header.namespace, header.flow_id
-            ) not in partitions or self._is_known(header.execution_id):
-                continue
-            claim = header.model_copy(
-                update={"seq": claim_seq(unfinished.last_seq), "at": self.clock.now()}
-            )
-            flow = await self.flows.get(header.namespace, header.flow_id, header.revision)
-            if flow is None:
-                await self._end_early(claim, State.FAILED, "the flow no longer exists")
-                continue
-            if is_running(header):
-                recovery = recovery_count(
-                    header.labels, unfinished.task_runs, limit=self.settings.max_recoveries
-                )
-                claim = claim.model_copy(update={"labels": recovery.labels})
-                if recovery.failure is not None:
-                    log.error("execution %s: %s", header.execution_id, recovery.failure)
-                    await self._end_early(claim, State.FAILED, recovery.failure)
-                    continue
-            await self._publish_event(claim)
-            claims[header.execution_id] = (flow, claim)
-        if not claims:
+    async def take_over(
+        self, flow: Flow, claim: ExecutionChanged, recorded: tuple[TaskRunChanged, ...]
+    ) -> None:
+        """Walk a claimed execution from what it recorded, or queue it again."""
+        if claim.state is State.QUEUED:
+            self._queued.push(flow.key, claim)
+            if recorded:  # a restart or replay waiting for its turn
+                self._queued.recorded[claim.execution_id] = recorded
             return
-        await self._await_projection()
-        recovered: set[str] = set()
-        for unfinished in await self._patiently(
-            self.store.unfinished_executions, "reading claimed executions"
-        ):
-            found = claims.get(unfinished.execution.execution_id)
-            if found is None or self._is_known(unfinished.execution.execution_id):
-                continue  # not ours, ended before the claim, or already back in hand
-            flow, claim = found
-            recovered.add(flow.key)
-            if claim.state is State.QUEUED:
-                self._queued.push(flow.key, claim)
-                if unfinished.task_runs:  # a restart or replay waiting for its turn
-                    self._queued.recorded[claim.execution_id] = unfinished.task_runs
-                continue
-            log.info("resuming execution %s of %s", claim.execution_id, flow.key)
-            self._start(flow, claim, unfinished.task_runs, claim.seq)
-        for key in recovered:
-            await self._admit_queued(key)
+        log.info("resuming execution %s of %s", claim.execution_id, flow.key)
+        self._start(flow, claim, recorded, claim.seq)
 
     # -- intake -------------------------------------------------------------------
 
     async def _intake(self, subscription: Subscription) -> None:
         limit = self.settings.max_running_executions
+        ownership = self.ownership
         while not self._is_stopping:
-            if self._needs_resync:
-                await self._resync()
+            if ownership.needs_resync:
+                await ownership.resync()
             room = limit - len(self._owned)
             if room <= 0 and not self._is_paused:
                 # Full: the bus keeps the requests. Polling goes on (and returns nothing),
@@ -374,15 +255,15 @@ class Executor:
             records = await subscription.fetch(
                 max_records=max(1, min(self.settings.fetch_batch, room)), timeout=0.2
             )
-            if not records or self._frozen:
+            if not records or ownership.is_frozen:
                 continue  # frozen: redelivered to whoever the group gives them to
             for record in records:  # requests are keyed by flow: this is the flow's partition
-                self._partition_of[record.key] = record.partition
+                ownership.partition_of[record.key] = record.partition
             # The group may take partitions away while a batch is handled (aiokafka calls
             # `on_revoked` from its own task): one at a time, so a request of a partition
             # given up is never started here as well as by its next owner.
-            async with self._handling:
-                records = [r for r in records if r.partition in self._partitions]
+            async with ownership.handling:
+                records = [r for r in records if r.partition in ownership.partitions]
                 messages = [m for m in map(self._decode, records) if m is not None]
                 while True:
                     try:
@@ -391,9 +272,9 @@ class Executor:
                         break
                     except EventsLost as exc:
                         # Handled again after the resync: the id is the idempotency key.
-                        self._lost(exc)
-                        await self._resync()
-                        if self._frozen:
+                        ownership.lost(exc)
+                        await ownership.resync()
+                        if ownership.is_frozen:
                             records = []  # the group hands them out again after the rejoin
                             break
             await subscription.commit(records)
@@ -403,10 +284,10 @@ class Executor:
         unknown = [
             m.execution_id
             for m in messages
-            if isinstance(m, ExecutionRequested) and not self._is_known(m.execution_id)
+            if isinstance(m, ExecutionRequested) and not self.is_known(m.execution_id)
         ]
         existing = (
-            await self._patiently(
+            await self.patiently(
                 partial(self.store.existing_executions, unknown), "looking up executions"
             )
             if unknown
@@ -414,38 +295,11 @@ class Executor:
         )
         for message in messages:
             # Handling a request again is harmless (the id is the idempotency key).
-            await self._patiently(
+            await self.patiently(
                 partial(self._handle, message, existing), f"handling {message.kind}"
             )
 
-    def _lost(self, exc: EventsLost) -> None:
-        if not self._needs_resync:
-            log.error("events were not written (%s): taking every partition over again", exc)
-        self._needs_resync = True
-
-    async def _resync(self) -> None:
-        """Some events were not written, so what this executor holds in memory may differ
-        from the log: drop all of it, forget the failure, and take its partitions over
-        again from the store (claims included: whatever was still on its way from before
-        the gap is fenced off)."""
-        delay = 0.05
-        while self._needs_resync and not self._is_stopping:
-            await self._let_go(None, grace=0)
-            self.bus.discard_failed()
-            self._needs_resync = False
-            if self._frozen:  # not ours to take back: the group says what is (`on_assigned`)
-                if self._subscription is not None:
-                    self._subscription.rejoin()
-                return
-            try:
-                await self._recover(set(self._partitions))
-            except TransientError as exc:
-                self._needs_resync = True
-                log.warning("taking the partitions over again failed (%s); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-
-    async def _patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+    async def patiently(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """Retry a call while the store (or the bus) is briefly away: a database restart
         must delay requests, never drop them or stop the executor."""
         delay = 0.05
@@ -469,7 +323,7 @@ class Executor:
             log.error("dropping an undecodable request at %r: %s", record, exc)
             return None
 
-    def _is_known(self, execution_id: str) -> bool:
+    def is_known(self, execution_id: str) -> bool:
         return (
             execution_id in self._owned
             or execution_id in self._finished
@@ -547,7 +401,7 @@ class Executor:
             await self._refuse(header, str(exc))
             return
         header = header.model_copy(update={"inputs": inputs, "seq": 1})
-        await self._publish_event(header)
+        await self.publish_event(header)
         await self._admit(flow, header)
 
     async def _admit(
@@ -560,14 +414,14 @@ class Executor:
                 queued = header.model_copy(
                     update={"state": State.QUEUED, "seq": header.seq + 1, "at": self.clock.now()}
                 )
-                await self._publish_event(queued)
+                await self.publish_event(queued)
                 self._queued.push(flow.key, queued)
                 if recorded:
                     self._queued.recorded[header.execution_id] = recorded
             elif limit.behavior == "CANCEL":
-                await self._end_early(header, State.CANCELLED, "concurrency limit reached")
+                await self.end_early(header, State.CANCELLED, "concurrency limit reached")
             else:
-                await self._end_early(
+                await self.end_early(
                     header, State.FAILED, f"concurrency limit of {limit.limit} reached"
                 )
             return
@@ -579,7 +433,7 @@ class Executor:
         self, execution_id: str
     ) -> tuple[ExecutionChanged, list[TaskRunChanged]] | None:
         """An execution as stored, once the store holds every event published so far."""
-        await self._await_projection()
+        await self.await_projection()
         header = await self.store.get_execution(execution_id)
         if header is None:
             return None
@@ -603,7 +457,7 @@ class Executor:
 
     async def _on_replay(self, request: ReplayRequested) -> None:
         new_id = request.new_execution_id
-        if self._is_known(new_id) or await self.store.existing_executions([new_id]):
+        if self.is_known(new_id) or await self.store.existing_executions([new_id]):
             return  # a redelivered request: the new id is its idempotency key
         found = await self._recorded(request.execution_id)
         if found is None:
@@ -627,9 +481,9 @@ class Executor:
         if flow is None:
             log.warning("%s: flow %s/%s is gone", plan, header.namespace, header.flow_id)
             return
-        await self._publish_event(header)
+        await self.publish_event(header)
         for run in changed:
-            await self._publish_event(run)
+            await self.publish_event(run)
         await self._admit(flow, header.model_copy(update={"seq": plan.last_seq}), plan.task_runs)
 
     async def _on_labels(self, request: LabelsRequested) -> None:
@@ -640,7 +494,7 @@ class Executor:
             return
         queued = self._queued.relabel(request.execution_id, request.labels, self.clock.now())
         if queued is not None:
-            await self._publish_event(queued)
+            await self.publish_event(queued)
             return
         found = await self._recorded(request.execution_id)
         if found is None:
@@ -654,7 +508,7 @@ class Executor:
                 "at": self.clock.now(),
             }
         )
-        await self._publish_event(changed)
+        await self.publish_event(changed)
         if changed.state.is_terminal:
             self._remember(changed)
 
@@ -666,9 +520,9 @@ class Executor:
             header.flow_id,
             reason,
         )
-        await self._end_early(header, State.FAILED, reason)
+        await self.end_early(header, State.FAILED, reason)
 
-    async def _end_early(self, header: ExecutionChanged, state: State, reason: str) -> None:
+    async def end_early(self, header: ExecutionChanged, state: State, reason: str) -> None:
         now = self.clock.now()
         ended = header.model_copy(
             update={
@@ -679,7 +533,7 @@ class Executor:
                 "error": reason,
             }
         )
-        await self._publish_event(ended)
+        await self.publish_event(ended)
         self._remember(ended)
         if ended.parent is not None:
             await self._notify_parent(ended)
@@ -710,7 +564,7 @@ class Executor:
         except Exception as exc:
             lost = _events_lost(exc)
             if lost is not None:  # not the execution's fault: resumed after the resync
-                self._lost(lost)
+                self.ownership.lost(lost)
                 walk.is_abandoned = True
                 return
             log.exception("execution %s crashed in the executor", walk.execution_id)
@@ -724,54 +578,19 @@ class Executor:
             if walk.header.parent is not None and walk.header.state.is_terminal:
                 await self._notify_parent(walk.header)
             if walk.header.state is State.FAILED:
-                await self._retry_as_new_execution(walk)
-            await self._admit_queued(walk.flow.key)
+                # a flow `retry` with behavior CREATE_NEW_EXECUTION
+                retry = plan_retry(walk.header, walk.flow.retry, self.clock.now(), random.random())
+                if retry is not None:
+                    await self._publish_request(retry)
+            await self.admit_queued(walk.flow.key)
         except EventsLost as exc:
-            self._lost(exc)
+            self.ownership.lost(exc)
 
-    async def _retry_as_new_execution(self, walk: ExecutionWalk) -> None:
-        """A flow `retry` with behavior CREATE_NEW_EXECUTION: a new execution, same inputs."""
-        policy = walk.flow.retry
-        if policy is None or policy.behavior != "CREATE_NEW_EXECUTION":
-            return
-        header = walk.header
-        attempt = int(header.labels.get("system.retryAttempt", "1"))
-        first_created = (
-            header.trigger.get("retryOf", {}).get("createdAt") if header.trigger else None
-        )
-        started = datetime.fromisoformat(first_created) if first_created else header.created_at
-        delay = policy.delay(attempt, random.random())
-        now = self.clock.now()
-        if policy.maxAttempts is not None and attempt >= policy.maxAttempts:
-            return
-        if policy.maxDuration is not None and now + delay - started > policy.maxDuration:
-            return
-        original = header.labels.get("system.retryOf", header.execution_id)
-        request = ExecutionRequested(
-            execution_id=task_run_id(header.execution_id, "retry", None, attempt),
-            namespace=header.namespace,
-            flow_id=header.flow_id,
-            revision=header.revision,
-            inputs=header.inputs,
-            labels={
-                **header.labels,
-                "system.retryOf": original,
-                "system.retryAttempt": str(attempt + 1),
-            },
-            trigger={
-                "type": "retry",
-                "retryOf": {"executionId": original, "createdAt": started.isoformat()},
-            },
-            requested_at=now,
-            not_before=now + delay,
-        )
-        await self._publish_request(request)
-
-    async def _admit_queued(self, key: str) -> None:
+    async def admit_queued(self, key: str) -> None:
         while (first := self._queued.first(key)) is not None and not self._is_stopping:
             flow = await self.flows.get(first.namespace, first.flow_id, first.revision)
             if flow is None:
-                await self._end_early(
+                await self.end_early(
                     self._queued.pop(key), State.FAILED, "the flow no longer exists"
                 )
                 continue
@@ -797,7 +616,7 @@ class Executor:
             return
         queued = self._queued.remove(request.execution_id)
         if queued is not None:
-            await self._end_early(queued, State.KILLED, "killed while queued")
+            await self.end_early(queued, State.KILLED, "killed while queued")
 
     async def _notify_parent(self, header: ExecutionChanged) -> None:
         parent = header.parent
@@ -816,25 +635,21 @@ class Executor:
 
     # -- the bus ------------------------------------------------------------------------
 
-    async def _publish_event(self, event: Any) -> None:
+    async def publish_event(self, event: Any) -> None:
         # Sent, not awaited: events are flushed before a request's offset is committed,
         # before partitions are given up and before reading the projection back.
-        self._refuse_if_frozen()
+        self.ownership.refuse_if_frozen()
         await self.bus.send(self.topics.events, event.key, encode(event))
 
     async def _publish_request(self, request: Any) -> None:
-        self._refuse_if_frozen()
+        self.ownership.refuse_if_frozen()
         await self.bus.publish(self.topics.requests, request.key, encode(request))
 
-    def _refuse_if_frozen(self) -> None:
-        if self._frozen:
-            raise EventsLost("not published: this executor may have lost its partitions")
-
     async def _fetch_logs(self, execution_id: str, **query: Any) -> Any:
-        await self._await_projection()
+        await self.await_projection()
         return await self.store.logs(execution_id, **query)
 
-    async def _await_projection(self) -> None:
+    async def await_projection(self) -> None:
         """Until the store holds every event this executor (and anyone) published so far."""
         await self.bus.flush()
         if self.wait_projected is not None:

@@ -288,10 +288,10 @@ async def _local_service(settings: Any) -> AsyncIterator[KvService]:
     from engine.bus import open_bus
     from engine.bus.base import Topics
     from engine.clock import SystemClock
+    from engine.data_lock import lock_data_folder
     from engine.kv_projector import KvProjector, KvProjectorSettings
     from engine.kv_service import KvService
     from engine.projector import wait_for_projection
-    from engine.server import _lock_data_folder  # the one lock of an embedded data folder
     from engine.storage import LocalStorage
     from engine.store import open_store
 
@@ -301,7 +301,7 @@ async def _local_service(settings: Any) -> AsyncIterator[KvService]:
     async with AsyncExitStack() as stack:
         if is_embedded:
             data.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(_lock_data_folder(data))
+            stack.enter_context(lock_data_folder(data))
         bus = await stack.enter_async_context(
             open_bus(
                 settings.bus, journal=data / "bus" if is_embedded else None, topics=(topics.kv,)

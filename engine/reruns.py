@@ -11,6 +11,9 @@ recorded run that ended and re-runs one that did not, so:
 - **replay** copies, into a new execution, the runs that ended well before the chosen
   task run (not the run itself, its ancestors or its descendants), under the new
   execution's deterministic ids; without a task run, nothing is copied.
+- **retry** as a new execution (a flow `retry` with behavior CREATE_NEW_EXECUTION): the
+  request of the next attempt, same inputs, after the policy's delay, within its
+  maxAttempts and maxDuration (counted from the first attempt's creation).
 
 Pure functions: no bus, no store, no clock of their own.
 """
@@ -21,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from engine.events import ExecutionChanged, TaskRunChanged
+from engine.events import ExecutionChanged, ExecutionRequested, TaskRunChanged
+from engine.plugin import Retry
 from engine.states import State
 from engine.walk import task_run_id
 
-__all__ = ["Rerun", "RerunRefused", "plan_replay", "plan_restart"]
+__all__ = ["Rerun", "RerunRefused", "plan_replay", "plan_restart", "plan_retry"]
 
 RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 KEPT_BY_REPLAY = frozenset({State.SUCCESS, State.WARNING, State.SKIPPED})
@@ -198,3 +202,39 @@ def _renumbered(
     for run in kept:
         new_id(run)
     return new_ids
+
+
+def plan_retry(
+    header: ExecutionChanged, policy: Retry | None, now: datetime, jitter: float
+) -> ExecutionRequested | None:
+    """The next attempt of a failed execution as a new one, or None when its flow does not
+    retry that way or the policy is spent. `jitter` in [0, 1) is the policy's random part."""
+    if policy is None or policy.behavior != "CREATE_NEW_EXECUTION":
+        return None
+    attempt = int(header.labels.get("system.retryAttempt", "1"))
+    first_created = header.trigger.get("retryOf", {}).get("createdAt") if header.trigger else None
+    started = datetime.fromisoformat(first_created) if first_created else header.created_at
+    delay = policy.delay(attempt, jitter)
+    if policy.maxAttempts is not None and attempt >= policy.maxAttempts:
+        return None
+    if policy.maxDuration is not None and now + delay - started > policy.maxDuration:
+        return None
+    original = header.labels.get("system.retryOf", header.execution_id)
+    return ExecutionRequested(
+        execution_id=task_run_id(header.execution_id, "retry", None, attempt),
+        namespace=header.namespace,
+        flow_id=header.flow_id,
+        revision=header.revision,
+        inputs=header.inputs,
+        labels={
+            **header.labels,
+            "system.retryOf": original,
+            "system.retryAttempt": str(attempt + 1),
+        },
+        trigger={
+            "type": "retry",
+            "retryOf": {"executionId": original, "createdAt": started.isoformat()},
+        },
+        requested_at=now,
+        not_before=now + delay,
+    )

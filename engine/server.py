@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, Self
 
@@ -33,6 +32,7 @@ from engine.bus import open_bus
 from engine.bus.base import Bus, Topics
 from engine.catalog import default_registries
 from engine.clock import Clock, SystemClock
+from engine.data_lock import lock_data_folder
 from engine.errors import ConfigError, TransientError
 from engine.executor import Executor, ExecutorSettings
 from engine.flow import PluginDefault
@@ -68,24 +68,6 @@ ALL_ROLES = frozenset({"executor", "projector", "scheduler", "webserver"})
 def kestra_envs(environ: Mapping[str, str]) -> dict[str, str]:
     """Kestra exposes `ENV_FOO` to templates as `envs.foo`."""
     return {k[4:].lower(): v for k, v in environ.items() if k.startswith("ENV_")}
-
-
-@contextmanager
-def _lock_data_folder(data: Path) -> Iterator[None]:
-    """One process per embedded data folder: two would corrupt the journal. The kernel
-    releases the lock when the process dies, so kill -9 leaves nothing to clean up."""
-    with open(data / "podium.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"the data folder {data} is in use by another Podium process; stop it first"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
 
 
 ADMIN_FILE = "admin-user.json"
@@ -173,7 +155,7 @@ class Podium:
         data = settings.data.resolve()
         data.mkdir(parents=True, exist_ok=True)
         if self.is_durable and is_embedded:
-            self._stack.enter_context(_lock_data_folder(data))
+            self._stack.enter_context(lock_data_folder(data))
         journal = data / "bus" if self.is_durable else None
         self.bus = await self._stack.enter_async_context(
             open_bus(
@@ -318,13 +300,13 @@ class Podium:
         is_up = not self._stopping.is_set()
         if self.has("executor"):
             executor = self.executor
-            ready = executor.is_ready.is_set() and not executor.recovering
+            ready = executor.is_ready.is_set() and not executor.ownership.recovering
             report["executor"] = {
                 "ready": ready,
                 "owned": len(executor._owned),
                 "queued": len(executor._queued),
                 "paused": executor._is_paused,
-                "partitions": sorted(executor._partitions),
+                "partitions": sorted(executor.ownership.partitions),
             }
             is_up = is_up and ready
         if self.has("projector"):

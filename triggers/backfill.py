@@ -2,11 +2,12 @@
 
     backfill(flows, ctx, namespace, flow_id, trigger_id, start, end, …) -> BackfillResult
         what the API (inside the server) and the command line both call
-    backfill_command(args) -> int
+    backfill_command(args, open_data) -> int
         `podium trigger backfill NAMESPACE FLOW TRIGGER --start … [--end …]`: opens the
-        data folder as `podium flow run --data` does, publishes, and exits; the executions
-        run when Podium next starts on that folder. Only one process may open an embedded
-        data folder: stop the server first (or use the API once it has a backfill route).
+        data folder with `open_data` (the command line passes one that opens it as
+        `podium flow run --data` does), publishes, and exits; the executions run when
+        Podium next starts on that folder. Only one process may open an embedded data
+        folder: stop the server first (or use the API's backfill route).
 
 A backfilled slot is exactly the slot the schedule would have fired: the same
 `trigger.date/next/previous`, the same claim key and the same execution id. So a slot
@@ -41,19 +42,20 @@ import asyncio
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, TextIO
 
 from engine.errors import ConfigError, InputError, PodiumError, TransientError
 from engine.flows import FlowRepository
 from engine.intake import FlowNotFound
-from engine.settings import load_settings
+from engine.settings import Settings, load_settings
 from triggers.base import TriggerContext, trigger_scope
 from triggers.cron import as_utc
 from triggers.schedule import Schedule, ScheduleSlots, slot_key
 
-__all__ = ["BACKFILL_LABEL", "BackfillResult", "backfill", "backfill_command"]
+__all__ = ["BACKFILL_LABEL", "BackfillResult", "ProgressLine", "backfill", "backfill_command"]
 
 BACKFILL_LABEL = ("backfill", "true")
 MAX_SLOTS = 100_000  # per call: a larger range is backfilled in parts
@@ -61,6 +63,8 @@ MAX_RERUNS = 1_000  # reruns of one slot
 
 Progress = Callable[[int, int], Awaitable[None] | None]
 SlotProgress = Callable[[int, int, datetime], Awaitable[None] | None]
+# What the command needs of a data folder: its flows and a trigger context on its bus.
+OpenData = Callable[[Settings], AbstractAsyncContextManager[tuple[FlowRepository, TriggerContext]]]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -239,11 +243,39 @@ def _when(value: str | datetime | None, what: str) -> datetime | None:
         raise ValueError(f"{what} must be an ISO-8601 date-time, got {value!r}") from None
 
 
-async def backfill_command(args: argparse.Namespace) -> int:
+class ProgressLine:
+    """`backfill: n/total slots` on stderr. On a terminal one line redrawn in place and
+    erased by `close()`, so what is printed next starts on a clean line; elsewhere (a
+    pipe, a log file) whole lines, every `every` slots and at the end."""
+
+    def __init__(self, out: TextIO = sys.stderr, *, every: int = 100) -> None:
+        self.out = out
+        self.is_terminal = out.isatty()
+        self.every = every
+        self._is_drawn = False
+
+    def __repr__(self) -> str:
+        return f"<ProgressLine terminal={self.is_terminal}>"
+
+    def show(self, done: int, total: int) -> None:
+        text = f"backfill: {done}/{total} slots"
+        if self.is_terminal:
+            self.out.write("\r\x1b[K" + text)
+            self._is_drawn = True
+        elif done == total or done % self.every == 0:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self._is_drawn:
+            self.out.write("\r\x1b[K")
+            self.out.flush()
+            self._is_drawn = False
+
+
+async def backfill_command(args: argparse.Namespace, open_data: OpenData) -> int:
     """`podium trigger backfill`: args has namespace, flow, trigger, start, end (ISO
     strings or datetimes), input and label (lists of key=value), rerun, data, config."""
-    from engine.server import Podium  # the server imports triggers: import it late
-
     try:
         start = _when(args.start, "--start")
         if start is None:
@@ -256,15 +288,12 @@ async def backfill_command(args: argparse.Namespace) -> int:
         print(f"podium: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
-    def show(done: int, total: int) -> None:
-        if done == total or done % 100 == 0:
-            print(f"backfill: {done}/{total} slots", file=sys.stderr)
-
-    async with Podium(settings, serve_http=False) as podium:
+    progress = ProgressLine()
+    async with open_data(settings) as (flows, ctx):
         try:
             result = await backfill(
-                podium.flows,
-                podium.triggers.ctx,
+                flows,
+                ctx,
                 args.namespace,
                 args.flow,
                 args.trigger,
@@ -273,16 +302,21 @@ async def backfill_command(args: argparse.Namespace) -> int:
                 inputs=inputs,
                 labels=labels,
                 rerun=bool(getattr(args, "rerun", False)),
-                progress=show,
+                progress=progress.show,
             )
         except (ValueError, FlowNotFound, InputError) as exc:
+            progress.close()
             print(f"podium: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except PodiumError as exc:  # the store or the bus failed: what fired stays fired
+            progress.close()
             print(f"podium: backfill interrupted: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        finally:
+            progress.close()
     for date, execution_id in result.fired:
         print(f"{date}  {execution_id}")
+    sys.stdout.flush()  # the list before the summary, also when both go to one pipe
     for date, why in result.failed:
         print(f"{date}  not fired: {why}", file=sys.stderr)
     summary = [f"{len(result.fired)} of {result.total} slots fired"]

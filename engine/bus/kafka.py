@@ -46,7 +46,9 @@ from aiokafka.errors import (
     KafkaConfigurationError,
     KafkaError,
     TopicAuthorizationFailedError,
+    UnknownError,
     UnsupportedSaslMechanismError,
+    UnsupportedVersionError,
     for_code,
 )
 from aiokafka.partitioner import murmur2
@@ -150,7 +152,18 @@ class KafkaBus:
                     max_batch_size=s.max_batch_size,
                     max_request_size=s.max_request_size,
                 )
-                await self._producer.start()
+                try:
+                    await self._producer.start()
+                except (UnknownError, UnsupportedVersionError) as exc:
+                    if not s.enable_idempotence:
+                        raise
+                    # The broker answered the admin client and the consumer: what failed
+                    # is InitProducerId, the one request an idempotent producer adds.
+                    raise ConfigError(
+                        "kafka: the broker does not support idempotent producers: set "
+                        "enable_idempotence=false (PODIUM_BUS=kafka://host:port"
+                        "?enable_idempotence=false)"
+                    ) from exc
             self._state = "open"
             for topic in self._initial_topics:
                 await self._ensure(topic)

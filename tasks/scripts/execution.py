@@ -14,9 +14,10 @@ Rendered values only ever reach that script through the YAML strings the user wr
 rendering happens on them); values Podium adds itself are paths it chose, and the
 environment is passed as a real mapping, never spliced into shell text.
 
-Default runner: Kestra's is Docker. Podium uses Docker when PODIUM_DOCKER_HOST or
-DOCKER_HOST names an endpoint that answers, and otherwise the Process runner, saying so
-in a WARN line.
+Default runner: Kestra's is Docker. Podium uses Docker when there is an endpoint
+(DOCKER_HOST, PODIUM_DOCKER_HOST, or Docker's or Podman's usual socket: see
+runners/docker.py `default_endpoint`) that answers, and otherwise the Process runner,
+saying so in a WARN line.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ async def select_runner(task: ScriptTask, ctx: RunContext, extra: Mapping[str, A
         endpoint = default_endpoint()
         if endpoint is None:
             ctx.logger.warning(
-                "no Docker endpoint is configured (PODIUM_DOCKER_HOST or DOCKER_HOST): "
+                "no Docker endpoint (DOCKER_HOST, PODIUM_DOCKER_HOST, or a Docker or Podman "
+                "socket where they usually are): "
                 "running with the Process runner instead of Kestra's default Docker runner"
             )
             return ProcessRunner()

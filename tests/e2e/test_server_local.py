@@ -102,25 +102,17 @@ def server(data: Path, flows: Path, environ: dict[str, str] | None = None) -> It
     try:
         port = None
         deadline = time.monotonic() + 30
+        # ready once every role is: it listens before the scheduler is (/health says DOWN)
         while port is None and time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"server exited with {process.returncode}:\n{log.read_text()}")
-            found = re.search(r"listening on http://[\d.]+:(\d+)", log.read_text())
-            if found:
+            text = log.read_text()
+            found = re.search(r"listening on http://[\d.]+:(\d+)", text)
+            if found and "podium.server: running " in text:
                 port = int(found.group(1))
             time.sleep(0.05)
-        assert port is not None, "the server never said where it listens"
-        running = Server(process, port)
-        # "listening" comes when the socket is bound; the roles may still be starting (503)
-        while time.monotonic() < deadline:
-            try:
-                if running.get("/health")["status"] == "UP":
-                    break
-            except urllib.error.HTTPError as exc:
-                if exc.code != 503:
-                    raise
-            time.sleep(0.05)
-        yield running
+        assert port is not None, "the server never said where it listens and that it runs"
+        yield Server(process, port)
     except BaseException:
         print(log.read_text())  # shown by pytest when the test fails
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -12,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from engine.cli import open_data
 from engine.clock import FakeClock
 from engine.errors import InputError
 from engine.intake import FlowNotFound
 from tests.conftest import Harness, running_podium
 from tests.triggers.test_schedule_runner import Rig, make_rig, utc
-from triggers.backfill import BackfillResult, backfill, backfill_command
+from triggers.backfill import BackfillResult, ProgressLine, backfill, backfill_command
 from triggers.base import slot_id
 
 NIGHTLY = """
@@ -194,7 +196,7 @@ async def test_the_command_backfills_a_stopped_data_folder(
         data=data,
         config=None,
     )
-    assert await backfill_command(args) == 0
+    assert await backfill_command(args, open_data) == 0
     out, err = capsys.readouterr()
     fired = [line.split() for line in out.splitlines()]
     assert [date for date, _ in fired] == [
@@ -203,7 +205,7 @@ async def test_the_command_backfills_a_stopped_data_folder(
         "2024-03-03T02:00:00+01:00",
     ]
     assert "3 of 3 slots fired" in err
-    assert await backfill_command(args) == 0
+    assert await backfill_command(args, open_data) == 0
     assert "0 of 3 slots fired, 3 already run" in capsys.readouterr().err
     # the executions run when Podium starts on the folder
     async with running_podium(data, clock=FakeClock()) as podium:
@@ -233,7 +235,35 @@ async def test_the_command_reports_usage_errors(
         "data": tmp_path / "data",
         "config": None,
     }
-    assert await backfill_command(argparse.Namespace(**base, start="yesterday")) == 2
+    assert await backfill_command(argparse.Namespace(**base, start="yesterday"), open_data) == 2
     assert "--start must be an ISO-8601 date-time" in capsys.readouterr().err
-    assert await backfill_command(argparse.Namespace(**base, start="2024-01-01")) == 2
+    assert await backfill_command(argparse.Namespace(**base, start="2024-01-01"), open_data) == 2
     assert "flow tests/nightly not found" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_is_erased_before_what_follows_on_a_terminal() -> None:
+    out = _Terminal()
+    line = ProgressLine(out)
+    for done in range(1, 4):
+        line.show(done, 3)
+    line.close()
+    out.write("3 of 3 slots fired\n")
+    # redrawn in place (no newline), then erased: the summary starts on a clean line
+    assert out.getvalue() == (
+        "\r\x1b[Kbackfill: 1/3 slots\r\x1b[Kbackfill: 2/3 slots\r\x1b[Kbackfill: 3/3 slots"
+        "\r\x1b[K3 of 3 slots fired\n"
+    )
+
+
+def test_the_progress_is_whole_lines_elsewhere() -> None:
+    out = io.StringIO()
+    line = ProgressLine(out, every=2)
+    for done in range(1, 4):
+        line.show(done, 3)
+    line.close()
+    assert out.getvalue() == "backfill: 2/3 slots\nbackfill: 3/3 slots\n"

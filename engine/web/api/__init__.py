@@ -1,5 +1,8 @@
 """The REST API, one module per resource; each adds its routes to an `ApiRoutes`.
 
+A handler is a module-level function `async def create_execution(services, request)`,
+so a traceback names it; `Services.bind` gives aiohttp the one-argument form.
+
 flows       flows: CRUD from YAML, search, validate, revisions, graph
 flow_transfer  flows: import (YAML, multi-document, zip; all or nothing) and export as zip
 executions  executions: create (multipart, wait), read, search, kill/resume/restart/…
@@ -12,7 +15,11 @@ namespace_files  namespace files: upload, download, list, move, delete, zip expo
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+
+from aiohttp import web
 
 from engine.flows import FlowRepository
 from engine.intake import Intake
@@ -37,3 +44,9 @@ class Services:
 
     def __repr__(self) -> str:
         return f"<Services store={self.store!r}>"
+
+    def bind(
+        self, handler: Callable[[Services, web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """`handler` with these services as its first argument: what a route takes."""
+        return partial(handler, self)

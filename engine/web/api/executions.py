@@ -118,193 +118,205 @@ async def _form_inputs(
     return inputs, files
 
 
-def execution_routes(services: Services, api: ApiRoutes) -> None:
-    store, intake = services.store, services.intake
+async def _header_or_404(services: Services, request: web.Request) -> ExecutionChanged:
+    execution = await services.store.get_execution(request.match_info["execution_id"])
+    if execution is None:
+        raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
+    return execution
 
-    async def header_or_404(request: web.Request) -> ExecutionChanged:
-        execution = await store.get_execution(request.match_info["execution_id"])
-        if execution is None:
-            raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
-        return execution
 
-    async def until_projected(execution_id: str, seconds: float = 10.0) -> dict[str, Any] | None:
-        """The stored execution once the projection shows it ended (the bus says so first)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while True:
-            execution = await store.get_execution(execution_id)
-            if (execution is not None and execution.state.is_terminal) or loop.time() > deadline:
-                return await load_execution(services, execution_id)
-            await asyncio.sleep(0.05)
+async def _until_projected(
+    services: Services, execution_id: str, seconds: float = 10.0
+) -> dict[str, Any] | None:
+    """The stored execution once the projection shows it ended (the bus says so first)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        execution = await services.store.get_execution(execution_id)
+        if (execution is not None and execution.state.is_terminal) or loop.time() > deadline:
+            return await load_execution(services, execution_id)
+        await asyncio.sleep(0.05)
 
-    async def create(request: web.Request) -> web.StreamResponse:
-        namespace, flow_id = request.match_info["namespace"], request.match_info["flow_id"]
-        labels = parse_labels(request.query.getall("labels", []))
-        wait = query_bool(request, "wait")
-        revision = query_int(request, "revision", None, minimum=1)
-        inputs, files = await _form_inputs(request)
-        try:
-            accepted = await intake.execute(
-                namespace, flow_id, inputs=inputs, labels=labels, files=files, revision=revision
-            )
-        except FlowNotFound as exc:
-            raise ApiError(404, str(exc)) from None
-        except InputError as exc:
-            raise ApiError(422, str(exc), inputs=exc.errors) from None
-        if wait and services.watcher is not None:
-            ended = await services.watcher.wait(accepted.execution_id, WAIT_SECONDS)
-            if ended is not None:
-                found = await until_projected(accepted.execution_id)
-                if found is not None:
-                    return json_response(found)
-        return json_response(requested_json(accepted))
 
-    async def get(request: web.Request) -> web.StreamResponse:
-        found = await load_execution(services, request.match_info["execution_id"])
-        if found is None:
-            raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
-        return json_response(found)
-
-    async def search(request: web.Request) -> web.StreamResponse:
-        limit, offset = page_args(request)
-        sort, is_descending = _sort(request)
-        start, end = query_date(request, "startDate"), query_date(request, "endDate")
-        if start is not None and end is not None and start > end:
-            raise ApiError(400, "startDate is after endDate")
-        query = ExecutionQuery(
-            namespace=request.query.get("namespace") or None,
-            flow_id=request.query.get("flowId") or None,
-            states=_states(request),
-            labels=parse_labels(request.query.getall("labels", [])),
-            start=start,
-            end=end,
-            q=request.query.get("q") or None,
-            sort=sort,
-            is_descending=is_descending,
-            limit=limit,
-            offset=offset,
+async def create_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    namespace, flow_id = request.match_info["namespace"], request.match_info["flow_id"]
+    labels = parse_labels(request.query.getall("labels", []))
+    wait = query_bool(request, "wait")
+    revision = query_int(request, "revision", None, minimum=1)
+    inputs, files = await _form_inputs(request)
+    try:
+        accepted = await services.intake.execute(
+            namespace, flow_id, inputs=inputs, labels=labels, files=files, revision=revision
         )
-        found, total = await store.search_executions(query)
-        return json_response({"results": [execution_json(e) for e in found], "total": total})
+    except FlowNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except InputError as exc:
+        raise ApiError(422, str(exc), inputs=exc.errors) from None
+    if wait and services.watcher is not None:
+        ended = await services.watcher.wait(accepted.execution_id, WAIT_SECONDS)
+        if ended is not None:
+            found = await _until_projected(services, accepted.execution_id)
+            if found is not None:
+                return json_response(found)
+    return json_response(requested_json(accepted))
 
-    async def kill(request: web.Request) -> web.StreamResponse:
-        execution = await header_or_404(request)
-        if execution.state.is_terminal:
-            raise ApiError(409, f"execution {execution.execution_id} is {execution.state} already")
-        await intake.kill(execution.execution_id, execution.namespace, execution.flow_id)
-        return web.Response(status=202)
 
-    async def resume(request: web.Request) -> web.StreamResponse:
-        execution = await header_or_404(request)
-        if execution.state is not State.PAUSED:
-            raise ApiError(
-                409, f"execution {execution.execution_id} is {execution.state}, not PAUSED"
-            )
-        await intake.resume(execution.execution_id, execution.namespace, execution.flow_id)
-        return web.Response(status=204)
+async def get_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    found = await load_execution(services, request.match_info["execution_id"])
+    if found is None:
+        raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
+    return json_response(found)
 
-    async def restart(request: web.Request) -> web.StreamResponse:
-        execution = await header_or_404(request)
-        if execution.state not in _RESTARTABLE:
-            raise ApiError(
-                409, f"execution {execution.execution_id} is {execution.state}: only a "
-                "failed, killed, cancelled or warning execution can be restarted",
-            )  # fmt: skip
-        try:
-            await intake.restart(execution.execution_id, execution.namespace, execution.flow_id)
-        except PodiumError as exc:
-            raise ApiError(409, str(exc)) from None
-        return json_response(await load_execution(services, execution.execution_id))
 
-    async def replay(request: web.Request) -> web.StreamResponse:
-        execution = await header_or_404(request)
-        if not execution.state.is_terminal:
-            raise ApiError(409, f"execution {execution.execution_id} is {execution.state}: "
-                           "replay it once it has ended")  # fmt: skip
-        task_run_id = request.query.get("taskRunId") or None
-        if task_run_id is not None and not any(
-            r.task_run_id == task_run_id for r in await store.task_runs(execution.execution_id)
-        ):
-            raise ApiError(
-                404, f"task run {task_run_id} is not in execution {execution.execution_id}"
-            )
-        try:
-            new_id = await intake.replay(
-                execution.execution_id, execution.namespace, execution.flow_id, task_run_id
-            )
-        except PodiumError as exc:
-            raise ApiError(409, str(exc)) from None
-        body = execution_json(execution, [])
-        now = intake.clock.now().isoformat()
-        body.update(
-            id=new_id,
-            outputs={},
-            error=None,
-            state={"current": "CREATED", "startDate": now, "endDate": None, "duration": 0.0,
-                   "histories": [{"state": "CREATED", "date": now}]},
-            originalId=execution.execution_id,
+async def search_executions(services: Services, request: web.Request) -> web.StreamResponse:
+    limit, offset = page_args(request)
+    sort, is_descending = _sort(request)
+    start, end = query_date(request, "startDate"), query_date(request, "endDate")
+    if start is not None and end is not None and start > end:
+        raise ApiError(400, "startDate is after endDate")
+    query = ExecutionQuery(
+        namespace=request.query.get("namespace") or None,
+        flow_id=request.query.get("flowId") or None,
+        states=_states(request),
+        labels=parse_labels(request.query.getall("labels", [])),
+        start=start,
+        end=end,
+        q=request.query.get("q") or None,
+        sort=sort,
+        is_descending=is_descending,
+        limit=limit,
+        offset=offset,
+    )
+    found, total = await services.store.search_executions(query)
+    return json_response({"results": [execution_json(e) for e in found], "total": total})
+
+
+async def kill_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    execution = await _header_or_404(services, request)
+    if execution.state.is_terminal:
+        raise ApiError(409, f"execution {execution.execution_id} is {execution.state} already")
+    await services.intake.kill(execution.execution_id, execution.namespace, execution.flow_id)
+    return web.Response(status=202)
+
+
+async def resume_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    execution = await _header_or_404(services, request)
+    if execution.state is not State.PAUSED:
+        raise ApiError(409, f"execution {execution.execution_id} is {execution.state}, not PAUSED")
+    await services.intake.resume(execution.execution_id, execution.namespace, execution.flow_id)
+    return web.Response(status=204)
+
+
+async def restart_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    execution = await _header_or_404(services, request)
+    if execution.state not in _RESTARTABLE:
+        raise ApiError(
+            409, f"execution {execution.execution_id} is {execution.state}: only a "
+            "failed, killed, cancelled or warning execution can be restarted",
         )  # fmt: skip
-        return json_response(body)
-
-    async def set_labels(request: web.Request) -> web.StreamResponse:
-        execution = await header_or_404(request)
-        body = await read_json(request, MAX_JSON_BYTES)
-        if not isinstance(body, list) or not all(
-            isinstance(i, dict)
-            and isinstance(i.get("key"), str)
-            and i["key"].strip()
-            and isinstance(i.get("value"), str)
-            for i in body
-        ):
-            raise ApiError(400, 'labels are a list of {"key": "…", "value": "…"} (strings)')
-        if len(body) > MAX_LABELS:
-            raise ApiError(400, f"at most {MAX_LABELS} labels")
-        labels = {i["key"].strip(): i["value"] for i in body}
-        await intake.set_labels(
-            execution.execution_id, execution.namespace, execution.flow_id, labels
+    try:
+        await services.intake.restart(
+            execution.execution_id, execution.namespace, execution.flow_id
         )
-        answer = await load_execution(services, execution.execution_id)
-        assert answer is not None
-        answer["labels"] = labels_json(labels)  # what it will be once the executor applied it
-        return json_response(answer)
+    except PodiumError as exc:
+        raise ApiError(409, str(exc)) from None
+    return json_response(await load_execution(services, execution.execution_id))
 
-    async def follow(request: web.Request) -> web.StreamResponse:
-        execution_id = request.match_info["execution_id"]
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5.0  # a just-created execution may not be projected yet
-        while await store.get_execution(execution_id) is None:
-            if loop.time() > deadline:
-                raise ApiError(404, f"execution {execution_id} not found")
-            await asyncio.sleep(0.1)
-        seen: list[Any] = [None]
 
-        async def poll(events: EventStream) -> bool:
-            execution = await store.get_execution(execution_id)
-            if execution is None:
-                return True
-            runs = await store.task_runs(execution_id)
-            signature = (
-                execution.seq,
-                execution.state,
-                tuple((r.task_run_id, r.seq) for r in runs),
-            )
-            if signature != seen[0]:
-                seen[0] = signature
-                history = await store.state_history(execution_id)
-                await events.send(execution_json(execution, runs, history))
-            return execution.state.is_terminal
+async def replay_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    execution = await _header_or_404(services, request)
+    if not execution.state.is_terminal:
+        raise ApiError(409, f"execution {execution.execution_id} is {execution.state}: "
+                       "replay it once it has ended")  # fmt: skip
+    task_run_id = request.query.get("taskRunId") or None
+    if task_run_id is not None and not any(
+        r.task_run_id == task_run_id for r in await services.store.task_runs(execution.execution_id)
+    ):
+        raise ApiError(404, f"task run {task_run_id} is not in execution {execution.execution_id}")
+    try:
+        new_id = await services.intake.replay(
+            execution.execution_id, execution.namespace, execution.flow_id, task_run_id
+        )
+    except PodiumError as exc:
+        raise ApiError(409, str(exc)) from None
+    body = execution_json(execution, [])
+    now = services.intake.clock.now().isoformat()
+    body.update(
+        id=new_id,
+        outputs={},
+        error=None,
+        state={"current": "CREATED", "startDate": now, "endDate": None, "duration": 0.0,
+               "histories": [{"state": "CREATED", "date": now}]},
+        originalId=execution.execution_id,
+    )  # fmt: skip
+    return json_response(body)
 
-        return await stream(request, poll)
 
+async def set_execution_labels(services: Services, request: web.Request) -> web.StreamResponse:
+    execution = await _header_or_404(services, request)
+    body = await read_json(request, MAX_JSON_BYTES)
+    if not isinstance(body, list) or not all(
+        isinstance(i, dict)
+        and isinstance(i.get("key"), str)
+        and i["key"].strip()
+        and isinstance(i.get("value"), str)
+        for i in body
+    ):
+        raise ApiError(400, 'labels are a list of {"key": "…", "value": "…"} (strings)')
+    if len(body) > MAX_LABELS:
+        raise ApiError(400, f"at most {MAX_LABELS} labels")
+    labels = {i["key"].strip(): i["value"] for i in body}
+    await services.intake.set_labels(
+        execution.execution_id, execution.namespace, execution.flow_id, labels
+    )
+    answer = await load_execution(services, execution.execution_id)
+    assert answer is not None
+    answer["labels"] = labels_json(labels)  # what it will be once the executor applied it
+    return json_response(answer)
+
+
+async def follow_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    store = services.store
+    execution_id = request.match_info["execution_id"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0  # a just-created execution may not be projected yet
+    while await store.get_execution(execution_id) is None:
+        if loop.time() > deadline:
+            raise ApiError(404, f"execution {execution_id} not found")
+        await asyncio.sleep(0.1)
+    seen: list[Any] = [None]
+
+    async def poll(events: EventStream) -> bool:
+        execution = await store.get_execution(execution_id)
+        if execution is None:
+            return True
+        runs = await store.task_runs(execution_id)
+        signature = (
+            execution.seq,
+            execution.state,
+            tuple((r.task_run_id, r.seq) for r in runs),
+        )
+        if signature != seen[0]:
+            seen[0] = signature
+            history = await store.state_history(execution_id)
+            await events.send(execution_json(execution, runs, history))
+        return execution.state.is_terminal
+
+    return await stream(request, poll)
+
+
+def execution_routes(services: Services, api: ApiRoutes) -> None:
+    bind = services.bind
     # literal segments first: /executions/search is not an execution id, and
     # /executions/{id}/restart is not the flow `restart` of namespace {id}
-    api.get("/executions/search", search)
-    api.post("/executions/{execution_id}/restart", restart)
-    api.post("/executions/{execution_id}/replay", replay)
-    api.post("/executions/{execution_id}/resume", resume)
-    api.post("/executions/{execution_id}/labels", set_labels)
-    api.delete("/executions/{execution_id}/kill", kill)
-    api.get("/executions/{execution_id}/follow", follow)
-    api.post("/executions/trigger/{namespace}/{flow_id}", create)  # Kestra 0.x's spelling
-    api.post("/executions/{namespace}/{flow_id}", create)
-    api.get("/executions/{execution_id}", get)
+    api.get("/executions/search", bind(search_executions))
+    api.post("/executions/{execution_id}/restart", bind(restart_execution))
+    api.post("/executions/{execution_id}/replay", bind(replay_execution))
+    api.post("/executions/{execution_id}/resume", bind(resume_execution))
+    api.post("/executions/{execution_id}/labels", bind(set_execution_labels))
+    api.delete("/executions/{execution_id}/kill", bind(kill_execution))
+    api.get("/executions/{execution_id}/follow", bind(follow_execution))
+    # Kestra 0.x's spelling
+    api.post("/executions/trigger/{namespace}/{flow_id}", bind(create_execution))
+    api.post("/executions/{namespace}/{flow_id}", bind(create_execution))
+    api.get("/executions/{execution_id}", bind(get_execution))

@@ -63,50 +63,53 @@ def preview_of(path: Path) -> dict[str, Any]:
     }
 
 
+async def _locate(services: Services, request: web.Request) -> Path:
+    execution_id = request.match_info["execution_id"]
+    execution = await services.store.get_execution(execution_id)
+    if execution is None:
+        raise ApiError(404, f"execution {execution_id} not found")
+    uri = request.query.get("path")
+    if not uri:
+        raise ApiError(400, "the path query parameter (a kestra:/// URI) is required")
+    storage = services.storage
+    if storage is None:
+        raise ApiError(404, "this server keeps no files")
+    try:
+        path = storage.path_of(uri)
+    except StorageError:
+        raise ApiError(400, "invalid storage URI") from None
+    folder = (
+        storage.root
+        / PurePosixPath(execution.namespace.replace(".", "/"))
+        / execution.flow_id
+        / "executions"
+        / execution.execution_id
+    ).resolve()
+    if not path.is_relative_to(folder):
+        raise ApiError(400, "the file does not belong to this execution")
+    if not await asyncio.to_thread(path.is_file):
+        raise ApiError(404, "no such file")
+    return path
+
+
+async def download_file(services: Services, request: web.Request) -> web.StreamResponse:
+    path = await _locate(services, request)
+    name = quote(path.name)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "Content-Type": "application/octet-stream",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def preview_file(services: Services, request: web.Request) -> web.StreamResponse:
+    path = await _locate(services, request)
+    return json_response(await asyncio.to_thread(preview_of, path))
+
+
 def file_routes(services: Services, api: ApiRoutes) -> None:
-    async def locate(request: web.Request) -> Path:
-        execution_id = request.match_info["execution_id"]
-        execution = await services.store.get_execution(execution_id)
-        if execution is None:
-            raise ApiError(404, f"execution {execution_id} not found")
-        uri = request.query.get("path")
-        if not uri:
-            raise ApiError(400, "the path query parameter (a kestra:/// URI) is required")
-        storage = services.storage
-        if storage is None:
-            raise ApiError(404, "this server keeps no files")
-        try:
-            path = storage.path_of(uri)
-        except StorageError:
-            raise ApiError(400, "invalid storage URI") from None
-        folder = (
-            storage.root
-            / PurePosixPath(execution.namespace.replace(".", "/"))
-            / execution.flow_id
-            / "executions"
-            / execution.execution_id
-        ).resolve()
-        if not path.is_relative_to(folder):
-            raise ApiError(400, "the file does not belong to this execution")
-        if not await asyncio.to_thread(path.is_file):
-            raise ApiError(404, "no such file")
-        return path
-
-    async def download(request: web.Request) -> web.StreamResponse:
-        path = await locate(request)
-        name = quote(path.name)
-        return web.FileResponse(
-            path,
-            headers={
-                "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
-                "Content-Type": "application/octet-stream",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
-
-    async def preview(request: web.Request) -> web.StreamResponse:
-        path = await locate(request)
-        return json_response(await asyncio.to_thread(preview_of, path))
-
-    api.get("/executions/{execution_id}/file", download)
-    api.get("/executions/{execution_id}/file/preview", preview)
+    api.get("/executions/{execution_id}/file", services.bind(download_file))
+    api.get("/executions/{execution_id}/file/preview", services.bind(preview_file))

@@ -108,156 +108,171 @@ def _split_documents(text: str) -> list[tuple[int, str]]:
     return documents
 
 
-def flow_routes(services: Services, api: ApiRoutes) -> None:
-    flows, store = services.flows, services.store
+async def _record_or_404(
+    services: Services, namespace: str, flow_id: str, revision: int | None
+) -> FlowRecord:
+    record = await services.store.get_flow(namespace, flow_id, revision)
+    if record is None or record.is_deleted:
+        raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+    return record
 
-    async def record_or_404(namespace: str, flow_id: str, revision: int | None) -> FlowRecord:
-        record = await store.get_flow(namespace, flow_id, revision)
-        if record is None or record.is_deleted:
-            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
-        return record
 
-    async def list_all(request: web.Request) -> web.StreamResponse:
-        return json_response(
-            [
-                {
-                    "namespace": r.namespace,
-                    "id": r.id,
-                    "revision": r.revision,
-                    "updated": r.updated_at.isoformat(),
-                }
-                for r in await flows.list()
-            ]
+async def list_flows(services: Services, request: web.Request) -> web.StreamResponse:
+    return json_response(
+        [
+            {
+                "namespace": r.namespace,
+                "id": r.id,
+                "revision": r.revision,
+                "updated": r.updated_at.isoformat(),
+            }
+            for r in await services.flows.list()
+        ]
+    )
+
+
+async def create_flow(services: Services, request: web.Request) -> web.StreamResponse:
+    source = await _source(request)
+    try:
+        parsed = services.flows.parse(source, name="request body")
+    except FlowDefinitionError as exc:
+        raise _invalid(exc) from None
+    if await services.store.get_flow(parsed.namespace, parsed.id) is not None:
+        raise ApiError(
+            409, f"flow {parsed.namespace}/{parsed.id} exists already: update it with PUT"
         )
+    saved = await services.flows.save(source, name="request body")
+    record = await _record_or_404(services, saved.namespace, saved.id, saved.revision)
+    return json_response(flow_json(record))
 
-    async def create(request: web.Request) -> web.StreamResponse:
-        source = await _source(request)
+
+async def update_flow(services: Services, request: web.Request) -> web.StreamResponse:
+    namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+    source = await _source(request)
+    try:
+        parsed = services.flows.parse(source, name="request body")
+    except FlowDefinitionError as exc:
+        raise _invalid(exc) from None
+    await _record_or_404(services, namespace, flow_id, None)
+    problems = [
+        {"line": None, "column": None, "path": key, "message": f"cannot change {key} from "
+         f"{expected!r} to {given!r}: create a new flow instead"}
+        for key, expected, given in (
+            ("namespace", namespace, parsed.namespace), ("id", flow_id, parsed.id),
+        )
+        if expected != given
+    ]  # fmt: skip
+    if problems:
+        raise ApiError(422, "a flow's id and namespace cannot change", problems=problems)
+    saved = await services.flows.save(source, name="request body")
+    record = await _record_or_404(services, namespace, flow_id, saved.revision)
+    return json_response(flow_json(record))
+
+
+async def get_flow(services: Services, request: web.Request) -> web.StreamResponse:
+    revision = query_int(request, "revision", None, minimum=1)
+    record = await _record_or_404(
+        services, request.match_info["namespace"], request.match_info["id"], revision
+    )
+    return json_response(flow_json(record, with_source=query_bool(request, "source")))
+
+
+async def delete_flow(services: Services, request: web.Request) -> web.StreamResponse:
+    namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+    if not await services.flows.delete(namespace, flow_id):
+        raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+    return web.Response(status=204)
+
+
+async def namespace_flows(services: Services, request: web.Request) -> web.StreamResponse:
+    namespace = request.match_info["namespace"]
+    found, _ = await services.store.search_flows(namespace=namespace, limit=10_000)
+    return json_response([flow_json(r) for r in found if r.namespace == namespace])
+
+
+async def search_flows(services: Services, request: web.Request) -> web.StreamResponse:
+    limit, offset = page_args(request)
+    store = services.store
+    found, total = await store.search_flows(
+        q=request.query.get("q") or None,
+        namespace=request.query.get("namespace") or None,
+        limit=limit,
+        offset=offset,
+    )
+    last = await store.latest_executions([(r.namespace, r.id) for r in found])
+    results = []
+    for record in found:
+        flow = await services.flows.get(record.namespace, record.id, record.revision)
+        results.append(_summary(flow, record, last.get((record.namespace, record.id))))
+    return json_response({"results": results, "total": total})
+
+
+async def list_namespaces(services: Services, request: web.Request) -> web.StreamResponse:
+    return json_response(sorted({r.namespace for r in await services.flows.list()}))
+
+
+async def validate_flows(services: Services, request: web.Request) -> web.StreamResponse:
+    text = await read_text(request, MAX_FLOW_BYTES)
+    results = []
+    for index, (offset, document) in enumerate(_split_documents(text)):
+        result: dict[str, Any] = {"index": index, "constraints": "", "problems": []}
         try:
-            parsed = flows.parse(source, name="request body")
+            flow = services.flows.parse(document, name=f"document {index}")
+            result.update(flow=flow.id, namespace=flow.namespace)
         except FlowDefinitionError as exc:
-            raise _invalid(exc) from None
-        if await store.get_flow(parsed.namespace, parsed.id) is not None:
-            raise ApiError(
-                409, f"flow {parsed.namespace}/{parsed.id} exists already: update it with PUT"
-            )
-        saved = await flows.save(source, name="request body")
-        record = await record_or_404(saved.namespace, saved.id, saved.revision)
-        return json_response(flow_json(record))
-
-    async def update(request: web.Request) -> web.StreamResponse:
-        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
-        source = await _source(request)
-        try:
-            parsed = flows.parse(source, name="request body")
-        except FlowDefinitionError as exc:
-            raise _invalid(exc) from None
-        await record_or_404(namespace, flow_id, None)
-        problems = [
-            {"line": None, "column": None, "path": key, "message": f"cannot change {key} from "
-             f"{expected!r} to {given!r}: create a new flow instead"}
-            for key, expected, given in (
-                ("namespace", namespace, parsed.namespace), ("id", flow_id, parsed.id),
-            )
-            if expected != given
-        ]  # fmt: skip
-        if problems:
-            raise ApiError(422, "a flow's id and namespace cannot change", problems=problems)
-        saved = await flows.save(source, name="request body")
-        return json_response(flow_json(await record_or_404(namespace, flow_id, saved.revision)))
-
-    async def get(request: web.Request) -> web.StreamResponse:
-        revision = query_int(request, "revision", None, minimum=1)
-        record = await record_or_404(
-            request.match_info["namespace"], request.match_info["id"], revision
-        )
-        return json_response(flow_json(record, with_source=query_bool(request, "source")))
-
-    async def delete(request: web.Request) -> web.StreamResponse:
-        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
-        if not await flows.delete(namespace, flow_id):
-            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
-        return web.Response(status=204)
-
-    async def in_namespace(request: web.Request) -> web.StreamResponse:
-        namespace = request.match_info["namespace"]
-        found, _ = await store.search_flows(namespace=namespace, limit=10_000)
-        return json_response([flow_json(r) for r in found if r.namespace == namespace])
-
-    async def search(request: web.Request) -> web.StreamResponse:
-        limit, offset = page_args(request)
-        found, total = await store.search_flows(
-            q=request.query.get("q") or None,
-            namespace=request.query.get("namespace") or None,
-            limit=limit,
-            offset=offset,
-        )
-        last = await store.latest_executions([(r.namespace, r.id) for r in found])
-        results = []
-        for record in found:
-            flow = await flows.get(record.namespace, record.id, record.revision)
-            results.append(_summary(flow, record, last.get((record.namespace, record.id))))
-        return json_response({"results": results, "total": total})
-
-    async def namespaces(request: web.Request) -> web.StreamResponse:
-        return json_response(sorted({r.namespace for r in await flows.list()}))
-
-    async def validate(request: web.Request) -> web.StreamResponse:
-        text = await read_text(request, MAX_FLOW_BYTES)
-        results = []
-        for index, (offset, document) in enumerate(_split_documents(text)):
-            result: dict[str, Any] = {"index": index, "constraints": "", "problems": []}
             try:
-                flow = flows.parse(document, name=f"document {index}")
-                result.update(flow=flow.id, namespace=flow.namespace)
-            except FlowDefinitionError as exc:
-                try:
-                    raw = yaml.safe_load(document)
-                except yaml.YAMLError:
-                    raw = None
-                raw = raw if isinstance(raw, dict) else {}
-                result.update(
-                    flow=raw.get("id") if isinstance(raw.get("id"), str) else None,
-                    namespace=raw.get("namespace") if isinstance(raw.get("namespace"), str) else None,
-                    constraints="\n".join(
-                        f"line {p.line + offset if p.line is not None else '?'}, column "
-                        f"{p.column if p.column is not None else '?'}: {p.path + ': ' if p.path else ''}"
-                        f"{p.message}"
-                        for p in exc.problems
-                    ),
-                    problems=[_problem_json(p, offset) for p in exc.problems],
-                )  # fmt: skip
-            results.append(result)
-        return json_response(results)
+                raw = yaml.safe_load(document)
+            except yaml.YAMLError:
+                raw = None
+            raw = raw if isinstance(raw, dict) else {}
+            result.update(
+                flow=raw.get("id") if isinstance(raw.get("id"), str) else None,
+                namespace=raw.get("namespace") if isinstance(raw.get("namespace"), str) else None,
+                constraints="\n".join(
+                    f"line {p.line + offset if p.line is not None else '?'}, column "
+                    f"{p.column if p.column is not None else '?'}: {p.path + ': ' if p.path else ''}"
+                    f"{p.message}"
+                    for p in exc.problems
+                ),
+                problems=[_problem_json(p, offset) for p in exc.problems],
+            )  # fmt: skip
+        results.append(result)
+    return json_response(results)
 
-    async def revisions(request: web.Request) -> web.StreamResponse:
-        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
-        found = await store.flow_revisions(namespace, flow_id)
-        if not found:
-            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
-        return json_response(
-            [
-                {"revision": r.revision, "source": r.source, "updated": r.updated_at.isoformat()}
-                for r in found
-            ]
-        )
 
-    async def graph(request: web.Request) -> web.StreamResponse:
-        namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
-        revision = query_int(request, "revision", None, minimum=1)
-        flow = await flows.get(namespace, flow_id, revision)
-        if flow is None:
-            raise ApiError(404, f"flow {namespace}/{flow_id} not found")
-        return json_response(flow_graph(flow))
+async def flow_revisions(services: Services, request: web.Request) -> web.StreamResponse:
+    namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+    found = await services.store.flow_revisions(namespace, flow_id)
+    if not found:
+        raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+    return json_response(
+        [
+            {"revision": r.revision, "source": r.source, "updated": r.updated_at.isoformat()}
+            for r in found
+        ]
+    )
 
+
+async def get_flow_graph(services: Services, request: web.Request) -> web.StreamResponse:
+    namespace, flow_id = request.match_info["namespace"], request.match_info["id"]
+    revision = query_int(request, "revision", None, minimum=1)
+    flow = await services.flows.get(namespace, flow_id, revision)
+    if flow is None:
+        raise ApiError(404, f"flow {namespace}/{flow_id} not found")
+    return json_response(flow_graph(flow))
+
+
+def flow_routes(services: Services, api: ApiRoutes) -> None:
+    bind = services.bind
     # literal segments first: /flows/search must not be read as /flows/{namespace}
-    api.get("/flows", list_all)
-    api.post("/flows", create)
-    api.get("/flows/search", search)
-    api.get("/flows/namespaces", namespaces)
-    api.post("/flows/validate", validate)
-    api.get("/flows/{namespace}", in_namespace)
-    api.get("/flows/{namespace}/{id}", get)
-    api.put("/flows/{namespace}/{id}", update)
-    api.delete("/flows/{namespace}/{id}", delete)
-    api.get("/flows/{namespace}/{id}/revisions", revisions)
-    api.get("/flows/{namespace}/{id}/graph", graph)
+    api.get("/flows", bind(list_flows))
+    api.post("/flows", bind(create_flow))
+    api.get("/flows/search", bind(search_flows))
+    api.get("/flows/namespaces", bind(list_namespaces))
+    api.post("/flows/validate", bind(validate_flows))
+    api.get("/flows/{namespace}", bind(namespace_flows))
+    api.get("/flows/{namespace}/{id}", bind(get_flow))
+    api.put("/flows/{namespace}/{id}", bind(update_flow))
+    api.delete("/flows/{namespace}/{id}", bind(delete_flow))
+    api.get("/flows/{namespace}/{id}/revisions", bind(flow_revisions))
+    api.get("/flows/{namespace}/{id}/graph", bind(get_flow_graph))

@@ -32,93 +32,95 @@ def _filters(request: web.Request, execution_id: str | None) -> dict[str, Any]:
     }
 
 
-def log_routes(services: Services, api: ApiRoutes) -> None:
-    store = services.store
+async def _execution_or_404(services: Services, request: web.Request) -> str:
+    execution_id = request.match_info["execution_id"]
+    if await services.store.get_execution(execution_id) is None:
+        raise ApiError(404, f"execution {execution_id} not found")
+    return execution_id
 
-    async def execution_or_404(request: web.Request) -> str:
-        execution_id = request.match_info["execution_id"]
-        if await store.get_execution(execution_id) is None:
-            raise ApiError(404, f"execution {execution_id} not found")
-        return execution_id
 
-    async def of_execution(request: web.Request) -> web.StreamResponse:
-        execution_id = await execution_or_404(request)
-        if "page" in request.query or "size" in request.query:
-            limit, offset = page_args(request, default_size=100)
-        else:
-            limit, offset = MAX_EXECUTION_LOGS, 0  # Kestra answers the whole list
-        found, _ = await store.search_logs(
-            LogQuery(**_filters(request, execution_id), limit=limit, offset=offset)
-        )
-        return json_response([log_json(e) for e in found])
-
-    async def search(request: web.Request) -> web.StreamResponse:
+async def execution_logs(services: Services, request: web.Request) -> web.StreamResponse:
+    execution_id = await _execution_or_404(services, request)
+    if "page" in request.query or "size" in request.query:
         limit, offset = page_args(request, default_size=100)
-        found, total = await store.search_logs(
-            LogQuery(
-                **_filters(request, request.query.get("executionId") or None),
-                namespace=request.query.get("namespace") or None,
-                flow_id=request.query.get("flowId") or None,
-                q=request.query.get("q") or None,
-                limit=limit,
-                offset=offset,
-            )
+    else:
+        limit, offset = MAX_EXECUTION_LOGS, 0  # Kestra answers the whole list
+    found, _ = await services.store.search_logs(
+        LogQuery(**_filters(request, execution_id), limit=limit, offset=offset)
+    )
+    return json_response([log_json(e) for e in found])
+
+
+async def search_logs(services: Services, request: web.Request) -> web.StreamResponse:
+    limit, offset = page_args(request, default_size=100)
+    found, total = await services.store.search_logs(
+        LogQuery(
+            **_filters(request, request.query.get("executionId") or None),
+            namespace=request.query.get("namespace") or None,
+            flow_id=request.query.get("flowId") or None,
+            q=request.query.get("q") or None,
+            limit=limit,
+            offset=offset,
         )
-        return json_response({"results": [log_json(e) for e in found], "total": total})
+    )
+    return json_response({"results": [log_json(e) for e in found], "total": total})
 
-    async def download(request: web.Request) -> web.StreamResponse:
-        execution_id = await execution_or_404(request)
-        filters = _filters(request, execution_id)
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/plain; charset=utf-8",
-                "Content-Disposition": f'attachment; filename="{execution_id}.log"',
-            }
+
+async def download_logs(services: Services, request: web.Request) -> web.StreamResponse:
+    execution_id = await _execution_or_404(services, request)
+    filters = _filters(request, execution_id)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/plain; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{execution_id}.log"',
+        }
+    )
+    await response.prepare(request)
+    offset = 0
+    while True:
+        found, _ = await services.store.search_logs(
+            LogQuery(**filters, limit=DOWNLOAD_PAGE, offset=offset)
         )
-        await response.prepare(request)
-        offset = 0
-        while True:
-            found, _ = await store.search_logs(
-                LogQuery(**filters, limit=DOWNLOAD_PAGE, offset=offset)
-            )
-            if found:
-                await response.write("".join(log_text(e) + "\n" for e in found).encode())
-            if len(found) < DOWNLOAD_PAGE:
-                break
-            offset += len(found)
-        await response.write_eof()
-        return response
+        if found:
+            await response.write("".join(log_text(e) + "\n" for e in found).encode())
+        if len(found) < DOWNLOAD_PAGE:
+            break
+        offset += len(found)
+    await response.write_eof()
+    return response
 
-    async def follow(request: web.Request) -> web.StreamResponse:
-        execution_id = await execution_or_404(request)
-        filters = _filters(request, execution_id)
-        # resume after the last line a client saw: EventSource sends Last-Event-ID
-        resume = request.headers.get("Last-Event-ID") or request.query.get("after") or "-1"
-        try:
-            cursor = [int(resume)]
-        except ValueError:
-            raise ApiError(400, f"Last-Event-ID / after: not a log position: {resume!r}") from None
-        ended_polls = [0]
 
-        async def poll(events: EventStream) -> bool:
-            found, _ = await store.search_logs(
-                LogQuery(**filters, after=cursor[0], limit=FOLLOW_PAGE)
-            )
-            for entry in found:
-                await events.send(log_json(entry), event_id=entry.position)
-                cursor[0] = entry.position
-            if len(found) == FOLLOW_PAGE:
-                return False
-            execution = await store.get_execution(execution_id)
-            if execution is not None and execution.state.is_terminal:
-                # lines of the last moments may be projected just after the end
-                ended_polls[0] += 1
-                return ended_polls[0] > 2
+async def follow_logs(services: Services, request: web.Request) -> web.StreamResponse:
+    store = services.store
+    execution_id = await _execution_or_404(services, request)
+    filters = _filters(request, execution_id)
+    # resume after the last line a client saw: EventSource sends Last-Event-ID
+    resume = request.headers.get("Last-Event-ID") or request.query.get("after") or "-1"
+    try:
+        cursor = [int(resume)]
+    except ValueError:
+        raise ApiError(400, f"Last-Event-ID / after: not a log position: {resume!r}") from None
+    ended_polls = [0]
+
+    async def poll(events: EventStream) -> bool:
+        found, _ = await store.search_logs(LogQuery(**filters, after=cursor[0], limit=FOLLOW_PAGE))
+        for entry in found:
+            await events.send(log_json(entry), event_id=entry.position)
+            cursor[0] = entry.position
+        if len(found) == FOLLOW_PAGE:
             return False
+        execution = await store.get_execution(execution_id)
+        if execution is not None and execution.state.is_terminal:
+            # lines of the last moments may be projected just after the end
+            ended_polls[0] += 1
+            return ended_polls[0] > 2
+        return False
 
-        return await stream(request, poll)
+    return await stream(request, poll)
 
-    api.get("/logs/search", search)
-    api.get("/logs/{execution_id}", of_execution)
-    api.get("/logs/{execution_id}/download", download)
-    api.get("/logs/{execution_id}/follow", follow)
+
+def log_routes(services: Services, api: ApiRoutes) -> None:
+    api.get("/logs/search", services.bind(search_logs))
+    api.get("/logs/{execution_id}", services.bind(execution_logs))
+    api.get("/logs/{execution_id}/download", services.bind(download_logs))
+    api.get("/logs/{execution_id}/follow", services.bind(follow_logs))

@@ -1,7 +1,11 @@
 """The Docker runner (`io.kestra.plugin.scripts.runner.docker.Docker`), via aiodocker.
 
-The endpoint is the runner's `host`, else PODIUM_DOCKER_HOST, else DOCKER_HOST
-(`unix:///path.sock` or `tcp://…`); any Docker-API server works (Podman serves it in CI).
+The endpoint is the runner's `host`, else DOCKER_HOST (what every Docker client reads),
+else PODIUM_DOCKER_HOST (Podium's setting), else the first of the usual sockets that is
+present: Docker's `/var/run/docker.sock` (as Kestra's Docker client falls back to; what
+compose/course.yml mounts), rootless Docker's, then Podman's, rootful and rootless
+(`SOCKETS`). Endpoints are `unix:///path.sock` or `tcp://…`; any Docker-API server works
+(Podman serves it in CI).
 
 One attempt = one container:
 - the image is checked/pulled per `pullPolicy` (IF_NOT_PRESENT, ALWAYS, NEVER);
@@ -34,7 +38,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +53,7 @@ from tasks.scripts.protocol import LineSplitter, OnLine, Stream
 from tasks.scripts.runners.base import Launch
 
 __all__ = [
+    "SOCKETS",
     "DockerRunner",
     "cleanup_orphans",
     "default_endpoint",
@@ -71,10 +76,32 @@ _api_versions: dict[str, str] = {}
 _cleaned: set[str] = set()
 
 
-def default_endpoint() -> str | None:
-    """The Docker endpoint from the environment, if one is configured."""
+# Where Docker and Podman listen when nothing says otherwise; `{runtime}` is
+# $XDG_RUNTIME_DIR (else /run/user/<uid>), where the rootless ones put theirs.
+SOCKETS = (
+    "/var/run/docker.sock",
+    "{runtime}/docker.sock",
+    "/run/podman/podman.sock",
+    "{runtime}/podman/podman.sock",
+)
+
+
+def default_endpoint(
+    environ: Mapping[str, str] = os.environ, sockets: Sequence[str] | None = None
+) -> str | None:
+    """The Docker endpoint: DOCKER_HOST, then PODIUM_DOCKER_HOST, then the first of
+    `sockets` present; None when there is none."""
     # Tasks get no settings object yet, so the runner reads its two variables itself.
-    return os.environ.get("PODIUM_DOCKER_HOST") or os.environ.get("DOCKER_HOST") or None
+    for name in ("DOCKER_HOST", "PODIUM_DOCKER_HOST"):
+        if environ.get(name):
+            return environ[name]
+    runtime = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    for pattern in SOCKETS if sockets is None else sockets:
+        path = Path(pattern.format(runtime=runtime))
+        with contextlib.suppress(OSError):
+            if path.is_socket():
+                return f"unix://{path}"
+    return None
 
 
 async def is_reachable(endpoint: str) -> str | None:
@@ -196,8 +223,8 @@ class DockerRunner:
     async def run(self, launch: Launch, on_line: OnLine) -> int:
         if self.endpoint is None:
             raise TaskFailed(
-                "the Docker runner needs an endpoint: set taskRunner.host, "
-                "PODIUM_DOCKER_HOST or DOCKER_HOST"
+                "the Docker runner needs an endpoint: set taskRunner.host, DOCKER_HOST or "
+                "PODIUM_DOCKER_HOST, or run Docker or Podman on their usual socket"
             )
         config = self._container_config(launch)
         if self.spec.user:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.events import LogLine
+from tasks.scripts.runners import docker as docker_runner
 from tests.conftest import Harness
 
 DEFAULT_SOCKET = Path(os.environ.get("PODIUM_PODMAN_DIR", "/run/podium-podman")) / "podman.sock"
@@ -98,6 +99,7 @@ def docker_host() -> str:
 
 @pytest.fixture
 def no_docker_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No Docker endpoint configured, whatever the machine has."""
+    """No Docker endpoint configured, whatever the machine has (its sockets included)."""
     monkeypatch.delenv("PODIUM_DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(docker_runner, "SOCKETS", ())
