@@ -6,12 +6,13 @@ once, at start, and never by import side effects.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from functools import cache
 from importlib.metadata import entry_points
 
 from engine.flow import Registries
-from engine.plugin import PluginRegistry
+from engine.plugin import OptionalFamily, PluginRegistry
 
 __all__ = ["default_registries"]
 
@@ -26,9 +27,13 @@ def default_registries() -> Registries:
     registries = Registries(
         PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
     )
+    from tasks import OPTIONAL_FAMILIES
+
     registries.tasks.register(*ALL_TASKS)
     registries.triggers.register(*TRIGGERS)
     registries.conditions.register(*CONDITIONS)
+    for family in OPTIONAL_FAMILIES:
+        _register_family(registries, family)
     for group, registry in (
         ("podium.tasks", registries.tasks),
         ("podium.triggers", registries.triggers),
@@ -42,3 +47,19 @@ def default_registries() -> Registries:
     for registry in (registries.tasks, registries.triggers, registries.conditions):
         registry.freeze()
     return registries
+
+
+def _register_family(registries: Registries, family: OptionalFamily) -> None:
+    """Register a family behind an extra, or mark its types as needing that extra."""
+    try:
+        module = importlib.import_module(family.module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == family.module or exc.name.startswith("tasks.")):
+            raise  # our own module is missing: a packaging bug, not a missing extra
+        for registry in (registries.tasks, registries.triggers, registries.conditions):
+            registry.mark_unavailable(family.prefix, family.install_hint)
+        log.debug("plugin family %s unavailable: no module %s", family.prefix, exc.name)
+        return
+    registries.tasks.register(*getattr(module, "TASKS", ()))
+    registries.triggers.register(*getattr(module, "TRIGGERS", ()))
+    registries.conditions.register(*getattr(module, "CONDITIONS", ()))

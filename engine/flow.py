@@ -382,9 +382,12 @@ class _Builder:
             return None
         cls = registry.get(type_name)
         if cls is None:
+            reason = registry.unavailable_reason(type_name)
             self.problem(
                 (*path, "type"),
-                f"unknown {kind} type {type_name!r}{did_you_mean(registry.suggest(type_name))}",
+                f"{kind} type {type_name!r} is not available: {reason}"
+                if reason
+                else f"unknown {kind} type {type_name!r}{did_you_mean(registry.suggest(type_name))}",
             )
         return cls
 

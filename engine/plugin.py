@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
@@ -418,6 +419,21 @@ class FlowableTask(Task):
 T = TypeVar("T", bound=type)
 
 
+@dataclass(frozen=True)
+class OptionalFamily:
+    """A plugin family behind a pip extra: `module` exports `TASKS` (and may export
+    `TRIGGERS`, `CONDITIONS`); when its dependencies are missing, its types under
+    `prefix` are refused at load with the `pip install` to run."""
+
+    prefix: str  # "io.kestra.plugin.gcp."
+    module: str  # "tasks.gcp"
+    extra: str  # "gcp"
+
+    @property
+    def install_hint(self) -> str:
+        return f"it needs the {self.extra!r} extra: pip install 'podium[{self.extra}]'"
+
+
 def plugin(type_name: str, *aliases: str) -> Any:
     """Mark a class with its Kestra type name. Marks only; registration is explicit."""
 
@@ -447,6 +463,7 @@ class PluginRegistry:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._by_name: dict[str, type] = {}
+        self._unavailable: dict[str, str] = {}  # type-name prefix -> why it cannot load
         self._is_frozen = False
 
     def __repr__(self) -> str:
@@ -467,6 +484,18 @@ class PluginRegistry:
 
     def freeze(self) -> None:
         self._is_frozen = True
+
+    def mark_unavailable(self, prefix: str, reason: str) -> None:
+        """Types under `prefix` exist in Kestra but cannot load here, for `reason` (an
+        optional extra not installed, say): a flow using one is refused with it."""
+        if self._is_frozen:
+            raise RuntimeError(f"the {self.kind} registry is frozen")
+        self._unavailable[prefix] = reason
+
+    def unavailable_reason(self, type_name: str) -> str | None:
+        """Why an unknown type cannot load, when a family of types was marked so."""
+        found = [p for p in self._unavailable if type_name.startswith(p)]
+        return self._unavailable[max(found, key=len)] if found else None
 
     def get(self, type_name: str) -> type | None:
         found = self._by_name.get(type_name)

@@ -10,15 +10,20 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out
     notifications/  Slack and generic webhooks
+
+Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
+(`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
+otherwise refuses their types at load with the command to run.
 """
 
+from engine.plugin import OptionalFamily
 from tasks.core import CORE_TASKS
 from tasks.http import HTTP_TASKS
 from tasks.jdbc import JDBC_TASKS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
 
-__all__ = ["ALL_TASKS"]
+__all__ = ["ALL_TASKS", "OPTIONAL_FAMILIES"]
 
 ALL_TASKS: tuple[type, ...] = (
     *CORE_TASKS,
@@ -27,3 +32,6 @@ ALL_TASKS: tuple[type, ...] = (
     *JDBC_TASKS,
     *NOTIFICATIONS_TASKS,
 )
+
+# Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
+OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = ()
