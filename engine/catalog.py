@@ -27,13 +27,16 @@ def default_registries() -> Registries:
     registries = Registries(
         PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
     )
-    from tasks import OPTIONAL_FAMILIES
+    from tasks import OPTIONAL_FAMILIES, UNAVAILABLE
 
     registries.tasks.register(*ALL_TASKS)
     registries.triggers.register(*TRIGGERS)
     registries.conditions.register(*CONDITIONS)
     for family in OPTIONAL_FAMILIES:
         _register_family(registries, family)
+    for prefix, reason in UNAVAILABLE:
+        for registry in (registries.tasks, registries.triggers, registries.conditions):
+            registry.mark_unavailable(prefix, reason)
     for group, registry in (
         ("podium.tasks", registries.tasks),
         ("podium.triggers", registries.triggers),

@@ -23,7 +23,7 @@ from tasks.jdbc import JDBC_TASKS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
 
-__all__ = ["ALL_TASKS", "OPTIONAL_FAMILIES"]
+__all__ = ["ALL_TASKS", "OPTIONAL_FAMILIES", "UNAVAILABLE"]
 
 ALL_TASKS: tuple[type, ...] = (
     *CORE_TASKS,
@@ -34,4 +34,16 @@ ALL_TASKS: tuple[type, ...] = (
 )
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
-OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = ()
+OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
+    OptionalFamily("io.kestra.plugin.gcp.", "tasks.gcp", "gcp"),
+    OptionalFamily("io.kestra.plugin.aws.", "tasks.aws", "aws"),
+)
+
+# Kestra types Podium knows it lacks: a flow using one is refused at load with the reason.
+UNAVAILABLE: tuple[tuple[str, str], ...] = (
+    (
+        "io.kestra.plugin.gcp.bigquery.",
+        "BigQuery is not available in Podium yet (no BigQuery API server could be run "
+        "here to test it against); see docs/plugins.md",
+    ),
+)

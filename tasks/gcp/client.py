@@ -1,0 +1,181 @@
+"""Connecting to Google Cloud Storage: credentials, endpoint, network policy, errors.
+
+Every GCS task and the GCS trigger take the same connection properties:
+
+    projectId         the project buckets are created in (and billed to)
+    serviceAccount    a service account's JSON key, as text (use `{{ secret('…') }}`);
+                      without it, Google's application default credentials, or none at
+                      all when `endpoint` is set (emulators need none)
+    scopes            OAuth scopes of the credentials
+    endpoint          Podium's own: the API root of an emulator (fake-gcs-server,
+                      http://127.0.0.1:4443); Kestra has no such property
+
+The endpoint and the key's token endpoint are checked against the HTTP tasks' network
+policy before any request. A failure never repeats the key: its private parts are
+masked here, the whole key by the engine (it was revealed as a secret).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.api_core import exceptions as google_errors
+from google.auth import exceptions as auth_errors
+from google.auth.credentials import AnonymousCredentials
+from google.auth.transport import requests as auth_requests
+from google.cloud import storage
+from google.oauth2 import service_account
+
+from engine.errors import TaskFailed
+from engine.plugin import Model
+from tasks.objectstore import blocking, check_endpoint
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_SCOPES",
+    "GcpConnection",
+    "GcsSession",
+    "blob_to_dict",
+    "describe_error",
+    "open_session",
+]
+
+DEFAULT_ENDPOINT = "https://storage.googleapis.com"
+DEFAULT_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+REQUEST_TIMEOUT = 60.0
+"""Socket timeout of one HTTP request of the SDK (connect and each read)."""
+
+
+class GcpConnection(Model):
+    """The connection properties every GCS task and trigger has (see the module)."""
+
+    projectId: str | None = None
+    serviceAccount: str | None = None
+    scopes: tuple[str, ...] | str = DEFAULT_SCOPES
+    endpoint: str | None = None
+
+
+@dataclass
+class GcsSession:
+    client: storage.Client
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # parts of the key to mask
+
+    def mask(self, text: str) -> str:
+        return _masked(self.secrets, text)
+
+
+def _masked(secrets: Sequence[str], text: str) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "******")
+    return text
+
+
+def _key_parts(info: Mapping[str, Any]) -> tuple[str, ...]:
+    parts = [str(info.get(k) or "") for k in ("private_key", "private_key_id")]
+    found = [p for p in parts if len(p) >= 8]
+    # The PEM body line by line too: an error may quote one line of it.
+    for part in list(found):
+        found.extend(line for line in part.splitlines() if len(line) >= 16)
+    return tuple(sorted(set(found), key=len, reverse=True))
+
+
+async def open_session(connection: GcpConnection, render: Callable[[Any], Any]) -> GcsSession:
+    """A storage client for `connection`, its templates rendered with `render`."""
+    project = render(connection.projectId) if connection.projectId else None
+    endpoint = render(connection.endpoint) if connection.endpoint else None
+    raw_scopes = render(connection.scopes)
+    scopes: Sequence[str] = (
+        [s.strip() for s in raw_scopes.split(",") if s.strip()]
+        if isinstance(raw_scopes, str)
+        else list(raw_scopes)
+    )
+    await check_endpoint(endpoint or DEFAULT_ENDPOINT)
+    secrets: tuple[str, ...] = ()
+    credentials: Any
+    if connection.serviceAccount:
+        text = render(connection.serviceAccount)
+        try:
+            info = json.loads(text)
+            if not isinstance(info, dict):
+                raise ValueError("not a JSON object")
+        except ValueError:
+            raise TaskFailed("serviceAccount is not a service account JSON key") from None
+        secrets = _key_parts(info)
+        token_uri = str(info.get("token_uri") or "https://oauth2.googleapis.com/token")
+        await check_endpoint(token_uri, what="serviceAccount token_uri")
+        try:
+            credentials = service_account.Credentials.from_service_account_info(info, scopes=scopes)
+        except (ValueError, KeyError) as exc:
+            message = _masked(secrets, str(exc))
+            raise TaskFailed(f"serviceAccount is not a usable key: {message}") from None
+        try:
+            # Get the token now, once: a refused key fails here with one clear error,
+            # not after the SDK's retries of every call (minutes).
+            await blocking(credentials.refresh, auth_requests.Request(), timeout=REQUEST_TIMEOUT)
+        except TaskFailed:
+            raise
+        except Exception as exc:
+            message = _masked(secrets, f"{type(exc).__name__}: {exc}")
+            raise TaskFailed(f"serviceAccount: cannot get an access token: {message}") from None
+    elif endpoint:
+        credentials = AnonymousCredentials()
+    else:
+        credentials = None  # application default credentials, as Kestra
+    options = {"api_endpoint": endpoint} if endpoint else None
+    try:
+        client = storage.Client(
+            project=project or "podium", credentials=credentials, client_options=options
+        )
+    except auth_errors.GoogleAuthError as exc:
+        raise TaskFailed(f"no Google credentials: {exc}; set serviceAccount") from None
+    return GcsSession(client, secrets)
+
+
+def describe_error(session: GcsSession | None, exc: BaseException, what: str) -> TaskFailed:
+    """One line saying what failed, the key's private parts masked."""
+    if isinstance(exc, google_errors.NotFound):
+        text = f"{what}: not found"
+    elif isinstance(exc, google_errors.GoogleAPICallError):
+        text = f"{what}: {exc.code} {exc.message}"
+    else:
+        text = f"{what}: {type(exc).__name__}: {exc}"
+    return TaskFailed(session.mask(text) if session is not None else text)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def blob_to_dict(blob: Any, uri: str | None = None) -> dict[str, Any]:
+    """Kestra's io.kestra.plugin.gcp.gcs.models.Blob."""
+    return {
+        "uri": uri or f"gs://{blob.bucket.name}/{blob.name}",
+        "bucket": blob.bucket.name,
+        "name": blob.name,
+        "generatedId": blob.id,
+        "generation": blob.generation,
+        "metaGeneration": blob.metageneration,
+        "size": blob.size,
+        "contentType": blob.content_type,
+        "contentEncoding": blob.content_encoding,
+        "contentDisposition": blob.content_disposition,
+        "contentLanguage": blob.content_language,
+        "cacheControl": blob.cache_control,
+        "etag": blob.etag,
+        "md5": blob.md5_hash,
+        "crc32c": blob.crc32c,
+        "mediaLink": blob.media_link,
+        "selfLink": blob.self_link,
+        "metadata": dict(blob.metadata or {}),
+        "storageClass": blob.storage_class,
+        "createTime": _iso(blob.time_created),
+        "updateTime": _iso(blob.updated),
+        "isDirectory": blob.name.endswith("/"),
+    }
+
+
+def directory_to_dict(bucket: str, prefix: str) -> dict[str, Any]:
+    return {"uri": f"gs://{bucket}/{prefix}", "bucket": bucket, "name": prefix, "isDirectory": True}
