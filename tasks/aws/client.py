@@ -157,3 +157,16 @@ def list_objects(
                 "prefix or regexp"
             )
     return found
+
+
+def download_version(client: Any, bucket: str, key: str, etag: str, path: Any) -> None:
+    """Write the object to `path` if it still is the version with `etag` (S3 answers
+    412 otherwise: it was written again since it was listed)."""
+    answer = client.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+    body = answer["Body"]
+    try:
+        with open(path, "wb") as handle:
+            for chunk in body.iter_chunks(1024 * 1024):
+                handle.write(chunk)
+    finally:
+        body.close()

@@ -16,7 +16,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from engine.plugin import PollContext, PolledItem, PolledTrigger, plugin
-from tasks.aws.client import AwsConnection, S3Session, list_objects, open_session
+from tasks.aws.client import (
+    AwsConnection,
+    S3Session,
+    download_version,
+    list_objects,
+    open_session,
+)
 from tasks.aws.s3 import MoveTo, act_on
 from tasks.objectstore import Action, ObjectFilter, blocking
 
@@ -76,9 +82,12 @@ class S3Trigger(PolledTrigger, AwsConnection):
                 # IfMatch: exactly the version that was listed, or the download fails and
                 # the item is tried again at the next poll (as its new version).
                 await blocking(
-                    lambda d=data, p=path: session.client.download_file(
-                        d["bucket"], d["key"], str(p), ExtraArgs={"IfMatch": d["etag"]}
-                    )
+                    download_version,
+                    session.client,
+                    data["bucket"],
+                    data["key"],
+                    data["etag"],
+                    path,
                 )
             except Exception as exc:
                 raise RuntimeError(session.mask(f"download of {data['uri']}: {exc}")) from None
