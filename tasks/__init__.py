@@ -43,7 +43,6 @@ OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
 UNAVAILABLE: tuple[tuple[str, str], ...] = (
     (
         "io.kestra.plugin.gcp.bigquery.",
-        "BigQuery is not available in Podium yet (no BigQuery API server could be run "
-        "here to test it against); see docs/plugins.md",
+        "BigQuery is not available in Podium yet (see docs/plugins.md, BigQuery)",
     ),
 )

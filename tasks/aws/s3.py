@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.errors import TaskFailed
 from engine.plugin import Model, RunContext, Task, plugin
@@ -244,6 +244,12 @@ class Downloads(_Listing):
 
     action: Action
     moveTo: MoveTo | None = None
+
+    @model_validator(mode="after")
+    def _move_has_a_destination(self) -> Any:
+        if self.action == "MOVE" and self.moveTo is None:
+            raise ValueError("action MOVE needs moveTo")
+        return self
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:

@@ -11,9 +11,9 @@ with `action: NONE`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.plugin import PollContext, PolledItem, PolledTrigger, plugin
 from tasks.aws.client import (
@@ -40,10 +40,15 @@ class S3Trigger(PolledTrigger, AwsConnection):
     prefix: str | None = None
     delimiter: str | None = None
     regexp: str | None = None
-    filter: Literal["FILES", "DIRECTORY", "BOTH"] = "FILES"
     action: Action
     moveTo: MoveTo | None = None
     maxKeys: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _move_has_a_destination(self) -> Any:
+        if self.action == "MOVE" and self.moveTo is None:
+            raise ValueError("action MOVE needs moveTo")
+        return self
 
     def max_items(self) -> int:
         return self.maxKeys

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from google.api_core import exceptions as google_errors
 from google.cloud import storage
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.errors import TaskFailed
 from engine.plugin import RunContext, Task, plugin
@@ -240,6 +240,12 @@ class Downloads(_Listing):
     action: Action
     moveDirectory: str | None = None
     maxFiles: int | str = 25
+
+    @model_validator(mode="after")
+    def _move_has_a_destination(self) -> Any:
+        if self.action == "MOVE" and self.moveDirectory is None:
+            raise ValueError("action MOVE needs moveDirectory")
+        return self
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.plugin import PollContext, PolledItem, PolledTrigger, plugin
 from tasks.gcp.client import REQUEST_TIMEOUT, GcpConnection, GcsSession, open_session
@@ -37,6 +37,12 @@ class GcsTrigger(PolledTrigger, GcpConnection):
     listingType: Literal["DIRECTORY", "RECURSIVE"] = "DIRECTORY"
     regExp: str | None = None
     maxFiles: int = Field(default=25, ge=1)
+
+    @model_validator(mode="after")
+    def _move_has_a_destination(self) -> Any:
+        if self.action == "MOVE" and self.moveDirectory is None:
+            raise ValueError("action MOVE needs moveDirectory")
+        return self
 
     def max_items(self) -> int:
         return self.maxFiles

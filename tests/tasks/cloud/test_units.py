@@ -1,0 +1,90 @@
+"""The object-store families' pure parts: URIs, listing filters, MOVE targets, loading."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from engine.catalog import _register_family
+from engine.errors import FlowDefinitionError, TaskFailed
+from engine.flow import Registries, load_flow
+from engine.plugin import OptionalFamily, PluginRegistry
+from tasks import ALL_TASKS, OPTIONAL_FAMILIES, UNAVAILABLE
+from tasks.objectstore import ObjectFilter, moved_key, split_uri
+
+
+def test_split_uri_is_strict() -> None:
+    assert split_uri("gs://b/a/c.csv", "gs") == ("b", "a/c.csv")
+    assert split_uri("gs://b", "gs") == ("b", "")
+    for bad in ("s3://b/k", "gs:///k", "b/k", "gs://b/\x00"):
+        with pytest.raises(TaskFailed):
+            split_uri(bad, "gs")
+
+
+def test_object_filter() -> None:
+    flt = ObjectFilter.build("in/", "DIRECTORY", r".*\.csv", "FILES")
+    assert flt.delimiter == "/"
+    assert flt.wants("gs://b/in/a.csv", "in/a.csv")
+    assert not flt.wants("gs://b/in/a.txt", "in/a.txt")
+    assert not flt.wants("gs://b/in/sub/", "in/sub/")  # a folder, FILES only
+    assert ObjectFilter.build("", "RECURSIVE", None).delimiter is None
+    with pytest.raises(TaskFailed, match="not a regular expression"):
+        ObjectFilter.build("", None, "(")
+    with pytest.raises(TaskFailed, match="DIRECTORY or RECURSIVE"):
+        ObjectFilter.build("", "SIDEWAYS", None)
+
+
+def test_moved_key_keeps_the_path_under_the_listed_prefix() -> None:
+    assert moved_key("in/a.csv", "in/", "done/") == "done/a.csv"
+    assert moved_key("in/2024/a.csv", "in/", "done") == "done/2024/a.csv"
+    assert moved_key("elsewhere/a.csv", "in/", "done/") == "done/a.csv"
+    assert moved_key("a.csv", "", "") == "a.csv"
+
+
+def _registries(*families: OptionalFamily) -> Registries:
+    registries = Registries(
+        PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
+    )
+    registries.tasks.register(*ALL_TASKS)
+    for family in families:
+        _register_family(registries, family)
+    for prefix, reason in UNAVAILABLE:
+        registries.tasks.mark_unavailable(prefix, reason)
+    return registries
+
+
+def test_every_family_type_is_under_its_prefix() -> None:
+    for family in OPTIONAL_FAMILIES:
+        module = importlib.import_module(family.module)
+        for cls in (*module.TASKS, *module.TRIGGERS):
+            assert cls.type_name.startswith(family.prefix), cls
+
+
+def test_bigquery_is_refused_with_its_own_reason_even_without_the_gcp_extra() -> None:
+    missing = OptionalFamily(
+        "io.kestra.plugin.gcp.", "tests.support.family_without_its_extra", "gcp"
+    )
+    registries = _registries(missing)
+    flow = """
+id: f
+namespace: t
+tasks:
+  - {id: %s, type: io.kestra.plugin.gcp.%s}
+"""
+    with pytest.raises(FlowDefinitionError, match="BigQuery is not available in Podium yet"):
+        load_flow(flow % ("q", "bigquery.Query"), registries)
+    with pytest.raises(FlowDefinitionError, match=r"pip install 'podium\[gcp\]'"):
+        load_flow(flow % ("u", "gcs.Upload"), registries)
+
+
+def test_move_without_a_destination_is_refused_at_load() -> None:
+    registries = _registries(*OPTIONAL_FAMILIES)
+    flow = """
+id: f
+namespace: t
+tasks:
+  - {id: d, type: io.kestra.plugin.aws.s3.Downloads, bucket: b, action: MOVE}
+"""
+    with pytest.raises(FlowDefinitionError, match="action MOVE needs moveTo"):
+        load_flow(flow, registries)
