@@ -392,6 +392,12 @@ class _Builder:
         return cls
 
     def _validate(self, cls: Any, data: dict[str, Any], path: Path) -> Any:
+        # A pluginDefaults entry by prefix (`io.kestra.plugin.gcp`) covers types with
+        # different properties (`bucket` is the trigger's, not Upload's): as Kestra, a
+        # default the type does not have is left out, not an error.
+        known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
+        for key in [k for k in data if k not in known and (path, k) in self.defaulted]:
+            del data[key]
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

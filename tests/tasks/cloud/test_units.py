@@ -88,3 +88,39 @@ tasks:
 """
     with pytest.raises(FlowDefinitionError, match="action MOVE needs moveTo"):
         load_flow(flow, registries)
+
+
+COURSE_LIKE = """
+id: gcp_taxi
+namespace: zoomcamp
+pluginDefaults:
+  - type: io.kestra.plugin.gcp
+    values:
+      serviceAccount: "{{ kv('GCP_CREDS') }}"
+      projectId: "{{ kv('GCP_PROJECT_ID') }}"
+      location: "{{ kv('GCP_LOCATION') }}"
+      bucket: "{{ kv('GCP_BUCKET_NAME') }}"
+tasks:
+  - id: upload_to_gcs
+    type: io.kestra.plugin.gcp.gcs.Upload
+    from: "{{ inputs.file }}"
+    to: "gs://{{ kv('GCP_BUCKET_NAME') }}/yellow.csv"
+  - id: create_gcs_bucket
+    type: io.kestra.plugin.gcp.gcs.CreateBucket
+    ifExists: SKIP
+    storageClass: REGIONAL
+    name: "{{ kv('GCP_BUCKET_NAME') }}"
+"""
+
+
+def test_plugin_defaults_by_prefix_skip_what_a_type_lacks_as_in_the_course() -> None:
+    flow = load_flow(COURSE_LIKE, _registries(*OPTIONAL_FAMILIES))
+    upload, bucket = flow.tasks
+    assert upload.serviceAccount == "{{ kv('GCP_CREDS') }}"  # type: ignore[attr-defined]
+    assert bucket.location == "{{ kv('GCP_LOCATION') }}"  # type: ignore[attr-defined]
+    # written in the task itself, an unknown property is still refused
+    with pytest.raises(FlowDefinitionError, match="unknown property 'bucket'"):
+        load_flow(
+            COURSE_LIKE.replace("    ifExists: SKIP", "    bucket: b"),
+            _registries(*OPTIONAL_FAMILIES),
+        )
