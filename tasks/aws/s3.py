@@ -140,18 +140,22 @@ class Upload(S3Task):
             if len(sources) > 1 or key.endswith("/"):
                 target = key.rstrip("/") + "/" + path.name
             try:
-                data = await asyncio.to_thread(path.read_bytes)
+                size = (await asyncio.to_thread(path.stat)).st_size
             except FileNotFoundError:
                 raise TaskFailed(f"no file in internal storage at {source!r}") from None
             try:
-                answer = await blocking(
-                    lambda t=target, d=data: session.client.put_object(
-                        Bucket=bucket, Key=t, Body=d, **extra
+                # upload_file streams (multipart above 8 MiB); head_object says what came of it
+                await blocking(
+                    lambda t=target, p=path: session.client.upload_file(
+                        str(p), bucket, t, ExtraArgs=extra
                     )
+                )
+                answer = await blocking(
+                    lambda t=target: session.client.head_object(Bucket=bucket, Key=t)
                 )
             except Exception as exc:
                 raise describe_error(session, exc, f"upload to s3://{bucket}/{target}") from None
-            ctx.logger.info(f"uploaded {len(data)} bytes to s3://{bucket}/{target}")
+            ctx.logger.info(f"uploaded {size} bytes to s3://{bucket}/{target}")
             key_out = target
         return {
             "bucket": bucket,
