@@ -197,7 +197,12 @@ class Poller:
         execution_id = slot_id(self.scope, key)
         try:
             variables = await self.trigger.variables(self.poll_ctx, execution_id, items)
-            await self.ctx.fire(self.flow, self.trigger, variables=variables, item=key)
+            if self._holds(variables):
+                await self.ctx.fire(self.flow, self.trigger, variables=variables, item=key)
+            else:  # claimed and kept: the same versions are not looked at again
+                log.info("%s: conditions not met for %d item(s)", self.poll_ctx.where, len(items))
+                await self._journal_remove(key)
+                return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -224,6 +229,17 @@ class Poller:
                 self.poll_ctx.mask(str(exc)),
             )
         await self._journal_remove(key)
+
+    def _holds(self, variables: Mapping[str, Any]) -> bool:
+        """The trigger's conditions, on what the execution would get as `trigger`."""
+        if not self.trigger.conditions:
+            return True
+        facts = {
+            "trigger": dict(variables),
+            "flow": {"namespace": self.flow.namespace, "id": self.flow.id},
+            "envs": dict(self.ctx.envs),
+        }
+        return all(c.test(facts, self.ctx.renderer) for c in self.trigger.conditions)
 
     async def _journal_add(self, entries: list[dict[str, Any]]) -> None:
         state = await self.ctx.state.get_trigger_state(self.scope) or {}

@@ -237,3 +237,19 @@ async def test_secrets_rendered_by_a_poll_are_masked_in_its_errors(
         poller = poller_of(rig, flow)
         assert await poller.poll_once() == 0  # KeyError naming the shelf
     assert "poll failed" in caplog.text and "hidden-shelf-name" not in caplog.text
+
+
+async def test_conditions_hold_back_a_firing_without_firing_it_later(rig: Rig) -> None:
+    condition = """
+    conditions:
+      - type: io.kestra.plugin.core.condition.Expression
+        expression: "{{ trigger.names | length > 1 }}"
+"""
+    flow = await deploy(rig, extra=condition)
+    poller = poller_of(rig, flow)
+    SHELVES["tests-shelf"]["a"] = "a"
+    await poller.poll_once()
+    assert rig.intake.requests == [] and ACTED == []
+    SHELVES["tests-shelf"].update({"b": "b", "c": "c"})
+    await poller.poll_once()
+    assert names(rig) == [["b", "c"]]
