@@ -9,7 +9,8 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     scripts/        Python and shell scripts; runners: local process, Docker
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out
-    notifications/  Slack and generic webhooks
+    notifications/  Slack and generic webhooks; executions' summaries to chat tools
+    email/          MailSend, MailExecution over SMTP (extra `email`)
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -34,4 +35,8 @@ ALL_TASKS: tuple[type, ...] = (
 )
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
-OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = ()
+OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
+    OptionalFamily("io.kestra.plugin.email.", "tasks.email", "email"),
+    # MailSend and MailExecution's former home, which Kestra keeps as aliases
+    OptionalFamily("io.kestra.plugin.notifications.mail.", "tasks.email", "email"),
+)
