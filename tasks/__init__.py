@@ -8,7 +8,8 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
                     namespace files
     scripts/        Python and shell scripts; runners: local process, Docker
     http/           HTTP download and request
-    jdbc/           PostgreSQL and DuckDB queries, COPY in and out
+    jdbc/           PostgreSQL, DuckDB, SQLite queries, COPY in and out, Batch; MySQL
+                    (extra `mysql`)
     notifications/  Slack and generic webhooks; executions' summaries to chat tools
     email/          MailSend, MailExecution over SMTP (extra `email`)
 
@@ -39,4 +40,5 @@ OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     OptionalFamily("io.kestra.plugin.email.", "tasks.email", "email"),
     # MailSend and MailExecution's former home, which Kestra keeps as aliases
     OptionalFamily("io.kestra.plugin.notifications.mail.", "tasks.email", "email"),
+    OptionalFamily("io.kestra.plugin.jdbc.mysql.", "tasks.jdbc.mysql", "mysql"),
 )
