@@ -11,7 +11,8 @@ SQLite (`sqlite.py`) follow the same shapes. Templated properties are rendered w
 `tasks.properties`.
 """
 
-from tasks.jdbc import duckdb_queries, postgresql
+from tasks.jdbc import duckdb_queries, postgresql, sqlite
+from tasks.jdbc.duckdb_batch import Batch as DuckDbBatch
 from tasks.jdbc.postgresql_batch import Batch as PostgresBatch
 from tasks.jdbc.postgresql_copy import CopyIn, CopyOut
 
@@ -25,4 +26,7 @@ JDBC_TASKS: tuple[type, ...] = (
     CopyOut,
     duckdb_queries.Queries,
     duckdb_queries.Query,
+    DuckDbBatch,
+    sqlite.Queries,
+    sqlite.Query,
 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,9 @@ class RowChunk:
                 )
 
 
+Sender = Callable[[RunContext, str, AsyncIterator[RowChunk]], Awaitable[int]]
+
+
 class BatchTask(BaseModel):
     """The properties of Kestra's Batch tasks; a mixin beside the database's connection."""
 
@@ -66,6 +69,10 @@ class BatchTask(BaseModel):
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
+        return await self.insert(ctx, self.run_batches)
+
+    async def insert(self, ctx: RunContext, send: Sender) -> dict[str, Any]:
+        """Read the file and hand its chunks to `send`; Kestra's outputs."""
         uri = (render_text(ctx, self.from_, "from") or "").strip()
         try:
             path = ctx.storage.local_path(uri)
@@ -91,7 +98,7 @@ class BatchTask(BaseModel):
                         "property 'table' needs 'columns' when the rows are lists, not maps"
                     )
                 sql = insert_statement(table, names)
-            updated = await self.run_batches(ctx, sql, reader.chunks())
+            updated = await send(ctx, sql, reader.chunks())
         finally:
             await reader.close()
         ctx.metric("records", reader.count)

@@ -54,10 +54,7 @@ def _segments(sql: str, dialect: Dialect = "postgres") -> Iterator[tuple[bool, i
             end = _quoted_end(sql, i, '"', backslash=is_mysql)
         elif c == "`" and is_mysql:
             end = _quoted_end(sql, i, "`", backslash=False)
-        elif c == "#" and is_mysql:
-            newline = sql.find("\n", i)
-            end = n if newline < 0 else newline + 1
-        elif c == "-" and sql.startswith("--", i):
+        elif (c == "#" and is_mysql) or (c == "-" and sql.startswith("--", i)):
             newline = sql.find("\n", i)
             end = n if newline < 0 else newline + 1
         elif c == "/" and sql.startswith("/*", i):
