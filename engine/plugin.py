@@ -35,6 +35,9 @@ __all__ = [
     "LevelMethods",
     "NamespaceFilesAccess",
     "PluginRegistry",
+    "PollContext",
+    "PolledItem",
+    "PolledTrigger",
     "Retry",
     "RunContext",
     "Task",
@@ -619,3 +622,65 @@ class Trigger(Model):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r}>"
+
+
+# ---------------------------------------------------------------------------
+# Polling triggers: the model says what is there; triggers/polling.py does the rest
+
+
+@dataclass(frozen=True)
+class PolledItem:
+    """One thing a polling trigger found. `id` names this version of it (a file's
+    bucket/key/generation, a row's key): the same id never fires twice. `data` is what
+    the trigger needs later (plain JSON: it is journaled until its firing is done)."""
+
+    id: str
+    data: Mapping[str, Any]
+
+
+class PollContext(Protocol):
+    """What a polling trigger may use while it polls, fires and acts."""
+
+    namespace: str
+    flow_id: str
+    logger: TaskLogger
+
+    def render(self, value: Any) -> Any:
+        """Render templates (flow, envs, secret()) in `value`."""
+
+    def mask(self, text: str) -> str:
+        """Hide every secret value revealed so far."""
+
+    def download_target(self, execution_id: str, item_id: str, name: str) -> tuple[Path, str]:
+        """A local path to write a copy of an item into, and the internal-storage URI it
+        is then read by: under the execution's own folder, so purging it removes it."""
+
+
+class PolledTrigger(Trigger):
+    """A trigger that looks every `interval` and fires for what it had not seen yet.
+
+    Subclasses implement `poll` (what is there now), `variables` (the `trigger.*` of one
+    execution) and, if they have an action, `after_fire`. `batch` says whether one poll
+    fires one execution for all its new items (Kestra's file triggers) or one each.
+    triggers/polling.py claims each item id once in the trigger state, across restarts
+    and schedulers, and journals a firing until its action is done."""
+
+    batch: ClassVar[bool] = True
+
+    interval: Duration = timedelta(seconds=60)
+
+    def max_items(self) -> int:
+        """New items fired per poll (the rest wait for the next)."""
+        return 1000
+
+    async def poll(self, ctx: PollContext) -> Sequence[PolledItem]:
+        raise NotImplementedError(f"{type(self).__name__}.poll")
+
+    async def variables(
+        self, ctx: PollContext, execution_id: str, items: Sequence[PolledItem]
+    ) -> Mapping[str, Any]:
+        """The trigger variables of the execution `execution_id` that fires for `items`."""
+        raise NotImplementedError(f"{type(self).__name__}.variables")
+
+    async def after_fire(self, ctx: PollContext, items: Sequence[PolledItem]) -> None:
+        """The action on the items once their execution was requested (MOVE, DELETE…)."""

@@ -260,7 +260,7 @@ class Podium:
                 envs=envs,
             ),
             self.bus,
-            runners=trigger_runners(),
+            runners=trigger_runners(cls for _, cls in self.flows.registries.triggers),
             topics=self.topics,
             refresh_seconds=settings.triggers.refresh_seconds,
             projector=self.local_projector,

@@ -7,13 +7,17 @@ conditions      the conditions triggers test (ExecutionStatus, ExpressionConditi
 base            TriggerContext (fire → Intake) and the TriggerRunner protocol
 service         TriggerService: one runner per live trigger, restarted on flow edits
 flow_trigger    "run this flow when another ends", from the events topic
+polling         the runner of every PolledTrigger (cloud buckets, …): poll, claim, fire, act
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from engine.plugin import PolledTrigger
 from triggers import conditions, files, models, schedule
+from triggers.polling import PollRunner
 
 __all__ = ["CONDITIONS", "TRIGGERS", "trigger_runners"]
 
@@ -21,6 +25,13 @@ TRIGGERS: tuple[type, ...] = (*models.TRIGGERS, *schedule.MODELS, *files.MODELS)
 CONDITIONS: tuple[type, ...] = (*conditions.CONDITIONS, *schedule.CONDITIONS)
 
 
-def trigger_runners() -> dict[type, Any]:
-    """The runner for each trigger type that needs a loop of its own."""
-    return {**schedule.RUNNERS, **files.RUNNERS}
+def trigger_runners(registered: Iterable[type] = ()) -> dict[type, Any]:
+    """The runner for each trigger type that needs a loop of its own: Podium's own, and
+    one PollRunner for every PolledTrigger among the `registered` trigger classes (those
+    of plugin families and entry points)."""
+    polled = PollRunner()
+    runners: dict[type, Any] = {**schedule.RUNNERS, **files.RUNNERS}
+    for cls in registered:
+        if isinstance(cls, type) and issubclass(cls, PolledTrigger) and cls not in runners:
+            runners[cls] = polled
+    return runners
