@@ -7,8 +7,9 @@ Properties (as Kestra's AbstractJdbcBatch): `from` (the file's URI: rows as a qu
 keys) and `chunk` (rows per round trip, 1000). Outputs: `rowCount` (rows read) and
 `updatedCount` (rows the database says it changed).
 
-The file is read line by line in a worker thread, one chunk ahead at most, so a file of
-any size goes through in bounded memory. A row is a map (its values are taken in
+The file (Ion as Kestra writes it, or Podium's older JSON lines: engine/ion.py) is read
+row by row in a worker thread, one chunk ahead at most, so a file of any size goes
+through in bounded memory. A row is a map (its values are taken in
 `columns` order, or in its own order) or a list. Each database's task implements
 `run_batches` (send the chunks, in one transaction).
 """
@@ -17,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import orjson
 from pydantic import BaseModel, Field
 
 from engine.errors import PodiumError, TaskFailed
+from engine.ion import IonError, read_rows
 from engine.plugin import RunContext
 from tasks.properties import masks_failures, render_integer, render_strings, render_text
 
@@ -39,14 +40,14 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0
 class RowChunk:
     """Up to `chunk` rows, as lists of values in the INSERT's order."""
 
-    first_line: int  # of the file, for messages
+    first_row: int  # of the file, for messages
     rows: list[list[Any]] = field(default_factory=list, repr=False)
 
     def check_width(self, placeholders: int) -> None:
         for offset, row in enumerate(self.rows):
             if len(row) != placeholders:
                 raise TaskFailed(
-                    f"row {self.first_line + offset} of the file has {len(row)} value(s) and "
+                    f"row {self.first_row + offset} of the file has {len(row)} value(s) and "
                     f"the statement {placeholders} placeholder(s)"
                 )
 
@@ -118,15 +119,16 @@ def insert_statement(table: str, columns: list[str]) -> str:
 
 
 class ChunkReader:
-    """The rows of a file, in chunks, read by a worker thread."""
+    """The rows of a file (Ion, or Podium's older JSON lines), in chunks, read by a
+    worker thread."""
 
     def __init__(self, path: Path, columns: list[str] | None, size: int) -> None:
         self.path = path
         self.columns = columns
         self.size = size
         self.count = 0
-        self._handle: IO[bytes] | None = None
-        self._lines: Iterator[tuple[int, bytes]] | None = None
+        self._rows: Iterator[Any] | None = None
+        self._read = 0
         self._pending: RowChunk | None = None
         self._first_keys: list[str] = []
 
@@ -134,12 +136,11 @@ class ChunkReader:
         return f"<ChunkReader {self.path.name} rows={self.count}>"
 
     async def open(self) -> None:
-        self._handle = await asyncio.to_thread(self.path.open, "rb")
-        self._lines = enumerate(self._handle, 1)
+        self._rows = read_rows(self.path)
 
     async def close(self) -> None:
-        if self._handle is not None:
-            await asyncio.to_thread(self._handle.close)
+        if isinstance(self._rows, Generator):
+            await asyncio.to_thread(self._rows.close)
 
     async def peek_keys(self) -> list[str]:
         """The keys of the first row (a map), read ahead and kept for `chunks`."""
@@ -155,26 +156,24 @@ class ChunkReader:
             chunk = await asyncio.to_thread(self._read_chunk)
 
     def _read_chunk(self) -> RowChunk | None:
-        assert self._lines is not None
+        assert self._rows is not None
         chunk: RowChunk | None = None
-        for number, line in self._lines:
-            if not line.strip():
-                continue
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise TaskFailed(f"line {number} of the file is not a row: {exc}") from None
-            if chunk is None:
-                chunk = RowChunk(first_line=number)
-            if isinstance(row, dict):
-                if not self._first_keys and self.count == 0:
-                    self._first_keys = list(row)
-                keys = self.columns or list(row)
-                chunk.rows.append([row.get(k) for k in keys])
-            elif isinstance(row, list):
-                chunk.rows.append(row)
-            else:
-                raise TaskFailed(f"line {number} of the file is neither a map nor a list")
-            if len(chunk.rows) >= self.size:
-                break
+        try:
+            for row in self._rows:
+                self._read += 1
+                if chunk is None:
+                    chunk = RowChunk(first_row=self._read)
+                if isinstance(row, dict):
+                    if self._read == 1:
+                        self._first_keys = list(row)
+                    keys = self.columns or list(row)
+                    chunk.rows.append([row.get(k) for k in keys])
+                elif isinstance(row, list):
+                    chunk.rows.append(row)
+                else:
+                    raise TaskFailed(f"row {self._read} of the file is neither a map nor a list")
+                if len(chunk.rows) >= self.size:
+                    break
+        except IonError as exc:
+            raise TaskFailed(f"the file of rows cannot be read: {exc}") from None
         return chunk

@@ -1,5 +1,5 @@
 """STORE for the drivers that hand rows over in async batches (MySQL, SQLite): the rows go
-to a file of rows in the working directory, slice by slice off the event loop, then to
+to an Ion file of rows in the working directory, slice by slice off the event loop, then to
 the execution's internal storage. Only one batch is in memory at a time."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ __all__ = ["StoredRows"]
 
 
 class StoredRows:
-    """Writes the STORE results of one task run: `rows_1.jsonl`, `rows_2.jsonl` …"""
+    """Writes the STORE results of one task run: `rows_1.ion`, `rows_2.ion` …"""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -27,7 +27,7 @@ class StoredRows:
     async def write(self, batches: AsyncIterator[Sequence[Mapping[str, Any]]]) -> tuple[str, int]:
         """Returns the file's URI and how many rows it holds."""
         self.count += 1
-        name = f"rows_{self.count}.jsonl"
+        name = f"rows_{self.count}.ion"
         # Named by run: tasks in one WorkingDirectory share the folder.
         path = self.ctx.working_dir() / f"{self.ctx.task_run_id}_{name}"
         rows = RowFile(path)

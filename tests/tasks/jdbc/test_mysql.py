@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import orjson
 import pytest
 
+from engine import ion
 from tests.conftest import Harness
 from tests.support.mariadb import HOST, PORT, admin, fresh_database
 
@@ -32,7 +32,7 @@ pluginDefaults:
 
 
 def stored_rows(harness: Harness, uri: str) -> list[dict[str, object]]:
-    return [orjson.loads(line) for line in harness.podium.storage.read(uri).splitlines()]
+    return ion.loads(harness.podium.storage.read(uri).decode())
 
 
 async def test_queries_and_query_with_each_fetch_type(harness: Harness, mysql_url: str) -> None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import orjson
 import pytest
 
+from engine import ion
 from tests.conftest import Harness
 
 
 def stored_rows(harness: Harness, uri: str) -> list[dict[str, object]]:
-    return [orjson.loads(line) for line in harness.podium.storage.read(uri).splitlines()]
+    return ion.loads(harness.podium.storage.read(uri).decode())
 
 
 async def test_queries_query_and_the_database_file_between_tasks(harness: Harness) -> None:
