@@ -21,11 +21,11 @@ otherwise refuses their types at load with the command to run.
 from engine.plugin import OptionalFamily
 from tasks.core import CORE_TASKS
 from tasks.http import HTTP_TASKS
-from tasks.jdbc import JDBC_TASKS
+from tasks.jdbc import JDBC_TASKS, JDBC_TRIGGERS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
 
-__all__ = ["ALL_TASKS", "OPTIONAL_FAMILIES"]
+__all__ = ["ALL_TASKS", "ALL_TRIGGERS", "OPTIONAL_FAMILIES"]
 
 ALL_TASKS: tuple[type, ...] = (
     *CORE_TASKS,
@@ -34,6 +34,9 @@ ALL_TASKS: tuple[type, ...] = (
     *JDBC_TASKS,
     *NOTIFICATIONS_TASKS,
 )
+
+# Triggers that live beside their task family (a query polled on a schedule).
+ALL_TRIGGERS: tuple[type, ...] = (*JDBC_TRIGGERS,)
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (

@@ -7,7 +7,8 @@ Query), `postgresql_copy.py` (CopyIn, CopyOut) and `postgresql_batch.py` (Batch)
 DuckDB in `duckdb_queries.py` (Queries, Query, run in a worker thread). `batch.py` reads
 the file of rows every Batch inserts; `stored.py` writes STORE results for the drivers
 that hand rows over in async batches. MySQL/MariaDB (`mysql.py`, extra `mysql`) and
-SQLite (`sqlite.py`) follow the same shapes. Templated properties are rendered with
+SQLite (`sqlite.py`) follow the same shapes. `trigger.py` is Kestra's `jdbc.*.Trigger`
+(poll a query, fire when it returns rows) on the generic polling runner. Templated properties are rendered with
 `tasks.properties`.
 """
 
@@ -15,8 +16,9 @@ from tasks.jdbc import duckdb_queries, postgresql, sqlite
 from tasks.jdbc.duckdb_batch import Batch as DuckDbBatch
 from tasks.jdbc.postgresql_batch import Batch as PostgresBatch
 from tasks.jdbc.postgresql_copy import CopyIn, CopyOut
+from tasks.jdbc.trigger import PostgresTrigger
 
-__all__ = ["JDBC_TASKS"]
+__all__ = ["JDBC_TASKS", "JDBC_TRIGGERS"]
 
 JDBC_TASKS: tuple[type, ...] = (
     postgresql.Queries,
@@ -30,3 +32,5 @@ JDBC_TASKS: tuple[type, ...] = (
     sqlite.Queries,
     sqlite.Query,
 )
+
+JDBC_TRIGGERS: tuple[type, ...] = (PostgresTrigger,)

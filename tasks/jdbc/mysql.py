@@ -34,9 +34,19 @@ from tasks.jdbc.batch import BatchTask, RowChunk
 from tasks.jdbc.results import FETCH_TYPES, Fetching, Result, fetching_of
 from tasks.jdbc.sql import bind_named, number_question_marks, shorten, split_statements
 from tasks.jdbc.stored import StoredRows
+from tasks.jdbc.trigger import QueryTrigger
 from tasks.properties import masks_failures, render_flag, render_mapping, render_text
 
-__all__ = ["TASKS", "Batch", "MySqlTarget", "Queries", "Query", "parse_mysql_url"]
+__all__ = [
+    "TASKS",
+    "TRIGGERS",
+    "Batch",
+    "MySqlTarget",
+    "Queries",
+    "Query",
+    "Trigger",
+    "parse_mysql_url",
+]
 
 DEFAULT_PORT = 3306
 DEFAULT_CONNECT_SECONDS = 10.0
@@ -341,4 +351,24 @@ class Batch(BatchTask, MySqlConnection):
         return updated
 
 
+@plugin("io.kestra.plugin.jdbc.mysql.Trigger")
+class Trigger(QueryTrigger):
+    """Run a query on MySQL every `interval`; start the flow when it returns rows."""
+
+    url: str
+    username: str | None = None
+    password: str | None = None
+    timeZoneId: str | None = None
+
+    async def query(self, ctx: RunContext, fetching: Fetching) -> list[Mapping[str, Any]]:
+        names = ("url", "username", "password", "timeZoneId")
+        task = Query.model_validate({"type": Query.type_name, **self.task_properties(names)})
+        statements, _, parameters = task.prepare(ctx)
+        async with connect(ctx, task) as connection:
+            runner = Runner(ctx, connection, fetching, parameters)
+            results = await runner.run_all(statements, in_transaction=False)
+        return list(results[-1].rows or []) if results else []
+
+
 TASKS: tuple[type, ...] = (Queries, Query, Batch)
+TRIGGERS: tuple[type, ...] = (Trigger,)

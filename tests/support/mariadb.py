@@ -27,7 +27,13 @@ USER = "root"
 
 async def admin(sql: str, database: str | None = None) -> list[Any]:
     connection = await asyncmy.connect(
-        host=HOST, port=PORT, user=USER, password="", database=database, connect_timeout=10
+        host=HOST,
+        port=PORT,
+        user=USER,
+        password="",
+        database=database,
+        connect_timeout=10,
+        autocommit=True,
     )
     try:
         async with connection.cursor() as cursor:
