@@ -126,3 +126,14 @@ tasks:
 )
 def test_durations_read_as_kestra_writes_them(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+def test_the_public_url_comes_from_settings_or_the_listening_address() -> None:
+    from engine.errors import ConfigError
+    from engine.settings import load_settings
+
+    environ = {"PODIUM_URL": "https://podium.example.com/"}
+    assert load_settings(environ=environ).public_url == "https://podium.example.com"
+    assert load_settings(environ={"PODIUM_PORT": "9000"}).public_url == "http://127.0.0.1:9000"
+    with pytest.raises(ConfigError, match="url"):
+        load_settings(environ={"PODIUM_URL": "javascript:alert(1)"})
