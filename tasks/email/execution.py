@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from pydantic import model_validator
+
 from engine.plugin import RunContext, plugin
 from tasks.email.send import MailSend
 from tasks.notifications.summary import ExecutionFacts, ExecutionNotice, gather_facts
@@ -27,6 +29,15 @@ _P = '<p style="font-family: sans-serif; font-size: 14px; margin: 0 0 15px 0;">'
 @plugin("io.kestra.plugin.email.MailExecution", "io.kestra.plugin.notifications.mail.MailExecution")
 class MailExecution(MailSend, ExecutionNotice):
     """Send an e-mail with an execution's summary and a link to it in the UI."""
+
+    @model_validator(mode="after")
+    def _summary_is_the_body(self) -> MailExecution:
+        if self.htmlTextContent is not None or self.plainTextContent is not None:
+            raise ValueError(
+                "the summary is the body of MailExecution: use customMessage/customFields, "
+                "or MailSend for a body of your own"
+            )
+        return self
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:

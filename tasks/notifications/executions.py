@@ -39,7 +39,12 @@ class ExecutionWebhook(IncomingWebhook, ExecutionNotice):
 
     @model_validator(mode="after")
     def _needs_content(self) -> ExecutionWebhook:
-        return self  # the summary is the content; `payload` is not used
+        if self.payload is not None:  # it would be ignored: say so at load
+            raise ValueError(
+                "the summary is the payload of an …Execution notification: use "
+                "customMessage/customFields, or an …IncomingWebhook for a payload of your own"
+            )
+        return self
 
     def layout(self, ctx: RunContext, facts: ExecutionFacts) -> dict[str, Any]:
         raise NotImplementedError

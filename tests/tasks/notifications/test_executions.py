@@ -137,3 +137,30 @@ def test_the_public_url_comes_from_settings_or_the_listening_address() -> None:
     assert load_settings(environ={"PODIUM_PORT": "9000"}).public_url == "http://127.0.0.1:9000"
     with pytest.raises(ConfigError, match="url"):
         load_settings(environ={"PODIUM_URL": "javascript:alert(1)"})
+
+
+@pytest.mark.parametrize(
+    ("task", "extra"),
+    [
+        ("io.kestra.plugin.notifications.slack.SlackExecution", "payload: '{}'"),
+        ("io.kestra.plugin.email.MailExecution", "htmlTextContent: hi"),
+    ],
+)
+def test_a_body_of_ones_own_is_refused_at_load_not_ignored(task: str, extra: str) -> None:
+    from engine.catalog import default_registries
+    from engine.errors import FlowDefinitionError
+    from engine.flow import load_flow
+
+    source = f"""
+id: f
+namespace: t
+tasks:
+  - id: notify
+    type: {task}
+    url: http://127.0.0.1/hook
+    {extra}
+"""
+    if "email" in task:
+        source = source.replace("url: http://127.0.0.1/hook", "to: a@example.com")
+    with pytest.raises(FlowDefinitionError, match="the summary is the"):
+        load_flow(source, default_registries(), source="f.yaml")
