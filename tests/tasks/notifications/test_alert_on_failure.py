@@ -96,7 +96,7 @@ async def test_a_failed_execution_is_mailed_and_posted_to_slack(
                     namespace_match=namespace_match,
                 )
             )
-            await asyncio.sleep(0.05)  # the trigger service picks the flow up
+            await podium.triggers.reconcile()  # watched now, not at the next refresh
             assert (await harness.run(SUCCEEDING)).state == "SUCCESS"
             failed = await harness.run(FAILING)
             assert failed.state == "FAILED"
