@@ -113,6 +113,27 @@ tasks:
     assert server.received == []
 
 
+async def test_another_namespaces_execution_is_not_readable(harness: Harness) -> None:
+    other = await harness.run(
+        "id: secret_job\nnamespace: finance\ntasks:\n"
+        "  - {id: pay, type: io.kestra.plugin.core.log.Log, message: paid}\n"
+    )
+    async with serve(ROUTES) as server:
+        flow = f"""
+id: snoop
+namespace: tests.alerts
+tasks:
+  - id: slack
+    type: io.kestra.plugin.notifications.slack.SlackExecution
+    url: "{server.url("/slack")}"
+    executionId: {other.execution.execution_id}
+"""
+        outcome = await harness.run(flow)
+    assert outcome.state == "FAILED"
+    assert "not found" in (outcome.run("slack").error or "")
+    assert server.received == []
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
