@@ -21,7 +21,7 @@ log = logging.getLogger("podium.catalog")
 
 @cache
 def default_registries() -> Registries:
-    from tasks import ALL_TASKS
+    from tasks import ALL_TASKS, ALL_TRIGGERS
     from triggers import CONDITIONS, TRIGGERS
 
     registries = Registries(
@@ -30,7 +30,7 @@ def default_registries() -> Registries:
     from tasks import OPTIONAL_FAMILIES, UNAVAILABLE
 
     registries.tasks.register(*ALL_TASKS)
-    registries.triggers.register(*TRIGGERS)
+    registries.triggers.register(*TRIGGERS, *ALL_TRIGGERS)
     registries.conditions.register(*CONDITIONS)
     for family in OPTIONAL_FAMILIES:
         _register_family(registries, family)

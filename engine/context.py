@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
 from engine.kv_service import TaskKvStore
-from engine.plugin import LevelMethods, Task
+from engine.plugin import ExecutionSummary, LevelMethods, Task, TaskRunSummary
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
@@ -27,7 +27,7 @@ from engine.templating.kv import reading_kv
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
 
-__all__ = ["RunLogger", "TaskRunContext"]
+__all__ = ["ExecutionSummaries", "RunLogger", "TaskRunContext"]
 
 
 class RunLogger(LevelMethods):
@@ -45,6 +45,46 @@ class RunLogger(LevelMethods):
         level = "WARN" if level.upper() == "WARNING" else level.upper()
         if LEVELS.get(level, 2) >= self._floor:
             self._walk.log(self._run, level, str(message))
+
+
+class ExecutionSummaries:
+    """`RunContext.executions`: read-only summaries of executions, from the projection."""
+
+    def __init__(self, walk: ExecutionWalk) -> None:
+        self._runtime = walk.runtime
+
+    def __repr__(self) -> str:
+        return "<ExecutionSummaries>"
+
+    async def summary(self, execution_id: str) -> ExecutionSummary | None:
+        fetch = self._runtime.fetch_execution
+        if fetch is None:
+            raise TaskFailed("executions cannot be read in this runtime")
+        found = await fetch(execution_id)
+        if found is None:
+            return None
+        header, runs = found
+        return ExecutionSummary(
+            id=header.execution_id,
+            namespace=header.namespace,
+            flow_id=header.flow_id,
+            state=header.state.value,
+            created_at=header.created_at,
+            started_at=header.started_at,
+            ended_at=header.ended_at,
+            task_runs=tuple(
+                TaskRunSummary(
+                    id=run.task_run_id,
+                    task_id=run.task_id,
+                    state=run.state.value,
+                    value=run.value,
+                    started_at=run.started_at,
+                    ended_at=run.ended_at,
+                )
+                for run in sorted(runs, key=lambda r: (r.created_at, r.seq))
+            ),
+            link=f"{self._runtime.ui_url.rstrip('/')}/ui/executions/{header.execution_id}",
+        )
 
 
 class TaskRunContext:
@@ -74,6 +114,7 @@ class TaskRunContext:
         self.kv = TaskKvStore(walk.runtime.kv, flow.namespace)
         self.variables = flow.variables
         self.namespace_files = walk.runtime.namespace_files
+        self.executions = ExecutionSummaries(walk)
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

@@ -84,6 +84,7 @@ class ExecutorSettings:
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
     max_recoveries: int = 5
+    ui_url: str = "http://localhost:8080"  # the server's public URL: links in notifications
 
 
 @dataclass(eq=False)
@@ -128,6 +129,8 @@ class Executor:
             envs=dict(settings.envs),
             namespace_files=namespace_files or NamespaceFiles(store),
             fetch_logs=self._fetch_logs,
+            fetch_execution=self._fetch_execution,
+            ui_url=settings.ui_url,
             max_output_bytes=settings.max_output_bytes,
         )
         self._owned: dict[str, _Owned] = {}
@@ -648,6 +651,15 @@ class Executor:
     async def _fetch_logs(self, execution_id: str, **query: Any) -> Any:
         await self.await_projection()
         return await self.store.logs(execution_id, **query)
+
+    async def _fetch_execution(
+        self, execution_id: str
+    ) -> tuple[ExecutionChanged, list[TaskRunChanged]] | None:
+        await self.await_projection()
+        header = await self.store.get_execution(execution_id)
+        if header is None:
+            return None
+        return header, await self.store.task_runs(execution_id)
 
     async def await_projection(self) -> None:
         """Until the store holds every event this executor (and anyone) published so far."""

@@ -15,7 +15,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
@@ -28,6 +28,8 @@ from engine.states import State
 __all__ = [
     "ChildKind",
     "Duration",
+    "ExecutionReader",
+    "ExecutionSummary",
     "DurationOrTemplate",
     "FlowableTask",
     "LevelMethods",
@@ -41,6 +43,7 @@ __all__ = [
     "Task",
     "TaskKv",
     "TaskLogger",
+    "TaskRunSummary",
     "TaskStorage",
     "plugin",
 ]
@@ -174,6 +177,10 @@ class TaskStorage(Protocol):
     def put_bytes(self, name: str, data: bytes) -> str: ...
     def put_file(self, name: str, path: Path) -> str: ...
     def local_path(self, uri: str) -> Path: ...
+    def execution_file(self, uri: str) -> Path:
+        """The local path of a file of this execution; another execution's file (or a
+        namespace's) raises StorageError."""
+
     def read_bytes(self, uri: str) -> bytes: ...
     def purge_execution(self) -> list[str]: ...
 
@@ -233,6 +240,44 @@ class NamespaceFilesAccess(Protocol):
         """Delete files (or folders); returns the paths deleted."""
 
 
+@dataclass(frozen=True)
+class TaskRunSummary:
+    """One task run of an execution, as an execution summary lists it."""
+
+    id: str
+    task_id: str
+    state: str
+    value: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ExecutionSummary:
+    """What a notification says about an execution (read-only; engine/context.py)."""
+
+    id: str
+    namespace: str
+    flow_id: str
+    state: str
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    task_runs: tuple[TaskRunSummary, ...]
+    link: str  # its page in the UI, on the server's public URL (settings `url`)
+
+    def __repr__(self) -> str:
+        return f"<ExecutionSummary {self.namespace}.{self.flow_id} {self.id} {self.state}>"
+
+
+class ExecutionReader(Protocol):
+    """Executions as a task may read them: a summary, never a way to change one."""
+
+    async def summary(self, execution_id: str) -> ExecutionSummary | None:
+        """The execution as projected once everything published so far is in the store;
+        None when no such execution exists."""
+
+
 class RunContext(Protocol):
     """Everything a task may do while it runs."""
 
@@ -246,6 +291,7 @@ class RunContext(Protocol):
     storage: TaskStorage
     kv: TaskKv
     namespace_files: NamespaceFilesAccess
+    executions: ExecutionReader
     variables: Mapping[str, Any]
 
     @property

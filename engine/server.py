@@ -216,6 +216,7 @@ class Podium:
                 revoke_grace_seconds=settings.executor.revoke_grace_seconds,
                 max_recoveries=settings.executor.max_recoveries,
                 max_output_bytes=settings.max_record_bytes,
+                ui_url=settings.public_url,
                 work_root=data / "work",
                 cache_root=data / "cache",
                 envs=envs,

@@ -91,6 +91,9 @@ class Settings(_Section):
     store: str = "sqlite:///{data}/podium.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # The address users reach the UI at (Kestra's `kestra.url`), for links in notifications;
+    # unset, http://{host}:{port}.
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     # The largest record Podium puts on the bus: outputs and request inputs above it are
     # refused with a clear error (a Kafka broker's message.max.bytes must allow it, plus
     # a little for the envelope).
@@ -109,6 +112,10 @@ class Settings(_Section):
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)
+
+    @property
+    def public_url(self) -> str:
+        return (self.url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def store_url(self) -> str:

@@ -122,6 +122,13 @@ class ScopedStorage:
     def local_path(self, uri: str) -> Path:
         return self._storage.path_of(uri)
 
+    def execution_file(self, uri: str) -> Path:
+        path = self._storage.path_of(uri)
+        own = self._storage.path_of(self._storage.uri_for(self._execution_prefix))
+        if not path.is_relative_to(own):
+            raise StorageError(f"not a file of this execution: {uri!r}")
+        return path
+
     def read_bytes(self, uri: str) -> bytes:
         return self._storage.read(uri)
 

@@ -83,6 +83,11 @@ class Runtime:
     namespace_files: NamespaceFiles
     envs: Mapping[str, str] = field(default_factory=dict)
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
+    # (header, task runs) of an execution once projected; None when unknown
+    fetch_execution: (
+        Callable[[str], Awaitable[tuple[ExecutionChanged, list[TaskRunChanged]] | None]] | None
+    ) = None
+    ui_url: str = "http://localhost:8080"  # the server's public URL, for links to the UI
     kv: KvService | None = None  # set by the server; None where KV is not served
     is_shutting_down: bool = False
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear

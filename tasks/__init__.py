@@ -8,8 +8,10 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
                     namespace files
     scripts/        Python and shell scripts; runners: local process, Docker
     http/           HTTP download and request
-    jdbc/           PostgreSQL and DuckDB queries, COPY in and out
-    notifications/  Slack and generic webhooks
+    jdbc/           PostgreSQL, DuckDB, SQLite queries, COPY in and out, Batch; MySQL
+                    (extra `mysql`)
+    notifications/  Slack and generic webhooks; executions' summaries to chat tools
+    email/          MailSend, MailExecution over SMTP (extra `email`)
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -19,11 +21,11 @@ otherwise refuses their types at load with the command to run.
 from engine.plugin import OptionalFamily
 from tasks.core import CORE_TASKS
 from tasks.http import HTTP_TASKS
-from tasks.jdbc import JDBC_TASKS
+from tasks.jdbc import JDBC_TASKS, JDBC_TRIGGERS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
 
-__all__ = ["ALL_TASKS", "OPTIONAL_FAMILIES", "UNAVAILABLE"]
+__all__ = ["ALL_TASKS", "ALL_TRIGGERS", "OPTIONAL_FAMILIES", "UNAVAILABLE"]
 
 ALL_TASKS: tuple[type, ...] = (
     *CORE_TASKS,
@@ -33,10 +35,17 @@ ALL_TASKS: tuple[type, ...] = (
     *NOTIFICATIONS_TASKS,
 )
 
+# Triggers that live beside their task family (a query polled on a schedule).
+ALL_TRIGGERS: tuple[type, ...] = (*JDBC_TRIGGERS,)
+
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     OptionalFamily("io.kestra.plugin.gcp.", "tasks.gcp", "gcp"),
     OptionalFamily("io.kestra.plugin.aws.", "tasks.aws", "aws"),
+    OptionalFamily("io.kestra.plugin.email.", "tasks.email", "email"),
+    # MailSend and MailExecution's former home, which Kestra keeps as aliases
+    OptionalFamily("io.kestra.plugin.notifications.mail.", "tasks.email", "email"),
+    OptionalFamily("io.kestra.plugin.jdbc.mysql.", "tasks.jdbc.mysql", "mysql"),
 )
 
 # Kestra types Podium knows it lacks: a flow using one is refused at load with the reason.

@@ -52,7 +52,7 @@ from tasks.properties import (
     render_text,
 )
 
-__all__ = ["DuckDbQueryTask", "Queries", "Query", "builtin_extensions"]
+__all__ = ["DuckDbQueryTask", "Queries", "Query", "builtin_extensions", "database_of"]
 
 DEFAULT_URL = "jdbc:duckdb:"
 INTERRUPT_GRACE_SECONDS = 10.0
@@ -157,28 +157,34 @@ class DuckDbQueryTask(Task):
     async def _database(
         self, ctx: RunContext, folder: Path, keep_db: bool
     ) -> tuple[str, dict[str, str]]:
-        """The database DuckDB opens, and settings the URL adds (`?access_mode=…`)."""
-        if self.databaseUri:
-            uri = render_text(ctx, self.databaseUri, "databaseUri") or ""
-            target = folder / f"{ctx.task_run_id}.duckdb"
-            await asyncio.to_thread(shutil.copyfile, _local(ctx, uri, "databaseUri"), target)
-            return str(target), {}
-        url = (render_text(ctx, self.url, "url") or DEFAULT_URL).strip()
-        if not url.lower().startswith(DEFAULT_URL):
-            raise TaskFailed(f"not a DuckDB JDBC URL (jdbc:duckdb:…): {url!r}")
-        rest = url[len(DEFAULT_URL) :]
-        path, _, query = rest.partition("?")
-        settings = dict(parse_qsl(query))
-        if path in ("", ":memory:", "memory:"):
-            # In memory, unless the database file itself is wanted as an output.
-            in_folder = str(folder / f"{ctx.task_run_id}.duckdb")
-            return (in_folder if keep_db else ":memory:"), settings
-        if path.startswith("md:"):
-            return rest, {}  # MotherDuck reads its token from the URL itself
-        if not Path(path).is_absolute():
-            raise TaskFailed("the database file path in 'url' must be absolute")
-        await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
-        return path, settings
+        return await database_of(ctx, self.url, self.databaseUri, folder, keep_db)
+
+
+async def database_of(
+    ctx: RunContext, url: str, database_uri: str | None, folder: Path, keep_db: bool
+) -> tuple[str, dict[str, str]]:
+    """The database DuckDB opens, and settings the URL adds (`?access_mode=…`)."""
+    if database_uri:
+        uri = render_text(ctx, database_uri, "databaseUri") or ""
+        target = folder / f"{ctx.task_run_id}.duckdb"
+        await asyncio.to_thread(shutil.copyfile, _local(ctx, uri, "databaseUri"), target)
+        return str(target), {}
+    url = (render_text(ctx, url, "url") or DEFAULT_URL).strip()
+    if not url.lower().startswith(DEFAULT_URL):
+        raise TaskFailed(f"not a DuckDB JDBC URL (jdbc:duckdb:…): {url!r}")
+    rest = url[len(DEFAULT_URL) :]
+    path, _, query = rest.partition("?")
+    settings = dict(parse_qsl(query))
+    if path in ("", ":memory:", "memory:"):
+        # In memory, unless the database file itself is wanted as an output.
+        in_folder = str(folder / f"{ctx.task_run_id}.duckdb")
+        return (in_folder if keep_db else ":memory:"), settings
+    if path.startswith("md:"):
+        return rest, {}  # MotherDuck reads its token from the URL itself
+    if not Path(path).is_absolute():
+        raise TaskFailed("the database file path in 'url' must be absolute")
+    await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+    return path, settings
 
 
 @plugin("io.kestra.plugin.jdbc.duckdb.Queries")
@@ -326,12 +332,12 @@ class DuckDbJob:
                 result.add_rows([dict(zip(columns, r, strict=True)) for r in batch])
         else:
             self.stored += 1
-            path = self.folder / f"{self.run_id}_rows_{self.stored}.jsonl"
+            path = self.folder / f"{self.run_id}_rows_{self.stored}.ion"
             rows = RowFile(path)
             with path.open("wb") as handle:
                 while batch := connection.fetchmany(self.fetching.batch):
                     self._check_cancelled()
-                    rows.write(handle, (dict(zip(columns, r, strict=True)) for r in batch))
+                    rows.write_to(handle, (dict(zip(columns, r, strict=True)) for r in batch))
                 handle.write(rows.take())
             result.uri, result.size = str(path), rows.size
         self.log(f"{where} returned {result.size} row(s) ({result.kind})")

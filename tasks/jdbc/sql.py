@@ -6,8 +6,11 @@ and end, so that a `;` or a `:name` inside them is never taken for syntax. Both
 PostgreSQL and DuckDB write SQL this way.
 
 - `split_statements` cuts a script into statements (Kestra's `Queries`).
-- `bind_named` turns Kestra's `:name` parameters into `$1…` (PostgreSQL) or `$name`
-  (DuckDB), leaving casts (`x::int`) alone.
+- `bind_named` turns Kestra's `:name` parameters into `$1…` (PostgreSQL), `$name`
+  (DuckDB) or `%s` (MySQL drivers), leaving casts (`x::int`) alone;
+  `number_question_marks` does the same for JDBC's `?` (Kestra's Batch).
+- MySQL's strings take backslash escapes, its names may be in backticks and `#` starts a
+  comment: `split_statements(…, "mysql")` reads it so.
 - `qualified_name` / `fold_identifier` apply PostgreSQL's rule for names: unquoted
   ones are folded to lower case (`VendorID` is `vendorid`), quoted ones kept as written.
 """
@@ -18,9 +21,12 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
+Dialect = Literal["postgres", "mysql"]
+
 __all__ = [
     "bind_named",
     "fold_identifier",
+    "number_question_marks",
     "qualified_name",
     "shorten",
     "split_statements",
@@ -31,23 +37,29 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENT_CHAR = re.compile(r"[A-Za-z0-9_$\x80-\uffff]")
 
 
-def _segments(sql: str) -> Iterator[tuple[bool, int, int]]:
-    """(is_code, start, end) spans covering `sql`: code, or a literal/comment to keep whole."""
+def _segments(sql: str, dialect: Dialect = "postgres") -> Iterator[tuple[bool, int, int]]:
+    """(is_code, start, end) spans covering `sql`: code, or a literal/comment to keep whole.
+    MySQL differs: backslash escapes in every string, `backtick` names, `#` comments."""
+    is_mysql = dialect == "mysql"
     i, start, n = 0, 0, len(sql)
     while i < n:
         c = sql[i]
         end = -1
         if c == "'":
-            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not _IDENT_CHAR.match(sql[i - 2]))
+            escapes = is_mysql or (
+                i > 0 and sql[i - 1] in "eE" and (i < 2 or not _IDENT_CHAR.match(sql[i - 2]))
+            )
             end = _quoted_end(sql, i, "'", backslash=escapes)
         elif c == '"':
-            end = _quoted_end(sql, i, '"', backslash=False)
-        elif c == "-" and sql.startswith("--", i):
+            end = _quoted_end(sql, i, '"', backslash=is_mysql)
+        elif c == "`" and is_mysql:
+            end = _quoted_end(sql, i, "`", backslash=False)
+        elif (c == "#" and is_mysql) or (c == "-" and sql.startswith("--", i)):
             newline = sql.find("\n", i)
             end = n if newline < 0 else newline + 1
         elif c == "/" and sql.startswith("/*", i):
             end = _comment_end(sql, i)
-        elif c == "$" and (i == 0 or not _IDENT_CHAR.match(sql[i - 1])):
+        elif c == "$" and not is_mysql and (i == 0 or not _IDENT_CHAR.match(sql[i - 1])):
             tag = _DOLLAR_TAG.match(sql, i)
             if tag:
                 close = sql.find(tag.group(), tag.end())
@@ -95,16 +107,16 @@ def _comment_end(sql: str, i: int) -> int:
     return n
 
 
-def split_statements(sql: str) -> list[str]:
+def split_statements(sql: str, dialect: Dialect = "postgres") -> list[str]:
     """The statements of a script, without their `;`. Pieces holding only comments and
     white space are dropped (a trailing `-- done` is not a statement)."""
     statements: list[str] = []
     current: list[str] = []
     has_code = False
-    for is_code, start, end in _segments(sql):
+    for is_code, start, end in _segments(sql, dialect):
         if not is_code:
             current.append(sql[start:end])
-            is_comment = sql.startswith(("--", "/*"), start)
+            is_comment = sql.startswith(("--", "/*", "#"), start)
             has_code = has_code or not is_comment
             continue
         text = sql[start:end]
@@ -122,28 +134,32 @@ def split_statements(sql: str) -> list[str]:
 
 
 def bind_named(
-    sql: str, names: Mapping[str, object], style: Literal["numbered", "named"]
+    sql: str, names: Mapping[str, object], style: Literal["numbered", "named", "format"]
 ) -> tuple[str, list[str]]:
     """Replace Kestra's `:name` placeholders for the names given.
 
     `numbered` (PostgreSQL) gives `$1, $2 …`, one number per distinct name; `named`
-    (DuckDB) gives `$name`. Returns the text and the names used, in order of first use
-    (the numbers' order). Text inside literals and comments, casts (`::`) and names not
-    in `names` are left as they are.
+    (DuckDB) gives `$name`; `format` (MySQL drivers) gives `%s` for each use, with every
+    other `%` doubled as the driver's formatting wants. Returns the text and the names
+    used, in order of first use (the numbers' order), or of every use for `format`.
+    Text inside literals and comments, casts (`::`) and names not in `names` are left
+    as they are.
     """
     if not names:
         return sql, []
+    is_format = style == "format"
     order: list[str] = []
     out: list[str] = []
-    for is_code, start, end in _segments(sql):
+    for is_code, start, end in _segments(sql, "mysql" if is_format else "postgres"):
         if not is_code:
-            out.append(sql[start:end])
+            text = sql[start:end]
+            out.append(text.replace("%", "%%") if is_format else text)
             continue
         i = start
         while i < end:
             c = sql[i]
             if c != ":":
-                out.append(c)
+                out.append("%%" if is_format and c == "%" else c)
                 i += 1
                 continue
             if sql.startswith("::", i):
@@ -156,11 +172,38 @@ def bind_named(
                 i += 1
                 continue
             name = match.group()
-            if name not in order:
+            if is_format:
                 order.append(name)
-            out.append(f"${name}" if style == "named" else f"${order.index(name) + 1}")
+                out.append("%s")
+            else:
+                if name not in order:
+                    order.append(name)
+                out.append(f"${name}" if style == "named" else f"${order.index(name) + 1}")
             i = match.end()
     return "".join(out), order
+
+
+def number_question_marks(sql: str, style: Literal["numbered", "format"]) -> tuple[str, int]:
+    """JDBC's `?` placeholders (Kestra's Batch) as `$1, $2 …` (PostgreSQL) or `%s`
+    (MySQL drivers, other `%` doubled), outside literals and comments. Returns the text
+    and how many there were."""
+    is_format = style == "format"
+    count = 0
+    out: list[str] = []
+    for is_code, start, end in _segments(sql, "mysql" if is_format else "postgres"):
+        text = sql[start:end]
+        if is_format:
+            text = text.replace("%", "%%")
+        if not is_code:
+            out.append(text)
+            continue
+        pieces = text.split("?")
+        for k, piece in enumerate(pieces):
+            out.append(piece)
+            if k < len(pieces) - 1:
+                count += 1
+                out.append("%s" if is_format else f"${count}")
+    return "".join(out), count
 
 
 def fold_identifier(name: str) -> str:

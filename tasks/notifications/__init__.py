@@ -1,11 +1,18 @@
 """Task family `notifications`: tell people what a flow did, through chat webhooks.
 
-Everything is in `webhooks.py`: Kestra's incoming-webhook notifications (Slack, Teams,
-Google Chat, Discord, Zulip: a URL and a rendered JSON payload) and Podium's generic
-webhook. They post with the HTTP family's session (`tasks.http.client`), so timeouts,
+`webhooks.py` has Kestra's incoming-webhook notifications (Slack, Teams, Google Chat,
+Discord, Zulip: a URL and a rendered JSON payload) and Podium's generic webhook;
+`summary.py` gathers what Kestra's `…Execution` notifications say about an execution and
+`executions.py` lays it out for Slack, Teams, Google Chat and Discord. They post with the HTTP family's session (`tasks.http.client`), so timeouts,
 proxies and `options` behave as in `http.Request`.
 """
 
+from tasks.notifications.executions import (
+    DiscordExecution,
+    GoogleChatExecution,
+    SlackExecution,
+    TeamsExecution,
+)
 from tasks.notifications.webhooks import (
     DiscordIncomingWebhook,
     GoogleChatIncomingWebhook,
@@ -18,6 +25,10 @@ from tasks.notifications.webhooks import (
 __all__ = ["NOTIFICATIONS_TASKS", "SlackIncomingWebhook", "Webhook"]
 
 NOTIFICATIONS_TASKS: tuple[type, ...] = (
+    DiscordExecution,
+    GoogleChatExecution,
+    SlackExecution,
+    TeamsExecution,
     DiscordIncomingWebhook,
     GoogleChatIncomingWebhook,
     SlackIncomingWebhook,

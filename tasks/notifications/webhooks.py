@@ -86,12 +86,15 @@ class IncomingWebhook(Task):
             ) from None
         return text.encode()
 
-    def request(self, ctx: RunContext, settings: Settings) -> PreparedRequest:
+    def request(
+        self, ctx: RunContext, settings: Settings, body: bytes | None = None
+    ) -> PreparedRequest:
         url = (render_text(ctx, self.url, "url") or "").strip()
         if not url.lower().startswith(("http://", "https://")):
             raise TaskFailed("property 'url' must be an http(s) URL")
         headers = {"Content-Type": "application/json", **settings.headers}
-        return PreparedRequest("POST", url, headers, data=self.body(ctx))
+        data = body if body is not None else self.body(ctx)
+        return PreparedRequest("POST", url, headers, data=data)
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
@@ -99,9 +102,10 @@ class IncomingWebhook(Task):
         ctx.logger.info(f"notification sent (HTTP {code})")
         return None
 
-    async def post(self, ctx: RunContext) -> int:
+    async def post(self, ctx: RunContext, body: bytes | None = None) -> int:
+        """POST `body` (by default the rendered payload); returns the receiver's status."""
         settings = settings_of(ctx, self.options, default_read_seconds=_READ_SECONDS)
-        request = self.request(ctx, settings)
+        request = self.request(ctx, settings, body)
         # The URL of a webhook is its credential: it is never logged or put in errors.
         where = f"{type(self).__name__} webhook"
         try:
@@ -172,8 +176,10 @@ class Webhook(IncomingWebhook):
             return (render_text(ctx, self.payload, "payload") or "").encode()
         return super().body(ctx)
 
-    def request(self, ctx: RunContext, settings: Settings) -> PreparedRequest:
-        prepared = super().request(ctx, settings)
+    def request(
+        self, ctx: RunContext, settings: Settings, body: bytes | None = None
+    ) -> PreparedRequest:
+        prepared = super().request(ctx, settings, body)
         prepared.method = (render_text(ctx, self.method, "method") or "POST").strip().upper()
         prepared.headers["Content-Type"] = (
             render_text(ctx, self.contentType, "contentType") or "application/json"

@@ -62,3 +62,17 @@ def test_a_symlink_pointing_out_is_refused(tmp_path: Path) -> None:
 )
 def test_safe_names_carry_no_path(name: str, expected: str) -> None:
     assert safe_name(name) == expected
+
+
+def test_execution_file_reaches_this_executions_files_only(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    mine = ScopedStorage(storage, "a.b", "f", "e1", "t/r1")
+    other = ScopedStorage(storage, "a.b", "f", "e2", "t/r1")
+    uri = mine.put_bytes("x.csv", b"1")
+    assert mine.execution_file(uri).read_bytes() == b"1"
+    with pytest.raises(StorageError, match="not a file of this execution"):
+        other.execution_file(uri)
+    # a sibling whose name starts with this execution's id is another execution
+    sibling = ScopedStorage(storage, "a.b", "f", "e10", "t/r1").put_bytes("y", b"2")
+    with pytest.raises(StorageError, match="not a file of this execution"):
+        ScopedStorage(storage, "a.b", "f", "e1", "t/r1").execution_file(sibling)
