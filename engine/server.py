@@ -412,7 +412,11 @@ class Podium:
             users = await asyncio.to_thread(
                 _auth_users, self.settings, self.environ, self.settings.data.resolve()
             )
-            auth = Authenticator(users, session_seconds=self.settings.auth.session_hours * 3600)
+            auth = Authenticator(
+                users,
+                session_seconds=self.settings.auth.session_hours * 3600,
+                limits=self.settings.auth,
+            )
         app = create_app(
             self.store,
             self.flows,
@@ -425,6 +429,7 @@ class Podium:
             triggers=self.triggers,
             auth=auth,
             metrics=registry,
+            http=self.settings.http,
         )
         metrics = EventMetrics(
             self.bus,

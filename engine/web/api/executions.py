@@ -27,6 +27,7 @@ from engine.web.http import (
     query_bool,
     query_date,
     query_int,
+    read_form,
     read_json,
 )
 from engine.web.kestra_json import execution_json, labels_json, requested_json
@@ -36,7 +37,6 @@ __all__ = ["execution_routes", "load_execution", "parse_labels"]
 
 WAIT_SECONDS = 300.0
 MAX_LABELS = 100
-MAX_JSON_BYTES = 1 << 20
 _RESTARTABLE = (State.FAILED, State.KILLED, State.CANCELLED, State.WARNING)
 
 
@@ -94,12 +94,12 @@ async def _form_inputs(
     files: dict[str, tuple[str, bytes]] = {}
     content_type = request.content_type
     if content_type == "application/json":
-        body = await read_json(request, MAX_JSON_BYTES) if request.can_read_body else {}
+        body = await read_json(request) if request.can_read_body else {}
         if not isinstance(body, dict):
             raise ApiError(400, "a JSON body is an object of inputs")
         return body, files
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.post()
+        form = await read_form(request)
         for key in set(form.keys()):
             values = form.getall(key)
             texts = []
@@ -248,7 +248,7 @@ def execution_routes(services: Services, api: ApiRoutes) -> None:
 
     async def set_labels(request: web.Request) -> web.StreamResponse:
         execution = await header_or_404(request)
-        body = await read_json(request, MAX_JSON_BYTES)
+        body = await read_json(request)
         if not isinstance(body, list) or not all(
             isinstance(i, dict)
             and isinstance(i.get("key"), str)

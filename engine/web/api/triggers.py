@@ -21,8 +21,6 @@ from triggers.service import DISABLED_SCOPE, BackfillBusy, backfill_scope
 
 __all__ = ["trigger_routes"]
 
-MAX_JSON_BYTES = 1 << 20
-
 
 def trigger_routes(services: Services, api: ApiRoutes) -> None:
     store, flows = services.store, services.flows
@@ -78,7 +76,7 @@ def trigger_routes(services: Services, api: ApiRoutes) -> None:
 
     async def update(request: web.Request) -> web.StreamResponse:
         flow, trigger = await find(request)
-        body = await read_json(request, MAX_JSON_BYTES)
+        body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("disabled"), bool):
             raise ApiError(400, 'the body is {"disabled": true} or {"disabled": false}')
         if services.triggers is None:
@@ -92,7 +90,7 @@ def trigger_routes(services: Services, api: ApiRoutes) -> None:
             raise ApiError(
                 400, f"trigger {trigger.id} is a {trigger.type}: only a Schedule is backfilled"
             )
-        body = await read_json(request, MAX_JSON_BYTES)
+        body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("start"), str):
             raise ApiError(
                 400, 'the body is {"start": ISO date-time, "end"?, "inputs"?, "labels"?}'
