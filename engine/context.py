@@ -8,6 +8,7 @@ execution, and the flow-control calls that hand child task lists back to the wal
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,12 @@ from engine.store.base import LEVELS
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
 
-__all__ = ["RunLogger", "TaskRunContext"]
+__all__ = ["SCRIPT_BASE_ENV", "RunLogger", "TaskRunContext"]
+
+# What every script sees of the server's environment; anything more is named in
+# scripts.env_allow. Never the rest: the server's own PODIUM_* (the admin password) and
+# SECRET_* (read through secret(), and masked) are not a script's business.
+SCRIPT_BASE_ENV = ("PATH", "HOME", "LANG", "TZ")
 
 
 class RunLogger(LevelMethods):
@@ -134,6 +140,10 @@ class TaskRunContext:
     def close(self) -> None:
         if self._owns_working_dir and self._working_dir is not None:
             shutil.rmtree(self._working_dir, ignore_errors=True)
+
+    def host_environment(self) -> dict[str, str]:
+        names = (*SCRIPT_BASE_ENV, *self._walk.runtime.script_env_allow)
+        return {name: os.environ[name] for name in names if name in os.environ}
 
     def environment(self) -> dict[str, str]:
         return {

@@ -91,6 +91,7 @@ class ExecutorSettings:
     work_root: Path = Path("/tmp/podium-work")
     cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
+    script_env_allow: tuple[str, ...] = ()  # scripts.env_allow
     remembered_executions: int = 10_000  # recent ends, for redelivered requests
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
@@ -136,6 +137,7 @@ class Executor:
             work_root=settings.work_root,
             cache_root=settings.cache_root,
             envs=dict(settings.envs),
+            script_env_allow=tuple(settings.script_env_allow),
             fetch_logs=self._fetch_logs,
             max_output_bytes=settings.max_output_bytes,
         )

@@ -227,6 +227,7 @@ class Podium:
                 work_root=data / "work",
                 cache_root=data / "cache",
                 envs=envs,
+                script_env_allow=tuple(settings.scripts.env_allow),
             ),
             wait_projected=self._projection_waiter(),
         )

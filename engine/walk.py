@@ -72,6 +72,8 @@ class Runtime:
     work_root: Path
     cache_root: Path
     envs: Mapping[str, str] = field(default_factory=dict)
+    # Server variables scripts may see besides PATH, HOME, LANG, TZ (scripts.env_allow).
+    script_env_allow: tuple[str, ...] = ()
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     is_shutting_down: bool = False
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear

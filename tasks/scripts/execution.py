@@ -143,7 +143,7 @@ async def select_runner(task: ScriptTask, ctx: RunContext, extra: Mapping[str, A
             else ProcessRunnerSpec(type="io.kestra.plugin.core.runner.Process")
         )
     if isinstance(spec, ProcessRunnerSpec):
-        return ProcessRunner()
+        return ProcessRunner(ctx.host_environment())
     if spec is None:
         endpoint = default_endpoint()
         if endpoint is None:
@@ -151,14 +151,14 @@ async def select_runner(task: ScriptTask, ctx: RunContext, extra: Mapping[str, A
                 "no Docker endpoint is configured (PODIUM_DOCKER_HOST or DOCKER_HOST): "
                 "running with the Process runner instead of Kestra's default Docker runner"
             )
-            return ProcessRunner()
+            return ProcessRunner(ctx.host_environment())
         problem = await is_reachable(endpoint)
         if problem:
             ctx.logger.warning(
                 f"the Docker endpoint {endpoint} does not answer ({problem}): running with "
                 "the Process runner instead of Kestra's default Docker runner"
             )
-            return ProcessRunner()
+            return ProcessRunner(ctx.host_environment())
         spec = DockerRunnerSpec()
     rendered = ctx.render(spec.model_dump(mode="json", exclude_none=True), extra=dict(extra))
     docker = DockerRunnerSpec.model_validate(rendered)

@@ -45,13 +45,20 @@ _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
 
 class ProcessRunner:
+    """`host_env` is what the script sees of the server's environment
+    (`RunContext.host_environment()`: PATH, HOME, LANG, TZ and what the settings allow),
+    never the server's whole environment: that holds its credentials."""
+
     is_container = False
 
+    def __init__(self, host_env: Mapping[str, str]) -> None:
+        self.host_env = dict(host_env)
+
     def __repr__(self) -> str:
-        return "<ProcessRunner>"
+        return f"<ProcessRunner host variables={sorted(self.host_env)}>"
 
     async def run(self, launch: Launch, on_line: OnLine) -> int:
-        env = {**os.environ, **launch.env}
+        env = {**self.host_env, **launch.env}
         if launch.path_prefix:
             env["PATH"] = os.pathsep.join([*launch.path_prefix, env.get("PATH", os.defpath)])
         return await run_process(launch.argv, env=env, cwd=launch.working_dir, on_line=on_line)
