@@ -162,7 +162,11 @@ def execution_routes(services: Services, api: ApiRoutes) -> None:
     async def get(request: web.Request) -> web.StreamResponse:
         found = await load_execution(services, request.match_info["execution_id"])
         if found is None:
-            raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
+            # accepted here a moment ago, not projected yet: the execution as requested
+            accepted = intake.accepted(request.match_info["execution_id"])
+            if accepted is None:
+                raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
+            found = requested_json(accepted)
         return json_response(found)
 
     async def search(request: web.Request) -> web.StreamResponse:
