@@ -66,6 +66,8 @@ class TaskRunContext:
         self.namespace = flow.namespace
         self.flow_id = flow.id
         self.attempt = run.attempt
+        # what identifies the attempt: the same when a crash made it run again
+        self._key_attempt = run.attempt - run.recovered
         self.value = run.value
         self.logger = RunLogger(walk, run)
         self.storage = ScopedStorage(
@@ -147,7 +149,7 @@ class TaskRunContext:
 
     def environment(self) -> dict[str, str]:
         return {
-            "PODIUM_ATTEMPT_KEY": f"{self.execution_id}:{self.task_run_id}:{self.attempt}",
+            "PODIUM_ATTEMPT_KEY": f"{self.execution_id}:{self.task_run_id}:{self._key_attempt}",
             "PODIUM_EXECUTION_ID": self.execution_id,
             "PODIUM_TASKRUN_ID": self.task_run_id,
         }
@@ -252,7 +254,7 @@ class TaskRunContext:
         from engine.walk import task_run_id
 
         walk = self._walk
-        child_id = task_run_id(self._run.id, f"subflow:{key}", None, self.attempt)
+        child_id = task_run_id(self._run.id, f"subflow:{key}", None, self._key_attempt)
         await walk.runtime.publish_request(
             ExecutionRequested(
                 execution_id=child_id,
