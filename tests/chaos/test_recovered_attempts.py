@@ -44,10 +44,11 @@ async def test_a_task_run_again_after_a_crash_is_a_new_attempt(
 
     keys, marker = tmp_path / "keys.txt", tmp_path / "crashed"
     deploy(cluster, tmp_path, {"crash_once": CRASH_ONCE.format(keys=keys, marker=marker)})
-    for role in ("projector", "webserver", "executor"):
-        cluster.start(role if role != "executor" else "executor-0", role, wait=False)
-    for role in list(cluster.roles.values()):
-        await asyncio.to_thread(cluster.wait_up, role)
+    for name, kind in (("projector", "projector"), ("webserver", "webserver"),
+                       ("executor-0", "executor")):  # fmt: skip
+        cluster.start(name, kind, wait=False)
+    for started in list(cluster.roles.values()):
+        await asyncio.to_thread(cluster.wait_up, started)
     execution_id = await asyncio.to_thread(cluster.execute, "prod", "crash_once")
     deadline = time.monotonic() + 60
     while cluster.roles["executor-0"].is_running:  # the task kills it

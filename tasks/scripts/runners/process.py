@@ -46,6 +46,9 @@ from tasks.scripts.runners.base import Launch
 __all__ = ["ProcessRunner", "run_process"]
 
 TERM_GRACE_SECONDS = 5.0
+# Fault injection for tests/chaos only: seconds to wait between starting a script (at its
+# gate) and starting its guard, so a chaos run can kill an executor in that moment.
+GUARD_DELAY_SECONDS = float(os.environ.get("PODIUM_TEST_GUARD_DELAY_SECONDS") or 0)
 DRAIN_SECONDS = 5.0
 REAP_SECONDS = 10.0
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
@@ -100,12 +103,15 @@ async def run_process(
     finally:
         os.close(gate)
     pid = transport.get_pid()
+    guard = None
     try:
-        guard = await _guard(pid)
-        os.write(opener, b"go\n")  # the guard is up (or could not start): run the script
-    finally:
-        os.close(opener)  # before `go`: the gate sees end-of-file, and nothing runs
-    try:
+        try:
+            if GUARD_DELAY_SECONDS:
+                await asyncio.sleep(GUARD_DELAY_SECONDS)
+            guard = await _guard(pid)
+            os.write(opener, b"go\n")  # the guard is up (or could not start): run the script
+        finally:
+            os.close(opener)  # before `go`: the gate sees end-of-file, and nothing runs
         await protocol.exited.wait()
         _signal_group(pid, signal.SIGKILL)  # what the script left behind in its group
         # A process that left the group may still hold the pipes: stop reading then.
