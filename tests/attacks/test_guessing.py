@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.attacks.conftest import Server, basic
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USER
+from tests.attacks.conftest import ENVIRON, Server, basic
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USER, running_podium
 
 
 def count_scrypt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -26,6 +27,18 @@ def count_scrypt(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(hashlib, "scrypt", counting)
     return calls
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    """The default bursts (10 per address, 30 per user), tokens coming back at 1 a minute
+    (the defaults: 10 and 30), so a slow machine does not get a token back mid-test."""
+    slow_refill = {"failed_logins_per_minute": 1, "failed_logins_per_user_per_minute": 1}
+    async with (
+        running_podium(tmp_path / "data", serve_http=True, environ=ENVIRON, auth=slow_refill) as p,
+        aiohttp.ClientSession(headers=basic(ADMIN_USER, ADMIN_PASSWORD)) as http,
+    ):
+        yield Server(p, f"http://127.0.0.1:{p.port}", http)
 
 
 def from_address(host: str) -> aiohttp.ClientSession:
