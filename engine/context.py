@@ -8,6 +8,7 @@ execution, and the flow-control calls that hand child task lists back to the wal
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,12 @@ from engine.templating.kv import reading_kv
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
 
-__all__ = ["ExecutionSummaries", "RunLogger", "TaskRunContext"]
+__all__ = ["SCRIPT_BASE_ENV", "ExecutionSummaries", "RunLogger", "TaskRunContext"]
+
+# What every script sees of the server's environment; anything more is named in
+# scripts.env_allow. Never the rest: the server's own PODIUM_* (the admin password) and
+# SECRET_* (read through secret(), and masked) are not a script's business.
+SCRIPT_BASE_ENV = ("PATH", "HOME", "LANG", "TZ")
 
 
 class RunLogger(LevelMethods):
@@ -102,6 +108,8 @@ class TaskRunContext:
         self.namespace = flow.namespace
         self.flow_id = flow.id
         self.attempt = run.attempt
+        # what identifies the attempt: the same when a crash made it run again
+        self._key_attempt = run.attempt - run.recovered
         self.value = run.value
         self.logger = RunLogger(walk, run)
         self.storage = ScopedStorage(
@@ -184,9 +192,13 @@ class TaskRunContext:
         if self._owns_working_dir and self._working_dir is not None:
             shutil.rmtree(self._working_dir, ignore_errors=True)
 
+    def host_environment(self) -> dict[str, str]:
+        names = (*SCRIPT_BASE_ENV, *self._walk.runtime.script_env_allow)
+        return {name: os.environ[name] for name in names if name in os.environ}
+
     def environment(self) -> dict[str, str]:
         return {
-            "PODIUM_ATTEMPT_KEY": f"{self.execution_id}:{self.task_run_id}:{self.attempt}",
+            "PODIUM_ATTEMPT_KEY": f"{self.execution_id}:{self.task_run_id}:{self._key_attempt}",
             "PODIUM_EXECUTION_ID": self.execution_id,
             "PODIUM_TASKRUN_ID": self.task_run_id,
         }
@@ -291,7 +303,7 @@ class TaskRunContext:
         from engine.walk import task_run_id
 
         walk = self._walk
-        child_id = task_run_id(self._run.id, f"subflow:{key}", None, self.attempt)
+        child_id = task_run_id(self._run.id, f"subflow:{key}", None, self._key_attempt)
         await walk.runtime.publish_request(
             ExecutionRequested(
                 execution_id=child_id,

@@ -213,6 +213,10 @@ class TaskRunChanged(EventBase):
     iteration: int | None = None
     state: State
     attempt: int = 1
+    # Of `attempt`, how many were runs again after an executor stopped in the middle of
+    # one (engine/walk.py): they are attempts like any other in the API, but keep the
+    # attempt's keys (PODIUM_ATTEMPT_KEY, a subflow's id) and spend no retry.
+    recovered: int = 0
     created_at: datetime
     started_at: datetime | None = None
     ended_at: datetime | None = None

@@ -80,6 +80,7 @@ class ExecutorSettings:
     work_root: Path = Path("/tmp/podium-work")
     cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
+    script_env_allow: tuple[str, ...] = ()  # scripts.env_allow
     remembered_executions: int = 10_000  # recent ends, for redelivered requests
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
@@ -128,6 +129,7 @@ class Executor:
             cache_root=settings.cache_root,
             envs=dict(settings.envs),
             namespace_files=namespace_files or NamespaceFiles(store),
+            script_env_allow=tuple(settings.script_env_allow),
             fetch_logs=self._fetch_logs,
             fetch_execution=self._fetch_execution,
             ui_url=settings.ui_url,

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from engine.durations import format_duration, is_template, parse_duration
 from engine.errors import FlowDefinitionError, InputError, StorageError
+from engine.json_limits import loads
 from engine.yaml_loader import load_yaml_value
 
 __all__ = [
@@ -166,7 +167,7 @@ def _to_list(value: Any) -> list[Any]:
         return list(value)
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = loads(value)  # bounded nesting: engine/json_limits.py
         except ValueError:
             parsed = None
         if isinstance(parsed, list):
@@ -377,7 +378,7 @@ class JsonInput(BaseInput):
         if not isinstance(value, str):
             return value  # already structured (from YAML, or a JSON request body)
         try:
-            return json.loads(value)
+            return loads(value)  # bounded nesting: engine/json_limits.py
         except ValueError as exc:
             raise ValueError(f"not valid JSON: {exc}") from None
 

@@ -7,6 +7,7 @@ is the id the execution will have (it doubles as the idempotency key).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,10 @@ from engine.templating import Renderer
 from engine.values import jsonable
 
 __all__ = ["FlowNotFound", "Intake", "resolve_inputs"]
+
+# Requests this intake accepted lately, so a read right after a create can answer with
+# the execution as requested (CREATED) before the projection has it.
+REMEMBERED_REQUESTS = 10_000
 
 
 class FlowNotFound(PodiumError):
@@ -80,6 +85,11 @@ class Intake:
         self.topics = topics
         self.clock = clock or SystemClock()
         self.envs = dict(envs or {})
+        self._accepted: OrderedDict[str, ExecutionRequested] = OrderedDict()
+
+    def accepted(self, execution_id: str) -> ExecutionRequested | None:
+        """The request of an execution this intake published lately (bounded), or None."""
+        return self._accepted.get(execution_id)
 
     def __repr__(self) -> str:
         return f"<Intake topic={self.topics.requests}>"
@@ -138,6 +148,9 @@ class Intake:
                 }
             )
         await self.bus.publish(self.topics.requests, request.key, record)
+        self._accepted[execution_id] = request
+        while len(self._accepted) > REMEMBERED_REQUESTS:
+            self._accepted.popitem(last=False)
         return request
 
     def _store_files(

@@ -337,6 +337,11 @@ class RunContext(Protocol):
     def environment(self) -> dict[str, str]:
         """Variables a task's subprocess gets: the attempt's idempotency key among them."""
 
+    def host_environment(self) -> dict[str, str]:
+        """What a local process may see of the server's environment: PATH, HOME, LANG,
+        TZ and the variables `scripts.env_allow` names; nothing else (no PODIUM_*, no
+        SECRET_*). A container gets none of it."""
+
     async def run_tasks(
         self,
         tasks: Sequence[Task],

@@ -220,6 +220,7 @@ class Podium:
                 work_root=data / "work",
                 cache_root=data / "cache",
                 envs=envs,
+                script_env_allow=tuple(settings.scripts.env_allow),
             ),
             wait_projected=self._projection_waiter(),
             namespace_files=self.namespace_files,
@@ -441,7 +442,11 @@ class Podium:
             users = await asyncio.to_thread(
                 _auth_users, self.settings, self.environ, self.settings.data.resolve()
             )
-            auth = Authenticator(users, session_seconds=self.settings.auth.session_hours * 3600)
+            auth = Authenticator(
+                users,
+                session_seconds=self.settings.auth.session_hours * 3600,
+                limits=self.settings.auth,
+            )
         app = create_app(
             self.store,
             self.flows,
@@ -456,6 +461,7 @@ class Podium:
             metrics=registry,
             kv=self.kv,
             namespace_files=self.namespace_files,
+            http=self.settings.http,
         )
         metrics = EventMetrics(
             self.bus,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import ConfigError
 
@@ -66,6 +68,66 @@ class NamespaceFilesSection(_Section):
     max_namespace_bytes: int = Field(default=100 << 20, ge=1)
 
 
+def _comma_list(value: Any) -> Any:
+    """A list setting may come from a variable as `a,b,c`."""
+    return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+
+
+class HttpSection(_Section):
+    """Request bodies by kind (over its limit: 413, naming the setting), and who may send
+    state-changing requests. docs/api.md ("Limits") lists what each kind covers."""
+
+    # A flow's YAML (or JSON): create, update, validate.
+    max_flow_bytes: int = Field(default=1 << 20, ge=1 << 10)
+    # A JSON body: execution inputs, labels, trigger updates, login.
+    max_json_bytes: int = Field(default=1 << 20, ge=1 << 10)
+    # A multipart or urlencoded form: execution inputs with their FILE uploads.
+    max_form_bytes: int = Field(default=10 << 20, ge=1 << 10)
+    # How long a client may take to send a body before it gets 408.
+    body_seconds: float = Field(default=60.0, gt=0)
+    # Origins (`https://ops.example.com`) besides the server's own from which a browser
+    # may send state-changing requests (cross-site request forgery: engine/web/auth.py).
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Proxies (addresses or networks) whose X-Forwarded-Proto, -Host and -For are
+    # believed: the session cookie gets `Secure` behind TLS, rate limits see the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    _split = field_validator("allowed_origins", "trusted_proxies", mode="before")(_comma_list)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://host[:port]")
+        return [o.lower() for o in value]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError says what is wrong
+        return value
+
+
+class ScriptsSection(_Section):
+    """What script tasks (Shell, Python, ... on the Process runner) see of the server."""
+
+    # Server environment variables passed to scripts besides PATH, HOME, LANG and TZ
+    # (the server's own PODIUM_* and the SECRET_* never are: use secret() in the flow).
+    env_allow: list[str] = Field(default_factory=list)
+
+    _split = field_validator("env_allow", mode="before")(_comma_list)
+
+    @field_validator("env_allow")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name.upper().startswith(("PODIUM_", "SECRET_")):
+                raise ValueError(f"{name}: PODIUM_* and SECRET_* variables never reach scripts")
+        return value
+
+
 class AuthUser(_Section):
     username: str = Field(min_length=1, max_length=128, pattern=r"^[^:\s]+$")
     # `scrypt$n$r$p$salt$hash` (base64), as `podium.web.auth.hash_password` writes it
@@ -83,6 +145,18 @@ class AuthSection(_Section):
     enabled: bool = True
     users: list[AuthUser] = Field(default_factory=list)
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # Password guessing: failed logins (Basic or the login form) one client address, and
+    # one user name, may make per minute after a first burst; past it: 429 and
+    # Retry-After, even with the right password. 0 turns a limit off.
+    failed_logins_per_minute: int = Field(default=10, ge=0)
+    failed_logins_burst: int = Field(default=10, ge=1)
+    failed_logins_per_user_per_minute: int = Field(default=30, ge=0)
+    failed_logins_per_user_burst: int = Field(default=30, ge=1)
+    # Password checks (scrypt) run on their own threads, at most this many at once; a
+    # client has at most one check in flight, and past `hash_queue` waiting checks the
+    # answer is 429 rather than a wait that would starve everyone.
+    hash_threads: int = Field(default=2, ge=1, le=64)
+    hash_queue: int = Field(default=64, ge=1)
 
 
 class Settings(_Section):
@@ -109,6 +183,8 @@ class Settings(_Section):
     webhook: WebhookSection = Field(default_factory=WebhookSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     namespace_files: NamespaceFilesSection = Field(default_factory=NamespaceFilesSection)
+    http: HttpSection = Field(default_factory=HttpSection)
+    scripts: ScriptsSection = Field(default_factory=ScriptsSection)
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)

@@ -27,6 +27,10 @@ def safe_name(name: str) -> str:
     return cleaned or "file"
 
 
+_NAME_MAX = 255  # bytes in one file name (ext4, xfs)
+_PATH_MAX = 4000  # bytes in a path below the root, leaving room for the root itself
+
+
 class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -55,6 +59,9 @@ class LocalStorage:
         parts = PurePosixPath(relative).parts
         if not parts or any(p in ("..", ".", "") for p in parts):
             raise StorageError(f"storage URI escapes the storage root: {uri!r}")
+        if any(len(p.encode()) > _NAME_MAX for p in parts) or len(relative.encode()) > _PATH_MAX:
+            # what the file system would refuse with "File name too long", said first
+            raise StorageError(f"storage URI too long: {uri[:100]!r}…")
         path = (self.root / Path(*parts)).resolve()
         if not path.is_relative_to(self.root):
             raise StorageError(f"storage URI escapes the storage root: {uri!r}")

@@ -82,6 +82,8 @@ class Runtime:
     cache_root: Path
     namespace_files: NamespaceFiles
     envs: Mapping[str, str] = field(default_factory=dict)
+    # Server variables scripts may see besides PATH, HOME, LANG, TZ (scripts.env_allow).
+    script_env_allow: tuple[str, ...] = ()
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     # (header, task runs) of an execution once projected; None when unknown
     fetch_execution: (
@@ -106,6 +108,7 @@ class TaskRun:
     created_at: datetime
     state: State = State.CREATED
     attempt: int = 1
+    recovered: int = 0  # attempts that were runs again after a stopped executor
     started_at: datetime | None = None
     ended_at: datetime | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -213,6 +216,7 @@ class ExecutionWalk:
                 iteration=run.iteration,
                 state=run.state,
                 attempt=run.attempt,
+                recovered=run.recovered,
                 created_at=run.created_at,
                 started_at=run.started_at,
                 ended_at=run.ended_at,
@@ -419,11 +423,13 @@ class ExecutionWalk:
         if recorded is not None:
             run.created_at = recorded.created_at
             run.attempt = recorded.attempt
+            run.recovered = recorded.recovered
             if recorded.state.is_terminal:
                 run.state = recorded.state
                 run.outputs = dict(recorded.outputs)
                 self._record_outputs(run)
                 return recorded.state
+            self._continue_after_stop(run, recorded.state)
         if task.runIf is not None:
             try:
                 await self._load_kv(run)
@@ -478,7 +484,7 @@ class ExecutionWalk:
                 and policy is not None
                 and self._may_retry(policy, run, first_start)
             ):
-                delay = policy.delay(run.attempt, random.random()).total_seconds()
+                delay = policy.delay(run.attempt - run.recovered, random.random()).total_seconds()
                 run.state = State.RETRYING
                 self.log(run, "WARN", f"attempt {run.attempt} failed; retrying in {delay:g}s")
                 await self._publish_run(run)
@@ -574,12 +580,30 @@ class ExecutionWalk:
             return self.flow.retry
         return None
 
+    def _continue_after_stop(self, run: TaskRun, state: State) -> None:
+        """A run this walk resumes, unfinished when its executor stopped: an attempt that
+        was RUNNING (its body may have run, in part or whole) runs again as a new attempt,
+        so the API, the Gantt chart and the logs show both; one that was RETRYING goes on
+        with the attempt after it. A flowable task's attempt goes on: its children are
+        the ones that run again."""
+        if state is State.RETRYING:
+            run.attempt += 1
+        elif state is State.RUNNING and not run.task.is_flowable:
+            run.attempt += 1
+            run.recovered += 1
+            self.log(
+                run, "WARN",
+                f"attempt {run.attempt - 1} was interrupted (its executor stopped while it "
+                f"ran); running the task again as attempt {run.attempt}",
+            )  # fmt: skip
+
     def _may_retry(self, policy: Retry, run: TaskRun, first_start: datetime) -> bool:
-        if policy.maxAttempts is not None and run.attempt >= policy.maxAttempts:
+        tried = run.attempt - run.recovered  # a run again after a crash spends no retry
+        if policy.maxAttempts is not None and tried >= policy.maxAttempts:
             return False
         if policy.maxDuration is not None:
             elapsed = self.runtime.clock.now() - first_start
-            if elapsed + policy.delay(run.attempt, 0.5) > policy.maxDuration:
+            if elapsed + policy.delay(tried, 0.5) > policy.maxDuration:
                 return False
         return True
 

@@ -1,14 +1,15 @@
 """Secrets the way Kestra OSS reads them: `secret('X')` is the base64 value of `SECRET_X`.
 
-The store remembers every value a template revealed, so whoever writes logs, outputs or
-API responses can `mask()` them; a value is only masked once it was actually read, which
-keeps masking cheap and avoids hiding unrelated text that merely equals an unused secret.
+Every secret's value is masked (`mask()`) wherever logs, outputs or API responses are
+written, from the start, whether or not a template read it: a script that printed it
+some other way, or the raw base64 of a variable, right after a restart, is hidden too.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import threading
 from collections.abc import Mapping
 
@@ -40,6 +41,9 @@ class SecretStore:
         # Longest first, so a secret containing another one is masked whole.
         self._needles: tuple[str, ...] = ()
         self._lock = threading.Lock()
+        for name in self._encoded:  # masked from the start (a malformed one cannot leak)
+            with contextlib.suppress(TemplateError):
+                self.get(name)
 
     def __repr__(self) -> str:
         return f"<SecretStore {len(self._encoded)} secrets, {len(self._revealed)} revealed>"
@@ -90,7 +94,7 @@ class SecretStore:
 
     @property
     def revealed(self) -> frozenset[str]:
-        """Every secret value read so far."""
+        """Every secret value (all are masked)."""
         return self._revealed
 
 

@@ -23,6 +23,7 @@ from engine.intake import Intake
 from engine.kv_service import KvService
 from engine.metrics import Registry
 from engine.nsfiles import NamespaceFiles
+from engine.settings import HttpSection
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.watcher import ExecutionWatcher
@@ -37,15 +38,13 @@ from engine.web.api.namespace_files import NAMESPACE_FILES, namespace_file_route
 from engine.web.api.stats import stats_routes
 from engine.web.api.triggers import trigger_routes
 from engine.web.auth import Authenticator, auth_middleware, auth_routes
-from engine.web.http import ApiError, ApiRoutes, json_response
+from engine.web.http import HTTP_SETTINGS, ApiError, ApiRoutes, json_response
 from engine.web.openapi import openapi_document
 from triggers.service import TriggerService
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("podium.web")
-
-MAX_BODY = 10 << 20
 
 Report = Callable[[], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -124,9 +123,12 @@ def create_app(
     metrics: Registry | None = None,
     kv: KvService | None = None,
     namespace_files: NamespaceFiles | None = None,
+    http: HttpSection | None = None,
 ) -> web.Application:
     """The whole HTTP side. `auth` None serves without authentication (tests of other
-    parts, or PODIUM_AUTH__ENABLED=false behind a proxy that authenticates)."""
+    parts, or PODIUM_AUTH__ENABLED=false behind a proxy that authenticates); `http` has
+    the body limits and the origin and proxy rules (engine/web/http.py, origin.py)."""
+    http = http or HttpSection()
     services = Services(store, flows, intake, watcher, storage or intake.storage, triggers)
     document = openapi_document()
     executions_by_state = (
@@ -171,9 +173,19 @@ def create_app(
     kv_routes(api)
     namespace_file_routes(api)
 
+    # aiohttp reads forms itself (http.read_form), bounded by client_max_size; every other
+    # body is read by http.read_bytes against the limit of its kind.
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[_errors_middleware(metrics), auth_middleware(auth)]
+        client_max_size=http.max_form_bytes,
+        middlewares=[_errors_middleware(metrics), auth_middleware(auth)],
     )
+    app[HTTP_SETTINGS] = http
+    if auth is not None:
+
+        async def close_auth(app: web.Application) -> None:
+            auth.close()
+
+        app.on_cleanup.append(close_auth)
     app.add_routes(
         [
             web.get("/health", get_health, allow_head=False),

@@ -9,13 +9,27 @@ router makes of it, the decision is taken on what the path means.
 Passwords are stored as `scrypt$n$r$p$salt$hash`. A check always runs scrypt once, for
 an unknown user against a dummy hash, so the answer and the time are the same as for a
 wrong password; digests are compared in constant time. Verifying scrypt on every call of
-a polling client is costly, so a successful Basic header is remembered (keyed by its
-SHA-256, bounded, for a few minutes); failures never are.
+a polling client is costly, so verified credentials (Basic or login) are remembered
+(keyed by a SHA-256, bounded, for a few minutes); failures never are.
+
+Guessing is bounded (`auth.failed_logins_*`): failures are counted per client address
+and per user name, and past the allowance the answer is 429 with Retry-After before any
+hashing, even for the right password. Hashing runs on its own few threads (never the
+loop's default pool), a client has one check in flight at a time (the same credentials
+sent again at once share it), and past `auth.hash_queue` waiting checks the answer is
+429: a flood of logins cannot make a real user wait behind it.
 
 Sessions (the UI): `POST /api/v1/auth/login` sets `podium_session` (HttpOnly,
-SameSite=Strict) and `podium_csrf` (readable by scripts). A request authenticated by the
-cookie with a method other than GET/HEAD/OPTIONS must send `X-CSRF-Token` equal to both
-the cookie and the session's token. Sessions live in this process's memory (bounded).
+SameSite=Strict, Secure when the client came over TLS, itself or to a trusted proxy)
+and `podium_csrf` (readable by scripts). A request authenticated by the cookie with a
+method other than GET/HEAD/OPTIONS must send `X-CSRF-Token` equal to both the cookie and
+the session's token. Sessions live in this process's memory (bounded). Every
+state-changing request, whatever its credentials, must also come from this server's own
+origin when a browser sent it (engine/web/origin.py).
+
+A 401 invites HTTP Basic (`WWW-Authenticate`) only for clients that are not browsers: a
+browser that typed Basic credentials once would send them with every forged request
+afterwards. Browsers sign in through the UI's login page (the UI's routes are public).
 """
 
 from __future__ import annotations
@@ -23,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import hashlib
 import hmac
 import os
@@ -38,8 +53,15 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from engine.settings import AuthSection
+from engine.web.forwarded import is_secure
+from engine.web.http import read_json
+from engine.web.limits import FailureLimiter, client_address, too_many
+from engine.web.origin import SAFE_METHODS, cross_site_reason
+
 __all__ = [
     "Authenticator",
+    "Throttled",
     "auth_middleware",
     "auth_routes",
     "hash_password",
@@ -51,7 +73,6 @@ __all__ = [
 SESSION_COOKIE = "podium_session"
 CSRF_COOKIE = "podium_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USER = web.RequestKey("podium_user", str)
 SESSION = web.RequestKey("podium_session", str)
 
@@ -60,6 +81,8 @@ _MAX_PASSWORD = 1024
 _CACHE_SECONDS = 300.0
 _CACHE_SIZE = 1024
 _MAX_SESSIONS = 10_000
+_MAX_REMEMBERED = 10_000  # clients and user names with failures
+_WEBHOOK = re.compile(r"^/api/v1(/main)?/executions/webhook/")
 
 # What may be reached without credentials, on the normalised path...
 _PUBLIC_PATHS = frozenset(
@@ -159,34 +182,103 @@ class Session:
     expires: float
 
 
+class Throttled(Exception):
+    """Too many failed logins, or too many checks at once: retry after `seconds`."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
 class Authenticator:
     """Users and sessions. `users` maps a user name to its password hash."""
 
-    def __init__(self, users: Mapping[str, str], *, session_seconds: float = 12 * 3600) -> None:
+    def __init__(
+        self,
+        users: Mapping[str, str],
+        *,
+        session_seconds: float = 12 * 3600,
+        limits: AuthSection | None = None,
+    ) -> None:
+        limits = limits or AuthSection()
         self._users = dict(users)
         self._dummy = hash_password(secrets.token_hex(16))
         self._verified: OrderedDict[bytes, tuple[str, float]] = OrderedDict()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self.session_seconds = session_seconds
+        self._by_client = FailureLimiter(
+            per_minute=limits.failed_logins_per_minute, burst=limits.failed_logins_burst,
+            max_clients=_MAX_REMEMBERED, what="logins",
+        )  # fmt: skip
+        self._by_user = FailureLimiter(
+            per_minute=limits.failed_logins_per_user_per_minute,
+            burst=limits.failed_logins_per_user_burst,
+            max_clients=_MAX_REMEMBERED, what="logins as one user",
+        )  # fmt: skip
+        self._hashing = concurrent.futures.ThreadPoolExecutor(
+            limits.hash_threads, thread_name_prefix="podium-scrypt"
+        )
+        self._queue = limits.hash_queue
+        self._waiting = 0
+        # client -> (key of the credentials being checked, the check)
+        self._checking: dict[str, tuple[bytes, asyncio.Future[bool]]] = {}
 
     def __repr__(self) -> str:
         return f"<Authenticator users={len(self._users)} sessions={len(self._sessions)}>"
 
-    async def check(self, username: str, password: str) -> bool:
-        """Whether the user exists and the password is theirs; the same work either way."""
+    def close(self) -> None:
+        self._hashing.shutdown(wait=False, cancel_futures=True)
+
+    async def check(self, username: str, password: str, client: str = "") -> bool:
+        """Whether the user exists and the password is theirs; the same work either way.
+        Raises Throttled when `client` or `username` failed too often, or too many checks
+        wait; a verified pair is remembered for a few minutes."""
+        key = hashlib.sha256(f"{username}\x00{password}".encode(errors="replace")).digest()
+        now = time.monotonic()
+        known = self._verified.get(key)
+        wait = max(self._by_client.retry_after(client), self._by_user.retry_after(username))
+        if wait:
+            raise Throttled("too many failed logins; retry later", wait)
+        if known is not None and known[1] > now:
+            return True
+        running = self._checking.get(client)
+        if running is not None:
+            if running[0] != key:
+                raise Throttled("a login of this client is being checked; retry", 1)
+            return await asyncio.shield(running[1])
+        if self._waiting >= self._queue:
+            raise Throttled("too many logins are being checked; retry", 1)
+        check = asyncio.ensure_future(self._verify(username, password))
+        self._checking[client] = (key, check)
+        self._waiting += 1
+        try:
+            matched = await asyncio.shield(check)
+        finally:
+            self._waiting -= 1
+            if self._checking.get(client, (b"", None))[1] is check:
+                del self._checking[client]
+        if not matched:
+            self._by_client.charge(client)
+            self._by_user.charge(username)
+            return False
+        self._verified[key] = (username, now + _CACHE_SECONDS)
+        while len(self._verified) > _CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return True
+
+    async def _verify(self, username: str, password: str) -> bool:
         encoded = self._users.get(username)
-        matched = await asyncio.to_thread(
-            verify_password, password, encoded if encoded is not None else self._dummy
+        loop = asyncio.get_running_loop()
+        matched = await loop.run_in_executor(
+            self._hashing,
+            verify_password,
+            password,
+            encoded if encoded is not None else self._dummy,
         )
         return matched and encoded is not None
 
-    async def check_basic(self, header: str) -> str | None:
-        """The user a `Basic ...` Authorization header proves, or None."""
-        key = hashlib.sha256(header.encode(errors="replace")).digest()
-        now = time.monotonic()
-        known = self._verified.get(key)
-        if known is not None and known[1] > now:
-            return known[0]
+    async def check_basic(self, header: str, client: str = "") -> str | None:
+        """The user a `Basic ...` Authorization header proves, or None (Throttled)."""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "basic":
             return None
@@ -197,12 +289,7 @@ class Authenticator:
         username, sep, password = decoded.partition(":")
         if not sep or len(password) > _MAX_PASSWORD:
             return None
-        if not await self.check(username, password):
-            return None
-        self._verified[key] = (username, now + _CACHE_SECONDS)
-        while len(self._verified) > _CACHE_SIZE:
-            self._verified.popitem(last=False)
-        return username
+        return username if await self.check(username, password, client) else None
 
     def open_session(self, username: str) -> tuple[str, Session]:
         token = secrets.token_urlsafe(32)
@@ -225,14 +312,29 @@ class Authenticator:
         self._sessions.pop(token, None)
 
 
+def is_browser(request: web.Request) -> bool:
+    """A browser sends Sec-Fetch-* with every request (the UI's scripts also say
+    X-Requested-With, an EventSource asks for text/event-stream, a page for text/html)."""
+    accept = request.headers.get("Accept", "")
+    return (
+        "Sec-Fetch-Mode" in request.headers
+        or "X-Requested-With" in request.headers
+        or "text/event-stream" in accept
+        or "text/html" in accept
+    )
+
+
 def _unauthorized(request: web.Request, message: str = "authentication required") -> web.Response:
     headers = {}
-    # Browsers would pop up their own login box on a script's 401 with this header.
-    is_script = "X-Requested-With" in request.headers
-    is_stream = "text/event-stream" in request.headers.get("Accept", "")  # EventSource
-    if not (is_script or is_stream):
+    # A browser answering the challenge would remember the credentials and send them
+    # with every request any other site makes to us (cross-site request forgery).
+    if not is_browser(request):
         headers["WWW-Authenticate"] = 'Basic realm="Podium", charset="UTF-8"'
     return web.json_response({"message": message}, status=401, headers=headers)
+
+
+def _forbidden(message: str) -> web.Response:
+    return web.json_response({"message": message}, status=403)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -243,11 +345,18 @@ def auth_middleware(auth: Authenticator | None) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not _WEBHOOK.match(normalise_path(request.rel_url.raw_path) or ""):
+            reason = cross_site_reason(request)
+            if reason is not None:
+                return _forbidden(reason)
         if auth is None or _is_public_request(request):
             return await handler(request)
         header = request.headers.get("Authorization")
         if header is not None:
-            user = await auth.check_basic(header)
+            try:
+                user = await auth.check_basic(header, client_address(request))
+            except Throttled as exc:
+                return too_many(str(exc), exc.seconds)
             if user is None:
                 return _unauthorized(request, "wrong user name or password")
             request[USER] = user
@@ -264,9 +373,7 @@ def auth_middleware(auth: Authenticator | None) -> Any:
                 and hmac.compare_digest(sent.encode(), session.csrf.encode())
                 and hmac.compare_digest(cookie.encode(), session.csrf.encode())
             ):
-                return web.json_response(
-                    {"message": f"missing or wrong {CSRF_HEADER} header"}, status=403
-                )
+                return _forbidden(f"missing or wrong {CSRF_HEADER} header")
         request[USER] = session.username
         request[SESSION] = token
         return await handler(request)
@@ -280,10 +387,7 @@ def auth_routes(auth: Authenticator | None) -> list[tuple[str, str, Handler]]:
     async def login(request: web.Request) -> web.StreamResponse:
         if auth is None:
             return web.json_response({"message": "authentication is off"}, status=404)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = await read_json(request)  # not JSON, too deep, too big: a clear 4xx
         if (
             not isinstance(body, dict)
             or not isinstance(body.get("username"), str)
@@ -292,14 +396,18 @@ def auth_routes(auth: Authenticator | None) -> list[tuple[str, str, Handler]]:
             return web.json_response(
                 {"message": 'the body is {"username": "…", "password": "…"}'}, status=400
             )
-        if len(body["password"]) > _MAX_PASSWORD or not await auth.check(
-            body["username"], body["password"]
-        ):
+        try:
+            is_right = len(body["password"]) <= _MAX_PASSWORD and await auth.check(
+                body["username"], body["password"], client_address(request)
+            )
+        except Throttled as exc:
+            return too_many(str(exc), exc.seconds)
+        if not is_right:
             return web.json_response({"message": "wrong user name or password"}, status=401)
         token, session = auth.open_session(body["username"])
         response = web.json_response({"username": session.username})
         age = int(auth.session_seconds)
-        secure = request.secure
+        secure = is_secure(request)  # behind a trusted TLS proxy too
         response.set_cookie(
             SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/", max_age=age,
             secure=secure,

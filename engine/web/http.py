@@ -5,38 +5,57 @@ and `ApiRoutes`, which registers each route under `/api/v1` and the tenant form
 Handlers raise `ApiError` (or let a parameter helper raise it); the error middleware in
 app.py turns it into `{"message": ..., **extra}` with its status. Every parameter is
 parsed here, so a bad page, size, date or boolean is a 400, never a 500.
+
+Bodies are read here and nowhere else (`read_bytes` and what builds on it): to their end
+or their limit, whatever number of TCP reads they arrive in (one `read(n)` returns only
+what is buffered: a body cut there was once stored as a shorter, valid flow), within
+`http.body_seconds`. The limit is one per kind of body (`BodyKind`, settings `http.*`);
+a body over it is a 413 that names the setting. JSON is parsed with a bound on nesting
+(engine/json_limits.py).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
 
+from engine.json_limits import loads
+from engine.settings import HttpSection
 from engine.values import jsonable
 
 __all__ = [
     "API_PREFIXES",
+    "HTTP_SETTINGS",
     "ApiError",
     "ApiRoutes",
+    "BodyKind",
+    "body_limit",
     "json_response",
     "page_args",
     "parse_date",
     "query_bool",
     "query_date",
     "query_int",
+    "parse_json",
     "read_bytes",
+    "read_form",
     "read_json",
+    "read_text",
 ]
 
 API_PREFIXES = ("/api/v1", "/api/v1/main")
 MAX_PAGE_SIZE = 1000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The HTTP settings of the application (create_app puts them there).
+HTTP_SETTINGS = web.AppKey("podium_http", HttpSection)
+BodyKind = Literal["flow", "json", "form"]
 
 
 class ApiError(Exception):
@@ -148,29 +167,95 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
     raise ApiError(400, f"query parameter {name!r} must be true or false, got {raw!r}")
 
 
-async def read_bytes(request: web.Request, limit: int) -> bytes:
-    """The body, refused with 413 past `limit` (from Content-Length before reading)."""
+def body_limit(request: web.Request, kind: BodyKind) -> int:
+    settings = request.config_dict.get(HTTP_SETTINGS) or HttpSection()
+    return int(getattr(settings, f"max_{kind}_bytes"))
+
+
+def _limit_and_setting(request: web.Request, kind: BodyKind | int) -> tuple[int, str]:
+    if isinstance(kind, int):
+        return kind, "its route's limit"
+    return body_limit(request, kind), f"http.max_{kind}_bytes"
+
+
+def _too_large(limit: int, setting: str) -> ApiError:
+    return ApiError(413, f"body over {limit} bytes ({setting})")
+
+
+async def read_bytes(request: web.Request, kind: BodyKind | int) -> bytes:
+    """The whole body, at most the limit of its kind (or `kind` bytes); 413 past it, from
+    Content-Length before reading when the client sent one; 408 when it takes longer than
+    `http.body_seconds`."""
+    limit, setting = _limit_and_setting(request, kind)
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"the body is over {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise ApiError(413, f"the body is over {limit} bytes")
-    return body
+        raise _too_large(limit, setting)
+    settings = request.config_dict.get(HTTP_SETTINGS) or HttpSection()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(settings.body_seconds):
+            while size <= limit:
+                chunk = await request.content.read(limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the body took over {settings.body_seconds:g}s to arrive") from None
+    if size > limit:
+        raise _too_large(limit, setting)  # the rest is not read: the connection closes
+    return b"".join(chunks)
 
 
-async def read_text(request: web.Request, limit: int) -> str:
-    body = await read_bytes(request, limit)
+def _check_type(request: web.Request, types: Collection[str] | None) -> None:
+    if types is not None and request.content_type not in types:
+        raise ApiError(
+            415,
+            f"Content-Type {request.content_type} is not accepted here; send "
+            + " or ".join(sorted(types)),
+        )
+
+
+async def read_text(
+    request: web.Request, kind: BodyKind | int, *, types: Collection[str] | None = None
+) -> str:
+    """The body as UTF-8 text; `types` (if given) are the Content-Types accepted (415)."""
+    _check_type(request, types)
+    body = await read_bytes(request, kind)
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(400, "the body is not UTF-8 text") from None
 
 
-async def read_json(request: web.Request, limit: int) -> Any:
-    body = await read_bytes(request, limit)
+def parse_json(body: str | bytes, what: str = "the body") -> Any:
+    """JSON from a client: 400 when it is not JSON or is nested too deep."""
+    try:
+        return loads(body)
+    except ValueError as exc:
+        raise ApiError(400, f"{what} is not JSON: {exc}") from None
+
+
+async def read_json(request: web.Request, kind: BodyKind | int = "json") -> Any:
+    body = await read_bytes(request, kind)
     if not body.strip():
         raise ApiError(400, "a JSON body is required")
+    return parse_json(body)
+
+
+async def read_form(request: web.Request) -> Any:
+    """A multipart or urlencoded form (`MultiDictProxy`), at most `http.max_form_bytes`
+    (aiohttp reads it; the application's client_max_size is that limit)."""
+    limit, setting = _limit_and_setting(request, "form")
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit, setting)
+    settings = request.config_dict.get(HTTP_SETTINGS) or HttpSection()
     try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not JSON: {exc}") from None
+        async with asyncio.timeout(settings.body_seconds):
+            return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limit, setting) from None
+    except TimeoutError:
+        raise ApiError(408, f"the body took over {settings.body_seconds:g}s to arrive") from None
+    except ValueError as exc:  # a malformed multipart body
+        raise ApiError(400, f"the form is malformed: {exc}") from None

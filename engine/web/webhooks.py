@@ -22,14 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
-import json
 import logging
-import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -38,8 +33,11 @@ from engine.errors import InputError, PodiumError
 from engine.events import new_id
 from engine.flows import FlowRepository
 from engine.intake import FlowNotFound
+from engine.json_limits import TooDeep, loads
 from engine.settings import WebhookSection
 from engine.watcher import ExecutionWatcher
+from engine.web.http import ApiError, read_bytes
+from engine.web.limits import FailureLimiter, client_address, too_many
 from triggers.base import TriggerContext, trigger_scope
 from triggers.models import Webhook
 
@@ -55,42 +53,8 @@ def _matches(given: str, key: str) -> bool:
     return hmac.compare_digest(given.encode(), key.encode())
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float  # monotonic seconds when `tokens` was right
-
-
-class FailedKeyLimiter:
-    """A token bucket of failed webhook calls per client address.
-
-    A client starts with `burst` tokens; each failed call takes one and they come back at
-    `per_minute` a minute. While a client has less than one it is refused. Failures that
-    were in flight together are all charged, even below zero: a client that sent 500
-    wrong keys at once waits for 500 to come back, so concurrency does not buy guesses.
-
-    Only clients that failed are remembered, in a table of at most `max_clients`; the one
-    seen least recently is forgotten first, and a client whose bucket is full again is
-    dropped. `per_minute=0` turns the limit off. `monotonic` is the clock (tests pass
-    their own).
-    """
-
-    def __init__(
-        self,
-        *,
-        per_minute: int,
-        burst: int,
-        max_clients: int,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if per_minute < 0 or burst < 1 or max_clients < 1:
-            raise ValueError("per_minute >= 0, burst >= 1 and max_clients >= 1")
-        self.per_minute = per_minute
-        self.burst = burst
-        self.max_clients = max_clients
-        self._rate = per_minute / 60  # tokens a second
-        self._monotonic = monotonic
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+class FailedKeyLimiter(FailureLimiter):
+    """Failed webhook calls (wrong key, unknown flow) per client address."""
 
     @classmethod
     def from_settings(
@@ -101,85 +65,8 @@ class FailedKeyLimiter:
             burst=section.failed_keys_burst,
             max_clients=section.failed_keys_clients,
             monotonic=monotonic,
+            what="webhook calls",
         )
-
-    def __repr__(self) -> str:
-        return (
-            f"<FailedKeyLimiter {self.per_minute}/min burst={self.burst} "
-            f"clients={len(self._buckets)}/{self.max_clients}>"
-        )
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-    def __contains__(self, client: object) -> bool:
-        return client in self._buckets
-
-    @property
-    def is_enabled(self) -> bool:
-        return self._rate > 0
-
-    def retry_after(self, client: str) -> float:
-        """0 when `client` may call now, else the seconds until it may."""
-        bucket = self._refill(client)
-        if bucket is None or bucket.tokens >= 1:
-            return 0.0
-        self._buckets.move_to_end(client)  # still active: forget others first
-        return (1 - bucket.tokens) / self._rate
-
-    def charge(self, client: str) -> None:
-        """`client` made a call that failed (a wrong key or an unknown flow)."""
-        if not self.is_enabled:
-            return
-        bucket = self._refill(client)
-        if bucket is None:
-            while len(self._buckets) >= self.max_clients:
-                self._buckets.popitem(last=False)
-            bucket = self._buckets[client] = _Bucket(self.burst, self._monotonic())
-        else:
-            self._buckets.move_to_end(client)
-        bucket.tokens -= 1
-        if bucket.tokens < 1 <= bucket.tokens + 1:
-            log.warning(
-                "webhook calls from %s refused for %.1f s: too many wrong keys",
-                client,
-                (1 - bucket.tokens) / self._rate,
-            )
-
-    def _refill(self, client: str) -> _Bucket | None:
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            return None
-        now = self._monotonic()
-        bucket.tokens += (now - bucket.at) * self._rate
-        bucket.at = now
-        if bucket.tokens >= self.burst:
-            del self._buckets[client]  # as good as new: no need to remember it
-            return None
-        return bucket
-
-
-def client_address(request: web.Request) -> str:
-    """Whom to charge for a failed call: the peer address, never X-Forwarded-For (any
-    caller can write that). An IPv6 client is its /64, the block one host usually gets."""
-    remote = request.remote or ""
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return remote  # a Unix socket: every caller shares one allowance
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-def _too_many(message: str, seconds: float) -> web.Response:
-    return web.json_response(
-        {"message": message},
-        status=429,
-        headers={"Retry-After": str(max(1, math.ceil(seconds)))},
-    )
 
 
 def webhook_routes(
@@ -215,28 +102,13 @@ def webhook_routes(
             return None
         return found
 
-    async def read_body(request: web.Request) -> bytes | None:
-        if request.content_length is not None and request.content_length > max_body_bytes:
-            return None
-        # `read(n)` returns what is buffered, up to n: a chunked body arrives in pieces
-        chunks, size = [], 0
-        while size <= max_body_bytes:
-            chunk = await request.content.read(max_body_bytes + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > max_body_bytes:
-            return None  # the rest is not read: the connection closes with the 413
-        return b"".join(chunks)
-
     async def handle(request: web.Request) -> web.StreamResponse:
         client = client_address(request)
         wait = failed_keys.retry_after(client)
         if wait:
-            return _too_many("too many wrong webhook keys from this address; retry later", wait)
+            return too_many("too many wrong webhook keys from this address; retry later", wait)
         if in_flight.locked():
-            return _too_many("too many webhook calls at once; retry", 1)
+            return too_many("too many webhook calls at once; retry", 1)
         async with in_flight:
             info = request.match_info
             flow = await flows.get(info["namespace"], info["flowId"])
@@ -245,10 +117,6 @@ def webhook_routes(
                 failed_keys.charge(client)
                 return web.json_response(_NOT_FOUND, status=404)
             body = await read_body(request)
-            if body is None:
-                return web.json_response(
-                    {"message": f"body over {max_body_bytes} bytes"}, status=413
-                )
             variables = {
                 "body": _parse(body, request.content_type),
                 "headers": {k: request.headers.getall(k) for k in set(request.headers)},
@@ -278,6 +146,14 @@ def webhook_routes(
                         answer["outputs"] = ended.outputs
             return web.json_response(answer)
 
+    async def read_body(request: web.Request) -> bytes:
+        try:
+            return await read_bytes(request, max_body_bytes)
+        except ApiError as exc:
+            if exc.status == 413:  # the setting that sets it is webhook's, not http's
+                exc.message = f"body over {max_body_bytes} bytes (webhook.max_body_bytes)"
+            raise
+
     routes = []
     for prefix in ("/api/v1", "/api/v1/main"):
         path = prefix + "/executions/webhook/{namespace}/{flowId}/{key}"
@@ -290,10 +166,14 @@ def webhook_routes(
 
 
 def _parse(body: bytes, content_type: str) -> Any:
+    """The parsed JSON, else the text; JSON nested too deep is a 400, not text (it was
+    meant as JSON, and a flow would otherwise see a different body than it was sent)."""
     text = body.decode("utf-8", errors="replace")
     if content_type == "application/json" or text.lstrip()[:1] in ("{", "["):
         try:
-            parsed = json.loads(text)
+            parsed = loads(text)
+        except TooDeep as exc:
+            raise ApiError(400, f"the body is not usable JSON: {exc}") from None
         except ValueError:
             return text
         if isinstance(parsed, dict | list):

@@ -115,8 +115,9 @@ LogLine = Callable[[str, str], None]  # (level, message)
 class PythonEnvironments:
     """The cache of virtual environments under one folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, host_env: Mapping[str, str]) -> None:
         self.root = root
+        self.host_env = dict(host_env)  # pip runs packages' build code: no server secrets
 
     def __repr__(self) -> str:
         return f"<PythonEnvironments {self.root}>"
@@ -180,7 +181,7 @@ class PythonEnvironments:
                      "-r", str(listed)],
                 ]  # fmt: skip
             for argv in steps:
-                await _run_step(argv, building, log)
+                await _run_step(argv, building, self.host_env, log)
             await asyncio.to_thread(_finish_build, building, final, spec)
         except OSError as exc:
             raise TaskFailed(f"cannot create the Python environment: {exc}") from None
@@ -208,7 +209,7 @@ def _lock_for(key: str) -> asyncio.Lock:
     return table.setdefault(key, asyncio.Lock())
 
 
-async def _run_step(argv: list[str], cwd: Path, log: LogLine) -> None:
+async def _run_step(argv: list[str], cwd: Path, env: Mapping[str, str], log: LogLine) -> None:
     tail: list[str] = []
 
     def on_line(stream: Stream, line: str) -> None:
@@ -219,7 +220,7 @@ async def _run_step(argv: list[str], cwd: Path, log: LogLine) -> None:
     await asyncio.to_thread(cwd.mkdir, parents=True, exist_ok=True)
     try:
         async with asyncio.timeout(INSTALL_SECONDS):
-            code = await run_process(argv, env=os.environ, cwd=cwd, on_line=on_line)
+            code = await run_process(argv, env=env, cwd=cwd, on_line=on_line)
     except TimeoutError:
         raise TaskFailed(
             f"installing Python dependencies took more than {INSTALL_SECONDS:g}s"

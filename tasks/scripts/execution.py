@@ -145,7 +145,7 @@ async def select_runner(task: ScriptTask, ctx: RunContext, extra: Mapping[str, A
             else ProcessRunnerSpec(type="io.kestra.plugin.core.runner.Process")
         )
     if isinstance(spec, ProcessRunnerSpec):
-        return ProcessRunner()
+        return ProcessRunner(ctx.host_environment())
     if spec is None:
         endpoint = default_endpoint()
         if endpoint is None:
@@ -154,14 +154,14 @@ async def select_runner(task: ScriptTask, ctx: RunContext, extra: Mapping[str, A
                 "socket where they usually are): "
                 "running with the Process runner instead of Kestra's default Docker runner"
             )
-            return ProcessRunner()
+            return ProcessRunner(ctx.host_environment())
         problem = await is_reachable(endpoint)
         if problem:
             ctx.logger.warning(
                 f"the Docker endpoint {endpoint} does not answer ({problem}): running with "
                 "the Process runner instead of Kestra's default Docker runner"
             )
-            return ProcessRunner()
+            return ProcessRunner(ctx.host_environment())
         spec = DockerRunnerSpec()
     rendered = ctx.render(spec.model_dump(mode="json", exclude_none=True), extra=dict(extra))
     docker = DockerRunnerSpec.model_validate(rendered)

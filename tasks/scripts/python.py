@@ -61,7 +61,7 @@ class PythonTask(ScriptTask):
             path = prepared.internal_dir / f"{ctx.task_run_id}-{ctx.attempt}-requirements.txt"
             await asyncio.to_thread(write_requirements, path, requirements)
             return Setup(prelude=[docker_prelude(shlex.quote(str(path)), manager)])
-        environments = PythonEnvironments(ctx.cache_dir("python-envs"))
+        environments = PythonEnvironments(ctx.cache_dir("python-envs"), ctx.host_environment())
         env = await environments.ensure(requirements, manager, ctx.logger.log)
         return Setup(env={"VIRTUAL_ENV": str(env.path)}, path_prefix=(str(env.bin),))
 

@@ -67,6 +67,61 @@ def test_a_script_dies_with_its_executor(tmp_path: Path, script: str) -> None:
         _kill_and_watch(executor, marker)
 
 
+# The same executor, slowed down where a loaded machine once was: between starting the
+# script and starting its guard. It is killed there: nothing of the script may survive.
+SLOW_GUARD = """
+import asyncio, sys
+from pathlib import Path
+from tasks.scripts.runners import process
+
+real_guard = process._guard
+
+async def slow_guard(pgid):
+    print("guard starting", flush=True)
+    await asyncio.sleep(60)
+    return await real_guard(pgid)
+
+process._guard = slow_guard
+
+async def main() -> None:
+    print("started", flush=True)
+    await process.run_process(
+        ["/bin/sh", "-c", sys.argv[1]], cwd=Path(sys.argv[2]),
+        env={"PATH": "/usr/bin:/bin", "CHAOS_MARKER": sys.argv[3]},
+        on_line=lambda stream, line: print(stream, line, flush=True),
+    )
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("script", ["sleep 600", "exec sleep 600"])
+def test_a_kill_between_script_start_and_guard_leaves_no_orphan(
+    tmp_path: Path, script: str
+) -> None:
+    marker = uuid.uuid4().hex
+    with subprocess.Popen(
+        [sys.executable, "-c", SLOW_GUARD, script, str(tmp_path), marker],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    ) as executor:
+        assert executor.stdout is not None
+        assert executor.stdout.readline() == b"started\n"
+        assert executor.stdout.readline() == b"guard starting\n"
+        # the script's process exists (gated or running) while its guard does not yet
+        assert wait_for(lambda: processes_with(marker), 10), "the script never started"
+        executor.send_signal(signal.SIGKILL)
+        executor.wait()
+        try:
+            survivors = processes_with(marker)
+            assert wait_for(lambda: not processes_with(marker), 10), (
+                f"processes {survivors} outlived their executor"
+            )
+        finally:
+            for pid in processes_with(marker):
+                os.kill(pid, signal.SIGKILL)
+
+
 def _kill_and_watch(executor: subprocess.Popen[bytes], marker: str) -> None:
     try:
         assert executor.stdout is not None and executor.stdout.readline() == b"started\n"

@@ -155,3 +155,15 @@ async def test_downloads_cannot_leave_the_execution_folder(server: Server, tmp_p
         async with server.http.get(url + raw) as answer:
             assert answer.status in (400, 404)
     assert root is None or os.path.isdir(root)
+
+
+async def test_a_too_long_file_name_is_a_400(server: Server) -> None:
+    await server.deploy(FILE_FLOW)
+    ended = await server.run("attacks", "files")
+    uri = ended["taskRunList"][0]["outputs"]["outputFiles"]["out.txt"]
+    folder = uri.rsplit("/", 1)[0]
+    for route in ("file", "file/preview"):
+        url = f"{server.base}/api/v1/executions/{ended['id']}/{route}?path="
+        for long in (folder + "/" + "a" * 5000, folder + "/" + "/".join(["b" * 200] * 30)):
+            async with server.http.get(url + quote(long, safe="")) as answer:
+                assert answer.status == 400, (route, answer.status, await answer.text())

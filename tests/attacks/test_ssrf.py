@@ -37,6 +37,32 @@ def test_the_default_policy(address: str, refused: bool) -> None:
     assert (NetworkPolicy().refusal(address) is not None) is refused
 
 
+@pytest.mark.parametrize(
+    ("address", "embedded"),
+    [
+        ("64:ff9b::a9fe:a9fe", "169.254.169.254"),  # NAT64, well-known prefix
+        ("64:ff9b:1::7f00:1", "127.0.0.1"),  # NAT64, local-use prefix
+        ("2002:a9fe:a9fe::1", "169.254.169.254"),  # 6to4
+        ("::7f00:1", "127.0.0.1"),  # IPv4-compatible
+        ("::a00:1", "10.0.0.1"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1"),  # Teredo (client, obfuscated)
+        ("fec0::1", None),  # site-local (deprecated, still routed on some networks)
+    ],
+)
+def test_ipv6_forms_of_refused_addresses_are_refused(address: str, embedded: str | None) -> None:
+    why = NetworkPolicy().refusal(address)
+    assert why is not None, address
+    assert embedded is None or embedded in why
+    if embedded is not None:  # an allow-list entry for the IPv4 address allows its forms too
+        allowed = NetworkPolicy.from_environ({ALLOWED_NETWORKS_ENV: f"{embedded}/32"})
+        assert allowed.refusal(address) is None
+
+
+def test_public_addresses_behind_ipv6_prefixes_are_allowed() -> None:
+    for address in ("64:ff9b::808:808", "2002:808:808::1"):  # 8.8.8.8
+        assert NetworkPolicy().refusal(address) is None
+
+
 def test_the_allow_list() -> None:
     policy = NetworkPolicy.from_environ({ALLOWED_NETWORKS_ENV: "127.0.0.0/8, ::1"})
     assert policy.refusal("127.0.0.1") is None and policy.refusal("::1") is None

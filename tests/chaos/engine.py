@@ -9,7 +9,10 @@ webhook calls, files dropped into a watched folder, and a schedule firing every 
 Faults, one every `fault_every` seconds, in a seeded order that goes through every kind
 before repeating one: kill -9 an executor, the projector, the scheduler or the webserver
 (each restarted at once), restart PostgreSQL, SIGSTOP an executor past its session timeout,
-add an executor, remove one (SIGTERM).
+add an executor, remove one (SIGTERM), kill -9 the executor of a script in the middle of
+the script's body, and kill -9 the executor of a script between the script's start and
+its guard's (executors wait PODIUM_TEST_GUARD_DELAY_SECONDS there, so that moment can
+be hit). After the settling, no process of any script may be left (orphans).
 
 When the time is up every role is running again; the scheduler is stopped (no new
 slots), every accepted execution must settle, the projector must catch up, and then
@@ -23,6 +26,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import random
 import re
 import shutil
@@ -66,7 +70,11 @@ FAULTS = (
     "stop-executor",
     "add-executor",
     "remove-executor",
+    "kill-in-task-body",
+    "kill-before-guard",
 )
+GUARD_DELAY_SECONDS = 0.5
+TARGET_SECONDS = 10.0  # how long a script fault waits for a script to be in its moment
 SESSION_TIMEOUT_SECONDS = 3.0  # KAFKA_TEST_OPTIONS in tests/e2e/production/cluster.py
 SETTLE_SECONDS = 180.0
 SETTLE_BOUND = timedelta(seconds=240)
@@ -89,13 +97,17 @@ class ChaosReport:
     problems: list[str] = field(default_factory=list)
     fenced: int = 0  # events of executors that had lost their executions (engine/fencing.py)
     elapsed: float = 0.0
+    # script faults that found no script in their moment, and fell back to kill-executor
+    missed: Counter[str] = field(default_factory=Counter)
+    orphans: int = 0
 
     def summary(self) -> str:
         lines = [
             f"chaos run: seed {self.seed}, {self.seconds:g}s of chaos, {self.elapsed:.0f}s in all",
             f"  work: {dict(sorted(self.actions.items()))}",
             f"  refused while a role was down: {dict(sorted(self.refused.items()))}",
-            f"  faults: {sum(self.faults.values())} {dict(sorted(self.faults.items()))}",
+            f"  faults: {sum(self.faults.values())} {dict(sorted(self.faults.items()))}"
+            + (f" (no script found in time: {dict(self.missed)})" if self.missed else ""),
             f"  executions: {sum(self.states.values())} "
             f"({len(self.accepted)} accepted by the API or a webhook, "
             f"{self.files_dropped} files dropped, {self.slots_fired} schedule slots)",
@@ -103,6 +115,7 @@ class ChaosReport:
             f"  final states: {dict(sorted(self.states.items()))}",
             f"  longest execution: {self.longest_execution_seconds:.1f}s; events: {self.events}"
             f" ({self.fenced} fenced off, from executors that had lost their executions)",
+            f"  script processes left after the run: {self.orphans}",
         ]
         if self.problems:
             lines.append(f"  INVARIANTS BROKEN ({len(self.problems)}):")
@@ -136,6 +149,7 @@ class ChaosRun:
         self._logs: list[Path] = []
         self._stopped: dict[str, datetime] = {}  # executors under SIGSTOP, since when
         self._zombie_touched: set[str] = set()  # executions a woken executor wrote to
+        self.run_marker = f"chaos-{seed}-{time.time_ns()}"
 
     def __repr__(self) -> str:
         return f"<ChaosRun seed={self.seed} {self.seconds:g}s>"
@@ -151,7 +165,11 @@ class ChaosRun:
         with running_broker() as broker, PostgresInstance() as postgres:
             self.postgres = postgres
             cluster = self.cluster = Cluster(self.workdir, broker.url, postgres.url)
-            cluster.environ.update(SECRET_ENV, PODIUM_ALLOWED_PATHS=str(drops))
+            cluster.environ.update(
+                SECRET_ENV,
+                PODIUM_ALLOWED_PATHS=str(drops),
+                PODIUM_TEST_GUARD_DELAY_SECONDS=str(GUARD_DELAY_SECONDS),
+            )
             try:
                 self._deploy(drops)
                 self._start_roles()
@@ -169,7 +187,7 @@ class ChaosRun:
     def _deploy(self, drops: Path) -> None:
         folder = self.workdir / "flows"
         folder.mkdir(exist_ok=True)
-        for name, source in flow_sources(drops).items():
+        for name, source in flow_sources(drops, self.run_marker).items():
             (folder / f"{name}.yaml").write_text(source)
         self.cluster.cli("db", "migrate")
         self.cluster.cli("flow", "deploy", str(folder))
@@ -269,7 +287,9 @@ class ChaosRun:
 
     def _fault(self, kind: str) -> None:
         self.report.faults[kind] += 1
-        if kind.startswith("kill-"):
+        if kind in ("kill-in-task-body", "kill-before-guard"):
+            self._kill_script_executor(is_gated=kind == "kill-before-guard")
+        elif kind.startswith("kill-"):
             role = kind.removeprefix("kill-")
             victim = self.random.choice(self._roles(role))
             pid = self.cluster.roles[victim].process.pid
@@ -302,6 +322,53 @@ class ChaosRun:
             self.cluster.kill(victim, signal.SIGTERM)
             del self.cluster.roles[victim]
             self.say(f"removed {victim} with SIGTERM (executors: {self._roles('executor')})")
+
+    def _scripts(self, *, is_gated: bool) -> list[tuple[int, int]]:
+        """(pid, parent pid) of this run's script processes: waiting at their gate for
+        the guard (`is_gated`), or running the script's body."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+                status = (entry / "status").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if f"CHAOS_RUN={self.run_marker}".encode() not in environ or "State:\tZ" in status:
+                continue
+            if (b"\x00podium-gate\x00" in cmdline) is is_gated:
+                ppid = int(re.search(r"^PPid:\s+(\d+)", status, re.M).group(1))  # type: ignore[union-attr]
+                found.append((int(entry.name), ppid))
+        return found
+
+    def _kill_script_executor(self, *, is_gated: bool) -> None:
+        """kill -9 the executor that runs a script now, in the moment the fault is about;
+        a plain kill-executor if no script gets there within TARGET_SECONDS."""
+        kind = "kill-before-guard" if is_gated else "kill-in-task-body"
+        with contextlib.suppress(OSError, urllib.error.URLError):  # a script to be there
+            created = self._api("POST", f"/api/v1/executions/{NAMESPACE}/script", {})
+            self.report.accepted.append(str(created["id"]))
+            self.report.actions["api:script"] += 1
+        deadline = time.monotonic() + TARGET_SECONDS
+        while time.monotonic() < deadline:
+            executors = {self.cluster.roles[n].process.pid: n for n in self._roles("executor")}
+            targets = [(pid, executors[ppid]) for pid, ppid in self._scripts(is_gated=is_gated)
+                       if ppid in executors]  # fmt: skip
+            if targets:
+                script, victim = targets[0]
+                self.cluster.kill(victim)
+                del self.cluster.roles[victim]
+                replacement = self._launch("executor")
+                self.say(f"{kind}: kill -9 {victim} (script pid {script}); started "
+                         f"{replacement.name}")  # fmt: skip
+                return
+            time.sleep(0.01)
+        self.report.missed[kind] += 1
+        self.say(f"{kind}: no script in that moment within {TARGET_SECONDS:g}s; kill-executor")
+        self._fault("kill-executor")
+        self.report.faults["kill-executor"] -= 1  # counted as the fault it stood in for
 
     def _watch_roles(self) -> None:
         """A role that exits without being told to is a finding: reported, and replaced."""
@@ -391,6 +458,15 @@ class ChaosRun:
         )
 
     def _check(self, broker_url: str) -> None:
+        left = self._scripts(is_gated=True) + self._scripts(is_gated=False)
+        self.report.orphans = len(left)
+        if left:
+            self.report.problems.append(
+                f"{len(left)} script processes outlived the run (pid, parent): {left[:10]}"
+            )
+            for pid, _ in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         asyncio.run(self._check_async(broker_url))
         self.report.elapsed = time.monotonic() - self._start  # so far: the roles still stop
         self.say(self.report.summary())

@@ -28,7 +28,9 @@ API_FLOWS = ("sequential", "parallel", "each", "parent", "retried", "script", "l
 CONCURRENCY_LIMITS = {f"{NAMESPACE}/limited": 2}
 
 
-def flow_sources(drop_folder: Path) -> dict[str, str]:
+def flow_sources(drop_folder: Path, run_marker: str = "chaos") -> dict[str, str]:
+    """`run_marker` is put in the script's environment (CHAOS_RUN): the run finds the
+    script's processes by it (to kill their executor, and to find orphans)."""
     ns = f"namespace: {NAMESPACE}"
     return {
         "sequential": f"""
@@ -92,6 +94,7 @@ tasks:
   - id: shell
     type: io.kestra.plugin.scripts.shell.Commands
     taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
+    env: {{CHAOS_RUN: {run_marker}}}
     commands:
       - echo "attempt $PODIUM_ATTEMPT_KEY"
       - echo "the token is {{{{ secret('CHAOS') }}}}"

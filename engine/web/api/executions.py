@@ -27,6 +27,7 @@ from engine.web.http import (
     query_bool,
     query_date,
     query_int,
+    read_form,
     read_json,
 )
 from engine.web.kestra_json import execution_json, labels_json, requested_json
@@ -36,7 +37,6 @@ __all__ = ["execution_routes", "load_execution", "parse_labels"]
 
 WAIT_SECONDS = 300.0
 MAX_LABELS = 100
-MAX_JSON_BYTES = 1 << 20
 _RESTARTABLE = (State.FAILED, State.KILLED, State.CANCELLED, State.WARNING)
 
 
@@ -94,12 +94,12 @@ async def _form_inputs(
     files: dict[str, tuple[str, bytes]] = {}
     content_type = request.content_type
     if content_type == "application/json":
-        body = await read_json(request, MAX_JSON_BYTES) if request.can_read_body else {}
+        body = await read_json(request) if request.can_read_body else {}
         if not isinstance(body, dict):
             raise ApiError(400, "a JSON body is an object of inputs")
         return body, files
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.post()
+        form = await read_form(request)
         for key in set(form.keys()):
             values = form.getall(key)
             texts = []
@@ -164,7 +164,11 @@ async def create_execution(services: Services, request: web.Request) -> web.Stre
 async def get_execution(services: Services, request: web.Request) -> web.StreamResponse:
     found = await load_execution(services, request.match_info["execution_id"])
     if found is None:
-        raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
+        # accepted here a moment ago, not projected yet: the execution as requested
+        accepted = services.intake.accepted(request.match_info["execution_id"])
+        if accepted is None:
+            raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
+        found = requested_json(accepted)
     return json_response(found)
 
 
@@ -254,7 +258,7 @@ async def replay_execution(services: Services, request: web.Request) -> web.Stre
 
 async def set_execution_labels(services: Services, request: web.Request) -> web.StreamResponse:
     execution = await _header_or_404(services, request)
-    body = await read_json(request, MAX_JSON_BYTES)
+    body = await read_json(request)
     if not isinstance(body, list) or not all(
         isinstance(i, dict)
         and isinstance(i.get("key"), str)

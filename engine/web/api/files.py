@@ -87,7 +87,11 @@ async def _locate(services: Services, request: web.Request) -> Path:
     ).resolve()
     if not path.is_relative_to(folder):
         raise ApiError(400, "the file does not belong to this execution")
-    if not await asyncio.to_thread(path.is_file):
+    try:
+        is_file = await asyncio.to_thread(path.is_file)
+    except OSError:  # a name the file system refuses (too long, say): not a file
+        raise ApiError(400, "invalid storage URI") from None
+    if not is_file:
         raise ApiError(404, "no such file")
     return path
 

@@ -21,8 +21,6 @@ from triggers.service import DISABLED_SCOPE, BackfillBusy, backfill_scope
 
 __all__ = ["trigger_routes"]
 
-MAX_JSON_BYTES = 1 << 20
-
 
 async def _disabled_scopes(services: Services) -> set[str]:
     data = await services.store.get_trigger_state(DISABLED_SCOPE) or {}
@@ -80,7 +78,7 @@ async def search_triggers(services: Services, request: web.Request) -> web.Strea
 
 async def update_trigger(services: Services, request: web.Request) -> web.StreamResponse:
     flow, trigger = await _find(services, request)
-    body = await read_json(request, MAX_JSON_BYTES)
+    body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("disabled"), bool):
         raise ApiError(400, 'the body is {"disabled": true} or {"disabled": false}')
     if services.triggers is None:
@@ -95,7 +93,7 @@ async def backfill_trigger(services: Services, request: web.Request) -> web.Stre
         raise ApiError(
             400, f"trigger {trigger.id} is a {trigger.type}: only a Schedule is backfilled"
         )
-    body = await read_json(request, MAX_JSON_BYTES)
+    body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("start"), str):
         raise ApiError(400, 'the body is {"start": ISO date-time, "end"?, "inputs"?, "labels"?}')
     start = parse_date(body["start"], "start")

@@ -23,7 +23,7 @@ __all__ = ["Launch", "OnLine", "Runner"]
 @dataclass(frozen=True, slots=True)
 class Launch:
     argv: tuple[str, ...]
-    env: Mapping[str, str]  # what the task adds; a Process runner puts it over os.environ
+    env: Mapping[str, str]  # what the task adds; a Process runner puts it over host_env
     working_dir: Path
     labels: Mapping[str, str] = field(default_factory=dict)
     path_prefix: tuple[str, ...] = ()  # folders put first on PATH (a cached venv's bin)

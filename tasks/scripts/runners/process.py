@@ -13,6 +13,12 @@ spawns share one process group that Podium can end as a whole:
   and SIGKILLs the group, so no script outlives the executor that ran it unobserved
   (PR_SET_PDEATHSIG would reach only the group's leader, not what the script started).
 
+The guard needs the group's id, so the group exists before it; but the script does not
+run before it: the leader starts as a gate (`/bin/sh` reading one line from a pipe only
+Podium can write to) and execs the script only on `go`, written once the guard is up. Podium
+killed before that: the gate reads end-of-file and exits without running anything. So
+there is no moment in which the script runs unguarded.
+
 stdout and stderr are read as they arrive (a protocol, not stream readers: asyncio's
 `Process.wait()` only returns once the pipes are closed, which a left-behind child can
 delay forever) and split into bounded lines (`protocol.LineSplitter`), so a script that
@@ -26,6 +32,7 @@ import asyncio
 import codecs
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -39,19 +46,29 @@ from tasks.scripts.runners.base import Launch
 __all__ = ["ProcessRunner", "run_process"]
 
 TERM_GRACE_SECONDS = 5.0
+# Fault injection for tests/chaos only: seconds to wait between starting a script (at its
+# gate) and starting its guard, so a chaos run can kill an executor in that moment.
+GUARD_DELAY_SECONDS = float(os.environ.get("PODIUM_TEST_GUARD_DELAY_SECONDS") or 0)
 DRAIN_SECONDS = 5.0
 REAP_SECONDS = 10.0
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 
 
 class ProcessRunner:
+    """`host_env` is what the script sees of the server's environment
+    (`RunContext.host_environment()`: PATH, HOME, LANG, TZ and what the settings allow),
+    never the server's whole environment: that holds its credentials."""
+
     is_container = False
 
+    def __init__(self, host_env: Mapping[str, str]) -> None:
+        self.host_env = dict(host_env)
+
     def __repr__(self) -> str:
-        return "<ProcessRunner>"
+        return f"<ProcessRunner host variables={sorted(self.host_env)}>"
 
     async def run(self, launch: Launch, on_line: OnLine) -> int:
-        env = {**os.environ, **launch.env}
+        env = {**self.host_env, **launch.env}
         if launch.path_prefix:
             env["PATH"] = os.pathsep.join([*launch.path_prefix, env.get("PATH", os.defpath)])
         return await run_process(launch.argv, env=env, cwd=launch.working_dir, on_line=on_line)
@@ -67,22 +84,34 @@ async def run_process(
 ) -> int:
     """Run `argv` in its own process group, streaming its lines; returns the exit code."""
     loop = asyncio.get_running_loop()
+    _check_executable(argv[0], env, cwd)
+    gate, opener = os.pipe()  # `gate` is the leader's stdin; `opener` stays with us
     try:
         transport, protocol = await loop.subprocess_exec(
             lambda: _LineProtocol(on_line),
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
+            "/bin/sh", "-c", _GATE, "podium-gate", *argv,
+            stdin=gate,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
-        )
+        )  # fmt: skip
     except OSError as exc:
+        os.close(opener)
         raise TaskFailed(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(gate)
     pid = transport.get_pid()
-    guard = await _guard(pid)
+    guard = None
     try:
+        try:
+            if GUARD_DELAY_SECONDS:
+                await asyncio.sleep(GUARD_DELAY_SECONDS)
+            guard = await _guard(pid)
+            os.write(opener, b"go\n")  # the guard is up (or could not start): run the script
+        finally:
+            os.close(opener)  # before `go`: the gate sees end-of-file, and nothing runs
         await protocol.exited.wait()
         _signal_group(pid, signal.SIGKILL)  # what the script left behind in its group
         # A process that left the group may still hold the pipes: stop reading then.
@@ -99,6 +128,22 @@ async def run_process(
         transport.close()
         if guard is not None:
             await _release(guard)
+
+
+# The script's leader until the guard is up: one line from its stdin (the gate pipe);
+# `go` runs the script (exec: same process, same group) with stdin from /dev/null as
+# before, anything else (end-of-file: Podium died) ends it.
+_GATE = 'read -r word; exec </dev/null; [ "$word" = go ] || exit 125; exec "$@"'
+
+
+def _check_executable(program: str, env: Mapping[str, str], cwd: Path) -> None:
+    """The gate would only say `not found` on stderr: say it as a failure to start."""
+    if "/" in program:
+        found = (cwd / program).is_file() and os.access(cwd / program, os.X_OK)
+    else:
+        found = shutil.which(program, path=env.get("PATH", os.defpath)) is not None
+    if not found:
+        raise TaskFailed(f"cannot start {program!r}: no such executable file")
 
 
 # A shell (cheap to start) reads its stdin to the end: `done` means Podium ended the group
