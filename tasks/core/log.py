@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-import orjson
-
+from engine.ion import ion_line
 from engine.plugin import RunContext, Task, plugin
 
 __all__ = ["Fetch", "Log"]
@@ -45,6 +44,7 @@ class Fetch(Task):
             min_level=self.level,
             task_ids=[ctx.render_text(t) for t in self.tasksId],
         )
-        body = b"".join(orjson.dumps(line) + b"\n" for line in lines)
-        uri = ctx.storage.put_bytes(f"{ctx.task_run_id}.jsonl", body)
+        # an Ion file, one log line per line, as Kestra writes it
+        body = b"".join(ion_line(line) for line in lines)
+        uri = ctx.storage.put_bytes(f"{ctx.task_run_id}.ion", body)
         return {"size": len(lines), "uri": uri}

@@ -326,12 +326,12 @@ class DuckDbJob:
                 result.add_rows([dict(zip(columns, r, strict=True)) for r in batch])
         else:
             self.stored += 1
-            path = self.folder / f"{self.run_id}_rows_{self.stored}.jsonl"
+            path = self.folder / f"{self.run_id}_rows_{self.stored}.ion"
             rows = RowFile(path)
             with path.open("wb") as handle:
                 while batch := connection.fetchmany(self.fetching.batch):
                     self._check_cancelled()
-                    rows.write(handle, (dict(zip(columns, r, strict=True)) for r in batch))
+                    rows.write_to(handle, (dict(zip(columns, r, strict=True)) for r in batch))
                 handle.write(rows.take())
             result.uri, result.size = str(path), rows.size
         self.log(f"{where} returned {result.size} row(s) ({result.kind})")

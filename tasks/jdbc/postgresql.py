@@ -202,7 +202,7 @@ class StatementRunner:
 
     async def _store(self, cursor: Any, to_map: Any) -> tuple[str, int]:
         self._stored += 1
-        name = f"rows_{self._stored}.jsonl"
+        name = f"rows_{self._stored}.ion"
         # Named by run locally: tasks in one WorkingDirectory share the folder.
         path = self.ctx.working_dir() / f"{self.ctx.task_run_id}_{name}"
         rows = RowFile(path)

@@ -3,27 +3,25 @@
     NONE       nothing is kept (the default)
     FETCH_ONE  `row`: the first row as a map, `size`: 1 (0 when there was none)
     FETCH      `rows`: every row, `size`: how many; bounded by MAX_FETCH_ROWS
-    STORE      `uri`: a JSON-lines file in internal storage (one row per line), `size`
+    STORE      `uri`: an Ion file in internal storage (one row per line, as Kestra
+               writes it: see engine/ion.py), `size`
 
-Rows are maps of column label → value; values become JSON the same way in outputs and
-in stored files (timestamps ISO-8601, numerics as numbers, intervals as ISO durations,
-bytes as base64). `RowFile` writes a stored result in 1 MiB slices so the caller can
-put the writing off the event loop.
+Rows are maps of column label → value. In outputs values become JSON (timestamps
+ISO-8601, numerics as numbers, intervals as ISO durations, bytes as base64); in stored
+files they keep their Ion types (decimals, timestamps, blobs). `RowFile` writes a stored
+result in 1 MiB slices so the caller can put the writing off the event loop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
-
 from engine.errors import TaskFailed
+from engine.ion import IonWriter
 from engine.plugin import RunContext
-from engine.values import jsonable
 from tasks.properties import render_choice, render_flag, render_integer
 
 __all__ = [
@@ -33,7 +31,6 @@ __all__ = [
     "Result",
     "RowFile",
     "fetching_of",
-    "to_json_line",
 ]
 
 FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
@@ -103,43 +100,18 @@ class Result:
         self.size += len(rows)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return jsonable(value)
-
-
-def to_json_line(row: Mapping[str, Any]) -> bytes:
-    """One row as a line of JSON, values converted as in outputs."""
-    return orjson.dumps(row, default=_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-
-
-class RowFile:
-    """A JSON-lines file being written. `add` returns a slice to write once 1 MiB is
-    pending; `write` writes in the calling thread (the DuckDB worker uses that)."""
+class RowFile(IonWriter):
+    """A stored result being written to `path`. `add` returns a slice to write once
+    1 MiB is pending; `write` writes in the calling thread (the DuckDB worker uses that)."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        self.size = 0
-        self._pending = bytearray()
 
     def __repr__(self) -> str:
         return f"<RowFile {self.path.name} rows={self.size}>"
 
-    def add(self, rows: Iterable[Mapping[str, Any]]) -> bytes | None:
-        for row in rows:
-            self._pending += to_json_line(row)
-            self.size += 1
-        if len(self._pending) < _SLICE:
-            return None
-        return self.take()
-
-    def take(self) -> bytes:
-        chunk = bytes(self._pending)
-        self._pending.clear()
-        return chunk
-
-    def write(self, handle: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> None:
+    def write_to(self, handle: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> None:
         chunk = self.add(rows)
         if chunk:
             handle.write(chunk)

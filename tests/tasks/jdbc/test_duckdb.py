@@ -10,10 +10,10 @@ from pathlib import Path
 from statistics import mean
 
 import duckdb
-import orjson
 import yaml
 from aiohttp import web
 
+from engine import ion
 from tests.conftest import Harness, course_flow
 from tests.tasks.http.receiver import serve
 
@@ -63,7 +63,7 @@ def check_averages(
     """03's stored result equals what 03's SQL gives run by hand, and what arithmetic says."""
     assert set(query) == {"outputs", "outputFiles"} and query["outputFiles"] == {}
     [stored] = query["outputs"]  # type: ignore[misc]
-    rows = [orjson.loads(line) for line in harness.podium.storage.read(stored["uri"]).splitlines()]
+    rows = ion.loads(harness.podium.storage.read(stored["uri"]).decode())
     assert stored["size"] == len(rows) == 6
     assert [r["avg_price"] for r in rows] == sorted((r["avg_price"] for r in rows), reverse=True)
     # By hand: 03's Python transform, then 03's SQL straight into DuckDB.

@@ -7,8 +7,7 @@ import asyncio
 import csv
 import io
 
-import orjson
-
+from engine import ion
 from tests.conftest import Harness
 from tests.support.postgres import admin
 
@@ -27,7 +26,7 @@ pluginDefaults:
 
 
 def stored_rows(harness: Harness, uri: str) -> list[dict[str, object]]:
-    return [orjson.loads(line) for line in harness.podium.storage.read(uri).splitlines()]
+    return ion.loads(harness.podium.storage.read(uri).decode())
 
 
 async def test_queries_with_several_statements_and_each_fetch_type(
@@ -97,7 +96,7 @@ tasks:
     assert fetched["rows"][1]["price"] == 10 and fetched["rows"][1]["at"] is None
     assert fetched["rows"][2]["at"] == "2019-01-03T00:00:00.500000"
     first, empty = outcome.run("store").outputs["outputs"]
-    assert first["size"] == 3 and first["uri"].endswith(".jsonl")
+    assert first["size"] == 3 and first["uri"].endswith(".ion")
     assert stored_rows(harness, first["uri"]) == [
         {"id": 1, "name": "pen"},
         {"id": 2, "name": "ink"},

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 import pytest
 
+from engine import ion
 from engine.errors import TaskFailed
 from tasks.jdbc.postgres_connection import (
     PostgresConnection,
@@ -227,8 +227,8 @@ def test_deprecated_flags_win_over_fetch_type(stub_ctx: StubContext) -> None:
         fetching_of(stub_ctx, Props())  # type: ignore[arg-type]
 
 
-def test_stored_rows_are_json_lines_with_values_as_in_outputs(tmp_path: Any) -> None:
-    path = tmp_path / "rows.jsonl"
+def test_stored_rows_are_ion_lines_that_keep_their_types(tmp_path: Any) -> None:
+    path = tmp_path / "rows.ion"
     rows = RowFile(path)
     moment = datetime(2019, 1, 1, 0, 5, 30, 120000)
     record = {
@@ -243,14 +243,12 @@ def test_stored_rows_are_json_lines_with_values_as_in_outputs(tmp_path: Any) -> 
     }
     assert rows.add([record]) is None  # under 1 MiB: kept for later
     path.write_bytes(rows.take())
-    assert orjson.loads(path.read_bytes()) == {
-        "n": 2.5,
-        "i": 7,
-        "at": "2019-01-01T00:05:30.120000",
-        "d": "2019-01-02",
-        "span": "PT1H30M",
-        "raw": "AAE=",
-        "id": "00000000-0000-0000-0000-000000000001",
-        "nested": {"k": [1.5, None]},
-    }
+    assert path.read_text() == (
+        '{n:2.50,i:7.,at:LocalDateTime::"2019-01-01T00:05:30.120000",d:2019-01-02,'
+        'span:"PT1H30M",raw:{{AAE=}},id:"00000000-0000-0000-0000-000000000001",'
+        "nested:{k:[1.5,null]}}\n"
+    )
+    assert list(ion.read_rows(path)) == [
+        {**record, "span": "PT1H30M", "id": "00000000-0000-0000-0000-000000000001"}
+    ]
     assert rows.size == 1
