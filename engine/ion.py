@@ -467,7 +467,8 @@ def _plain(value: Any) -> Any:
     ):
         result = date(value.year, value.month, value.day)
     elif ion_type is IonType.TIMESTAMP:
-        result = datetime(*value.timetuple()[:6], value.microsecond, value.tzinfo or UTC)
+        moment = datetime.fromisoformat(value.isoformat())
+        result = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     elif ion_type in (IonType.BLOB, IonType.CLOB):
         result = bytes(value)
     elif ion_type is IonType.SYMBOL:
