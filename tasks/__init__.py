@@ -10,6 +10,7 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out
     notifications/  Slack and generic webhooks
+    serdes/         CSV and JSON files to and from Ion, Kestra's row format
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -22,6 +23,7 @@ from tasks.http import HTTP_TASKS
 from tasks.jdbc import JDBC_TASKS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
+from tasks.serdes import SERDES_TASKS
 
 __all__ = ["ALL_TASKS", "OPTIONAL_FAMILIES"]
 
@@ -31,6 +33,7 @@ ALL_TASKS: tuple[type, ...] = (
     *HTTP_TASKS,
     *JDBC_TASKS,
     *NOTIFICATIONS_TASKS,
+    *SERDES_TASKS,
 )
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
