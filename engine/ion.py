@@ -191,8 +191,9 @@ def ion_line(value: Any) -> bytes:
 class IonWriter:
     """Rows appended to a binary handle as Ion lines, flushed in 1 MiB slices.
 
-    `add` returns a slice to write once one is full, so an async caller can write it off
-    the event loop; `write` writes in the calling thread (for workers and scripts)."""
+    `add` takes a bounded batch and returns a slice to write once one is full, so an
+    async caller can write it off the event loop; `write` streams any number of rows to
+    the handle in the calling thread (for workers and scripts); `close` writes the rest."""
 
     def __init__(self, handle: BinaryIO | None = None) -> None:
         self.handle = handle
@@ -215,11 +216,15 @@ class IonWriter:
         return chunk
 
     def write(self, rows: Iterable[Any]) -> None:
+        """Write rows to the handle, a slice at a time: `rows` may be a stream."""
         if self.handle is None:
             raise RuntimeError("this IonWriter has no handle; use add() and take()")
-        chunk = self.add(rows)
-        if chunk:
-            self.handle.write(chunk)
+        pending = self._pending
+        for row in rows:
+            pending += ion_line(row)
+            self.size += 1
+            if len(pending) >= _SLICE:
+                self.handle.write(self.take())
 
     def write_one(self, row: Any) -> None:
         self.write((row,))
@@ -483,8 +488,10 @@ def _plain(value: Any) -> Any:
 def loads(text: str, *, where: str = "Ion text") -> list[Any]:
     """Every value of Ion text written one (or more) per line."""
     values: list[Any] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        values.extend(_loads_line(line, f"{where}, line {number}"))
+    # only \n ends a line: str.splitlines() would also cut at U+0085, U+2028 … in strings
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            values.extend(_loads_line(line.rstrip("\r"), f"{where}, line {number}"))
     return values
 
 
