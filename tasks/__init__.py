@@ -37,4 +37,6 @@ ALL_TASKS: tuple[type, ...] = (
 )
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
-OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = ()
+OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
+    OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes"),
+)
