@@ -15,9 +15,9 @@ import base64
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from zipfile import BadZipFile
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 import openpyxl
 from openpyxl.cell import WriteOnlyCell
