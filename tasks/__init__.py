@@ -39,4 +39,5 @@ ALL_TASKS: tuple[type, ...] = (
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes"),
+    OptionalFamily("io.kestra.plugin.serdes.avro.", "tasks.serdes.avro", "serdes"),
 )

@@ -3,7 +3,8 @@
 Read `conversion.py` first (the source file, text options, the worker that streams a
 conversion row by row), then one module per format: `csv_tasks.py` (CsvToIon,
 IonToCsv) and `json_tasks.py` (JsonToIon, IonToJson), core; `excel.py` (IonToExcel,
-ExcelToIon) is an optional family behind the `serdes` extra (tasks.OPTIONAL_FAMILIES). Ion itself is `engine/ion.py`:
+ExcelToIon) and `avro.py` (IonToAvro, AvroToIon) are optional families behind the
+`serdes` extra (tasks.OPTIONAL_FAMILIES). Ion itself is `engine/ion.py`:
 every task that writes rows (query STORE results, log.Fetch) writes it there.
 """
 
