@@ -10,7 +10,8 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out
     notifications/  Slack and generic webhooks
-    serdes/         CSV and JSON files to and from Ion, Kestra's row format
+    serdes/         CSV and JSON files to and from Ion, Kestra's row format (Excel,
+                    Avro and Parquet behind the `serdes` extra)
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -40,4 +41,5 @@ ALL_TASKS: tuple[type, ...] = (
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes"),
     OptionalFamily("io.kestra.plugin.serdes.avro.", "tasks.serdes.avro", "serdes"),
+    OptionalFamily("io.kestra.plugin.serdes.parquet.", "tasks.serdes.parquet", "serdes"),
 )

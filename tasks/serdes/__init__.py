@@ -3,8 +3,9 @@
 Read `conversion.py` first (the source file, text options, the worker that streams a
 conversion row by row), then one module per format: `csv_tasks.py` (CsvToIon,
 IonToCsv) and `json_tasks.py` (JsonToIon, IonToJson), core; `excel.py` (IonToExcel,
-ExcelToIon) and `avro.py` (IonToAvro, AvroToIon) are optional families behind the
-`serdes` extra (tasks.OPTIONAL_FAMILIES). Ion itself is `engine/ion.py`:
+ExcelToIon), `avro.py` (IonToAvro, AvroToIon) and `parquet.py` (IonToParquet,
+ParquetToIon, typed by the same Avro schema) are optional families behind the `serdes`
+extra (tasks.OPTIONAL_FAMILIES). Ion itself is `engine/ion.py`:
 every task that writes rows (query STORE results, log.Fetch) writes it there.
 """
 

@@ -35,7 +35,7 @@ from tasks.properties import (
 )
 from tasks.serdes.conversion import render_char, render_zone, run_conversion, source_path
 
-__all__ = ["TASKS", "AvroToIon", "IonToAvro"]
+__all__ = ["TASKS", "AvroToIon", "BadValue", "Converter", "IonToAvro", "avro_schema"]
 
 BAD_LINES = ("ERROR", "WARN", "SKIP")
 TRUE_VALUES = ["t", "true", "enabled", "1", "on", "yes"]
@@ -204,7 +204,7 @@ class IonToAvro(Task):
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         source = source_path(ctx, render_text(ctx, self.from_, "from"))
-        schema = _schema(ctx, self.schema_)
+        schema = avro_schema(ctx, self.schema_)
         bad_lines = render_choice(ctx, self.onBadLines, "onBadLines", BAD_LINES) or "ERROR"
         converter = Converter(ctx, self)
         target = ctx.working_dir() / f"{ctx.task_run_id}_{self.id}.avro"
@@ -240,7 +240,7 @@ class IonToAvro(Task):
         return {"uri": uri, "size": size}
 
 
-def _schema(ctx: RunContext, value: Any) -> dict[str, Any]:
+def avro_schema(ctx: RunContext, value: Any) -> dict[str, Any]:
     if value is None:
         raise TaskFailed(
             "property 'schema' is required: Podium does not infer an Avro schema from the rows"

@@ -92,3 +92,35 @@ tasks:
     assert outcome.state == "FAILED"
     assert any("'schema' is required" in m for m in outcome.messages("none"))
     assert any("not a valid Avro schema" in m for m in outcome.messages("invalid"))
+
+
+async def test_parquet_with_the_same_schema_and_back(harness: Harness) -> None:
+    source = harness.podium.storage.write("inputs/orders.csv", CSV.encode())
+    schema = SCHEMA.replace("\n", " ")
+    outcome = await harness.run(
+        HEADER
+        + f"""
+tasks:
+  - {{id: ion, type: io.kestra.plugin.serdes.csv.CsvToIon, from: "{source}"}}
+  - id: parquet
+    type: io.kestra.plugin.serdes.parquet.IonToParquet
+    from: "{{{{ outputs.ion.uri }}}}"
+    decimalSeparator: ","
+    datetimeFormat: "yyyy-MM-dd HH:mm:ss"
+    onBadLines: SKIP
+    compressionCodec: ZSTD
+    schema: '{schema}'
+  - {{id: back, type: io.kestra.plugin.serdes.parquet.ParquetToIon, from: "{{{{ outputs.parquet.uri }}}}"}}
+"""
+    )
+    assert outcome.state == "SUCCESS", outcome.task_runs
+    assert outcome.run("parquet").outputs["size"] == 2
+    assert not any("skipped" in m for m in outcome.messages("parquet"))
+    rows = ion.loads(harness.podium.storage.read(outcome.run("back").outputs["uri"]).decode())
+    moment = datetime(2004, 10, 19, 10, 23, 54, tzinfo=UTC)
+    assert rows == [
+        {"id": 1, "name": "Zoë", "price": Decimal("2.50"), "ratio": 1.5, "ok": True,
+         "day": date(2030, 12, 25), "at": moment},
+        {"id": 2, "name": None, "price": Decimal("0.10"), "ratio": None, "ok": False,
+         "day": None, "at": moment},
+    ]  # fmt: skip
