@@ -50,6 +50,7 @@ from engine.errors import PodiumError
 
 __all__ = [
     "ION_SUFFIX",
+    "MAX_ROW_CHARS",
     "IonError",
     "IonWriter",
     "dumps",
@@ -62,6 +63,8 @@ __all__ = [
 ION_SUFFIX = ".ion"
 _JSON_SUFFIXES = (".jsonl", ".ndjson")
 _SLICE = 1 << 20
+MAX_ROW_CHARS = 64 << 20
+"""A row (one line) longer than this is refused when read: 64 Mi characters."""
 
 
 class IonError(PodiumError):
@@ -521,7 +524,10 @@ def read_rows(path: Path, *, name: str | None = None) -> Iterator[Any]:
     where = name or path.name
     is_json = path.suffix.lower() in _JSON_SUFFIXES
     with path.open("r", encoding="utf-8", newline="\n") as handle:
-        for number, line in enumerate(handle, 1):
+        # readline with a bound: one endless line must not take the whole memory
+        for number, line in enumerate(iter(lambda: handle.readline(MAX_ROW_CHARS + 1), ""), 1):
+            if len(line) > MAX_ROW_CHARS:
+                raise IonError(f"{where}, line {number}: a row over {MAX_ROW_CHARS} characters")
             if not line.strip():
                 continue
             if is_json:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zipfile import BadZipFile
+from zipfile import BadZipFile, ZipFile
 
 import openpyxl
 from openpyxl.cell import WriteOnlyCell
@@ -182,6 +182,7 @@ class ExcelToIon(Task):
         written: dict[str, Path] = {}
 
         def job(tick: Callable[[], None]) -> int:
+            _check_unpacked_size(source)
             try:
                 workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
             except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
@@ -213,6 +214,23 @@ class ExcelToIon(Task):
             path.unlink(missing_ok=True)
         ctx.metric("records", size)
         return {"uris": uris, "size": size}
+
+
+MAX_UNPACKED = 2 << 30
+"""An .xlsx is a zip: past this many bytes unpacked (2 GiB), or a part that unpacks to
+over 200 times its size and past 100 MB, it is refused as a zip bomb."""
+
+
+def _check_unpacked_size(source: Path) -> None:
+    try:
+        with ZipFile(source) as archive:
+            parts = archive.infolist()
+    except (BadZipFile, OSError) as exc:
+        raise TaskFailed(f"the file is not an Excel workbook (.xlsx): {exc}") from None
+    total = sum(p.file_size for p in parts)
+    bomb = any(p.file_size > 100e6 and p.file_size > 200 * max(p.compress_size, 1) for p in parts)
+    if total > MAX_UNPACKED or bomb:
+        raise TaskFailed("the workbook unpacks to too much data (a zip bomb?); refused")
 
 
 def _sheet_rows(

@@ -18,7 +18,7 @@ import orjson
 from pydantic import Field
 
 from engine.errors import TaskFailed
-from engine.ion import IonWriter, read_rows
+from engine.ion import MAX_ROW_CHARS, IonWriter, read_rows
 from engine.plugin import RunContext, Task, plugin
 from engine.values import jsonable
 from tasks.properties import masks_failures, render_flag, render_text
@@ -85,7 +85,9 @@ def json_array_items(handle: IO[str]) -> Iterator[Any]:
     if position == len(buffer) and is_done:
         return
     if buffer[position : position + 1] != "[":
-        buffer += handle.read()  # one document that is not an array: it is one row
+        buffer += handle.read(MAX_ROW_CHARS + 1)  # one document that is not an array: one row
+        if len(buffer) > MAX_ROW_CHARS:
+            raise TaskFailed(f"a JSON value over {MAX_ROW_CHARS} characters cannot be one row")
         try:
             yield json.loads(buffer)
         except json.JSONDecodeError as exc:
@@ -122,6 +124,8 @@ def json_array_items(handle: IO[str]) -> Iterator[Any]:
 
 
 def _more(handle: IO[str], buffer: str, position: int) -> tuple[str, int, bool]:
+    if len(buffer) - position > MAX_ROW_CHARS:
+        raise TaskFailed(f"an item of the JSON array is over {MAX_ROW_CHARS} characters")
     chunk = handle.read(max(_CHUNK, len(buffer) - position))
     return buffer[position:] + chunk, 0, not chunk
 

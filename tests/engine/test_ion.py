@@ -126,3 +126,15 @@ def test_any_value_podium_writes_reads_back_unchanged(value: object) -> None:
 def _surrogates(value: object) -> bool:
     # a lone surrogate is not UTF-8: it is written as U+FFFD
     return "\\ud8" in repr(value) or "\\udc" in repr(value) or "\\ud" in repr(value)
+
+
+def test_an_endless_line_is_refused_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ion, "MAX_ROW_CHARS", 1000)
+    path = tmp_path / "rows.ion"
+    path.write_text('{a:1}\n{a:"' + "x" * 5000 + '"}\n')
+    rows = ion.read_rows(path)
+    assert next(rows) == {"a": 1}
+    with pytest.raises(ion.IonError, match="line 2: a row over 1000 characters"):
+        next(rows)

@@ -3,8 +3,10 @@ cells both ways, one sheet per file, sheet selection, and what is refused."""
 
 from __future__ import annotations
 
+import zipfile
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 
@@ -80,3 +82,20 @@ tasks:
     assert outcome.state == "FAILED"
     assert any("number formatter" in m for m in outcome.messages("formatted"))
     assert any("not an Excel workbook" in m for m in outcome.messages("broken"))
+
+
+async def test_a_zip_bomb_posing_as_a_workbook_is_refused(harness: Harness, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xlsx"
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("xl/sharedStrings.xml", "w") as part,
+    ):
+        for _ in range(120):
+            part.write(b"\0" * (1 << 20))
+    uri = harness.podium.storage.write("inputs/bomb.xlsx", bomb.read_bytes())
+    outcome = await harness.run(
+        HEADER
+        + f'tasks:\n  - {{id: bomb, type: io.kestra.plugin.serdes.excel.ExcelToIon, from: "{uri}"}}\n'
+    )
+    assert outcome.state == "FAILED"
+    assert any("zip bomb" in m for m in outcome.messages("bomb"))
