@@ -10,7 +10,7 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out
     notifications/  Slack and generic webhooks
-    serdes/         CSV and JSON files to and from Ion, Kestra's row format (Excel,
+    serdes/         CSV, JSON, XML files to and from Ion, Kestra's row format (Excel,
                     Avro and Parquet behind the `serdes` extra)
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
