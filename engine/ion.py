@@ -50,6 +50,7 @@ from engine.errors import PodiumError
 
 __all__ = [
     "ION_SUFFIX",
+    "MAX_ROW_CHARS",
     "IonError",
     "IonWriter",
     "dumps",
@@ -62,6 +63,8 @@ __all__ = [
 ION_SUFFIX = ".ion"
 _JSON_SUFFIXES = (".jsonl", ".ndjson")
 _SLICE = 1 << 20
+MAX_ROW_CHARS = 64 << 20
+"""A row (one line) longer than this is refused when read: 64 Mi characters."""
 
 
 class IonError(PodiumError):
@@ -191,8 +194,9 @@ def ion_line(value: Any) -> bytes:
 class IonWriter:
     """Rows appended to a binary handle as Ion lines, flushed in 1 MiB slices.
 
-    `add` returns a slice to write once one is full, so an async caller can write it off
-    the event loop; `write` writes in the calling thread (for workers and scripts)."""
+    `add` takes a bounded batch and returns a slice to write once one is full, so an
+    async caller can write it off the event loop; `write` streams any number of rows to
+    the handle in the calling thread (for workers and scripts); `close` writes the rest."""
 
     def __init__(self, handle: BinaryIO | None = None) -> None:
         self.handle = handle
@@ -215,11 +219,15 @@ class IonWriter:
         return chunk
 
     def write(self, rows: Iterable[Any]) -> None:
+        """Write rows to the handle, a slice at a time: `rows` may be a stream."""
         if self.handle is None:
             raise RuntimeError("this IonWriter has no handle; use add() and take()")
-        chunk = self.add(rows)
-        if chunk:
-            self.handle.write(chunk)
+        pending = self._pending
+        for row in rows:
+            pending += ion_line(row)
+            self.size += 1
+            if len(pending) >= _SLICE:
+                self.handle.write(self.take())
 
     def write_one(self, row: Any) -> None:
         self.write((row,))
@@ -483,8 +491,10 @@ def _plain(value: Any) -> Any:
 def loads(text: str, *, where: str = "Ion text") -> list[Any]:
     """Every value of Ion text written one (or more) per line."""
     values: list[Any] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        values.extend(_loads_line(line, f"{where}, line {number}"))
+    # only \n ends a line: str.splitlines() would also cut at U+0085, U+2028 … in strings
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            values.extend(_loads_line(line.rstrip("\r"), f"{where}, line {number}"))
     return values
 
 
@@ -514,7 +524,10 @@ def read_rows(path: Path, *, name: str | None = None) -> Iterator[Any]:
     where = name or path.name
     is_json = path.suffix.lower() in _JSON_SUFFIXES
     with path.open("r", encoding="utf-8", newline="\n") as handle:
-        for number, line in enumerate(handle, 1):
+        # readline with a bound: one endless line must not take the whole memory
+        for number, line in enumerate(iter(lambda: handle.readline(MAX_ROW_CHARS + 1), ""), 1):
+            if len(line) > MAX_ROW_CHARS:
+                raise IonError(f"{where}, line {number}: a row over {MAX_ROW_CHARS} characters")
             if not line.strip():
                 continue
             if is_json:

@@ -12,6 +12,8 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
                     (extra `mysql`)
     notifications/  Slack and generic webhooks; executions' summaries to chat tools
     email/          MailSend, MailExecution over SMTP (extra `email`)
+    serdes/         CSV, JSON, XML files to and from Ion, Kestra's row format (Excel,
+                    Avro and Parquet behind the `serdes` extra)
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -24,6 +26,7 @@ from tasks.http import HTTP_TASKS
 from tasks.jdbc import JDBC_TASKS, JDBC_TRIGGERS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
+from tasks.serdes import SERDES_TASKS
 
 __all__ = ["ALL_TASKS", "ALL_TRIGGERS", "OPTIONAL_FAMILIES", "UNAVAILABLE"]
 
@@ -33,6 +36,7 @@ ALL_TASKS: tuple[type, ...] = (
     *HTTP_TASKS,
     *JDBC_TASKS,
     *NOTIFICATIONS_TASKS,
+    *SERDES_TASKS,
 )
 
 # Triggers that live beside their task family (a query polled on a schedule).
@@ -46,6 +50,9 @@ OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     # MailSend and MailExecution's former home, which Kestra keeps as aliases
     OptionalFamily("io.kestra.plugin.notifications.mail.", "tasks.email", "email"),
     OptionalFamily("io.kestra.plugin.jdbc.mysql.", "tasks.jdbc.mysql", "mysql"),
+    OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes"),
+    OptionalFamily("io.kestra.plugin.serdes.avro.", "tasks.serdes.avro", "serdes"),
+    OptionalFamily("io.kestra.plugin.serdes.parquet.", "tasks.serdes.parquet", "serdes"),
 )
 
 # Kestra types Podium knows it lacks: a flow using one is refused at load with the reason.

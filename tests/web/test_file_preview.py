@@ -18,6 +18,13 @@ def test_csv_tsv_json_lines_json_and_text(tmp_path: Path) -> None:
     assert preview_of(tmp_path / "a.jsonl") == {
         "type": "json", "rows": [{"a": 1}, "not json"], "truncated": False,
     }  # fmt: skip
+    (tmp_path / "rows.ion").write_text(
+        '{id:1,price:2.50,at:LocalDateTime::"2019-01-01T10:00:00",raw:{{AAE=}}}\n{oops\n'
+    )
+    assert preview_of(tmp_path / "rows.ion")["rows"] == [
+        {"id": 1, "price": 2.5, "at": "2019-01-01T10:00:00", "raw": "AAE="},
+        "{oops",
+    ]
     (tmp_path / "a.json").write_text('{"k": [1, 2]}')
     assert preview_of(tmp_path / "a.json") == {
         "type": "json",

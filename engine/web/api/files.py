@@ -17,7 +17,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from engine import ion
 from engine.errors import StorageError
+from engine.values import jsonable
 from engine.web.api import Services
 from engine.web.http import ApiError, ApiRoutes, json_response
 
@@ -43,12 +45,16 @@ def preview_of(path: Path) -> dict[str, Any]:
         table = [row for _, row in zip(range(PREVIEW_ROWS), reader, strict=False)]
         return {"type": "csv", "rows": table, "truncated": is_cut or len(lines) > len(table)}
     if suffix in (".jsonl", ".ndjson", ".ion"):
-        lines = [line for line in text.splitlines() if line.strip()]
+        # only \n ends a row: splitlines() would also cut at U+2028 inside a string
+        lines = [line for line in text.split("\n") if line.strip()]
+        if is_cut and lines:
+            lines = lines[:-1]  # the last line may be cut in the middle
         rows: list[Any] = []
         for line in lines[:PREVIEW_ROWS]:
             try:
-                rows.append(json.loads(line))
-            except ValueError:
+                # Ion (a query's STORE result) shown as JSON; JSON lines are Ion too
+                rows.extend(jsonable(ion.loads(line)) if suffix == ".ion" else [json.loads(line)])
+            except (ValueError, ion.IonError):
                 rows.append(line)
         return {"type": "json", "rows": rows, "truncated": is_cut or len(lines) > len(rows)}
     if suffix == ".json" and not is_cut:
