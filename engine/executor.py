@@ -128,6 +128,7 @@ class Executor:
             envs=dict(settings.envs),
             namespace_files=namespace_files or NamespaceFiles(store),
             fetch_logs=self._fetch_logs,
+            flows=flows,
             max_output_bytes=settings.max_output_bytes,
         )
         self._owned: dict[str, _Owned] = {}

@@ -34,4 +34,7 @@ ALL_TASKS: tuple[type, ...] = (
 )
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
-OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = ()
+OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
+    OptionalFamily("io.kestra.plugin.git.", "tasks.git", "git"),  # needs the git program
+    OptionalFamily("io.kestra.plugin.dbt.", "tasks.dbt", "dbt"),
+)
