@@ -188,7 +188,7 @@ class DbtRefreshing(DbtCommand):
 
 def _command(name: str, base: type[DbtCommand]) -> type[DbtCommand]:
     cls = type(name, (base,), {"__doc__": f"dbt {name.lower()}", "command": name.lower()})
-    return plugin(f"io.kestra.plugin.dbt.cli.{name}")(cls)  # type: ignore[no-any-return]
+    return plugin(f"io.kestra.plugin.dbt.cli.{name}")(cls)
 
 
 COMMAND_TASKS: tuple[type[DbtCommand], ...] = (
