@@ -143,7 +143,7 @@ class TaskFlows:
         records = await self._repository().list()
         return sorted(
             (
-                FlowSource(r.namespace, r.id, r.source)
+                FlowSource(r.namespace, r.id, r.source, r.revision)
                 for r in records
                 if not r.is_deleted
                 and (

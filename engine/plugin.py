@@ -237,6 +237,7 @@ class FlowSource:
     namespace: str
     id: str
     source: str
+    revision: int = 0
 
 
 class FlowsAccess(Protocol):

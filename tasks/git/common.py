@@ -1,12 +1,15 @@
 """Properties every git task shares (Kestra's `AbstractGitTask`) and the diff they report.
 
 `diff` outputs are internal-storage files of JSON lines, one per changed path:
-`{"gitPath": …, "kestraPath": …, "syncState": "ADDED" | "UPDATED" | "DELETED" |
-"UNCHANGED"}` for namespace files, with `namespace`/`flowId` for flows.
+syncs write `{"gitPath", "kestraPath", "syncState"}` per namespace file (`ADDED`,
+`OVERWRITTEN`, `UNCHANGED`, `DELETED`) and `{"gitPath", "namespace", "flowId", "revision",
+"syncState"}` per flow (`ADDED`, `UPDATED`, `UNCHANGED`, `DELETED`); pushes write
+`{"file", "additions", "deletions"}` per changed file, from `git diff --numstat`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,7 +19,10 @@ from engine.errors import TaskFailed
 from engine.plugin import RunContext, Task
 from tasks.git.repo import GitRemote, GitSession, check_ref
 
-__all__ = ["GitTask", "store_diff"]
+__all__ = ["GitTask", "log_diff", "replace_namespace", "store_diff"]
+
+# A flow's top-level `namespace:` line, as Kestra finds it to rewrite it.
+_NAMESPACE_LINE = re.compile(r"^namespace:[ \t]*(.*)$", re.MULTILINE)
 
 
 class GitTask(Task):
@@ -54,7 +60,7 @@ def _text(ctx: RunContext, value: str | None) -> str | None:
 
 
 def store_diff(ctx: RunContext, rows: Iterable[Mapping[str, Any]]) -> str:
-    """The diff as a JSON-lines file in internal storage; its URI."""
+    """The diff as a JSON-lines file in internal storage (Kestra writes ION); its URI."""
     data = b"".join(orjson.dumps(dict(row)) + b"\n" for row in rows)
     return ctx.storage.put_bytes("diff.jsonl", data)
 
@@ -62,6 +68,16 @@ def store_diff(ctx: RunContext, rows: Iterable[Mapping[str, Any]]) -> str:
 def log_diff(ctx: RunContext, rows: Iterable[Mapping[str, Any]], *, dry_run: bool) -> None:
     verb = "would be" if dry_run else "is"
     for row in rows:
-        if row["syncState"] != "UNCHANGED":
-            target = row.get("kestraPath") or row.get("gitPath")
-            ctx.logger.info(f"{target} {verb} {str(row['syncState']).lower()}")
+        if row.get("syncState", "CHANGED") != "UNCHANGED":
+            target = row.get("kestraPath") or row.get("file") or row.get("gitPath")
+            if "flowId" in row:
+                target = f"flow {row['namespace']}.{row['flowId']}"
+            change = str(row.get("syncState", "changed")).lower()
+            ctx.logger.info(f"{target} {verb} {change}")
+
+
+def replace_namespace(source: str, namespace: str) -> str | None:
+    """The flow source with its top-level namespace set (None if it has no such line)."""
+    if not _NAMESPACE_LINE.search(source):
+        return None
+    return _NAMESPACE_LINE.sub(lambda _: f"namespace: {namespace}", source, count=1)

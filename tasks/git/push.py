@@ -3,22 +3,27 @@
 Clone `branch` (or start it from the remote's default branch when it does not exist),
 make `gitDirectory` hold what Podium has — with `delete` (the default, as in Kestra),
 files git has and Podium no longer has are removed — then commit with the author and
-message given and push. Nothing changed means no commit. `dryRun` logs the diff and
-pushes nothing. Flows of a child namespace go in a sub-folder named after the part of
-the namespace below the source namespace (`company.team.sub` → `<gitDirectory>/sub/`).
+message given and push. Nothing changed means no commit (`commitId` and `commitURL` are
+then null, as in Kestra). `dryRun` logs the diff and pushes nothing. Only paths the push
+selects (`files` globs, `flows` id globs) are deleted. Flows of a child namespace go in a
+sub-folder named after the part of the namespace below the source namespace
+(`company.team.sub` → `<gitDirectory>/sub/`); `targetNamespace` rewrites each flow's
+top-level `namespace:` line (source prefix → target prefix) in what is pushed.
+Outputs: `commitId`, `commitURL`, and the diff file as `files` or `flows`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.errors import TaskFailed
 from engine.plugin import RunContext, plugin
-from tasks.git.common import GitTask, log_diff, store_diff
+from tasks.git.common import GitTask, log_diff, replace_namespace, store_diff
 from tasks.git.repo import GitSession, inside, relative_files
 from tasks.scripts.nsfiles import path_predicate
 
@@ -37,10 +42,17 @@ class PushTask(GitTask):
         """Path below gitDirectory (`/a/b`) → content."""
         raise NotImplementedError
 
+    output_name: ClassVar[str] = "diff"
+
+    def selects(self, ctx: RunContext) -> Callable[[str], bool]:
+        """Which paths below gitDirectory this push owns (only those may be deleted)."""
+        return lambda path: True
+
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
-        git_directory = str(ctx.render(self.gitDirectory))
+        git_directory = str(ctx.render(self.gitDirectory)).strip("/")
         branch = self.rendered_branch(ctx)
         wanted = await self.desired(ctx)
+        owned = self.selects(ctx)
         with tempfile.TemporaryDirectory(prefix="podium-push-") as tmp, self.session(ctx) as git:
             repo = Path(tmp) / "repo"
             if await git.has_branch(branch):
@@ -50,52 +62,37 @@ class PushTask(GitTask):
                 await git.clone(repo, branch=None, depth=1)
                 await git.run("checkout", "--quiet", "-B", branch, cwd=repo)
             root = inside(repo, git_directory)
-            rows = await asyncio.to_thread(self._apply, root, git_directory, wanted)
+            await asyncio.to_thread(self._write, root, wanted, owned)
+            await git.run("add", "--all", "--", git_directory or ".", cwd=repo)
+            numstat = await git.run("diff", "--cached", "--numstat", "--no-renames", cwd=repo)
+            rows = [_numstat_row(line) for line in numstat.splitlines() if line.strip()]
             log_diff(ctx, rows, dry_run=self.dryRun)
-            diff = store_diff(ctx, rows)
-            status = await git.run("status", "--porcelain", cwd=repo)
-            if self.dryRun or not status.strip():
-                if not status.strip():
-                    ctx.logger.info("nothing to commit: git already has it")
-                head = (await git.run("rev-parse", "HEAD", cwd=repo, check=False)).strip()
-                return {"commitId": head if len(head) == 40 else None, "diff": diff}
-            commit_id = await self._commit_and_push(ctx, git, repo, branch)
-        return {
-            "commitId": commit_id,
-            "commitURL": f"{git.remote.display.removesuffix('.git')}/commit/{commit_id}",
-            "diff": diff,
-        }
+            outputs: dict[str, Any] = {
+                self.output_name: store_diff(ctx, rows),
+                "commitId": None,
+                "commitURL": None,
+            }
+            if self.dryRun:
+                ctx.logger.info(f"dry run: nothing is pushed to {git.remote.display}")
+            elif not rows:
+                ctx.logger.info("no changes to commit: nothing is pushed")
+            else:
+                commit_id = await self._commit_and_push(ctx, git, repo, branch)
+                outputs["commitId"] = commit_id
+                base = git.remote.display.removesuffix(".git")
+                outputs["commitURL"] = f"{base}/commit/{commit_id}"
+        return outputs
 
-    def _apply(
-        self, root: Path, git_directory: str, wanted: Mapping[str, bytes]
-    ) -> list[dict[str, Any]]:
+    def _write(self, root: Path, wanted: Mapping[str, bytes], owned: Callable[[str], bool]) -> None:
         existing = relative_files(root)
-        rows: list[dict[str, Any]] = []
-        prefix = git_directory.strip("/")
-        for path, data in sorted(wanted.items()):
+        for path, data in wanted.items():
             target = inside(root, path)
-            old = existing.get(path)
-            state = "ADDED" if old is None else "UNCHANGED"
-            if old is not None and old.read_bytes() != data:
-                state = "UPDATED"
-            if state != "UNCHANGED" and not self.dryRun:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            rows.append(
-                {"gitPath": f"{prefix}{path}".lstrip("/"), "kestraPath": path, "syncState": state}
-            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         if self.delete:
-            for path in sorted(set(existing) - set(wanted)):
-                if not self.dryRun:
+            for path in set(existing) - set(wanted):
+                if owned(path):
                     existing[path].unlink()
-                rows.append(
-                    {
-                        "gitPath": f"{prefix}{path}".lstrip("/"),
-                        "kestraPath": None,
-                        "syncState": "DELETED",
-                    }
-                )
-        return rows
 
     async def _commit_and_push(
         self, ctx: RunContext, git: GitSession, repo: Path, branch: str
@@ -105,7 +102,6 @@ class PushTask(GitTask):
         message = str(ctx.render(self.commitMessage))
         if not message.strip():
             raise TaskFailed("'commitMessage' must not be empty")
-        await git.run("add", "--all", "--", ".", cwd=repo)
         await git.run(
             "-c", f"user.name={name}", "-c", f"user.email={email}",
             "commit", "--quiet", "--no-verify", "-m", message, cwd=repo,
@@ -122,16 +118,21 @@ class PushTask(GitTask):
 class PushNamespaceFiles(PushTask):
     """Commit a namespace's files (those `files` selects) to `gitDirectory` and push."""
 
+    output_name: ClassVar[str] = "files"
+
     namespace: str | None = None
     gitDirectory: str = "_files"
     files: list[str] | str | None = None
 
-    async def desired(self, ctx: RunContext) -> dict[str, bytes]:
-        namespace = str(ctx.render(self.namespace)) if self.namespace else ctx.namespace
+    def selects(self, ctx: RunContext) -> Callable[[str], bool]:
         patterns = ctx.render(self.files) if self.files is not None else None
         if isinstance(patterns, str):
             patterns = [patterns]
-        keep = path_predicate([str(p) for p in patterns or []])
+        return path_predicate([str(p) for p in patterns or []])
+
+    async def desired(self, ctx: RunContext) -> dict[str, bytes]:
+        namespace = str(ctx.render(self.namespace)) if self.namespace else ctx.namespace
+        keep = self.selects(ctx)
         listed = await ctx.namespace_files.list_files(namespace)
         return {
             path: await ctx.namespace_files.read(namespace, path)
@@ -145,27 +146,53 @@ class PushFlows(PushTask):
     """Commit the flows of `sourceNamespace` (those `flows` names, all by default) to
     `gitDirectory` as `<flow id>.yml` and push."""
 
+    output_name: ClassVar[str] = "flows"
+
     sourceNamespace: str | None = None
     targetNamespace: str | None = None
     gitDirectory: str = "_flows"
     flows: list[str] | str | None = None
     includeChildNamespaces: bool = False
 
-    async def desired(self, ctx: RunContext) -> dict[str, bytes]:
-        if self.targetNamespace:
-            raise TaskFailed(
-                "'targetNamespace' (rewriting flows' namespace on push) is not supported"
-            )
-        namespace = str(ctx.render(self.sourceNamespace)) if self.sourceNamespace else ctx.namespace
+    def selects(self, ctx: RunContext) -> Callable[[str], bool]:
         selected = ctx.render(self.flows) if self.flows is not None else None
         if isinstance(selected, str):
             selected = [selected]
         keep = path_predicate([f"glob:{s}" for s in selected or []])
+        return lambda path: keep(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+
+    async def desired(self, ctx: RunContext) -> dict[str, bytes]:
+        namespace = str(ctx.render(self.sourceNamespace)) if self.sourceNamespace else ctx.namespace
+        target = str(ctx.render(self.targetNamespace)) if self.targetNamespace else None
+        keep = self.selects(ctx)
         found: dict[str, bytes] = {}
         for flow in await ctx.flows.list(namespace, include_children=self.includeChildNamespaces):
-            if not keep(flow.id):
+            if not keep(f"/{flow.id}.yml"):
                 continue
-            below = flow.namespace[len(namespace) :].lstrip(".").replace(".", "/")
+            rest = flow.namespace[len(namespace) :]
+            source = flow.source
+            if target is not None:
+                rewritten = replace_namespace(source, target + rest)
+                if rewritten is None:
+                    raise TaskFailed(f"flow {flow.namespace}.{flow.id}: no 'namespace:' line")
+                source = rewritten
+            below = rest.lstrip(".").replace(".", "/")
             path = f"/{below}/{flow.id}.yml" if below else f"/{flow.id}.yml"
-            found[path] = flow.source.encode("utf-8")
+            found[path] = source.encode("utf-8")
         return found
+
+
+_NUMSTAT = re.compile(r"^(\d+|-)\t(\d+|-)\t(.+)$")
+
+
+def _numstat_row(line: str) -> dict[str, Any]:
+    """`git diff --numstat` line → Kestra's diff row (binary files count as 0 lines)."""
+    match = _NUMSTAT.match(line)
+    if not match:
+        return {"file": line, "additions": "+0", "deletions": "-0"}
+    added, deleted, name = match.groups()
+    return {
+        "file": name,
+        "additions": f"+{0 if added == '-' else added}",
+        "deletions": f"-{0 if deleted == '-' else deleted}",
+    }

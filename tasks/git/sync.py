@@ -5,7 +5,8 @@ namespace holds, and then write every change at once: namespace files in one
 transaction, flows only after every flow file validated. A clone that fails (wrong
 credentials, unknown branch) or an invalid flow therefore changes nothing. `dryRun`
 computes and logs the same diff and writes nothing. `delete: true` removes what git does
-not have; the flow that runs SyncFlows is never deleted by it.
+not have; the flow that runs SyncFlows is never deleted by it. Outputs are Kestra's: the
+URI of the diff file, as `files` (SyncNamespaceFiles) or `flows` (SyncFlows).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from engine.errors import FlowDefinitionError, PodiumError, TaskFailed
 from engine.plugin import RunContext, plugin
-from tasks.git.common import GitTask, log_diff, store_diff
+from tasks.git.common import GitTask, log_diff, replace_namespace, store_diff
 from tasks.git.repo import inside, relative_files
 
 __all__ = ["SyncFlows", "SyncNamespaceFiles"]
@@ -65,7 +66,7 @@ class SyncNamespaceFiles(GitTask):
                 same = current[path] == len(data) and (
                     await ctx.namespace_files.read(namespace, path) == data
                 )
-                state = "UNCHANGED" if same else "UPDATED"
+                state = "UNCHANGED" if same else "OVERWRITTEN"
             if state != "UNCHANGED":
                 changed[path] = data
             rows.append(_row(git_directory, path, state))
@@ -82,7 +83,7 @@ class SyncNamespaceFiles(GitTask):
                 raise TaskFailed(
                     f"cannot write the namespace files of {namespace}: {exc}"
                 ) from None
-        return {"diff": store_diff(ctx, rows)}
+        return {"files": store_diff(ctx, rows)}
 
 
 def _row(git_directory: str, path: str, state: str) -> dict[str, Any]:
@@ -95,10 +96,11 @@ def _row(git_directory: str, path: str, state: str) -> dict[str, Any]:
 
 @plugin("io.kestra.plugin.git.SyncFlows")
 class SyncFlows(GitTask):
-    """Make the flows of `targetNamespace` those in `gitDirectory` (YAML files; with
-    `includeChildNamespaces`, also those in its sub-folders, for child namespaces)."""
+    """Make the flows of `targetNamespace` those in `gitDirectory`. As in Kestra, the folder
+    decides the namespace: a flow file's top-level `namespace:` is rewritten to
+    `targetNamespace` (plus `.a.b` for a file in `a/b/`, with `includeChildNamespaces`)."""
 
-    targetNamespace: str | None = None
+    targetNamespace: str
     gitDirectory: str = "_flows"
     includeChildNamespaces: bool = False
     delete: bool = False
@@ -106,8 +108,8 @@ class SyncFlows(GitTask):
     ignoreInvalidFlows: bool = False
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
-        namespace = str(ctx.render(self.targetNamespace)) if self.targetNamespace else ctx.namespace
-        git_directory = str(ctx.render(self.gitDirectory))
+        namespace = str(ctx.render(self.targetNamespace))
+        git_directory = str(ctx.render(self.gitDirectory)).strip("/")
         with tempfile.TemporaryDirectory(prefix="podium-sync-") as tmp:
             root = await _clone_directory(self, ctx, Path(tmp), git_directory)
             files = {
@@ -120,17 +122,17 @@ class SyncFlows(GitTask):
             sources = await asyncio.to_thread(_read_all, files)
         wanted = self._validate(ctx, namespace, git_directory, sources)
         current = {
-            (f.namespace, f.id): f.source
+            (f.namespace, f.id): f
             for f in await ctx.flows.list(namespace, include_children=self.includeChildNamespaces)
         }
         rows: list[dict[str, Any]] = []
-        to_save: list[tuple[str, str]] = []
         for key, (git_path, source) in sorted(wanted.items()):
             old = current.get(key)
-            state = "ADDED" if old is None else "UNCHANGED" if old == source else "UPDATED"
-            if state != "UNCHANGED":
-                to_save.append((git_path, source))
-            rows.append(_flow_row(git_path, key, state))
+            state = "ADDED" if old is None else "UNCHANGED" if old.source == source else "UPDATED"
+            revision = old.revision if old is not None else None
+            if state != "UNCHANGED" and not self.dryRun:
+                revision = (await ctx.flows.save(source, name=git_path))[2]
+            rows.append(_flow_row(git_path, key, state, revision))
         removed = (
             [
                 key
@@ -140,45 +142,36 @@ class SyncFlows(GitTask):
             if self.delete
             else []
         )
-        rows += [_flow_row(None, key, "DELETED") for key in removed]
+        for key in removed:
+            if not self.dryRun:
+                await ctx.flows.delete(*key)
+            rows.append(_flow_row(None, key, "DELETED", current[key].revision))
         log_diff(ctx, rows, dry_run=self.dryRun)
-        if not self.dryRun:
-            for git_path, source in to_save:
-                await ctx.flows.save(source, name=git_path)
-            for flow_namespace, flow_id in removed:
-                await ctx.flows.delete(flow_namespace, flow_id)
-        return {
-            "diff": store_diff(ctx, rows),
-            "flows": [
-                {"namespace": k[0], "flowId": k[1], "syncState": r["syncState"]}
-                for k, r in zip([*sorted(wanted), *removed], rows, strict=True)
-            ],
-        }
+        return {"flows": store_diff(ctx, rows)}
 
     def _validate(
         self, ctx: RunContext, namespace: str, git_directory: str, sources: Mapping[str, bytes]
     ) -> dict[tuple[str, str], tuple[str, str]]:
-        """(namespace, id) → (git path, source) of every flow file; nothing is saved when
-        one is invalid or outside the target namespace."""
+        """(namespace, id) → (git path, source as it will be saved) of every flow file;
+        nothing is saved when one is invalid."""
         wanted: dict[tuple[str, str], tuple[str, str]] = {}
         problems: list[str] = []
         for path, data in sources.items():
-            git_path = f"{git_directory.strip('/')}{path}"
+            git_path = f"{git_directory}{path}" if git_directory else path[1:]
+            folder = path.rsplit("/", 1)[0].strip("/").replace("/", ".")
+            target = f"{namespace}.{folder}" if folder else namespace
             try:
-                source = data.decode("utf-8")
+                source = replace_namespace(data.decode("utf-8"), target)
+                if source is None:
+                    raise ValueError("no top-level 'namespace:' line")
                 key = ctx.flows.validate(source, name=git_path)
-            except (UnicodeDecodeError, FlowDefinitionError) as exc:
+            except (UnicodeDecodeError, ValueError, FlowDefinitionError) as exc:
                 if self.ignoreInvalidFlows:
                     ctx.logger.warning(f"{git_path} is skipped: {exc}")
                     continue
                 problems.append(f"{git_path}: {exc}")
                 continue
-            is_inside = key[0] == namespace or (
-                self.includeChildNamespaces and key[0].startswith(namespace + ".")
-            )
-            if not is_inside:
-                problems.append(f"{git_path}: flow {key[0]}.{key[1]} is not in {namespace}")
-            elif key in wanted:
+            if key in wanted:
                 problems.append(f"{git_path}: flow {key[0]}.{key[1]} is also in {wanted[key][0]}")
             else:
                 wanted[key] = (git_path, source)
@@ -187,11 +180,13 @@ class SyncFlows(GitTask):
         return wanted
 
 
-def _flow_row(git_path: str | None, key: tuple[str, str], state: str) -> dict[str, Any]:
+def _flow_row(
+    git_path: str | None, key: tuple[str, str], state: str, revision: int | None
+) -> dict[str, Any]:
     return {
         "gitPath": git_path,
         "namespace": key[0],
         "flowId": key[1],
-        "kestraPath": f"{key[0]}/{key[1]}",
+        "revision": revision,
         "syncState": state,
     }

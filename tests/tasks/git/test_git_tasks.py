@@ -85,7 +85,8 @@ async def test_sync_namespace_files_sync_resync_dry_run_and_delete(
         "/models/a.sql",
     ]
     states = {
-        r["kestraPath"]: r["syncState"] for r in _diff(harness, outcome.run("sync").outputs["diff"])
+        r["kestraPath"]: r["syncState"]
+        for r in _diff(harness, outcome.run("sync").outputs["files"])
     }
     assert states == {"/dbt_project.yml": "ADDED", "/models/a.sql": "ADDED"}
 
@@ -93,11 +94,11 @@ async def test_sync_namespace_files_sync_resync_dry_run_and_delete(
     dry = await harness.run(_sync_files(server, delete=True, dry_run=True))
     assert dry.state == "SUCCESS", dry.messages()
     states = {
-        r["kestraPath"]: r["syncState"] for r in _diff(harness, dry.run("sync").outputs["diff"])
+        r["kestraPath"]: r["syncState"] for r in _diff(harness, dry.run("sync").outputs["files"])
     }
     assert states == {
         "/dbt_project.yml": "UNCHANGED",
-        "/models/a.sql": "UPDATED",
+        "/models/a.sql": "OVERWRITTEN",
         "/models/b.sql": "ADDED",
         "/local_only.txt": "DELETED",
     }
@@ -174,7 +175,8 @@ async def test_sync_flows_validates_everything_first_then_saves_and_deletes(
         "flows",
         {
             "flows/hello.yml": HELLO.format(message="v1"),
-            "flows/sub/child.yml": HELLO.replace("namespace: prod", "namespace: prod.sub").format(
+            # the folder decides the namespace, whatever the file says (as in Kestra)
+            "flows/sub/child.yml": HELLO.replace("namespace: prod", "namespace: dev.x").format(
                 message="child"
             ),
         },
@@ -186,6 +188,13 @@ async def test_sync_flows_validates_everything_first_then_saves_and_deletes(
     assert ids == [("prod", "hello"), ("prod", "sync_flows"), ("prod.sub", "hello")]
     hello = await flows.get("prod", "hello")
     assert hello is not None and hello.tasks[0].message == "v1"  # type: ignore[attr-defined]
+    diff = _diff(harness, outcome.run("sync").outputs["flows"])
+    assert {(r["namespace"], r["flowId"], r["syncState"]) for r in diff} == {
+        ("prod", "hello", "ADDED"),
+        ("prod.sub", "hello", "ADDED"),
+        ("prod", "old_one", "DELETED"),
+    }
+    assert all(r["revision"] == 1 for r in diff)
 
     # one invalid flow: nothing of the change is saved
     server.commit(
@@ -250,12 +259,65 @@ async def test_push_flows_and_files_then_clone(podium_and_git: tuple[Harness, Gi
     assert server.read("pushed", "_flows/push.yml") == flow
     commit = outcome.run("files").outputs["commitId"]
     assert len(commit) == 40
+    assert outcome.run("files").outputs["commitURL"].endswith(f"/pushed/commit/{commit}")
+    diff = _diff(harness, outcome.run("files").outputs["files"])
+    assert {r["file"]: (r["additions"], r["deletions"]) for r in diff} == {
+        "_files/models/a.sql": ("+1", "-0"),
+        "_files/stale.sql": ("+0", "-1"),
+    }
     assert outcome.run("clone").outputs["directory"].endswith("/checkout")
 
-    # nothing changed: no new commit; a new branch is created from the default one
+    # nothing changed: no commit, as Kestra; a new branch is created from the default one
     again = await harness.run(flow)
     assert again.state == "SUCCESS"
-    assert again.run("files").outputs["commitId"] == commit
+    assert again.run("files").outputs["commitId"] is None
+    assert _diff(harness, again.run("files").outputs["files"]) == []
     branch = await harness.run(PUSH.format(url=server.url("pushed"), branch="feature/x"))
     assert branch.state == "SUCCESS", branch.messages()
     assert "_files/models/a.sql" in server.tree("pushed", branch="feature/x")
+
+
+PUSH_TO_PROD = """
+id: release
+namespace: dev
+tasks:
+  - id: push
+    type: io.kestra.plugin.git.PushFlows
+    url: {url}
+    username: podium
+    password: "{{{{ secret('GIT_PASSWORD') }}}}"
+    sourceNamespace: dev
+    targetNamespace: prod
+    includeChildNamespaces: true
+    flows: "rel*"
+    dryRun: {dry_run}
+"""
+
+
+async def test_push_flows_rewrites_the_namespace_and_dry_run_pushes_nothing(
+    podium_and_git: tuple[Harness, GitServer],
+) -> None:
+    harness, server = podium_and_git
+    server.create("release", {"README.md": "hi\n"})
+    await harness.podium.flows.save(
+        HELLO.replace("id: hello", "id: other").replace("prod", "dev.team").format(message="x")
+    )
+    await harness.podium.flows.save(
+        HELLO.replace("id: hello", "id: related").replace("prod", "dev.team").format(message="y")
+    )
+    dry = await harness.run(PUSH_TO_PROD.format(url=server.url("release"), dry_run="true"))
+    assert dry.state == "SUCCESS", dry.messages()
+    assert dry.run("push").outputs["commitId"] is None
+    assert server.tree("release") == ["README.md"]
+    files = {r["file"] for r in _diff(harness, dry.run("push").outputs["flows"])}
+    assert files == {"_flows/release.yml", "_flows/team/related.yml"}
+
+    outcome = await harness.run(PUSH_TO_PROD.format(url=server.url("release"), dry_run="false"))
+    assert outcome.state == "SUCCESS", outcome.messages()
+    assert sorted(server.tree("release")) == [
+        "README.md",
+        "_flows/release.yml",
+        "_flows/team/related.yml",
+    ]
+    assert "namespace: prod.team\n" in server.read("release", "_flows/team/related.yml")
+    assert "namespace: prod\n" in server.read("release", "_flows/release.yml")
