@@ -4,10 +4,13 @@ Deps): script tasks (tasks/scripts) whose commands are dbt's.
 An attempt, on top of a script task's (runner, env, namespaceFiles, inputFiles…):
 - `profiles` is written to `profiles.yml` in the working directory and dbt is pointed at
   it (`DBT_PROFILES_DIR`); `projectDir` becomes `DBT_PROJECT_DIR`;
-- dbt logs as JSON (`DBT_LOG_FORMAT=json`), read by `results.DbtLogCollector`, never
-  phones home (`DBT_SEND_ANONYMOUS_USAGE_STATS=false`);
-- `loadManifest` puts a manifest from the KV store at `<workingDir>/manifest.json`
-  (for `--state .`); `storeManifest` saves `target/manifest.json` into the KV store;
+- dbt logs as `logFormat` says (`DBT_LOG_FORMAT`, JSON by default), read by
+  `results.DbtLogCollector`: a WARN line makes the task end in WARNING, as Kestra's
+  `warningDetected`; dbt never phones home
+  (`DBT_SEND_ANONYMOUS_USAGE_STATS=false`);
+- `loadManifest` puts a manifest from the KV store at `<project>/target/manifest.json`
+  (for `--state ./target`); `storeManifest` saves `target/manifest.json` into the KV
+  store after the run (failed or not), and both files become `outputFiles`;
 - `parseRunResults` turns `target/run_results.json` into `outputs.<task>.runResults`,
   and a failed node makes the task FAILED with the node named.
 With the Process runner, dbt is the one `pip install 'podium[dbt]'` installed next to
@@ -22,7 +25,7 @@ import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from engine.errors import TaskFailed
 from engine.plugin import Model, RunContext, plugin
@@ -46,17 +49,22 @@ class DbtTask(ScriptTask):
     parseRunResults: bool = True
     storeManifest: KvLocation | None = None
     loadManifest: KvLocation | None = None
+    logFormat: Literal["JSON", "TEXT", "DEBUG", "NONE"] = "JSON"
+    engine: Literal["CORE", "FUSION"] = "CORE"
+    alertWebhook: dict[str, Any] | None = None
 
     def line_collector(self, ctx: RunContext) -> OutputCollector:
         return DbtLogCollector(ctx)
 
     def base_env(self) -> dict[str, str]:
-        return {
-            "DBT_LOG_FORMAT": "json",
+        env = {
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_USE_COLORS": "false",
-            "DBT_PRINTER_WIDTH": "120",
+            "PYTHONUNBUFFERED": "true",
         }
+        if self.logFormat != "NONE":
+            env["DBT_LOG_FORMAT"] = self.logFormat.lower()
+        return env
 
     async def setup(self, prepared: Prepared) -> Setup:
         working = prepared.working_dir
@@ -91,24 +99,47 @@ class DbtTask(ScriptTask):
             ctx.logger.warning(f"no manifest under KV key {key!r}: dbt runs without one")
             return
         text = value if isinstance(value, str) else json.dumps(value)
-        await asyncio.to_thread((working / "manifest.json").write_text, text, encoding="utf-8")
+        target = self._project(ctx, working) / "target" / "manifest.json"
+
+        def write() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+
+        await asyncio.to_thread(write)
+        ctx.logger.info(f"loaded dbt's manifest from KV key {key!r} into {target}")
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
+        if self.engine == "FUSION":
+            raise TaskFailed("engine FUSION (dbt 2.0) is not supported yet: use CORE")
+        if self.alertWebhook is not None:
+            raise TaskFailed("'alertWebhook' is not supported yet: use the flow's errors branch")
         working = ctx.working_dir()
         project = self._project(ctx, working)
         try:
             outputs = await run_script(self, ctx)
         except TaskFailed as failed:
             outputs = dict(failed.outputs)
-            results = await self._results(project, outputs)
+            results = await self._after(ctx, project, outputs)
             failing = failures(results or [])
             if failing:
                 raise TaskFailed(f"dbt failed: {', '.join(failing)}", outputs=outputs) from None
-            raise
-        await self._results(project, outputs)
-        if self.storeManifest is not None:
-            await self._store_manifest(ctx, project)
+            raise TaskFailed(str(failed), outputs=outputs) from None
+        await self._after(ctx, project, outputs)
         return outputs
+
+    async def _after(
+        self, ctx: RunContext, project: Path, outputs: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """What follows every run, failed or not: artifacts, the manifest, the results."""
+        target = project / "target"
+        files = dict(outputs.get("outputFiles") or {})
+        for name in ("manifest.json", "run_results.json"):
+            if (target / name).is_file():
+                files[name] = ctx.storage.put_file(name, target / name)
+        outputs["outputFiles"] = files
+        if self.storeManifest is not None and (target / "manifest.json").is_file():
+            await self._store_manifest(ctx, project)
+        return await self._results(project, outputs)
 
     async def _results(self, project: Path, outputs: dict[str, Any]) -> list[dict[str, Any]] | None:
         if not self.parseRunResults:

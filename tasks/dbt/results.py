@@ -1,7 +1,8 @@
 """What dbt prints and writes, read for Podium.
 
 - `--log-format json` lines: `{"info": {"level": "warn", "msg": …}, "data": …}` become log
-  lines at their level; other lines go to the script collector as usual.
+  lines at their level (a warning makes the task end in WARNING, as in Kestra); other
+  lines go to the script collector as usual.
 - `target/run_results.json`: one output per node (`outputs.<task>.runResults`) with its
   status and timing, and the names of the nodes that failed for the task's error.
 """
@@ -39,6 +40,8 @@ class DbtLogCollector(OutputCollector):
                 pass
             else:
                 self.counts[stream] += 1
+                if level == "WARN":  # Kestra's warningDetected: the task ends in WARNING
+                    self._run_ctx.warn()
                 if message.strip():
                     self._run_ctx.logger.log(level, self._run_ctx.mask(message))
                 return

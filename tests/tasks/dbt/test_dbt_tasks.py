@@ -32,7 +32,7 @@ PROJECT = {
     ),
     "dbt/models/schema.yml": (
         "version: 2\nmodels:\n  - name: boroughs\n    columns:\n"
-        "      - name: borough\n        tests: [unique, not_null]\n"
+        "      - name: borough\n        data_tests: [unique, not_null]\n"
     ),
 }
 
@@ -53,6 +53,7 @@ tasks:
     taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
     namespaceFiles: {{enabled: true}}
     storeManifest: {{key: manifest.json}}
+    loadManifest: {{key: manifest.json}}
     commands: [dbt build]
     profiles: |
       taxi:
@@ -121,6 +122,8 @@ async def test_git_to_dbt_build_on_duckdb_and_postgres_then_a_failing_test(
     assert any("Completed successfully" in m for m in messages), messages
     levels = {line.level for line in outcome.logs if line.task_id == "duckdb"}
     assert "INFO" in levels
+    files = outcome.run("duckdb").outputs["outputFiles"]
+    assert sorted(files) == ["manifest.json", "run_results.json"]
     found, manifest = await TaskKvStore(harness.podium.kv, "taxi").get("manifest.json")
     assert found and "model.taxi.boroughs" in manifest["nodes"]
 
@@ -136,7 +139,10 @@ async def test_git_to_dbt_build_on_duckdb_and_postgres_then_a_failing_test(
     only_duckdb = flow.replace("  - id: postgres", "  - id: postgres\n    disabled: true")
     failing = await harness.wait(await harness.start(only_duckdb), timeout=240)
     assert failing.state == "FAILED"
+    assert any("loaded dbt's manifest" in m for m in failing.messages("duckdb"))
     error = failing.run("duckdb").error or ""
     assert "test.taxi.unique_boroughs_borough" in error and "(fail)" in error, error
     results = {r["uniqueId"]: r["status"] for r in failing.run("duckdb").outputs["runResults"]}
     assert results["model.taxi.boroughs"] == "success"
+    errors = [line.message for line in failing.logs if line.level == "ERROR"]
+    assert any("unique_boroughs_borough" in m for m in errors), errors  # dbt's level kept
