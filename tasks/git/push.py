@@ -86,9 +86,9 @@ class PushTask(GitTask):
     def _write(self, root: Path, wanted: Mapping[str, bytes], owned: Callable[[str], bool]) -> None:
         existing = relative_files(root)
         for path, data in wanted.items():
-            target = inside(root, path)
+            target = inside(root, path)  # checked again after the folders exist
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            inside(root, path).write_bytes(data)
         if self.delete:
             for path in set(existing) - set(wanted):
                 if owned(path):

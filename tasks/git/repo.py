@@ -265,23 +265,29 @@ class GitSession:
 
 
 def relative_files(root: Path, *, recursive: bool = True) -> dict[str, Path]:
-    """Regular files under `root` as `/a/b` → path (never following symbolic links out)."""
+    """Regular files under `root` as `/a/b` → path. A cloned repository is hostile: a
+    symbolic link (to /etc, say) is never followed, neither as a file nor as a folder."""
     found: dict[str, Path] = {}
     if not root.is_dir():
         return found
+    real_root = root.resolve()
     for path in sorted(root.rglob("*") if recursive else root.iterdir()):
         if path.is_symlink() or not path.is_file():
             continue
         relative = path.relative_to(root)
-        if ".git" in relative.parts:
-            continue
+        if ".git" in relative.parts or not path.resolve().is_relative_to(real_root):
+            continue  # below a linked folder
         found["/" + relative.as_posix()] = path
     return found
 
 
 def inside(root: Path, relative: str) -> Path:
-    """`relative` under `root`, refusing `..` and absolute escapes."""
+    """`relative` under `root`, refusing `..`, `.git` and symbolic links that lead out
+    (a repository may hold `_files -> /etc`: reading or writing there must fail)."""
     parts: Sequence[str] = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts) or ".git" in parts:
         raise TaskFailed(f"{relative!r} is not a path inside the repository")
-    return root.joinpath(*parts) if parts else root
+    path = root.joinpath(*parts) if parts else root
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise TaskFailed(f"{relative!r} leads outside the repository (a symbolic link)")
+    return path

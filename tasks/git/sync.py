@@ -33,7 +33,10 @@ async def _clone_directory(
     with task.session(ctx) as git:
         await git.clone(folder / "repo", branch=task.rendered_branch(ctx), depth=1)
         ctx.logger.info(f"cloned {git.remote.display} at {task.rendered_branch(ctx)}")
-    return inside(folder / "repo", git_directory)
+    root = inside(folder / "repo", git_directory)
+    if not root.is_dir():  # a typo must not read as "git is empty" and delete everything
+        raise TaskFailed(f"gitDirectory {git_directory!r} is not a folder of the branch")
+    return root
 
 
 def _read_all(files: Mapping[str, Path]) -> dict[str, bytes]:

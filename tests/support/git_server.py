@@ -57,9 +57,10 @@ class GitServer:
 
     def commit(
         self, name: str, files: Mapping[str, str | None], *, branch: str = "main",
-        replace: bool = False,
+        replace: bool = False, links: Mapping[str, str] | None = None,
     ) -> None:  # fmt: skip
-        """Write (or, for None, delete) files on `branch` and push them to the bare repo."""
+        """Write (or, for None, delete) files on `branch` and push them to the bare repo;
+        `links` are symbolic links (path → target), as a hostile repository has them."""
         work = self.root / f"work-{name}"
         if not work.exists():
             git("init", "--quiet", "--initial-branch", branch, str(work))
@@ -73,6 +74,9 @@ class GitServer:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
+        for path, pointed in (links or {}).items():
+            (work / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / path).symlink_to(pointed)
         git("add", "--all", cwd=work)
         git("commit", "--quiet", "--allow-empty", "-m", "test change", cwd=work)
         git("push", "--quiet", "origin", f"HEAD:{branch}", cwd=work)

@@ -321,3 +321,50 @@ async def test_push_flows_rewrites_the_namespace_and_dry_run_pushes_nothing(
     ]
     assert "namespace: prod.team\n" in server.read("release", "_flows/team/related.yml")
     assert "namespace: prod\n" in server.read("release", "_flows/release.yml")
+
+
+async def test_symbolic_links_in_a_repository_never_lead_out(
+    podium_and_git: tuple[Harness, GitServer], tmp_path: Path
+) -> None:
+    harness, server = podium_and_git
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("server file")
+    server.create("hostile", {"README.md": "x"})
+    server.commit(
+        "hostile",
+        {"_files/ok.sql": "select 1"},
+        links={"dbt": str(outside), "_files/secret.txt": str(outside / "secret.txt")},
+    )
+    files = harness.podium.namespace_files
+    # a linked gitDirectory is refused; a linked file is not read
+    outcome = await harness.run(_sync_files(server).replace("project", "hostile"))
+    assert outcome.state == "FAILED"
+    assert "leads outside the repository" in (outcome.run("sync").error or "")
+    flow = (
+        _sync_files(server)
+        .replace("project", "hostile")
+        .replace("gitDirectory: dbt", "gitDirectory: _files")
+    )
+    outcome = await harness.run(flow)
+    assert outcome.state == "SUCCESS", outcome.messages()
+    assert [f.path for f in await files.files("team")] == ["/ok.sql"]
+
+    # a push through a linked folder writes nothing outside
+    await files.write("team", {"new.txt": b"would land outside"})
+    push = PUSH.format(url=server.url("hostile"), branch="main").replace("_flows", "dbt")
+    outcome = await harness.run(push)
+    assert outcome.state == "FAILED"
+    assert "leads outside the repository" in (outcome.run("flows").error or "")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+
+    # a missing gitDirectory is an error, never "git is empty: delete everything"
+    typo = (
+        _sync_files(server, delete=True)
+        .replace("project", "hostile")
+        .replace("gitDirectory: dbt", "gitDirectory: nope")
+    )
+    outcome = await harness.run(typo)
+    assert outcome.state == "FAILED"
+    assert "is not a folder of the branch" in (outcome.run("sync").error or "")
+    assert [f.path for f in await files.files("team")] == ["/new.txt", "/ok.sql"]
