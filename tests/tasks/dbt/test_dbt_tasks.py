@@ -48,36 +48,39 @@ tasks:
     namespace: taxi
     gitDirectory: dbt
     delete: true
-  - id: duckdb
-    type: io.kestra.plugin.dbt.cli.DbtCLI
-    taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
-    namespaceFiles: {{enabled: true}}
-    storeManifest: {{key: manifest.json}}
-    loadManifest: {{key: manifest.json}}
-    commands: [dbt build]
-    profiles: |
-      taxi:
-        target: dev
-        outputs:
-          dev: {{type: duckdb, path: "{{{{ workingDir }}}}/dev.duckdb", threads: 1}}
-  - id: postgres
-    type: io.kestra.plugin.dbt.cli.Build
-    taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
-    namespaceFiles: {{enabled: true}}
-    env: {{DBT_CACHE_SELECTED_ONLY: "true"}}
-    profiles: |
-      taxi:
-        target: dev
-        outputs:
-          dev:
-            type: postgres
-            host: 127.0.0.1
-            port: 5432
-            user: postgres
-            password: "{{{{ secret('PG_PASSWORD') }}}}"
-            dbname: {database}
-            schema: analytics
-            threads: 1
+  - id: both  # dbt starts slowly: the two builds run side by side
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: duckdb
+        type: io.kestra.plugin.dbt.cli.DbtCLI
+        taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
+        namespaceFiles: {{enabled: true}}
+        storeManifest: {{key: manifest.json}}
+        loadManifest: {{key: manifest.json}}
+        commands: [dbt build]
+        profiles: |
+          taxi:
+            target: dev
+            outputs:
+              dev: {{type: duckdb, path: "{{{{ workingDir }}}}/dev.duckdb", threads: 1}}
+      - id: postgres
+        type: io.kestra.plugin.dbt.cli.Build
+        taskRunner: {{type: io.kestra.plugin.core.runner.Process}}
+        namespaceFiles: {{enabled: true}}
+        env: {{DBT_CACHE_SELECTED_ONLY: "true"}}
+        profiles: |
+          taxi:
+            target: dev
+            outputs:
+              dev:
+                type: postgres
+                host: 127.0.0.1
+                port: 5432
+                user: postgres
+                password: "{{{{ secret('PG_PASSWORD') }}}}"
+                dbname: {database}
+                schema: analytics
+                threads: 1
 """
 
 
@@ -136,7 +139,9 @@ async def test_git_to_dbt_build_on_duckdb_and_postgres_then_a_failing_test(
         "taxi",
         {"dbt/models/boroughs.sql": "select borough from {{ ref('stg_zones') }}\n"},
     )
-    only_duckdb = flow.replace("  - id: postgres", "  - id: postgres\n    disabled: true")
+    only_duckdb = flow.replace(
+        "      - id: postgres", "      - id: postgres\n        disabled: true"
+    )
     failing = await harness.wait(await harness.start(only_duckdb), timeout=240)
     assert failing.state == "FAILED"
     assert any("loaded dbt's manifest" in m for m in failing.messages("duckdb"))
