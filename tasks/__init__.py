@@ -10,6 +10,8 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     http/           HTTP download and request
     jdbc/           PostgreSQL and DuckDB queries, COPY in and out
     notifications/  Slack and generic webhooks
+    git/            clone, sync from and push to git repositories (Debian's git program)
+    dbt/            dbt commands (optional: pip install 'podium[dbt]')
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -18,6 +20,7 @@ otherwise refuses their types at load with the command to run.
 
 from engine.plugin import OptionalFamily
 from tasks.core import CORE_TASKS
+from tasks.git import GIT_TASKS
 from tasks.http import HTTP_TASKS
 from tasks.jdbc import JDBC_TASKS
 from tasks.notifications import NOTIFICATIONS_TASKS
@@ -31,10 +34,10 @@ ALL_TASKS: tuple[type, ...] = (
     *HTTP_TASKS,
     *JDBC_TASKS,
     *NOTIFICATIONS_TASKS,
+    *GIT_TASKS,
 )
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
-    OptionalFamily("io.kestra.plugin.git.", "tasks.git", "git"),  # needs the git program
     OptionalFamily("io.kestra.plugin.dbt.", "tasks.dbt", "dbt"),
 )

@@ -6,19 +6,15 @@
     sync.py    git.SyncNamespaceFiles, git.SyncFlows (git → Podium)
     push.py    git.PushNamespaceFiles, git.PushFlows (Podium → git)
 
-It needs only the `git` program (Debian's git package); `pip install 'podium[git]'` adds
-no Python dependency, and the family is registered only when `git` is on PATH.
+It needs no Python package, only the `git` program (Debian's git package), so the family
+is always registered; without `git` on PATH a task fails with the command to install it.
+(`pip install 'podium[git]'` exists for Kestra users' habits and installs nothing.)
 """
-
-import shutil
 
 from tasks.git.clone import Clone
 from tasks.git.push import PushFlows, PushNamespaceFiles
 from tasks.git.sync import SyncFlows, SyncNamespaceFiles
 
-__all__ = ["TASKS"]
+__all__ = ["GIT_TASKS"]
 
-if shutil.which("git") is None:  # the catalog then refuses the types with the hint
-    raise ModuleNotFoundError("the git program is not installed", name="git")
-
-TASKS: tuple[type, ...] = (Clone, SyncFlows, SyncNamespaceFiles, PushFlows, PushNamespaceFiles)
+GIT_TASKS: tuple[type, ...] = (Clone, SyncFlows, SyncNamespaceFiles, PushFlows, PushNamespaceFiles)

@@ -220,6 +220,8 @@ class GitSession:
 
     async def run(self, *args: str, cwd: Path | None = None, check: bool = True) -> str:
         """Run `git args…`; its output (masked), or TaskFailed with it when it fails."""
+        if shutil.which("git") is None:
+            raise TaskFailed("the git program is not installed: apt-get install git")
         process = await asyncio.create_subprocess_exec(
             "git",
             *args,

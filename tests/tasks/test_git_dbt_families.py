@@ -1,5 +1,5 @@
-"""The git and dbt families register through tasks.OPTIONAL_FAMILIES, and their flows
-load strictly (unknown properties refused with a suggestion)."""
+"""The dbt family registers through tasks.OPTIONAL_FAMILIES, git with the core tasks;
+their flows load strictly (unknown properties refused with a suggestion)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ GIT_TYPES = ("Clone", "SyncFlows", "SyncNamespaceFiles", "PushFlows", "PushNames
 DBT_TYPES = ("DbtCLI", "Build", "Run", "Test", "Seed", "Snapshot", "Compile", "Deps")
 
 
-def test_both_families_are_optional_and_registered() -> None:
+def test_dbt_is_optional_git_is_always_there() -> None:
     extras = {family.prefix: family.extra for family in OPTIONAL_FAMILIES}
-    assert extras["io.kestra.plugin.git."] == "git"
-    assert extras["io.kestra.plugin.dbt."] == "dbt"
+    assert extras == {"io.kestra.plugin.dbt.": "dbt"}  # git needs no Python package
     tasks = default_registries().tasks
     for name in GIT_TYPES:
         assert f"io.kestra.plugin.git.{name}" in tasks
