@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+from pydantic import Field
 
 from engine.errors import TaskFailed
 from engine.plugin import RunContext, Task
@@ -33,6 +34,11 @@ class GitTask(Task):
     passphrase: str | None = None
     cloneSubmodules: bool = False
     branch: str = "main"
+    trustedCaPemPath: str | None = None
+    noProxy: bool = False  # Podium's git never uses a proxy (it sees no proxy variables)
+    connectTimeout: int = Field(default=10_000, ge=1)  # ms; ssh (git's curl has none)
+    readTimeout: int = Field(default=60_000, ge=1)  # ms without progress, then abort
+    gitConfig: dict[str, Any] | None = None
 
     def session(self, ctx: RunContext) -> GitSession:
         if self.passphrase:
@@ -40,16 +46,51 @@ class GitTask(Task):
         if self.cloneSubmodules:
             raise TaskFailed("'cloneSubmodules' is not supported: submodule URLs are unchecked")
         remote = GitRemote.parse(str(ctx.render(self.url)))
+        config = check_git_config(ctx.render(self.gitConfig or {}))
+        config["http.lowSpeedLimit"] = "1"
+        config["http.lowSpeedTime"] = str(max(1, self.readTimeout // 1000))
+        if self.trustedCaPemPath:
+            config["http.sslCAInfo"] = str(ctx.render(self.trustedCaPemPath))
         return GitSession(
             ctx,
             remote,
             username=_text(ctx, self.username),
             password=_text(ctx, self.password),
             private_key=_text(ctx, self.privateKey),
+            config=config,
+            connect_seconds=max(1, self.connectTimeout // 1000),
         )
 
     def rendered_branch(self, ctx: RunContext) -> str:
         return check_ref(str(ctx.render(self.branch)))
+
+
+# `gitConfig` keys a flow may set: only ones that change how files are read and written.
+# Anything that can name a program (core.sshCommand, core.fsmonitor, core.hooksPath,
+# *.helper, filter.*, diff.*.textconv…) would let a flow run commands on the server.
+SAFE_GIT_CONFIG = frozenset(
+    {
+        "core.autocrlf", "core.eol", "core.safecrlf", "core.filemode", "core.ignorecase",
+        "core.precomposeunicode", "core.quotepath", "core.symlinks", "core.longpaths",
+        "core.compression", "http.postbuffer", "http.sslverify", "pack.threads",
+    }
+)  # fmt: skip
+
+
+def check_git_config(config: Any) -> dict[str, str]:
+    """`gitConfig` as `key → value` git understands, or TaskFailed for a refused key."""
+    if not isinstance(config, dict):
+        raise TaskFailed("'gitConfig' must be a map of git config keys to values")
+    checked: dict[str, str] = {}
+    for key, value in config.items():
+        if str(key).lower() not in SAFE_GIT_CONFIG:
+            raise TaskFailed(
+                f"gitConfig key {key!r} is refused: allowed are {', '.join(sorted(SAFE_GIT_CONFIG))}"
+            )
+        checked[str(key)] = (
+            ("true" if value else "false") if isinstance(value, bool) else str(value)
+        )
+    return checked
 
 
 def _text(ctx: RunContext, value: str | None) -> str | None:

@@ -149,6 +149,8 @@ class GitSession:
     username: str | None = None
     password: str | None = None
     private_key: str | None = None
+    config: dict[str, str] = field(default_factory=dict)  # checked by the caller
+    connect_seconds: int = 10
     _home: Path | None = field(default=None, repr=False)
     _secrets: list[str] = field(default_factory=list, repr=False)
 
@@ -187,6 +189,7 @@ class GitSession:
             ("credential.helper", ""),
             ("submodule.recurse", "false"),
             ("init.defaultBranch", "main"),
+            *self.config.items(),
         ]
         if self.username or self.password:
             token = base64.b64encode(
@@ -209,6 +212,7 @@ class GitSession:
             env[f"GIT_CONFIG_KEY_{index}"] = key
             env[f"GIT_CONFIG_VALUE_{index}"] = value
         ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new"]
+        ssh += ["-o", f"ConnectTimeout={self.connect_seconds}"]
         ssh += ["-o", f"UserKnownHostsFile={self._home / 'known_hosts'}"]
         if self.private_key:
             key_file = self._home / "id_key"

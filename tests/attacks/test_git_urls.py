@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import TaskFailed
+from tasks.git.common import check_git_config
 from tasks.git.repo import ALLOW_FILE_ENV, GitRemote, check_ref, redact_url
 from tasks.http.network import ALLOWED_NETWORKS_ENV
 
@@ -57,3 +58,20 @@ async def test_private_hosts_follow_the_http_network_policy(
 def test_credentials_in_urls_are_redacted() -> None:
     assert redact_url("fatal: https://u:p4ss@h/r.git x") == "fatal: https://***@h/r.git x"
     assert "p4ss" not in repr(GitRemote.parse("https://u:p4ss@example.com/r.git", environ={}))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["core.sshCommand", "core.fsmonitor", "core.hooksPath", "credential.helper",
+     "filter.x.clean", "protocol.allow", "http.extraHeader", "core.pager"],
+)  # fmt: skip
+def test_git_config_that_could_run_a_program_is_refused(key: str) -> None:
+    with pytest.raises(TaskFailed, match="is refused"):
+        check_git_config({key: "touch /tmp/pwned"})
+
+
+def test_harmless_git_config_is_passed_on() -> None:
+    assert check_git_config({"core.autocrlf": False, "core.fileMode": "false"}) == {
+        "core.autocrlf": "false",
+        "core.fileMode": "false",
+    }

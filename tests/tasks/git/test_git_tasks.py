@@ -40,6 +40,8 @@ tasks:
     gitDirectory: dbt
     delete: {delete}
     dryRun: {dry_run}
+    gitConfig: {{core.autocrlf: false}}
+    readTimeout: 30000
 """
 
 
