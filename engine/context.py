@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
+from engine.flows import TaskFlows
 from engine.kv_service import TaskKvStore
 from engine.plugin import ExecutionSummary, LevelMethods, Task, TaskRunSummary
 from engine.states import State, worst
@@ -123,6 +124,7 @@ class TaskRunContext:
         self.variables = flow.variables
         self.namespace_files = walk.runtime.namespace_files
         self.executions = ExecutionSummaries(walk)
+        self.flows = TaskFlows(walk.runtime.flows)
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

@@ -133,6 +133,7 @@ class Executor:
             fetch_logs=self._fetch_logs,
             fetch_execution=self._fetch_execution,
             ui_url=settings.ui_url,
+            flows=flows,
             max_output_bytes=settings.max_output_bytes,
         )
         self._owned: dict[str, _Owned] = {}

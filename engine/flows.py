@@ -12,11 +12,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine.errors import FlowDefinitionError
+from engine.errors import FlowDefinitionError, PodiumError
 from engine.flow import Flow, PluginDefault, Registries, load_flow
+from engine.plugin import FlowSource
 from engine.store.base import FlowRecord, Store
 
-__all__ = ["FlowRepository"]
+__all__ = ["FlowRepository", "TaskFlows"]
 
 
 class FlowRepository:
@@ -121,3 +122,45 @@ class FlowRepository:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return flow
+
+
+class TaskFlows:
+    """`engine.plugin.FlowsAccess` over a FlowRepository: what git.SyncFlows and
+    git.PushFlows may do with stored flows. Saving validates exactly as the API does."""
+
+    def __init__(self, flows: FlowRepository | None) -> None:
+        self._flows = flows
+
+    def __repr__(self) -> str:
+        return f"<TaskFlows {self._flows!r}>"
+
+    def _repository(self) -> FlowRepository:
+        if self._flows is None:
+            raise PodiumError("flows cannot be read or written in this runtime")
+        return self._flows
+
+    async def list(self, namespace: str, *, include_children: bool) -> list[FlowSource]:
+        records = await self._repository().list()
+        return sorted(
+            (
+                FlowSource(r.namespace, r.id, r.source, r.revision)
+                for r in records
+                if not r.is_deleted
+                and (
+                    r.namespace == namespace
+                    or (include_children and r.namespace.startswith(namespace + "."))
+                )
+            ),
+            key=lambda f: (f.namespace, f.id),
+        )
+
+    def validate(self, source: str, *, name: str) -> tuple[str, str]:
+        flow = self._repository().parse(source, name=name)
+        return flow.namespace, flow.id
+
+    async def save(self, source: str, *, name: str) -> tuple[str, str, int]:
+        flow = await self._repository().save(source, name=name)
+        return flow.namespace, flow.id, flow.revision or 0
+
+    async def delete(self, namespace: str, flow_id: str) -> bool:
+        return await self._repository().delete(namespace, flow_id)

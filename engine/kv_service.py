@@ -213,7 +213,7 @@ class KvService:
     ) -> int:
         """Delete the keys matching (glob patterns as Kestra's PurgeKV); returns how many."""
         now = self.now()
-        roots = [check_namespace(n) for n in namespaces] if namespaces else [None]
+        roots: list[str | None] = [check_namespace(n) for n in namespaces] if namespaces else [None]
         chosen: dict[tuple[str, str], KvEntry] = {}
         for root in roots:
             offset = 0

@@ -31,7 +31,9 @@ __all__ = [
     "ExecutionReader",
     "ExecutionSummary",
     "DurationOrTemplate",
+    "FlowSource",
     "FlowableTask",
+    "FlowsAccess",
     "LevelMethods",
     "NamespaceFilesAccess",
     "PluginRegistry",
@@ -278,6 +280,31 @@ class ExecutionReader(Protocol):
         None when no such execution exists."""
 
 
+@dataclass(frozen=True)
+class FlowSource:
+    namespace: str
+    id: str
+    source: str
+    revision: int = 0
+
+
+class FlowsAccess(Protocol):
+    """Stored flows as a task sees them (git.SyncFlows, git.PushFlows). `save` validates
+    as the API does and raises a PodiumError with the flow's problems; nothing is saved
+    then."""
+
+    async def list(self, namespace: str, *, include_children: bool) -> list[FlowSource]:
+        """The current flows of a namespace (and its children), by namespace and id."""
+
+    def validate(self, source: str, *, name: str) -> tuple[str, str]:
+        """(namespace, id) of a valid flow source; FlowDefinitionError otherwise."""
+
+    async def save(self, source: str, *, name: str) -> tuple[str, str, int]:
+        """(namespace, id, revision) of the saved flow."""
+
+    async def delete(self, namespace: str, flow_id: str) -> bool: ...
+
+
 class RunContext(Protocol):
     """Everything a task may do while it runs."""
 
@@ -292,6 +319,7 @@ class RunContext(Protocol):
     kv: TaskKv
     namespace_files: NamespaceFilesAccess
     executions: ExecutionReader
+    flows: FlowsAccess
     variables: Mapping[str, Any]
 
     @property

@@ -39,6 +39,7 @@ from engine.events import (
 )
 from engine.file_reader import file_reader_for
 from engine.flow import Flow
+from engine.flows import FlowRepository
 from engine.kv_loading import load_snapshot, mentions_kv, task_templates
 from engine.kv_service import KvService
 from engine.nsfiles import NamespaceFiles
@@ -91,6 +92,7 @@ class Runtime:
     ) = None
     ui_url: str = "http://localhost:8080"  # the server's public URL, for links to the UI
     kv: KvService | None = None  # set by the server; None where KV is not served
+    flows: FlowRepository | None = None  # for git.SyncFlows/PushFlows (RunContext.flows)
     is_shutting_down: bool = False
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear
     # error rather than an event the bus refuses (settings: max_record_bytes).

@@ -14,6 +14,8 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     email/          MailSend, MailExecution over SMTP (extra `email`)
     serdes/         CSV, JSON, XML files to and from Ion, Kestra's row format (Excel,
                     Avro and Parquet behind the `serdes` extra)
+    git/            clone, sync from and push to git repositories (Debian's git program)
+    dbt/            dbt commands (optional: pip install 'podium[dbt]')
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
 (`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
@@ -22,6 +24,7 @@ otherwise refuses their types at load with the command to run.
 
 from engine.plugin import OptionalFamily
 from tasks.core import CORE_TASKS
+from tasks.git import GIT_TASKS
 from tasks.http import HTTP_TASKS
 from tasks.jdbc import JDBC_TASKS, JDBC_TRIGGERS
 from tasks.notifications import NOTIFICATIONS_TASKS
@@ -37,6 +40,7 @@ ALL_TASKS: tuple[type, ...] = (
     *JDBC_TASKS,
     *NOTIFICATIONS_TASKS,
     *SERDES_TASKS,
+    *GIT_TASKS,
 )
 
 # Triggers that live beside their task family (a query polled on a schedule).
@@ -53,6 +57,7 @@ OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes"),
     OptionalFamily("io.kestra.plugin.serdes.avro.", "tasks.serdes.avro", "serdes"),
     OptionalFamily("io.kestra.plugin.serdes.parquet.", "tasks.serdes.parquet", "serdes"),
+    OptionalFamily("io.kestra.plugin.dbt.", "tasks.dbt", "dbt"),
 )
 
 # Kestra types Podium knows it lacks: a flow using one is refused at load with the reason.

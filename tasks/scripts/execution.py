@@ -92,6 +92,10 @@ class ScriptTask(ScriptProperties):
         """Anything to install or set before the commands (Python dependencies)."""
         return Setup()
 
+    def line_collector(self, ctx: RunContext) -> OutputCollector:
+        """What reads the script's lines (dbt reads its JSON log lines itself)."""
+        return OutputCollector(ctx)
+
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         return await run_script(self, ctx)
 
@@ -211,7 +215,7 @@ async def run_script(task: ScriptTask, ctx: RunContext) -> dict[str, Any]:
         labels={"podium.execution-id": ctx.execution_id, "podium.task-run-id": ctx.task_run_id},
         path_prefix=setup.path_prefix,
     )
-    collector = OutputCollector(ctx)
+    collector = task.line_collector(ctx)
     exit_code = await runner.run(launch, collector)
     if exit_code < 0:  # a Process runner's script ended by a signal it did not handle
         raise TaskFailed(f"the script was killed by signal {-exit_code}")
