@@ -51,6 +51,7 @@ from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
 from engine.nsfiles import NamespaceFiles
 from engine.ownership import PartitionOwnership
+from engine.plugin import Retry
 from engine.queues import QueuedExecutions
 from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart, plan_retry
 from engine.states import State
@@ -129,6 +130,7 @@ class Executor:
             namespace_files=namespace_files or NamespaceFiles(store),
             fetch_logs=self._fetch_logs,
             max_output_bytes=settings.max_output_bytes,
+            plan_retry=self._plan_retry,
         )
         self._owned: dict[str, _Owned] = {}
         self._running: dict[str, set[str]] = {}
@@ -577,14 +579,15 @@ class Executor:
         try:
             if walk.header.parent is not None and walk.header.state.is_terminal:
                 await self._notify_parent(walk.header)
-            if walk.header.state is State.FAILED:
-                # a flow `retry` with behavior CREATE_NEW_EXECUTION
-                retry = plan_retry(walk.header, walk.flow.retry, self.clock.now(), random.random())
-                if retry is not None:
-                    await self._publish_request(retry)
             await self.admit_queued(walk.flow.key)
         except EventsLost as exc:
             self.ownership.lost(exc)
+
+    def _plan_retry(
+        self, header: ExecutionChanged, policy: Retry | None
+    ) -> ExecutionRequested | None:
+        """A `retry` with behavior CREATE_NEW_EXECUTION (the flow's or a task's)."""
+        return plan_retry(header, policy, self.clock.now(), random.random())
 
     async def admit_queued(self, key: str) -> None:
         while (first := self._queued.first(key)) is not None and not self._is_stopping:

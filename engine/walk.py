@@ -31,6 +31,7 @@ from engine.durations import parse_duration
 from engine.errors import PodiumError, TaskFailed, TaskTimeout, TemplateError
 from engine.events import (
     ExecutionChanged,
+    ExecutionRequested,
     LogLine,
     LogsEmitted,
     MetricEmitted,
@@ -88,6 +89,9 @@ class Runtime:
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear
     # error rather than an event the bus refuses (settings: max_record_bytes).
     max_output_bytes: int = 4 << 20
+    # The next attempt of a failed execution as a new one (engine/reruns.py: plan_retry),
+    # or None when the policy does not retry that way or is spent.
+    plan_retry: Callable[[ExecutionChanged, Retry | None], ExecutionRequested | None] | None = None
 
 
 @dataclass(eq=False)
@@ -148,6 +152,9 @@ class ExecutionWalk:
         self._child_results: dict[str, tuple[State, dict[str, Any]]] = {}
         self._paused = 0
         self.labels_changed = False
+        # a task `retry` with behavior CREATE_NEW_EXECUTION whose task failed: the whole
+        # execution is retried as a new one, as Kestra does
+        self.retry_as_new: Retry | None = None
         self.pending_metrics: list[tuple[TaskRun, str, float, str, dict[str, str]]] = []
         self._base_context = self._make_base_context()
         self._reads_kv = runtime.kv is not None and "kv(" in (flow.source or flow.model_dump_json())
@@ -338,6 +345,8 @@ class ExecutionWalk:
                 finally:
                     flusher.cancel()
             await self.flush_logs()
+            if state is State.FAILED:
+                state = await self._retry_as_new_execution(state)
             await self.set_state(state, outputs=outputs, error=error)
             return state
         except asyncio.CancelledError:
@@ -347,6 +356,20 @@ class ExecutionWalk:
             await self.flush_logs()
             await self.set_state(State.KILLED)
             raise
+
+    async def _retry_as_new_execution(self, state: State) -> State:
+        """FAILED, or RETRIED once the next attempt is requested as a new execution."""
+        plan = self.runtime.plan_retry
+        if plan is None:
+            return state
+        retry = plan(self.header, self.retry_as_new or self.flow.retry)
+        if retry is None:
+            return state
+        # published first: the id is its idempotency key if this walk is done again
+        await self.runtime.publish_request(retry)
+        self.log(None, "WARN", f"retried as execution {retry.execution_id}")
+        await self.flush_logs()
+        return State.RETRIED
 
     async def run_list(
         self,
@@ -471,6 +494,7 @@ class ExecutionWalk:
             if (
                 state is State.FAILED
                 and policy is not None
+                and policy.behavior == "RETRY_FAILED_TASK"
                 and self._may_retry(policy, run, first_start)
             ):
                 delay = policy.delay(run.attempt, random.random()).total_seconds()
@@ -496,6 +520,8 @@ class ExecutionWalk:
             and policy.warningOnRetry
         ):
             state = State.WARNING
+        if state is State.FAILED and policy is not None and policy.behavior != "RETRY_FAILED_TASK":
+            self.retry_as_new = policy
         if state is State.FAILED and task.allowFailure:
             state = State.WARNING
         if state is State.WARNING and task.allowWarning:
@@ -680,7 +706,8 @@ class ExecutionWalk:
         context["taskrun"] = {
             "id": run.id,
             "startDate": run.started_at,
-            "attemptsCount": run.attempt,
+            # Kestra counts the attempts already made: 0 while the first one runs
+            "attemptsCount": run.attempt - 1,
             "parentId": run.parent.id if run.parent else None,
             "value": run.value,
             "iteration": run.iteration,
