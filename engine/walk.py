@@ -423,11 +423,13 @@ class ExecutionWalk:
         is_new_value: bool = False,
         iteration: int | None = None,
     ) -> State:
+        # `taskrun.value` is the loop value on a ForEach's direct children only (Kestra);
+        # deeper runs keep the chain of values in `values`, which keys their outputs.
         if parent is not None:
             values = (
                 (*parent.values, value) if is_new_value and value is not None else parent.values
             )
-            value = value if is_new_value else parent.value
+            value = value if is_new_value else None
         else:
             values = (value,) if value is not None else ()
         run_id = task_run_id(parent.id if parent else self.execution_id, task.id, value, iteration)
