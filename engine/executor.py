@@ -53,7 +53,14 @@ from engine.nsfiles import NamespaceFiles
 from engine.ownership import PartitionOwnership
 from engine.plugin import Retry
 from engine.queues import QueuedExecutions
-from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart, plan_retry
+from engine.reruns import (
+    CORRELATION_ID,
+    Rerun,
+    RerunRefused,
+    plan_replay,
+    plan_restart,
+    plan_retry,
+)
 from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
@@ -385,9 +392,11 @@ class Executor:
         if flow is None:
             await self._refuse(header, f"flow {request.namespace}/{request.flow_id} does not exist")
             return
-        header = header.model_copy(
-            update={"revision": flow.revision, "labels": {**flow.labels, **request.labels}}
-        )
+        labels = {**flow.labels, **request.labels}
+        # every execution carries one (Kestra): its own id, or its root's (a subflow's
+        # request, a retry's, names it)
+        labels.setdefault(CORRELATION_ID, execution_id)
+        header = header.model_copy(update={"revision": flow.revision, "labels": labels})
         if flow.disabled:
             await self._refuse(header, "the flow is disabled")
             return

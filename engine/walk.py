@@ -689,7 +689,7 @@ class ExecutionWalk:
             "execution": {
                 "id": header.execution_id,
                 "startDate": header.created_at,
-                "originalId": header.execution_id,
+                "originalId": header.original_id or header.execution_id,
                 "state": header.state.value,
             },
             "inputs": self.inputs,

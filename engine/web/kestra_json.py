@@ -138,7 +138,11 @@ def execution_json(
             histories,
         ),
         "trigger": execution.trigger,
-        "parentId": execution.parent.execution_id if execution.parent else None,
+        # Kestra's parentId: the execution a replay came from; Podium's subflows say their
+        # parent here too
+        "parentId": execution.replay_of
+        or (execution.parent.execution_id if execution.parent else None),
+        "originalId": execution.original_id or execution.execution_id,
         "error": execution.error,
         "deleted": False,
     }

@@ -169,7 +169,12 @@ inputs:
 """
     )
     outcome = await harness.run(flow)
-    assert outcome.execution.labels == {"team": "data", "file": "yellow.csv", "ok": "true"}
+    assert outcome.execution.labels == {
+        "team": "data",
+        "file": "yellow.csv",
+        "ok": "true",
+        "system.correlationId": outcome.execution.execution_id,
+    }
     assert outcome.run("out").outputs == {"values": {"a": "yellow", "n": 2}}
 
 
