@@ -702,6 +702,7 @@ class ExecutionWalk:
 
     def context_for(self, run: TaskRun | None) -> dict[str, Any]:
         context = dict(self._base_context)
+        context["labels"] = nested_labels(self.labels)
         if run is None:
             return context
         context["task"] = {"id": run.task.id, "type": run.task.type}
@@ -785,6 +786,25 @@ class ExecutionWalk:
             return await future
         finally:
             self._child_waiters.pop(key, None)
+
+
+def nested_labels(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Labels for templates: each by its name, and dotted names as nested maps too, as
+    Kestra gives them (`{{ labels.system.correlationId }}`, `{{ labels['team'] }}`)."""
+    view: dict[str, Any] = dict(labels)
+    for key, value in labels.items():
+        if "." not in key:
+            continue
+        *path, last = key.split(".")
+        node = view
+        for part in path:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break  # a label of that very name: it wins
+            node = child
+        else:
+            node.setdefault(last, value)
+    return view
 
 
 def _describe(exc: BaseException) -> str:
