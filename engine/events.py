@@ -222,6 +222,9 @@ class TaskRunChanged(EventBase):
     ended_at: datetime | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # attempt number -> the internal-storage URI of its log file (`logToFile: true`);
+    # absent from older events
+    log_files: dict[int, str] = Field(default_factory=dict)
 
 
 class LogLine(BaseModel):

@@ -45,7 +45,7 @@ from engine.kv_service import KvService
 from engine.nsfiles import NamespaceFiles
 from engine.plugin import Retry, Task
 from engine.states import State, worst
-from engine.storage import LocalStorage
+from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.templating.execution_functions import ERROR_LOGS
 from engine.templating.kv import KvSnapshot, reading_kv
@@ -112,6 +112,7 @@ class TaskRun:
     child_states: list[State] = field(default_factory=list)
     has_warning: bool = False
     shared_dir: Path | None = None  # set by WorkingDirectory for its children
+    log_files: dict[int, str] = field(default_factory=dict)  # attempt -> URI (logToFile)
     kv: KvSnapshot | None = None  # the KV entries its templates read (engine/kv_loading.py)
 
     def __repr__(self) -> str:
@@ -147,6 +148,8 @@ class ExecutionWalk:
         self._error_logs: deque[LogLine] = deque(maxlen=ERROR_LOGS_KEPT)
         self._log_bytes = 0
         self._log_wakeup = asyncio.Event()
+        # (task run id, attempt) -> the file its lines also go to (`logToFile: true`)
+        self._log_files: dict[tuple[str, int], Path] = {}
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
         self._child_waiters: dict[str, asyncio.Future[tuple[State, dict[str, Any]]]] = {}
         self._child_results: dict[str, tuple[State, dict[str, Any]]] = {}
@@ -220,6 +223,7 @@ class ExecutionWalk:
                 ended_at=run.ended_at,
                 outputs=run.outputs,
                 error=self._masked(run.error),
+                log_files=run.log_files,
             )
         )
 
@@ -261,6 +265,8 @@ class ExecutionWalk:
         if not self._log_buffer:
             return
         lines, self._log_buffer, self._log_bytes = self._log_buffer, [], 0
+        if self._log_files:
+            await self._write_log_files(lines)
         await self.runtime.publish_event(
             LogsEmitted(
                 execution_id=self.execution_id,
@@ -271,6 +277,31 @@ class ExecutionWalk:
                 lines=tuple(lines),
             )
         )
+
+    async def _write_log_files(self, lines: Sequence[LogLine]) -> None:
+        """Append the lines of `logToFile` attempts to their files (the log stream keeps
+        them too, so the API and UI show them as any other)."""
+        by_file: dict[Path, list[str]] = {}
+        for line in lines:
+            if line.task_run_id is None or line.attempt is None:
+                continue
+            path = self._log_files.get((line.task_run_id, line.attempt))
+            if path is not None:
+                text = f"{line.at.isoformat()} {line.level} {line.message}\n"
+                by_file.setdefault(path, []).append(text)
+        if by_file:
+            await asyncio.to_thread(_append_texts, by_file)
+
+    def _open_log_file(self, run: TaskRun) -> None:
+        """Name the internal-storage file of this attempt's log lines."""
+        storage = self.runtime.storage
+        uri = storage.uri_for(
+            f"{self.flow.namespace.replace('.', '/')}/{self.flow.id}/executions/"
+            f"{self.execution_id}/tasks/{safe_name(run.task.id)}/{run.id}/"
+            f"attempt-{run.attempt}.log"
+        )
+        run.log_files[run.attempt] = uri
+        self._log_files[(run.id, run.attempt)] = storage.path_of(uri)
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -439,6 +470,7 @@ class ExecutionWalk:
         if recorded is not None:
             run.created_at = recorded.created_at
             run.attempt = recorded.attempt
+            run.log_files = dict(recorded.log_files)
             if recorded.state.is_terminal:
                 run.state = recorded.state
                 run.outputs = dict(recorded.outputs)
@@ -467,6 +499,8 @@ class ExecutionWalk:
             run.child_states.clear()
             run.has_warning = False
             run.error = None
+            if task.logToFile:
+                self._open_log_file(run)
             await self._publish_run(run)
             ctx = TaskRunContext(self, run)
             try:
@@ -786,6 +820,13 @@ class ExecutionWalk:
             return await future
         finally:
             self._child_waiters.pop(key, None)
+
+
+def _append_texts(by_file: Mapping[Path, list[str]]) -> None:
+    for path, texts in by_file.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.writelines(texts)
 
 
 def nested_labels(labels: Mapping[str, str]) -> dict[str, Any]:
