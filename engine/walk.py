@@ -475,6 +475,8 @@ class ExecutionWalk:
                 run.state = recorded.state
                 run.outputs = dict(recorded.outputs)
                 self._record_outputs(run)
+                if recorded.state is State.FAILED:  # walked again: decide the retry again
+                    self._note_retry_as_new(self._retry_for(task, parent))
                 return recorded.state
         if task.runIf is not None:
             try:
@@ -556,12 +558,12 @@ class ExecutionWalk:
             and policy.warningOnRetry
         ):
             state = State.WARNING
-        if state is State.FAILED and policy is not None and policy.behavior != "RETRY_FAILED_TASK":
-            self.retry_as_new = policy
         if state is State.FAILED and task.allowFailure:
             state = State.WARNING
         if state is State.WARNING and task.allowWarning:
             state = State.SUCCESS
+        if state is State.FAILED:
+            self._note_retry_as_new(policy)
         run.state = state
         run.ended_at = self.runtime.clock.now()
         await self._publish_run(run)
@@ -630,6 +632,10 @@ class ExecutionWalk:
         if self.flow.retry is not None and self.flow.retry.behavior == "RETRY_FAILED_TASK":
             return self.flow.retry
         return None
+
+    def _note_retry_as_new(self, policy: Retry | None) -> None:
+        if policy is not None and policy.behavior == "CREATE_NEW_EXECUTION":
+            self.retry_as_new = policy
 
     def _may_retry(self, policy: Retry, run: TaskRun, first_start: datetime) -> bool:
         if policy.maxAttempts is not None and run.attempt >= policy.maxAttempts:
