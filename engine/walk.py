@@ -159,6 +159,8 @@ class ExecutionWalk:
         # execution is retried as a new one, as Kestra does
         self.retry_as_new: Retry | None = None
         self.pending_metrics: list[tuple[TaskRun, str, float, str, dict[str, str]]] = []
+        self._labels_seen: dict[str, str] | None = None
+        self._labels_view: dict[str, Any] = {}
         self._base_context = self._make_base_context()
         self._reads_kv = runtime.kv is not None and "kv(" in (flow.source or flow.model_dump_json())
 
@@ -742,7 +744,10 @@ class ExecutionWalk:
 
     def context_for(self, run: TaskRun | None) -> dict[str, Any]:
         context = dict(self._base_context)
-        context["labels"] = nested_labels(self.labels)
+        if self._labels_seen != self.labels:  # labels change rarely: built once per change
+            self._labels_seen = dict(self.labels)
+            self._labels_view = nested_labels(self.labels)
+        context["labels"] = self._labels_view
         if run is None:
             return context
         context["task"] = {"id": run.task.id, "type": run.task.type}
