@@ -125,6 +125,8 @@ class _Items(_Step):
         spec = self.owner
         splits = self.sibling_outputs(ctx, "_split")["splits"]
         batches = ctx.storage.read_bytes(splits).decode().split()
+        if not batches:
+            return None  # an empty file: no subflow, no outputs (as Kestra)
         namespace, flow_id = ctx.render_text(spec.namespace), ctx.render_text(spec.flowId)
         labels = text_labels(ctx.render(spec.labels))
         if spec.inheritLabels:
@@ -175,7 +177,7 @@ class _Merge(_Step):
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         items = self.sibling_outputs(ctx, "_items")
         base = items.get("subflowOutputsBaseUri")
-        if not base:
+        if not base or not items.get("numberOfBatches"):
             return {}  # no subflow execution had outputs (or none was waited for)
         sources = [
             ctx.storage.local_path(f"{base}/outputs-{index}.json")

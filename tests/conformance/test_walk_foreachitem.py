@@ -35,8 +35,8 @@ outputs:
 """
 
 
-def parent(flow_id: str, batch: str) -> str:
-    return f"""
+def parent(flow_id: str, batch: str, *, with_return: bool = True) -> str:
+    flow = f"""
 id: {flow_id}
 namespace: {NS}
 inputs:
@@ -53,17 +53,26 @@ tasks:
     transmitFailed: true
     inputs:
       items: "{{{{ taskrun.items }}}}"
+"""
+    if not with_return:  # Kestra's flow for-each-item; for-each-item-outputs adds this
+        return flow
+    return (
+        flow
+        + """
   - id: return
     type: io.kestra.plugin.core.debug.Return
-    format: "{{{{ outputs.each_merge.subflowOutputs }}}}"
+    format: "{{ outputs.each_merge.subflowOutputs }}"
 """
+    )
 
 
-async def _run_with_file(api: Api, flow_id: str, batch: str) -> dict[str, Any]:
+async def _run_with_file(
+    api: Api, flow_id: str, batch: str, content: bytes = ROWS
+) -> dict[str, Any]:
     await api.deploy(SUBFLOW)
-    await api.deploy(parent(flow_id, batch))
+    await api.deploy(parent(flow_id, batch, with_return=bool(content)))
     form = aiohttp.FormData()
-    form.add_field("file", ROWS, filename="rows.txt", content_type="text/plain")
+    form.add_field("file", content, filename="rows.txt", content_type="text/plain")
     started = await api.json("POST", f"/api/v1/executions/{NS}/{flow_id}", data=form)
     return await wait_state(api, started["id"], "SUCCESS", "WARNING", "FAILED")
 
@@ -147,3 +156,14 @@ async def test_for_each_item_refuses_a_bad_batch_size(api: Api) -> None:
     assert execution["state"]["current"] == "FAILED"
     (split,) = runs_of(execution, "each_split")
     assert "batch.rows must be at least 1" in split["error"]
+
+
+async def test_for_each_item_over_an_empty_file(api: Api) -> None:
+    """ForEachItemCaseTest.forEachItemEmptyItems: an empty file still gives the 4 task
+    runs and SUCCESS; the items step has no outputs and no subflow runs."""
+    execution = await _run_with_file(api, "items-empty", "{rows: 4}", b"")
+    assert execution["state"]["current"] == "SUCCESS"
+    names = sorted(r["taskId"] for r in execution["taskRunList"])
+    assert names == ["each", "each_items", "each_merge", "each_split"]
+    (items,) = runs_of(execution, "each_items")
+    assert items["outputs"] == {}
