@@ -32,6 +32,7 @@ __all__ = ["ForEachItem"]
 
 CHUNK_BYTES = 64 << 10
 MAX_BATCHES = 100_000  # each batch is a subflow execution: beyond this, a flow is wrong
+MAX_ROW_BYTES = 64 << 20  # a file without separators must not be read whole into memory
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)?\s*$", re.IGNORECASE)
 _UNITS = {None: 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
 
@@ -233,6 +234,11 @@ def _rows(source: BinaryIO, separator: bytes) -> Iterator[bytes]:
         pending += chunk
         *complete, pending = pending.split(separator)
         yield from (row for row in complete if row)
+        if len(pending) > MAX_ROW_BYTES:
+            raise TaskFailed(
+                f"a row of the items file is longer than {MAX_ROW_BYTES >> 20} MiB: "
+                "is the batch separator right?"
+            )
     if pending:
         yield pending
 

@@ -4,11 +4,14 @@ partitions (templated), the subflow executions and their merged outputs."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
+from engine.errors import TaskFailed
+from tasks.core import for_each_item
 from tests.conformance.walk_support import (
     Api,
     labels,
@@ -167,3 +170,18 @@ async def test_for_each_item_over_an_empty_file(api: Api) -> None:
     assert names == ["each", "each_items", "each_merge", "each_split"]
     (items,) = runs_of(execution, "each_items")
     assert items["outputs"] == {}
+
+
+async def test_a_file_without_separators_is_refused_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file with no separator is one endless row: the split stops at a bound (made small
+    here) instead of holding the file in memory."""
+    monkeypatch.setattr(for_each_item, "MAX_ROW_BYTES", 1000)
+    source = tmp_path / "one-row.bin"
+    source.write_bytes(b"x" * 200_000)
+    with pytest.raises(TaskFailed, match="longer than"):
+        for_each_item._split_file(source, tmp_path, "\n", ("rows", 1))
+    source.write_bytes(b"a\nbb\n\nccc")  # empty rows skipped, the last one kept
+    paths = for_each_item._split_file(source, tmp_path, "\n", ("rows", 2))
+    assert [p.read_bytes() for p in paths] == [b"a\nbb\n", b"ccc\n"]
