@@ -485,6 +485,8 @@ class Executor:
             log.warning("replay refused: %s", exc)
             return
         await self._rerun(plan, changed=list(plan.task_runs))
+        # as Kestra, the replayed execution says so (system.replayed)
+        await self._relabel(*found, {"system.replayed": "true"})
 
     async def _rerun(self, plan: Rerun, *, changed: list[TaskRunChanged]) -> None:
         header = plan.header
@@ -511,10 +513,15 @@ class Executor:
         if found is None:
             log.warning("labels of %s: no such execution", request.execution_id)
             return
-        header, runs = found
+        await self._relabel(*found, request.labels)
+
+    async def _relabel(
+        self, header: ExecutionChanged, runs: list[TaskRunChanged], labels: Mapping[str, str]
+    ) -> None:
+        """New labels on an execution no walk owns (same state, newer seq)."""
         changed = header.model_copy(
             update={
-                "labels": {**header.labels, **request.labels},
+                "labels": {**header.labels, **labels},
                 "seq": max([header.seq, *(r.seq for r in runs)]) + 1,
                 "at": self.clock.now(),
             }

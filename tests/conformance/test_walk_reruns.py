@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conformance.walk_support import Api, labels, module_api, run, runs_of, wait_state
+from tests.conformance.walk_support import (
+    Api,
+    labels,
+    module_api,
+    run,
+    runs_of,
+    wait_for,
+    wait_state,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 api = module_api
@@ -22,7 +30,8 @@ tasks:
 
 
 async def test_replay_from_a_task_run_starts_restarted_with_the_kept_runs(api: Api) -> None:
-    """RestartCaseTest.replay and ExecutionService.replay: the new execution answers
+    """RestartCaseTest.replay, ExecutionService.replay and ExecutionControllerTest.replay:
+    the original is labelled system.replayed; the new execution answers
     RESTARTED, holds copies (new ids) of the runs before the chosen one, has the original
     as `parentId` and the chain's first as `originalId`, is labelled system.replay and
     keeps the original's system.correlationId; it then ends SUCCESS."""
@@ -41,6 +50,14 @@ async def test_replay_from_a_task_run_starts_restarted_with_the_kept_runs(api: A
     assert replay["originalId"] == original["id"]
     assert labels(replay)["system.replay"] == "true"
     assert labels(replay)["system.correlationId"] == original["id"]
+
+    replayed = await wait_for(
+        api,
+        original["id"],
+        lambda e: labels(e).get("system.replayed") == "true",
+        what="labelled system.replayed",
+    )
+    assert replayed["state"]["current"] == "SUCCESS"  # only its labels changed
 
     done = await wait_state(api, replay["id"], "SUCCESS", "FAILED")
     assert done["state"]["current"] == "SUCCESS"
