@@ -306,6 +306,9 @@ class TaskRunContext:
 
         walk = self._walk
         child_id = task_run_id(self._run.id, f"subflow:{key}", None, self._key_attempt)
+        # a subflow shares its root's correlation id (Kestra's system.correlationId)
+        root = walk.labels.get("system.correlationId", walk.execution_id)
+        labels = {**labels, "system.correlationId": root}
         await walk.runtime.publish_request(
             ExecutionRequested(
                 execution_id=child_id,

@@ -200,6 +200,10 @@ class ExecutionChanged(EventBase):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     error: str | None = None
+    # Kestra's lineage of reruns (absent from older events): a replay names the execution
+    # it was replayed from (`parentId`) and the first execution of the chain (`originalId`).
+    replay_of: str | None = None
+    original_id: str | None = None
 
 
 class TaskRunChanged(EventBase):
@@ -222,6 +226,9 @@ class TaskRunChanged(EventBase):
     ended_at: datetime | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    # attempt number -> the internal-storage URI of its log file (`logToFile: true`);
+    # absent from older events
+    log_files: dict[int, str] = Field(default_factory=dict)
 
 
 class LogLine(BaseModel):

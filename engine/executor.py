@@ -51,8 +51,16 @@ from engine.flows import FlowRepository
 from engine.intake import resolve_inputs
 from engine.nsfiles import NamespaceFiles
 from engine.ownership import PartitionOwnership
+from engine.plugin import Retry
 from engine.queues import QueuedExecutions
-from engine.reruns import Rerun, RerunRefused, plan_replay, plan_restart, plan_retry
+from engine.reruns import (
+    CORRELATION_ID,
+    Rerun,
+    RerunRefused,
+    plan_replay,
+    plan_restart,
+    plan_retry,
+)
 from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
@@ -135,6 +143,7 @@ class Executor:
             ui_url=settings.ui_url,
             flows=flows,
             max_output_bytes=settings.max_output_bytes,
+            plan_retry=self._plan_retry,
         )
         self._owned: dict[str, _Owned] = {}
         self._running: dict[str, set[str]] = {}
@@ -389,9 +398,11 @@ class Executor:
         if flow is None:
             await self._refuse(header, f"flow {request.namespace}/{request.flow_id} does not exist")
             return
-        header = header.model_copy(
-            update={"revision": flow.revision, "labels": {**flow.labels, **request.labels}}
-        )
+        labels = {**flow.labels, **request.labels}
+        # every execution carries one (Kestra): its own id, or its root's (a subflow's
+        # request, a retry's, names it)
+        labels.setdefault(CORRELATION_ID, execution_id)
+        header = header.model_copy(update={"revision": flow.revision, "labels": labels})
         if flow.disabled:
             await self._refuse(header, "the flow is disabled")
             return
@@ -480,6 +491,8 @@ class Executor:
             log.warning("replay refused: %s", exc)
             return
         await self._rerun(plan, changed=list(plan.task_runs))
+        # as Kestra, the replayed execution says so (system.replayed)
+        await self._relabel(*found, {"system.replayed": "true"})
 
     async def _rerun(self, plan: Rerun, *, changed: list[TaskRunChanged]) -> None:
         header = plan.header
@@ -506,10 +519,15 @@ class Executor:
         if found is None:
             log.warning("labels of %s: no such execution", request.execution_id)
             return
-        header, runs = found
+        await self._relabel(*found, request.labels)
+
+    async def _relabel(
+        self, header: ExecutionChanged, runs: list[TaskRunChanged], labels: Mapping[str, str]
+    ) -> None:
+        """New labels on an execution no walk owns (same state, newer seq)."""
         changed = header.model_copy(
             update={
-                "labels": {**header.labels, **request.labels},
+                "labels": {**header.labels, **labels},
                 "seq": max([header.seq, *(r.seq for r in runs)]) + 1,
                 "at": self.clock.now(),
             }
@@ -583,14 +601,15 @@ class Executor:
         try:
             if walk.header.parent is not None and walk.header.state.is_terminal:
                 await self._notify_parent(walk.header)
-            if walk.header.state is State.FAILED:
-                # a flow `retry` with behavior CREATE_NEW_EXECUTION
-                retry = plan_retry(walk.header, walk.flow.retry, self.clock.now(), random.random())
-                if retry is not None:
-                    await self._publish_request(retry)
             await self.admit_queued(walk.flow.key)
         except EventsLost as exc:
             self.ownership.lost(exc)
+
+    def _plan_retry(
+        self, header: ExecutionChanged, policy: Retry | None
+    ) -> ExecutionRequested | None:
+        """A `retry` with behavior CREATE_NEW_EXECUTION (the flow's or a task's)."""
+        return plan_retry(header, policy, self.clock.now(), random.random())
 
     async def admit_queued(self, key: str) -> None:
         while (first := self._queued.first(key)) is not None and not self._is_stopping:

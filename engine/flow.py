@@ -99,10 +99,15 @@ def _labels(value: Any) -> dict[str, str]:
             if not isinstance(item, dict) or set(item) != {"key", "value"}:
                 raise ValueError("a label list holds maps with exactly 'key' and 'value'")
             out[str(item["key"])] = str(item["value"])
-        return out
-    if isinstance(value, dict):
-        return {str(k): _label_text(v) for k, v in value.items()}
-    raise ValueError("labels are a map or a list of {key, value}")
+    elif isinstance(value, dict):
+        out = {str(k): _label_text(v) for k, v in value.items()}
+    else:
+        raise ValueError("labels are a map or a list of {key, value}")
+    reserved = sorted(k for k in out if k.startswith("system."))
+    if reserved:
+        # as Kestra: the engine sets system labels (correlationId, replay…); a flow may not
+        raise ValueError(f"system labels are set by the engine, not by a flow: {reserved}")
+    return out
 
 
 def _label_text(value: Any) -> str:

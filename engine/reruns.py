@@ -4,6 +4,9 @@ Both are plans computed from what the store recorded — the execution's header 
 task runs — and handed to an `ExecutionWalk` as recorded runs. The walk already skips a
 recorded run that ended and re-runs one that did not, so:
 
+Both keep Kestra's system labels: `system.restarted` on a restarted execution,
+`system.replay` and the original's `system.correlationId` on a replay.
+
 - **restart** turns every FAILED or KILLED task run into a RESTARTED one with the next
   attempt number (the one way out of a terminal state), keeps the runs that succeeded,
   and moves the execution to RESTARTED. Flowable parents of a failed run failed too, so
@@ -29,7 +32,17 @@ from engine.plugin import Retry
 from engine.states import State
 from engine.walk import task_run_id
 
-__all__ = ["Rerun", "RerunRefused", "plan_replay", "plan_restart", "plan_retry"]
+__all__ = [
+    "CORRELATION_ID",
+    "Rerun",
+    "RerunRefused",
+    "plan_replay",
+    "plan_restart",
+    "plan_retry",
+]
+
+# Kestra's system label tying together an execution, its subflows, retries and replays
+CORRELATION_ID = "system.correlationId"
 
 RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 KEPT_BY_REPLAY = frozenset({State.SUCCESS, State.WARNING, State.SKIPPED})
@@ -88,6 +101,7 @@ def plan_restart(header: ExecutionChanged, runs: Sequence[TaskRunChanged], now: 
             "ended_at": None,
             "error": None,
             "outputs": {},
+            "labels": {**header.labels, "system.restarted": "true"},
         }
     )
     restarted_ids = {r.task_run_id for r in restarted}
@@ -137,10 +151,17 @@ def plan_replay(
             )
         )
     seq += 1
+    labels = {
+        **header.labels,
+        CORRELATION_ID: header.labels.get(CORRELATION_ID, header.execution_id),
+        "system.replay": "true",
+    }
     new_header = header.model_copy(
         update={
             "execution_id": new_execution_id,
-            "state": State.CREATED,
+            # as Kestra: from a task run, the new execution starts RESTARTED with the runs
+            # it keeps; a replay of the whole execution starts afresh
+            "state": State.RESTARTED if from_task_run_id is not None else State.CREATED,
             "seq": seq,
             "at": now,
             "created_at": now,
@@ -150,7 +171,9 @@ def plan_replay(
             "outputs": {},
             "not_before": None,
             "parent": None,
-            "labels": {**header.labels, "system.replayOf": header.execution_id},
+            "labels": labels,
+            "replay_of": header.execution_id,
+            "original_id": header.original_id or header.execution_id,
             "trigger": {
                 "type": "replay",
                 "executionId": header.execution_id,

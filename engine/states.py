@@ -28,6 +28,9 @@ class State(StrEnum):
     # An ended execution or task run asked to run again (a restart): the one way out of
     # a terminal state.
     RESTARTED = "RESTARTED"
+    # A failed execution whose flow (or task) retries as a new execution: it ended, and
+    # the next attempt is another execution (Kestra's RETRIED).
+    RETRIED = "RETRIED"
 
     @property
     def is_terminal(self) -> bool:
@@ -35,7 +38,7 @@ class State(StrEnum):
 
     @property
     def is_failure(self) -> bool:
-        return self in (State.FAILED, State.KILLED, State.CANCELLED)
+        return self in (State.FAILED, State.KILLED, State.CANCELLED, State.RETRIED)
 
     def can_become(self, new: State) -> bool:
         """A terminal state never regresses, except by a restart; anything else may
@@ -46,7 +49,15 @@ class State(StrEnum):
 # A StrEnum member hashes and compares as its value: `"SUCCESS" in TERMINAL_STATES` holds,
 # so readers of raw event documents test their `state` strings without building a State.
 TERMINAL_STATES = frozenset(
-    {State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.SKIPPED}
+    {
+        State.SUCCESS,
+        State.WARNING,
+        State.FAILED,
+        State.KILLED,
+        State.CANCELLED,
+        State.SKIPPED,
+        State.RETRIED,
+    }
 )
 
 # How bad each terminal state is when children's states fold into a parent's.
@@ -56,6 +67,7 @@ _SEVERITY = {
     State.WARNING: 2,
     State.CANCELLED: 3,
     State.FAILED: 4,
+    State.RETRIED: 4,
     State.KILLED: 5,
 }
 

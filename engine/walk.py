@@ -31,6 +31,7 @@ from engine.durations import parse_duration
 from engine.errors import PodiumError, TaskFailed, TaskTimeout, TemplateError
 from engine.events import (
     ExecutionChanged,
+    ExecutionRequested,
     LogLine,
     LogsEmitted,
     MetricEmitted,
@@ -45,7 +46,7 @@ from engine.kv_service import KvService
 from engine.nsfiles import NamespaceFiles
 from engine.plugin import Retry, Task
 from engine.states import State, worst
-from engine.storage import LocalStorage
+from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.templating.execution_functions import ERROR_LOGS
 from engine.templating.kv import KvSnapshot, reading_kv
@@ -97,6 +98,9 @@ class Runtime:
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear
     # error rather than an event the bus refuses (settings: max_record_bytes).
     max_output_bytes: int = 4 << 20
+    # The next attempt of a failed execution as a new one (engine/reruns.py: plan_retry),
+    # or None when the policy does not retry that way or is spent.
+    plan_retry: Callable[[ExecutionChanged, Retry | None], ExecutionRequested | None] | None = None
 
 
 @dataclass(eq=False)
@@ -118,6 +122,7 @@ class TaskRun:
     child_states: list[State] = field(default_factory=list)
     has_warning: bool = False
     shared_dir: Path | None = None  # set by WorkingDirectory for its children
+    log_files: dict[int, str] = field(default_factory=dict)  # attempt -> URI (logToFile)
     kv: KvSnapshot | None = None  # the KV entries its templates read (engine/kv_loading.py)
 
     def __repr__(self) -> str:
@@ -153,12 +158,19 @@ class ExecutionWalk:
         self._error_logs: deque[LogLine] = deque(maxlen=ERROR_LOGS_KEPT)
         self._log_bytes = 0
         self._log_wakeup = asyncio.Event()
+        # (task run id, attempt) -> the file its lines also go to (`logToFile: true`)
+        self._log_files: dict[tuple[str, int], Path] = {}
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
         self._child_waiters: dict[str, asyncio.Future[tuple[State, dict[str, Any]]]] = {}
         self._child_results: dict[str, tuple[State, dict[str, Any]]] = {}
         self._paused = 0
         self.labels_changed = False
+        # a task `retry` with behavior CREATE_NEW_EXECUTION whose task failed: the whole
+        # execution is retried as a new one, as Kestra does
+        self.retry_as_new: Retry | None = None
         self.pending_metrics: list[tuple[TaskRun, str, float, str, dict[str, str]]] = []
+        self._labels_seen: dict[str, str] | None = None
+        self._labels_view: dict[str, Any] = {}
         self._base_context = self._make_base_context()
         self._reads_kv = runtime.kv is not None and "kv(" in (flow.source or flow.model_dump_json())
 
@@ -224,6 +236,7 @@ class ExecutionWalk:
                 ended_at=run.ended_at,
                 outputs=run.outputs,
                 error=self._masked(run.error),
+                log_files=run.log_files,
             )
         )
 
@@ -265,6 +278,8 @@ class ExecutionWalk:
         if not self._log_buffer:
             return
         lines, self._log_buffer, self._log_bytes = self._log_buffer, [], 0
+        if self._log_files:
+            await self._write_log_files(lines)
         await self.runtime.publish_event(
             LogsEmitted(
                 execution_id=self.execution_id,
@@ -275,6 +290,31 @@ class ExecutionWalk:
                 lines=tuple(lines),
             )
         )
+
+    async def _write_log_files(self, lines: Sequence[LogLine]) -> None:
+        """Append the lines of `logToFile` attempts to their files (the log stream keeps
+        them too, so the API and UI show them as any other)."""
+        by_file: dict[Path, list[str]] = {}
+        for line in lines:
+            if line.task_run_id is None or line.attempt is None:
+                continue
+            path = self._log_files.get((line.task_run_id, line.attempt))
+            if path is not None:
+                text = f"{line.at.isoformat()} {line.level} {line.message}\n"
+                by_file.setdefault(path, []).append(text)
+        if by_file:
+            await asyncio.to_thread(_append_texts, by_file)
+
+    def _open_log_file(self, run: TaskRun) -> None:
+        """Name the internal-storage file of this attempt's log lines."""
+        storage = self.runtime.storage
+        uri = storage.uri_for(
+            f"{self.flow.namespace.replace('.', '/')}/{self.flow.id}/executions/"
+            f"{self.execution_id}/tasks/{safe_name(run.task.id)}/{run.id}/"
+            f"attempt-{run.attempt}.log"
+        )
+        run.log_files[run.attempt] = uri
+        self._log_files[(run.id, run.attempt)] = storage.path_of(uri)
 
     async def _flush_periodically(self) -> None:
         while True:
@@ -349,6 +389,8 @@ class ExecutionWalk:
                 finally:
                     flusher.cancel()
             await self.flush_logs()
+            if state is State.FAILED:
+                state = await self._retry_as_new_execution(state)
             await self.set_state(state, outputs=outputs, error=error)
             return state
         except asyncio.CancelledError:
@@ -358,6 +400,20 @@ class ExecutionWalk:
             await self.flush_logs()
             await self.set_state(State.KILLED)
             raise
+
+    async def _retry_as_new_execution(self, state: State) -> State:
+        """FAILED, or RETRIED once the next attempt is requested as a new execution."""
+        plan = self.runtime.plan_retry
+        if plan is None:
+            return state
+        retry = plan(self.header, self.retry_as_new or self.flow.retry)
+        if retry is None:
+            return state
+        # published first: the id is its idempotency key if this walk is done again
+        await self.runtime.publish_request(retry)
+        self.log(None, "WARN", f"retried as execution {retry.execution_id}")
+        await self.flush_logs()
+        return State.RETRIED
 
     async def run_list(
         self,
@@ -411,11 +467,13 @@ class ExecutionWalk:
         is_new_value: bool = False,
         iteration: int | None = None,
     ) -> State:
+        # `taskrun.value` is the loop value on a ForEach's direct children only (Kestra);
+        # deeper runs keep the chain of values in `values`, which keys their outputs.
         if parent is not None:
             values = (
                 (*parent.values, value) if is_new_value and value is not None else parent.values
             )
-            value = value if is_new_value else parent.value
+            value = value if is_new_value else None
         else:
             values = (value,) if value is not None else ()
         run_id = task_run_id(parent.id if parent else self.execution_id, task.id, value, iteration)
@@ -426,10 +484,13 @@ class ExecutionWalk:
             run.created_at = recorded.created_at
             run.attempt = recorded.attempt
             run.recovered = recorded.recovered
+            run.log_files = dict(recorded.log_files)
             if recorded.state.is_terminal:
                 run.state = recorded.state
                 run.outputs = dict(recorded.outputs)
                 self._record_outputs(run)
+                if recorded.state is State.FAILED:  # walked again: decide the retry again
+                    self._note_retry_as_new(self._retry_for(task, parent))
                 return recorded.state
             self._continue_after_stop(run, recorded.state)
         if task.runIf is not None:
@@ -455,6 +516,8 @@ class ExecutionWalk:
             run.child_states.clear()
             run.has_warning = False
             run.error = None
+            if task.logToFile:
+                self._open_log_file(run)
             await self._publish_run(run)
             ctx = TaskRunContext(self, run)
             try:
@@ -484,6 +547,7 @@ class ExecutionWalk:
             if (
                 state is State.FAILED
                 and policy is not None
+                and policy.behavior == "RETRY_FAILED_TASK"
                 and self._may_retry(policy, run, first_start)
             ):
                 delay = policy.delay(run.attempt - run.recovered, random.random()).total_seconds()
@@ -513,6 +577,8 @@ class ExecutionWalk:
             state = State.WARNING
         if state is State.WARNING and task.allowWarning:
             state = State.SUCCESS
+        if state is State.FAILED:
+            self._note_retry_as_new(policy)
         run.state = state
         run.ended_at = self.runtime.clock.now()
         await self._publish_run(run)
@@ -598,6 +664,10 @@ class ExecutionWalk:
                 f"attempt {run.attempt - 1} was interrupted (its executor stopped while it "
                 f"ran); running the task again as attempt {run.attempt}",
             )  # fmt: skip
+
+    def _note_retry_as_new(self, policy: Retry | None) -> None:
+        if policy is not None and policy.behavior == "CREATE_NEW_EXECUTION":
+            self.retry_as_new = policy
 
     def _may_retry(self, policy: Retry, run: TaskRun, first_start: datetime) -> bool:
         tried = run.attempt - run.recovered  # a run again after a crash spends no retry
@@ -692,7 +762,7 @@ class ExecutionWalk:
             "execution": {
                 "id": header.execution_id,
                 "startDate": header.created_at,
-                "originalId": header.execution_id,
+                "originalId": header.original_id or header.execution_id,
                 "state": header.state.value,
             },
             "inputs": self.inputs,
@@ -705,13 +775,18 @@ class ExecutionWalk:
 
     def context_for(self, run: TaskRun | None) -> dict[str, Any]:
         context = dict(self._base_context)
+        if self._labels_seen != self.labels:  # labels change rarely: built once per change
+            self._labels_seen = dict(self.labels)
+            self._labels_view = nested_labels(self.labels)
+        context["labels"] = self._labels_view
         if run is None:
             return context
         context["task"] = {"id": run.task.id, "type": run.task.type}
         context["taskrun"] = {
             "id": run.id,
             "startDate": run.started_at,
-            "attemptsCount": run.attempt,
+            # Kestra counts the attempts already made: 0 while the first one runs
+            "attemptsCount": run.attempt - 1,
             "parentId": run.parent.id if run.parent else None,
             "value": run.value,
             "iteration": run.iteration,
@@ -787,6 +862,32 @@ class ExecutionWalk:
             return await future
         finally:
             self._child_waiters.pop(key, None)
+
+
+def _append_texts(by_file: Mapping[Path, list[str]]) -> None:
+    for path, texts in by_file.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.writelines(texts)
+
+
+def nested_labels(labels: Mapping[str, str]) -> dict[str, Any]:
+    """Labels for templates: each by its name, and dotted names as nested maps too, as
+    Kestra gives them (`{{ labels.system.correlationId }}`, `{{ labels['team'] }}`)."""
+    view: dict[str, Any] = dict(labels)
+    for key, value in labels.items():
+        if "." not in key:
+            continue
+        *path, last = key.split(".")
+        node = view
+        for part in path:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break  # a label of that very name: it wins
+            node = child
+        else:
+            node.setdefault(last, value)
+    return view
 
 
 def _describe(exc: BaseException) -> str:

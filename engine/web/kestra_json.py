@@ -66,6 +66,12 @@ def labels_json(labels: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in labels.items()]
 
 
+def _log_file(run: TaskRunChanged, attempt: int) -> dict[str, str]:
+    """Kestra's `logFile` of an attempt whose task has `logToFile: true`."""
+    uri = run.log_files.get(attempt)
+    return {"logFile": uri} if uri else {}
+
+
 def task_run_json(run: TaskRunChanged, history: Sequence[StateChange] = ()) -> dict[str, Any]:
     mine = [c for c in history if c.task_run_id == run.task_run_id]
     histories = _histories(mine) or [{"state": run.state.value, "date": run.at.isoformat()}]
@@ -78,6 +84,7 @@ def task_run_json(run: TaskRunChanged, history: Sequence[StateChange] = ()) -> d
                 {
                     "attempt": number,
                     "state": _state(run.state, run.started_at, run.ended_at, histories),
+                    **_log_file(run, number),
                 }
             )
             continue
@@ -89,7 +96,11 @@ def task_run_json(run: TaskRunChanged, history: Sequence[StateChange] = ()) -> d
             final = next((c.state for c in reversed(changes) if c.state.is_terminal), State.FAILED)
         ended = last.at if final.is_terminal else None
         attempts.append(
-            {"attempt": number, "state": _state(final, started, ended, _histories(changes))}
+            {
+                "attempt": number,
+                "state": _state(final, started, ended, _histories(changes)),
+                **_log_file(run, number),
+            }
         )
     return {
         "id": run.task_run_id,
@@ -138,7 +149,11 @@ def execution_json(
             histories,
         ),
         "trigger": execution.trigger,
-        "parentId": execution.parent.execution_id if execution.parent else None,
+        # Kestra's parentId: the execution a replay came from; Podium's subflows say their
+        # parent here too
+        "parentId": execution.replay_of
+        or (execution.parent.execution_id if execution.parent else None),
+        "originalId": execution.original_id or execution.execution_id,
         "error": execution.error,
         "deleted": False,
     }

@@ -390,14 +390,14 @@ def _schemas() -> dict[str, Any]:
             "id": string, "executionId": string, "taskId": string, "parentTaskRunId": nullable,
             "value": nullable, "iteration": {"type": ["integer", "null"]}, "state": _ref("State"),
             "attempts": {"type": "array", "items": {"type": "object", "properties": {
-                "attempt": {"type": "integer"}, "state": _ref("State")}}},
+                "attempt": {"type": "integer"}, "state": _ref("State"), "logFile": string}}},
             "outputs": _OBJECT, "error": nullable}},
         "Execution": {"type": "object", "properties": {
             "id": string, "namespace": string, "flowId": string, "flowRevision": {"type": ["integer", "null"]},
             "inputs": _OBJECT, "outputs": _OBJECT, "variables": _OBJECT,
             "labels": {"type": "array", "items": _ref("Label")}, "state": _ref("State"),
-            "trigger": {"type": ["object", "null"]}, "parentId": nullable, "error": nullable,
-            "taskRunList": {"type": "array", "items": _ref("TaskRun")}}},
+            "trigger": {"type": ["object", "null"]}, "parentId": nullable, "originalId": string,
+            "error": nullable, "taskRunList": {"type": "array", "items": _ref("TaskRun")}}},
         "ExecutionPage": page("Execution"),
         "Flow": {"type": "object", "properties": {
             "id": string, "namespace": string, "revision": {"type": "integer"},

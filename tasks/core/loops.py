@@ -42,6 +42,10 @@ def resolve_values(ctx: RunContext, values: Any) -> list[str]:
             raise TaskFailed(f"ForEach values must be a list, got {type(values).__name__}")
     else:
         values = ctx.render(list(values))
+    missing = [i for i, v in enumerate(values) if v is None]
+    if missing:
+        # Kestra fails the ForEach too: a null has no `taskrun.value` to run under
+        raise TaskFailed(f"ForEach values hold null at position(s) {missing}")
     return list(dict.fromkeys(_as_text(v) for v in values))
 
 

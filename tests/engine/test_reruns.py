@@ -106,7 +106,8 @@ async def test_replay_from_a_task_run_copies_what_ended_before_it(
     replay = await wait_for(harness, new_id, lambda e: e.state.is_terminal)
     assert replay.state == "SUCCESS"
     assert replay.execution.inputs == {"word": "yo"}
-    assert replay.execution.labels["system.replayOf"] == original.execution.execution_id
+    assert replay.execution.replay_of == original.execution.execution_id
+    assert replay.execution.labels["system.replay"] == "true"
     copied = replay.run("a")
     assert copied.started_at == original.run("a").started_at  # copied, not run again
     assert copied.task_run_id != original.run("a").task_run_id

@@ -169,7 +169,12 @@ inputs:
 """
     )
     outcome = await harness.run(flow)
-    assert outcome.execution.labels == {"team": "data", "file": "yellow.csv", "ok": "true"}
+    assert outcome.execution.labels == {
+        "team": "data",
+        "file": "yellow.csv",
+        "ok": "true",
+        "system.correlationId": outcome.execution.execution_id,
+    }
     assert outcome.run("out").outputs == {"values": {"a": "yellow", "n": 2}}
 
 
@@ -298,7 +303,7 @@ tasks:
     assert outcome.state == "SUCCESS", outcome.task_runs
     fetched = outcome.run("fetch").outputs
     assert fetched["size"] >= 1
-    assert outcome.run("split").outputs["numberOfBatches"] == fetched["size"]
+    assert outcome.run("split_items").outputs["numberOfBatches"] == fetched["size"]
     assert fetched["uri"] in outcome.run("purge").outputs["uris"]
     path = harness.podium.storage.path_of(fetched["uri"])
     assert not path.exists()

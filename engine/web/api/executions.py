@@ -16,6 +16,7 @@ from aiohttp import web
 from engine.errors import InputError, PodiumError
 from engine.events import ExecutionChanged
 from engine.intake import FlowNotFound
+from engine.reruns import RerunRefused, plan_replay
 from engine.states import State
 from engine.store.base import EXECUTION_SORTS, ExecutionQuery
 from engine.web.api import Services
@@ -233,27 +234,25 @@ async def replay_execution(services: Services, request: web.Request) -> web.Stre
         raise ApiError(409, f"execution {execution.execution_id} is {execution.state}: "
                        "replay it once it has ended")  # fmt: skip
     task_run_id = request.query.get("taskRunId") or None
-    if task_run_id is not None and not any(
-        r.task_run_id == task_run_id for r in await services.store.task_runs(execution.execution_id)
-    ):
+    runs = await services.store.task_runs(execution.execution_id)
+    if task_run_id is not None and not any(r.task_run_id == task_run_id for r in runs):
         raise ApiError(404, f"task run {task_run_id} is not in execution {execution.execution_id}")
     try:
         new_id = await services.intake.replay(
             execution.execution_id, execution.namespace, execution.flow_id, task_run_id
         )
-    except PodiumError as exc:
+        # Kestra answers with the new execution as it starts: the same plan the executor
+        # makes (engine/reruns.py), so its state (RESTARTED), kept task runs and lineage
+        plan = plan_replay(
+            execution,
+            runs,
+            new_execution_id=new_id,
+            from_task_run_id=task_run_id,
+            now=services.intake.clock.now(),
+        )
+    except (PodiumError, RerunRefused) as exc:
         raise ApiError(409, str(exc)) from None
-    body = execution_json(execution, [])
-    now = services.intake.clock.now().isoformat()
-    body.update(
-        id=new_id,
-        outputs={},
-        error=None,
-        state={"current": "CREATED", "startDate": now, "endDate": None, "duration": 0.0,
-               "histories": [{"state": "CREATED", "date": now}]},
-        originalId=execution.execution_id,
-    )  # fmt: skip
-    return json_response(body)
+    return json_response(execution_json(plan.header, plan.task_runs))
 
 
 async def set_execution_labels(services: Services, request: web.Request) -> web.StreamResponse:

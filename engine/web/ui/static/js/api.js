@@ -115,7 +115,7 @@ export function follow(path, { query, onData, onOpen = () => {}, until = () => f
   return close;
 }
 
-export const TERMINAL = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED"]);
+export const TERMINAL = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED", "RETRIED"]);
 export const isTerminal = (state) => TERMINAL.has(state);
 export const stateOf = (thing) => (thing && thing.state && (thing.state.current || thing.state)) || "CREATED";
 

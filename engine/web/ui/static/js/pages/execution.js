@@ -11,7 +11,7 @@ import { renderGraph, graphBox } from "../graph.js";
 import { tabs, loading, confirmDialog } from "./common.js";
 
 const TABS = [["gantt", "Gantt"], ["logs", "Logs"], ["outputs", "Outputs"], ["topology", "Topology"], ["overview", "Overview"]];
-const SEVERITY = { SKIPPED: 0, SUCCESS: 1, CREATED: 2, QUEUED: 2, WARNING: 3, PAUSED: 4, CANCELLED: 5, RETRYING: 6, RUNNING: 7, KILLING: 7, FAILED: 8, KILLED: 9 };
+const SEVERITY = { SKIPPED: 0, SUCCESS: 1, CREATED: 2, QUEUED: 2, WARNING: 3, PAUSED: 4, CANCELLED: 5, RETRYING: 6, RUNNING: 7, KILLING: 7, FAILED: 8, RETRIED: 8, KILLED: 9 };
 
 // task id -> the state to paint on its node: the most telling of its runs.
 export function statesByTask(execution) {
