@@ -56,7 +56,12 @@ def resolve_inputs(
         render=lambda value, ctx: renderer.render_value(value, {**base, **ctx}),
         evaluate_condition=lambda text, ctx: renderer.is_true(text, {**base, **ctx}),
     )
-    return jsonable(resolver.resolve(list(flow.inputs), given, context=base))
+    values = jsonable(resolver.resolve(list(flow.inputs), given, context=base))
+    if renderer.secrets is not None:
+        for spec in flow.inputs:
+            if spec.type == "SECRET" and isinstance(values.get(spec.id), str):
+                renderer.secrets.reveal(values[spec.id])  # masked like secret() values
+    return values
 
 
 class Intake:
