@@ -48,6 +48,7 @@ from engine.events import (
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
+from engine.inputs import undeclared
 from engine.intake import resolve_inputs
 from engine.nsfiles import NamespaceFiles
 from engine.ownership import PartitionOwnership
@@ -400,6 +401,8 @@ class Executor:
         except (InputError, PodiumError) as exc:
             await self._refuse(header, str(exc))
             return
+        for name in undeclared(flow.inputs, request.inputs):  # Kestra ignores them too
+            log.warning("execution %s: input %r is not declared, ignored", execution_id, name)
         header = header.model_copy(update={"inputs": inputs, "seq": 1})
         await self.publish_event(header)
         await self._admit(flow, header)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from engine.errors import FlowDefinitionError, Problem
+from engine.flow_compat import rewrite_legacy
 from engine.inputs import Input, check_declarations
 from engine.plugin import (
     ChildKind,
@@ -134,6 +135,8 @@ class Flow(Model):
 
     # Not YAML: where the flow came from, for messages and the API.
     source: str = Field(default="", exclude=True, repr=False)
+    # Not YAML: older Kestra forms this flow uses (engine/flow_compat.py), located.
+    deprecations: tuple[Problem, ...] = Field(default=(), exclude=True, repr=False)
 
     _normalize_labels = field_validator("labels", mode="before")(_labels)
 
@@ -183,7 +186,9 @@ def load_flow(
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     assert flow is not None
-    return flow.model_copy(update={"source": raw_text})
+    return flow.model_copy(
+        update={"source": raw_text, "deprecations": tuple(builder.deprecations)}
+    )
 
 
 class _Builder:
@@ -199,6 +204,7 @@ class _Builder:
         self.doc = doc
         self.registries = registries
         self.problems: list[Problem] = []
+        self.deprecations: list[Problem] = []
         # (path of a map, key) -> index of the pluginDefaults entry that set it
         self.defaulted: dict[tuple[Path, str], int] = {}
         self.task_ids: dict[str, Path] = {}
@@ -212,6 +218,11 @@ class _Builder:
             self.problem((), "a flow is a YAML mapping")
             return None
         data = copy.deepcopy(data)
+        rewrite_legacy(
+            data,
+            lambda path, message: self.deprecations.append(self.doc.problem(path, message)),
+            self.problem,
+        )
         # The flow's own defaults come before the server's; forced ones are applied last
         # so they win over everything (Kestra's order).
         defaults = [*self._plugin_defaults(data.get("pluginDefaults")), *self.global_defaults]

@@ -38,9 +38,12 @@ __all__ = [
     "DurationInput", "EmailInput", "FileInput", "FloatInput", "Input", "InputResolver",
     "IntInput", "JsonInput", "MultiselectInput", "SecretInput", "SelectInput", "StringInput",
     "TimeInput", "UriInput", "YamlInput", "check_declarations",
+    "nest_dotted",
+    "undeclared",
 ]  # fmt: skip
 
-ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+# Kestra allows dots in input ids (`nested.value` reads as inputs.nested.value).
+ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 ScalarType = Literal[
     "STRING", "EMAIL", "URI", "INT", "FLOAT", "BOOL", "BOOLEAN", "DATETIME", "DATE", "TIME",
     "DURATION",
@@ -547,6 +550,31 @@ def check_declarations(inputs: Sequence[Input]) -> list[tuple[tuple[str | int, .
 # ---------------------------------------------------------------- 4. resolution at run time
 
 
+def undeclared(declared: Sequence[Input], given: Mapping[str, Any]) -> list[str]:
+    """Names given that the flow does not declare: Kestra ignores them with a warning."""
+    names = {spec.id for spec in declared}
+    return sorted(name for name in given if name not in names)
+
+
+def nest_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"a.b": 1}` as `{"a": {"b": 1}}`, as Kestra exposes inputs with dotted ids.
+    A plain id that is also a dotted prefix keeps its own value."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if "." not in name:
+            out.setdefault(name, value)
+            continue
+        *parents, leaf = name.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return out
+
+
 def _is_missing(spec: BaseInput, value: Any) -> bool:
     # Forms send "" for an empty field; only text inputs can mean an empty string by it.
     return value is None or (value == "" and not isinstance(spec, StringInput | SecretInput))
@@ -595,11 +623,6 @@ class InputResolver:
                     values[spec.id] = self._resolve_one(spec, given.get(spec.id), scope)
             except ValueError as exc:
                 errors[spec.id] = str(exc)
-        names = [spec.id for spec in declared]
-        for name in given:
-            if name not in names:
-                declares = f"declares: {', '.join(names)}" if names else "declares no inputs"
-                errors[name] = f"unknown input '{name}'; the flow {declares}"
         if errors:
             raise InputError(errors)
         return values

@@ -26,7 +26,7 @@ from engine.events import (
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
-from engine.inputs import InputResolver
+from engine.inputs import InputResolver, nest_dotted
 from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
@@ -61,7 +61,7 @@ def resolve_inputs(
         for spec in flow.inputs:
             if spec.type == "SECRET" and isinstance(values.get(spec.id), str):
                 renderer.secrets.reveal(values[spec.id])  # masked like secret() values
-    return values
+    return nest_dotted(values)
 
 
 class Intake:
