@@ -186,9 +186,7 @@ def load_flow(
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     assert flow is not None
-    return flow.model_copy(
-        update={"source": raw_text, "deprecations": tuple(builder.deprecations)}
-    )
+    return flow.model_copy(update={"source": raw_text, "deprecations": tuple(builder.deprecations)})
 
 
 class _Builder:

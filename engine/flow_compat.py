@@ -67,7 +67,9 @@ _WORKER_GROUP = (
 )
 
 
-def _walk(node: Any, path: Path, identity: tuple[Any, Any], deprecated: Report, problem: Report) -> None:
+def _walk(
+    node: Any, path: Path, identity: tuple[Any, Any], deprecated: Report, problem: Report
+) -> None:
     if isinstance(node, list):
         for index, item in enumerate(node):
             _walk(item, (*path, index), identity, deprecated, problem)
@@ -102,9 +104,9 @@ def _task(
     elif kind == "Switch" and "defaults" in task and task["defaults"] is None:
         deprecated((*path, "defaults"), "`defaults: null` is deprecated: leave defaults out")
         del task["defaults"]
-    elif task["type"] in _SUBFLOW_TYPES:
-        if (task.get("namespace"), task.get("flowId")) == identity and identity[0] is not None:
-            problem(
-                (*path, "flowId"),
-                "a Subflow cannot call its own flow (infinite recursion)",
-            )
+    elif (
+        task["type"] in _SUBFLOW_TYPES
+        and identity[0] is not None
+        and (task.get("namespace"), task.get("flowId")) == identity
+    ):
+        problem((*path, "flowId"), "a Subflow cannot call its own flow (infinite recursion)")

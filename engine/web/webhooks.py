@@ -204,8 +204,9 @@ def webhook_routes(
         )
         for hook in hooks or [None]:
             key = _DUMMY_KEY if hook is None else hook.key
-            if "{{" in key:
-                key = ctx.renderer.render(key, {"envs": dict(ctx.envs)})
+            if "{{" in key and flow is not None:
+                # Kestra renders the key with the flow's context (`{{ flow.id }}`).
+                key = ctx.renderer.render(key, _key_context(flow, ctx.envs))
             # every candidate is compared, so the time does not tell which one matched
             if _matches(given, key) and hook is not None and found is None:
                 found = hook
@@ -250,10 +251,12 @@ def webhook_routes(
                     {"message": f"body over {max_body_bytes} bytes"}, status=413
                 )
             variables = {
-                "body": _parse(body, request.content_type),
+                "body": _parse(body, request.content_type) if body else None,
                 "headers": {k: request.headers.getall(k) for k in set(request.headers)},
                 "parameters": {k: request.query.getall(k) for k in set(request.query)},
             }
+            if hook.conditions and not _accepted(hook, flow, variables, ctx):
+                return web.Response(status=204)  # Kestra: conditions said no, no execution
             idempotency = request.headers.get("Idempotency-Key")
             item = f"idempotency:{idempotency}" if idempotency else f"call:{new_id()}"
             try:
@@ -287,6 +290,22 @@ def webhook_routes(
             web.put(path, handle),
         ]
     return routes
+
+
+def _key_context(flow: Any, envs: Any) -> dict[str, Any]:
+    return {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+        "envs": dict(envs),
+    }
+
+
+def _accepted(hook: Webhook, flow: Any, variables: dict[str, Any], ctx: Any) -> bool:
+    """The trigger's `conditions`, evaluated on the call (`trigger.body`…) as Kestra does."""
+    facts = {**_key_context(flow, ctx.envs), "trigger": variables}
+    try:
+        return all(condition.test(facts, ctx.renderer) for condition in hook.conditions)
+    except PodiumError:
+        return False  # a condition that cannot be decided does not start an execution
 
 
 def _parse(body: bytes, content_type: str) -> Any:
