@@ -81,6 +81,7 @@ class ExecutorSettings:
     work_root: Path = Path("/tmp/podium-work")
     cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
+    globals: Mapping[str, Any] = field(default_factory=dict)  # `{{ globals.x }}` (settings)
     remembered_executions: int = 10_000  # recent ends, for redelivered requests
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
@@ -127,6 +128,7 @@ class Executor:
             work_root=settings.work_root,
             cache_root=settings.cache_root,
             envs=dict(settings.envs),
+            globals=dict(settings.globals),
             namespace_files=namespace_files or NamespaceFiles(store),
             fetch_logs=self._fetch_logs,
             max_output_bytes=settings.max_output_bytes,

@@ -219,6 +219,7 @@ class Podium:
                 work_root=data / "work",
                 cache_root=data / "cache",
                 envs=envs,
+                globals=settings.globals,
             ),
             wait_projected=self._projection_waiter(),
             namespace_files=self.namespace_files,

@@ -82,6 +82,7 @@ class Runtime:
     cache_root: Path
     namespace_files: NamespaceFiles
     envs: Mapping[str, str] = field(default_factory=dict)
+    globals: Mapping[str, Any] = field(default_factory=dict)  # Kestra's server-wide variables
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     kv: KvService | None = None  # set by the server; None where KV is not served
     is_shutting_down: bool = False
@@ -670,6 +671,7 @@ class ExecutionWalk:
             "trigger": trigger,
             "labels": self.labels,
             "envs": self.runtime.envs,
+            "globals": self.runtime.globals,
         }
 
     def context_for(self, run: TaskRun | None) -> dict[str, Any]:
