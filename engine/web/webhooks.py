@@ -40,6 +40,7 @@ from engine.flows import FlowRepository
 from engine.intake import FlowNotFound
 from engine.settings import WebhookSection
 from engine.watcher import ExecutionWatcher
+from engine.web.kestra_json import execution_json
 from triggers.base import TriggerContext, trigger_scope
 from triggers.models import Webhook
 
@@ -276,9 +277,11 @@ def webhook_routes(
             if hook.wait or request.query.get("wait") == "true":
                 ended = await watcher.wait(fired.execution_id, wait_seconds)
                 if ended is not None:
-                    answer["state"] = {"current": ended.state.value}
-                    if hook.returnOutputs:
-                        answer["outputs"] = ended.outputs
+                    # Kestra answers with the whole execution (its outputs included).
+                    store = watcher.store
+                    runs = await store.task_runs(ended.execution_id)
+                    history = await store.state_history(ended.execution_id)
+                    answer = execution_json(ended, runs, history)
             return web.json_response(answer)
 
     routes = []

@@ -28,15 +28,15 @@ triggers:
 async def test_templated_key_conditions_and_empty_body(api: Api) -> None:
     """WebhookTest / docs: `key: "{{ flow.id }}"` is rendered with the flow's context;
     a call the trigger's conditions reject answers 204 and starts nothing; a GET without
-    a body gives `trigger.body` null."""
+    a body gives `trigger.body` null; `wait: true` answers with the ended execution."""
     await api.deploy(HOOKED)
     path = "/api/v1/executions/webhook/conformance/hooked/hooked"
     async with api.http.get(api.url(path)) as rejected:
         assert rejected.status == 204
     found = await api.json("GET", "/api/v1/executions/search?namespace=conformance")
     assert found["total"] == 0
-    answer = await api.json("GET", path + "?go=1")
+    answer = await api.json("GET", path + "?go=1")  # wait: true answers the whole execution
     assert answer["state"]["current"] == "SUCCESS"
-    execution = await api.json("GET", f"/api/v1/executions/{answer['id']}")
-    outputs = {run["taskId"]: run["outputs"] for run in execution["taskRunList"]}
+    assert answer == await api.json("GET", f"/api/v1/executions/{answer['id']}")
+    outputs = {run["taskId"]: run["outputs"] for run in answer["taskRunList"]}
     assert outputs["body"]["value"] == "true"
