@@ -27,6 +27,7 @@ from engine.errors import FlowDefinitionError, Problem
 from engine.flow_compat import rewrite_legacy
 from engine.inputs import Input, check_declarations
 from engine.plugin import (
+    Assets,
     ChildKind,
     Model,
     PluginRegistry,
@@ -132,6 +133,7 @@ class Flow(Model):
     revision: int | None = Field(default=None, ge=1)
     tenantId: str | None = None
     deleted: bool = False
+    assets: Assets | None = None  # Kestra 1.x lineage declarations (shown by the API)
 
     # Not YAML: where the flow came from, for messages and the API.
     source: str = Field(default="", exclude=True, repr=False)

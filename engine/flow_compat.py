@@ -73,6 +73,7 @@ def _walk(
     if isinstance(node, list):
         for index, item in enumerate(node):
             _walk(item, (*path, index), identity, deprecated, problem)
+        _unfold_pause_tasks(node, path, deprecated)
         return
     if not isinstance(node, dict):
         return
@@ -81,6 +82,26 @@ def _walk(
     for key, value in node.items():
         if isinstance(value, (dict, list)):
             _walk(value, (*path, key), identity, deprecated, problem)
+
+
+def _unfold_pause_tasks(tasks: list[Any], path: Path, deprecated: Report) -> None:
+    """Kestra 0.x Pause ran its own `tasks` once resumed: the same as those tasks right
+    after the Pause in the list that holds it."""
+    index = 0
+    for original, item in enumerate(list(tasks)):
+        if (
+            isinstance(item, dict)
+            and _kind(item.get("type")) == "Pause"
+            and isinstance(item.get("tasks"), list)
+        ):
+            children = item.pop("tasks")
+            deprecated(
+                (*path, original, "tasks"),
+                "Pause `tasks` is deprecated: put the tasks after the Pause",
+            )
+            tasks[index + 1 : index + 1] = children
+            index += len(children)
+        index += 1
 
 
 def _task(

@@ -537,7 +537,20 @@ def check_declarations(inputs: Sequence[Input]) -> list[tuple[tuple[str | int, .
             else:
                 continue
             problems.append(((index, "dependsOn", "inputs", slot), why))
-        if spec.defaults is None or _has_template(spec.defaults) or isinstance(spec, FileInput):
+        if isinstance(spec, FileInput) and spec.defaults is not None:
+            default = spec.defaults
+            if not _has_template(default) and not (
+                isinstance(default, str) and default.startswith(("file://", "nsfile://"))
+            ):
+                problems.append(
+                    (
+                        (index, "defaults"),
+                        "inputs of type 'FILE' only support `defaults` as local files using "
+                        "a file URI (file:///...) or as namespace files (nsfile:///...)",
+                    )
+                )
+            continue
+        if spec.defaults is None or _has_template(spec.defaults):
             continue
         choices = spec.static_choices() if isinstance(spec, _Choice) else None
         try:

@@ -82,6 +82,26 @@ class Model(BaseModel):
     )
 
 
+class Asset(Model):
+    """One data asset a task or flow reads or writes (Kestra 1.x lineage)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # metadata fields are free-form
+    id: str = Field(min_length=1)
+    type: str | None = None
+    namespace: str | None = None
+    displayName: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Assets(Model):
+    """Kestra 1.x `assets`: lineage declarations, recorded and shown, never executed."""
+
+    inputs: tuple[Asset, ...] = ()
+    outputs: tuple[Asset, ...] = ()
+    enableAuto: bool | None = None
+
+
 class Retry(Model):
     """Kestra's retry policy: constant, exponential or random intervals."""
 
@@ -369,6 +389,7 @@ class Task(Model):
     logToFile: bool = False
     workerGroup: dict[str, Any] | None = None
     version: str | None = None
+    assets: Assets | None = None
 
     @property
     def is_flowable(self) -> bool:

@@ -229,9 +229,28 @@ tasks:
 
 
 def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
-    """`podium flow validate` passes on every flow of this suite."""
+    """`podium flow validate` passes on every flow of this suite (all test_load_*,
+    test_triggers_* and test_templates_* modules)."""
+    from tests.conformance import (
+        test_load_properties,
+        test_templates_context,
+        test_triggers_flow,
+        test_triggers_webhook,
+    )
+
+    suite = {
+        **FLOWS,
+        "pause_tasks": test_load_properties.PAUSE_TASKS,
+        "assets": test_load_properties.ASSETS,
+        "by_suffix": test_load_properties.SUFFIX,
+        "download": test_load_properties.download_flow("https://example.com/data.csv"),
+        "context": test_templates_context.CONTEXT,
+        "upstream": test_triggers_flow.UPSTREAM,
+        "downstream": test_triggers_flow.DOWNSTREAM,
+        "hooked": test_triggers_webhook.HOOKED,
+    }
     files = []
-    for name, text in FLOWS.items():
+    for name, text in suite.items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
         files.append(path)
