@@ -102,6 +102,14 @@ class Assets(Model):
     enableAuto: bool | None = None
 
 
+class TaskCache(Model):
+    """Kestra 1.x `taskCache`: reuse the outputs of an identical run for `ttl`
+    (engine/task_cache.py); without `ttl` they are kept until the cache is cleared."""
+
+    enabled: bool = False
+    ttl: Duration | None = None
+
+
 class Retry(Model):
     """Kestra's retry policy: constant, exponential or random intervals."""
 
@@ -390,6 +398,7 @@ class Task(Model):
     workerGroup: dict[str, Any] | None = None
     version: str | None = None
     assets: Assets | None = None
+    taskCache: TaskCache | None = None
 
     @property
     def is_flowable(self) -> bool:

@@ -45,6 +45,7 @@ from engine.nsfiles import NamespaceFiles
 from engine.plugin import Retry, Task
 from engine.states import State, worst
 from engine.storage import LocalStorage
+from engine.task_cache import cache_key, rendered_properties, run_cached
 from engine.templating import Renderer
 from engine.templating.execution_functions import ERROR_LOGS
 from engine.templating.kv import KvSnapshot, reading_kv
@@ -511,6 +512,24 @@ class ExecutionWalk:
         return state
 
     async def _attempt(self, task: Task, ctx: Any) -> Mapping[str, Any] | None:
+        cache = task.taskCache
+        if cache is None or not cache.enabled or task.is_flowable:
+            return await self._attempt_uncached(task, ctx)
+        key = cache_key(
+            self.flow.namespace, self.flow.id, task, rendered_properties(task, ctx.render)
+        )
+        return await run_cached(
+            self.runtime.cache_root / "task-cache",
+            key,
+            cache.ttl,
+            self.runtime.clock.now(),
+            lambda: self._attempt_uncached(task, ctx),
+            lambda at: ctx.logger.info(
+                f"outputs taken from the task cache (stored {at.isoformat()})"
+            ),
+        )
+
+    async def _attempt_uncached(self, task: Task, ctx: Any) -> Mapping[str, Any] | None:
         timeout = task.timeout
         seconds: float | None = None
         if timeout is not None:

@@ -168,3 +168,45 @@ tasks:
     fine = source.replace("https://example.com/data.csv", "nsfile:///data.csv")
     answer = await api.json("POST", "/api/v1/flows/validate", data=fine, headers=YAML)
     assert answer[0]["problems"] == []
+
+
+def cached_flow(url: str) -> str:
+    return f"""
+id: cached
+namespace: conformance
+inputs:
+  - {{id: name, type: STRING}}
+tasks:
+  - id: get
+    type: io.kestra.plugin.core.http.Download
+    uri: "{url}?name={{{{ inputs.name }}}}"
+    taskCache: {{enabled: true, ttl: PT1H}}
+"""
+
+
+@pytest.mark.usefixtures("loopback_allowed")
+async def test_task_cache_reuses_outputs_of_identical_runs(api: Api) -> None:
+    """Kestra 1.x docs "Task cache": within `ttl`, a task whose rendered properties are
+    the same is not run again; its earlier outputs are reused."""
+    calls: list[str] = []
+
+    async def data(request: web.Request) -> web.StreamResponse:
+        calls.append(request.query["name"])
+        return web.Response(body=f"call {len(calls)}".encode())
+
+    async with serve({"/data": data}) as server:
+        await api.deploy(cached_flow(server.url("/data")))
+        first = await api.run("conformance", "cached", name="a")
+        second = await api.run("conformance", "cached", name="a")
+        other = await api.run("conformance", "cached", name="b")
+    lines = await api.json("GET", f"/api/v1/logs/{first['id']}")
+    assert first["state"]["current"] == "SUCCESS", [line["message"] for line in lines]
+    assert [e["state"]["current"] for e in (first, second, other)] == ["SUCCESS"] * 3
+    assert calls == ["a", "b"]
+
+    def uri(execution: dict[str, Any]) -> str:
+        return str(execution["taskRunList"][0]["outputs"]["uri"])
+
+    assert uri(second) == uri(first) != uri(other)
+    lines = await api.json("GET", f"/api/v1/logs/{second['id']}")
+    assert any("task cache" in line["message"] for line in lines)
