@@ -205,12 +205,20 @@ class _Builder:
         self.registries = registries
         self.problems: list[Problem] = []
         self.deprecations: list[Problem] = []
+        # Places engine/flow_compat.py explained already: later, vaguer problems there
+        # ("unknown task type") would only repeat it.
+        self.explained: set[Path] = set()
         # (path of a map, key) -> index of the pluginDefaults entry that set it
         self.defaulted: dict[tuple[Path, str], int] = {}
         self.task_ids: dict[str, Path] = {}
 
     def problem(self, path: Path, message: str) -> None:
-        self.problems.append(self.doc.problem(path, message))
+        if path not in self.explained:
+            self.problems.append(self.doc.problem(path, message))
+
+    def _explain(self, path: Path, message: str) -> None:
+        self.problem(path, message)
+        self.explained.add(path)
 
     def build(self) -> Flow | None:
         data = self.doc.data
@@ -221,7 +229,7 @@ class _Builder:
         rewrite_legacy(
             data,
             lambda path, message: self.deprecations.append(self.doc.problem(path, message)),
-            self.problem,
+            self._explain,
         )
         # The flow's own defaults come before the server's; forced ones are applied last
         # so they win over everything (Kestra's order).

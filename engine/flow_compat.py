@@ -61,6 +61,20 @@ def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) ->
             problem(("triggers", index, "workerGroup"), _WORKER_GROUP)
 
 
+# Older or newer core types Podium does not run yet: (type suffix, what to do instead).
+_NOT_YET = {
+    "LocalFiles": (
+        "storage.LocalFiles",
+        "storage.LocalFiles (deprecated in Kestra) is not supported: use the "
+        "WorkingDirectory's `inputFiles` (and a script task's `outputFiles`)",
+    ),
+    "Toggle": (
+        "trigger.Toggle",
+        "trigger.Toggle is not supported by Podium yet: enable or disable the trigger "
+        "with the API (PUT /api/v1/triggers/{namespace}/{flowId}/{triggerId}) or the UI",
+    ),
+}
+
 _WORKER_GROUP = (
     "workerGroup is a Kestra Enterprise feature that Podium does not have: remove it "
     "(every Podium worker runs every task)"
@@ -125,6 +139,22 @@ def _task(
     elif kind == "Switch" and "defaults" in task and task["defaults"] is None:
         deprecated((*path, "defaults"), "`defaults: null` is deprecated: leave defaults out")
         del task["defaults"]
+    elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
+        problem((*path, "type"), _NOT_YET[kind][1])
+    elif kind == "Pause" and "onResume" in task:
+        del task["onResume"]  # said here; the model would only call it unknown
+        problem(
+            (*path, "onResume"),
+            "Pause `onResume` inputs are not supported by Podium yet: resume without "
+            "inputs, or pass values through a KV entry (kv.Set) read after the Pause",
+        )
+    elif task["type"] in _SUBFLOW_TYPES and "outputs" in task:
+        del task["outputs"]  # its templates name the subflow's tasks: not checked here
+        problem(
+            (*path, "outputs"),
+            "Subflow `outputs` (deprecated in Kestra) is not supported: declare `outputs:` "
+            "in the subflow and read them as outputs.<this task>.outputs.<id>",
+        )
     elif (
         task["type"] in _SUBFLOW_TYPES
         and identity[0] is not None
