@@ -26,6 +26,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +40,8 @@ from engine.events import (
     ExecutionRequested,
     KillRequested,
     LabelsRequested,
+    LogLine,
+    LogsEmitted,
     ReplayRequested,
     RestartRequested,
     ResumeRequested,
@@ -403,10 +406,12 @@ class Executor:
         except (InputError, PodiumError) as exc:
             await self._refuse(header, str(exc))
             return
-        for name in undeclared(flow.inputs, request.inputs):  # Kestra ignores them too
-            log.warning("execution %s: input %r is not declared, ignored", execution_id, name)
         header = header.model_copy(update={"inputs": inputs, "seq": 1})
         await self.publish_event(header)
+        ignored = undeclared(flow.inputs, request.inputs)
+        if ignored:  # Kestra ignores them too, with a warning in the execution's logs
+            header = header.model_copy(update={"seq": 2})
+            await self.publish_event(_ignored_inputs_log(header, ignored, self.clock.now()))
         await self._admit(flow, header)
 
     async def _admit(
@@ -659,6 +664,18 @@ class Executor:
         await self.bus.flush()
         if self.wait_projected is not None:
             await self.wait_projected()
+
+
+def _ignored_inputs_log(header: ExecutionChanged, names: list[str], now: datetime) -> LogsEmitted:
+    message = f"inputs not declared by the flow were ignored: {', '.join(names)}"
+    return LogsEmitted(
+        execution_id=header.execution_id,
+        namespace=header.namespace,
+        flow_id=header.flow_id,
+        seq=header.seq,
+        at=now,
+        lines=(LogLine(at=now, level="WARN", message=message),),
+    )
 
 
 def _events_lost(exc: BaseException) -> EventsLost | None:

@@ -157,6 +157,10 @@ async def test_inputs_enum_dotted_ids_and_undeclared_values(api: Api) -> None:
     assert execution["state"]["current"] == "SUCCESS"
     assert outputs(execution)["out"]["value"] == "blue deep"
     assert "unknown" not in execution["inputs"]
+    lines = await api.json("GET", f"/api/v1/logs/{execution['id']}")
+    assert ("WARN", "inputs not declared by the flow were ignored: unknown") in {
+        (line["level"], line["message"]) for line in lines
+    }
 
 
 async def test_deprecated_forms_load_with_warnings_and_run(api: Api) -> None:
