@@ -40,7 +40,7 @@ from engine.flows import FlowRepository
 from engine.intake import FlowNotFound
 from engine.settings import WebhookSection
 from engine.watcher import ExecutionWatcher
-from engine.web.kestra_json import execution_json
+from engine.web.kestra_json import execution_json, with_secret_inputs_masked
 from triggers.base import TriggerContext, trigger_scope
 from triggers.models import Webhook
 
@@ -281,7 +281,8 @@ def webhook_routes(
                     store = watcher.store
                     runs = await store.task_runs(ended.execution_id)
                     history = await store.state_history(ended.execution_id)
-                    answer = execution_json(ended, runs, history)
+                    shown = execution_json(ended, runs, history)
+                    answer = with_secret_inputs_masked(shown, flow)
             return web.json_response(answer)
 
     routes = []

@@ -136,6 +136,8 @@ async def test_secrets_are_found_upper_cased_and_masked_in_every_form(api: Api) 
         "b64 ******",
         "input ******",
     ]
+    shown_execution = await api.json("GET", f"/api/v1/executions/{execution['id']}")
+    assert shown_execution["inputs"] == {"password": "******"}
 
 
 async def test_dates_render_with_milliseconds_and_z(api: Api) -> None:
