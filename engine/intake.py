@@ -100,11 +100,13 @@ class Intake:
         execution_id: str | None = None,
         revision: int | None = None,
         files: Mapping[str, tuple[str, bytes]] | None = None,
+        check_inputs: bool = True,
     ) -> ExecutionRequested:
         """Check and publish a request to run a flow. Raises FlowNotFound or InputError.
 
         `files` maps FILE input ids to (file name, content): they are put in internal
-        storage under the execution and the input gets their `kestra:///` URI."""
+        storage under the execution and the input gets their `kestra:///` URI. Without
+        `check_inputs` (triggers), invalid inputs make a FAILED execution saying why."""
         flow = await self.flows.get(namespace, flow_id, revision)
         if flow is None:
             raise FlowNotFound(f"flow {namespace}/{flow_id} not found")
@@ -116,7 +118,10 @@ class Intake:
         given.update(stored)
         try:
             # Validation only: the executor resolves again, with the same rules.
-            resolve_inputs(flow, given, self.renderer, envs=self.envs, execution_id=execution_id)
+            if check_inputs:
+                resolve_inputs(
+                    flow, given, self.renderer, envs=self.envs, execution_id=execution_id
+                )
         except PodiumError:
             if self.storage is not None:
                 for uri in stored.values():

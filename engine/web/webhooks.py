@@ -261,7 +261,9 @@ def webhook_routes(
             idempotency = request.headers.get("Idempotency-Key")
             item = f"idempotency:{idempotency}" if idempotency else f"call:{new_id()}"
             try:
-                fired = await ctx.fire(flow, hook, variables=variables, item=item)
+                fired = await ctx.fire(
+                    flow, hook, variables=variables, item=item, check_inputs=True
+                )
             except InputError as exc:
                 return web.json_response({"message": str(exc), "inputs": exc.errors}, status=422)
             except FlowNotFound:  # deleted since: the key was right, this is no guess

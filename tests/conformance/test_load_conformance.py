@@ -290,6 +290,7 @@ def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
         "context": test_templates_context.CONTEXT,
         "upstream": test_triggers_flow.UPSTREAM,
         "downstream": test_triggers_flow.DOWNSTREAM,
+        "needs_input": test_triggers_flow.NEEDS_INPUT,
         "hooked": test_triggers_webhook.HOOKED,
     }
     files = []

@@ -73,3 +73,35 @@ async def test_flow_trigger_fires_on_each_listed_state_with_rendered_inputs(api:
         execution = await api.json("GET", f"/api/v1/executions/{run['id']}")
         seen.add(execution["taskRunList"][0]["outputs"]["value"])
     assert seen == {"RUNNING  data", "SUCCESS done data"}
+
+
+NEEDS_INPUT = """
+id: needs_input
+namespace: conformance
+inputs:
+  - {id: required_value, type: STRING}
+tasks:
+  - {id: never, type: io.kestra.plugin.core.log.Log, message: "{{ inputs.required_value }}"}
+triggers:
+  - id: on_upstream
+    type: io.kestra.plugin.core.trigger.Flow
+    preconditions:
+      flows:
+        - {namespace: conformance, flowId: upstream, states: [SUCCESS]}
+"""
+
+
+async def test_a_trigger_with_a_required_input_missing_makes_a_failed_execution(
+    api: Api,
+) -> None:
+    """Kestra's trigger-started executions: invalid inputs do not silently drop the
+    firing; the execution exists, FAILED, saying which input is missing."""
+    await api.deploy(NEEDS_INPUT)
+    await api.deploy(UPSTREAM)
+    await asyncio.sleep(0.1)  # the trigger service picks the flows up
+    await api.run("conformance", "upstream")
+    [failed] = await ended(api, "needs_input", 1)
+    assert failed["state"]["current"] == "FAILED"
+    execution = await api.json("GET", f"/api/v1/executions/{failed['id']}")
+    assert execution["taskRunList"] == []
+    assert "required_value" in execution["error"] and "missing" in execution["error"]
