@@ -707,7 +707,7 @@ class ExecutionWalk:
             "iteration": run.iteration,
         }
         parents = []
-        node = run.parent
+        child, node = run, run.parent
         while node is not None:
             parents.append(
                 {
@@ -715,7 +715,25 @@ class ExecutionWalk:
                     "outputs": node.outputs,
                 }
             )
-            node = node.parent
+            kind = node.task.type
+            if kind.endswith(".WorkingDirectory") and "workerTaskrun" not in context:
+                # Kestra: the WorkingDirectory's own task run, seen from the tasks inside
+                context["workerTaskrun"] = {
+                    "id": node.id,
+                    "taskId": node.task.id,
+                    "startDate": node.started_at,
+                    "attemptsCount": node.attempt,
+                    "value": node.value,
+                }
+            elif kind.endswith(".WaitFor") and child.iteration is not None:
+                # Kestra: inside a WaitFor, outputs.<it>.iterationCount is the current one
+                count = {"iterationCount": child.iteration + 1}
+                outputs = context["outputs"]
+                context["outputs"] = {
+                    **outputs,
+                    node.task.id: {**outputs.get(node.task.id, {}), **count},
+                }
+            child, node = node, node.parent
         if parents:
             context["parent"] = parents[0]
             context["parents"] = parents

@@ -288,6 +288,7 @@ def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
         "by_suffix": test_load_properties.SUFFIX,
         "download": test_load_properties.download_flow("https://example.com/data.csv"),
         "context": test_templates_context.CONTEXT,
+        "loops": test_templates_context.LOOPS,
         "upstream": test_triggers_flow.UPSTREAM,
         "downstream": test_triggers_flow.DOWNSTREAM,
         "needs_input": test_triggers_flow.NEEDS_INPUT,

@@ -23,6 +23,23 @@ tasks:
 """
 
 
+LOOPS = """
+id: loops
+namespace: conformance
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.WaitFor
+    condition: "{{ outputs.count.value | number >= 3 }}"
+    checkFrequency: {interval: PT0S, maxIterations: 5}
+    tasks:
+      - {id: count, type: io.kestra.plugin.core.debug.Return, format: "{{ outputs.wait.iterationCount }}"}
+  - id: dir
+    type: io.kestra.plugin.core.flow.WorkingDirectory
+    tasks:
+      - {id: inside, type: io.kestra.plugin.core.debug.Return, format: "{{ workerTaskrun.taskId }} {{ workerTaskrun.attemptsCount == taskrun.attemptsCount }}"}
+"""
+
+
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     globals_ = {"team": "data", "limits": {"rows": 10}}
@@ -44,3 +61,15 @@ async def test_globals_and_is_json(api: Api) -> None:
     execution = await api.run("conformance", "context")
     assert execution["state"]["current"] == "SUCCESS"
     assert outputs(execution) == {"team": "data 10", "json": "true false"}
+
+
+async def test_waitfor_iteration_count_and_worker_taskrun(api: Api) -> None:
+    """Kestra's WaitForCaseTest (flows/valids/waitfor*.yaml: outputs.<waitfor>.iterationCount
+    inside its own tasks) and WorkingDirectoryTest (`workerTaskrun` inside it)."""
+    await api.deploy(LOOPS)
+    execution = await api.json("POST", "/api/v1/executions/conformance/loops?wait=true")
+    assert execution["state"]["current"] == "SUCCESS"
+    counts = [r["outputs"]["value"] for r in execution["taskRunList"] if r["taskId"] == "count"]
+    assert counts == ["1", "2", "3"]
+    inside = [r for r in execution["taskRunList"] if r["taskId"] == "inside"]
+    assert inside[0]["outputs"]["value"] == "dir true"
