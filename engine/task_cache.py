@@ -59,9 +59,11 @@ async def run_cached(
     now: datetime,
     run: Callable[[], Awaitable[Mapping[str, Any] | None]],
     on_hit: Callable[[datetime], None],
+    kept: Callable[[Any], Any] = lambda outputs: outputs,
 ) -> Mapping[str, Any] | None:
     """The cached outputs under `key` if fresh (calling `on_hit` with their date), else
-    `run()`'s, stored for next time."""
+    `run()`'s, stored for next time as `kept` makes them (secrets masked: the
+    cache is on disk, and holds only what the execution's events would show)."""
     path = folder / f"{key}.json"
     entry = await asyncio.to_thread(_read, path)
     if entry is not None:
@@ -72,7 +74,9 @@ async def run_cached(
             return outputs
     outputs = await run()
     record = orjson.dumps(
-        {"at": now.isoformat(), "outputs": outputs}, option=orjson.OPT_NON_STR_KEYS, default=str
+        {"at": now.isoformat(), "outputs": kept(outputs)},
+        option=orjson.OPT_NON_STR_KEYS,
+        default=str,
     )
     await asyncio.to_thread(_write, folder, path, record)
     return outputs

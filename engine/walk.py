@@ -527,6 +527,7 @@ class ExecutionWalk:
             lambda at: ctx.logger.info(
                 f"outputs taken from the task cache (stored {at.isoformat()})"
             ),
+            kept=lambda outputs: self._masked(jsonable(outputs)) if outputs else {},
         )
 
     async def _attempt_uncached(self, task: Task, ctx: Any) -> Mapping[str, Any] | None:
