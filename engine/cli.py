@@ -282,6 +282,8 @@ def validate_files(files: Sequence[Path]) -> int:
             failed += 1
         else:
             print(f"{path}: ok ({flow.key}, {sum(1 for _ in flow.all_tasks())} tasks)")
+            for deprecation in flow.deprecations:
+                print(f"warning: {deprecation}")
     return EXIT_FAILED if failed else EXIT_OK
 
 

@@ -26,6 +26,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +40,8 @@ from engine.events import (
     ExecutionRequested,
     KillRequested,
     LabelsRequested,
+    LogLine,
+    LogsEmitted,
     ReplayRequested,
     RestartRequested,
     ResumeRequested,
@@ -48,6 +51,7 @@ from engine.events import (
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
+from engine.inputs import undeclared
 from engine.intake import resolve_inputs
 from engine.nsfiles import NamespaceFiles
 from engine.ownership import PartitionOwnership
@@ -89,6 +93,7 @@ class ExecutorSettings:
     cache_root: Path = Path("/tmp/podium-cache")
     envs: Mapping[str, str] = field(default_factory=dict)
     script_env_allow: tuple[str, ...] = ()  # scripts.env_allow
+    globals: Mapping[str, Any] = field(default_factory=dict)  # `{{ globals.x }}` (settings)
     remembered_executions: int = 10_000  # recent ends, for redelivered requests
     max_output_bytes: int = 4 << 20
     # Resumes in a row without progress before an execution is failed (engine/recovery.py).
@@ -136,6 +141,7 @@ class Executor:
             work_root=settings.work_root,
             cache_root=settings.cache_root,
             envs=dict(settings.envs),
+            globals=dict(settings.globals),
             namespace_files=namespace_files or NamespaceFiles(store),
             script_env_allow=tuple(settings.script_env_allow),
             fetch_logs=self._fetch_logs,
@@ -419,6 +425,10 @@ class Executor:
             return
         header = header.model_copy(update={"inputs": inputs, "seq": 1})
         await self.publish_event(header)
+        ignored = undeclared(flow.inputs, request.inputs)
+        if ignored:  # Kestra ignores them too, with a warning in the execution's logs
+            header = header.model_copy(update={"seq": 2})
+            await self.publish_event(_ignored_inputs_log(header, ignored, self.clock.now()))
         await self._admit(flow, header)
 
     async def _admit(
@@ -688,6 +698,18 @@ class Executor:
         await self.bus.flush()
         if self.wait_projected is not None:
             await self.wait_projected()
+
+
+def _ignored_inputs_log(header: ExecutionChanged, names: list[str], now: datetime) -> LogsEmitted:
+    message = f"inputs not declared by the flow were ignored: {', '.join(names)}"
+    return LogsEmitted(
+        execution_id=header.execution_id,
+        namespace=header.namespace,
+        flow_id=header.flow_id,
+        seq=header.seq,
+        at=now,
+        lines=(LogLine(at=now, level="WARN", message=message),),
+    )
 
 
 def _events_lost(exc: BaseException) -> EventsLost | None:

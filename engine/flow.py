@@ -24,8 +24,10 @@ from typing import Any, Literal
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from engine.errors import FlowDefinitionError, Problem
+from engine.flow_compat import rewrite_legacy
 from engine.inputs import Input, check_declarations
 from engine.plugin import (
+    Assets,
     ChildKind,
     Model,
     PluginRegistry,
@@ -136,9 +138,12 @@ class Flow(Model):
     revision: int | None = Field(default=None, ge=1)
     tenantId: str | None = None
     deleted: bool = False
+    assets: Assets | None = None  # Kestra 1.x lineage declarations (shown by the API)
 
     # Not YAML: where the flow came from, for messages and the API.
     source: str = Field(default="", exclude=True, repr=False)
+    # Not YAML: older Kestra forms this flow uses (engine/flow_compat.py), located.
+    deprecations: tuple[Problem, ...] = Field(default=(), exclude=True, repr=False)
 
     _normalize_labels = field_validator("labels", mode="before")(_labels)
 
@@ -188,7 +193,7 @@ def load_flow(
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     assert flow is not None
-    return flow.model_copy(update={"source": raw_text})
+    return flow.model_copy(update={"source": raw_text, "deprecations": tuple(builder.deprecations)})
 
 
 class _Builder:
@@ -204,12 +209,21 @@ class _Builder:
         self.doc = doc
         self.registries = registries
         self.problems: list[Problem] = []
+        self.deprecations: list[Problem] = []
+        # Places engine/flow_compat.py explained already: later, vaguer problems there
+        # ("unknown task type") would only repeat it.
+        self.explained: set[Path] = set()
         # (path of a map, key) -> index of the pluginDefaults entry that set it
         self.defaulted: dict[tuple[Path, str], int] = {}
         self.task_ids: dict[str, Path] = {}
 
     def problem(self, path: Path, message: str) -> None:
-        self.problems.append(self.doc.problem(path, message))
+        if path not in self.explained:
+            self.problems.append(self.doc.problem(path, message))
+
+    def _explain(self, path: Path, message: str) -> None:
+        self.problem(path, message)
+        self.explained.add(path)
 
     def build(self) -> Flow | None:
         data = self.doc.data
@@ -217,6 +231,11 @@ class _Builder:
             self.problem((), "a flow is a YAML mapping")
             return None
         data = copy.deepcopy(data)
+        rewrite_legacy(
+            data,
+            lambda path, message: self.deprecations.append(self.doc.problem(path, message)),
+            self._explain,
+        )
         # The flow's own defaults come before the server's; forced ones are applied last
         # so they win over everything (Kestra's order).
         defaults = [*self._plugin_defaults(data.get("pluginDefaults")), *self.global_defaults]

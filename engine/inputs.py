@@ -39,9 +39,12 @@ __all__ = [
     "DurationInput", "EmailInput", "FileInput", "FloatInput", "Input", "InputResolver",
     "IntInput", "JsonInput", "MultiselectInput", "SecretInput", "SelectInput", "StringInput",
     "TimeInput", "UriInput", "YamlInput", "check_declarations",
+    "nest_dotted",
+    "undeclared",
 ]  # fmt: skip
 
-ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+# Kestra allows dots in input ids (`nested.value` reads as inputs.nested.value).
+ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 ScalarType = Literal[
     "STRING", "EMAIL", "URI", "INT", "FLOAT", "BOOL", "BOOLEAN", "DATETIME", "DATE", "TIME",
     "DURATION",
@@ -535,7 +538,20 @@ def check_declarations(inputs: Sequence[Input]) -> list[tuple[tuple[str | int, .
             else:
                 continue
             problems.append(((index, "dependsOn", "inputs", slot), why))
-        if spec.defaults is None or _has_template(spec.defaults) or isinstance(spec, FileInput):
+        if isinstance(spec, FileInput) and spec.defaults is not None:
+            default = spec.defaults
+            if not _has_template(default) and not (
+                isinstance(default, str) and default.startswith(("file://", "nsfile://"))
+            ):
+                problems.append(
+                    (
+                        (index, "defaults"),
+                        "inputs of type 'FILE' only support `defaults` as local files using "
+                        "a file URI (file:///...) or as namespace files (nsfile:///...)",
+                    )
+                )
+            continue
+        if spec.defaults is None or _has_template(spec.defaults):
             continue
         choices = spec.static_choices() if isinstance(spec, _Choice) else None
         try:
@@ -546,6 +562,31 @@ def check_declarations(inputs: Sequence[Input]) -> list[tuple[tuple[str | int, .
 
 
 # ---------------------------------------------------------------- 4. resolution at run time
+
+
+def undeclared(declared: Sequence[Input], given: Mapping[str, Any]) -> list[str]:
+    """Names given that the flow does not declare: Kestra ignores them with a warning."""
+    names = {spec.id for spec in declared}
+    return sorted(name for name in given if name not in names)
+
+
+def nest_dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"a.b": 1}` as `{"a": {"b": 1}}`, as Kestra exposes inputs with dotted ids.
+    A plain id that is also a dotted prefix keeps its own value."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if "." not in name:
+            out.setdefault(name, value)
+            continue
+        *parents, leaf = name.split(".")
+        node = out
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[leaf] = value
+    return out
 
 
 def _is_missing(spec: BaseInput, value: Any) -> bool:
@@ -596,11 +637,6 @@ class InputResolver:
                     values[spec.id] = self._resolve_one(spec, given.get(spec.id), scope)
             except ValueError as exc:
                 errors[spec.id] = str(exc)
-        names = [spec.id for spec in declared]
-        for name in given:
-            if name not in names:
-                declares = f"declares: {', '.join(names)}" if names else "declares no inputs"
-                errors[name] = f"unknown input '{name}'; the flow {declares}"
         if errors:
             raise InputError(errors)
         return values

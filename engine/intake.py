@@ -27,7 +27,7 @@ from engine.events import (
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
-from engine.inputs import InputResolver
+from engine.inputs import InputResolver, nest_dotted
 from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
@@ -61,7 +61,12 @@ def resolve_inputs(
         render=lambda value, ctx: renderer.render_value(value, {**base, **ctx}),
         evaluate_condition=lambda text, ctx: renderer.is_true(text, {**base, **ctx}),
     )
-    return jsonable(resolver.resolve(list(flow.inputs), given, context=base))
+    values = jsonable(resolver.resolve(list(flow.inputs), given, context=base))
+    if renderer.secrets is not None:
+        for spec in flow.inputs:
+            if spec.type == "SECRET" and isinstance(values.get(spec.id), str):
+                renderer.secrets.reveal(values[spec.id])  # masked like secret() values
+    return nest_dotted(values)
 
 
 class Intake:
@@ -105,11 +110,13 @@ class Intake:
         execution_id: str | None = None,
         revision: int | None = None,
         files: Mapping[str, tuple[str, bytes]] | None = None,
+        check_inputs: bool = True,
     ) -> ExecutionRequested:
         """Check and publish a request to run a flow. Raises FlowNotFound or InputError.
 
         `files` maps FILE input ids to (file name, content): they are put in internal
-        storage under the execution and the input gets their `kestra:///` URI."""
+        storage under the execution and the input gets their `kestra:///` URI. Without
+        `check_inputs` (triggers), invalid inputs make a FAILED execution saying why."""
         flow = await self.flows.get(namespace, flow_id, revision)
         if flow is None:
             raise FlowNotFound(f"flow {namespace}/{flow_id} not found")
@@ -121,7 +128,10 @@ class Intake:
         given.update(stored)
         try:
             # Validation only: the executor resolves again, with the same rules.
-            resolve_inputs(flow, given, self.renderer, envs=self.envs, execution_id=execution_id)
+            if check_inputs:
+                resolve_inputs(
+                    flow, given, self.renderer, envs=self.envs, execution_id=execution_id
+                )
         except PodiumError:
             if self.storage is not None:
                 for uri in stored.values():

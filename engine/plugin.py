@@ -91,6 +91,34 @@ class Model(BaseModel):
     )
 
 
+class Asset(Model):
+    """One data asset a task or flow reads or writes (Kestra 1.x lineage)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # metadata fields are free-form
+    id: str = Field(min_length=1)
+    type: str | None = None
+    namespace: str | None = None
+    displayName: str | None = None
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Assets(Model):
+    """Kestra 1.x `assets`: lineage declarations, recorded and shown, never executed."""
+
+    inputs: tuple[Asset, ...] = ()
+    outputs: tuple[Asset, ...] = ()
+    enableAuto: bool | None = None
+
+
+class TaskCache(Model):
+    """Kestra 1.x `taskCache`: reuse the outputs of an identical run for `ttl`
+    (engine/task_cache.py); without `ttl` they are kept until the cache is cleared."""
+
+    enabled: bool = False
+    ttl: Duration | None = None
+
+
 class Retry(Model):
     """Kestra's retry policy: constant, exponential or random intervals."""
 
@@ -452,6 +480,8 @@ class Task(Model):
     logToFile: bool = False
     workerGroup: dict[str, Any] | None = None
     version: str | None = None
+    assets: Assets | None = None
+    taskCache: TaskCache | None = None
 
     @property
     def is_flowable(self) -> bool:

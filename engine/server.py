@@ -221,6 +221,7 @@ class Podium:
                 cache_root=data / "cache",
                 envs=envs,
                 script_env_allow=tuple(settings.scripts.env_allow),
+                globals=settings.globals,
             ),
             wait_projected=self._projection_waiter(),
             namespace_files=self.namespace_files,

@@ -188,6 +188,8 @@ class Settings(_Section):
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)
+    # Server-wide template variables, `{{ globals.x }}` (Kestra's `kestra.variables.globals`).
+    globals: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def public_url(self) -> str:

@@ -47,6 +47,7 @@ from engine.nsfiles import NamespaceFiles
 from engine.plugin import Retry, Task
 from engine.states import State, worst
 from engine.storage import LocalStorage, safe_name
+from engine.task_cache import cache_key, rendered_properties, run_cached
 from engine.templating import Renderer
 from engine.templating.execution_functions import ERROR_LOGS
 from engine.templating.kv import KvSnapshot, reading_kv
@@ -86,6 +87,7 @@ class Runtime:
     envs: Mapping[str, str] = field(default_factory=dict)
     # Server variables scripts may see besides PATH, HOME, LANG, TZ (scripts.env_allow).
     script_env_allow: tuple[str, ...] = ()
+    globals: Mapping[str, Any] = field(default_factory=dict)  # Kestra's server-wide variables
     fetch_logs: Callable[..., Awaitable[list[LogLine]]] | None = None
     # (header, task runs) of an execution once projected; None when unknown
     fetch_execution: (
@@ -589,6 +591,25 @@ class ExecutionWalk:
         return state
 
     async def _attempt(self, task: Task, ctx: Any) -> Mapping[str, Any] | None:
+        cache = task.taskCache
+        if cache is None or not cache.enabled or task.is_flowable:
+            return await self._attempt_uncached(task, ctx)
+        key = cache_key(
+            self.flow.namespace, self.flow.id, task, rendered_properties(task, ctx.render)
+        )
+        return await run_cached(
+            self.runtime.cache_root / "task-cache",
+            key,
+            cache.ttl,
+            self.runtime.clock.now(),
+            lambda: self._attempt_uncached(task, ctx),
+            lambda at: ctx.logger.info(
+                f"outputs taken from the task cache (stored {at.isoformat()})"
+            ),
+            kept=lambda outputs: self._masked(jsonable(outputs)) if outputs else {},
+        )
+
+    async def _attempt_uncached(self, task: Task, ctx: Any) -> Mapping[str, Any] | None:
         timeout = task.timeout
         seconds: float | None = None
         if timeout is not None:
@@ -771,6 +792,7 @@ class ExecutionWalk:
             "trigger": trigger,
             "labels": self.labels,
             "envs": self.runtime.envs,
+            "globals": self.runtime.globals,
         }
 
     def context_for(self, run: TaskRun | None) -> dict[str, Any]:
@@ -792,7 +814,7 @@ class ExecutionWalk:
             "iteration": run.iteration,
         }
         parents = []
-        node = run.parent
+        child, node = run, run.parent
         while node is not None:
             parents.append(
                 {
@@ -800,7 +822,25 @@ class ExecutionWalk:
                     "outputs": node.outputs,
                 }
             )
-            node = node.parent
+            kind = node.task.type
+            if kind.endswith(".WorkingDirectory") and "workerTaskrun" not in context:
+                # Kestra: the WorkingDirectory's own task run, seen from the tasks inside
+                context["workerTaskrun"] = {
+                    "id": node.id,
+                    "taskId": node.task.id,
+                    "startDate": node.started_at,
+                    "attemptsCount": node.attempt,
+                    "value": node.value,
+                }
+            elif kind.endswith(".WaitFor") and child.iteration is not None:
+                # Kestra: inside a WaitFor, outputs.<it>.iterationCount is the current one
+                count = {"iterationCount": child.iteration + 1}
+                outputs = context["outputs"]
+                context["outputs"] = {
+                    **outputs,
+                    node.task.id: {**outputs.get(node.task.id, {}), **count},
+                }
+            child, node = node, node.parent
         if parents:
             context["parent"] = parents[0]
             context["parents"] = parents

@@ -194,6 +194,7 @@ class _Backfill:
                 item=item,
                 inputs=self.inputs,
                 labels=self.labels,
+                check_inputs=True,  # the user who asked for the backfill is told at once
             )
         except asyncio.CancelledError:
             await self.ctx.state.release(self.scope, [item])  # maybe unpublished: free it

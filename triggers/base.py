@@ -64,10 +64,15 @@ class TriggerContext:
         item: str,
         inputs: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
+        check_inputs: bool = False,
     ) -> ExecutionRequested:
         """Publish one execution of `flow` for this firing (`item` identifies it: a slot,
         a file version, an upstream execution). Trigger inputs are rendered with
-        `trigger` = `variables`."""
+        `trigger` = `variables`.
+
+        As in Kestra, a firing whose inputs are invalid (a required one missing) still
+        makes an execution, which fails with the reason where users look for it; only a
+        caller waiting for the answer (a webhook) asks `check_inputs` to be told at once."""
         context = {"trigger": dict(variables), "envs": dict(self.envs)}
         given = self.renderer.render_value(dict(trigger.inputs), context) if trigger.inputs else {}
         given.update(inputs or {})
@@ -81,6 +86,7 @@ class TriggerContext:
             labels={**trigger_labels, **(labels or {})},
             trigger={"type": trigger.type, "id": trigger.id, "variables": dict(variables)},
             execution_id=slot_id(trigger_scope(flow, trigger), item),
+            check_inputs=check_inputs,
         )
 
 

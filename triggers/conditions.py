@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -43,11 +43,16 @@ class ExecutionNamespace(Condition):
 
     namespace: str
     prefix: bool = False
+    # Kestra 1.x: EQUALS, PREFIX or SUFFIX; wins over the older `prefix`.
+    comparison: Literal["EQUALS", "PREFIX", "SUFFIX"] | None = None
 
     def test(self, facts: Mapping[str, Any], renderer: Any) -> bool:
         namespace = str(facts["flow"]["namespace"])
-        if self.prefix:
+        comparison = self.comparison or ("PREFIX" if self.prefix else "EQUALS")
+        if comparison == "PREFIX":
             return namespace == self.namespace or namespace.startswith(self.namespace + ".")
+        if comparison == "SUFFIX":
+            return namespace.endswith(self.namespace)
         return namespace == self.namespace
 
 

@@ -1,4 +1,5 @@
-"""io.kestra.plugin.core.trigger.Flow: start a flow when another flow's execution ends.
+"""io.kestra.plugin.core.trigger.Flow: start a flow when another flow's execution ends
+(or reaches any state its `states:` lists: RUNNING, PAUSED…).
 
 One listener for every such trigger: for each execution that reaches a terminal state,
 it fires every watching trigger whose conditions hold. It follows the projector where
@@ -51,6 +52,9 @@ class FlowTriggerListener:
         self.group = group
         self.projector = projector
         self._watching: list[tuple[Flow, FlowTrigger]] = []
+        # The states any watching trigger fires on: the terminal ones, and what `states:`
+        # lists (Kestra fires on RUNNING, PAUSED… too when they are listed).
+        self._states: frozenset[str] = frozenset(TERMINAL_STATES)
         self._is_stopping = False
         self._stopped = asyncio.Event()
         if projector is not None:  # before it runs: no batch goes by unseen
@@ -65,6 +69,8 @@ class FlowTriggerListener:
 
     def watch(self, triggers: list[tuple[Flow, Trigger]]) -> None:
         self._watching = [(f, t) for f, t in triggers if isinstance(t, FlowTrigger)]
+        listed = {state.value for _, t in self._watching for state in t.states}
+        self._states = frozenset(TERMINAL_STATES) | frozenset(listed)
 
     def stop(self) -> None:
         self._is_stopping = True
@@ -82,7 +88,7 @@ class FlowTriggerListener:
                     if b'"ExecutionChanged"' not in record.value:
                         continue  # most events are task runs and logs: skip decoding them
                     event = decode_event(record.value)
-                    if isinstance(event, ExecutionChanged) and event.state.is_terminal:
+                    if isinstance(event, ExecutionChanged) and event.state.value in self._states:
                         await self._on_end(event)
                 if records:
                     await subscription.commit(records)
@@ -94,7 +100,7 @@ class FlowTriggerListener:
             return
         for event in events:
             doc = event.doc
-            if doc["kind"] == "ExecutionChanged" and doc["state"] in TERMINAL_STATES:
+            if doc["kind"] == "ExecutionChanged" and doc["state"] in self._states:
                 await self._on_end(ExecutionChanged.model_validate_json(event.raw))
 
     async def _on_end(self, upstream: ExecutionChanged) -> None:
@@ -124,7 +130,12 @@ class FlowTriggerListener:
             try:
                 if not self._matches(trigger, upstream, facts):
                     continue
-                await self.ctx.fire(flow, trigger, variables=variables, item=upstream.execution_id)
+                # One firing per upstream execution and state: a redelivered event fires
+                # nothing twice, a RUNNING then a SUCCESS both fire when both are listed.
+                item = upstream.execution_id
+                if not upstream.state.is_terminal:
+                    item = f"{item}:{upstream.state.value}"
+                await self.ctx.fire(flow, trigger, variables=variables, item=item)
             except PodiumError as exc:  # bad inputs, a deleted flow: say so, go on
                 log.warning(
                     "flow trigger %s of %s did not fire for %s: %s",
@@ -139,6 +150,8 @@ class FlowTriggerListener:
     ) -> bool:
         if trigger.states and upstream.state not in trigger.states:
             return False
+        if not trigger.states and not upstream.state.is_terminal:
+            return False  # without `states`, Kestra fires on the end states only
         if not all(condition.test(facts, self.ctx.renderer) for condition in trigger.conditions):
             return False
         pre = trigger.preconditions

@@ -101,6 +101,17 @@ def parse_date(value: Any, tz: dt.tzinfo, existing_format: str | None = None) ->
     raise TemplateError(f"cannot read a date from {type(value).__name__} {value!r}")
 
 
+def kestra_iso(moment: dt.datetime | dt.date | dt.time) -> str:
+    """A date as Kestra prints it in a template: ISO 8601 with milliseconds, `Z` for UTC
+    (`2024-01-31T10:00:00.000Z`); a date or a time alone in plain ISO form."""
+    if not isinstance(moment, dt.datetime):
+        return moment.isoformat()
+    if moment.tzinfo is None:
+        return moment.isoformat(timespec="milliseconds")
+    text = moment.isoformat(timespec="milliseconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def format_date(
     value: Any,
     format: str = "iso",  # Kestra's argument names, used as keywords in flows

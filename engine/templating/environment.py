@@ -44,6 +44,7 @@ from engine.templating.functions import install
 from engine.templating.kv import kv
 from engine.templating.output import to_text
 from engine.templating.pebble import rewrite_expression, rewrite_template
+from engine.templating.secrets import taint_filters
 
 __all__ = ["ENVIRONMENT", "MissingVariableError", "PodiumEnvironment", "PodiumUndefined"]
 
@@ -137,7 +138,19 @@ class PodiumCodeGenerator(CodeGenerator):
     @optimizeconst
     def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
         if isinstance(node.arg, nodes.Slice):
-            super().visit_Getitem(node, frame)
+            # Jinja writes `obj[a:b]` as plain Python; go through getitem so a slice of a
+            # secret is masked like the secret.
+            self.write("environment.getitem(")
+            self.visit(node.node, frame)
+            self.write(", slice(")
+            for index, part in enumerate((node.arg.start, node.arg.stop, node.arg.step)):
+                if index:
+                    self.write(", ")
+                if part is None:
+                    self.write("None")
+                else:
+                    self.visit(part, frame)
+            self.write("))")
             return
         self.write("environment.podium_getitem(")
         self.visit(node.node, frame)
@@ -195,6 +208,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         reading.install(self)
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
+        taint_filters(self.filters, lambda: current_budget().secrets)
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)
         self.expressions = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_expression)
 
@@ -304,6 +318,14 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         value = self.getattr(obj, attribute)
         if type(value) is PodiumUndefined and value._undefined_exception is UndefinedError:
             return _missing(obj, attribute, path, is_attribute=True)
+        return value
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        value = super().getitem(obj, argument)
+        if type(argument) is slice and type(obj) is str:
+            secrets = current_budget().secrets
+            if secrets is not None:
+                secrets.derive(obj, value)  # a slice of a secret is masked too
         return value
 
     def podium_getitem(self, obj: Any, key: Any, path: str | None) -> Any:

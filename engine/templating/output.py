@@ -17,9 +17,12 @@ from typing import Any
 import orjson
 from jinja2 import Undefined
 
+from engine.templating.dates import kestra_iso
+
 __all__ = ["is_truthy", "to_json", "to_text"]
 
-_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+# Dates go through _json_default so they print as Kestra prints them.
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 _FALSE_TEXTS = frozenset({"", "0", "-0"})
 
 
@@ -41,9 +44,8 @@ def to_text(value: Any) -> str:
     if kind is dict or kind is list or isinstance(value, (tuple, Mapping, Set)):
         return to_json(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        # str() of a datetime uses a space separator; every other place (JSON, the date
-        # filter's default, Kestra) uses ISO 8601, so print the same thing here.
-        return value.isoformat()
+        # Kestra prints dates in ISO 8601 with milliseconds and `Z` (see dates.kestra_iso).
+        return kestra_iso(value)
     # Undefined lands here on purpose: its __str__ raises the "is undefined" error.
     return str(value)
 
@@ -72,6 +74,8 @@ def _json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return kestra_iso(value)
     return str(value)
 
 

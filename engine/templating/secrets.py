@@ -1,4 +1,6 @@
-"""Secrets the way Kestra OSS reads them: `secret('X')` is the base64 value of `SECRET_X`.
+"""Secrets the way Kestra OSS reads them: `secret('x')` is the base64 value of `SECRET_X`.
+
+Names are upper-cased as Kestra does (`secret('my_secret')` reads `SECRET_MY_SECRET`).
 
 Every secret's value is masked (`mask()`) wherever logs, outputs or API responses are
 written, from the start, whether or not a template read it: a script that printed it
@@ -11,13 +13,14 @@ import base64
 import binascii
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import orjson
 
 from engine.errors import TemplateError
 
-__all__ = ["MASK", "SecretStore"]
+__all__ = ["MASK", "TAINTING_FILTERS", "SecretStore", "taint_filters"]
 
 MASK = "******"
 _PREFIX = "SECRET_"
@@ -52,11 +55,14 @@ class SecretStore:
         """The decoded value of secret `name`; raises TemplateError if missing or malformed."""
         if not isinstance(name, str) or not name:
             raise TemplateError(f"secret name must be a non-empty string, not {name!r}")
+        # Kestra upper-cases the name; the exact spelling still wins for older setups.
         encoded = self._encoded.get(name)
+        if encoded is None:
+            encoded = self._encoded.get(name.upper())
         if encoded is None:
             raise TemplateError(
                 f"secret {name!r} is not defined (set the environment variable "
-                f"{_PREFIX}{name} to its base64-encoded value)",
+                f"{_PREFIX}{name.upper()} to its base64-encoded value)",
                 variable=f"secret({name!r})",
             )
         try:
@@ -69,15 +75,22 @@ class SecretStore:
                 f"{_PREFIX}{name})",
                 variable=f"secret({name!r})",
             ) from None
-        self._reveal(value)
+        self.reveal(value)
         return value
 
-    def _reveal(self, value: str) -> None:
+    def reveal(self, value: str) -> None:
+        """Mask `value` from now on (a secret read, a SECRET input, a secret's derivative)."""
         if value in self._revealed:
             return
         with self._lock:
             revealed = self._revealed | {value}
-            needles = {v for v in revealed if len(v) >= _MIN_MASKED_LENGTH}
+            # A bounded set of variants: the case changes a script or a filter makes.
+            needles = {
+                form
+                for v in revealed
+                for form in (v, v.upper(), v.lower())
+                if len(form) >= _MIN_MASKED_LENGTH
+            }
             # A secret printed inside JSON appears escaped (quotes, newlines); mask that too.
             needles |= {orjson.dumps(v).decode()[1:-1] for v in needles}
             # ... and base64-encoded (`echo $TOKEN | base64`, a Basic auth header).
@@ -96,6 +109,53 @@ class SecretStore:
     def revealed(self) -> frozenset[str]:
         """Every secret value (all are masked)."""
         return self._revealed
+
+    def derive(self, source: Any, result: Any) -> None:
+        """A filter turned `source` into `result`: if `source` held a secret, `result` is
+        one too (a slice, a base64 form of an upper-cased secret…). Cheap when no secret
+        was revealed, which is the common case."""
+        if not self._needles or not isinstance(result, str) or not isinstance(source, str):
+            return
+        if len(result) < _MIN_MASKED_LENGTH or result == source:
+            return
+        if any(needle in source for needle in self._needles):
+            self.reveal(result)
+
+
+# Filters whose result keeps (part of) a secret given to them; `taint_filters` wraps them.
+TAINTING_FILTERS = (
+    "upper", "lower", "capitalize", "title", "trim", "reverse", "truncate", "abbreviate",
+    "replace", "substringBefore", "substringAfter", "substringBeforeLast",
+    "substringAfterLast", "b64encode", "base64encode", "urlencode", "escapeChar", "slugify",
+    "center", "indent", "nindent", "wordwrap", "format", "string",
+)  # fmt: skip
+
+
+def taint_filters(filters: dict[str, Callable[..., Any]], store: Callable[[], Any]) -> None:
+    """Wrap the string filters so what they make of a revealed secret is masked too.
+
+    `store()` returns the SecretStore of the render in progress (or None)."""
+    for name in TAINTING_FILTERS:
+        inner = filters.get(name)
+        if inner is not None:
+            filters[name] = _tainting(inner, store)
+
+
+def _tainting(inner: Callable[..., Any], store: Callable[[], Any]) -> Callable[..., Any]:
+    # Filters marked pass_environment/pass_context get that object before the value.
+    position = 1 if hasattr(inner, "jinja_pass_arg") else 0
+
+    def tainting(*args: Any, **kwargs: Any) -> Any:
+        result = inner(*args, **kwargs)
+        secrets = store()
+        if secrets is not None and len(args) > position:
+            secrets.derive(args[position], result)
+        return result
+
+    if position:
+        tainting.jinja_pass_arg = inner.jinja_pass_arg  # type: ignore[attr-defined]
+    tainting.__name__ = getattr(inner, "__name__", "filter")
+    return tainting
 
 
 def _base64_forms(value: str) -> set[str]:

@@ -16,6 +16,7 @@ import yaml
 from engine.events import ExecutionChanged, ExecutionRequested, TaskRunChanged
 from engine.states import State
 from engine.store.base import FlowRecord, LogEntry, StateChange
+from engine.templating.secrets import MASK
 
 __all__ = [
     "execution_json",
@@ -227,4 +228,16 @@ def flow_json(record: FlowRecord, *, with_source: bool = False) -> dict[str, Any
     body.setdefault("disabled", False)
     if with_source:
         body["source"] = record.source
+    return body
+
+
+def with_secret_inputs_masked(body: dict[str, Any], flow: Any) -> dict[str, Any]:
+    """An execution's JSON with its SECRET inputs shown as ****** (Kestra never shows
+    them); `flow` is the revision it ran (None: nothing known to mask)."""
+    inputs = body.get("inputs")
+    secret = {i.id for i in (flow.inputs if flow is not None else ()) if i.type == "SECRET"}
+    if inputs and secret:
+        body["inputs"] = {
+            k: MASK if k in secret and v is not None else v for k, v in inputs.items()
+        }
     return body

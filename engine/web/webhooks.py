@@ -37,6 +37,7 @@ from engine.json_limits import TooDeep, loads
 from engine.settings import WebhookSection
 from engine.watcher import ExecutionWatcher
 from engine.web.http import ApiError, read_bytes
+from engine.web.kestra_json import execution_json, with_secret_inputs_masked
 from engine.web.limits import FailureLimiter, client_address, too_many
 from triggers.base import TriggerContext, trigger_scope
 from triggers.models import Webhook
@@ -91,8 +92,9 @@ def webhook_routes(
         )
         for hook in hooks or [None]:
             key = _DUMMY_KEY if hook is None else hook.key
-            if "{{" in key:
-                key = ctx.renderer.render(key, {"envs": dict(ctx.envs)})
+            if "{{" in key and flow is not None:
+                # Kestra renders the key with the flow's context (`{{ flow.id }}`).
+                key = ctx.renderer.render(key, _key_context(flow, ctx.envs))
             # every candidate is compared, so the time does not tell which one matched
             if _matches(given, key) and hook is not None and found is None:
                 found = hook
@@ -118,14 +120,18 @@ def webhook_routes(
                 return web.json_response(_NOT_FOUND, status=404)
             body = await read_body(request)
             variables = {
-                "body": _parse(body, request.content_type),
+                "body": _parse(body, request.content_type) if body else None,
                 "headers": {k: request.headers.getall(k) for k in set(request.headers)},
                 "parameters": {k: request.query.getall(k) for k in set(request.query)},
             }
+            if hook.conditions and not _accepted(hook, flow, variables, ctx):
+                return web.Response(status=204)  # Kestra: conditions said no, no execution
             idempotency = request.headers.get("Idempotency-Key")
             item = f"idempotency:{idempotency}" if idempotency else f"call:{new_id()}"
             try:
-                fired = await ctx.fire(flow, hook, variables=variables, item=item)
+                fired = await ctx.fire(
+                    flow, hook, variables=variables, item=item, check_inputs=True
+                )
             except InputError as exc:
                 return web.json_response({"message": str(exc), "inputs": exc.errors}, status=422)
             except FlowNotFound:  # deleted since: the key was right, this is no guess
@@ -141,9 +147,12 @@ def webhook_routes(
             if hook.wait or request.query.get("wait") == "true":
                 ended = await watcher.wait(fired.execution_id, wait_seconds)
                 if ended is not None:
-                    answer["state"] = {"current": ended.state.value}
-                    if hook.returnOutputs:
-                        answer["outputs"] = ended.outputs
+                    # Kestra answers with the whole execution (its outputs included).
+                    store = watcher.store
+                    runs = await store.task_runs(ended.execution_id)
+                    history = await store.state_history(ended.execution_id)
+                    shown = execution_json(ended, runs, history)
+                    answer = with_secret_inputs_masked(shown, flow)
             return web.json_response(answer)
 
     async def read_body(request: web.Request) -> bytes:
@@ -163,6 +172,22 @@ def webhook_routes(
             web.put(path, handle),
         ]
     return routes
+
+
+def _key_context(flow: Any, envs: Any) -> dict[str, Any]:
+    return {
+        "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+        "envs": dict(envs),
+    }
+
+
+def _accepted(hook: Webhook, flow: Any, variables: dict[str, Any], ctx: Any) -> bool:
+    """The trigger's `conditions`, evaluated on the call (`trigger.body`…) as Kestra does."""
+    facts = {**_key_context(flow, ctx.envs), "trigger": variables}
+    try:
+        return all(condition.test(facts, ctx.renderer) for condition in hook.conditions)
+    except PodiumError:
+        return False  # a condition that cannot be decided does not start an execution
 
 
 def _parse(body: bytes, content_type: str) -> Any:

@@ -3,6 +3,7 @@
 The body is written to the attempt's working directory in 1 MiB slices, each written
 off the event loop, then put in internal storage; nothing but the current slice is held
 in memory, whatever the size. Outputs are Kestra's: `uri`, `code`, `length`, `headers`.
+`saveAs` names the stored file (a name, not a path); else the server's name is used.
 An empty body fails the task unless `failOnEmptyResponse` is false; a body shorter or
 longer than the Content-Length the server announced fails it too.
 """
@@ -40,6 +41,7 @@ class Download(HttpTask):
     """Download a file from an HTTP server into internal storage."""
 
     failOnEmptyResponse: bool | str = True
+    saveAs: str | None = None  # the stored file's name (Kestra 1.x); else the server's
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
@@ -79,12 +81,20 @@ class Download(HttpTask):
             ):
                 raise TaskFailed(f"{request.method} {request.url}: no response from server")
             ctx.logger.warning(f"file {request.url} is empty")
-        name = filename_from(headers, request.url)
+        name = _save_as(ctx, self.saveAs) if self.saveAs else filename_from(headers, request.url)
         uri = await asyncio.to_thread(ctx.storage.put_file, name, part)
         await asyncio.to_thread(part.unlink, True)
         ctx.metric("response.length", size)
         ctx.logger.info(f"downloaded {request.url} ({size} bytes, HTTP {code})")
         return {"uri": uri, "code": code, "length": size, "headers": headers}
+
+
+def _save_as(ctx: RunContext, template: str) -> str:
+    """`saveAs` rendered: a file name only, never a path out of the execution's folder."""
+    name = ctx.render_text(template).strip()
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise TaskFailed(f"saveAs must be a file name, not {name!r}")
+    return name
 
 
 async def _stream(response: aiohttp.ClientResponse, path: Path) -> int:

@@ -22,6 +22,8 @@ from engine.inputs import (
     SelectInput,
     StringInput,
     check_declarations,
+    nest_dotted,
+    undeclared,
 )
 from engine.yaml_loader import load_yaml
 from tests.conftest import course_flow
@@ -376,14 +378,18 @@ def test_required_and_optional() -> None:
     assert resolve(declared, {"a": "x", "b": ""}) == {"a": "x", "b": None}  # an empty form field
 
 
-def test_unknown_inputs_are_named_with_the_declared_ones() -> None:
+def test_undeclared_inputs_are_ignored_as_kestra_does() -> None:
     declared = (
         "inputs:\n  - {id: a, type: STRING, defaults: x}\n  - {id: b, type: INT, required: false}\n"
     )
-    assert errors_of(declared, {"c": 1}) == {"c": "unknown input 'c'; the flow declares: a, b"}
-    resolver = InputResolver(render, evaluate_condition)
-    with pytest.raises(InputError, match="the flow declares no inputs"):
-        resolver.resolve([], {"x": 1})
+    assert resolve(declared, {"c": 1}) == {"a": "x", "b": None}
+    assert undeclared(declare(declared), {"a": "y", "c": 1, "d": 2}) == ["c", "d"]
+    assert InputResolver(render, evaluate_condition).resolve([], {"x": 1}) == {}
+
+
+def test_dotted_input_ids_nest_as_in_kestra() -> None:
+    values = resolve("inputs:\n  - {id: nested.value, type: STRING}\n", {"nested.value": "v"})
+    assert nest_dotted(values) == {"nested": {"value": "v"}}
 
 
 def test_every_error_is_collected() -> None:
@@ -399,7 +405,6 @@ inputs:
         "year": "2001 is below the minimum 2009",
         "taxi": "'purple' is not one of: yellow, green",
         "note": "required input is missing",
-        "colour": "unknown input 'colour'; the flow declares: year, taxi, note",
     }
     assert "input 'year': 2001 is below the minimum 2009" in str(caught.value)
 

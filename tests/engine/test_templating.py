@@ -177,9 +177,9 @@ def test_render_function_errors_name_the_inner_template(renderer: Renderer) -> N
         ((1, 2), "[1,2]"),
         (
             {"when": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)},
-            '{"when":"2024-01-02T03:04:05+00:00"}',
+            '{"when":"2024-01-02T03:04:05.000Z"}',
         ),
-        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "2024-01-02T03:04:05+00:00"),
+        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), "2024-01-02T03:04:05.000Z"),
         (dt.date(2024, 1, 2), "2024-01-02"),
         ({"big": 2**70}, '{"big":1180591620717411303424}'),
     ],

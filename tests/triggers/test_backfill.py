@@ -138,7 +138,7 @@ async def test_what_cannot_be_backfilled_is_refused(rig: Rig) -> None:
 
 async def test_bad_inputs_stop_the_backfill_and_leave_the_slot_free(rig: Rig) -> None:
     with pytest.raises(InputError):
-        await run(rig, utc(2025, 12, 1), utc(2025, 12, 3), inputs={"nope": 1})
+        await run(rig, utc(2025, 12, 1), utc(2025, 12, 3), inputs={"who": {"not": "text"}})
     result = await run(rig, utc(2025, 12, 1), utc(2025, 12, 3))
     assert [d for d, _ in result.fired] == [night(1), night(2)]
 

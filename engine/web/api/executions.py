@@ -31,7 +31,12 @@ from engine.web.http import (
     read_form,
     read_json,
 )
-from engine.web.kestra_json import execution_json, labels_json, requested_json
+from engine.web.kestra_json import (
+    execution_json,
+    labels_json,
+    requested_json,
+    with_secret_inputs_masked,
+)
 from engine.web.sse import EventStream, stream
 
 __all__ = ["execution_routes", "load_execution", "parse_labels"]
@@ -85,7 +90,16 @@ async def load_execution(services: Services, execution_id: str) -> dict[str, Any
         return None
     runs = await store.task_runs(execution_id)
     history = await store.state_history(execution_id)
-    return execution_json(execution, runs, history)
+    return await _shown(services, execution, execution_json(execution, runs, history))
+
+
+async def _shown(services: Services, execution: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with the values of SECRET inputs shown as ****** (Kestra never shows them)."""
+    inputs = body.get("inputs")
+    if not inputs:
+        return body
+    flow = await services.flows.get(execution.namespace, execution.flow_id, execution.revision)
+    return with_secret_inputs_masked(body, flow)
 
 
 async def _form_inputs(
@@ -193,7 +207,8 @@ async def search_executions(services: Services, request: web.Request) -> web.Str
         offset=offset,
     )
     found, total = await services.store.search_executions(query)
-    return json_response({"results": [execution_json(e) for e in found], "total": total})
+    results = [await _shown(services, e, execution_json(e)) for e in found]
+    return json_response({"results": results, "total": total})
 
 
 async def kill_execution(services: Services, request: web.Request) -> web.StreamResponse:
@@ -302,7 +317,9 @@ async def follow_execution(services: Services, request: web.Request) -> web.Stre
         if signature != seen[0]:
             seen[0] = signature
             history = await store.state_history(execution_id)
-            await events.send(execution_json(execution, runs, history))
+            await events.send(
+                await _shown(services, execution, execution_json(execution, runs, history))
+            )
         return execution.state.is_terminal
 
     return await stream(request, poll)

@@ -219,6 +219,9 @@ async def validate_flows(services: Services, request: web.Request) -> web.Stream
         try:
             flow = services.flows.parse(document, name=f"document {index}")
             result.update(flow=flow.id, namespace=flow.namespace)
+            if flow.deprecations:  # Kestra's validate answer names them the same way
+                result["deprecationPaths"] = [p.path for p in flow.deprecations]
+                result["warnings"] = [_problem_json(p, offset) for p in flow.deprecations]
         except FlowDefinitionError as exc:
             try:
                 raw = load_yaml_value(document, source="request body")

@@ -1,0 +1,163 @@
+"""Older Kestra forms that Kestra 1.x still loads, rewritten to their 1.x form at load.
+
+Each rewrite leaves a deprecation warning (path and message) so `podium flow validate`
+and the validate API can say what to change; forms Kestra 1.x refuses, or that Podium
+cannot honour, become load problems instead, never a property accepted and ignored.
+Works on the plain YAML data, before tasks become models (loading stays pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["rewrite_legacy"]
+
+Path = tuple[str | int, ...]
+Report = Callable[[Path, str], None]
+
+_FOREACH = "io.kestra.plugin.core.flow.ForEach"
+_LOG = "io.kestra.plugin.core.log.Log"
+_SUBFLOW_TYPES = ("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.Flow")
+_TASK_LISTS = ("tasks", "errors", "finally", "afterExecution")
+
+
+def _kind(type_name: Any) -> str:
+    """The short class name of a plugin type ("EachSequential"), or ""."""
+    return type_name.rsplit(".", 1)[-1] if isinstance(type_name, str) else ""
+
+
+def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) -> None:
+    """Rewrite `data` (a flow's YAML mapping) in place; report what was found."""
+    if "taskDefaults" in data:
+        legacy = data.pop("taskDefaults")
+        deprecated(("taskDefaults",), "taskDefaults is deprecated: use pluginDefaults")
+        if isinstance(legacy, list):
+            current = data.get("pluginDefaults")
+            data["pluginDefaults"] = [*legacy, *(current if isinstance(current, list) else [])]
+    if "listeners" in data:
+        data.pop("listeners")
+        problem(
+            ("listeners",),
+            "listeners were removed from Kestra: start a second flow with a Flow trigger "
+            "(io.kestra.plugin.core.trigger.Flow) on this flow's executions instead",
+        )
+    if "sla" in data:
+        data.pop("sla")
+        problem(
+            ("sla",),
+            "flow sla is not supported by Podium; bound the run with a task `timeout` "
+            "(or the flow's `concurrency`) instead",
+        )
+    for index, spec in enumerate(data.get("inputs") or []):
+        if isinstance(spec, dict) and spec.get("type") == "ENUM":
+            spec["type"] = "SELECT"
+            deprecated(("inputs", index, "type"), "input type ENUM is deprecated: use SELECT")
+    identity = (data.get("namespace"), data.get("id"))
+    for key in _TASK_LISTS:
+        _walk(data.get(key), (key,), identity, deprecated, problem)
+    for index, trigger in enumerate(data.get("triggers") or []):
+        if isinstance(trigger, dict) and "workerGroup" in trigger:
+            problem(("triggers", index, "workerGroup"), _WORKER_GROUP)
+
+
+# Older or newer core types Podium does not run yet: (type suffix, what to do instead).
+_NOT_YET = {
+    "LocalFiles": (
+        "storage.LocalFiles",
+        "storage.LocalFiles (deprecated in Kestra) is not supported: use the "
+        "WorkingDirectory's `inputFiles` (and a script task's `outputFiles`)",
+    ),
+    "Toggle": (
+        "trigger.Toggle",
+        "trigger.Toggle is not supported by Podium yet: enable or disable the trigger "
+        "with the API (PUT /api/v1/triggers/{namespace}/{flowId}/{triggerId}) or the UI",
+    ),
+}
+
+_WORKER_GROUP = (
+    "workerGroup is a Kestra Enterprise feature that Podium does not have: remove it "
+    "(every Podium worker runs every task)"
+)
+
+
+def _walk(
+    node: Any, path: Path, identity: tuple[Any, Any], deprecated: Report, problem: Report
+) -> None:
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _walk(item, (*path, index), identity, deprecated, problem)
+        _unfold_pause_tasks(node, path, deprecated)
+        return
+    if not isinstance(node, dict):
+        return
+    if isinstance(node.get("type"), str) and "id" in node:
+        _task(node, path, identity, deprecated, problem)
+    for key, value in node.items():
+        if isinstance(value, (dict, list)):
+            _walk(value, (*path, key), identity, deprecated, problem)
+
+
+def _unfold_pause_tasks(tasks: list[Any], path: Path, deprecated: Report) -> None:
+    """Kestra 0.x Pause ran its own `tasks` once resumed: the same as those tasks right
+    after the Pause in the list that holds it."""
+    index = 0
+    for original, item in enumerate(list(tasks)):
+        if (
+            isinstance(item, dict)
+            and _kind(item.get("type")) == "Pause"
+            and isinstance(item.get("tasks"), list)
+        ):
+            children = item.pop("tasks")
+            deprecated(
+                (*path, original, "tasks"),
+                "Pause `tasks` is deprecated: put the tasks after the Pause",
+            )
+            tasks[index + 1 : index + 1] = children
+            index += len(children)
+        index += 1
+
+
+def _task(
+    task: dict[str, Any], path: Path, identity: tuple[Any, Any], deprecated: Report, problem: Report
+) -> None:
+    kind = _kind(task["type"])
+    if "workerGroup" in task:
+        problem((*path, "workerGroup"), _WORKER_GROUP)
+    if kind in ("EachSequential", "EachParallel"):
+        deprecated((*path, "type"), f"{kind} is deprecated: use ForEach")
+        task["type"] = _FOREACH
+        if "value" in task:
+            task["values"] = task.pop("value")
+        concurrent = task.pop("concurrent", 0) if kind == "EachParallel" else 1
+        task.setdefault("concurrencyLimit", concurrent)
+    elif kind == "Echo" and "debug" in task["type"]:
+        deprecated((*path, "type"), "debug.Echo is deprecated: use log.Log")
+        task["type"] = _LOG
+        if "format" in task:
+            task["message"] = task.pop("format")
+    elif kind == "Switch" and "defaults" in task and task["defaults"] is None:
+        deprecated((*path, "defaults"), "`defaults: null` is deprecated: leave defaults out")
+        del task["defaults"]
+    elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
+        problem((*path, "type"), _NOT_YET[kind][1])
+    elif kind == "Pause" and "onResume" in task:
+        del task["onResume"]  # said here; the model would only call it unknown
+        problem(
+            (*path, "onResume"),
+            "Pause `onResume` inputs are not supported by Podium yet: resume without "
+            "inputs, or pass values through a KV entry (kv.Set) read after the Pause",
+        )
+    elif task["type"] in _SUBFLOW_TYPES and "outputs" in task:
+        del task["outputs"]  # its templates name the subflow's tasks: not checked here
+        problem(
+            (*path, "outputs"),
+            "Subflow `outputs` (deprecated in Kestra) is not supported: declare `outputs:` "
+            "in the subflow and read them as outputs.<this task>.outputs.<id>",
+        )
+    elif (
+        task["type"] in _SUBFLOW_TYPES
+        and identity[0] is not None
+        and (task.get("namespace"), task.get("flowId")) == identity
+    ):
+        problem((*path, "flowId"), "a Subflow cannot call its own flow (infinite recursion)")
