@@ -829,7 +829,7 @@ class ExecutionWalk:
                     "id": node.id,
                     "taskId": node.task.id,
                     "startDate": node.started_at,
-                    "attemptsCount": node.attempt,
+                    "attemptsCount": node.attempt - 1,  # as taskrun's: attempts made before
                     "value": node.value,
                 }
             elif kind.endswith(".WaitFor") and child.iteration is not None:

@@ -70,14 +70,7 @@ triggers:
     "namespace_match",
     [
         pytest.param("        prefix: true", id="prefix"),
-        pytest.param(
-            "        comparison: PREFIX",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="ExecutionNamespace does not take `comparison` yet (another branch adds it)",
-            ),
-            id="comparison",
-        ),
+        pytest.param("        comparison: PREFIX", id="comparison"),
     ],
 )
 async def test_a_failed_execution_is_mailed_and_posted_to_slack(
