@@ -7,7 +7,6 @@ would be another flow.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import yaml
@@ -15,6 +14,7 @@ from aiohttp import web
 
 from engine.errors import FlowDefinitionError, Problem
 from engine.flow import Flow
+from engine.flow_archive import split_documents
 from engine.store.base import FlowRecord
 from engine.web.api import Services
 from engine.web.graph import flow_graph
@@ -36,7 +36,6 @@ __all__ = ["flow_routes"]
 # What a flow may be sent as: never a type a cross-site HTML form can send (text/plain,
 # urlencoded, multipart), so a forged form cannot create a flow (docs/reliability.md).
 FLOW_TYPES = ("application/x-yaml", "application/yaml", "text/yaml", "application/json")
-_DOCUMENT_SEPARATOR = re.compile(r"^---\s*$")
 
 
 def _problem_json(problem: Problem, line_offset: int = 0) -> dict[str, Any]:
@@ -90,22 +89,6 @@ def _summary(flow: Flow | None, record: FlowRecord, last: Any) -> dict[str, Any]
             else None
         ),
     }
-
-
-def _split_documents(text: str) -> list[tuple[int, str]]:
-    """YAML documents separated by `---` lines, each with the line it starts after."""
-    documents: list[tuple[int, str]] = []
-    start, lines = 0, list[str]()
-    for number, line in enumerate(text.splitlines(keepends=True)):
-        if _DOCUMENT_SEPARATOR.match(line):
-            if "".join(lines).strip():
-                documents.append((start, "".join(lines)))
-            start, lines = number + 1, []
-        else:
-            lines.append(line)
-    if "".join(lines).strip() or not documents:
-        documents.append((start, "".join(lines)))
-    return documents
 
 
 async def _record_or_404(
@@ -214,7 +197,7 @@ async def list_namespaces(services: Services, request: web.Request) -> web.Strea
 async def validate_flows(services: Services, request: web.Request) -> web.StreamResponse:
     text = await read_text(request, "flow", types=FLOW_TYPES)
     results = []
-    for index, (offset, document) in enumerate(_split_documents(text)):
+    for index, (offset, document) in enumerate(split_documents(text)):
         result: dict[str, Any] = {"index": index, "constraints": "", "problems": []}
         try:
             flow = services.flows.parse(document, name=f"document {index}")
