@@ -63,7 +63,10 @@ OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
 # Kestra types Podium knows it lacks: a flow using one is refused at load with the reason.
 UNAVAILABLE: tuple[tuple[str, str], ...] = (
     (
-        "io.kestra.plugin.gcp.bigquery.",
-        "BigQuery is not available in Podium yet (see docs/plugins.md, BigQuery)",
+        "io.kestra.plugin.gcp.bigquery.LoadFromGcs",
+        "BigQuery LoadFromGcs is not available in Podium yet: the BigQuery server Podium is "
+        "tested against (crucible-emulator) has no load from gs:// URIs; download the file "
+        "with io.kestra.plugin.gcp.gcs.Download and use io.kestra.plugin.gcp.bigquery.Load "
+        "(see docs/plugins.md, BigQuery)",
     ),
 )

@@ -5,10 +5,12 @@ the `gcp` extra (google-cloud-storage).
     gcs       the tasks
     trigger   the polling trigger (run by triggers/polling.py)
 
-BigQuery (io.kestra.plugin.gcp.bigquery.*) is not available in Podium yet: the catalog
-refuses those types at load with that message (engine/catalog.py).
+    bigquery  io.kestra.plugin.gcp.bigquery.* (google-cloud-bigquery): Query, Load,
+              CreateDataset, CreateTable, DeleteTable; LoadFromGcs is refused at load
+              (tasks/__init__.py, UNAVAILABLE)
 """
 
+from tasks.gcp.bigquery import CreateDataset, CreateTable, DeleteTable, Load, Query
 from tasks.gcp.gcs import (
     Copy,
     CreateBucket,
@@ -34,5 +36,10 @@ TASKS: tuple[type, ...] = (
     Copy,
     CreateBucket,
     DeleteBucket,
+    Query,
+    Load,
+    CreateDataset,
+    CreateTable,
+    DeleteTable,
 )
 TRIGGERS: tuple[type, ...] = (GcsTrigger,)

@@ -22,11 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# storage is untyped and google.cloud.bigquery typed: `from google.cloud import storage`
+# would make mypy see no storage in the shared namespace; imported so, it is Any.
+import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
 from google.auth import exceptions as auth_errors
 from google.auth.credentials import AnonymousCredentials
 from google.auth.transport import requests as auth_requests
-from google.cloud import storage
 from google.oauth2 import service_account
 
 from engine.errors import TaskFailed
@@ -37,10 +39,13 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "DEFAULT_SCOPES",
     "GcpConnection",
+    "Credentials",
     "GcsSession",
     "blob_to_dict",
     "describe_error",
+    "masked",
     "open_session",
+    "resolve_credentials",
 ]
 
 DEFAULT_ENDPOINT = "https://storage.googleapis.com"
@@ -64,10 +69,10 @@ class GcsSession:
     secrets: tuple[str, ...] = field(default=(), repr=False)  # parts of the key to mask
 
     def mask(self, text: str) -> str:
-        return _masked(self.secrets, text)
+        return masked(self.secrets, text)
 
 
-def _masked(secrets: Sequence[str], text: str) -> str:
+def masked(secrets: Sequence[str], text: str) -> str:
     for secret in secrets:
         text = text.replace(secret, "******")
     return text
@@ -82,8 +87,22 @@ def _key_parts(info: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(set(found), key=len, reverse=True))
 
 
-async def open_session(connection: GcpConnection, render: Callable[[Any], Any]) -> GcsSession:
-    """A storage client for `connection`, its templates rendered with `render`."""
+@dataclass
+class Credentials:
+    """What every Google client of a task is built from (GCS, BigQuery)."""
+
+    project: str | None
+    endpoint: str | None
+    credentials: Any  # None: application default credentials
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+async def resolve_credentials(
+    connection: GcpConnection, render: Callable[[Any], Any], default_endpoint: str
+) -> Credentials:
+    """The rendered project, endpoint and credentials of `connection`, the endpoint and the
+    key's token endpoint checked against the network policy (`default_endpoint` when no
+    endpoint is set)."""
     project = render(connection.projectId) if connection.projectId else None
     endpoint = render(connection.endpoint) if connection.endpoint else None
     raw_scopes = render(connection.scopes)
@@ -92,7 +111,7 @@ async def open_session(connection: GcpConnection, render: Callable[[Any], Any]) 
         if isinstance(raw_scopes, str)
         else list(raw_scopes)
     )
-    await check_endpoint(endpoint or DEFAULT_ENDPOINT)
+    await check_endpoint(endpoint or default_endpoint)
     secrets: tuple[str, ...] = ()
     credentials: Any
     if connection.serviceAccount:
@@ -109,7 +128,7 @@ async def open_session(connection: GcpConnection, render: Callable[[Any], Any]) 
         try:
             credentials = service_account.Credentials.from_service_account_info(info, scopes=scopes)
         except (ValueError, KeyError) as exc:
-            message = _masked(secrets, str(exc))
+            message = masked(secrets, str(exc))
             raise TaskFailed(f"serviceAccount is not a usable key: {message}") from None
         try:
             # Get the token now, once: a refused key fails here with one clear error,
@@ -118,24 +137,31 @@ async def open_session(connection: GcpConnection, render: Callable[[Any], Any]) 
         except TaskFailed:
             raise
         except Exception as exc:
-            message = _masked(secrets, f"{type(exc).__name__}: {exc}")
+            message = masked(secrets, f"{type(exc).__name__}: {exc}")
             raise TaskFailed(f"serviceAccount: cannot get an access token: {message}") from None
     elif endpoint:
         credentials = AnonymousCredentials()
     else:
         credentials = None  # application default credentials, as Kestra
-    options = {"api_endpoint": endpoint} if endpoint else None
+    return Credentials(project, endpoint, credentials, secrets)
+
+
+async def open_session(connection: GcpConnection, render: Callable[[Any], Any]) -> GcsSession:
+    """A storage client for `connection`, its templates rendered with `render`."""
+    found = await resolve_credentials(connection, render, DEFAULT_ENDPOINT)
+    options = {"api_endpoint": found.endpoint} if found.endpoint else None
     try:
         client = storage.Client(
-            project=project or "podium", credentials=credentials, client_options=options
+            project=found.project or "podium", credentials=found.credentials, client_options=options
         )
     except auth_errors.GoogleAuthError as exc:
         raise TaskFailed(f"no Google credentials: {exc}; set serviceAccount") from None
-    return GcsSession(client, secrets)
+    return GcsSession(client, found.secrets)
 
 
-def describe_error(session: GcsSession | None, exc: BaseException, what: str) -> TaskFailed:
-    """One line saying what failed, the key's private parts masked."""
+def describe_error(session: Any, exc: BaseException, what: str) -> TaskFailed:
+    """One line saying what failed, the key's private parts masked (`session`: anything
+    with a `mask(text)`, or None)."""
     if isinstance(exc, google_errors.NotFound):
         text = f"{what}: not found"
     elif isinstance(exc, google_errors.GoogleAPICallError):

@@ -21,8 +21,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Literal
 
+# storage is untyped and google.cloud.bigquery typed: `from google.cloud import storage`
+# would make mypy see no storage in the shared namespace; imported so, it is Any.
+import google.cloud.storage as storage
 from google.api_core import exceptions as google_errors
-from google.cloud import storage
 from pydantic import Field, model_validator
 
 from engine.errors import TaskFailed

@@ -128,7 +128,7 @@ tasks:
     assert "127.0.0.1 is a loopback address" in error and "PODIUM_HTTP_ALLOWED_NETWORKS" in error
 
 
-async def test_unknown_properties_and_bigquery_are_refused_at_load(cloud: Harness) -> None:
+async def test_unknown_properties_are_refused_at_load(cloud: Harness) -> None:
     from engine.errors import FlowDefinitionError
 
     with pytest.raises(FlowDefinitionError, match="listingTyp"):
@@ -138,15 +138,6 @@ id: typo
 namespace: tests.cloud
 tasks:
   - {id: list, type: io.kestra.plugin.gcp.gcs.List, from: "gs://b/", listingTyp: RECURSIVE}
-"""
-        )
-    with pytest.raises(FlowDefinitionError, match="BigQuery is not available in Podium yet"):
-        await cloud.deploy(
-            """
-id: warehouse
-namespace: tests.cloud
-tasks:
-  - {id: q, type: io.kestra.plugin.gcp.bigquery.Query, sql: "SELECT 1"}
 """
         )
 

@@ -73,7 +73,7 @@ def test_every_family_type_is_under_its_prefix() -> None:
             assert any(n.startswith(prefix) for n in names), (name, prefix)
 
 
-def test_bigquery_is_refused_with_its_own_reason_even_without_the_gcp_extra() -> None:
+def test_load_from_gcs_is_refused_with_its_own_reason_even_without_the_gcp_extra() -> None:
     missing = OptionalFamily(
         "io.kestra.plugin.gcp.", "tests.support.family_without_its_extra", "gcp"
     )
@@ -84,7 +84,9 @@ namespace: t
 tasks:
   - {id: %s, type: io.kestra.plugin.gcp.%s}
 """
-    with pytest.raises(FlowDefinitionError, match="BigQuery is not available in Podium yet"):
+    with pytest.raises(FlowDefinitionError, match="BigQuery LoadFromGcs is not available"):
+        load_flow(flow % ("l", "bigquery.LoadFromGcs"), registries)
+    with pytest.raises(FlowDefinitionError, match=r"pip install 'podium\[gcp\]'"):
         load_flow(flow % ("q", "bigquery.Query"), registries)
     with pytest.raises(FlowDefinitionError, match=r"pip install 'podium\[gcp\]'"):
         load_flow(flow % ("u", "gcs.Upload"), registries)
