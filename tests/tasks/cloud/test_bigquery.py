@@ -54,9 +54,8 @@ def _crucible_venv() -> Path:
             check=True,
             timeout=600,
         )
-        # venv scripts name their interpreter by absolute path: build where it will live
-        # would be cleaner, but a rename keeps concurrent sessions from sharing a half venv
-        # — so call crucible through `python -m` (see the fixture), never its script.
+        # Renamed, the venv's scripts keep the old path in their #! line: the fixture
+        # runs crucible through the venv's python, never its `crucible` script.
         try:
             building.rename(venv)
         except OSError:  # another session finished first: use theirs
