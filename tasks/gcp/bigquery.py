@@ -30,7 +30,7 @@ from typing import Any, Literal
 from google.api_core import exceptions as google_errors
 from google.auth import exceptions as auth_errors
 from google.cloud import bigquery
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from engine.errors import TaskFailed
 from engine.plugin import Model, RunContext, Task, plugin
@@ -232,22 +232,32 @@ def _flag(ctx: RunContext, value: Any, name: str) -> bool:
 
 @plugin("io.kestra.plugin.gcp.bigquery.CreateDataset")
 class CreateDataset(BigQueryTask):
-    """Create a dataset; if it exists: ERROR (fail), UPDATE (its settings) or SKIP."""
+    """Create a dataset; if it exists: ERROR (fail) or SKIP (return it as it is).
+
+    Kestra's ifExists UPDATE is refused: the BigQuery server Podium is tested against
+    cannot update a dataset, and Podium builds nothing it has not run."""
 
     name: str
-    ifExists: Literal["ERROR", "UPDATE", "SKIP"] | str = "ERROR"
+    ifExists: Literal["ERROR", "SKIP"] | str = "ERROR"
     description: str | None = None
     friendlyName: str | None = None
     labels: dict[str, str] | str | None = None
     defaultTableExpirationMs: int | str | None = None
 
+    @model_validator(mode="after")
+    def _no_update(self) -> Any:
+        if self.ifExists == "UPDATE":
+            raise ValueError(_NO_UPDATE)
+        return self
+
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         name = ctx.render(self.name)
-        if_exists = render_choice(ctx, self.ifExists, "ifExists", ("ERROR", "UPDATE", "SKIP"))
+        if ctx.render(self.ifExists) == "UPDATE":
+            raise TaskFailed(_NO_UPDATE)
+        if_exists = render_choice(ctx, self.ifExists, "ifExists", ("ERROR", "SKIP"))
         session = await self.session(ctx)
         dataset = bigquery.Dataset(bigquery.DatasetReference(session.client.project, name))
-        changed = []
         for attribute, value in (
             ("description", self.description),
             ("friendly_name", self.friendlyName),
@@ -255,17 +265,14 @@ class CreateDataset(BigQueryTask):
         ):
             if value is not None:
                 setattr(dataset, attribute, ctx.render(value))
-                changed.append(attribute)
         if self.labels is not None:
             dataset.labels = {
                 str(k): str(v) for k, v in render_mapping(ctx, self.labels, "labels").items()
             }
-            changed.append("labels")
         if self.defaultTableExpirationMs is not None:
             dataset.default_table_expiration_ms = render_integer(
                 ctx, self.defaultTableExpirationMs, "defaultTableExpirationMs", minimum=1
             )
-            changed.append("default_table_expiration_ms")
         try:
             created = await blocking(
                 session.client.create_dataset, dataset, timeout=REQUEST_TIMEOUT
@@ -274,15 +281,9 @@ class CreateDataset(BigQueryTask):
             if if_exists == "ERROR":
                 raise TaskFailed(f"dataset {name} already exists (ifExists: ERROR)") from None
             try:
-                created = await blocking(session.client.get_dataset, dataset.reference)
-                if if_exists == "UPDATE" and changed:
-                    for attribute in changed:
-                        if attribute != "location":  # a dataset's location never changes
-                            setattr(created, attribute, getattr(dataset, attribute))
-                    fields = [a for a in changed if a != "location"]
-                    created = await blocking(
-                        session.client.update_dataset, created, fields, timeout=REQUEST_TIMEOUT
-                    )
+                created = await blocking(
+                    session.client.get_dataset, dataset.reference, timeout=REQUEST_TIMEOUT
+                )
             except Exception as exc:
                 raise describe_error(session, exc, f"dataset {name}") from None
         except Exception as exc:
@@ -294,6 +295,12 @@ class CreateDataset(BigQueryTask):
             "description": created.description,
             "location": created.location,
         }
+
+
+_NO_UPDATE = (
+    "ifExists UPDATE is not available in Podium yet (the BigQuery server it is tested "
+    "against cannot update a dataset); use ERROR or SKIP"
+)
 
 
 class SchemaField(Model):
@@ -310,8 +317,9 @@ class Schema(Model):
 
     def to_api(self) -> list[bigquery.SchemaField]:
         return [
-            bigquery.SchemaField(
-                f.name, f.type.upper(), mode=f.mode, description=f.description or ""
+            bigquery.SchemaField.from_api_repr(
+                {"name": f.name, "type": f.type.upper(), "mode": f.mode}
+                | ({"description": f.description} if f.description is not None else {})
             )
             for f in self.fields
         ]

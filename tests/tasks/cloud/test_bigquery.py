@@ -199,6 +199,61 @@ tasks:
     assert "PRIVATE KEY" not in everything and "BEGIN" not in everything
 
 
+async def test_skip_truncate_and_an_empty_fetch_one(bq: Harness, bigquery_endpoint: str) -> None:
+    dataset = dataset_name()
+    flow = f"""
+id: bq_update
+namespace: tests.cloud
+inputs:
+  - {{id: data, type: FILE}}
+pluginDefaults:
+  - {{type: io.kestra.plugin.gcp.bigquery, values: {{projectId: my-project}}}}
+tasks:
+  - {{id: create, type: io.kestra.plugin.gcp.bigquery.CreateDataset, name: {dataset}}}
+  - id: skip
+    type: io.kestra.plugin.gcp.bigquery.CreateDataset
+    name: {dataset}
+    ifExists: SKIP
+    description: not applied
+  - id: load
+    type: io.kestra.plugin.gcp.bigquery.Load
+    from: "{{{{ inputs.data }}}}"
+    destinationTable: {dataset}.fares
+    csvOptions: {{skipLeadingRows: 1}}
+    schema: {{fields: [{{name: vendor, type: INT64}}, {{name: fare, type: FLOAT64, description: in USD}}]}}
+  - id: truncate
+    type: io.kestra.plugin.gcp.bigquery.Load
+    from: "{{{{ inputs.data }}}}"
+    destinationTable: {dataset}.fares
+    writeDisposition: WRITE_TRUNCATE
+    csvOptions: {{skipLeadingRows: 1}}
+    schema: {{fields: [{{name: vendor, type: INT64}}, {{name: fare, type: FLOAT64, description: in USD}}]}}
+  - id: count
+    type: io.kestra.plugin.gcp.bigquery.Query
+    fetchType: FETCH_ONE
+    sql: SELECT COUNT(*) AS n FROM `{dataset}.fares`
+  - id: none
+    type: io.kestra.plugin.gcp.bigquery.Query
+    fetchType: FETCH_ONE
+    sql: SELECT fare FROM `{dataset}.fares` WHERE vendor = 99
+"""
+    deployed = await bq.deploy(flow)
+    request = await bq.podium.intake.execute(
+        deployed.namespace, deployed.id, files={"data": ("fares.csv", CSV)}
+    )
+    outcome = await bq.wait(request.execution_id)
+    assert outcome.state == "SUCCESS", [(r.task_id, r.error) for r in outcome.task_runs]
+    assert outcome.run("create").outputs["description"] is None
+    assert outcome.run("skip").outputs["description"] is None
+    assert outcome.run("count").outputs == {
+        "jobId": outcome.run("count").outputs["jobId"],
+        "row": {"n": 3},
+        "size": 1,
+    }
+    assert outcome.run("none").outputs["row"] is None
+    assert outcome.run("none").outputs["size"] == 0
+
+
 async def test_load_from_gcs_and_unknown_properties_are_refused_at_load(bq: Harness) -> None:
     with pytest.raises(FlowDefinitionError, match="no load from gs:// URIs") as refused:
         await bq.deploy(
@@ -213,6 +268,15 @@ tasks:
 """
         )
     assert "gcs.Download" in str(refused.value)
+    with pytest.raises(FlowDefinitionError, match="ifExists UPDATE is not available"):
+        await bq.deploy(
+            """
+id: bq_update
+namespace: tests.cloud
+tasks:
+  - {id: d, type: io.kestra.plugin.gcp.bigquery.CreateDataset, name: d, ifExists: UPDATE}
+"""
+        )
     with pytest.raises(FlowDefinitionError, match="destinationTable"):
         await bq.deploy(
             """
