@@ -14,7 +14,7 @@ LoadFromGcs stays refused at load (tasks/__init__.py, UNAVAILABLE): the BigQuery
 Podium is tested against (crucible-emulator) has no load from gs:// URIs.
 
 Every SDK call runs in a worker thread (`blocking`) with a socket timeout per request
-and a wall-clock bound per call.
+and a wall-clock bound per call (JOB_WAIT for a job to finish).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from engine.plugin import Model, RunContext, Task, plugin
 from tasks.gcp.client import GcpConnection, masked, resolve_credentials
 from tasks.gcp.client import describe_error as _describe_error
 from tasks.jdbc.results import Result, RowFile, fetching_of
-from tasks.objectstore import CALL_TIMEOUT, blocking
+from tasks.objectstore import blocking
 from tasks.properties import (
     masks_failures,
     render_choice,
@@ -51,7 +51,11 @@ __all__ = ["CreateDataset", "CreateTable", "DeleteTable", "Load", "Query"]
 DEFAULT_ENDPOINT = "https://bigquery.googleapis.com"
 REQUEST_TIMEOUT = 60.0
 """Socket timeout of one HTTP request of the SDK (connect and each read)."""
+JOB_WAIT = 3600.0
+"""The longest a query or load job is waited for (the job itself keeps running in
+BigQuery: Kestra's jobTimeout is not supported)."""
 PAGE_ROWS = 10_000
+"""Rows read per page of a result, and per hop to a worker thread."""
 
 
 @dataclass
@@ -160,9 +164,12 @@ class Query(BigQueryTask):
                     f"defaultDataset {default_dataset!r} is not [project.]dataset"
                 ) from None
         try:
-            job = await blocking(session.client.query, sql, job_config=config, timeout=CALL_TIMEOUT)
+            job = await blocking(
+                lambda: session.client.query(sql, job_config=config, timeout=REQUEST_TIMEOUT)
+            )
             rows = await blocking(
-                job.result, page_size=PAGE_ROWS, timeout=REQUEST_TIMEOUT, max_results=None
+                lambda: job.result(page_size=PAGE_ROWS, timeout=JOB_WAIT),
+                timeout=JOB_WAIT + REQUEST_TIMEOUT,
             )
         except TaskFailed:
             raise
@@ -275,14 +282,14 @@ class CreateDataset(BigQueryTask):
             )
         try:
             created = await blocking(
-                session.client.create_dataset, dataset, timeout=REQUEST_TIMEOUT
+                lambda: session.client.create_dataset(dataset, timeout=REQUEST_TIMEOUT)
             )
         except google_errors.Conflict:
             if if_exists == "ERROR":
                 raise TaskFailed(f"dataset {name} already exists (ifExists: ERROR)") from None
             try:
                 created = await blocking(
-                    session.client.get_dataset, dataset.reference, timeout=REQUEST_TIMEOUT
+                    lambda: session.client.get_dataset(dataset.reference, timeout=REQUEST_TIMEOUT)
                 )
             except Exception as exc:
                 raise describe_error(session, exc, f"dataset {name}") from None
@@ -373,7 +380,9 @@ class CreateTable(BigQueryTask):
                 str(k): str(v) for k, v in render_mapping(ctx, self.labels, "labels").items()
             }
         try:
-            created = await blocking(session.client.create_table, table, timeout=REQUEST_TIMEOUT)
+            created = await blocking(
+                lambda: session.client.create_table(table, timeout=REQUEST_TIMEOUT)
+            )
         except google_errors.Conflict:
             raise TaskFailed(f"table {name} already exists") from None
         except Exception as exc:
@@ -394,7 +403,7 @@ class DeleteTable(BigQueryTask):
         name = f"{ctx.render(self.dataset)}.{ctx.render(self.table)}"
         ref = _table_ref(session, name, "dataset.table")
         try:
-            await blocking(session.client.delete_table, ref, timeout=REQUEST_TIMEOUT)
+            await blocking(lambda: session.client.delete_table(ref, timeout=REQUEST_TIMEOUT))
         except Exception as exc:
             raise describe_error(session, exc, f"deleting table {name}") from None
         return {"projectId": ref.project, "datasetId": ref.dataset_id, "table": ref.table_id}
@@ -438,10 +447,10 @@ class Load(BigQueryTask):
                 job = session.client.load_table_from_file(
                     handle, ref, job_config=config, timeout=REQUEST_TIMEOUT
                 )
-            return job.result(timeout=REQUEST_TIMEOUT)
+            return job.result(timeout=JOB_WAIT)
 
         try:
-            job = await blocking(load)
+            job = await blocking(load, timeout=JOB_WAIT + REQUEST_TIMEOUT)
         except FileNotFoundError:
             raise TaskFailed(f"no file in internal storage at {self.from_!r}") from None
         except TaskFailed:
