@@ -8,10 +8,6 @@ the user's cache folder and reused, and is spoken to over HTTP on a free loopbac
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,6 +20,7 @@ from engine.clock import FakeClock
 from engine.errors import FlowDefinitionError
 from engine.ion import loads
 from tests.conftest import Harness, running_podium
+from tests.support.crucible import crucible_venv
 from tests.tasks.cloud.conftest import (
     SERVICE_ACCOUNT_PRIVATE_KEY_ID,
     _free_port,
@@ -35,40 +32,11 @@ from tests.tasks.cloud.conftest import (
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "plugins"
 CSV = b"vendor,fare\n1,12.5\n2,7.0\n1,3.5\n"
-CRUCIBLE = "crucible-emulator[server]==0.1.0a2"
-
-
-def _crucible_venv() -> Path:
-    """The virtualenv holding crucible, built once (about 15 s) into a temporary folder
-    and renamed into place, so a half-built one is never reused."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "podium-tests"
-    venv = cache / "crucible-emulator-0.1.0a2"
-    if (venv / "bin" / "crucible").exists():
-        return venv
-    cache.mkdir(parents=True, exist_ok=True)
-    building = cache / f".building-{uuid.uuid4().hex}"
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(building)], check=True, timeout=120)
-        subprocess.run(
-            [str(building / "bin" / "python"), "-m", "pip", "install", "-q", CRUCIBLE],
-            check=True,
-            timeout=600,
-        )
-        # Renamed, the venv's scripts keep the old path in their #! line: the fixture
-        # runs crucible through the venv's python, never its `crucible` script.
-        try:
-            building.rename(venv)
-        except OSError:  # another session finished first: use theirs
-            shutil.rmtree(building, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    return venv
 
 
 @pytest.fixture(scope="session")
 def bigquery_endpoint() -> Iterator[str]:
-    venv = _crucible_venv()
+    venv = crucible_venv()  # scripts/test builds it first, with its time shown
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     python = str(venv / "bin" / "python")
