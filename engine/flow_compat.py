@@ -49,16 +49,21 @@ def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) ->
             "flow sla is not supported by Podium; bound the run with a task `timeout` "
             "(or the flow's `concurrency`) instead",
         )
-    for index, spec in enumerate(data.get("inputs") or []):
+    for index, spec in enumerate(_list(data.get("inputs"))):
         if isinstance(spec, dict) and spec.get("type") == "ENUM":
             spec["type"] = "SELECT"
             deprecated(("inputs", index, "type"), "input type ENUM is deprecated: use SELECT")
     identity = (data.get("namespace"), data.get("id"))
     for key in _TASK_LISTS:
         _walk(data.get(key), (key,), identity, deprecated, problem)
-    for index, trigger in enumerate(data.get("triggers") or []):
+    for index, trigger in enumerate(_list(data.get("triggers"))):
         if isinstance(trigger, dict) and "workerGroup" in trigger:
             problem(("triggers", index, "workerGroup"), _WORKER_GROUP)
+
+
+def _list(value: Any) -> list[Any]:
+    """A list the flow holds, or nothing: a wrong shape is the model's to report."""
+    return value if isinstance(value, list) else []
 
 
 # Older or newer core types Podium does not run yet: (type suffix, what to do instead).

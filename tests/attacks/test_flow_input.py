@@ -3,6 +3,7 @@ never another exception, never a hang; and a hypothesis fuzz of the loader and v
 
 from __future__ import annotations
 
+import json
 import string
 import time
 
@@ -210,3 +211,15 @@ async def test_the_api_answers_each_bad_flow_with_a_located_4xx(server: Server) 
                 assert problems and all(p.get("line") for p in problems), (name, text[:300])
     async with server.http.get(server.base + "/api/v1/flows/search") as answer:
         assert answer.status == 200 and "attacks" not in await answer.text()
+
+
+@pytest.mark.parametrize("key", ["inputs", "triggers", "labels", "pluginDefaults", "tasks"])
+@pytest.mark.parametrize("value", [True, 3, "text"])
+def test_a_flow_part_of_the_wrong_shape_is_a_positioned_error(key: str, value: object) -> None:
+    """Found by the fuzzer above: `inputs: true` crashed the loader's legacy rewriting."""
+    source = f"id: shapes\nnamespace: t\ntasks: []\n{key}: {json.dumps(value)}\n"
+    if key == "tasks":
+        source = f"id: shapes\nnamespace: t\ntasks: {json.dumps(value)}\n"
+    with pytest.raises(FlowDefinitionError) as caught:
+        load_flow(source, default_registries())
+    assert caught.value.problems, caught.value
