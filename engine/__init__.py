@@ -12,9 +12,12 @@
 5. projector      `projector.py` applies events to the store, idempotently
 6. store          `store/`: the projection (SQLite embedded), read by `web/` and the CLI
 
-The namespace KV store is beside that path: `kv.py` (entries, types, the change record),
-`kv_service.py` (reads; changes published on the `kv` topic), `kv_projector.py` (their
-one writer), `kv_loading.py` + `templating/kv.py` (`kv()` in templates), `kv_cli.py`.
+Beside that path, what flows share within a namespace: `kv/` (the KV store: entries and
+types in `kv/__init__.py`, reads and changes in `service.py`, their one writer
+`projector.py`, `loading.py` + `templating/kv.py` for `kv()` in templates, `cli.py`),
+`nsfiles.py` (namespace files, with `file_reader.py` behind `read()`). Flows come and go
+through `flow_archive.py` (import/export), `flow_compat.py` (Kestra's older forms) and
+`task_cache.py` (`taskCache`); `ion.py` reads and writes Kestra's row files.
 
 `server.py` wires the roles together; `cli.py` is the `podium` command; `settings.py`
 reads configuration once; `errors.py` draws the exception tree.

@@ -10,7 +10,7 @@ podium flow deploy DIR… [--namespace NS [--delete] [--server URL]]   validate,
 podium nsfiles sync DIR --namespace NS [--delete] [--server URL]     a folder -> namespace files
 podium flow run FILE [--input k=v …] [--flows DIR] [-q]      run once, live, in-process
 podium trigger backfill NS FLOW TRIGGER --start ISO [--end ISO] …   run past schedule slots
-podium kv set|get|ls|rm NAMESPACE [KEY [VALUE]] [--server URL]   the KV store (engine/kv_cli.py)
+podium kv set|get|ls|rm NAMESPACE [KEY [VALUE]] [--server URL]   the KV store (engine/kv/cli.py)
 
 Settings come from --config (default: config/default.yaml), then PODIUM_* variables
 (PODIUM_BUS=kafka://…, PODIUM_STORE=postgresql://…), then flags.
@@ -38,7 +38,7 @@ from engine.errors import ConfigError, FlowDefinitionError, InputError, Transien
 from engine.events import ExecutionChanged, decode_event
 from engine.flow import load_flow
 from engine.intake import FlowNotFound
-from engine.kv_cli import add_kv_commands, kv_command
+from engine.kv.cli import add_kv_commands, kv_command
 from engine.settings import Settings, load_settings
 from engine.states import State
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
 from engine.flows import TaskFlows
-from engine.kv_service import TaskKvStore
+from engine.kv.service import TaskKvStore
 from engine.plugin import ExecutionSummary, LevelMethods, Task, TaskRunSummary
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name

@@ -216,7 +216,7 @@ class TaskStorage(Protocol):
 
 
 class TaskKv(Protocol):
-    """The namespace key/value store as a task sees it (engine/kv_service.py). A namespace
+    """The namespace key/value store as a task sees it (engine/kv/service.py). A namespace
     left out is the flow's; a refused key, value or namespace raises TaskFailed. A change
     is visible to every read that starts after it returned."""
 

@@ -39,8 +39,8 @@ from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
-from engine.kv_projector import KvProjector, KvProjectorSettings
-from engine.kv_service import KvService
+from engine.kv.projector import KvProjector, KvProjectorSettings
+from engine.kv.service import KvService
 from engine.metrics import Registry
 from engine.nsfiles import NamespaceFileLimits, NamespaceFiles
 from engine.projector import Projector, ProjectorSettings, wait_for_projection

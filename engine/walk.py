@@ -41,8 +41,8 @@ from engine.events import (
 from engine.file_reader import file_reader_for
 from engine.flow import Flow
 from engine.flows import FlowRepository
-from engine.kv_loading import load_snapshot, mentions_kv, task_templates
-from engine.kv_service import KvService
+from engine.kv.loading import load_snapshot, mentions_kv, task_templates
+from engine.kv.service import KvService
 from engine.nsfiles import NamespaceFiles
 from engine.plugin import Retry, Task
 from engine.states import State, worst
@@ -125,7 +125,7 @@ class TaskRun:
     has_warning: bool = False
     shared_dir: Path | None = None  # set by WorkingDirectory for its children
     log_files: dict[int, str] = field(default_factory=dict)  # attempt -> URI (logToFile)
-    kv: KvSnapshot | None = None  # the KV entries its templates read (engine/kv_loading.py)
+    kv: KvSnapshot | None = None  # the KV entries its templates read (engine/kv/loading.py)
 
     def __repr__(self) -> str:
         return f"<TaskRun {self.task.id} {self.id} {self.state} attempt={self.attempt}>"

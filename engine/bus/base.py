@@ -41,7 +41,7 @@ class Topics:
 
     @property
     def kv(self) -> str:
-        """Changes of namespace KV entries (engine/kv.py), keyed by namespace/key."""
+        """Changes of namespace KV entries (engine/kv/__init__.py), keyed by namespace/key."""
         return f"{self.prefix}.kv"
 
     def group(self, role: str) -> str:

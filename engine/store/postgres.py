@@ -115,7 +115,7 @@ _MIGRATIONS: list[str] = [
     """
     CREATE TABLE execution_epochs (execution_id text PRIMARY KEY, epoch bigint NOT NULL);
     """,
-    # 4: namespace key/value entries (engine/kv.py)
+    # 4: namespace key/value entries (engine/kv/__init__.py)
     KV_MIGRATION,
     # 5: namespace files, a row per revision (postgres_nsfiles.py)
     NSFILES_MIGRATION,

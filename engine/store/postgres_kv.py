@@ -1,4 +1,4 @@
-"""The PostgreSQL store's KV rows (engine/kv.py): one table, written only by the KV
+"""The PostgreSQL store's KV rows (engine/kv/__init__.py): one table, written only by the KV
 projector. A mixin of `PostgresStore` (postgres.py), which provides the pool."""
 
 from __future__ import annotations

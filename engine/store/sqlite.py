@@ -108,7 +108,7 @@ _MIGRATIONS: list[str] = [
     """
     CREATE TABLE execution_epochs (execution_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL);
     """,
-    # 5: namespace key/value entries (engine/kv.py)
+    # 5: namespace key/value entries (engine/kv/__init__.py)
     KV_MIGRATION,
     # 6: namespace files, a row per revision (sqlite_nsfiles.py)
     NSFILES_MIGRATION,

@@ -1,4 +1,4 @@
-"""The SQLite store's KV rows (engine/kv.py): one table, written only by the KV projector.
+"""The SQLite store's KV rows (engine/kv/__init__.py): one table, written only by the KV projector.
 
 A mixin of `SqliteStore` (sqlite.py), which provides the connection and its thread.
 """

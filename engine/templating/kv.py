@@ -1,7 +1,7 @@
 """The `kv('key', namespace=…, errorOnMissing=…)` template function.
 
 Rendering is synchronous and the KV entries are in the store, so the entries a task's
-templates read are loaded before the task runs (engine/kv_loading.py) into a `KvSnapshot`,
+templates read are loaded before the task runs (engine/kv/loading.py) into a `KvSnapshot`,
 which the engine puts in scope around each render (`reading_kv`). Loading finds the keys
 by rendering the task's properties once in *recording* mode: `kv()` then notes each key it
 is asked for and returns nothing. That finds keys computed by expressions too

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from engine.flows import FlowRepository
 from engine.intake import Intake
-from engine.kv_service import KvService
+from engine.kv.service import KvService
 from engine.metrics import Registry
 from engine.nsfiles import NamespaceFiles
 from engine.settings import HttpSection

@@ -1,5 +1,5 @@
 """The KV rows over SQLite and PostgreSQL (one contract), and the typed values of
-engine/kv.py: what a change does, that a redelivered change does nothing, that
+engine/kv/__init__.py: what a change does, that a redelivered change does nothing, that
 `overwrite: false` keeps a live entry, and how text and values become typed entries."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from engine.kv import (
     parse_text_value,
     typed_value,
 )
-from engine.kv_projector import KvProjector
-from engine.kv_service import KvService
+from engine.kv.projector import KvProjector
+from engine.kv.service import KvService
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.store.postgres import PostgresStore

@@ -23,7 +23,7 @@ from aiohttp import web
 from engine.durations import parse_duration
 from engine.errors import TransientError
 from engine.kv import KvError, parse_text_value
-from engine.kv_service import KvConflict, KvExpired, KvService
+from engine.kv.service import KvConflict, KvExpired, KvService
 from engine.web.http import ApiError, ApiRoutes, json_response, page_args, read_json, read_text
 
 __all__ = ["KV_SERVICE", "kv_routes"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.kv_service import TaskKvStore
+from engine.kv.service import TaskKvStore
 from tests.conftest import Harness, running_podium
 from tests.support.git_server import PASSWORD, GitServer, running_git_server
 from tests.support.postgres import fresh_database

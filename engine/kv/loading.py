@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import PodiumError
-from engine.kv_service import KvExpired, KvService
+from engine.kv.service import KvExpired, KvService
 from engine.plugin import Task
 from engine.templating import Renderer
 from engine.templating.kv import EXPIRED, MISSING, KvSnapshot, reading_kv

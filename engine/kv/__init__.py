@@ -5,10 +5,14 @@ DATE, DURATION, JSON), a description, created/updated dates, an optional expirat
 revision. Values are kept as JSON: dates and durations as their ISO-8601 text, so what a
 template prints is what Kestra prints. `KvChanged` is the one record that changes an
 entry; it travels on the `kv` topic keyed by `namespace/key` and the KV projector
-(engine/kv_projector.py) is the only writer of the rows (docs/architecture.md says why).
+(engine/kv/projector.py) is the only writer of the rows (docs/architecture.md says why).
 
 Reads inherit: a key not set in `company.team.data` is looked up in `company.team`, then
 `company` (Kestra's rule, only when the caller names no namespace).
+
+The package: this module (the model), `service.py` (reads, and changes that wait for
+their projection), `projector.py` (the one writer), `loading.py` (the entries a task's
+`kv()` calls need, read before it runs), `cli.py` (`podium kv`).
 """
 
 from __future__ import annotations

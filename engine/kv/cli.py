@@ -29,13 +29,13 @@ from urllib.parse import quote
 from engine.durations import format_duration, parse_duration
 from engine.errors import ConfigError, TransientError
 from engine.kv import KvEntry, KvError, KvType, parse_text_value, typed_value
-from engine.kv_service import KvExpired
+from engine.kv.service import KvExpired
 from engine.values import jsonable
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from engine.kv_service import KvService
+    from engine.kv.service import KvService
 
 __all__ = ["add_kv_commands", "kv_command"]
 
@@ -289,8 +289,8 @@ async def _local_service(settings: Any) -> AsyncIterator[KvService]:
     from engine.bus.base import Topics
     from engine.clock import SystemClock
     from engine.data_lock import lock_data_folder
-    from engine.kv_projector import KvProjector, KvProjectorSettings
-    from engine.kv_service import KvService
+    from engine.kv.projector import KvProjector, KvProjectorSettings
+    from engine.kv.service import KvService
     from engine.projector import wait_for_projection
     from engine.storage import LocalStorage
     from engine.store import open_store

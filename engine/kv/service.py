@@ -2,7 +2,7 @@
 
 Reads go to the store (the clock decides what has expired). Changes never write the
 store: each is published as one `KvChanged` on the `kv` topic, and the call returns once
-the KV projector applied it (engine/kv_projector.py), so whoever changed a key reads its
+the KV projector applied it (engine/kv/projector.py), so whoever changed a key reads its
 change back — a task after a `kv.Set`, an API client after its PUT. Values too large to
 travel inline are written to internal storage first (to a temporary name, then renamed),
 and the change carries their URI.

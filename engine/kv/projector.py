@@ -1,7 +1,7 @@
 """The KV projector: the only writer of namespace KV entries.
 
 It runs in the projector role beside the execution projector, consuming the `kv` topic
-(engine/kv.py's `KvChanged`, keyed by namespace/key, so the changes of one key arrive in
+(engine/kv/__init__.py's `KvChanged`, keyed by namespace/key, so the changes of one key arrive in
 the order they were published) and applying each batch in one store transaction; offsets
 are committed after the store committed. A change carries a whole value (or the URI of a
 file written completely before the change was published), so a crash anywhere leaves the
