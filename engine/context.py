@@ -301,6 +301,7 @@ class TaskRunContext:
         wait: bool,
         revision: int | None = None,
         key: str = "",
+        output_templates: Mapping[str, Any] | None = None,
     ) -> tuple[str, State | None, Mapping[str, Any]]:
         from engine.walk import task_run_id
 
@@ -323,6 +324,7 @@ class TaskRunContext:
                     flow_id=walk.flow.id,
                     task_run_id=self._run.id if not key else f"{self._run.id}:{key}",
                     task_id=self._run.task.id,
+                    outputs=dict(output_templates) if output_templates else None,
                 ),
                 trigger={
                     "type": "io.kestra.plugin.core.flow.Subflow",

@@ -81,6 +81,9 @@ class ParentRef(Wire):
     flow_id: str
     task_run_id: str
     task_id: str
+    # Kestra's deprecated Subflow `outputs`: templates the child renders against its own
+    # context when its flow declares no `outputs` (absent from older events)
+    outputs: dict[str, Any] | None = None
 
 
 # -- requests -----------------------------------------------------------------

@@ -434,8 +434,10 @@ class RunContext(Protocol):
         wait: bool,
         revision: int | None = None,
         key: str = "",
+        output_templates: Mapping[str, Any] | None = None,
     ) -> tuple[str, State | None, Mapping[str, Any]]:
-        """Start another flow's execution; with wait, also its final state and outputs."""
+        """Start another flow's execution; with wait, also its final state and outputs
+        (its flow `outputs`, or else `output_templates` rendered in its own context)."""
 
     async def fetch_logs(
         self, *, execution_id: str | None, min_level: str, task_ids: Sequence[str]

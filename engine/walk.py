@@ -712,6 +712,9 @@ class ExecutionWalk:
         node[run.values[-1]] = run.outputs
 
     async def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
+        parent = self.header.parent
+        if not self.flow.outputs and parent is not None and parent.outputs:
+            return await self._legacy_subflow_outputs(state, parent.outputs)
         if not self.flow.outputs or state.is_failure:
             return {}, None
         context = self.context_for(None)
@@ -735,6 +738,34 @@ class ExecutionWalk:
         except (PodiumError, ValueError) as exc:
             self.log(None, "ERROR", f"flow output failed: {exc}")
             return {}, f"flow output failed: {exc}"
+        return out, None
+
+    async def _legacy_subflow_outputs(
+        self, state: State, templates: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        """Kestra's deprecated Subflow `outputs`: the calling task's templates rendered
+        against this (the child) execution's context, used when the flow declares none."""
+        if state.is_failure:
+            return {}, None
+        context = self.context_for(None)
+        try:
+            kv = None
+            if self.runtime.kv is not None:
+                kv = await load_snapshot(
+                    self.runtime.kv,
+                    self.runtime.renderer,
+                    list(templates.values()),
+                    context,
+                    self.flow.namespace,
+                    what="the Subflow task's outputs",
+                )
+            with reading_kv(kv):
+                rendered = self.runtime.renderer.render_value(templates, context)
+            out = {str(k): self._masked(jsonable(v)) for k, v in rendered.items()}
+            self._check_size("the Subflow task's outputs", None, out)
+        except (PodiumError, ValueError) as exc:
+            self.log(None, "ERROR", f"subflow output failed: {exc}")
+            return {}, f"subflow output failed: {exc}"
         return out, None
 
     def _check_size(
