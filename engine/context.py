@@ -280,6 +280,9 @@ class TaskRunContext:
             return "RESUMED" if outcome == "RESUMED" else "DELAY"
         return await self._walk.wait_resume(self._run, timeout.total_seconds() if timeout else None)
 
+    def resume_inputs(self) -> Mapping[str, Any]:
+        return self._walk.resumed_with.pop(self._run.id, {})
+
     async def resume_execution(
         self, execution_id: str, namespace: str | None = None, flow_id: str | None = None
     ) -> None:

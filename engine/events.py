@@ -115,6 +115,8 @@ class ResumeRequested(Wire):
     execution_id: str
     namespace: str
     flow_id: str
+    # the paused Pause's `onResume` inputs, validated by whoever sent the request
+    inputs: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChildExecutionEnded(Wire):

@@ -148,13 +148,6 @@ def _task(
         )
     elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
         problem((*path, "type"), _NOT_YET[kind][1])
-    elif kind == "Pause" and "onResume" in task:
-        del task["onResume"]  # said here; the model would only call it unknown
-        problem(
-            (*path, "onResume"),
-            "Pause `onResume` inputs are not supported by Podium yet: resume without "
-            "inputs, or pass values through a KV entry (kv.Set) read after the Pause",
-        )
     elif (
         task["type"] in _SUBFLOW_TYPES
         and identity[0] is not None

@@ -420,6 +420,9 @@ class RunContext(Protocol):
     async def pause(self, *, delay: timedelta | None, timeout: timedelta | None) -> str:
         """Wait until resumed (returns 'RESUMED'), or until delay/timeout ('DELAY', 'TIMEOUT')."""
 
+    def resume_inputs(self) -> Mapping[str, Any]:
+        """The `onResume` inputs the last resume of this (Pause) task gave, validated."""
+
     async def resume_execution(
         self, execution_id: str, namespace: str | None = None, flow_id: str | None = None
     ) -> None: ...

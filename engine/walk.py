@@ -163,6 +163,8 @@ class ExecutionWalk:
         # (task run id, attempt) -> the file its lines also go to (`logToFile: true`)
         self._log_files: dict[tuple[str, int], Path] = {}
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
+        # a Pause's `onResume` inputs as the resume gave them, by task run id
+        self.resumed_with: dict[str, dict[str, Any]] = {}
         self._child_waiters: dict[str, asyncio.Future[tuple[State, dict[str, Any]]]] = {}
         self._child_results: dict[str, tuple[State, dict[str, Any]]] = {}
         self._paused = 0
@@ -879,9 +881,10 @@ class ExecutionWalk:
 
     # -- signals from outside (the executor calls these) --------------------------------------
 
-    def resume(self) -> bool:
-        waiting = [f for f in self._resume_waiters.values() if not f.done()]
-        for future in waiting:
+    def resume(self, inputs: Mapping[str, Any] | None = None) -> bool:
+        waiting = [(k, f) for k, f in self._resume_waiters.items() if not f.done()]
+        for run_id, future in waiting:
+            self.resumed_with[run_id] = dict(inputs or {})
             future.set_result("RESUMED")
         return bool(waiting)
 

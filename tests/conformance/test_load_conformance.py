@@ -240,21 +240,16 @@ tasks:
   - id: toggle
     type: io.kestra.plugin.core.trigger.Toggle
     trigger: x
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - {id: ok, type: BOOL}
 """
 
 
 async def test_forms_podium_does_not_run_yet_are_refused_with_what_to_do(api: Api) -> None:
-    """Kestra's trigger.Toggle and Pause onResume:
+    """Kestra's trigger.Toggle:
     refused with one clear message each (never accepted and ignored)."""
     answer = await api.json("POST", "/api/v1/flows/validate", data=NOT_YET, headers=YAML)
     found = {(p["path"], p["line"]): p["message"] for p in answer[0]["problems"]}
     assert set(found) == {
         ("tasks[0].type", 5),
-        ("tasks[1].onResume", 9),
     }
     assert "/api/v1/triggers/" in found[("tasks[0].type", 5)]
 
@@ -264,6 +259,7 @@ def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
     test_triggers_* and test_templates_* modules)."""
     from tests.conformance import (
         test_load_deprecated_localfiles,
+        test_load_deprecated_pause_on_resume,
         test_load_deprecated_subflow_outputs,
         test_load_properties,
         test_templates_context,
@@ -277,6 +273,7 @@ def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
         "local_files": test_load_deprecated_localfiles.LOCAL_FILES,
         "legacy_child": test_load_deprecated_subflow_outputs.CHILD,
         "legacy_parent": test_load_deprecated_subflow_outputs.PARENT,
+        "pause_on_resume": test_load_deprecated_pause_on_resume.ON_RESUME,
         "assets": test_load_properties.ASSETS,
         "by_suffix": test_load_properties.SUFFIX,
         "download": test_load_properties.download_flow("https://example.com/data.csv"),
