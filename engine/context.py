@@ -280,6 +280,9 @@ class TaskRunContext:
             return "RESUMED" if outcome == "RESUMED" else "DELAY"
         return await self._walk.wait_resume(self._run, timeout.total_seconds() if timeout else None)
 
+    def resume_inputs(self) -> Mapping[str, Any]:
+        return self._walk.resumed_with.pop(self._run.id, {})
+
     async def resume_execution(
         self, execution_id: str, namespace: str | None = None, flow_id: str | None = None
     ) -> None:
@@ -301,6 +304,7 @@ class TaskRunContext:
         wait: bool,
         revision: int | None = None,
         key: str = "",
+        output_templates: Mapping[str, Any] | None = None,
     ) -> tuple[str, State | None, Mapping[str, Any]]:
         from engine.walk import task_run_id
 
@@ -323,6 +327,7 @@ class TaskRunContext:
                     flow_id=walk.flow.id,
                     task_run_id=self._run.id if not key else f"{self._run.id}:{key}",
                     task_id=self._run.task.id,
+                    outputs=dict(output_templates) if output_templates else None,
                 ),
                 trigger={
                     "type": "io.kestra.plugin.core.flow.Subflow",

@@ -81,6 +81,9 @@ class ParentRef(Wire):
     flow_id: str
     task_run_id: str
     task_id: str
+    # Kestra's deprecated Subflow `outputs`: templates the child renders against its own
+    # context when its flow declares no `outputs` (absent from older events)
+    outputs: dict[str, Any] | None = None
 
 
 # -- requests -----------------------------------------------------------------
@@ -112,6 +115,8 @@ class ResumeRequested(Wire):
     execution_id: str
     namespace: str
     flow_id: str
+    # the paused Pause's `onResume` inputs, validated by whoever sent the request
+    inputs: dict[str, Any] = Field(default_factory=dict)
 
 
 class ChildExecutionEnded(Wire):

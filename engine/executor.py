@@ -358,7 +358,7 @@ class Executor:
             await self._on_kill(message)
         elif isinstance(message, ResumeRequested):
             owned = self._owned.get(message.execution_id)
-            if owned is not None and not owned.walk.resume():
+            if owned is not None and not owned.walk.resume(message.inputs):
                 log.info("resume of %s: nothing is paused", message.execution_id)
         elif isinstance(message, ChildExecutionEnded):
             owned = self._owned.get(message.parent_execution_id)

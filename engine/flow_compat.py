@@ -68,11 +68,6 @@ def _list(value: Any) -> list[Any]:
 
 # Older or newer core types Podium does not run yet: (type suffix, what to do instead).
 _NOT_YET = {
-    "LocalFiles": (
-        "storage.LocalFiles",
-        "storage.LocalFiles (deprecated in Kestra) is not supported: use the "
-        "WorkingDirectory's `inputFiles` (and a script task's `outputFiles`)",
-    ),
     "Toggle": (
         "trigger.Toggle",
         "trigger.Toggle is not supported by Podium yet: enable or disable the trigger "
@@ -129,6 +124,12 @@ def _task(
     kind = _kind(task["type"])
     if "workerGroup" in task:
         problem((*path, "workerGroup"), _WORKER_GROUP)
+    if task["type"] in _SUBFLOW_TYPES and "outputs" in task:
+        deprecated(
+            (*path, "outputs"),
+            "Subflow `outputs` is deprecated: declare `outputs:` in the subflow and read "
+            "them as outputs.<this task>.outputs.<id>",
+        )
     if kind in ("EachSequential", "EachParallel"):
         deprecated((*path, "type"), f"{kind} is deprecated: use ForEach")
         task["type"] = _FOREACH
@@ -144,22 +145,14 @@ def _task(
     elif kind == "Switch" and "defaults" in task and task["defaults"] is None:
         deprecated((*path, "defaults"), "`defaults: null` is deprecated: leave defaults out")
         del task["defaults"]
+    elif kind == "LocalFiles" and ".storage" in task["type"]:
+        deprecated(
+            (*path, "type"),
+            "storage.LocalFiles is deprecated: use the WorkingDirectory's `inputFiles` "
+            "and `outputFiles`",
+        )
     elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
         problem((*path, "type"), _NOT_YET[kind][1])
-    elif kind == "Pause" and "onResume" in task:
-        del task["onResume"]  # said here; the model would only call it unknown
-        problem(
-            (*path, "onResume"),
-            "Pause `onResume` inputs are not supported by Podium yet: resume without "
-            "inputs, or pass values through a KV entry (kv.Set) read after the Pause",
-        )
-    elif task["type"] in _SUBFLOW_TYPES and "outputs" in task:
-        del task["outputs"]  # its templates name the subflow's tasks: not checked here
-        problem(
-            (*path, "outputs"),
-            "Subflow `outputs` (deprecated in Kestra) is not supported: declare `outputs:` "
-            "in the subflow and read them as outputs.<this task>.outputs.<id>",
-        )
     elif (
         task["type"] in _SUBFLOW_TYPES
         and identity[0] is not None

@@ -8,7 +8,7 @@ is the id the execution will have (it doubles as the idempotency key).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.bus.base import Bus, Topics
@@ -27,7 +27,7 @@ from engine.events import (
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
-from engine.inputs import InputResolver, nest_dotted
+from engine.inputs import Input, InputResolver, nest_dotted
 from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
@@ -50,8 +50,11 @@ def resolve_inputs(
     *,
     envs: Mapping[str, str] | None = None,
     execution_id: str | None = None,
+    declared: Sequence[Input] | None = None,
 ) -> dict[str, Any]:
-    """The flow's inputs typed and validated, as JSON values. Raises InputError."""
+    """The flow's inputs (or `declared`, a Pause's `onResume`) typed and validated, as
+    JSON values. Raises InputError."""
+    specs = list(flow.inputs if declared is None else declared)
     base = {
         "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
         "execution": {"id": execution_id},
@@ -61,9 +64,9 @@ def resolve_inputs(
         render=lambda value, ctx: renderer.render_value(value, {**base, **ctx}),
         evaluate_condition=lambda text, ctx: renderer.is_true(text, {**base, **ctx}),
     )
-    values = jsonable(resolver.resolve(list(flow.inputs), given, context=base))
+    values = jsonable(resolver.resolve(specs, given, context=base))
     if renderer.secrets is not None:
-        for spec in flow.inputs:
+        for spec in specs:
             if spec.type == "SECRET" and isinstance(values.get(spec.id), str):
                 renderer.secrets.reveal(values[spec.id])  # masked like secret() values
     return nest_dotted(values)
@@ -190,9 +193,28 @@ class Intake:
             KillRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
         )
 
-    async def resume(self, execution_id: str, namespace: str, flow_id: str) -> None:
+    async def resume(
+        self,
+        execution_id: str,
+        namespace: str,
+        flow_id: str,
+        *,
+        flow: Flow | None = None,
+        declared: Sequence[Input] = (),
+        inputs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Resume a paused execution; `declared` (the paused Pause's `onResume` inputs of
+        `flow`) validate `inputs` as a flow's inputs are. Raises InputError."""
+        values: dict[str, Any] = {}
+        if declared and flow is not None:
+            values = resolve_inputs(
+                flow, inputs or {}, self.renderer, envs=self.envs,
+                execution_id=execution_id, declared=declared,
+            )  # fmt: skip
         await self._publish(
-            ResumeRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
+            ResumeRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id, inputs=values
+            )
         )
 
     async def restart(self, execution_id: str, namespace: str, flow_id: str) -> None:

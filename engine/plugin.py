@@ -420,6 +420,9 @@ class RunContext(Protocol):
     async def pause(self, *, delay: timedelta | None, timeout: timedelta | None) -> str:
         """Wait until resumed (returns 'RESUMED'), or until delay/timeout ('DELAY', 'TIMEOUT')."""
 
+    def resume_inputs(self) -> Mapping[str, Any]:
+        """The `onResume` inputs the last resume of this (Pause) task gave, validated."""
+
     async def resume_execution(
         self, execution_id: str, namespace: str | None = None, flow_id: str | None = None
     ) -> None: ...
@@ -434,8 +437,10 @@ class RunContext(Protocol):
         wait: bool,
         revision: int | None = None,
         key: str = "",
+        output_templates: Mapping[str, Any] | None = None,
     ) -> tuple[str, State | None, Mapping[str, Any]]:
-        """Start another flow's execution; with wait, also its final state and outputs."""
+        """Start another flow's execution; with wait, also its final state and outputs
+        (its flow `outputs`, or else `output_templates` rendered in its own context)."""
 
     async def fetch_logs(
         self, *, execution_id: str | None, min_level: str, task_ids: Sequence[str]

@@ -163,6 +163,8 @@ class ExecutionWalk:
         # (task run id, attempt) -> the file its lines also go to (`logToFile: true`)
         self._log_files: dict[tuple[str, int], Path] = {}
         self._resume_waiters: dict[str, asyncio.Future[str]] = {}
+        # a Pause's `onResume` inputs as the resume gave them, by task run id
+        self.resumed_with: dict[str, dict[str, Any]] = {}
         self._child_waiters: dict[str, asyncio.Future[tuple[State, dict[str, Any]]]] = {}
         self._child_results: dict[str, tuple[State, dict[str, Any]]] = {}
         self._paused = 0
@@ -712,6 +714,9 @@ class ExecutionWalk:
         node[run.values[-1]] = run.outputs
 
     async def _flow_outputs(self, state: State) -> tuple[dict[str, Any], str | None]:
+        parent = self.header.parent
+        if not self.flow.outputs and parent is not None and parent.outputs:
+            return await self._legacy_subflow_outputs(state, parent.outputs)
         if not self.flow.outputs or state.is_failure:
             return {}, None
         context = self.context_for(None)
@@ -735,6 +740,34 @@ class ExecutionWalk:
         except (PodiumError, ValueError) as exc:
             self.log(None, "ERROR", f"flow output failed: {exc}")
             return {}, f"flow output failed: {exc}"
+        return out, None
+
+    async def _legacy_subflow_outputs(
+        self, state: State, templates: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        """Kestra's deprecated Subflow `outputs`: the calling task's templates rendered
+        against this (the child) execution's context, used when the flow declares none."""
+        if state.is_failure:
+            return {}, None
+        context = self.context_for(None)
+        try:
+            kv = None
+            if self.runtime.kv is not None:
+                kv = await load_snapshot(
+                    self.runtime.kv,
+                    self.runtime.renderer,
+                    list(templates.values()),
+                    context,
+                    self.flow.namespace,
+                    what="the Subflow task's outputs",
+                )
+            with reading_kv(kv):
+                rendered = self.runtime.renderer.render_value(templates, context)
+            out = {str(k): self._masked(jsonable(v)) for k, v in rendered.items()}
+            self._check_size("the Subflow task's outputs", None, out)
+        except (PodiumError, ValueError) as exc:
+            self.log(None, "ERROR", f"subflow output failed: {exc}")
+            return {}, f"subflow output failed: {exc}"
         return out, None
 
     def _check_size(
@@ -848,9 +881,10 @@ class ExecutionWalk:
 
     # -- signals from outside (the executor calls these) --------------------------------------
 
-    def resume(self) -> bool:
-        waiting = [f for f in self._resume_waiters.values() if not f.done()]
-        for future in waiting:
+    def resume(self, inputs: Mapping[str, Any] | None = None) -> bool:
+        waiting = [(k, f) for k, f in self._resume_waiters.items() if not f.done()]
+        for run_id, future in waiting:
+            self.resumed_with[run_id] = dict(inputs or {})
             future.set_result("RESUMED")
         return bool(waiting)
 

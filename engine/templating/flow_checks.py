@@ -43,6 +43,8 @@ _FLOW_LISTS = ("tasks", "errors", "finally", "afterExecution")
 _NOT_CHECKED = frozenset({"id", "namespace", "revision", "pluginDefaults", "tenantId"})
 # ForEachItem's outputs are also published under these ids, as in Kestra.
 _FOR_EACH_ITEM_SUFFIXES = ("_split", "_items", "_merge")
+# `visible` for templates rendered in another flow's execution: task ids are not checked
+_OTHER_FLOW: frozenset[str] = frozenset({"\x00other flow"})
 _Placed = tuple[Path, Any]  # a task's raw data and its path in the flow
 
 
@@ -65,6 +67,10 @@ def template_problems(
         if key not in _FLOW_LISTS and key not in _NOT_CHECKED and key not in _NOT_RENDERED:
             walker.check_value(value, (key,), None)
     return sorted(walker.problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def _kind(task: dict[str, Any]) -> str:
+    return str(task.get("type", "")).rsplit(".", 1)[-1]
 
 
 def _as_list(raw: Any) -> list[Any]:
@@ -159,9 +165,12 @@ class _Walker:
     ) -> None:
         own = self.subtree_ids([task])
         skip = self.child_keys(task) | {"id", "type"} | _NOT_RENDERED
+        # Kestra's deprecated Subflow `outputs` name the subflow's tasks: syntax only
+        foreign = {"outputs"} if _kind(task) in ("Subflow", "Flow") else set()
         for key, value in task.items():
             if key not in skip:
-                self.check_value(value, (*path, key), before | ancestors | own)
+                visible = _OTHER_FLOW if key in foreign else before | ancestors | own
+                self.check_value(value, (*path, key), visible)
         concurrent = str(task.get("type", "")).rsplit(".", 1)[-1] in _CONCURRENT_OR_LOOPING
         inner = ancestors | {task["id"]} if isinstance(task.get("id"), str) else ancestors
         lists = list(self.children(task, path))
@@ -197,6 +206,8 @@ class _Walker:
     def report(
         self, template: str, finding: Finding, path: Path, visible: frozenset[str] | None
     ) -> None:
+        if visible is _OTHER_FLOW and finding.kind == "output":
+            return
         message = _message(finding, self.all_ids, visible)
         if message is None:
             return

@@ -10,7 +10,7 @@ from tasks.core.kv import KV_TASKS
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
 from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
-from tasks.core.storage import PurgeCurrentExecutionFiles
+from tasks.core.storage import LocalFiles, PurgeCurrentExecutionFiles
 from tasks.core.subflow import Subflow
 from tasks.core.waiting import Pause, Sleep
 
@@ -27,6 +27,7 @@ CORE_TASKS: tuple[type, ...] = (
     ForEachItem,
     If,
     Labels,
+    LocalFiles,
     Log,
     OutputValues,
     Parallel,

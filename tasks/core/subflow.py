@@ -35,6 +35,8 @@ class Subflow(Task):
     transmitFailed: bool = True
     inheritLabels: bool = False
     revision: int | None = None
+    # deprecated in Kestra: name -> template rendered against the subflow's execution
+    outputs: dict[str, Any] | None = None
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         labels = text_labels(ctx.render(self.labels))
@@ -45,6 +47,7 @@ class Subflow(Task):
             labels=labels,
             wait=self.wait,
             revision=self.revision,
+            output_templates=self.outputs,
         )
         result = {
             "executionId": execution_id,

@@ -9,6 +9,7 @@ from pydantic import model_validator
 
 from engine.durations import parse_duration
 from engine.errors import TaskFailed
+from engine.inputs import Input
 from engine.plugin import DurationOrTemplate, RunContext, Task, plugin
 
 __all__ = ["Pause", "Sleep"]
@@ -41,6 +42,8 @@ class Pause(Task):
 
     pauseDuration: DurationOrTemplate | None = None
     behavior: Literal["RESUME", "WARN", "FAIL", "CANCEL"] = "RESUME"
+    # inputs given with the resume (the API validates them): outputs.<id>.onResume.<input>
+    onResume: list[Input] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -54,12 +57,18 @@ class Pause(Task):
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         if self.pauseDuration is None:
             await ctx.pause(delay=None, timeout=None)
-            return {"resumed": True}
+            return self._resumed(ctx, True)
         outcome = await ctx.pause(delay=_duration(ctx, self.pauseDuration), timeout=None)
         if outcome == "RESUMED" or self.behavior == "RESUME":
-            return {"resumed": outcome == "RESUMED"}
+            return self._resumed(ctx, outcome == "RESUMED")
         if self.behavior == "WARN":
             ctx.logger.warning("the pause ended without a resume")
             ctx.warn()
             return {"resumed": False}
         raise TaskFailed(f"the pause ended without a resume (behavior {self.behavior})")
+
+    def _resumed(self, ctx: RunContext, resumed: bool) -> dict[str, Any]:
+        given = ctx.resume_inputs()
+        if not self.onResume:
+            return {"resumed": resumed}
+        return {"resumed": resumed, "onResume": dict(given)}

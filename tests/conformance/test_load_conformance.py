@@ -237,44 +237,30 @@ tasks:
 NOT_YET = """id: not_yet
 namespace: conformance
 tasks:
-  - id: files
-    type: io.kestra.plugin.core.storage.LocalFiles
-    inputs: {a.txt: hi}
   - id: toggle
     type: io.kestra.plugin.core.trigger.Toggle
     trigger: x
-  - id: pause
-    type: io.kestra.plugin.core.flow.Pause
-    onResume:
-      - {id: ok, type: BOOL}
-  - id: child
-    type: io.kestra.plugin.core.flow.Subflow
-    namespace: conformance
-    flowId: other
-    outputs:
-      x: "{{ outputs.a.value }}"
 """
 
 
 async def test_forms_podium_does_not_run_yet_are_refused_with_what_to_do(api: Api) -> None:
-    """Kestra's storage.LocalFiles, trigger.Toggle, Pause onResume and Subflow outputs:
+    """Kestra's trigger.Toggle:
     refused with one clear message each (never accepted and ignored)."""
     answer = await api.json("POST", "/api/v1/flows/validate", data=NOT_YET, headers=YAML)
     found = {(p["path"], p["line"]): p["message"] for p in answer[0]["problems"]}
     assert set(found) == {
         ("tasks[0].type", 5),
-        ("tasks[1].type", 8),
-        ("tasks[2].onResume", 12),
-        ("tasks[3].outputs", 18),
     }
-    assert "inputFiles" in found[("tasks[0].type", 5)]
-    assert "/api/v1/triggers/" in found[("tasks[1].type", 8)]
+    assert "/api/v1/triggers/" in found[("tasks[0].type", 5)]
 
 
 def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
     """`podium flow validate` passes on every flow of this suite (all test_load_*,
     test_triggers_* and test_templates_* modules)."""
     from tests.conformance import (
+        test_load_deprecated_localfiles,
+        test_load_deprecated_pause_on_resume,
+        test_load_deprecated_subflow_outputs,
         test_load_properties,
         test_templates_context,
         test_triggers_flow,
@@ -284,6 +270,10 @@ def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
     suite = {
         **FLOWS,
         "pause_tasks": test_load_properties.PAUSE_TASKS,
+        "local_files": test_load_deprecated_localfiles.LOCAL_FILES,
+        "legacy_child": test_load_deprecated_subflow_outputs.CHILD,
+        "legacy_parent": test_load_deprecated_subflow_outputs.PARENT,
+        "pause_on_resume": test_load_deprecated_pause_on_resume.ON_RESUME,
         "assets": test_load_properties.ASSETS,
         "by_suffix": test_load_properties.SUFFIX,
         "download": test_load_properties.download_flow("https://example.com/data.csv"),

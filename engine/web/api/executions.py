@@ -220,10 +220,27 @@ async def kill_execution(services: Services, request: web.Request) -> web.Stream
 
 
 async def resume_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    """Resume a PAUSED execution; form fields or a JSON object give the paused Pause's
+    `onResume` inputs, validated as a flow's inputs are (422 with each reason)."""
     execution = await _header_or_404(services, request)
     if execution.state is not State.PAUSED:
         raise ApiError(409, f"execution {execution.execution_id} is {execution.state}, not PAUSED")
-    await services.intake.resume(execution.execution_id, execution.namespace, execution.flow_id)
+    inputs, files = await _form_inputs(request)
+    if files:
+        raise ApiError(422, "files cannot be given on resume (no FILE onResume inputs)")
+    flow = await services.flows.get(execution.namespace, execution.flow_id, execution.revision)
+    declared: list[Any] = []
+    for run in await services.store.task_runs(execution.execution_id):
+        paused = flow is not None and run.state is State.PAUSED
+        task = flow.find_task(run.task_id) if flow is not None and paused else None
+        declared.extend(getattr(task, "onResume", None) or [])
+    try:
+        await services.intake.resume(
+            execution.execution_id, execution.namespace, execution.flow_id,
+            flow=flow, declared=declared, inputs=inputs,
+        )  # fmt: skip
+    except InputError as exc:
+        raise ApiError(422, str(exc), inputs=exc.errors) from None
     return web.Response(status=204)
 
 
