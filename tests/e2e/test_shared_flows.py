@@ -1,5 +1,5 @@
-"""The course's real Kestra flows (../shared/flows), run unchanged but for the internet
-addresses they fetch, which point at local servers here.
+"""The course's real Kestra flows (from PODIUM_COURSE_FLOWS, read with `course_flow()`), run
+unchanged but for the internet addresses they fetch, which point at local servers here.
 
 - 02_python: its script runs in a container (the Docker runner on Podman) whose image
   `python:slim` has Python, `requests` and `kestra` preinstalled (scripts/build-test-images);
