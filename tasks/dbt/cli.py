@@ -14,7 +14,9 @@ An attempt, on top of a script task's (runner, env, namespaceFiles, inputFilesâ€
 - `parseRunResults` turns `target/run_results.json` into `outputs.<task>.runResults`,
   and a failed node makes the task FAILED with the node named.
 With the Process runner, dbt is the one `pip install 'podium[dbt]'` installed next to
-Podium's Python; with Docker, the image's (default `ghcr.io/kestra-io/dbt`).
+Podium's Python when it has the profiles' adapters, else a cached virtual environment with
+dbt-core and those adapters (environment.py); with Docker, the image's (default
+`ghcr.io/kestra-io/dbt`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from typing import Any, ClassVar, Literal
 
 from engine.errors import TaskFailed
 from engine.plugin import Model, RunContext, plugin
+from tasks.dbt import environment
+from tasks.dbt.environment import adapters_in_profiles, adapters_in_project, requirements
 from tasks.dbt.results import DbtLogCollector, failures, read_run_results
+from tasks.scripts.deps import PythonEnvironments
 from tasks.scripts.execution import Prepared, ScriptTask, Setup, run_script
 from tasks.scripts.protocol import OutputCollector
 
@@ -80,8 +85,19 @@ class DbtTask(ScriptTask):
             await self._load_manifest(prepared.ctx, working)
         if prepared.runner.is_container:
             return Setup(env=env)
-        # The Process runner uses the dbt that podium[dbt] installed beside this Python.
-        return Setup(env=env, path_prefix=(str(Path(sys.executable).parent),))
+        return await self._process_dbt(prepared, str(profiles or ""), env)
+
+    async def _process_dbt(self, prepared: Prepared, profiles: str, env: dict[str, str]) -> Setup:
+        """The Process runner's dbt: Podium's own, or a cached environment (environment.py)."""
+        ctx = prepared.ctx
+        adapters = adapters_in_profiles(profiles) or await asyncio.to_thread(
+            adapters_in_project, self._project(ctx, prepared.working_dir)
+        )
+        if environment.beside_podium(adapters):
+            return Setup(env=env, path_prefix=(str(Path(sys.executable).parent),))
+        environments = PythonEnvironments(ctx.cache_dir("python-envs"), ctx.host_environment())
+        built = await environments.ensure(requirements(adapters), "PIP", ctx.logger.log)
+        return Setup(env={**env, "VIRTUAL_ENV": str(built.path)}, path_prefix=(str(built.bin),))
 
     def _project(self, ctx: RunContext, working: Path) -> Path:
         relative = str(ctx.render(self.projectDir or ""))
