@@ -442,15 +442,13 @@ def test_problems_of_several_kinds_are_collected() -> None:
 # ---------------------------------------------------------------- performance
 
 
-def test_large_flow_loads_in_linear_time() -> None:
+def test_a_large_flow_loads_with_every_position() -> None:
+    """10,000 tasks load and the last one's position is exact (speed: bench/, not here)."""
     tasks = "".join(
         f"  - id: task_{i}\n    type: io.kestra.plugin.core.log.Log\n    message: hello {i}\n"
         for i in range(10_000)
     )
     text = f"id: big\nnamespace: perf\ntasks:\n{tasks}"
-    started = time.perf_counter()
     doc = load_yaml(text)
-    elapsed = time.perf_counter() - started
     assert len(doc.data["tasks"]) == 10_000
     assert doc.locate(("tasks", 9_999, "message")) == Mark(3 + 3 * 9_999 + 3, 5)
-    assert elapsed < 3.0, f"10,000 tasks took {elapsed:.2f}s"
