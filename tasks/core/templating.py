@@ -15,6 +15,21 @@ MAX_SPEC_CHARS = 256 << 10
 # The task's own settings: a spec that sets one is refused, as they would not apply
 # (the TemplatedTask's retry, timeout, runIf… do)
 _RUN_SETTINGS = frozenset(Task.model_fields) - {"id", "type", "description"}
+# Kestra runs only a RunnableTask: besides flowable ones (with child tasks), these are
+# flowable, executable (a subflow) or execution-updating tasks there
+_NOT_RUNNABLE = frozenset(
+    f"io.kestra.plugin.core.{name}"
+    for name in (
+        "flow.Pause",
+        "flow.Subflow",
+        "flow.ForEachItem",
+        "execution.Exit",
+        "execution.Labels",
+        "execution.Resume",
+        "execution.SetVariables",
+        "execution.UnsetVariables",
+    )
+)
 
 
 @plugin(
@@ -48,7 +63,7 @@ class TemplatedTask(Task):
                 "The templated task cannot be of type "
                 "'io.kestra.plugin.core.templating.TemplatedTask'"
             )
-        if task.is_flowable:
+        if task.is_flowable or getattr(type(task), "type_name", "") in _NOT_RUNNABLE:
             raise TaskFailed("The templated task must be a runnable task")
         settings = sorted(_RUN_SETTINGS & task.model_fields_set)
         if settings:
