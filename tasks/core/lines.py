@@ -33,6 +33,7 @@ __all__ = [
     "Parts",
     "iter_line_blocks",
     "iter_reversed_lines",
+    "iter_text_blocks",
     "parse_size",
     "split_by_bytes",
     "split_by_pattern",
@@ -40,7 +41,9 @@ __all__ = [
     "split_into_partitions",
 ]
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 256 << 10
+"""Read this much at a time: larger reads cost more than they save (each new buffer of
+MiBs is fresh memory the kernel must map and zero; bench/storage.py)."""
 MAX_LINE_BYTES = 64 << 20
 """A line longer than this (64 MiB) fails the task: it would have to be held whole."""
 MAX_PARTS = 20_000
@@ -52,14 +55,15 @@ class Stopped(Exception):
     """The task was cancelled while its thread was at work."""
 
 
-def iter_line_blocks(
+def iter_text_blocks(
     handle: BinaryIO,
     *,
     block_bytes: int = BLOCK_BYTES,
     max_line: int = MAX_LINE_BYTES,
     stop: threading.Event | None = None,
-) -> Iterator[list[bytes]]:
-    """The lines of a binary stream, a block (a list of lines) at a time."""
+) -> Iterator[bytes]:
+    """A binary stream as blocks of whole lines, each line ended by one `\\n` (`\\r\\n`
+    and `\\r` become `\\n`; the last line gets one if it had none)."""
     carry = b""
     number = 0  # lines handed out, for messages
     while True:
@@ -78,10 +82,9 @@ def iter_line_blocks(
         if end < 0:
             carry = data + tail
         else:
-            lines = data[:end].split(b"\n")
-            carry = data[end + 1 :] + tail
-            number += len(lines)
-            yield lines
+            block, carry = data[: end + 1], data[end + 1 :] + tail
+            number += block.count(b"\n")
+            yield block
         if len(carry) > max_line:
             raise TaskFailed(
                 f"line {number + 1} is longer than {max_line:,} bytes: it cannot be read "
@@ -89,7 +92,19 @@ def iter_line_blocks(
             )
     if carry:
         last = carry.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        yield last.removesuffix(b"\n").split(b"\n")
+        yield last if last.endswith(b"\n") else last + b"\n"
+
+
+def iter_line_blocks(
+    handle: BinaryIO,
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    max_line: int = MAX_LINE_BYTES,
+    stop: threading.Event | None = None,
+) -> Iterator[list[bytes]]:
+    """The lines of a binary stream (without their ends), a block at a time."""
+    for block in iter_text_blocks(handle, block_bytes=block_bytes, max_line=max_line, stop=stop):
+        yield block[:-1].split(b"\n")
 
 
 def iter_reversed_lines(
@@ -181,11 +196,16 @@ class Parts:
         return index
 
     def write(self, index: int, lines: Sequence[bytes], separator: bytes) -> None:
+        """Lines, each with `separator` after it."""
         if not lines:
             return
         handle = self._handle(index, "ab")
         handle.write(separator.join(lines))
         handle.write(separator)
+
+    def write_raw(self, index: int, data: bytes) -> None:
+        """Bytes as they are (whole lines with their separators)."""
+        self._handle(index, "ab").write(data)
 
     def _handle(self, index: int, mode: Literal["wb", "ab"]) -> BinaryIO:
         found = self._open.get(index)
@@ -203,26 +223,68 @@ class Parts:
             self._open.popitem()[1].close()
 
 
-def split_by_rows(blocks: Iterator[list[bytes]], parts: Parts, rows: int, sep: bytes) -> None:
-    """A new part every `rows` lines."""
+def _nth_line_end(block: bytes, n: int) -> int:
+    """The index just past the `n`th line end of `block` (which holds more than `n`)."""
+    if n <= 32:
+        position = -1
+        for _ in range(n):
+            position = block.find(b"\n", position + 1)
+        return position + 1
+    low, high = 0, len(block)  # the smallest `high` with n line ends before it
+    while low < high:
+        middle = (low + high) // 2
+        if block.count(b"\n", 0, middle) >= n:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _output(block: bytes, sep: bytes) -> bytes:
+    return block if sep == b"\n" else block.replace(b"\n", sep)
+
+
+def split_by_rows(blocks: Iterator[bytes], parts: Parts, rows: int, sep: bytes) -> None:
+    """A new part every `rows` lines. Blocks are cut at line ends, never into lines."""
     current, held = -1, 0
-    for lines in blocks:
-        i, count = 0, len(lines)
-        while i < count:
+    for block in blocks:
+        count = block.count(b"\n")
+        while block:
             if current < 0 or held >= rows:
                 current, held = parts.new(), 0
-            take = min(rows - held, count - i)
-            parts.write(current, lines[i : i + take], sep)
-            held += take
-            i += take
+            room = rows - held
+            if count <= room:
+                parts.write_raw(current, _output(block, sep))
+                held += count
+                break
+            cut = _nth_line_end(block, room)
+            parts.write_raw(current, _output(block[:cut], sep))
+            block, count, held = block[cut:], count - room, rows
 
 
-def split_by_bytes(blocks: Iterator[list[bytes]], parts: Parts, limit: int, sep: bytes) -> None:
+def split_by_bytes(blocks: Iterator[bytes], parts: Parts, limit: int, sep: bytes) -> None:
     """A new part before a line once the current part holds `limit` bytes or more (each
     line counted with its separator): a part ends with the line that reaches `limit`."""
+    if sep != b"\n":
+        return _split_by_bytes_with(blocks, parts, limit, sep)
+    current, held = -1, 0
+    for block in blocks:
+        while block:
+            if current < 0 or held >= limit:
+                current, held = parts.new(), 0
+            end = block.find(b"\n", limit - held - 1) + 1  # the line reaching `limit`
+            if end <= 0:
+                end = len(block)
+            parts.write_raw(current, block[:end])
+            held += end
+            block = block[end:]
+
+
+def _split_by_bytes_with(blocks: Iterator[bytes], parts: Parts, limit: int, sep: bytes) -> None:
     current, held = -1, 0
     extra = len(sep)
-    for lines in blocks:
+    for block in blocks:
+        lines = block[:-1].split(b"\n")
         # ends[k]: bytes of lines[:k] with their separators
         ends = list(accumulate((len(line) + extra for line in lines), initial=0))
         i, count = 0, len(lines)
@@ -237,11 +299,12 @@ def split_by_bytes(blocks: Iterator[list[bytes]], parts: Parts, limit: int, sep:
 
 
 def split_into_partitions(
-    blocks: Iterator[list[bytes]], parts: Parts, partitions: int, sep: bytes
+    blocks: Iterator[bytes], parts: Parts, partitions: int, sep: bytes
 ) -> None:
     """Line k goes to part k mod `partitions`; a part that gets no line is not written."""
     seen = 0
-    for lines in blocks:
+    for block in blocks:
+        lines = block[:-1].split(b"\n")
         for step in range(min(partitions, len(lines))):
             target = (seen + step) % partitions
             while len(parts.paths) <= target:
@@ -251,14 +314,14 @@ def split_into_partitions(
 
 
 def split_by_pattern(
-    blocks: Iterator[list[bytes]], parts: Parts, pattern: re.Pattern[str], sep: bytes
+    blocks: Iterator[bytes], parts: Parts, pattern: re.Pattern[str], sep: bytes
 ) -> None:
     """One part per value of the pattern's first group, in order of first appearance;
     lines the pattern does not match are left out."""
     by_key: dict[str | None, int] = {}
-    for lines in blocks:
+    for block in blocks:
         grouped: dict[int, list[bytes]] = {}
-        for line in lines:
+        for line in block[:-1].split(b"\n"):
             match = pattern.search(line.decode("utf-8", "replace"))
             if match is None:
                 continue

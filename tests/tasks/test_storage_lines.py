@@ -18,6 +18,7 @@ from tasks.core.lines import (
     Parts,
     iter_line_blocks,
     iter_reversed_lines,
+    iter_text_blocks,
     parse_size,
     split_by_bytes,
     split_by_pattern,
@@ -80,7 +81,7 @@ def split(
     folder.mkdir()
     parts = Parts(lambda index: folder / f"{index}.part")
     try:
-        strategy(iter_line_blocks(io.BytesIO(data), block_bytes=block), parts, argument, sep)
+        strategy(iter_text_blocks(io.BytesIO(data), block_bytes=block), parts, argument, sep)
     finally:
         parts.close()
     return [path.read_bytes() for path in parts.paths]
@@ -120,6 +121,19 @@ def test_split_by_rows_and_partitions(tmp_path: Path) -> None:
     assert split(tmp_path, split_by_rows, b"", 5) == []
 
 
+def test_split_by_rows_cuts_blocks_at_the_right_line(tmp_path: Path) -> None:
+    rnd = random.Random(3)
+    for _ in range(60):
+        lines = [b"r" * rnd.randint(0, 3) for _ in range(rnd.randint(1, 300))]
+        rows, sep = rnd.choice([1, 2, 7, 33, 40, 100]), rnd.choice([b"\n", b"|"])
+        data = b"\r\n".join(lines) + rnd.choice([b"", b"\n", b"\r"])
+        lines = java_read_lines(data)
+        expected = [
+            b"".join(line + sep for line in lines[i : i + rows]) for i in range(0, len(lines), rows)
+        ]
+        assert split(tmp_path, split_by_rows, data, rows, sep, rnd.randint(1, 64)) == expected
+
+
 def test_split_by_pattern_groups_lines_by_the_first_group(tmp_path: Path) -> None:
     data = b"[x] 1\n[y] 2\nno group\n[x] 3\n(a)\n"
     pattern = re.compile(r"\[(\w+)\]|\((z)?a\)")
@@ -134,7 +148,7 @@ def test_parts_stay_few_open_and_are_bounded(tmp_path: Path) -> None:
     assert len(dealt) == 300 and dealt[299] == b"299\n599\n899\n"
     parts = Parts(lambda index: tmp_path / f"bounded-{index}", limit=3)
     with pytest.raises(TaskFailed, match="more than 3 files"):
-        split_by_rows(iter([[b"a", b"b", b"c", b"d"]]), parts, 1, b"\n")
+        split_by_rows(iter([b"a\nb\nc\nd\n"]), parts, 1, b"\n")
     parts.close()
 
 
