@@ -82,6 +82,7 @@ async def test_exit_and_variables_survive_an_executor_killed_mid_flow(
     cluster.start("executor-1", "executor")
 
     variables, exited = await asyncio.to_thread(cluster.wait_all, ids, 120)
+    assert "resuming execution" in cluster.roles["executor-1"].log_tail(1_000_000)
     assert state_of(variables) == "SUCCESS", variables
     read = next(r for r in variables["taskRunList"] if r["taskId"] == "read")
     assert read["outputs"] == {"value": "gone World!"}
