@@ -33,6 +33,7 @@ __all__ = [
     "Parts",
     "iter_line_blocks",
     "iter_reversed_lines",
+    "iter_spans",
     "iter_text_blocks",
     "parse_size",
     "split_by_bytes",
@@ -55,15 +56,20 @@ class Stopped(Exception):
     """The task was cancelled while its thread was at work."""
 
 
-def iter_text_blocks(
+Span = tuple[bytes, int, int]
+"""`(buffer, start, end)`: whole lines, each ended by one `\\n`, at buffer[start:end]
+(a view, so that big blocks are not copied once more)."""
+
+
+def iter_spans(
     handle: BinaryIO,
     *,
     block_bytes: int = BLOCK_BYTES,
     max_line: int = MAX_LINE_BYTES,
     stop: threading.Event | None = None,
-) -> Iterator[bytes]:
-    """A binary stream as blocks of whole lines, each line ended by one `\\n` (`\\r\\n`
-    and `\\r` become `\\n`; the last line gets one if it had none)."""
+) -> Iterator[Span]:
+    """A binary stream as spans of whole lines, each line ended by one `\\n`
+    (`\\r\\n` and `\\r` become `\\n`; the last line gets one if it had none)."""
     carry = b""
     number = 0  # lines handed out, for messages
     while True:
@@ -72,19 +78,33 @@ def iter_text_blocks(
         chunk = handle.read(block_bytes)
         if not chunk:
             break
-        data = carry + chunk if carry else chunk
-        tail = b""
-        if data.endswith(b"\r"):  # maybe the first half of a \r\n: decided next time
-            data, tail = data[:-1], b"\r"
-        if b"\r" in data:
+        if b"\r" in chunk or carry.endswith(b"\r"):  # line ends to rewrite
+            data = carry + chunk
+            tail = b""
+            if data.endswith(b"\r"):  # maybe the first half of a \r\n: decided next time
+                data, tail = data[:-1], b"\r"
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        end = data.rfind(b"\n")
-        if end < 0:
-            carry = data + tail
+            end = data.rfind(b"\n") + 1
+            if end > 0:
+                number += data.count(b"\n", 0, end)
+                yield data, 0, end
+            carry = data[end:] + tail
         else:
-            block, carry = data[: end + 1], data[end + 1 :] + tail
-            number += block.count(b"\n")
-            yield block
+            first = chunk.find(b"\n")
+            if first < 0:
+                carry += chunk
+            else:
+                start = 0
+                if carry:  # the line begun in the block before: copied, it is short
+                    head = carry + chunk[: first + 1]
+                    number += 1
+                    yield head, 0, len(head)
+                    start = first + 1
+                end = chunk.rfind(b"\n") + 1
+                if end > start:
+                    number += chunk.count(b"\n", start, end)
+                    yield chunk, start, end
+                carry = chunk[end:]
         if len(carry) > max_line:
             raise TaskFailed(
                 f"line {number + 1} is longer than {max_line:,} bytes: it cannot be read "
@@ -92,7 +112,22 @@ def iter_text_blocks(
             )
     if carry:
         last = carry.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        yield last if last.endswith(b"\n") else last + b"\n"
+        last = last if last.endswith(b"\n") else last + b"\n"
+        yield last, 0, len(last)
+
+
+def iter_text_blocks(
+    handle: BinaryIO,
+    *,
+    block_bytes: int = BLOCK_BYTES,
+    max_line: int = MAX_LINE_BYTES,
+    stop: threading.Event | None = None,
+) -> Iterator[bytes]:
+    """The spans of `iter_spans` as blocks of bytes."""
+    for buffer, start, end in iter_spans(
+        handle, block_bytes=block_bytes, max_line=max_line, stop=stop
+    ):
+        yield buffer if start == 0 and end == len(buffer) else buffer[start:end]
 
 
 def iter_line_blocks(
@@ -203,9 +238,14 @@ class Parts:
         handle.write(separator.join(lines))
         handle.write(separator)
 
-    def write_raw(self, index: int, data: bytes) -> None:
-        """Bytes as they are (whole lines with their separators)."""
-        self._handle(index, "ab").write(data)
+    def write_span(self, index: int, buffer: bytes, start: int, end: int, sep: bytes) -> None:
+        """Whole lines of buffer[start:end] (each ended by `\\n`), with `sep` after each."""
+        handle = self._handle(index, "ab")
+        if sep == b"\n":
+            with memoryview(buffer) as view:
+                handle.write(view[start:end])
+        else:
+            handle.write(buffer[start:end].replace(b"\n", sep))
 
     def _handle(self, index: int, mode: Literal["wb", "ab"]) -> BinaryIO:
         found = self._open.get(index)
@@ -223,61 +263,57 @@ class Parts:
             self._open.popitem()[1].close()
 
 
-def _nth_line_end(block: bytes, n: int) -> int:
-    """The index just past the `n`th line end of `block` (which holds more than `n`)."""
+def _nth_line_end(buffer: bytes, start: int, end: int, n: int) -> int:
+    """The index just past the `n`th line end of buffer[start:end] (which holds more)."""
     if n <= 32:
-        position = -1
+        position = start - 1
         for _ in range(n):
-            position = block.find(b"\n", position + 1)
+            position = buffer.find(b"\n", position + 1, end)
         return position + 1
-    low, high = 0, len(block)  # the smallest `high` with n line ends before it
+    low, high = start, end  # the smallest `high` with n line ends in [start, high)
     while low < high:
         middle = (low + high) // 2
-        if block.count(b"\n", 0, middle) >= n:
+        if buffer.count(b"\n", start, middle) >= n:
             high = middle
         else:
             low = middle + 1
     return low
 
 
-def _output(block: bytes, sep: bytes) -> bytes:
-    return block if sep == b"\n" else block.replace(b"\n", sep)
-
-
-def split_by_rows(blocks: Iterator[bytes], parts: Parts, rows: int, sep: bytes) -> None:
-    """A new part every `rows` lines. Blocks are cut at line ends, never into lines."""
+def split_by_rows(spans: Iterator[Span], parts: Parts, rows: int, sep: bytes) -> None:
+    """A new part every `rows` lines. Spans are cut at line ends, never into lines."""
     current, held = -1, 0
-    for block in blocks:
-        count = block.count(b"\n")
-        while block:
+    for buffer, start, end in spans:
+        count = buffer.count(b"\n", start, end)
+        while start < end:
             if current < 0 or held >= rows:
                 current, held = parts.new(), 0
             room = rows - held
             if count <= room:
-                parts.write_raw(current, _output(block, sep))
+                parts.write_span(current, buffer, start, end, sep)
                 held += count
                 break
-            cut = _nth_line_end(block, room)
-            parts.write_raw(current, _output(block[:cut], sep))
-            block, count, held = block[cut:], count - room, rows
+            cut = _nth_line_end(buffer, start, end, room)
+            parts.write_span(current, buffer, start, cut, sep)
+            start, count, held = cut, count - room, rows
 
 
-def split_by_bytes(blocks: Iterator[bytes], parts: Parts, limit: int, sep: bytes) -> None:
+def split_by_bytes(spans: Iterator[Span], parts: Parts, limit: int, sep: bytes) -> None:
     """A new part before a line once the current part holds `limit` bytes or more (each
     line counted with its separator): a part ends with the line that reaches `limit`."""
     if sep != b"\n":
+        blocks = (buffer[start:end] for buffer, start, end in spans)
         return _split_by_bytes_with(blocks, parts, limit, sep)
     current, held = -1, 0
-    for block in blocks:
-        while block:
+    for buffer, start, end in spans:
+        while start < end:
             if current < 0 or held >= limit:
                 current, held = parts.new(), 0
-            end = block.find(b"\n", limit - held - 1) + 1  # the line reaching `limit`
-            if end <= 0:
-                end = len(block)
-            parts.write_raw(current, block[:end])
-            held += end
-            block = block[end:]
+            # the end of the line that reaches `limit`, or of the span
+            cut = buffer.find(b"\n", start + limit - held - 1, end) + 1 or end
+            parts.write_span(current, buffer, start, cut, sep)
+            held += cut - start
+            start = cut
 
 
 def _split_by_bytes_with(blocks: Iterator[bytes], parts: Parts, limit: int, sep: bytes) -> None:
@@ -298,13 +334,11 @@ def _split_by_bytes_with(blocks: Iterator[bytes], parts: Parts, limit: int, sep:
             i = stop
 
 
-def split_into_partitions(
-    blocks: Iterator[bytes], parts: Parts, partitions: int, sep: bytes
-) -> None:
+def split_into_partitions(spans: Iterator[Span], parts: Parts, partitions: int, sep: bytes) -> None:
     """Line k goes to part k mod `partitions`; a part that gets no line is not written."""
     seen = 0
-    for block in blocks:
-        lines = block[:-1].split(b"\n")
+    for buffer, start, end in spans:
+        lines = buffer[start : end - 1].split(b"\n")
         for step in range(min(partitions, len(lines))):
             target = (seen + step) % partitions
             while len(parts.paths) <= target:
@@ -314,14 +348,14 @@ def split_into_partitions(
 
 
 def split_by_pattern(
-    blocks: Iterator[bytes], parts: Parts, pattern: re.Pattern[str], sep: bytes
+    spans: Iterator[Span], parts: Parts, pattern: re.Pattern[str], sep: bytes
 ) -> None:
     """One part per value of the pattern's first group, in order of first appearance;
     lines the pattern does not match are left out."""
     by_key: dict[str | None, int] = {}
-    for block in blocks:
+    for buffer, start, end in spans:
         grouped: dict[int, list[bytes]] = {}
-        for line in block[:-1].split(b"\n"):
+        for line in buffer[start : end - 1].split(b"\n"):
             match = pattern.search(line.decode("utf-8", "replace"))
             if match is None:
                 continue

@@ -23,7 +23,7 @@ from engine.errors import TaskFailed
 from engine.plugin import RunContext, Task, plugin
 from tasks.core.lines import (
     Parts,
-    iter_text_blocks,
+    iter_spans,
     parse_size,
     split_by_bytes,
     split_by_pattern,
@@ -82,7 +82,7 @@ class Split(Task):
         def split(stop: threading.Event) -> None:
             try:
                 with source.open("rb") as handle:
-                    strategy(iter_text_blocks(handle, stop=stop), parts, argument, separator)
+                    strategy(iter_spans(handle, stop=stop), parts, argument, separator)
             finally:
                 parts.close()
 

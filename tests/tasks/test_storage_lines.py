@@ -18,7 +18,7 @@ from tasks.core.lines import (
     Parts,
     iter_line_blocks,
     iter_reversed_lines,
-    iter_text_blocks,
+    iter_spans,
     parse_size,
     split_by_bytes,
     split_by_pattern,
@@ -81,7 +81,7 @@ def split(
     folder.mkdir()
     parts = Parts(lambda index: folder / f"{index}.part")
     try:
-        strategy(iter_text_blocks(io.BytesIO(data), block_bytes=block), parts, argument, sep)
+        strategy(iter_spans(io.BytesIO(data), block_bytes=block), parts, argument, sep)
     finally:
         parts.close()
     return [path.read_bytes() for path in parts.paths]
@@ -148,7 +148,7 @@ def test_parts_stay_few_open_and_are_bounded(tmp_path: Path) -> None:
     assert len(dealt) == 300 and dealt[299] == b"299\n599\n899\n"
     parts = Parts(lambda index: tmp_path / f"bounded-{index}", limit=3)
     with pytest.raises(TaskFailed, match="more than 3 files"):
-        split_by_rows(iter([b"a\nb\nc\nd\n"]), parts, 1, b"\n")
+        split_by_rows(iter([(b"a\nb\nc\nd\n", 0, 8)]), parts, 1, b"\n")
     parts.close()
 
 
