@@ -116,6 +116,15 @@ class Exit(Task):
 
     state: Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"] | str = "SUCCESS"
 
+    @field_validator("state")
+    @classmethod
+    def _known_state(cls, value: str) -> str:
+        if "{{" not in value and value.strip().upper() not in _EXIT_STATES:
+            raise ValueError(
+                f"state must be one of SUCCESS, WARNING, KILLED, FAILED, CANCELED, not {value!r}"
+            )
+        return value
+
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         choice = render_choice(ctx, self.state, "state", tuple(_EXIT_STATES))
         assert choice is not None

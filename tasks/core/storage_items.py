@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from engine.errors import PodiumError, TaskFailed
 from engine.ion import loads
@@ -27,6 +27,8 @@ from tasks.core.storage import in_thread, source_file
 from tasks.properties import render_choice
 
 __all__ = ["DeduplicateItems", "FilterItems", "items_of"]
+
+_BEHAVIORS = ("FAIL", "INCLUDE", "EXCLUDE")
 
 
 def items_of(
@@ -108,12 +110,20 @@ class FilterItems(Task):
     filterType: Literal["INCLUDE", "EXCLUDE"] | str = "INCLUDE"
     errorOrNullBehavior: Literal["FAIL", "INCLUDE", "EXCLUDE"] | str = "FAIL"
 
+    @field_validator("filterType", "errorOrNullBehavior")
+    @classmethod
+    def _known_word(cls, value: str, info: ValidationInfo) -> str:
+        allowed = ("INCLUDE", "EXCLUDE") if info.field_name == "filterType" else _BEHAVIORS
+        if "{{" not in value and value.strip().upper() not in allowed:
+            raise ValueError(
+                f"{info.field_name} must be one of {', '.join(allowed)}, not {value!r}"
+            )
+        return value
+
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         uri, source = source_file(ctx, self.from_, "from")
         include = render_choice(ctx, self.filterType, "filterType", ("INCLUDE", "EXCLUDE"))
-        on_error = render_choice(
-            ctx, self.errorOrNullBehavior, "errorOrNullBehavior", ("FAIL", "INCLUDE", "EXCLUDE")
-        )
+        on_error = render_choice(ctx, self.errorOrNullBehavior, "errorOrNullBehavior", _BEHAVIORS)
         ctx.template_context  # built here, in the event loop's thread  # noqa: B018
         target, out_uri = ctx.storage.new_file("filtered.ion")
         condition = self.filterCondition

@@ -252,6 +252,11 @@ async def test_deduplicate_and_filter_items(api: Api) -> None:
         ),
         ("{type: io.kestra.plugin.core.storage.Split, from: x, rows: 1, row: 2}", "did you mean"),
         ("{type: io.kestra.plugin.core.storage.Concat, file: [x]}", "did you mean 'files'"),
+        (
+            "{type: io.kestra.plugin.core.storage.FilterItems, from: x, filterCondition: y, filterType: KEEP}",
+            "filterType must be one of INCLUDE, EXCLUDE",
+        ),
+        ("{type: io.kestra.plugin.core.execution.Exit, state: LATER}", "state must be one of"),
     ],
 )
 async def test_bad_properties_are_refused_at_load(api: Api, task: str, message: str) -> None:
