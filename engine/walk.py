@@ -624,7 +624,7 @@ class ExecutionWalk:
         await self._publish_run(run)
         self._record_outputs(run)
         if self.exit is not None and self.exit.task_run_id == run.id:
-            await self._after_exit(run)
+            await self._after_exit(run, self.exit.state)
         if self.labels_changed:
             self.labels_changed = False
             await self.set_state(self.header.state)
@@ -737,9 +737,9 @@ class ExecutionWalk:
             node = node.parent
         self.exit = Exit(state, run.id, frozenset(runs))
 
-    async def _after_exit(self, run: TaskRun) -> None:
-        self.log(run, "INFO", f"the execution ends in {self.exit.state if self.exit else '?'}")
-        if self.exit is not None and self.exit.state is State.KILLED:
+    async def _after_exit(self, run: TaskRun, state: State) -> None:
+        self.log(run, "INFO", f"exit: the execution ends in {state}")
+        if state is State.KILLED:
             # as Kestra's Exit: a kill, so tasks still running (a Parallel branch) stop
             # too; it reaches the executor that owns the execution like any other kill
             await self.runtime.publish_request(
