@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import TaskFailed
+import orjson
+
+from engine.errors import FlowDefinitionError, Problem, TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
 from engine.flows import TaskFlows
 from engine.kv.service import TaskKvStore
@@ -121,7 +123,7 @@ class TaskRunContext:
             f"{run.task.id}/{run.id}",
         )
         self.kv = TaskKvStore(walk.runtime.kv, flow.namespace)
-        self.variables = flow.variables
+        self.variables = walk.variables
         self.namespace_files = walk.runtime.namespace_files
         self.executions = ExecutionSummaries(walk)
         self.flows = TaskFlows(walk.runtime.flows)
@@ -274,6 +276,42 @@ class TaskRunContext:
         self._walk.labels.update(labels)
         self._walk.labels_changed = True
 
+    @property
+    def execution_variables(self) -> Mapping[str, Any]:
+        return self._walk.variables
+
+    def set_execution_variables(self, variables: Mapping[str, Any]) -> None:
+        self._walk.set_variables(variables)
+        self.variables = self._walk.variables
+        self._context = None  # rendered from now on with the new `vars`
+
+    def exit_execution(self, state: State) -> None:
+        self._walk.exit_at(self._run, state)
+
+    def load_task(self, spec: Mapping[str, Any]) -> Task:
+        flows = self._walk.runtime.flows
+        if flows is None:
+            raise TaskFailed("tasks cannot be built in this runtime")
+        flow = self._walk.flow
+        document = {
+            "id": flow.id,
+            "namespace": flow.namespace,
+            "pluginDefaults": [d.model_dump() for d in flow.pluginDefaults],
+            "tasks": [dict(spec)],
+        }
+        try:
+            # JSON is YAML: the loader checks it as it checks a flow (check_templates
+            # off: the task's templates are rendered by the task, as any other's)
+            built = flows.parse(
+                orjson.dumps(document, default=str).decode(),
+                name=f"the task built by {self._run.task.id}",
+                check_templates=False,
+            )
+        except FlowDefinitionError as exc:
+            problems = "; ".join(_spec_problem(p) for p in exc.problems)
+            raise TaskFailed(f"invalid task: {problems}") from None
+        return built.tasks[0]
+
     async def pause(self, *, delay: timedelta | None, timeout: timedelta | None) -> str:
         if delay is not None:
             outcome = await self._walk.wait_resume(self._run, delay.total_seconds())
@@ -364,6 +402,12 @@ class TaskRunContext:
 
     def now(self) -> datetime:
         return self._walk.runtime.clock.now()
+
+
+def _spec_problem(problem: Problem) -> str:
+    """A problem of the one-task flow `load_task` loads, placed in the task's spec."""
+    where = problem.path.removeprefix("tasks[0]").lstrip(".")
+    return f"{where}: {problem.message}" if where else problem.message
 
 
 def _shared_dir(run: TaskRun) -> Path | None:

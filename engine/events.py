@@ -197,6 +197,9 @@ class ExecutionChanged(EventBase):
     inputs: dict[str, Any] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     variables: dict[str, Any] = Field(default_factory=dict)
+    # True once a task (SetVariables, UnsetVariables) changed the execution's `vars`:
+    # `variables` then holds them all; before, they are the flow's `variables`.
+    has_own_variables: bool = False
     trigger: dict[str, Any] | None = None
     parent: ParentRef | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)

@@ -644,7 +644,8 @@ class Executor:
     async def _on_kill(self, request: KillRequested) -> None:
         owned = self._owned.get(request.execution_id)
         if owned is not None and owned.task is not None:
-            if not owned.walk.is_killing:
+            # an Exit's own kill may come when its walk has just recorded the end
+            if not owned.walk.is_killing and not owned.walk.header.state.is_terminal:
                 owned.walk.is_killing = True
                 await owned.walk.set_state(State.KILLING)
                 owned.task.cancel()

@@ -20,6 +20,7 @@ _FOREACH = "io.kestra.plugin.core.flow.ForEach"
 _LOG = "io.kestra.plugin.core.log.Log"
 _SUBFLOW_TYPES = ("io.kestra.plugin.core.flow.Subflow", "io.kestra.plugin.core.flow.Flow")
 _TASK_LISTS = ("tasks", "errors", "finally", "afterExecution")
+_TEMPLATE_TYPES = ("io.kestra.plugin.core.flow.Template", "io.kestra.core.tasks.flows.Template")
 
 
 def _kind(type_name: Any) -> str:
@@ -150,6 +151,13 @@ def _task(
             (*path, "type"),
             "storage.LocalFiles is deprecated: use the WorkingDirectory's `inputFiles` "
             "and `outputFiles`",
+        )
+    elif kind == "Template" and task["type"] in _TEMPLATE_TYPES:
+        problem(
+            (*path, "type"),
+            "flow.Template is deprecated and disabled in Kestra (templates were removed): "
+            "put the reusable tasks in a flow of their own and call it with "
+            "io.kestra.plugin.core.flow.Subflow",
         )
     elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
         problem((*path, "type"), _NOT_YET[kind][1])

@@ -206,6 +206,10 @@ class TaskStorage(Protocol):
 
     def put_bytes(self, name: str, data: bytes) -> str: ...
     def put_file(self, name: str, path: Path) -> str: ...
+    def new_file(self, name: str) -> tuple[Path, str]:
+        """A file of this task run to write in place (no copy afterwards): its local path
+        (its folder exists; an existing file of that name is replaced) and its URI."""
+
     def local_path(self, uri: str) -> Path: ...
     def execution_file(self, uri: str) -> Path:
         """The local path of a file of this execution; another execution's file (or a
@@ -417,6 +421,25 @@ class RunContext(Protocol):
 
     def set_labels(self, labels: Mapping[str, str]) -> None: ...
 
+    @property
+    def execution_variables(self) -> Mapping[str, Any]:
+        """The execution's `vars` as the following tasks will see them: the flow's
+        `variables` until a task changed them."""
+
+    def set_execution_variables(self, variables: Mapping[str, Any]) -> None:
+        """Replace the execution's `vars` for the tasks that run after this one (Kestra's
+        SetVariables/UnsetVariables); recorded in the execution when this run ends."""
+
+    def exit_execution(self, state: State) -> None:
+        """End the execution in `state` once this run ends (Kestra's Exit): this run and
+        its parents take that state, no further task starts; KILLED also kills the tasks
+        still running."""
+
+    def load_task(self, spec: Mapping[str, Any]) -> Task:
+        """A task built from its YAML map as the flow's loader builds one (the flow's and
+        the server's pluginDefaults applied, unknown properties refused); TaskFailed
+        lists the problems."""
+
     async def pause(self, *, delay: timedelta | None, timeout: timedelta | None) -> str:
         """Wait until resumed (returns 'RESUMED'), or until delay/timeout ('DELAY', 'TIMEOUT')."""
 
@@ -471,6 +494,9 @@ class Task(Model):
     type_name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     children: ClassVar[Mapping[str, ChildKind]] = {}
+    # A finished run of this task ended the whole execution (Exit): a walk done again
+    # after a crash stops there too.
+    ends_execution: ClassVar[bool] = False
 
     id: TaskId
     type: str

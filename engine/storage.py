@@ -126,6 +126,13 @@ class ScopedStorage:
     def put_file(self, name: str, path: Path) -> str:
         return self._storage.copy_in(f"{self._prefix}/{safe_name(name)}", path)
 
+    def new_file(self, name: str) -> tuple[Path, str]:
+        uri = self._storage.uri_for(f"{self._prefix}/{safe_name(name)}")
+        path = self._storage.path_of(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # a symlink left there is never written through
+        return path, uri
+
     def local_path(self, uri: str) -> Path:
         return self._storage.path_of(uri)
 

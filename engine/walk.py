@@ -32,6 +32,7 @@ from engine.errors import PodiumError, TaskFailed, TaskTimeout, TemplateError
 from engine.events import (
     ExecutionChanged,
     ExecutionRequested,
+    KillRequested,
     LogLine,
     LogsEmitted,
     MetricEmitted,
@@ -54,7 +55,7 @@ from engine.templating.kv import KvSnapshot, reading_kv
 from engine.templating.reading import reading
 from engine.values import jsonable
 
-__all__ = ["ExecutionWalk", "Runtime", "TaskRun", "task_run_id"]
+__all__ = ["ExecutionWalk", "Exit", "Runtime", "TaskRun", "task_run_id"]
 
 log = logging.getLogger("podium.walk")
 
@@ -105,6 +106,16 @@ class Runtime:
     plan_retry: Callable[[ExecutionChanged, Retry | None], ExecutionRequested | None] | None = None
 
 
+@dataclass(frozen=True)
+class Exit:
+    """An Exit task ended the execution: `state` is its end, `runs` the Exit's own run
+    and its ancestors, which end in that state too."""
+
+    state: State
+    task_run_id: str
+    runs: frozenset[str]
+
+
 @dataclass(eq=False)
 class TaskRun:
     id: str
@@ -148,6 +159,12 @@ class ExecutionWalk:
         self.recorded = {r.task_run_id: r for r in recorded}
         self.inputs: dict[str, Any] = dict(header.inputs)
         self.labels: dict[str, str] = dict(header.labels)
+        # `vars`: the flow's variables until a task (SetVariables…) changes them
+        self.variables: dict[str, Any] = (
+            dict(header.variables) if header.has_own_variables else flow.variables
+        )
+        self.variables_changed = False
+        self.exit: Exit | None = None  # set by an Exit task: nothing more starts
         self.outputs: dict[str, Any] = {}
         self.is_killing = False
         # Given up by this executor (shutdown, or its partition moved): stop without
@@ -383,6 +400,9 @@ class ExecutionWalk:
                     state = await self.run_list(
                         flow.tasks, parent=None, errors=flow.errors, finally_=flow.finally_
                     )
+                    if self.exit is not None:
+                        state = self.exit.state
+                        self.exit = None  # afterExecution still runs, as after any end
                     outputs, error = await self._flow_outputs(state)
                     if error:
                         state = worst([state, State.FAILED])
@@ -440,9 +460,11 @@ class ExecutionWalk:
                 task, parent, value=value, is_new_value=is_new_value, iteration=iteration
             )
             states.append(state)
-            if state.is_failure:
+            if state.is_failure or self.exit is not None:
                 break
         result = worst(states)
+        if self.exit is not None:
+            return result  # an Exit ended the execution: no errors or finally branch
         if result.is_failure and errors:
             await self.run_list(
                 errors, parent=parent, value=value, is_new_value=is_new_value, iteration=iteration
@@ -495,8 +517,13 @@ class ExecutionWalk:
                 self._record_outputs(run)
                 if recorded.state is State.FAILED:  # walked again: decide the retry again
                     self._note_retry_as_new(self._retry_for(task, parent))
+                exited = recorded.state is not State.SKIPPED and recorded.error is None
+                if task.ends_execution and exited:  # rather than skipped or failed
+                    self.exit_at(run, recorded.state)
                 return recorded.state
             self._continue_after_stop(run, recorded.state)
+        elif self.exit is not None:
+            return State.SKIPPED  # never started: an Exit ended the execution
         if task.runIf is not None:
             try:
                 await self._load_kv(run)
@@ -581,12 +608,23 @@ class ExecutionWalk:
             state = State.WARNING
         if state is State.WARNING and task.allowWarning:
             state = State.SUCCESS
+        if self.exit is not None and run.id in self.exit.runs:
+            state = self.exit.state
         if state is State.FAILED:
             self._note_retry_as_new(policy)
+        if self.variables_changed:  # recorded before the run that changed them ends
+            self.variables_changed = False
+            await self.set_state(
+                self.header.state,
+                variables=self._masked(self.variables),
+                has_own_variables=True,
+            )
         run.state = state
         run.ended_at = self.runtime.clock.now()
         await self._publish_run(run)
         self._record_outputs(run)
+        if self.exit is not None and self.exit.task_run_id == run.id:
+            await self._after_exit(run, self.exit.state)
         if self.labels_changed:
             self.labels_changed = False
             await self.set_state(self.header.state)
@@ -687,6 +725,37 @@ class ExecutionWalk:
                 f"attempt {run.attempt - 1} was interrupted (its executor stopped while it "
                 f"ran); running the task again as attempt {run.attempt}",
             )  # fmt: skip
+
+    def exit_at(self, run: TaskRun, state: State) -> None:
+        """End the execution in `state` once `run` ends (an Exit task): the first wins."""
+        if self.exit is not None:
+            return
+        runs = set()
+        node: TaskRun | None = run
+        while node is not None:
+            runs.add(node.id)
+            node = node.parent
+        self.exit = Exit(state, run.id, frozenset(runs))
+
+    async def _after_exit(self, run: TaskRun, state: State) -> None:
+        self.log(run, "INFO", f"exit: the execution ends in {state}")
+        if state is State.KILLED:
+            # as Kestra's Exit: a kill, so tasks still running (a Parallel branch) stop
+            # too; it reaches the executor that owns the execution like any other kill
+            await self.runtime.publish_request(
+                KillRequested(
+                    execution_id=self.execution_id,
+                    namespace=self.flow.namespace,
+                    flow_id=self.flow.id,
+                )
+            )
+
+    def set_variables(self, variables: Mapping[str, Any]) -> None:
+        """The execution's `vars` from now on (SetVariables, UnsetVariables)."""
+        self._check_size("the execution's variables", None, dict(variables))
+        self.variables = dict(variables)
+        self._base_context["vars"] = self.variables
+        self.variables_changed = True
 
     def _note_retry_as_new(self, policy: Retry | None) -> None:
         if policy is not None and policy.behavior == "CREATE_NEW_EXECUTION":
@@ -820,7 +889,7 @@ class ExecutionWalk:
                 "state": header.state.value,
             },
             "inputs": self.inputs,
-            "vars": self.flow.variables,
+            "vars": self.variables,
             "outputs": self.outputs,
             "trigger": trigger,
             "labels": self.labels,

@@ -3,26 +3,42 @@ namespace files."""
 
 from tasks.core.branching import If, Switch
 from tasks.core.debug import OutputValues, Return
-from tasks.core.execution import Fail, Labels, Resume
+from tasks.core.execution import Exit, Fail, Labels, Resume, SetVariables, UnsetVariables
 from tasks.core.for_each_item import ForEachItem
 from tasks.core.grouping import AllowFailure, Dag, Parallel, Sequential, WorkingDirectory
 from tasks.core.kv import KV_TASKS
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
 from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
-from tasks.core.storage import LocalFiles, PurgeCurrentExecutionFiles
+from tasks.core.storage import (
+    Concat,
+    Delete,
+    LocalFiles,
+    PurgeCurrentExecutionFiles,
+    Reverse,
+    Size,
+    Write,
+)
+from tasks.core.storage_items import DeduplicateItems, FilterItems
+from tasks.core.storage_split import Split
 from tasks.core.subflow import Subflow
+from tasks.core.templating import TemplatedTask
 from tasks.core.waiting import Pause, Sleep
 
 __all__ = ["CORE_TASKS"]
 
 CORE_TASKS: tuple[type, ...] = (
     AllowFailure,
+    Concat,
     Dag,
+    DeduplicateItems,
+    Delete,
     DeleteFiles,
     DownloadFiles,
+    Exit,
     Fail,
     Fetch,
+    FilterItems,
     ForEach,
     ForEachItem,
     If,
@@ -35,12 +51,19 @@ CORE_TASKS: tuple[type, ...] = (
     PurgeCurrentExecutionFiles,
     Resume,
     Return,
+    Reverse,
     Sequential,
+    SetVariables,
+    Size,
     Sleep,
+    Split,
     Subflow,
     Switch,
+    TemplatedTask,
+    UnsetVariables,
     UploadFiles,
     WaitFor,
     WorkingDirectory,
+    Write,
     *KV_TASKS,
 )
