@@ -1,7 +1,8 @@
 """Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV,
-namespace files."""
+namespace files, and counting and purging past executions (count.py, purge.py)."""
 
 from tasks.core.branching import If, Switch
+from tasks.core.count import Count
 from tasks.core.debug import OutputValues, Return
 from tasks.core.execution import Fail, Labels, Resume
 from tasks.core.for_each_item import ForEachItem
@@ -10,6 +11,7 @@ from tasks.core.kv import KV_TASKS
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
 from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
+from tasks.core.purge import PurgeExecutions, PurgeLogs
 from tasks.core.storage import LocalFiles, PurgeCurrentExecutionFiles
 from tasks.core.subflow import Subflow
 from tasks.core.waiting import Pause, Sleep
@@ -18,6 +20,7 @@ __all__ = ["CORE_TASKS"]
 
 CORE_TASKS: tuple[type, ...] = (
     AllowFailure,
+    Count,
     Dag,
     DeleteFiles,
     DownloadFiles,
@@ -33,6 +36,8 @@ CORE_TASKS: tuple[type, ...] = (
     Parallel,
     Pause,
     PurgeCurrentExecutionFiles,
+    PurgeExecutions,
+    PurgeLogs,
     Resume,
     Return,
     Sequential,
