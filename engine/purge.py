@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from datetime import datetime
 
 from engine.bus.base import Bus, Topics
 from engine.clock import Clock, SystemClock
+from engine.errors import StorageError
 from engine.events import ExecutionsPurged, LogsPurged, encode
 from engine.plugin import (
     ExecutionCount,
@@ -43,6 +46,7 @@ log = logging.getLogger("podium.purge")
 MAX_BATCH = 1_000
 # The most log lines one LogsPurged deletes.
 LOG_BATCH = 10_000
+_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # an execution id that is one path part
 
 
 @dataclass(frozen=True)
@@ -240,11 +244,21 @@ class Purger:
         return counts
 
     def _delete_files(self, batch: Sequence[PurgeCandidate]) -> int:
-        deleted = 0
+        """Delete the executions' folders; most have none, so each is looked for with
+        one lstat under its flow's folder (checked once to stay in the storage root)."""
+        by_flow: dict[tuple[str, str], list[str]] = defaultdict(list)
         for candidate in batch:
-            folder = (
-                f"{candidate.namespace.replace('.', '/')}/{candidate.flow_id}"
-                f"/executions/{candidate.id}"
-            )
-            deleted += len(self.storage.delete_tree(folder))
+            by_flow[(candidate.namespace, candidate.flow_id)].append(candidate.id)
+        deleted = 0
+        for (namespace, flow_id), ids in by_flow.items():
+            prefix = f"{namespace.replace('.', '/')}/{flow_id}/executions"
+            try:
+                folder = self.storage.path_of(self.storage.uri_for(prefix))
+            except StorageError as exc:
+                log.warning("not purging files under %s: %s", prefix, exc)
+                continue
+            for execution_id in ids:
+                if _SAFE_ID.fullmatch(execution_id) and not os.path.lexists(folder / execution_id):
+                    continue
+                deleted += len(self.storage.delete_tree(f"{prefix}/{execution_id}"))
         return deleted

@@ -120,6 +120,7 @@ class RetentionJob:
         self.rounds = 0
         self.last_error: str | None = None
         self._stopping = asyncio.Event()
+        self.first_round = asyncio.Event()  # set once the round at start is over
 
     def __repr__(self) -> str:
         return f"<RetentionJob {len(self.scopes)} scopes rounds={self.rounds}>"
@@ -137,6 +138,7 @@ class RetentionJob:
             except TransientError as exc:  # the store or bus is away: the next round
                 self.last_error = str(exc)
                 log.warning("retention round failed: %s", exc)
+            self.first_round.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.section.interval)
 

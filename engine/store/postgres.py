@@ -33,7 +33,7 @@ from engine.store.base import (
 from engine.store.postgres_kv import KV_MIGRATION, PostgresKv
 from engine.store.postgres_nsfiles import NSFILES_MIGRATION, PostgresNamespaceFiles
 from engine.store.postgres_projection import prepare_connection, write_events
-from engine.store.postgres_purge import PostgresPurge, purge_rows
+from engine.store.postgres_purge import CLEAR_STAGING, PostgresPurge, purge_rows
 from engine.store.postgres_reads import PostgresReads, flow_record
 from engine.store.purge import purge_segments
 
@@ -238,6 +238,7 @@ class PostgresStore(PostgresReads, PostgresKv, PostgresNamespaceFiles, PostgresP
                 for written, purge in purge_segments(admitted):
                     changed += await write_events(db, written)
                     if purge is not None:
+                        await db.execute(CLEAR_STAGING)  # what follows is staged anew
                         changed += await purge_rows(db, purge.doc)
                 if fence.raised:
                     await db.execute(_RAISE_EPOCHS, *_columns(fence.raised.items(), 2))

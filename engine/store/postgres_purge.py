@@ -15,9 +15,14 @@ import asyncpg
 
 from engine.plugin import ExecutionCount, LogSelection, PurgeSelection
 from engine.store.base import LEVELS, TERMINAL_SQL, prefix_pattern
+from engine.store.postgres_projection import _STAGING
 from engine.store.purge import PurgeCandidate
 
-__all__ = ["PostgresPurge", "purge_rows"]
+__all__ = ["CLEAR_STAGING", "PostgresPurge", "purge_rows"]
+
+# The projection's staging tables empty at commit; a purge in the middle of a batch
+# empties them itself, so the events after it are staged alone.
+CLEAR_STAGING = f"TRUNCATE {', '.join(_STAGING)}"
 
 T = TypeVar("T")
 
