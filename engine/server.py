@@ -21,7 +21,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from engine.catalog import default_registries
 from engine.clock import Clock, SystemClock
 from engine.data_lock import lock_data_folder
 from engine.errors import ConfigError, TransientError
+from engine.events import EventDocument
 from engine.executor import Executor, ExecutorSettings
 from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
@@ -256,6 +257,8 @@ class Podium:
         )
         self.executor.runtime.purger = self.purger
         self.retention = RetentionJob(self.purger, settings.retention, clock=self.clock)
+        if self.has("projector"):
+            self.projector.follow(self._forget_purged)
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
         self.watcher = ExecutionWatcher(
@@ -282,6 +285,14 @@ class Podium:
             projector=self.local_projector,
         )
         return self
+
+    async def _forget_purged(self, events: Sequence[EventDocument]) -> None:
+        """The intake answers for executions it accepted a moment ago until they are
+        projected; a purged one is gone, not requested. (A webserver in a process of
+        its own forgets them only as its bounded memory of requests turns over.)"""
+        for event in events:
+            if event.doc["kind"] == "ExecutionsPurged" and event.doc.get("executions", True):
+                self.intake.forget(event.doc["execution_ids"])
 
     def _topic_retention(self) -> dict[str, timedelta]:
         """On Kafka, the events and requests topics keep what the store keeps
