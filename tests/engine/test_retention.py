@@ -5,6 +5,8 @@ written through the projection path, not by running flows)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ import asyncpg
 import orjson
 import pytest
 
+from engine.bus.kafka import KafkaBus
 from engine.bus.memory import MemoryBus
 from engine.clock import FakeClock
 from engine.errors import ConfigError
@@ -35,6 +38,7 @@ from engine.plugin import PurgeSelection
 from engine.projector import Projector
 from engine.purge import Purger
 from engine.retention import RetentionJob, RetentionScope, retention_scopes, topic_retention
+from engine.server import Podium
 from engine.settings import RetentionSection, load_settings
 from engine.states import State
 from engine.storage import LocalStorage
@@ -43,6 +47,7 @@ from engine.store.base import PROJECTION_TABLES, ExecutionQuery, Store
 from engine.store.postgres import PostgresStore
 from engine.store.purge import stamp
 from engine.store.sqlite import SqliteStore
+from tests.support.kafka import kafka_url, make_bus  # noqa: F401 - a fixture
 from tests.support.postgres import SERVER, fresh_database_async
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -482,3 +487,44 @@ async def test_files_and_logs_retention_with_a_namespace_that_keeps_more(tmp_pat
         assert state is not None and state["id"] == "d4"
         await line.clock.advance(86_400)
         assert (await line.job.run_once()).files == 1  # d3 is now past 3 days
+
+
+# -- Kafka: the topics keep what the store keeps ---------------------------------------
+
+
+def test_the_events_and_requests_topics_get_the_longest_execution_retention() -> None:
+    settings = load_settings(
+        environ={"PODIUM_BUS": "kafka://127.0.0.1:9"},
+        overrides={
+            "retention.executions": "P7D",
+            "retention.namespaces": {"prod": {"executions": "P30D"}},
+        },
+    )
+    podium = Podium(settings)
+    month = timedelta(days=30)
+    assert podium._topic_retention() == {"podium.events": month, "podium.requests": month}
+    bus = KafkaBus.from_url(settings.bus, topic_retention=podium._topic_retention())
+    assert bus.topic_configs["podium.events"] == {"retention.ms": str(30 * 86_400_000)}
+    assert "podium.kv" not in bus.topic_configs  # KV entries are state: kept
+    assert Podium(load_settings(environ={}))._topic_retention() == {}
+
+
+async def test_a_kafka_topic_is_created_with_its_retention_and_an_existing_one_is_told(
+    kafka_url: str,  # noqa: F811 - the fixture
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Created with `retention.ms`; an existing topic gets AlterConfigs, and a broker
+    that refuses it (the Tansu of the tests does) leaves the bus working and the
+    operator the command to run."""
+    topic = f"podium-retention-{os.urandom(4).hex()}"
+    async with make_bus(kafka_url, topic_retention={topic: timedelta(days=7)}) as bus:
+        await bus.publish(topic, "k", b"created")
+    caplog.set_level(logging.INFO, logger="podium")
+    async with make_bus(kafka_url, topic_retention={topic: timedelta(days=30)}) as bus:
+        await bus.publish(topic, "k", b"again")
+        values = [r.value async for batch in bus.read_all(topic) for r in batch]
+        assert values == [b"created", b"again"]
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"set {{'retention.ms': '{30 * 86_400_000}'}}" in said or (
+        f"--entity-name {topic} --add-config retention.ms={30 * 86_400_000}" in said
+    ), said

@@ -71,7 +71,8 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     """The module's one Podium (its tests read only what their own flows did)."""
     data: Path = tmp_path_factory.mktemp("purge") / "data"
     async with (
-        running_podium(data, serve_http=True) as podium,
+        # retention on, far from anything these tests make: the scheduler runs its job
+        running_podium(data, serve_http=True, retention={"executions": "P30D"}) as podium,
         aiohttp.ClientSession(headers=basic(ADMIN_USER, ADMIN_PASSWORD)) as http,
     ):
         yield Api(podium, f"http://127.0.0.1:{podium.port}", http)
@@ -160,3 +161,8 @@ async def test_a_date_that_is_not_one_fails_the_task_with_its_name(api: Api) -> 
     assert done["state"]["current"] == "FAILED"
     messages = [line["message"] for line in await api.json("GET", f"/api/v1/logs/{done['id']}")]
     assert any("property 'endDate' must be an ISO-8601 date" in m for m in messages), messages
+
+
+async def test_the_scheduler_runs_the_retention_job(api: Api) -> None:
+    await api.podium.retention.first_round.wait()
+    assert api.podium.retention.rounds >= 1 and api.podium.retention.last_error is None
