@@ -79,7 +79,8 @@ class SqlitePurge:
         clauses, args = _namespace_clause(
             selection.namespace, selection.flow_id, selection.excluded
         )
-        clauses.append(f"state IN ({TERMINAL_SQL})")
+        # `+state`: walk the end-time index in order rather than the state index and sort
+        clauses.append(f"+state IN ({TERMINAL_SQL})")
         clauses.append("ended_at IS NOT NULL AND ended_at <= ?")
         args.append(stamp(selection.end))
         if selection.states:
