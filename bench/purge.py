@@ -13,7 +13,10 @@ store. Then, in the same run:
   delete  on the second store, one plain transaction of DELETE statements over the same
           executions and the rows that hang off them (what an operator would write).
 Both count every row deleted (executions, task runs, state histories, log lines,
-metrics). PostgreSQL databases are fresh and dropped at the end.
+metrics). Beside the rates, the longest transaction each holds: the purge's (one
+projector batch, timed around the store's `apply`) against the DELETE's single one,
+during which the projector could not write. PostgreSQL databases are fresh and dropped
+at the end.
 """
 
 from __future__ import annotations
@@ -208,6 +211,18 @@ async def bench_store(kind: str, count: int, batch: int) -> dict[str, Any]:
                     assert rows == await row_count(plain)
                     del docs
 
+                    # the longest transaction the projector holds while the purge runs
+                    longest = [0.0]
+                    apply = podium.store.apply
+
+                    async def timed_apply(events: Any) -> Any:
+                        started = time.perf_counter()
+                        try:
+                            return await apply(events)
+                        finally:
+                            longest[0] = max(longest[0], time.perf_counter() - started)
+
+                    podium.store.apply = timed_apply  # type: ignore[method-assign]
                     flow = await podium.flows.save(PURGE_FLOW % batch)
                     base = rss_bytes()
                     peak = [base]
@@ -242,6 +257,7 @@ async def bench_store(kind: str, count: int, batch: int) -> dict[str, Any]:
             "rows_per_s": round(rows / task_seconds),
             "executions_per_s": round(count / task_seconds),
             "peak_rss_growth_mb": round((peak[0] - base) / 2**20, 1),
+            "longest_transaction_seconds": round(longest[0], 3),
             "rows_left": left,
         },
         "delete": {
@@ -271,9 +287,10 @@ def main() -> None:
             f"[{kind}] {result['rows']:,} rows of {result['executions']:,} executions\n"
             f"  PurgeExecutions (batchSize {args.batch}): {purge['task_seconds']:.2f} s, "
             f"{purge['rows_per_s']:,} rows/s ({purge['executions_per_s']:,} executions/s), "
-            f"peak RSS +{purge['peak_rss_growth_mb']} MB, outputs {purge['outputs']}\n"
+            f"peak RSS +{purge['peak_rss_growth_mb']} MB, longest transaction "
+            f"{purge['longest_transaction_seconds']:.3f} s, outputs {purge['outputs']}\n"
             f"  hand-written DELETE:            {delete['seconds']:.2f} s, "
-            f"{delete['rows_per_s']:,} rows/s\n"
+            f"{delete['rows_per_s']:,} rows/s, one transaction of {delete['seconds']:.2f} s\n"
             f"  ratio: {purge['rows_per_s'] / delete['rows_per_s']:.2f} of the plain DELETE's rate",
             flush=True,
         )

@@ -361,6 +361,11 @@ class Podium:
             )
         if self.has("scheduler"):
             report["scheduler"] = {"ready": self.triggers.is_ready.is_set()}
+            if self.settings.retention.is_set:
+                report["scheduler"]["retention"] = {
+                    "rounds": self.retention.rounds,
+                    "error": self.retention.last_error,
+                }
             is_up = is_up and self.triggers.is_ready.is_set()
         report["status"] = "UP" if is_up else "DOWN"
         return report

@@ -165,4 +165,6 @@ async def test_a_date_that_is_not_one_fails_the_task_with_its_name(api: Api) -> 
 
 async def test_the_scheduler_runs_the_retention_job(api: Api) -> None:
     await api.podium.retention.first_round.wait()
-    assert api.podium.retention.rounds >= 1 and api.podium.retention.last_error is None
+    health = await api.json("GET", "/health")
+    assert health["scheduler"]["retention"]["rounds"] >= 1
+    assert health["scheduler"]["retention"]["error"] is None
