@@ -528,3 +528,32 @@ async def test_a_kafka_topic_is_created_with_its_retention_and_an_existing_one_i
     assert f"set {{'retention.ms': '{30 * 86_400_000}'}}" in said or (
         f"--entity-name {topic} --add-config retention.ms={30 * 86_400_000}" in said
     ), said
+
+
+async def test_an_execution_restarted_after_it_was_selected_keeps_its_rows_and_files(
+    tmp_path: Path,
+) -> None:
+    async with pipeline("sqlite", tmp_path, {}) as line:
+        old = NOW - timedelta(days=40)
+        await apply(line.store, [*history(execution("a", old)), *history(execution("b", old))])
+        folders = {
+            i: line.storage.path_of(
+                line.storage.write(f"company/team/nightly/executions/{i}/f.txt", b"x")
+            )
+            for i in ("a", "b")
+        }
+        purger = line.job.purger
+        selected = await line.store.purge_candidates(PurgeSelection(end=NOW))
+        assert [c.id for c in selected] == ["a", "b"]
+        # between the read and the deletion, `a` is restarted: it runs again
+        await apply(line.store, [execution("a", old, state=State.RESTARTED, seq=3)])
+
+        counts = await purger._purge_batch(
+            selected, executions=True, logs=True, metrics=True, storage=True
+        )
+
+        assert counts.executions == 1 and counts.files == 1
+        stored = await line.store.get_execution("a")
+        assert stored is not None and stored.state is State.RESTARTED
+        assert len(await line.store.logs("a")) == 2 and folders["a"].exists()
+        assert await line.store.get_execution("b") is None and not folders["b"].exists()
