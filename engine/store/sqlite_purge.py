@@ -89,9 +89,9 @@ class SqlitePurge:
         if selection.start is not None:
             clauses.append("created_at >= ?")
             args.append(stamp(selection.start))
-        if after is not None:
-            clauses.append("(ended_at, id) > (?, ?)")
-            args += [stamp(after[0]), after[1]]
+        if after is not None:  # `ended_at >=`: where the index scan starts
+            clauses.append("ended_at >= ? AND (ended_at, id) > (?, ?)")
+            args += [stamp(after[0]), stamp(after[0]), after[1]]
         sql = (
             "SELECT id, namespace, flow_id, ended_at FROM executions "
             f"WHERE {' AND '.join(clauses)} ORDER BY ended_at, id LIMIT ?"
