@@ -138,6 +138,9 @@ class RetentionJob:
             except TransientError as exc:  # the store or bus is away: the next round
                 self.last_error = str(exc)
                 log.warning("retention round failed: %s", exc)
+            except Exception as exc:  # a bug here must not stop the scheduler's triggers
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("retention round failed")
             self.first_round.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.section.interval)
