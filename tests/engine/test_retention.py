@@ -557,3 +557,15 @@ async def test_an_execution_restarted_after_it_was_selected_keeps_its_rows_and_f
         assert stored is not None and stored.state is State.RESTARTED
         assert len(await line.store.logs("a")) == 2 and folders["a"].exists()
         assert await line.store.get_execution("b") is None and not folders["b"].exists()
+
+
+async def test_a_failing_round_is_reported_and_the_job_goes_on(tmp_path: Path) -> None:
+    async with pipeline("sqlite", tmp_path, {"executions": "P7D", "interval": 1}) as line:
+        assert isinstance(line.store, SqliteStore)
+        await line.store.close()  # every read of the round now fails
+        running = asyncio.create_task(line.job.run())
+        await line.job.first_round.wait()
+        assert line.job.last_error is not None and line.job.rounds == 0
+        assert not running.done()  # it waits for the next round
+        line.job.stop()
+        await running
