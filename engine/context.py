@@ -22,7 +22,17 @@ from engine.errors import FlowDefinitionError, Problem, TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
 from engine.flows import TaskFlows
 from engine.kv.service import TaskKvStore
-from engine.plugin import ExecutionSummary, LevelMethods, Task, TaskRunSummary
+from engine.plugin import (
+    ExecutionCount,
+    ExecutionHistory,
+    ExecutionSummary,
+    LevelMethods,
+    LogSelection,
+    PurgeCounts,
+    PurgeSelection,
+    Task,
+    TaskRunSummary,
+)
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
@@ -96,6 +106,25 @@ class ExecutionSummaries:
         )
 
 
+class _NoHistory:
+    """`RunContext.history` where no server lends one (a bare executor in tests)."""
+
+    def __repr__(self) -> str:
+        return "<NoHistory>"
+
+    async def count_executions(self, **_: Any) -> list[ExecutionCount]:
+        raise TaskFailed("executions cannot be counted in this runtime")
+
+    async def purge_executions(self, selection: PurgeSelection, **_: Any) -> PurgeCounts:
+        raise TaskFailed("executions cannot be purged in this runtime")
+
+    async def purge_logs(self, selection: LogSelection, **_: Any) -> int:
+        raise TaskFailed("logs cannot be purged in this runtime")
+
+
+_NO_HISTORY: ExecutionHistory = _NoHistory()
+
+
 class TaskRunContext:
     def __init__(
         self, walk: ExecutionWalk, run: TaskRun, *, working_dir: Path | None = None
@@ -126,6 +155,7 @@ class TaskRunContext:
         self.variables = walk.variables
         self.namespace_files = walk.runtime.namespace_files
         self.executions = ExecutionSummaries(walk)
+        self.history = walk.runtime.purger or _NO_HISTORY
         self.flows = TaskFlows(walk.runtime.flows)
 
     def __repr__(self) -> str:

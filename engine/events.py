@@ -8,7 +8,8 @@ writer never breaks an older reader.
 Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
                                ChildExecutionEnded, RestartRequested, ReplayRequested,
                                LabelsRequested
-Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted
+Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted,
+                               and the deletions ExecutionsPurged, LogsPurged (engine/purge.py)
 
 Events carry `event_id` and a per-execution `seq`; the projector applies an event to a
 row only when its `seq` is newer than the row's, so redelivery is harmless.
@@ -33,11 +34,14 @@ __all__ = [
     "EventDocument",
     "ExecutionChanged",
     "ExecutionRequested",
+    "ExecutionsPurged",
     "KillRequested",
     "LogLine",
     "LogsEmitted",
+    "LogsPurged",
     "Message",
     "MetricEmitted",
+    "PURGE_KINDS",
     "ParentRef",
     "Request",
     "LabelsRequested",
@@ -264,8 +268,46 @@ class MetricEmitted(EventBase):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class ExecutionsPurged(Wire):
+    """Delete what these ended executions of one flow left in the store (a purge or the
+    retention job, engine/purge.py). Keyed by their flow, so it comes after their events.
+    The projector skips any of them that is not ended when it applies this (a restart in
+    between), so nothing running is ever deleted; applied again, it deletes nothing."""
+
+    kind: Literal["ExecutionsPurged"] = "ExecutionsPurged"
+    event_id: str = Field(default_factory=new_event_id)
+    namespace: str
+    flow_id: str
+    execution_ids: tuple[str, ...]
+    executions: bool = True  # the rows: execution, task runs, state history
+    logs: bool = True
+    metrics: bool = True
+    at: datetime
+
+
+class LogsPurged(Wire):
+    """Delete at most `limit` log lines that match (engine.plugin.LogSelection's fields);
+    a bounded delete keeps each projector transaction short."""
+
+    kind: Literal["LogsPurged"] = "LogsPurged"
+    event_id: str = Field(default_factory=new_event_id)
+    namespace: str | None = None
+    flow_id: str | None = None
+    execution_id: str | None = None
+    levels: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime
+    excluded: tuple[str, ...] = ()
+    limit: int = Field(default=10_000, ge=1)
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace or ''}/{self.flow_id or ''}"
+
+
 Event = Annotated[
-    ExecutionChanged | TaskRunChanged | LogsEmitted | MetricEmitted,
+    ExecutionChanged | TaskRunChanged | LogsEmitted | MetricEmitted | ExecutionsPurged | LogsPurged,
     Field(discriminator="kind"),
 ]
 Message = Request | Event
@@ -275,7 +317,12 @@ _REQUIRED = {
     "TaskRunChanged": ("execution_id", "task_run_id", "seq", "state"),
     "LogsEmitted": ("event_id", "execution_id", "lines"),
     "MetricEmitted": ("event_id", "execution_id", "name", "metric_kind", "value", "at"),
+    "ExecutionsPurged": ("event_id", "namespace", "flow_id", "execution_ids"),
+    "LogsPurged": ("event_id", "end"),
 }
+
+# Events that delete rather than describe: they carry no execution id and no seq.
+PURGE_KINDS = frozenset({"ExecutionsPurged", "LogsPurged"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,4 +377,4 @@ def decode(data: bytes) -> Any:
     return decode_event(data) if kind in _EVENT_KINDS else decode_request(data)
 
 
-_EVENT_KINDS = {"ExecutionChanged", "TaskRunChanged", "LogsEmitted", "MetricEmitted"}
+_EVENT_KINDS = {"ExecutionChanged", "TaskRunChanged", "LogsEmitted", "MetricEmitted", *PURGE_KINDS}

@@ -8,7 +8,7 @@ is the id the execution will have (it doubles as the idempotency key).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.bus.base import Bus, Topics
@@ -98,6 +98,11 @@ class Intake:
     def accepted(self, execution_id: str) -> ExecutionRequested | None:
         """The request of an execution this intake published lately (bounded), or None."""
         return self._accepted.get(execution_id)
+
+    def forget(self, execution_ids: Iterable[str]) -> None:
+        """Executions deleted since (engine/purge.py): no longer shown as requested."""
+        for execution_id in execution_ids:
+            self._accepted.pop(execution_id, None)
 
     def __repr__(self) -> str:
         return f"<Intake topic={self.topics.requests}>"

@@ -28,6 +28,8 @@ from engine.states import State
 __all__ = [
     "ChildKind",
     "Duration",
+    "ExecutionCount",
+    "ExecutionHistory",
     "ExecutionReader",
     "ExecutionSummary",
     "DurationOrTemplate",
@@ -35,11 +37,14 @@ __all__ = [
     "FlowableTask",
     "FlowsAccess",
     "LevelMethods",
+    "LogSelection",
     "NamespaceFilesAccess",
     "PluginRegistry",
     "PollContext",
     "PolledItem",
     "PolledTrigger",
+    "PurgeCounts",
+    "PurgeSelection",
     "Retry",
     "RunContext",
     "Task",
@@ -313,6 +318,98 @@ class ExecutionReader(Protocol):
 
 
 @dataclass(frozen=True)
+class PurgeSelection:
+    """Which ended executions a purge deletes (what is running is never selected).
+
+    `namespace` is a prefix (`company` takes `company.team` too) unless `flow_id` is given;
+    `excluded` are namespaces (with their children) left out; `start` bounds the creation
+    time from below, `end` the end time from above."""
+
+    end: datetime
+    namespace: str | None = None
+    flow_id: str | None = None
+    states: tuple[State, ...] = ()
+    start: datetime | None = None
+    excluded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogSelection:
+    """Which log lines a purge deletes: those stamped in [start, end] (start open when
+    None), of a namespace (a prefix unless `flow_id` is given), a flow, an execution,
+    and of the levels given (all when empty); `excluded` namespaces are left out."""
+
+    end: datetime
+    namespace: str | None = None
+    flow_id: str | None = None
+    execution_id: str | None = None
+    levels: tuple[str, ...] = ()
+    start: datetime | None = None
+    excluded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PurgeCounts:
+    """What a purge deleted (Kestra's PurgeExecutions outputs)."""
+
+    executions: int = 0
+    task_runs: int = 0
+    logs: int = 0
+    metrics: int = 0
+    files: int = 0
+
+    def __add__(self, other: PurgeCounts) -> PurgeCounts:
+        return PurgeCounts(
+            self.executions + other.executions,
+            self.task_runs + other.task_runs,
+            self.logs + other.logs,
+            self.metrics + other.metrics,
+            self.files + other.files,
+        )
+
+
+@dataclass(frozen=True)
+class ExecutionCount:
+    """Executions of one flow (or, with `flow_id` None, of one namespace)."""
+
+    namespace: str
+    flow_id: str | None
+    count: int
+
+
+class ExecutionHistory(Protocol):
+    """Past executions as a task may count and purge them (engine/purge.py). A purge is
+    published as events that the projector applies, like every change of execution
+    state, and returns once it is in the store; running executions are never deleted."""
+
+    async def count_executions(
+        self,
+        *,
+        flows: Sequence[tuple[str, str]],
+        namespaces: Sequence[str],
+        states: Sequence[State],
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[ExecutionCount]:
+        """Per flow of `flows` (0 when none), then per namespace of `namespaces` (exact
+        names) that has executions created in [start, end]."""
+
+    async def purge_executions(
+        self,
+        selection: PurgeSelection,
+        *,
+        executions: bool = True,
+        logs: bool = True,
+        metrics: bool = True,
+        storage: bool = True,
+        batch_size: int = 100,
+    ) -> PurgeCounts: ...
+
+    async def purge_logs(self, selection: LogSelection, *, batch_size: int | None = None) -> int:
+        """How many log lines were deleted (`batch_size` per transaction)."""
+
+
+@dataclass(frozen=True)
 class FlowSource:
     namespace: str
     id: str
@@ -351,6 +448,7 @@ class RunContext(Protocol):
     kv: TaskKv
     namespace_files: NamespaceFilesAccess
     executions: ExecutionReader
+    history: ExecutionHistory
     flows: FlowsAccess
     variables: Mapping[str, Any]
 

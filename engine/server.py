@@ -21,8 +21,9 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
 
@@ -34,6 +35,7 @@ from engine.catalog import default_registries
 from engine.clock import Clock, SystemClock
 from engine.data_lock import lock_data_folder
 from engine.errors import ConfigError, TransientError
+from engine.events import EventDocument
 from engine.executor import Executor, ExecutorSettings
 from engine.flow import PluginDefault
 from engine.flow_sync import FlowDirectory
@@ -44,6 +46,8 @@ from engine.kv.service import KvService
 from engine.metrics import Registry
 from engine.nsfiles import NamespaceFileLimits, NamespaceFiles
 from engine.projector import Projector, ProjectorSettings, wait_for_projection
+from engine.purge import Purger
+from engine.retention import RetentionJob, topic_retention
 from engine.settings import Settings
 from engine.storage import LocalStorage
 from engine.store import open_store
@@ -164,6 +168,7 @@ class Podium:
                 fsync=settings.journal.fsync,
                 segment_bytes=settings.journal.segment_bytes,
                 topics=(self.topics.requests, self.topics.events, self.topics.kv),
+                topic_retention=self._topic_retention(),
             )
         )
         self.store = await self._stack.enter_async_context(open_store(settings.store_url))
@@ -242,6 +247,18 @@ class Podium:
             wait_applied=self._kv_waiter(),
         )
         self.executor.runtime.kv = self.kv
+        self.purger = Purger(
+            self.bus,
+            self.store,
+            self.storage,
+            wait_projected=self._projection_waiter(),
+            topics=self.topics,
+            clock=self.clock,
+        )
+        self.executor.runtime.purger = self.purger
+        self.retention = RetentionJob(self.purger, settings.retention, clock=self.clock)
+        if self.has("projector"):
+            self.projector.follow(self._forget_purged)
         if settings.flows is not None:
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
         self.watcher = ExecutionWatcher(
@@ -268,6 +285,22 @@ class Podium:
             projector=self.local_projector,
         )
         return self
+
+    async def _forget_purged(self, events: Sequence[EventDocument]) -> None:
+        """The intake answers for executions it accepted a moment ago until they are
+        projected; a purged one is gone, not requested. (A webserver in a process of
+        its own forgets them only as its bounded memory of requests turns over.)"""
+        for event in events:
+            if event.doc["kind"] == "ExecutionsPurged" and event.doc.get("executions", True):
+                self.intake.forget(event.doc["execution_ids"])
+
+    def _topic_retention(self) -> dict[str, timedelta]:
+        """On Kafka, the events and requests topics keep what the store keeps
+        (engine/retention.py); the KV topic is state and keeps everything."""
+        period = topic_retention(self.settings.retention)
+        if period is None:
+            return {}
+        return {self.topics.events: period, self.topics.requests: period}
 
     @property
     def local_projector(self) -> Projector | None:
@@ -328,6 +361,11 @@ class Podium:
             )
         if self.has("scheduler"):
             report["scheduler"] = {"ready": self.triggers.is_ready.is_set()}
+            if self.settings.retention.is_set:
+                report["scheduler"]["retention"] = {
+                    "rounds": self.retention.rounds,
+                    "error": self.retention.last_error,
+                }
             is_up = is_up and self.triggers.is_ready.is_set()
         report["status"] = "UP" if is_up else "DOWN"
         return report
@@ -347,7 +385,7 @@ class Podium:
         self, group: asyncio.TaskGroup, ready: asyncio.Event | None
     ) -> web.AppRunner | None:
         watch_stop = asyncio.Event()
-        projector = kv_projector = watcher = executor = triggers = None
+        projector = kv_projector = watcher = executor = triggers = retention = None
         if self.has("projector"):
             projector = group.create_task(self.projector.run(), name="projector")
             kv_projector = group.create_task(self.kv_projector.run(), name="kv projector")
@@ -369,6 +407,8 @@ class Podium:
         if self.has("scheduler"):
             triggers = group.create_task(self.triggers.run(), name="triggers")
             await self.triggers.is_ready.wait()
+            if self.settings.retention.is_set:
+                retention = group.create_task(self.retention.run(), name="retention")
         if executor is not None:
             await self.executor.is_ready.wait()
         if ready is not None:
@@ -377,6 +417,9 @@ class Podium:
         await self._stopping.wait()
         log.info("stopping: no new requests; draining running executions")
         watch_stop.set()
+        if retention is not None:
+            self.retention.stop()
+            await retention
         if triggers is not None:
             self.triggers.stop()
             await triggers

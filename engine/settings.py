@@ -7,12 +7,21 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
+from engine.durations import parse_duration
 from engine.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
@@ -159,6 +168,55 @@ class AuthSection(_Section):
     hash_queue: int = Field(default=64, ge=1)
 
 
+def _retention_period(value: Any) -> Any:
+    if value is None or isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ValueError(f"not an ISO-8601 duration (e.g. P30D): {value!r}")
+    period = parse_duration(value)
+    if period < timedelta(hours=1):
+        raise ValueError(
+            f"{value!r} is shorter than an hour: retention deletes what ended before it, "
+            "so a short one would delete executions as they end (leave it unset to keep all)"
+        )
+    return period
+
+
+RetentionPeriod = Annotated[timedelta | None, BeforeValidator(_retention_period)]
+
+
+class RetentionRule(_Section):
+    """How long ended executions (with their task runs, logs, metrics and files), log
+    lines, and execution files are kept; unset, forever (engine/retention.py)."""
+
+    executions: RetentionPeriod = None
+    logs: RetentionPeriod = None
+    files: RetentionPeriod = None
+
+
+class RetentionSection(RetentionRule):
+    # The job runs in the scheduler role, at start and then this often.
+    interval: float = Field(default=3600.0, ge=1)
+    # Executions per deletion (each batch is one short transaction).
+    batch_size: int = Field(default=500, ge=1, le=1000)
+    # Per namespace (and its children), overriding what is set here; the most specific
+    # namespace wins, and what it leaves unset comes from the next less specific one.
+    namespaces: dict[str, RetentionRule] = Field(default_factory=dict)
+
+    @field_validator("namespaces")
+    @classmethod
+    def _names(cls, value: dict[str, RetentionRule]) -> dict[str, RetentionRule]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+                raise ValueError(f"{name!r} is not a namespace")
+        return value
+
+    @property
+    def is_set(self) -> bool:
+        rules = [self, *self.namespaces.values()]
+        return any(r.executions or r.logs or r.files for r in rules)
+
+
 class Settings(_Section):
     data: Path = Path("./podium-data")
     bus: str = "memory://"
@@ -185,6 +243,7 @@ class Settings(_Section):
     namespace_files: NamespaceFilesSection = Field(default_factory=NamespaceFilesSection)
     http: HttpSection = Field(default_factory=HttpSection)
     scripts: ScriptsSection = Field(default_factory=ScriptsSection)
+    retention: RetentionSection = Field(default_factory=RetentionSection)
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)

@@ -29,12 +29,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from datetime import timedelta
 from functools import partial
 from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     AuthenticationFailedError,
     AuthenticationMethodNotSupported,
@@ -104,9 +106,20 @@ async def _quietly(what: str, closing: Awaitable[Any], settings: KafkaSettings) 
 
 
 class KafkaBus:
-    def __init__(self, settings: KafkaSettings, *, topics: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        topics: Sequence[str] = (),
+        topic_retention: Mapping[str, timedelta] | None = None,
+    ) -> None:
         self.settings = settings
         self._initial_topics = tuple(topics)
+        # topic -> its `retention.ms` (settings `retention`: engine/retention.py)
+        self.topic_configs: dict[str, dict[str, str]] = {
+            topic: {"retention.ms": str(int(period.total_seconds() * 1000))}
+            for topic, period in (topic_retention or {}).items()
+        }
         self._state = "new"  # new → open → closed
         self._partitions: dict[str, int] = {}  # topics known to exist, and their size
         self._topic_lock = asyncio.Lock()
@@ -126,8 +139,19 @@ class KafkaBus:
         self._probe_lock = asyncio.Lock()  # the look-up consumer seeks for one caller at a time
 
     @classmethod
-    def from_url(cls, url: str, *, topics: Sequence[str] = (), **overrides: Any) -> KafkaBus:
-        return cls(KafkaSettings.from_url(url, **overrides), topics=topics)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        topics: Sequence[str] = (),
+        topic_retention: Mapping[str, timedelta] | None = None,
+        **overrides: Any,
+    ) -> KafkaBus:
+        return cls(
+            KafkaSettings.from_url(url, **overrides),
+            topics=topics,
+            topic_retention=topic_retention,
+        )
 
     def __repr__(self) -> str:
         servers = ",".join(self.settings.bootstrap_servers)
@@ -214,13 +238,16 @@ class KafkaBus:
                 return known
             s = self.settings
             async with _kafka_call(f"creating topic {topic!r}", s.call_timeout):
+                configs = self.topic_configs.get(topic)
                 response = await self._admin.create_topics(
-                    [NewTopic(topic, s.partitions, s.replication_factor)]
+                    [NewTopic(topic, s.partitions, s.replication_factor, topic_configs=configs)]
                 )
                 for topic_error in response.topic_errors:
                     code = topic_error[1]
                     if code not in (0, _TOPIC_ALREADY_EXISTS):
                         raise for_code(code)(f"creating topic {topic!r}")
+                    if code == _TOPIC_ALREADY_EXISTS and configs:
+                        await self._set_configs(topic, configs)
                 # It may have existed with another size: ask rather than assume. A new
                 # topic's partitions take a moment to show in the metadata of a cluster.
                 while True:  # bounded by this call's deadline
@@ -230,6 +257,44 @@ class KafkaBus:
                     await asyncio.sleep(0.1)
             self._partitions[topic] = count
             return count
+
+    async def _set_configs(self, topic: str, configs: Mapping[str, str]) -> None:
+        """Give an existing topic `configs`. AlterConfigs replaces a topic's whole set, so
+        the ones set on it before (not defaults) are read first and kept. A broker that
+        refuses is logged, with what to run by hand: the bus still works."""
+        assert self._admin is not None
+        try:
+            kept: dict[str, str] = {}
+            described = await self._admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+            for response in described:
+                for resource in response.resources:
+                    for entry in resource[4]:
+                        name, value, is_default = entry[0], entry[1], entry[3]
+                        if value is not None and not is_default and isinstance(is_default, bool):
+                            kept[name] = value
+            if all(kept.get(k) == v for k, v in configs.items()):
+                return
+            answers = await self._admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic, {**kept, **configs})]
+            )
+            for answer in answers:
+                for resource in answer.resources:
+                    if resource[0]:
+                        raise for_code(resource[0])(str(resource[1]))
+            log.info("topic %r: set %s", topic, configs)
+        except Exception as exc:
+            settings = " ".join(f"{k}={v}" for k, v in configs.items())
+            log.warning(
+                "could not set %s on the existing topic %r (%s); run: kafka-configs.sh "
+                "--alter --entity-type topics --entity-name %s --add-config %s",
+                settings,
+                topic,
+                exc,
+                topic,
+                settings.replace(" ", ","),
+            )
 
     async def _described_partitions(self, topic: str) -> int:
         assert self._admin is not None

@@ -17,6 +17,7 @@ from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChang
 from engine.kv import KvRows
 from engine.states import State
 from engine.store.nsfiles import NamespaceFileStore
+from engine.store.purge import PurgeReads
 
 __all__ = [
     "EXECUTION_SORTS",
@@ -217,7 +218,7 @@ def prefix_pattern(namespace: str) -> str:
     return like_pattern(namespace)[1:-1] + ".%"
 
 
-class Store(KvRows, NamespaceFileStore, Protocol):
+class Store(KvRows, NamespaceFileStore, PurgeReads, Protocol):
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
 

@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 
 from engine.errors import TransientError
-from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
+from engine.events import PURGE_KINDS, EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
@@ -33,7 +33,9 @@ from engine.store.base import (
 from engine.store.postgres_kv import KV_MIGRATION, PostgresKv
 from engine.store.postgres_nsfiles import NSFILES_MIGRATION, PostgresNamespaceFiles
 from engine.store.postgres_projection import prepare_connection, write_events
+from engine.store.postgres_purge import CLEAR_STAGING, PostgresPurge, purge_rows
 from engine.store.postgres_reads import PostgresReads, flow_record
+from engine.store.purge import purge_segments
 
 __all__ = ["PostgresStore"]
 
@@ -150,7 +152,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresReads, PostgresKv, PostgresNamespaceFiles):
+class PostgresStore(PostgresReads, PostgresKv, PostgresNamespaceFiles, PostgresPurge):
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 60.0
     ) -> None:
@@ -226,13 +228,18 @@ class PostgresStore(PostgresReads, PostgresKv, PostgresNamespaceFiles):
     # -- the projection -------------------------------------------------------------
 
     async def apply(self, events: Sequence[EventDocument]) -> Applied:
-        ids = list({event.doc["execution_id"] for event in events})
+        ids = list({e.doc["execution_id"] for e in events if e.doc["kind"] not in PURGE_KINDS})
 
         async def write(db: asyncpg.Connection) -> Applied:
             async with db.transaction():
                 fence = Fence({r[0]: r[1] for r in await db.fetch(_EPOCHS, ids)})
                 admitted = [e for e in events if fence.admits(e.doc)]
-                changed = await write_events(db, admitted)
+                changed = 0
+                for written, purge in purge_segments(admitted):
+                    changed += await write_events(db, written)
+                    if purge is not None:
+                        await db.execute(CLEAR_STAGING)  # what follows is staged anew
+                        changed += await purge_rows(db, purge.doc)
                 if fence.raised:
                     await db.execute(_RAISE_EPOCHS, *_columns(fence.raised.items(), 2))
             return Applied(admitted, changed)

@@ -19,7 +19,13 @@ from typing import Any, Self, TypeVar
 import orjson
 
 from engine.errors import TransientError
-from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
+from engine.events import (
+    PURGE_KINDS,
+    EventDocument,
+    ExecutionChanged,
+    LogLine,
+    TaskRunChanged,
+)
 from engine.fencing import Fence
 from engine.states import State
 from engine.store.base import (
@@ -29,8 +35,10 @@ from engine.store.base import (
     FlowRecord,
     UnfinishedExecution,
 )
+from engine.store.purge import purge_segments
 from engine.store.sqlite_kv import KV_MIGRATION, SqliteKv
 from engine.store.sqlite_nsfiles import NSFILES_MIGRATION, SqliteNamespaceFiles
+from engine.store.sqlite_purge import SqlitePurge
 from engine.store.sqlite_reads import SqliteReads, flow_record
 
 __all__ = ["SqliteStore"]
@@ -162,7 +170,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles):
+class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-sqlite")
@@ -230,9 +238,17 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles):
         db = self.db
         db.execute("BEGIN")
         try:
-            fence = Fence(self._epochs({e.doc["execution_id"] for e in events}))
+            fence = Fence(
+                self._epochs(
+                    {e.doc["execution_id"] for e in events if e.doc["kind"] not in PURGE_KINDS}
+                )
+            )
             admitted = [e for e in events if fence.admits(e.doc)]
-            changed = self._write(admitted)
+            changed = 0
+            for written, purge in purge_segments(admitted):
+                changed += self._write(written)
+                if purge is not None:
+                    changed += self._purge(purge.doc)
             if fence.raised:
                 db.executemany(_RAISE_EPOCH, fence.raised.items())
             db.execute("COMMIT")

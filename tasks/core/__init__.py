@@ -1,7 +1,8 @@
 """Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV,
-namespace files."""
+namespace files, and counting and purging past executions (count.py, purge.py)."""
 
 from tasks.core.branching import If, Switch
+from tasks.core.count import Count
 from tasks.core.debug import OutputValues, Return
 from tasks.core.execution import Exit, Fail, Labels, Resume, SetVariables, UnsetVariables
 from tasks.core.for_each_item import ForEachItem
@@ -10,6 +11,7 @@ from tasks.core.kv import KV_TASKS
 from tasks.core.log import Fetch, Log
 from tasks.core.loops import ForEach, WaitFor
 from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
+from tasks.core.purge import PurgeExecutions, PurgeLogs
 from tasks.core.storage import (
     Concat,
     Delete,
@@ -30,6 +32,7 @@ __all__ = ["CORE_TASKS"]
 CORE_TASKS: tuple[type, ...] = (
     AllowFailure,
     Concat,
+    Count,
     Dag,
     DeduplicateItems,
     Delete,
@@ -49,6 +52,8 @@ CORE_TASKS: tuple[type, ...] = (
     Parallel,
     Pause,
     PurgeCurrentExecutionFiles,
+    PurgeExecutions,
+    PurgeLogs,
     Resume,
     Return,
     Reverse,
