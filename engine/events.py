@@ -7,8 +7,10 @@ writer never breaks an older reader.
 
 Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
                                ChildExecutionEnded, RestartRequested, ReplayRequested,
-                               LabelsRequested
-Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted
+                               LabelsRequested, StatusChangeRequested, UnqueueRequested,
+                               ForceRunRequested
+Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted,
+                               ExecutionDeleted
 
 Events carry `event_id` and a per-execution `seq`; the projector applies an event to a
 row only when its `seq` is newer than the row's, so redelivery is harmless.
@@ -32,7 +34,9 @@ __all__ = [
     "Event",
     "EventDocument",
     "ExecutionChanged",
+    "ExecutionDeleted",
     "ExecutionRequested",
+    "ForceRunRequested",
     "KillRequested",
     "LogLine",
     "LogsEmitted",
@@ -44,7 +48,9 @@ __all__ = [
     "ReplayRequested",
     "RestartRequested",
     "ResumeRequested",
+    "StatusChangeRequested",
     "TaskRunChanged",
+    "UnqueueRequested",
     "decode",
     "encode",
     "new_id",
@@ -165,6 +171,38 @@ class LabelsRequested(Wire):
     labels: dict[str, str]
 
 
+class StatusChangeRequested(Wire):
+    """Set an ended execution's state to another terminal state (Kestra's change-status):
+    its task runs are left as they are."""
+
+    kind: Literal["StatusChangeRequested"] = "StatusChangeRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    state: State
+
+
+class UnqueueRequested(Wire):
+    """Take an execution out of its flow's concurrency queue: RUNNING starts it at once
+    (past the limit), CANCELLED or FAILED end it."""
+
+    kind: Literal["UnqueueRequested"] = "UnqueueRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    state: State = State.RUNNING
+
+
+class ForceRunRequested(Wire):
+    """Start an execution now: a QUEUED one past its flow's concurrency limit, a CREATED
+    one without waiting for its `not_before` (a flow retry's delay)."""
+
+    kind: Literal["ForceRunRequested"] = "ForceRunRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+
+
 Request = Annotated[
     ExecutionRequested
     | KillRequested
@@ -172,7 +210,10 @@ Request = Annotated[
     | ChildExecutionEnded
     | RestartRequested
     | ReplayRequested
-    | LabelsRequested,
+    | LabelsRequested
+    | StatusChangeRequested
+    | UnqueueRequested
+    | ForceRunRequested,
     Field(discriminator="kind"),
 ]
 
@@ -209,6 +250,10 @@ class ExecutionChanged(EventBase):
     # it was replayed from (`parentId`) and the first execution of the chain (`originalId`).
     replay_of: str | None = None
     original_id: str | None = None
+    # Set on the one event that changed an ended execution's state to another terminal
+    # state (change-status): equal to its `seq`, it lets the store take that change
+    # where it otherwise never moves a terminal state but to RESTARTED.
+    status_changed_seq: int | None = None
 
 
 class TaskRunChanged(EventBase):
@@ -261,8 +306,20 @@ class MetricEmitted(EventBase):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class ExecutionDeleted(EventBase):
+    """An execution was deleted: the store drops its rows (execution, task runs, state
+    history, logs, metrics) and, by the fence (engine/fencing.py: its `seq` is the first
+    of the last epoch), every later event of it. Published by whoever deletes it (the
+    API, engine/deletion.py), which then removes its files from internal storage."""
+
+    kind: Literal["ExecutionDeleted"] = "ExecutionDeleted"
+    # Kestra's deleteLogs / deleteMetrics: False keeps them (searchable in the logs)
+    delete_logs: bool = True
+    delete_metrics: bool = True
+
+
 Event = Annotated[
-    ExecutionChanged | TaskRunChanged | LogsEmitted | MetricEmitted,
+    ExecutionChanged | TaskRunChanged | LogsEmitted | MetricEmitted | ExecutionDeleted,
     Field(discriminator="kind"),
 ]
 Message = Request | Event
@@ -272,6 +329,7 @@ _REQUIRED = {
     "TaskRunChanged": ("execution_id", "task_run_id", "seq", "state"),
     "LogsEmitted": ("event_id", "execution_id", "lines"),
     "MetricEmitted": ("event_id", "execution_id", "name", "metric_kind", "value", "at"),
+    "ExecutionDeleted": ("event_id", "execution_id", "seq"),
 }
 
 
@@ -327,4 +385,10 @@ def decode(data: bytes) -> Any:
     return decode_event(data) if kind in _EVENT_KINDS else decode_request(data)
 
 
-_EVENT_KINDS = {"ExecutionChanged", "TaskRunChanged", "LogsEmitted", "MetricEmitted"}
+_EVENT_KINDS = {
+    "ExecutionChanged",
+    "TaskRunChanged",
+    "LogsEmitted",
+    "MetricEmitted",
+    "ExecutionDeleted",
+}
