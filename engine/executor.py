@@ -47,8 +47,8 @@ from engine.events import (
     RestartRequested,
     ResumeRequested,
     StatusChangeRequested,
-    UnqueueRequested,
     TaskRunChanged,
+    UnqueueRequested,
     decode_request,
     encode,
 )
