@@ -16,11 +16,14 @@ from engine.clock import Clock, SystemClock
 from engine.errors import InputError, PodiumError
 from engine.events import (
     ExecutionRequested,
+    ForceRunRequested,
     KillRequested,
     LabelsRequested,
     ReplayRequested,
     RestartRequested,
     ResumeRequested,
+    StatusChangeRequested,
+    UnqueueRequested,
     Wire,
     encode,
     new_id,
@@ -28,6 +31,7 @@ from engine.events import (
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.inputs import Input, InputResolver, nest_dotted
+from engine.states import State
 from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
@@ -247,6 +251,29 @@ class Intake:
                 flow_id=flow_id,
                 labels=dict(labels),
             )
+        )
+
+    async def change_status(
+        self, execution_id: str, namespace: str, flow_id: str, state: State
+    ) -> None:
+        await self._publish(
+            StatusChangeRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id, state=state
+            )
+        )
+
+    async def unqueue(
+        self, execution_id: str, namespace: str, flow_id: str, state: State = State.RUNNING
+    ) -> None:
+        await self._publish(
+            UnqueueRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id, state=state
+            )
+        )
+
+    async def force_run(self, execution_id: str, namespace: str, flow_id: str) -> None:
+        await self._publish(
+            ForceRunRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
         )
 
     async def _publish(self, request: Wire) -> None:
