@@ -103,6 +103,10 @@ class Intake:
         """The request of an execution this intake published lately (bounded), or None."""
         return self._accepted.get(execution_id)
 
+    def forget(self, execution_id: str) -> None:
+        """Stop answering for a request (its execution was deleted)."""
+        self._accepted.pop(execution_id, None)
+
     def __repr__(self) -> str:
         return f"<Intake topic={self.topics.requests}>"
 

@@ -229,8 +229,13 @@ async def delete_now(
     services: Services, executions: Sequence[ExecutionChanged], what: Deletion
 ) -> None:
     """Delete, then wait (bounded) until the projection has dropped them, so that what the
-    caller reads next no longer shows them."""
+    caller reads next no longer shows them. One still running is killed first: its walk
+    stops, and what it publishes meanwhile is fenced off by the deletion."""
     intake = services.intake
+    for execution in executions:
+        intake.forget(execution.execution_id)
+        if not execution.state.is_terminal:
+            await intake.kill(execution.execution_id, execution.namespace, execution.flow_id)
     await delete_executions(
         executions, bus=intake.bus, clock=intake.clock, storage=services.storage,
         topics=intake.topics, what=what,

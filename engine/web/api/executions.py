@@ -159,7 +159,8 @@ async def get_execution(services: Services, request: web.Request) -> web.StreamR
         accepted = services.intake.accepted(request.match_info["execution_id"])
         if accepted is None:
             raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
-        found = requested_json(accepted)
+        # SECRET inputs masked here too (`_shown` reads the flow revision it names)
+        found = await _shown(services, accepted, requested_json(accepted))
     return json_response(found)
 
 
