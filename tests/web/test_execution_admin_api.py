@@ -250,7 +250,7 @@ async def test_delete_removes_the_execution_its_logs_metrics_and_files(api: Api)
     await api.json("GET", f"/api/v1/executions/{running}", 404)
     kept = (await api.run(NS, "measured", token="t"))["id"]
     assert await api.json(
-        "DELETE", f"/api/v1/executions/by-query?flowId=measured&deleteLogs=false", json=None
+        "DELETE", "/api/v1/executions/by-query?flowId=measured&deleteLogs=false", json=None
     ) == {"count": 1}
     await logged(api, kept)
     await api.podium.projector.caught_up()  # type: ignore[union-attr]
@@ -365,6 +365,6 @@ async def test_change_status_unqueue_and_force_run(api: Api) -> None:
     await wait_state(api, third, "RUNNING")  # past the limit of 1
     assert await state_of(api, first) == "RUNNING"
     assert await api.json(
-        "DELETE", f"/api/v1/executions/kill/by-query?flowId=one-at-a-time&state=RUNNING"
+        "DELETE", "/api/v1/executions/kill/by-query?flowId=one-at-a-time&state=RUNNING"
     ) == {"count": 2}
     await wait_state(api, third, "KILLED")
