@@ -61,7 +61,9 @@ def _values(run: TaskRunChanged, by_id: Mapping[str, TaskRunChanged]) -> list[st
     return chain[::-1]
 
 
-def _outputs(runs: Sequence[TaskRunChanged], by_id: Mapping[str, TaskRunChanged]) -> dict:
+def _outputs(
+    runs: Sequence[TaskRunChanged], by_id: Mapping[str, TaskRunChanged]
+) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for run in sorted(runs, key=lambda r: r.seq):
         if not run.outputs:
@@ -121,7 +123,7 @@ def eval_context(
             "iteration": run.iteration,
         },
     }
-    parents = []
+    parents: list[dict[str, Any]] = []
     node = by_id.get(run.parent_task_run_id) if run.parent_task_run_id else None
     while node is not None and len(parents) < len(runs):
         parents.append(

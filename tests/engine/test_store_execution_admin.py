@@ -75,7 +75,7 @@ async def test_a_deleted_execution_leaves_every_read_and_stays_deleted(store: St
         assert await reopened.task_runs("e1") == []
         assert (await reopened.search_logs(LogQuery(execution_id="e1")))[1] == 0
     finally:
-        await reopened.close()
+        await reopened.__aexit__(None, None, None)
 
 
 async def test_a_deletion_may_keep_the_logs_and_metrics(store: Store) -> None:

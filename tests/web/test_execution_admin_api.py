@@ -100,12 +100,12 @@ async def logged(api: Api, execution_id: str) -> None:
 
 async def start(api: Api, flow_id: str) -> str:
     created = await api.json("POST", f"/api/v1/executions/{NS}/{flow_id}")
-    return created["id"]  # type: ignore[no-any-return]
+    return created["id"]
 
 
 async def search(api: Api, query: str) -> list[dict[str, Any]]:
     found = await api.json("GET", f"/api/v1/executions/search?size=100&{query}")
-    return found["results"]  # type: ignore[no-any-return]
+    return found["results"]
 
 
 async def test_bulk_actions_by_ids_are_all_or_nothing(api: Api) -> None:
@@ -253,7 +253,7 @@ async def test_delete_removes_the_execution_its_logs_metrics_and_files(api: Api)
         "DELETE", "/api/v1/executions/by-query?flowId=measured&deleteLogs=false", json=None
     ) == {"count": 1}
     await logged(api, kept)
-    await api.podium.projector.caught_up()  # type: ignore[union-attr]
+    await api.podium.projector.caught_up()
     await api.json("GET", f"/api/v1/executions/{running}", 404)  # its KILLED was fenced off
 
 
