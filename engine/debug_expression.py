@@ -61,9 +61,7 @@ def _values(run: TaskRunChanged, by_id: Mapping[str, TaskRunChanged]) -> list[st
     return chain[::-1]
 
 
-def _outputs(
-    runs: Sequence[TaskRunChanged], by_id: Mapping[str, TaskRunChanged]
-) -> dict[str, Any]:
+def _outputs(runs: Sequence[TaskRunChanged], by_id: Mapping[str, TaskRunChanged]) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for run in sorted(runs, key=lambda r: r.seq):
         if not run.outputs:
