@@ -8,7 +8,7 @@ writer never breaks an older reader.
 Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
                                ChildExecutionEnded, RestartRequested, ReplayRequested,
                                LabelsRequested, StatusChangeRequested, UnqueueRequested,
-                               ForceRunRequested
+                               ForceRunRequested, TaskRunStateRequested
 Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted,
                                ExecutionDeleted
 
@@ -50,6 +50,7 @@ __all__ = [
     "ResumeRequested",
     "StatusChangeRequested",
     "TaskRunChanged",
+    "TaskRunStateRequested",
     "UnqueueRequested",
     "decode",
     "encode",
@@ -193,6 +194,18 @@ class UnqueueRequested(Wire):
     state: State = State.RUNNING
 
 
+class TaskRunStateRequested(Wire):
+    """Give a task run of an ended execution another state and go on from there
+    (Kestra's "change task run state", engine/reruns.py `plan_mark`)."""
+
+    kind: Literal["TaskRunStateRequested"] = "TaskRunStateRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    task_run_id: str
+    state: State
+
+
 class ForceRunRequested(Wire):
     """Start an execution now: a QUEUED one past its flow's concurrency limit, a CREATED
     one without waiting for its `not_before` (a flow retry's delay)."""
@@ -213,7 +226,8 @@ Request = Annotated[
     | LabelsRequested
     | StatusChangeRequested
     | UnqueueRequested
-    | ForceRunRequested,
+    | ForceRunRequested
+    | TaskRunStateRequested,
     Field(discriminator="kind"),
 ]
 

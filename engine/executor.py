@@ -48,6 +48,7 @@ from engine.events import (
     ResumeRequested,
     StatusChangeRequested,
     TaskRunChanged,
+    TaskRunStateRequested,
     UnqueueRequested,
     decode_request,
     encode,
@@ -64,6 +65,7 @@ from engine.reruns import (
     CORRELATION_ID,
     Rerun,
     RerunRefused,
+    plan_mark,
     plan_replay,
     plan_restart,
     plan_retry,
@@ -381,6 +383,8 @@ class Executor:
             await self._on_unqueue(message.execution_id, message.state)
         elif isinstance(message, ForceRunRequested):
             await self._on_force_run(message)
+        elif isinstance(message, TaskRunStateRequested):
+            await self._on_task_run_state(message)
 
     async def _on_requested(
         self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]
@@ -579,6 +583,24 @@ class Executor:
         )  # fmt: skip
         await self.publish_event(changed)
         self._remember(changed)
+
+    async def _on_task_run_state(self, request: TaskRunStateRequested) -> None:
+        if request.execution_id in self._owned or request.execution_id in self._queued:
+            log.info("task run state of %s: it has not ended", request.execution_id)
+            return
+        found = await self._recorded(request.execution_id)
+        if found is None:
+            log.warning("task run state of %s: no such execution", request.execution_id)
+            return
+        try:
+            plan, published = plan_mark(
+                *found, request.task_run_id, request.state, self.clock.now()
+            )
+        except RerunRefused as exc:
+            log.warning("task run state refused: %s", exc)
+            return
+        self._finished.pop(request.execution_id, None)
+        await self._rerun(plan, changed=list(published))
 
     async def _on_unqueue(self, execution_id: str, state: State) -> None:
         """Out of the concurrency queue: RUNNING starts it past the limit, another

@@ -23,6 +23,7 @@ from engine.events import (
     RestartRequested,
     ResumeRequested,
     StatusChangeRequested,
+    TaskRunStateRequested,
     UnqueueRequested,
     Wire,
     encode,
@@ -274,6 +275,16 @@ class Intake:
                 execution_id=execution_id, namespace=namespace, flow_id=flow_id, state=state
             )
         )
+
+    async def set_task_run_state(
+        self, execution_id: str, namespace: str, flow_id: str, task_run_id: str, state: State
+    ) -> None:
+        await self._publish(
+            TaskRunStateRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id,
+                task_run_id=task_run_id, state=state,
+            )
+        )  # fmt: skip
 
     async def force_run(self, execution_id: str, namespace: str, flow_id: str) -> None:
         await self._publish(

@@ -384,6 +384,27 @@ def _execution_admin_paths() -> dict[str, dict[str, Any]]:
             extra={"409": _ERROR},
         )
     }
+    paths["/api/v1/executions/{executionId}/state"] = {
+        "post": _op(
+            "Give a task run of an ended execution another state (SUCCESS, WARNING, "
+            "FAILED) and go on from there",
+            "Executions",
+            execution,
+            params=_EXECUTION,
+            body={
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "taskRunId": {"type": "string"},
+                            "state": {"type": "string"},
+                        },
+                    }
+                }
+            },
+            extra={"409": _ERROR},
+        )
+    }
     paths["/api/v1/executions/{executionId}/eval/{taskRunId}"] = {
         "post": _op(
             "Evaluate an expression in an ended task run's context (no secrets)",

@@ -35,6 +35,19 @@ tasks:
   - {{id: boom, type: io.kestra.plugin.core.execution.Fail, errorMessage: no luck}}
 """
 
+FAILS_THEN_GOES_ON = f"""
+id: fails-first
+namespace: {NS}
+inputs:
+  - {{id: token, type: SECRET, defaults: not-shown}}
+tasks:
+  - id: group
+    type: io.kestra.plugin.core.flow.Sequential
+    tasks:
+      - {{id: boom, type: io.kestra.plugin.core.execution.Fail, errorMessage: no luck}}
+  - {{id: after, type: io.kestra.plugin.core.debug.Return, format: "went on"}}
+"""
+
 SLOW = f"""
 id: slow
 namespace: {NS}
@@ -368,3 +381,40 @@ async def test_change_status_unqueue_and_force_run(api: Api) -> None:
         "DELETE", "/api/v1/executions/kill/by-query?flowId=one-at-a-time&state=RUNNING"
     ) == {"count": 2}
     await wait_state(api, third, "KILLED")
+
+
+async def test_a_task_run_marked_success_lets_the_execution_go_on(api: Api) -> None:
+    await api.deploy(FAILS_THEN_GOES_ON)
+    await api.deploy(SLOW)
+    failed = await api.run(NS, "fails-first")
+    assert failed["state"]["current"] == "FAILED"
+    boom = next(r for r in failed["taskRunList"] if r["taskId"] == "boom")
+    path = f"/api/v1/executions/{failed['id']}/state"
+    for body, status in (
+        ({"taskRunId": boom["id"], "state": "RUNNING"}, 400),
+        ({"taskRunId": boom["id"]}, 400),
+        ({"state": "SUCCESS"}, 400),
+        ({"taskRunId": "no-such-run", "state": "SUCCESS"}, 404),
+        ({"taskRunId": boom["id"], "state": "FAILED"}, 409),  # it is FAILED already
+    ):
+        await api.json("POST", path, status, json=body)
+    await api.json("POST", "/api/v1/executions/nope/state", 404, json={})
+    planned = await api.json("POST", path, json={"taskRunId": boom["id"], "state": "SUCCESS"})
+    assert planned["state"]["current"] == "RESTARTED"
+    assert planned["inputs"]["token"] == "******"
+    await wait_state(api, failed["id"], "SUCCESS")
+    done = await api.json("GET", f"/api/v1/executions/{failed['id']}")
+    runs = {r["taskId"]: r for r in done["taskRunList"]}
+    assert runs["boom"]["state"]["current"] == "SUCCESS"
+    assert runs["group"]["state"]["current"] == "SUCCESS"
+    assert runs["after"]["outputs"] == {"value": "went on"}
+    boom_states = [h["state"] for h in runs["boom"]["state"]["histories"]]
+    assert boom_states[-2:] == ["RESTARTED", "SUCCESS"]
+
+    running = await start(api, "slow")
+    await wait_state(api, running, "RUNNING")
+    await api.json(
+        "POST", f"/api/v1/executions/{running}/state", 409,
+        json={"taskRunId": "any", "state": "SUCCESS"},
+    )  # fmt: skip
+    await api.json("DELETE", f"/api/v1/executions/{running}/kill", 202)

@@ -1,6 +1,6 @@
 """Commands on one execution that Kestra's UI and scripts use besides kill, resume,
 restart, replay and labels (executions.py): delete, change-status, unqueue, force-run,
-and evaluating an expression against an ended task run (the "debug expression" box).
+a task run's state, and evaluating an expression against an ended task run (the "debug expression" box).
 
 As every command, they go onto the requests topic through `Intake` (a deletion onto the
 events topic, engine/deletion.py): the answer is the execution as it will be once its
@@ -15,10 +15,13 @@ from aiohttp import web
 
 from engine.debug_expression import eval_context, evaluate
 from engine.events import ExecutionChanged
+from engine.reruns import MARKABLE, RerunRefused, plan_mark
+from engine.states import State
 from engine.web.api import Services
 from engine.web.api.bulk import delete_now, deletion_of, terminal_state, unqueue_state
 from engine.web.api.executions import load_execution
-from engine.web.http import ApiError, ApiRoutes, json_response, read_text
+from engine.web.http import ApiError, ApiRoutes, json_response, read_json, read_text
+from engine.web.kestra_json import execution_json, with_secret_inputs_masked
 
 __all__ = ["MAX_EXPRESSION_BYTES", "execution_command_routes"]
 
@@ -91,6 +94,38 @@ async def force_run(services: Services, request: web.Request) -> web.StreamRespo
     return json_response(await _as_it_will_be(services, execution.execution_id))
 
 
+async def set_task_run_state(services: Services, request: web.Request) -> web.StreamResponse:
+    """Kestra's "change task run state": body {"taskRunId", "state"}; the execution goes
+    on from that task run (engine/reruns.py `plan_mark`)."""
+    execution = await _execution(services, request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("taskRunId"), str):
+        raise ApiError(400, 'the body is {"taskRunId": "…", "state": "SUCCESS"}')
+    raw = body.get("state")
+    try:
+        state = State(str(raw).upper())
+    except ValueError:
+        state = None
+    if state not in MARKABLE:
+        names = ", ".join(s.value for s in MARKABLE)
+        raise ApiError(400, f"a task run can be marked {names}, not {raw!r}")
+    assert state is not None
+    runs = await services.store.task_runs(execution.execution_id)
+    if execution.state.is_terminal and not any(r.task_run_id == body["taskRunId"] for r in runs):
+        raise ApiError(404, f"task run {body['taskRunId']} is not in {execution.execution_id}")
+    try:
+        plan, _ = plan_mark(execution, runs, body["taskRunId"], state, services.intake.clock.now())
+    except RerunRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    await services.intake.set_task_run_state(
+        execution.execution_id, execution.namespace, execution.flow_id, body["taskRunId"], state
+    )
+    # as it will be: the plan the executor makes (SECRET inputs masked)
+    flow = await services.flows.get(execution.namespace, execution.flow_id, execution.revision)
+    answer = execution_json(plan.header, plan.task_runs)
+    return json_response(with_secret_inputs_masked(answer, flow))
+
+
 async def eval_expression(services: Services, request: web.Request) -> web.StreamResponse:
     """Kestra's eval: the body (text) rendered in the task run's context; 200 with
     {"result"} or {"error", "stackTrace"} (the error's kind and message: Podium sends no
@@ -128,5 +163,6 @@ def execution_command_routes(services: Services, api: ApiRoutes) -> None:
     api.post("/executions/{execution_id}/change-status", bind(change_status))
     api.post("/executions/{execution_id}/unqueue", bind(unqueue))
     api.post("/executions/{execution_id}/force-run", bind(force_run))
+    api.post("/executions/{execution_id}/state", bind(set_task_run_state))
     api.post("/executions/{execution_id}/eval/{task_run_id}", bind(eval_expression))
     api.delete("/executions/{execution_id}", bind(delete_execution))

@@ -249,7 +249,10 @@ async def replay_execution(services: Services, request: web.Request) -> web.Stre
         )
     except (PodiumError, RerunRefused) as exc:
         raise ApiError(409, str(exc)) from None
-    return json_response(execution_json(plan.header, plan.task_runs))
+    # SECRET inputs masked, as on every read
+    return json_response(
+        await _shown(services, plan.header, execution_json(plan.header, plan.task_runs))
+    )
 
 
 async def set_execution_labels(services: Services, request: web.Request) -> web.StreamResponse:
