@@ -48,6 +48,14 @@ tasks:
   - {{id: after, type: io.kestra.plugin.core.debug.Return, format: "went on"}}
 """
 
+RETRIED_LATER = f"""
+id: retried-later
+namespace: {NS}
+retry: {{type: constant, interval: PT1H, maxAttempts: 2, behavior: CREATE_NEW_EXECUTION}}
+tasks:
+  - {{id: boom, type: io.kestra.plugin.core.execution.Fail, errorMessage: no luck}}
+"""
+
 SLOW = f"""
 id: slow
 namespace: {NS}
@@ -381,6 +389,21 @@ async def test_change_status_unqueue_and_force_run(api: Api) -> None:
         "DELETE", "/api/v1/executions/kill/by-query?flowId=one-at-a-time&state=RUNNING"
     ) == {"count": 2}
     await wait_state(api, third, "KILLED")
+
+    # a flow retry waits an hour before its next attempt: force-run starts it now
+    await api.deploy(RETRIED_LATER)
+    first_try = await api.run(NS, "retried-later")
+    assert first_try["state"]["current"] == "RETRIED"
+    deadline = asyncio.get_running_loop().time() + 20
+    while not (later := await search(api, "flowId=retried-later")) or (len(later) < 2):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    [second_try] = [e for e in later if e["id"] != first_try["id"]]
+    assert second_try["state"]["current"] == "CREATED"
+    assert await api.json(
+        "POST", "/api/v1/executions/force-run/by-ids", json=[second_try["id"]]
+    ) == {"count": 1}
+    await wait_state(api, second_try["id"], "FAILED")
 
 
 async def test_a_task_run_marked_success_lets_the_execution_go_on(api: Api) -> None:
