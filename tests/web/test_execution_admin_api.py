@@ -163,6 +163,9 @@ async def test_bulk_actions_by_ids_are_all_or_nothing(api: Api) -> None:
     assert {"key": "system.restarted", "value": "true"} in restarted["labels"]
     assert len(restarted["taskRunList"][0]["attempts"]) == 2
 
+    for path in ("restart/by-ids?latestRevision=true", f"{failed}/replay?revision=1"):
+        refused = await api.json("POST", f"/api/v1/executions/{path}", 400, json=[failed])
+        assert "another flow revision" in refused["message"]
     assert await api.json("POST", "/api/v1/executions/replay/by-ids", json=[ok, ok]) == {
         "count": 1  # each id once
     }

@@ -31,7 +31,7 @@ from engine.web.api import Services
 from engine.web.api.execution_filters import execution_query, paged
 from engine.web.http import ApiError, ApiRoutes, json_response, query_bool, read_json
 
-__all__ = ["MAX_BULK", "bulk_routes", "check_labels", "terminal_state"]
+__all__ = ["MAX_BULK", "bulk_routes", "check_labels", "refuse_other_revision", "terminal_state"]
 
 MAX_BULK = 10_000
 _PAGE = 1_000
@@ -175,7 +175,18 @@ def kill(request: web.Request) -> BulkAction:
     )
 
 
+def refuse_other_revision(request: web.Request) -> None:
+    """Kestra restarts and replays on another flow revision when asked (`revision`,
+    `latestRevision`): Podium runs the revision the execution ran, so it says so."""
+    if request.query.get("revision") or query_bool(request, "latestRevision", False):
+        raise ApiError(
+            400, "restarting or replaying on another flow revision is not supported: "
+            "the execution's own revision runs again",
+        )  # fmt: skip
+
+
 def restart(request: web.Request) -> BulkAction:
+    refuse_other_revision(request)
     return BulkAction(
         "restart",
         lambda e: None if e.state in RESTARTABLE else "execution not in state FAILED or KILLED",
@@ -184,6 +195,7 @@ def restart(request: web.Request) -> BulkAction:
 
 
 def replay(request: web.Request) -> BulkAction:
+    refuse_other_revision(request)
     return BulkAction(
         "replay",
         lambda e: None if e.state.is_terminal else "execution not finished",

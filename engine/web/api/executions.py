@@ -19,7 +19,7 @@ from engine.intake import FlowNotFound
 from engine.reruns import RerunRefused, plan_replay
 from engine.states import State
 from engine.web.api import Services
-from engine.web.api.bulk import check_labels
+from engine.web.api.bulk import check_labels, refuse_other_revision
 from engine.web.api.execution_filters import execution_query
 from engine.web.http import (
     ApiError,
@@ -210,6 +210,7 @@ async def resume_execution(services: Services, request: web.Request) -> web.Stre
 
 
 async def restart_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    refuse_other_revision(request)
     execution = await _header_or_404(services, request)
     if execution.state not in _RESTARTABLE:
         raise ApiError(
@@ -226,6 +227,7 @@ async def restart_execution(services: Services, request: web.Request) -> web.Str
 
 
 async def replay_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    refuse_other_revision(request)
     execution = await _header_or_404(services, request)
     if not execution.state.is_terminal:
         raise ApiError(409, f"execution {execution.execution_id} is {execution.state}: "
