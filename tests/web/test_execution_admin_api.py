@@ -212,6 +212,8 @@ async def test_bulk_actions_by_query_use_the_search_filters(
     assert sorted(e["id"] for e in legacy) == sorted(e["id"] for e in modern) == sorted(hellos)
     assert [e["id"] for e in await search(api, "filters[state][NOT_IN]=SUCCESS")] == [failed]
     assert await search(api, "filters[scope][EQUALS]=SYSTEM") == []
+    oldest_first = await search(api, f"namespace={NS}&sort=state.startDate:asc")
+    assert oldest_first[0]["id"] == hellos[0]
     assert len(await search(api, "filters[childFilter][EQUALS]=MAIN&timeRange=PT1H")) == 3
     for bad in (
         "filters[color][EQUALS]=red",

@@ -104,9 +104,18 @@ def _scopes(values: list[str]) -> set[str]:
     return scopes
 
 
+# Kestra's UI sorts by the paths of the Execution's JSON
+_SORT_ALIASES = {
+    "state.startDate": "startDate",
+    "state.endDate": "endDate",
+    "state.current": "state",
+}
+
+
 def _sort(request: web.Request) -> tuple[str, bool]:
     raw = request.query.get("sort") or "startDate:desc"
     field, _, direction = raw.partition(":")
+    field = _SORT_ALIASES.get(field, field)
     direction = direction.lower() or "asc"
     if field not in EXECUTION_SORTS or direction not in ("asc", "desc"):
         fields = ", ".join(EXECUTION_SORTS)
