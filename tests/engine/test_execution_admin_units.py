@@ -106,8 +106,9 @@ async def test_a_debug_expression_sees_the_loop_outputs_and_no_secret() -> None:
     assert (await evaluate("{{ inputs.token }}", leaked, storage=None, masks=masks)).result == (
         "******"
     )
-    refused = await evaluate("{{ secret('TOKEN') }}", context, storage=None, masks=masks)
-    assert refused.result is None and "not available" in (refused.error or "")
+    for reaching_out in ("{{ secret('TOKEN') }}", "{{ read('query.sql') }}", "{{ kv('key') }}"):
+        refused = await evaluate(reaching_out, context, storage=None, masks=masks)
+        assert refused.result is None and "available" in (refused.error or ""), refused.error
 
 
 def test_metric_buckets_follow_kestras_group_by() -> None:
