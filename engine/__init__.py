@@ -18,6 +18,9 @@ types in `kv/__init__.py`, reads and changes in `service.py`, their one writer
 `nsfiles.py` (namespace files, with `file_reader.py` behind `read()`). Flows come and go
 through `flow_archive.py` (import/export), `flow_compat.py` (Kestra's older forms) and
 `task_cache.py` (`taskCache`); `ion.py` reads and writes Kestra's row files.
+Commands on ended executions: `reruns.py` (restart, replay, a task run's new state),
+`deletion.py` (delete, as an event), `debug_expression.py` (an expression evaluated in an
+ended task run's context, for the API's `eval`).
 
 `server.py` wires the roles together; `cli.py` is the `podium` command; `settings.py`
 reads configuration once; `errors.py` draws the exception tree.

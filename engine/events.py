@@ -7,9 +7,11 @@ writer never breaks an older reader.
 
 Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
                                ChildExecutionEnded, RestartRequested, ReplayRequested,
-                               LabelsRequested
+                               LabelsRequested, StatusChangeRequested, UnqueueRequested,
+                               ForceRunRequested, TaskRunStateRequested
 Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted,
-                               and the deletions ExecutionsPurged, LogsPurged (engine/purge.py)
+                               ExecutionDeleted (engine/deletion.py), and the purges
+                               ExecutionsPurged, LogsPurged (engine/purge.py)
 
 Events carry `event_id` and a per-execution `seq`; the projector applies an event to a
 row only when its `seq` is newer than the row's, so redelivery is harmless.
@@ -33,8 +35,10 @@ __all__ = [
     "Event",
     "EventDocument",
     "ExecutionChanged",
+    "ExecutionDeleted",
     "ExecutionRequested",
     "ExecutionsPurged",
+    "ForceRunRequested",
     "KillRequested",
     "LogLine",
     "LogsEmitted",
@@ -48,7 +52,10 @@ __all__ = [
     "ReplayRequested",
     "RestartRequested",
     "ResumeRequested",
+    "StatusChangeRequested",
     "TaskRunChanged",
+    "TaskRunStateRequested",
+    "UnqueueRequested",
     "decode",
     "encode",
     "new_id",
@@ -169,6 +176,50 @@ class LabelsRequested(Wire):
     labels: dict[str, str]
 
 
+class StatusChangeRequested(Wire):
+    """Set an ended execution's state to another terminal state (Kestra's change-status):
+    its task runs are left as they are."""
+
+    kind: Literal["StatusChangeRequested"] = "StatusChangeRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    state: State
+
+
+class UnqueueRequested(Wire):
+    """Take an execution out of its flow's concurrency queue: RUNNING starts it at once
+    (past the limit), CANCELLED or FAILED end it."""
+
+    kind: Literal["UnqueueRequested"] = "UnqueueRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    state: State = State.RUNNING
+
+
+class TaskRunStateRequested(Wire):
+    """Give a task run of an ended execution another state and go on from there
+    (Kestra's "change task run state", engine/reruns.py `plan_mark`)."""
+
+    kind: Literal["TaskRunStateRequested"] = "TaskRunStateRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+    task_run_id: str
+    state: State
+
+
+class ForceRunRequested(Wire):
+    """Start an execution now: a QUEUED one past its flow's concurrency limit, a CREATED
+    one without waiting for its `not_before` (a flow retry's delay)."""
+
+    kind: Literal["ForceRunRequested"] = "ForceRunRequested"
+    execution_id: str
+    namespace: str
+    flow_id: str
+
+
 Request = Annotated[
     ExecutionRequested
     | KillRequested
@@ -176,7 +227,11 @@ Request = Annotated[
     | ChildExecutionEnded
     | RestartRequested
     | ReplayRequested
-    | LabelsRequested,
+    | LabelsRequested
+    | StatusChangeRequested
+    | UnqueueRequested
+    | ForceRunRequested
+    | TaskRunStateRequested,
     Field(discriminator="kind"),
 ]
 
@@ -216,6 +271,10 @@ class ExecutionChanged(EventBase):
     # it was replayed from (`parentId`) and the first execution of the chain (`originalId`).
     replay_of: str | None = None
     original_id: str | None = None
+    # Set on the one event that changed an ended execution's state to another terminal
+    # state (change-status): equal to its `seq`, it lets the store take that change
+    # where it otherwise never moves a terminal state but to RESTARTED.
+    status_changed_seq: int | None = None
 
 
 class TaskRunChanged(EventBase):
@@ -306,8 +365,26 @@ class LogsPurged(Wire):
         return f"{self.namespace or ''}/{self.flow_id or ''}"
 
 
+class ExecutionDeleted(EventBase):
+    """An execution was deleted: the store drops its rows (execution, task runs, state
+    history, logs, metrics) and, by the fence (engine/fencing.py: its `seq` is the first
+    of the last epoch), every later event of it. Published by whoever deletes it (the
+    API, engine/deletion.py), which then removes its files from internal storage."""
+
+    kind: Literal["ExecutionDeleted"] = "ExecutionDeleted"
+    # Kestra's deleteLogs / deleteMetrics: False keeps them (searchable in the logs)
+    delete_logs: bool = True
+    delete_metrics: bool = True
+
+
 Event = Annotated[
-    ExecutionChanged | TaskRunChanged | LogsEmitted | MetricEmitted | ExecutionsPurged | LogsPurged,
+    ExecutionChanged
+    | TaskRunChanged
+    | LogsEmitted
+    | MetricEmitted
+    | ExecutionDeleted
+    | ExecutionsPurged
+    | LogsPurged,
     Field(discriminator="kind"),
 ]
 Message = Request | Event
@@ -319,6 +396,7 @@ _REQUIRED = {
     "MetricEmitted": ("event_id", "execution_id", "name", "metric_kind", "value", "at"),
     "ExecutionsPurged": ("event_id", "namespace", "flow_id", "execution_ids"),
     "LogsPurged": ("event_id", "end"),
+    "ExecutionDeleted": ("event_id", "execution_id", "seq"),
 }
 
 # Events that delete rather than describe: they carry no execution id and no seq.
@@ -377,4 +455,11 @@ def decode(data: bytes) -> Any:
     return decode_event(data) if kind in _EVENT_KINDS else decode_request(data)
 
 
-_EVENT_KINDS = {"ExecutionChanged", "TaskRunChanged", "LogsEmitted", "MetricEmitted", *PURGE_KINDS}
+_EVENT_KINDS = {
+    "ExecutionChanged",
+    "TaskRunChanged",
+    "LogsEmitted",
+    "MetricEmitted",
+    "ExecutionDeleted",
+    *PURGE_KINDS,
+}

@@ -38,6 +38,7 @@ from engine.events import (
     ChildExecutionEnded,
     ExecutionChanged,
     ExecutionRequested,
+    ForceRunRequested,
     KillRequested,
     LabelsRequested,
     LogLine,
@@ -45,7 +46,10 @@ from engine.events import (
     ReplayRequested,
     RestartRequested,
     ResumeRequested,
+    StatusChangeRequested,
     TaskRunChanged,
+    TaskRunStateRequested,
+    UnqueueRequested,
     decode_request,
     encode,
 )
@@ -61,6 +65,7 @@ from engine.reruns import (
     CORRELATION_ID,
     Rerun,
     RerunRefused,
+    plan_mark,
     plan_replay,
     plan_restart,
     plan_retry,
@@ -372,6 +377,14 @@ class Executor:
             await self._on_replay(message)
         elif isinstance(message, LabelsRequested):
             await self._on_labels(message)
+        elif isinstance(message, StatusChangeRequested):
+            await self._on_status_change(message)
+        elif isinstance(message, UnqueueRequested):
+            await self._on_unqueue(message.execution_id, message.state)
+        elif isinstance(message, ForceRunRequested):
+            await self._on_force_run(message)
+        elif isinstance(message, TaskRunStateRequested):
+            await self._on_task_run_state(message)
 
     async def _on_requested(
         self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]
@@ -545,6 +558,74 @@ class Executor:
         await self.publish_event(changed)
         if changed.state.is_terminal:
             self._remember(changed)
+
+    async def _on_status_change(self, request: StatusChangeRequested) -> None:
+        """Kestra's change-status: an ended execution gets another terminal state, as one
+        event the store takes (`status_changed_seq`); its task runs stay as they are."""
+        if request.execution_id in self._owned or request.execution_id in self._queued:
+            log.info("status change of %s: it has not ended", request.execution_id)
+            return
+        found = await self._recorded(request.execution_id)
+        if found is None:
+            log.warning("status change of %s: no such execution", request.execution_id)
+            return
+        header, runs = found
+        if not header.state.is_terminal or not request.state.is_terminal:
+            log.warning("status change of %s refused: %s to %s", request.execution_id,
+                        header.state, request.state)  # fmt: skip
+            return
+        if header.state is request.state:
+            return
+        seq = max([header.seq, *(r.seq for r in runs)]) + 1
+        changed = header.model_copy(
+            update={"state": request.state, "seq": seq, "at": self.clock.now(),
+                    "status_changed_seq": seq}
+        )  # fmt: skip
+        await self.publish_event(changed)
+        self._remember(changed)
+
+    async def _on_task_run_state(self, request: TaskRunStateRequested) -> None:
+        if request.execution_id in self._owned or request.execution_id in self._queued:
+            log.info("task run state of %s: it has not ended", request.execution_id)
+            return
+        found = await self._recorded(request.execution_id)
+        if found is None:
+            log.warning("task run state of %s: no such execution", request.execution_id)
+            return
+        try:
+            plan, published = plan_mark(
+                *found, request.task_run_id, request.state, self.clock.now()
+            )
+        except RerunRefused as exc:
+            log.warning("task run state refused: %s", exc)
+            return
+        self._finished.pop(request.execution_id, None)
+        await self._rerun(plan, changed=list(published))
+
+    async def _on_unqueue(self, execution_id: str, state: State) -> None:
+        """Out of the concurrency queue: RUNNING starts it past the limit, another
+        (terminal) state ends it."""
+        recorded = self._queued.recorded.get(execution_id, ())
+        queued = self._queued.remove(execution_id)
+        if queued is None:
+            log.info("unqueue of %s: it is not queued here", execution_id)
+            return
+        if state is not State.RUNNING:
+            await self.end_early(queued, state, f"unqueued as {state.value}")
+            return
+        flow = await self.flows.get(queued.namespace, queued.flow_id, queued.revision)
+        if flow is None:
+            await self.end_early(queued, State.FAILED, "the flow no longer exists")
+            return
+        self._start(flow, queued, recorded, queued.seq)
+
+    async def _on_force_run(self, request: ForceRunRequested) -> None:
+        if request.execution_id in self._queued:
+            await self._on_unqueue(request.execution_id, State.RUNNING)
+            return
+        owned = self._owned.get(request.execution_id)
+        if owned is None or not owned.walk.force_start():
+            log.info("force run of %s: it is not waiting to start", request.execution_id)
 
     async def _refuse(self, header: ExecutionChanged, reason: str) -> None:
         log.warning(

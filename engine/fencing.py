@@ -17,6 +17,10 @@ store's `execution_epochs`), `podium projector rebuild`, and the invariant check
 tests all drop the same events. A new owner reads the execution only after its claim is
 projected, so it sees whatever the old owner published before the claim, and nothing the
 old owner publishes after it counts.
+
+Deletion uses the same rule: an ExecutionDeleted's seq is the first of the last epoch
+(`DELETED_SEQ`), so once it is in the log no event of that execution counts any more
+(a walk still running, a late retry): a deleted execution stays deleted, on a rebuild too.
 """
 
 from __future__ import annotations
@@ -24,11 +28,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["EPOCH_SHIFT", "Fence", "claim_seq", "epoch_of"]
+__all__ = ["DELETED_SEQ", "EPOCH_SHIFT", "Fence", "claim_seq", "epoch_of"]
 
 # An epoch holds 2**32 seqs: more events than an execution publishes in one ownership
 # (one log flush per 100 ms for 13 years).
 EPOCH_SHIFT = 32
+# The seq of an ExecutionDeleted: the first of the highest epoch a signed 64-bit seq holds
+DELETED_SEQ = ((1 << 31) - 1) << EPOCH_SHIFT
+
+_RAISING = frozenset({"ExecutionChanged", "ExecutionDeleted"})
 
 
 def epoch_of(seq: int) -> int:
@@ -67,6 +75,6 @@ class Fence:
         current = self.epochs.get(execution_id, 0)
         if epoch < current:
             return False
-        if epoch > current and doc["kind"] == "ExecutionChanged":
+        if epoch > current and doc["kind"] in _RAISING:
             self.epochs[execution_id] = self.raised[execution_id] = epoch
         return True

@@ -16,11 +16,15 @@ from engine.clock import Clock, SystemClock
 from engine.errors import InputError, PodiumError
 from engine.events import (
     ExecutionRequested,
+    ForceRunRequested,
     KillRequested,
     LabelsRequested,
     ReplayRequested,
     RestartRequested,
     ResumeRequested,
+    StatusChangeRequested,
+    TaskRunStateRequested,
+    UnqueueRequested,
     Wire,
     encode,
     new_id,
@@ -28,6 +32,7 @@ from engine.events import (
 from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.inputs import Input, InputResolver, nest_dotted
+from engine.states import State
 from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
@@ -252,6 +257,39 @@ class Intake:
                 flow_id=flow_id,
                 labels=dict(labels),
             )
+        )
+
+    async def change_status(
+        self, execution_id: str, namespace: str, flow_id: str, state: State
+    ) -> None:
+        await self._publish(
+            StatusChangeRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id, state=state
+            )
+        )
+
+    async def unqueue(
+        self, execution_id: str, namespace: str, flow_id: str, state: State = State.RUNNING
+    ) -> None:
+        await self._publish(
+            UnqueueRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id, state=state
+            )
+        )
+
+    async def set_task_run_state(
+        self, execution_id: str, namespace: str, flow_id: str, task_run_id: str, state: State
+    ) -> None:
+        await self._publish(
+            TaskRunStateRequested(
+                execution_id=execution_id, namespace=namespace, flow_id=flow_id,
+                task_run_id=task_run_id, state=state,
+            )
+        )  # fmt: skip
+
+    async def force_run(self, execution_id: str, namespace: str, flow_id: str) -> None:
+        await self._publish(
+            ForceRunRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
         )
 
     async def _publish(self, request: Wire) -> None:

@@ -14,6 +14,11 @@ Both keep Kestra's system labels: `system.restarted` on a restarted execution,
 - **replay** copies, into a new execution, the runs that ended well before the chosen
   task run (not the run itself, its ancestors or its descendants), under the new
   execution's deterministic ids; without a task run, nothing is copied.
+- **mark** a task run of an ended execution with another state (Kestra's "change task
+  run state", `markAs`): the run takes that state (through RESTARTED, the one way out of
+  a terminal state), its flowable ancestors run again like a restart's, the execution
+  is RESTARTED, and the walk goes on from there: marked SUCCESS, a failed task lets the
+  tasks after it run.
 - **retry** as a new execution (a flow `retry` with behavior CREATE_NEW_EXECUTION): the
   request of the next attempt, same inputs, after the policy's delay, within its
   maxAttempts and maxDuration (counted from the first attempt's creation).
@@ -34,8 +39,10 @@ from engine.walk import task_run_id
 
 __all__ = [
     "CORRELATION_ID",
+    "MARKABLE",
     "Rerun",
     "RerunRefused",
+    "plan_mark",
     "plan_replay",
     "plan_restart",
     "plan_retry",
@@ -46,6 +53,8 @@ CORRELATION_ID = "system.correlationId"
 
 RESTARTABLE = frozenset({State.FAILED, State.KILLED})
 KEPT_BY_REPLAY = frozenset({State.SUCCESS, State.WARNING, State.SKIPPED})
+# the states a task run can be marked with (Kestra's UI offers these)
+MARKABLE = (State.SUCCESS, State.WARNING, State.FAILED)
 
 
 class RerunRefused(Exception):
@@ -107,6 +116,63 @@ def plan_restart(header: ExecutionChanged, runs: Sequence[TaskRunChanged], now: 
     restarted_ids = {r.task_run_id for r in restarted}
     kept = [r for r in runs if r.task_run_id not in restarted_ids]
     return Rerun(new_header, (*restarted, *kept), seq)
+
+
+def plan_mark(
+    header: ExecutionChanged,
+    runs: Sequence[TaskRunChanged],
+    task_run_id: str,
+    state: State,
+    now: datetime,
+) -> tuple[Rerun, tuple[TaskRunChanged, ...]]:
+    """The rerun, and the task-run events to publish for it in order: the marked run
+    RESTARTED then in its new state, its ancestors RESTARTED."""
+    if not header.state.is_terminal:
+        raise RerunRefused(
+            f"execution {header.execution_id} is {header.state}: a task run's state is "
+            "changed once the execution has ended"
+        )
+    if state not in MARKABLE:
+        names = ", ".join(s.value for s in MARKABLE)
+        raise RerunRefused(f"a task run can be marked {names}, not {state.value}")
+    by_id = {r.task_run_id: r for r in runs}
+    target = by_id.get(task_run_id)
+    if target is None:
+        raise RerunRefused(f"no task run {task_run_id} in {header.execution_id}")
+    if target.state is state:
+        raise RerunRefused(f"task run {task_run_id} is {state.value} already")
+    seq = _last_seq(header, runs)
+    published: list[TaskRunChanged] = []
+    seq += 1
+    published.append(
+        target.model_copy(
+            update={"state": State.RESTARTED, "seq": seq, "at": now, "ended_at": None}
+        )
+    )
+    seq += 1
+    marked = target.model_copy(
+        update={"state": state, "seq": seq, "at": now, "ended_at": now,
+                "error": None if not state.is_failure else target.error}
+    )  # fmt: skip
+    published.append(marked)
+    changed = {marked.task_run_id: marked}
+    parent = target.parent_task_run_id
+    while parent is not None and parent in by_id and parent not in changed:
+        seq += 1
+        ancestor = by_id[parent].model_copy(
+            update={"state": State.RESTARTED, "attempt": by_id[parent].attempt + 1,
+                    "seq": seq, "at": now, "ended_at": None, "error": None, "outputs": {}}
+        )  # fmt: skip
+        published.append(ancestor)
+        changed[parent] = ancestor
+        parent = by_id[parent].parent_task_run_id
+    seq += 1
+    new_header = header.model_copy(
+        update={"state": State.RESTARTED, "seq": seq, "at": now, "ended_at": None,
+                "error": None, "outputs": {}}
+    )  # fmt: skip
+    recorded = tuple(changed.get(r.task_run_id, r) for r in runs)
+    return Rerun(new_header, recorded, seq), tuple(published)
 
 
 def plan_replay(

@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote
 
 from engine.errors import StorageError
 
-__all__ = ["LocalStorage", "ScopedStorage"]
+__all__ = ["LocalStorage", "ScopedStorage", "execution_folder"]
 
 SCHEME = "kestra://"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -105,6 +105,11 @@ class LocalStorage:
         return removed
 
 
+def execution_folder(namespace: str, flow_id: str, execution_id: str) -> str:
+    """Where an execution's files live, relative to the storage root."""
+    return f"{namespace.replace('.', '/')}/{flow_id}/executions/{execution_id}"
+
+
 class ScopedStorage:
     """What one task run sees: writes go under its execution's folder."""
 
@@ -112,9 +117,7 @@ class ScopedStorage:
         self, storage: LocalStorage, namespace: str, flow_id: str, execution_id: str, task_path: str
     ) -> None:
         self._storage = storage
-        self._execution_prefix = (
-            f"{namespace.replace('.', '/')}/{flow_id}/executions/{execution_id}"
-        )
+        self._execution_prefix = execution_folder(namespace, flow_id, execution_id)
         self._prefix = f"{self._execution_prefix}/tasks/{task_path}"
 
     def __repr__(self) -> str:

@@ -172,6 +172,7 @@ class ExecutionWalk:
         # Given up by this executor (shutdown, or its partition moved): stop without
         # recording anything, so the next owner resumes the execution where it stands.
         self.is_abandoned = False
+        self._start_forced: asyncio.Event | None = None  # set: stop waiting for not_before
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._log_buffer: list[LogLine] = []
@@ -386,13 +387,33 @@ class ExecutionWalk:
             for line in self._error_logs
         ]
 
+    def force_start(self) -> bool:
+        """Stop waiting for `not_before` (a force-run); False when the walk is not waiting."""
+        if self._start_forced is None or self._start_forced.is_set():
+            return False
+        self._start_forced.set()
+        return True
+
+    async def _wait_until(self, not_before: datetime) -> None:
+        self._start_forced = forced = asyncio.Event()
+        delay = (not_before - self.runtime.clock.now()).total_seconds()
+        try:
+            async with asyncio.TaskGroup() as group:
+                napping = group.create_task(self.runtime.clock.sleep(delay))
+                woken = group.create_task(forced.wait())
+                await asyncio.wait((napping, woken), return_when=asyncio.FIRST_COMPLETED)
+                napping.cancel()
+                woken.cancel()
+        finally:
+            forced.set()
+
     async def run(self) -> State:
         """Walk the execution to its end and return its final state."""
         flow = self.flow
         ERROR_LOGS.set(self.error_logs)  # this task's context: every task run inherits it
         not_before = self.header.not_before
         if not_before is not None and self.header.started_at is None:
-            await self.runtime.clock.sleep((not_before - self.runtime.clock.now()).total_seconds())
+            await self._wait_until(not_before)
         if self.header.state is not State.RUNNING:
             await self.set_state(State.RUNNING)
         try:

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, Self
 from engine.events import EventDocument, ExecutionChanged, LogLine, TaskRunChanged
 from engine.kv import KvRows
 from engine.states import State
+from engine.store.metrics import MetricRows
 from engine.store.nsfiles import NamespaceFileStore
 from engine.store.purge import PurgeReads
 
@@ -106,7 +107,10 @@ EXECUTION_SORTS = {
 class ExecutionQuery:
     """A search over executions. `namespace` matches the namespace and its children
     (`company` finds `company.team`), as in Kestra; `q` is a case-insensitive substring
-    of the id, namespace, flow id or labels; `start`/`end` bound the creation time."""
+    of the id, namespace, flow id or labels; `start`/`end` bound the creation time.
+    `trigger_execution_id` keeps the executions another one started (a subflow's, a flow
+    trigger's: their trigger's `variables.executionId`); `child_filter` CHILD keeps only
+    such executions, MAIN only the others (Kestra's childFilter)."""
 
     namespace: str | None = None
     flow_id: str | None = None
@@ -115,6 +119,8 @@ class ExecutionQuery:
     start: datetime | None = None
     end: datetime | None = None
     q: str | None = None
+    trigger_execution_id: str | None = None
+    child_filter: Literal["CHILD", "MAIN"] | None = None
     sort: str = "startDate"
     is_descending: bool = True
     limit: int = 25
@@ -218,7 +224,7 @@ def prefix_pattern(namespace: str) -> str:
     return like_pattern(namespace)[1:-1] + ".%"
 
 
-class Store(KvRows, NamespaceFileStore, PurgeReads, Protocol):
+class Store(KvRows, NamespaceFileStore, PurgeReads, MetricRows, Protocol):
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
 

@@ -31,6 +31,7 @@ from engine.store.base import (
     UnfinishedExecution,
 )
 from engine.store.postgres_kv import KV_MIGRATION, PostgresKv
+from engine.store.postgres_metrics import PostgresMetrics
 from engine.store.postgres_nsfiles import NSFILES_MIGRATION, PostgresNamespaceFiles
 from engine.store.postgres_projection import prepare_connection, write_events
 from engine.store.postgres_purge import CLEAR_STAGING, PostgresPurge, purge_rows
@@ -152,7 +153,9 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresReads, PostgresKv, PostgresNamespaceFiles, PostgresPurge):
+class PostgresStore(
+    PostgresReads, PostgresKv, PostgresNamespaceFiles, PostgresPurge, PostgresMetrics
+):
     def __init__(
         self, url: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 60.0
     ) -> None:

@@ -74,6 +74,9 @@ WITH executions_changed AS (
         data = excluded.data, labels = excluded.labels
     WHERE excluded.seq > e.seq AND (
         e.state NOT IN ({TERMINAL_SQL}) OR excluded.state IN ('RESTARTED', e.state)
+        -- change-status: the one event that says so (ExecutionChanged.status_changed_seq)
+        OR (convert_from(excluded.data, 'UTF8')::jsonb ->> 'status_changed_seq')::bigint
+           = excluded.seq
     )
     RETURNING 1
 ), task_runs_changed AS (
@@ -104,6 +107,20 @@ SELECT (SELECT count(*) FROM executions_changed) + (SELECT count(*) FROM task_ru
 """
 
 
+# An ExecutionDeleted: every row the projection keeps about the executions but their
+# epochs, which fence their later events (engine/fencing.py); logs ($2) and metrics ($3)
+# unless the deletion keeps them.
+_DELETE_EXECUTIONS = """
+WITH gone AS (DELETE FROM executions WHERE id = ANY($1::text[]) RETURNING 1),
+runs AS (DELETE FROM task_runs WHERE execution_id = ANY($1::text[]) RETURNING 1),
+history AS (DELETE FROM state_changes WHERE execution_id = ANY($1::text[])),
+lines AS (DELETE FROM logs WHERE execution_id = ANY($2::text[]) RETURNING 1),
+measures AS (DELETE FROM metrics WHERE execution_id = ANY($3::text[]) RETURNING 1)
+SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM runs)
+     + (SELECT count(*) FROM lines) + (SELECT count(*) FROM measures)
+"""
+
+
 async def prepare_connection(connection: asyncpg.Connection) -> None:
     """The pool's `init`: this connection's staging tables."""
     await connection.execute(_CREATE_STAGING)
@@ -116,7 +133,8 @@ def _time(text: str | None) -> datetime | None:
 class _Rows:
     """One batch of events as the staging tables' rows."""
 
-    __slots__ = ("changes", "executions", "logs", "metrics", "task_runs")
+    __slots__ = ("changes", "deleted", "executions", "logs", "metrics", "task_runs")
+    deleted: list[tuple[str, bool, bool]]  # execution id, its logs too, its metrics too
 
     def __init__(self, events: Sequence[EventDocument]) -> None:
         self.executions: dict[str, tuple[Any, ...]] = {}
@@ -124,10 +142,17 @@ class _Rows:
         self.logs: list[tuple[Any, ...]] = []
         self.metrics: list[tuple[Any, ...]] = []
         self.changes: dict[tuple[str, str, int], tuple[Any, ...]] = {}
+        self.deleted = []
         for event in events:
             doc = event.doc
             kind = doc["kind"]
-            if kind == "TaskRunChanged":
+            if kind == "ExecutionDeleted":
+                # the fence admits no later event of it: deleted after the batch's rows
+                self.deleted.append(
+                    (doc["execution_id"], doc.get("delete_logs", True),
+                     doc.get("delete_metrics", True))
+                )  # fmt: skip
+            elif kind == "TaskRunChanged":
                 self._task_run(doc, event.raw)
             elif kind == "ExecutionChanged":
                 self._execution(doc, event.raw)
@@ -195,10 +220,18 @@ class _Rows:
 
 async def write_events(db: asyncpg.Connection, events: Sequence[EventDocument]) -> int:
     """Write a batch inside the caller's transaction; returns how many rows it changed."""
-    staged = _Rows(events).staged()
-    if not staged:
-        return 0
+    batch = _Rows(events)
+    staged = batch.staged()
+    changed = 0
     for table, rows in staged:
         await db.copy_records_to_table(table, records=rows)
-    changed: int = await db.fetchval(_MOVE_STAGED)
+    if staged:
+        changed += await db.fetchval(_MOVE_STAGED)
+    if batch.deleted:
+        changed += await db.fetchval(
+            _DELETE_EXECUTIONS,
+            [d[0] for d in batch.deleted],
+            [d[0] for d in batch.deleted if d[1]],
+            [d[0] for d in batch.deleted if d[2]],
+        )
     return changed

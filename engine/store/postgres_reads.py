@@ -123,6 +123,15 @@ class PostgresReads:
             clauses.append(
                 f"(id ILIKE ${n} OR namespace ILIKE ${n} OR flow_id ILIKE ${n} OR labels::text ILIKE ${n})"
             )
+        trigger_execution = (
+            "(convert_from(data, 'UTF8')::jsonb #>> '{trigger,variables,executionId}')"
+        )
+        if query.trigger_execution_id is not None:
+            args.append(query.trigger_execution_id)
+            clauses.append(f"{trigger_execution} = ${len(args)}")
+        if query.child_filter is not None:
+            is_null = "IS NULL" if query.child_filter == "MAIN" else "IS NOT NULL"
+            clauses.append(f"{trigger_execution} {is_null}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         column = EXECUTION_SORTS[query.sort]
         direction = "DESC" if query.is_descending else "ASC"

@@ -37,6 +37,7 @@ from engine.store.base import (
 )
 from engine.store.purge import purge_segments
 from engine.store.sqlite_kv import KV_MIGRATION, SqliteKv
+from engine.store.sqlite_metrics import SqliteMetrics
 from engine.store.sqlite_nsfiles import NSFILES_MIGRATION, SqliteNamespaceFiles
 from engine.store.sqlite_purge import SqlitePurge
 from engine.store.sqlite_reads import SqliteReads, flow_record
@@ -132,6 +133,8 @@ ON CONFLICT (id) DO UPDATE SET
 WHERE excluded.seq > executions.seq AND (
     executions.state NOT IN ({TERMINAL_SQL})
     OR excluded.state IN ('RESTARTED', executions.state)  -- a restart; new labels
+    -- change-status: the one event that says so (events.ExecutionChanged.status_changed_seq)
+    OR json_extract(CAST(excluded.data AS TEXT), '$.status_changed_seq') = excluded.seq
 )
 """
 
@@ -160,6 +163,16 @@ INSERT OR IGNORE INTO metrics (event_id, execution_id, task_run_id, task_id, nam
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+# An ExecutionDeleted: every row the projection keeps about the execution but its epoch,
+# which fences its later events (engine/fencing.py).
+_DELETE_EXECUTION = (
+    "DELETE FROM executions WHERE id = ?",
+    "DELETE FROM task_runs WHERE execution_id = ?",
+    "DELETE FROM state_changes WHERE execution_id = ?",
+)
+_DELETE_LOGS = "DELETE FROM logs WHERE execution_id = ?"
+_DELETE_METRICS = "DELETE FROM metrics WHERE execution_id = ?"
+
 _RAISE_EPOCH = """
 INSERT INTO execution_epochs (execution_id, epoch) VALUES (?, ?)
 ON CONFLICT (execution_id) DO UPDATE SET epoch = max(epoch, excluded.epoch)
@@ -170,7 +183,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge):
+class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, SqliteMetrics):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podium-sqlite")
@@ -274,10 +287,21 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge):
 
     def _write(self, events: Sequence[EventDocument]) -> int:
         executions, task_runs, logs, metrics, changes = [], [], [], [], []
+        deleted: list[tuple[str]] = []
+        deleted_logs: list[tuple[str]] = []
+        deleted_metrics: list[tuple[str]] = []
         for event in events:
             doc = event.doc
             kind = doc["kind"]
-            if kind == "TaskRunChanged":
+            if kind == "ExecutionDeleted":
+                # the fence admits no event of it after this one: deleting once the rows
+                # of the batch are written leaves nothing of it
+                deleted.append((doc["execution_id"],))
+                if doc.get("delete_logs", True):
+                    deleted_logs.append((doc["execution_id"],))
+                if doc.get("delete_metrics", True):
+                    deleted_metrics.append((doc["execution_id"],))
+            elif kind == "TaskRunChanged":
                 task_runs.append(
                     (doc["task_run_id"], doc["execution_id"], doc["seq"], doc["state"], event.raw)
                 )
@@ -362,6 +386,13 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge):
         # histories are a by-product of the rows above: not counted as changes
         if changes:
             db.executemany(_INSERT_STATE_CHANGE, changes)
+        if deleted:
+            before = db.total_changes
+            for statement in _DELETE_EXECUTION:
+                db.executemany(statement, deleted)
+            db.executemany(_DELETE_LOGS, deleted_logs)
+            db.executemany(_DELETE_METRICS, deleted_metrics)
+            changed += db.total_changes - before
         return changed
 
     # -- flows ------------------------------------------------------------------

@@ -122,6 +122,13 @@ class SqliteReads:
                 "OR flow_id LIKE ? ESCAPE '\\' OR labels LIKE ? ESCAPE '\\')"
             )
             args += [like_pattern(query.q)] * 4
+        trigger_execution = "json_extract(CAST(data AS TEXT), '$.trigger.variables.executionId')"
+        if query.trigger_execution_id is not None:
+            clauses.append(f"{trigger_execution} = ?")
+            args.append(query.trigger_execution_id)
+        if query.child_filter is not None:
+            is_null = "IS NULL" if query.child_filter == "MAIN" else "IS NOT NULL"
+            clauses.append(f"{trigger_execution} {is_null}")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         column = EXECUTION_SORTS[query.sort]
         if column in ("created_at", "ended_at"):

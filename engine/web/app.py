@@ -28,12 +28,15 @@ from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.watcher import ExecutionWatcher
 from engine.web.api import Services
+from engine.web.api.bulk import bulk_routes
+from engine.web.api.execution_commands import execution_command_routes
 from engine.web.api.executions import execution_routes
 from engine.web.api.files import file_routes
 from engine.web.api.flow_transfer import flow_transfer_routes
 from engine.web.api.flows import flow_routes
 from engine.web.api.kv import KV_SERVICE, kv_routes
 from engine.web.api.logs import log_routes
+from engine.web.api.metrics import metric_routes
 from engine.web.api.namespace_files import NAMESPACE_FILES, namespace_file_routes
 from engine.web.api.stats import stats_routes
 from engine.web.api.triggers import trigger_routes
@@ -165,7 +168,10 @@ def create_app(
     api.get("/openapi.json", get_openapi)
     flow_transfer_routes(services, api)  # before flow_routes: literal paths first
     flow_routes(services, api)
+    bulk_routes(services, api)  # literal paths (/executions/kill/by-ids) first
+    execution_command_routes(services, api)
     execution_routes(services, api)
+    metric_routes(services, api)
     file_routes(services, api)
     log_routes(services, api)
     trigger_routes(services, api)

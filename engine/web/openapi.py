@@ -168,9 +168,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         },
         "/api/v1/executions/search": {
             "get": _op("Search executions", "Executions", {"200": _json(_ref("ExecutionPage"))},
-                       params=(_param("namespace"), _param("flowId"), _param("state", many=True),
-                               _param("labels", many=True), _param("startDate"), _param("endDate"),
-                               _param("q"), _param("sort"), *_PAGE))
+                       params=(*_FILTERS, _param("sort"), *_PAGE))
         },
         "/api/v1/executions/{namespace}/{flowId}": {
             "post": _op("Execute a flow (inputs as form fields, files as parts, or a JSON object)",
@@ -186,7 +184,8 @@ def _paths() -> dict[str, dict[str, Any]]:
                         body={"multipart/form-data": {"schema": _OBJECT}, "application/json": {"schema": _OBJECT}},
                         extra={"413": _ERROR, "415": _ERROR, "422": _ERROR})
         },
-        "/api/v1/executions/{executionId}": {"get": _op("An execution with its task runs", "Executions", execution, params=_EXECUTION)},
+        "/api/v1/executions/{executionId}": {"get": _op("An execution with its task runs", "Executions", execution, params=_EXECUTION),
+                                              "delete": _DELETE_EXECUTION},
         "/api/v1/executions/{executionId}/kill": {
             "delete": _op("Kill a running execution", "Executions", {"202": {"description": "accepted"}},
                           params=_EXECUTION, extra={"409": _ERROR})
@@ -256,7 +255,232 @@ def _paths() -> dict[str, dict[str, Any]]:
                        params=(_param("startDate"), _param("endDate"), _param("interval")))
         },
         **_kv_paths(),
+        **_execution_admin_paths(),
     }  # fmt: skip
+
+
+_FILTERS = (
+    _param("q"), _param("namespace"), _param("flowId"), _param("state", many=True),
+    _param("labels", many=True), _param("startDate"), _param("endDate"), _param("timeRange"),
+    _param("triggerExecutionId"), _param("childFilter"), _param("scope", many=True),
+    {"name": "filters", "in": "query", "required": False, "style": "deepObject", "explode": True,
+     "schema": _OBJECT, "description": "Kestra 1.x: filters[FIELD][OPERATION]=value"},
+)  # fmt: skip
+
+
+def _execution_admin_paths() -> dict[str, dict[str, Any]]:
+    """Bulk actions (engine/web/api/bulk.py), one-execution commands (execution_commands.py),
+    file metas and task-run metrics (metrics.py)."""
+    execution = {"200": _json(_ref("Execution"))}
+    bulk = {"200": _json(_ref("BulkResponse"))}
+    bulk_error = {"400": _json(_ref("BulkError"), "some executions cannot be acted on: none was")}
+    ids = {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}}
+    labels = {"application/json": {"schema": {"type": "array", "items": _ref("Label")}}}
+    deletion = (
+        _param("deleteLogs", kind="boolean"),
+        _param("deleteMetrics", kind="boolean"),
+        _param("deleteStorage", kind="boolean"),
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for method, name, what, extra in (
+        ("delete", "kill", "Kill executions", ()),
+        ("post", "restart", "Restart failed or killed executions", ()),
+        ("post", "replay", "Replay ended executions (new executions)", ()),
+        ("post", "unqueue", "Take queued executions out of their queue", (_param("state"),)),
+        ("post", "force-run", "Start queued or waiting executions now", ()),
+        ("post", "change-status", "Change ended executions' state", (_param("newStatus"),)),
+    ):
+        paths[f"/api/v1/executions/{name}/by-ids"] = {
+            method: _op(
+                f"{what}, by ids (all or nothing)",
+                "Executions",
+                bulk,
+                params=extra,
+                body=ids,
+                extra=bulk_error,
+            )
+        }
+        paths[f"/api/v1/executions/{name}/by-query"] = {
+            method: _op(
+                f"{what} that a search matches (all or nothing)",
+                "Executions",
+                bulk,
+                params=(*_FILTERS, *extra),
+                extra=bulk_error,
+            )
+        }
+    paths["/api/v1/executions/labels/by-ids"] = {
+        "post": _op(
+            "Set labels on executions, by ids",
+            "Executions",
+            bulk,
+            extra=bulk_error,
+            body={
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "executionsId": {"type": "array", "items": {"type": "string"}},
+                            "executionLabels": {"type": "array", "items": _ref("Label")},
+                        },
+                    }
+                }
+            },
+        )
+    }
+    paths["/api/v1/executions/labels/by-query"] = {
+        "post": _op(
+            "Set labels on the executions a search matches",
+            "Executions",
+            bulk,
+            params=_FILTERS,
+            body=labels,
+            extra=bulk_error,
+        )
+    }
+    paths["/api/v1/executions/by-ids"] = {
+        "delete": _op(
+            "Delete executions with their logs, metrics and files, by ids",
+            "Executions",
+            bulk,
+            params=(_param("includeNonTerminated", kind="boolean"), *deletion),
+            body=ids,
+            extra=bulk_error,
+        )
+    }
+    paths["/api/v1/executions/by-query"] = {
+        "delete": _op(
+            "Delete the executions a search matches",
+            "Executions",
+            bulk,
+            params=(*_FILTERS, _param("includeNonTerminated", kind="boolean"), *deletion),
+            extra=bulk_error,
+        )
+    }
+    paths["/api/v1/executions/{executionId}/change-status"] = {
+        "post": _op(
+            "Change an ended execution's state to another terminal state",
+            "Executions",
+            execution,
+            params=(*_EXECUTION, _param("status")),
+            extra={"409": _ERROR},
+        )
+    }
+    paths["/api/v1/executions/{executionId}/unqueue"] = {
+        "post": _op(
+            "Take a queued execution out of its queue: RUNNING, CANCELLED or FAILED",
+            "Executions",
+            execution,
+            params=(*_EXECUTION, _param("state")),
+            extra={"409": _ERROR},
+        )
+    }
+    paths["/api/v1/executions/{executionId}/force-run"] = {
+        "post": _op(
+            "Start a queued or waiting execution now",
+            "Executions",
+            execution,
+            params=_EXECUTION,
+            extra={"409": _ERROR},
+        )
+    }
+    paths["/api/v1/executions/{executionId}/state"] = {
+        "post": _op(
+            "Give a task run of an ended execution another state (SUCCESS, WARNING, "
+            "FAILED) and go on from there",
+            "Executions",
+            execution,
+            params=_EXECUTION,
+            body={
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "taskRunId": {"type": "string"},
+                            "state": {"type": "string"},
+                        },
+                    }
+                }
+            },
+            extra={"409": _ERROR},
+        )
+    }
+    paths["/api/v1/executions/{executionId}/eval/{taskRunId}"] = {
+        "post": _op(
+            "Evaluate an expression in an ended task run's context (no secrets)",
+            "Executions",
+            {"200": _json(_ref("EvalResult"))},
+            params=_path("executionId", "taskRunId"),
+            body={"text/plain": {"schema": {"type": "string"}}},
+            extra={"413": _ERROR},
+        )
+    }
+    paths["/api/v1/executions/{executionId}/file/metas"] = {
+        "get": _op(
+            "The size of a file of the execution",
+            "Executions",
+            {"200": _json(_ref("FileMetas"))},
+            params=(*_EXECUTION, _param("path")),
+        )
+    }
+    metric_names = {"200": _json({"type": "array", "items": {"type": "string"}})}
+    aggregate = (_param("startDate"), _param("endDate"), _param("aggregation"))
+    paths["/api/v1/metrics/{executionId}"] = {
+        "get": _op(
+            "An execution's task-run metrics",
+            "Metrics",
+            {"200": _json(_ref("MetricPage"))},
+            params=(*_EXECUTION, _param("taskRunId"), _param("taskId"), *_PAGE),
+        )
+    }
+    paths["/api/v1/metrics/names/{namespace}/{flowId}"] = {
+        "get": _op(
+            "The metric names of a flow",
+            "Metrics",
+            metric_names,
+            params=_path("namespace", "flowId"),
+        )
+    }
+    paths["/api/v1/metrics/names/{namespace}/{flowId}/{taskId}"] = {
+        "get": _op(
+            "The metric names of a task",
+            "Metrics",
+            metric_names,
+            params=_path("namespace", "flowId", "taskId"),
+        )
+    }
+    paths["/api/v1/metrics/tasks/{namespace}/{flowId}"] = {
+        "get": _op(
+            "The tasks of a flow that emitted metrics",
+            "Metrics",
+            metric_names,
+            params=_path("namespace", "flowId"),
+        )
+    }
+    paths["/api/v1/metrics/aggregates/{namespace}/{flowId}/{metric}"] = {
+        "get": _op(
+            "One metric of a flow over time",
+            "Metrics",
+            {"200": _json(_ref("MetricAggregations"))},
+            params=(*_path("namespace", "flowId", "metric"), *aggregate),
+        )
+    }
+    paths["/api/v1/metrics/aggregates/{namespace}/{flowId}/{taskId}/{metric}"] = {
+        "get": _op(
+            "One metric of a task over time",
+            "Metrics",
+            {"200": _json(_ref("MetricAggregations"))},
+            params=(*_path("namespace", "flowId", "taskId", "metric"), *aggregate),
+        )
+    }
+    return paths
+
+
+_DELETE_EXECUTION = _op(
+    "Delete an execution with its logs, metrics and files", "Executions", _NO_CONTENT,
+    params=(*_EXECUTION, _param("deleteLogs", kind="boolean"),
+            _param("deleteMetrics", kind="boolean"), _param("deleteStorage", kind="boolean")),
+)  # fmt: skip
 
 
 def _kv_paths() -> dict[str, dict[str, Any]]:
@@ -418,6 +642,22 @@ def _schemas() -> dict[str, Any]:
             "namespace": string, "key": string, "type": string, "revision": {"type": "integer"},
             "description": nullable, "creationDate": string, "updateDate": string,
             "expirationDate": nullable}},
+        "BulkResponse": {"type": "object", "properties": {"count": {"type": "integer"}}},
+        "BulkError": {"type": "object", "properties": {"message": string, "invalids": {
+            "type": "array", "items": {"type": "object", "properties": {
+                "message": string, "invalidValue": string}}}}},
+        "EvalResult": {"type": "object", "properties": {
+            "result": nullable, "error": nullable, "stackTrace": nullable}},
+        "FileMetas": {"type": "object", "properties": {"size": {"type": "integer"}}},
+        "MetricEntry": {"type": "object", "properties": {
+            "namespace": string, "flowId": string, "executionId": string, "taskId": nullable,
+            "taskRunId": nullable, "type": string, "name": string, "value": {"type": "number"},
+            "timestamp": string, "tags": _OBJECT}},
+        "MetricPage": page("MetricEntry"),
+        "MetricAggregations": {"type": "object", "properties": {
+            "groupBy": {"enum": ["minute", "hour", "day", "week", "month"]},
+            "aggregations": {"type": "array", "items": {"type": "object", "properties": {
+                "name": string, "value": {"type": ["number", "null"]}, "date": string}}}}},
         "Preview": {"type": "object", "properties": {
             "type": {"enum": ["csv", "json", "text"]}, "rows": {"type": "array"}, "content": {},
             "truncated": {"type": "boolean"}}},

@@ -6,6 +6,10 @@ so a traceback names it; `Services.bind` gives aiohttp the one-argument form.
 flows       flows: CRUD from YAML, search, validate, revisions, graph
 flow_transfer  flows: import (YAML, multi-document, zip; all or nothing) and export as zip
 executions  executions: create (multipart, wait), read, search, kill/resume/restart/…
+execution_filters  what a search (or a bulk action by query) matches: 0.x and 1.x filters
+execution_commands  delete, change-status, unqueue, force-run, eval (debug expression)
+bulk        executions by ids or by query: kill, restart, replay, labels, delete, …
+metrics     task-run metrics: by execution, names, tasks, aggregates
 files       an execution's files: download and preview, confined to its folder
 logs        logs: query, download, follow
 triggers    triggers: list, enable/disable, backfill with progress

@@ -18,15 +18,15 @@ from engine.events import ExecutionChanged
 from engine.intake import FlowNotFound
 from engine.reruns import RerunRefused, plan_replay
 from engine.states import State
-from engine.store.base import EXECUTION_SORTS, ExecutionQuery
 from engine.web.api import Services
+from engine.web.api.bulk import check_labels, refuse_other_revision
+from engine.web.api.execution_filters import execution_query
 from engine.web.http import (
     ApiError,
     ApiRoutes,
     json_response,
     page_args,
     query_bool,
-    query_date,
     query_int,
     read_form,
     read_json,
@@ -57,30 +57,6 @@ def parse_labels(values: list[str]) -> dict[str, str]:
     if len(labels) > MAX_LABELS:
         raise ApiError(400, f"at most {MAX_LABELS} labels")
     return labels
-
-
-def _states(request: web.Request) -> tuple[State, ...]:
-    found = []
-    for raw in request.query.getall("state", []):
-        for name in raw.split(","):
-            if not name.strip():
-                continue
-            try:
-                found.append(State(name.strip().upper()))
-            except ValueError:
-                known = ", ".join(s.value for s in State)
-                raise ApiError(400, f"unknown state {name!r}; one of {known}") from None
-    return tuple(found)
-
-
-def _sort(request: web.Request) -> tuple[str, bool]:
-    raw = request.query.get("sort") or "startDate:desc"
-    field, _, direction = raw.partition(":")
-    direction = direction.lower() or "asc"
-    if field not in EXECUTION_SORTS or direction not in ("asc", "desc"):
-        fields = ", ".join(EXECUTION_SORTS)
-        raise ApiError(400, f"sort is FIELD:asc or FIELD:desc with FIELD one of {fields}")
-    return field, direction == "desc"
 
 
 async def load_execution(services: Services, execution_id: str) -> dict[str, Any] | None:
@@ -183,29 +159,18 @@ async def get_execution(services: Services, request: web.Request) -> web.StreamR
         accepted = services.intake.accepted(request.match_info["execution_id"])
         if accepted is None:
             raise ApiError(404, f"execution {request.match_info['execution_id']} not found")
-        found = requested_json(accepted)
+        # SECRET inputs masked here too (`_shown` reads the flow revision it names)
+        found = await _shown(services, accepted, requested_json(accepted))
     return json_response(found)
 
 
 async def search_executions(services: Services, request: web.Request) -> web.StreamResponse:
     limit, offset = page_args(request)
-    sort, is_descending = _sort(request)
-    start, end = query_date(request, "startDate"), query_date(request, "endDate")
-    if start is not None and end is not None and start > end:
-        raise ApiError(400, "startDate is after endDate")
-    query = ExecutionQuery(
-        namespace=request.query.get("namespace") or None,
-        flow_id=request.query.get("flowId") or None,
-        states=_states(request),
-        labels=parse_labels(request.query.getall("labels", [])),
-        start=start,
-        end=end,
-        q=request.query.get("q") or None,
-        sort=sort,
-        is_descending=is_descending,
-        limit=limit,
-        offset=offset,
+    query, can_match = execution_query(
+        request, services.intake.clock.now(), limit=limit, offset=offset
     )
+    if not can_match:
+        return json_response({"results": [], "total": 0})
     found, total = await services.store.search_executions(query)
     results = [await _shown(services, e, execution_json(e)) for e in found]
     return json_response({"results": results, "total": total})
@@ -245,6 +210,7 @@ async def resume_execution(services: Services, request: web.Request) -> web.Stre
 
 
 async def restart_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    refuse_other_revision(request)
     execution = await _header_or_404(services, request)
     if execution.state not in _RESTARTABLE:
         raise ApiError(
@@ -261,6 +227,7 @@ async def restart_execution(services: Services, request: web.Request) -> web.Str
 
 
 async def replay_execution(services: Services, request: web.Request) -> web.StreamResponse:
+    refuse_other_revision(request)
     execution = await _header_or_404(services, request)
     if not execution.state.is_terminal:
         raise ApiError(409, f"execution {execution.execution_id} is {execution.state}: "
@@ -284,23 +251,15 @@ async def replay_execution(services: Services, request: web.Request) -> web.Stre
         )
     except (PodiumError, RerunRefused) as exc:
         raise ApiError(409, str(exc)) from None
-    return json_response(execution_json(plan.header, plan.task_runs))
+    # SECRET inputs masked, as on every read
+    return json_response(
+        await _shown(services, plan.header, execution_json(plan.header, plan.task_runs))
+    )
 
 
 async def set_execution_labels(services: Services, request: web.Request) -> web.StreamResponse:
     execution = await _header_or_404(services, request)
-    body = await read_json(request)
-    if not isinstance(body, list) or not all(
-        isinstance(i, dict)
-        and isinstance(i.get("key"), str)
-        and i["key"].strip()
-        and isinstance(i.get("value"), str)
-        for i in body
-    ):
-        raise ApiError(400, 'labels are a list of {"key": "…", "value": "…"} (strings)')
-    if len(body) > MAX_LABELS:
-        raise ApiError(400, f"at most {MAX_LABELS} labels")
-    labels = {i["key"].strip(): i["value"] for i in body}
+    labels = check_labels(await read_json(request))
     await services.intake.set_labels(
         execution.execution_id, execution.namespace, execution.flow_id, labels
     )

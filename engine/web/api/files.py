@@ -1,4 +1,5 @@
-"""An execution's files (`kestra:///…` URIs in its inputs and outputs): download, preview.
+"""An execution's files (`kestra:///…` URIs in its inputs and outputs): download, preview,
+size (`file/metas`).
 
 A URI reaches a file only when it is a clean path (LocalStorage refuses `..`, absolute
 parts, backslashes, NUL and percent-encoded separators) AND lies in that execution's own
@@ -120,6 +121,14 @@ async def preview_file(services: Services, request: web.Request) -> web.StreamRe
     return json_response(await asyncio.to_thread(preview_of, path))
 
 
+async def file_metas(services: Services, request: web.Request) -> web.StreamResponse:
+    """Kestra's FileMetas: the file's size in bytes."""
+    path = await _locate(services, request)
+    size = (await asyncio.to_thread(path.stat)).st_size
+    return json_response({"size": size})
+
+
 def file_routes(services: Services, api: ApiRoutes) -> None:
     api.get("/executions/{execution_id}/file", services.bind(download_file))
+    api.get("/executions/{execution_id}/file/metas", services.bind(file_metas))
     api.get("/executions/{execution_id}/file/preview", services.bind(preview_file))

@@ -1,5 +1,5 @@
-// One execution: header with live state and actions, then Gantt, Logs, Outputs, Topology
-// and Overview. GET /executions/{id}/follow keeps it live (polling if the stream is not
+// One execution: header with live state and actions, then Gantt, Logs, Outputs (with the
+// debug expression box), Metrics, Topology and Overview. GET /executions/{id}/follow keeps it live (polling if the stream is not
 // served); the stream is closed once the execution is terminal.
 import { api, follow, flowPath, isTerminal, stateOf } from "../api.js";
 import { h, clear, toast } from "../dom.js";
@@ -9,8 +9,9 @@ import { LogViewer } from "../logs.js";
 import { renderOutputs } from "../outputs.js";
 import { renderGraph, graphBox } from "../graph.js";
 import { tabs, loading, confirmDialog } from "./common.js";
+import { metricsView, debugExpressionBox } from "../execution_tabs.js";
 
-const TABS = [["gantt", "Gantt"], ["logs", "Logs"], ["outputs", "Outputs"], ["topology", "Topology"], ["overview", "Overview"]];
+const TABS = [["gantt", "Gantt"], ["logs", "Logs"], ["outputs", "Outputs"], ["metrics", "Metrics"], ["topology", "Topology"], ["overview", "Overview"]];
 const SEVERITY = { SKIPPED: 0, SUCCESS: 1, CREATED: 2, QUEUED: 2, WARNING: 3, PAUSED: 4, CANCELLED: 5, RETRYING: 6, RUNNING: 7, KILLING: 7, FAILED: 8, RETRIED: 8, KILLED: 9 };
 
 // task id -> the state to paint on its node: the most telling of its runs.
@@ -167,7 +168,7 @@ export async function executionPage(ctx) {
     }, 1000);
   }
 
-  const views = { gantt: ganttView, logs: logsView, outputs: outputsView, topology: topologyView, overview: overviewView };
+  const views = { gantt: ganttView, logs: logsView, outputs: outputsView, metrics: metricsView, topology: topologyView, overview: overviewView };
   Object.assign(view, await views[tab](ctx, body, execution, { base }));
   renderHead();
   startLive();
@@ -207,12 +208,16 @@ function logsView(ctx, body, execution) {
 
 function outputsView(ctx, body, execution) {
   let shown = null;
+  const outputs = h("div", {});
+  const debug = debugExpressionBox(execution);
+  clear(body, h("div", { class: "stack" }, outputs, debug.el));
   const draw = (ex) => {
+    debug.update(ex);
     // keep open previews: redraw only when outputs changed
     const key = JSON.stringify([ex.outputs, (ex.taskRunList || []).map((r) => r.outputs)]);
     if (key === shown) return;
     shown = key;
-    clear(body, renderOutputs(ex));
+    clear(outputs, renderOutputs(ex));
   };
   draw(execution);
   return { update: draw, destroy: () => {} };

@@ -1,9 +1,11 @@
 // Executions: server-paged search with filters in the URL, refreshed every few seconds so
-// states stay live without loading more than one page.
+// states stay live without loading more than one page. Rows can be selected for bulk
+// actions (kill, restart, replay, label, delete: ../bulk.js).
 import { api, flowPath, stateOf } from "../api.js";
 import { h, clear, debounce } from "../dom.js";
 import { stateBadge, formatDate, formatDuration, elapsed, labelTags, shortId } from "../format.js";
 import { pageHead, pager, emptyRow, setQuery, every, liveRender } from "./common.js";
+import { BulkSelection } from "../bulk.js";
 
 const RANGES = [["", "Any time"], ["1h", "Last hour"], ["24h", "Last 24 hours"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]];
 const RANGE_MS = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
@@ -52,13 +54,15 @@ export function executionsTable(ctx, container, { fixed }) {
     tools.push(h("div", { class: "field" }, h("label", { for: "ex-ns" }, "Namespace"), nsInput, list), h("div", { class: "field" }, h("label", { for: "ex-flow" }, "Flow"), flowInput));
   }
   tools.push(h("div", { class: "field" }, h("label", { for: "ex-range" }, "Started"), range));
-  const cols = fixed ? 5 : 6;
+  const cols = fixed ? 6 : 7;
+  const selection = new BulkSelection({ onDone: () => load(true) });
   clear(container,
     h("div", { class: "toolbar" }, tools),
     h("div", { class: "toolbar" }, h("span", { class: "small muted" }, "State"), chips),
+    selection.bar,
     h("div", { class: "card" },
       h("table", { class: "table", "data-testid": "executions-table" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Execution"), fixed ? null : h("th", {}, "Flow"), h("th", {}, "State"), h("th", {}, "Started"), h("th", { class: "num" }, "Duration"), h("th", {}, "Labels"))),
+        h("thead", {}, h("tr", {}, h("th", { class: "select" }, selection.all), h("th", {}, "Execution"), fixed ? null : h("th", {}, "Flow"), h("th", {}, "State"), h("th", {}, "Started"), h("th", { class: "num" }, "Duration"), h("th", {}, "Labels"))),
         tbody),
       foot));
 
@@ -79,12 +83,14 @@ export function executionsTable(ctx, container, { fixed }) {
     }
     const rows = data.results || [];
     liveRender(tbody, [f, data], () => clear(tbody, rows.length ? rows.map(row) : emptyRow(cols, "No executions match these filters.")));
+    selection.show(rows.map((e) => e.id));
     liveRender(foot, [f, data.total, rows.length], () => clear(foot, pager({ page: f.page, size: SIZE, total: data.total, count: rows.length, onPage: (p) => { f.page = p; load(); } })));
   }
 
   function row(e) {
     const st = stateOf(e);
     return h("tr", { "data-execution": e.id, "data-key": e.id, "data-state": st },
+      h("td", { class: "select" }, selection.box(e.id)),
       h("td", {}, h("a", { class: "mono", href: `/ui/executions/${encodeURIComponent(e.id)}`, title: e.id }, shortId(e.id))),
       fixed ? null : h("td", {}, h("a", { href: `/ui${flowPath(e.namespace, e.flowId)}` }, e.flowId), h("div", { class: "small muted" }, e.namespace)),
       h("td", {}, stateBadge(st)),
