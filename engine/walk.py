@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from engine import sla
 from engine.clock import Clock
 from engine.context import TaskRunContext
 from engine.durations import parse_duration
@@ -150,6 +151,8 @@ class ExecutionWalk:
         self.labels: dict[str, str] = dict(header.labels)
         self.outputs: dict[str, Any] = {}
         self.is_killing = False
+        # Why the walk is stopped when not by a kill: (state, error), an SLA's (engine/sla.py)
+        self.ended_by: tuple[State, str] | None = None
         # Given up by this executor (shutdown, or its partition moved): stop without
         # recording anything, so the next owner resumes the execution where it stands.
         self.is_abandoned = False
@@ -376,6 +379,10 @@ class ExecutionWalk:
             await self.runtime.clock.sleep((not_before - self.runtime.clock.now()).total_seconds())
         if self.header.state is not State.RUNNING:
             await self.set_state(State.RUNNING)
+        ending = await self._check_sla()
+        if ending is not None:
+            await self.set_state(ending[0], error=ending[1])
+            return ending[0]
         try:
             async with asyncio.TaskGroup() as group:
                 flusher = group.create_task(self._flush_periodically())
@@ -392,6 +399,9 @@ class ExecutionWalk:
                         await self.run_list(flow.afterExecution, parent=None)
                 finally:
                     flusher.cancel()
+            ending = await self._check_sla()
+            if ending is not None:
+                state, error = ending
             await self.flush_logs()
             if state is State.FAILED:
                 state = await self._retry_as_new_execution(state)
@@ -402,8 +412,21 @@ class ExecutionWalk:
                 raise  # left RUNNING on purpose: the next owner resumes it
             self.is_killing = True
             await self.flush_logs()
-            await self.set_state(State.KILLED)
+            state, error = self.ended_by or (State.KILLED, None)
+            await self.set_state(state, error=error)
             raise
+
+    async def _check_sla(self) -> tuple[State, str] | None:
+        """The flow's EXECUTION_ASSERTION SLAs, checked now: the state to end in, if one
+        that fails or cancels is violated (engine/sla.py)."""
+        if not self.flow.sla:
+            return None
+        violations = sla.assertion_violations(
+            self.flow.sla, self.context_for(None), self.runtime.renderer
+        )
+        state = sla.apply(self, violations) if violations else None
+        await self.flush_logs()
+        return (state, sla.ending_reason(violations)) if state is not None else None
 
     async def _retry_as_new_execution(self, state: State) -> State:
         """FAILED, or RETRIED once the next attempt is requested as a new execution."""
