@@ -61,8 +61,10 @@ class ClockedApi(Api):
 
 @contextlib.asynccontextmanager
 async def clocked_api(data: Path, clock: FakeClock) -> AsyncIterator[ClockedApi]:
+    # a stop leaves running executions to the next start at once (restart tests)
+    drain = {"drain_seconds": 0}
     async with (
-        running_podium(data, clock=clock, serve_http=True) as podium,
+        running_podium(data, clock=clock, serve_http=True, executor=drain) as podium,
         aiohttp.ClientSession(headers=basic(ADMIN_USER, ADMIN_PASSWORD)) as http,
     ):
         api = ClockedApi(podium, f"http://127.0.0.1:{podium.port}", http)
