@@ -38,9 +38,7 @@ class ClockedApi(Api):
         )
         return found["results"]  # type: ignore[no-any-return]
 
-    async def until(
-        self, execution_id: str, *states: str, timeout: float = 20.0
-    ) -> dict[str, Any]:
+    async def until(self, execution_id: str, *states: str, timeout: float = 20.0) -> dict[str, Any]:
         """The execution once it is in one of `states` (any terminal one by default)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
