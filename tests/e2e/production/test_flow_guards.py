@@ -102,7 +102,10 @@ async def test_checks_sla_and_preconditions_on_kafka_and_postgres(
     _, store = observer
     flows = {"a": upstream("flow-a"), "b": upstream("flow-b"), "listener": LISTENER}
     deploy(cluster, tmp_path, {**flows, "checked": CHECKED, "slow": SLOW})
-    start_roles(cluster, "projector", "executor-0", "executor-1", "scheduler", "webserver")
+    # in waves: each role must answer within the cluster's start timeout on a busy machine
+    start_roles(cluster, "projector", "webserver")
+    start_roles(cluster, "executor-0", "executor-1")
+    start_roles(cluster, "scheduler")
 
     # checks: BLOCK_EXECUTION answers 422 and creates nothing, FAIL_EXECUTION a FAILED one
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -110,7 +113,10 @@ async def test_checks_sla_and_preconditions_on_kafka_and_postgres(
     assert refused.value.code == 422
     assert json.loads(refused.value.read())["message"].endswith("Failed checks: blocked here")
     [failed, passed] = cluster.wait_all(
-        [cluster.execute(NS, "checked", {"mode": "fail"}), cluster.execute(NS, "checked", {"mode": "x"})]
+        [
+            cluster.execute(NS, "checked", {"mode": "fail"}),
+            cluster.execute(NS, "checked", {"mode": "x"}),
+        ]
     )
     assert state_of(failed) == "FAILED" and failed["taskRunList"] == []
     assert state_of(passed) == "SUCCESS"
@@ -122,14 +128,15 @@ async def test_checks_sla_and_preconditions_on_kafka_and_postgres(
     assert executions(cluster, "listener") == []
     for name in ("executor-0", "executor-1", "scheduler"):
         cluster.kill(name, 15)
-    start_roles(cluster, "executor-2", "executor-3", "scheduler-2")
+    start_roles(cluster, "executor-2", "executor-3")
+    start_roles(cluster, "scheduler-2")
     # ... and flow-b, on whichever executor, completes the window: one firing
     [b] = cluster.wait_all([cluster.execute(NS, "flow-b")])
     await counted(store, b["id"])
     deadline = time.monotonic() + 60
     while not (fired := executions(cluster, "listener")):
         assert time.monotonic() < deadline, "the listener never fired"
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
     [listener] = cluster.wait_all([fired[0]["id"]])
     assert state_of(listener) == "SUCCESS"
     assert listener["trigger"]["variables"]["executionId"] == b["id"]
@@ -143,10 +150,10 @@ async def test_checks_sla_and_preconditions_on_kafka_and_postgres(
     deadline = time.monotonic() + 30
     while state_of(cluster.execution(slow)) != "RUNNING":
         assert time.monotonic() < deadline, "slow never ran"
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     for name in ("executor-2", "executor-3"):
         cluster.kill(name)
-    time.sleep(3.5)  # the deadline passes while no executor runs
+    await asyncio.sleep(3.5)  # the deadline passes while no executor runs
     start_roles(cluster, "executor-4")
     [ended] = cluster.wait_all([slow])
     assert state_of(ended) == "FAILED" and labels_of(ended)["sla"] == "miss"
