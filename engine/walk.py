@@ -379,7 +379,7 @@ class ExecutionWalk:
             await self.runtime.clock.sleep((not_before - self.runtime.clock.now()).total_seconds())
         if self.header.state is not State.RUNNING:
             await self.set_state(State.RUNNING)
-        ending = await self._check_sla()
+        ending = await self._check_sla(is_start=True)
         if ending is not None:
             await self.set_state(ending[0], error=ending[1])
             return ending[0]
@@ -416,17 +416,25 @@ class ExecutionWalk:
             await self.set_state(state, error=error)
             raise
 
-    async def _check_sla(self) -> tuple[State, str] | None:
+    async def _check_sla(self, *, is_start: bool = False) -> tuple[State, str] | None:
         """The flow's EXECUTION_ASSERTION SLAs, checked now: the state to end in, if one
-        that fails or cancels is violated (engine/sla.py)."""
+        that fails or cancels is violated (engine/sla.py). At the start, an assertion
+        that cannot be rendered yet (it reads outputs) is left for the end."""
         if not self.flow.sla:
             return None
         violations = sla.assertion_violations(
             self.flow.sla, self.context_for(None), self.runtime.renderer
         )
+        if is_start:
+            violations = [v for v in violations if not v.is_error]
         state = sla.apply(self, violations) if violations else None
         await self.flush_logs()
-        return (state, sla.ending_reason(violations)) if state is not None else None
+        if state is None:
+            if is_start and self.labels_changed:  # a NONE violation's labels, shown now
+                self.labels_changed = False
+                await self.set_state(self.header.state)
+            return None
+        return state, sla.ending_reason(violations)
 
     async def _retry_as_new_execution(self, state: State) -> State:
         """FAILED, or RETRIED once the next attempt is requested as a new execution."""

@@ -166,6 +166,8 @@ async def test_execution_assertion_as_kestra_sla_execution_condition(tmp_path: P
         # checked once the tasks are done: their outputs decide
         good = await api.run("conformance", "sla-output")
         assert good["state"]["current"] == "SUCCESS" and "sla" not in labels_of(good)
+        # at the start `outputs.mytask` does not exist yet: no error about it
+        assert [m for level, m in await api.logs(good["id"]) if level == "ERROR"] == []
         bad = await api.run("conformance", "sla-output", say="something else")
         assert bad["state"]["current"] == "FAILED"
         assert labels_of(bad)["reason"] == "outputMismatch"
