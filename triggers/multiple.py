@@ -19,11 +19,11 @@ An execution ending outside a daily window counts for nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
+import regex
 from pydantic import Field, model_validator
 
 from engine.durations import parse_duration
@@ -34,6 +34,7 @@ from engine.states import State
 __all__ = ["CONDITIONS", "MultipleCondition", "Preconditions", "TimeWindow", "Waiting"]
 
 _CONDITION_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+REGEX_SECONDS = 0.05  # a `where` REGEX filter's time per execution tested
 # A sub-condition: does the ending execution (its facts) meet it?
 Test = Callable[[Mapping[str, Any], Any], bool]
 
@@ -196,8 +197,8 @@ class Filter(Model):
             raise ValueError(f"a {self.type} filter on {self.field} needs `value`")
         if self.type == "REGEX" and self.value is not None:
             try:
-                re.compile(self.value)
-            except re.error as exc:
+                regex.compile(self.value)
+            except regex.error as exc:
                 raise ValueError(f"invalid REGEX {self.value!r}: {exc}") from None
         return self
 
@@ -226,8 +227,11 @@ class Filter(Model):
             return found.startswith(value)
         if self.type == "ENDS_WITH":
             return found.endswith(value)
-        if self.type == "REGEX":
-            return re.fullmatch(value, found) is not None  # Java's String.matches
+        if self.type == "REGEX":  # Java's String.matches: the whole value
+            try:
+                return regex.fullmatch(value, found, timeout=REGEX_SECONDS) is not None
+            except TimeoutError:  # a pattern that backtracks without end matches nothing
+                return False
         return value in found
 
 

@@ -80,6 +80,12 @@ def test_filters_match_as_kestra_string_filters() -> None:
         Filter.model_validate({"field": "FLOW_ID", "type": "REGEX", "value": "("})
 
 
+def test_a_backtracking_regex_filter_is_stopped_and_matches_nothing() -> None:
+    evil = Filter.model_validate({"field": "FLOW_ID", "type": "REGEX", "value": "(a|aa)+b"})
+    facts = {"flow": {"id": "a" * 100, "namespace": "n"}, "execution": {"state": "SUCCESS"}}
+    assert evil.test(facts, renderer=None) is False
+
+
 def met(
     upstream: str, matched: tuple[str, ...], at: datetime = AT, reset: bool = True
 ) -> ConditionsMet:
