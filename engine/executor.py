@@ -619,8 +619,8 @@ class Executor:
         """Stop a walk as an SLA says: its running task runs are KILLED, then it ends in
         `state` (FAILED or CANCELLED) with `reason`."""
         walk = owned.walk
-        if owned.task is None or owned.task.done() or walk.is_killing:
-            return
+        if owned.task is None or owned.task.done() or walk.is_killing or walk.is_leaving:
+            return  # ended, killed, or left to its next owner (which checks again)
         walk.ended_by = (state, reason)
         walk.is_killing = True
         owned.task.cancel()
@@ -646,7 +646,7 @@ class Executor:
             with contextlib.suppress(Exception):
                 await walk.set_state(State.FAILED, error="internal error in the executor")
         finally:
-            if owned.sla_watch is not None and owned.sla_watch is not asyncio.current_task():
+            if owned.sla_watch is not None:
                 owned.sla_watch.cancel()
             self._owned.pop(walk.execution_id, None)
             self._running.get(walk.flow.key, set()).discard(walk.execution_id)

@@ -170,8 +170,8 @@ async def watch_durations(
         delay = (started + sla.duration - clock.now()).total_seconds()
         if delay > 0:
             await clock.sleep(delay)
-        if walk.header.state.is_terminal or walk.is_killing:
-            return
+        if walk.header.state.is_terminal or walk.is_killing or walk.is_leaving:
+            return  # ended, or left to the next owner, which arms its own timers
         took = format_duration(clock.now() - started)
         violation = Violation(
             sla, f"execution duration of {took} exceed the maximum duration of "
