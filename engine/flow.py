@@ -470,6 +470,8 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Path:
     out: list[str | int] = []
     node = data
     for part in loc:
+        if isinstance(node, dict) and part not in node and part == node.get("type"):
+            continue  # a discriminated union's tag (an input's or an SLA's type)
         if (
             isinstance(node, dict)
             and part in node

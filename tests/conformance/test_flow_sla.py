@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.catalog import default_registries
 from engine.clock import FakeClock
+from engine.errors import FlowDefinitionError
+from engine.flow import load_flow
 from tests.conformance.fake_time_api import START, clocked_api
 
 pytestmark = pytest.mark.e2e
@@ -189,3 +192,22 @@ async def test_max_duration_survives_an_executor_restart(tmp_path: Path) -> None
         assert labels_of(failed)["sla"] == "miss"
         logs = await api.logs(running["id"])
         assert any("exceed the maximum duration of PT10M." in m for _, m in logs)
+
+
+def test_an_sla_of_the_wrong_shape_is_refused_with_its_place() -> None:
+    """Each type takes its own property; labels may not be system labels (as a flow's)."""
+    source = """id: bad
+namespace: conformance
+sla:
+  - {id: a, type: EXECUTION_ASSERTION, behavior: NONE, assert: "{{ true }}", labels: {system.x: y}}
+  - {id: b, type: MAX_DURATION, behavior: FAIL}
+  - {id: c, type: MAX_DURATION, behavior: STOP, duration: PT1M}
+tasks:
+  - {id: t, type: io.kestra.plugin.core.log.Log, message: t}
+"""
+    with pytest.raises(FlowDefinitionError) as refused:
+        load_flow(source, default_registries())
+    found = {(p.path, p.line) for p in refused.value.problems}
+    assert ("sla[0].labels", 4) in found
+    assert ("sla[1]", 5) in found  # missing duration
+    assert ("sla[2].behavior", 6) in found
