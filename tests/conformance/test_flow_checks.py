@@ -38,6 +38,9 @@ checks:
     behavior: FAIL_EXECUTION
 tasks:
   - {id: hello, type: io.kestra.plugin.core.debug.Return, format: "hello {{ inputs.name }}"}
+triggers:
+  - {id: hook, type: io.kestra.plugin.core.trigger.Webhook, key: checked-key,
+     inputs: {name: "{{ trigger.parameters.name[0] }}"}}
 """
 
 BLOCKED = (
@@ -79,9 +82,16 @@ async def test_checks_block_fail_or_let_the_execution_run(tmp_path: Path) -> Non
         noted = await api.run("conformance", "checked", name="kestra", warn="yes")
         assert noted["state"]["current"] == "SUCCESS"
 
+        # a webhook's caller is answered the same way
+        hook = "/api/v1/executions/webhook/conformance/checked/checked-key"
+        refused = await api.json("POST", hook + "?name=airflow", status=422)
+        assert refused["message"] == BLOCKED + "Sorry, this flow can only be executed with 'Kestra'"
+        hooked = await api.json("POST", hook + "?name=kestra")
+        assert (await api.until(hooked["id"]))["state"]["current"] == "SUCCESS"
+
         executions = await api.executions("conformance", "checked")
         assert sorted(e["state"]["current"] for e in executions) == [
-            "FAILED", "FAILED", "SUCCESS", "SUCCESS",
+            "FAILED", "FAILED", "SUCCESS", "SUCCESS", "SUCCESS",
         ]  # fmt: skip
 
 
