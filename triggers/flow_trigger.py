@@ -40,7 +40,7 @@ from engine.projector import Projector
 from engine.states import TERMINAL_STATES
 from triggers.base import TriggerContext
 from triggers.models import FlowTrigger
-from triggers.multiple import MultipleCondition, Waiting
+from triggers.multiple import MultipleCondition, Test, Waiting
 
 __all__ = ["FlowTriggerListener"]
 
@@ -204,10 +204,19 @@ class FlowTriggerListener:
                 ConditionWindow(
                     condition_id=condition.id,
                     keys=tuple(tests),
-                    matched=tuple(k for k, test in tests.items() if test(facts, self.ctx.renderer)),
+                    matched=tuple(k for k, test in tests.items() if self._meets(test, facts)),
                     start=start,
                     end=end,
                     reset_on_success=condition.resetOnSuccess,
                 )
             )
         return windows
+
+    def _meets(self, test: Test, facts: dict[str, Any]) -> bool:
+        """One condition of a waiting one; as in Kestra, one that cannot be evaluated (an
+        EXPRESSION filter's template fails) is not met."""
+        try:
+            return test(facts, self.ctx.renderer)
+        except PodiumError as exc:
+            log.info("a flow trigger condition could not be evaluated: %s", exc)
+            return False

@@ -31,7 +31,14 @@ from engine.errors import PodiumError
 from engine.plugin import Condition, Model, plugin
 from engine.states import State
 
-__all__ = ["CONDITIONS", "MultipleCondition", "Preconditions", "TimeWindow", "Waiting"]
+__all__ = [
+    "CONDITIONS",
+    "MultipleCondition",
+    "Preconditions",
+    "Test",
+    "TimeWindow",
+    "Waiting",
+]
 
 _CONDITION_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 REGEX_SECONDS = 0.05  # a `where` REGEX filter's time per execution tested
