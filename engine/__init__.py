@@ -3,11 +3,14 @@
 1. flow model     `flow.py` (load_flow: strict YAML → validated `Flow`), `yaml_loader.py`,
                   `inputs.py`, `plugin.py` (the `Task` model and the `RunContext` tasks see),
                   `catalog.py` (which plugins exist), `flows.py` (flows by revision)
-2. requests       `intake.py` mints ids and checks inputs at the edge, then publishes
+2. requests       `intake.py` mints ids and checks inputs (and a flow's `checks`,
+                  `checks.py`) at the edge, then publishes
 3. executor       `executor.py` owns executions (dedupe, concurrency, kill, resume) and runs
                   each as an `ExecutionWalk` (`walk.py`: task runs, retries, branches);
                   `context.py` is the engine's side of `RunContext`; `templating/` renders;
-                  `ownership.py` decides which executions it owns (partitions, claims)
+                  `ownership.py` decides which executions it owns (partitions, claims);
+                  `sla.py` enforces a flow's `sla`; `trigger_windows.py` keeps the windows
+                  of Flow triggers that wait for several flows
 4. events         `events.py`: requests and facts on the bus (`bus/`), keyed by flow
 5. projector      `projector.py` applies events to the store, idempotently
 6. store          `store/`: the projection (SQLite embedded), read by `web/` and the CLI

@@ -8,7 +8,7 @@ writer never breaks an older reader.
 Requests (topic `requests`):   ExecutionRequested, KillRequested, ResumeRequested,
                                ChildExecutionEnded, RestartRequested, ReplayRequested,
                                LabelsRequested, StatusChangeRequested, UnqueueRequested,
-                               ForceRunRequested, TaskRunStateRequested
+                               ForceRunRequested, TaskRunStateRequested, ConditionsMet
 Events   (topic `events`):     ExecutionChanged, TaskRunChanged, LogsEmitted, MetricEmitted,
                                ExecutionDeleted (engine/deletion.py), and the purges
                                ExecutionsPurged, LogsPurged (engine/purge.py)
@@ -32,6 +32,8 @@ from engine.states import State
 
 __all__ = [
     "ChildExecutionEnded",
+    "ConditionWindow",
+    "ConditionsMet",
     "Event",
     "EventDocument",
     "ExecutionChanged",
@@ -112,6 +114,9 @@ class ExecutionRequested(Wire):
     parent: ParentRef | None = None
     requested_at: datetime
     not_before: datetime | None = None  # start no earlier (flow retry with a delay)
+    # the messages of the flow's `checks` that failed with FAIL_EXECUTION (engine/checks.py):
+    # the execution is created FAILED
+    failed_checks: tuple[str, ...] = ()
 
 
 class KillRequested(Wire):
@@ -220,8 +225,38 @@ class ForceRunRequested(Wire):
     flow_id: str
 
 
+class ConditionWindow(BaseModel):
+    """One MultipleCondition (or a Flow trigger's `preconditions`) as an upstream execution
+    left it: the keys of its conditions, those this execution met, and the time window
+    that opens if none is open (engine/trigger_windows.py)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    condition_id: str
+    keys: tuple[str, ...]
+    matched: tuple[str, ...]
+    start: datetime
+    end: datetime
+    reset_on_success: bool = True
+
+
+class ConditionsMet(Wire):
+    """An upstream execution met some conditions of a Flow trigger that waits for several
+    (MultipleCondition, `preconditions`): keyed by the listening flow, so the executor that
+    owns it is the one writer of its windows, and fires `request` once they are all met."""
+
+    kind: Literal["ConditionsMet"] = "ConditionsMet"
+    namespace: str  # the listening flow's
+    flow_id: str
+    trigger_id: str
+    upstream_execution_id: str
+    at: datetime
+    windows: tuple[ConditionWindow, ...]
+    request: ExecutionRequested  # its execution id is minted when the windows are full
+
+
 Request = Annotated[
     ExecutionRequested
+    | ConditionsMet
     | KillRequested
     | ResumeRequested
     | ChildExecutionEnded

@@ -31,11 +31,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine import checks, sla
 from engine.bus.base import Bus, Record, Subscription, Topics
 from engine.clock import Clock, SystemClock
 from engine.errors import EventsLost, InputError, PodiumError, TransientError
 from engine.events import (
     ChildExecutionEnded,
+    ConditionsMet,
     ExecutionChanged,
     ExecutionRequested,
     ForceRunRequested,
@@ -74,6 +76,7 @@ from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.base import Store
 from engine.templating import Renderer
+from engine.trigger_windows import merge, window_scope
 from engine.walk import ExecutionWalk, Runtime
 
 __all__ = ["Executor", "ExecutorSettings"]
@@ -110,6 +113,7 @@ class ExecutorSettings:
 class _Owned:
     walk: ExecutionWalk
     task: asyncio.Task[None] | None = None
+    sla_watch: asyncio.Task[None] | None = None  # the MAX_DURATION timers (engine/sla.py)
 
 
 class Executor:
@@ -385,6 +389,8 @@ class Executor:
             await self._on_force_run(message)
         elif isinstance(message, TaskRunStateRequested):
             await self._on_task_run_state(message)
+        elif isinstance(message, ConditionsMet):
+            await self._on_conditions_met(message)
 
     async def _on_requested(
         self, request: ExecutionRequested, existing: Mapping[str, ExecutionChanged]
@@ -441,7 +447,14 @@ class Executor:
         ignored = undeclared(flow.inputs, request.inputs)
         if ignored:  # Kestra ignores them too, with a warning in the execution's logs
             header = header.model_copy(update={"seq": 2})
-            await self.publish_event(_ignored_inputs_log(header, ignored, self.clock.now()))
+            message = f"inputs not declared by the flow were ignored: {', '.join(ignored)}"
+            await self.publish_event(_warning(header, message, self.clock.now()))
+        if request.failed_checks:  # a FAIL_EXECUTION check failed (engine/checks.py)
+            header = header.model_copy(update={"seq": header.seq + 1})
+            await self.publish_event(_warning(header, checks.FAILED, self.clock.now()))
+            reason = f"{checks.FAILED} Failed checks: {', '.join(request.failed_checks)}"
+            await self.end_early(header, State.FAILED, reason)
+            return
         await self._admit(flow, header)
 
     async def _admit(
@@ -543,6 +556,19 @@ class Executor:
             log.warning("labels of %s: no such execution", request.execution_id)
             return
         await self._relabel(*found, request.labels)
+
+    async def _on_conditions_met(self, met: ConditionsMet) -> None:
+        """Count an upstream execution in a Flow trigger's windows; run the trigger's
+        request when they are full. This executor owns the listening flow, so it is the
+        only writer of these windows (engine/trigger_windows.py)."""
+        scope = window_scope(met)
+        state, request = merge(await self.store.get_trigger_state(scope), met)
+        if request is not None:  # first: a crash before the state is saved fires it again
+            request = request.model_copy(update={"requested_at": self.clock.now()})
+            existing = await self.store.existing_executions([request.execution_id])
+            await self._on_requested(request, existing)
+        self.ownership.refuse_if_frozen()
+        await self.store.set_trigger_state(scope, state)
 
     async def _relabel(
         self, header: ExecutionChanged, runs: list[TaskRunChanged], labels: Mapping[str, str]
@@ -664,6 +690,21 @@ class Executor:
         owned.task = self._group.create_task(
             self._drive(owned), name=f"execution {header.execution_id}"
         )
+        if any(isinstance(s, sla.MaxDurationSla) for s in flow.sla):
+            end = partial(self._end_by_sla, owned)
+            owned.sla_watch = self._group.create_task(
+                sla.watch_durations(walk, self.clock, end), name=f"sla of {header.execution_id}"
+            )
+
+    async def _end_by_sla(self, owned: _Owned, state: State, reason: str) -> None:
+        """Stop a walk as an SLA says: its running task runs are KILLED, then it ends in
+        `state` (FAILED or CANCELLED) with `reason`."""
+        walk = owned.walk
+        if owned.task is None or owned.task.done() or walk.is_killing or walk.is_leaving:
+            return  # ended, killed, or left to its next owner (which checks again)
+        walk.ended_by = (state, reason)
+        walk.is_killing = True
+        owned.task.cancel()
 
     async def _drive(self, owned: _Owned) -> None:
         walk = owned.walk
@@ -686,6 +727,8 @@ class Executor:
             with contextlib.suppress(Exception):
                 await walk.set_state(State.FAILED, error="internal error in the executor")
         finally:
+            if owned.sla_watch is not None:
+                owned.sla_watch.cancel()
             self._owned.pop(walk.execution_id, None)
             self._running.get(walk.flow.key, set()).discard(walk.execution_id)
         self._remember(walk.header)
@@ -782,8 +825,7 @@ class Executor:
             await self.wait_projected()
 
 
-def _ignored_inputs_log(header: ExecutionChanged, names: list[str], now: datetime) -> LogsEmitted:
-    message = f"inputs not declared by the flow were ignored: {', '.join(names)}"
+def _warning(header: ExecutionChanged, message: str, now: datetime) -> LogsEmitted:
     return LogsEmitted(
         execution_id=header.execution_id,
         namespace=header.namespace,

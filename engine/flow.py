@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
+from engine.checks import Check
 from engine.errors import FlowDefinitionError, Problem
 from engine.flow_compat import rewrite_legacy
 from engine.inputs import Input, check_declarations
@@ -36,6 +37,7 @@ from engine.plugin import (
     Trigger,
     did_you_mean,
 )
+from engine.sla import SLA
 from engine.templating.flow_checks import template_problems
 from engine.yaml_loader import YamlDocument, format_path, load_yaml
 
@@ -139,6 +141,8 @@ class Flow(Model):
     tenantId: str | None = None
     deleted: bool = False
     assets: Assets | None = None  # Kestra 1.x lineage declarations (shown by the API)
+    checks: tuple[Check, ...] = ()  # evaluated before an execution is created (engine/checks.py)
+    sla: tuple[SLA, ...] = ()  # enforced by the executor (engine/sla.py)
 
     # Not YAML: where the flow came from, for messages and the API.
     source: str = Field(default="", exclude=True, repr=False)
@@ -377,23 +381,25 @@ class _Builder:
         if not isinstance(raw, list):
             self.problem(path, f"expected a list of {kind}s")
             return []
-        out = []
-        for i, item in enumerate(raw):
-            cls = self._plugin_class(item, (*path, i), registry, kind)
-            if cls is None:
-                continue
-            data = dict(item)
-            if "conditions" in data:
-                data["conditions"] = self._plugin_list(
-                    data["conditions"],
-                    (*path, i, "conditions"),
-                    self.registries.conditions,
-                    "condition",
-                )
-            built = self._validate(cls, data, (*path, i))
-            if built is not None:
-                out.append(built)
-        return out
+        built = (self._plugin(item, (*path, i), registry, kind) for i, item in enumerate(raw))
+        return [b for b in built if b is not None]
+
+    def _plugin(self, raw: Any, path: Path, registry: PluginRegistry, kind: str) -> Any:
+        cls = self._plugin_class(raw, path, registry, kind)
+        if cls is None:
+            return None
+        data = dict(raw)
+        if "conditions" in data:
+            data["conditions"] = self._conditions(data["conditions"], (*path, "conditions"))
+        return self._validate(cls, data, path)
+
+    def _conditions(self, raw: Any, path: Path) -> Any:
+        """A trigger's list of conditions, or a MultipleCondition's map of them by key."""
+        registry = self.registries.conditions
+        if not isinstance(raw, dict):
+            return self._plugin_list(raw, path, registry, "condition")
+        built = {str(k): self._plugin(v, (*path, k), registry, "condition") for k, v in raw.items()}
+        return {k: v for k, v in built.items() if v is not None}
 
     def _plugin_class(self, raw: Any, path: Path, registry: PluginRegistry, kind: str) -> Any:
         if not isinstance(raw, dict):
@@ -464,6 +470,8 @@ def _data_loc(data: Any, loc: Sequence[Any]) -> Path:
     out: list[str | int] = []
     node = data
     for part in loc:
+        if isinstance(node, dict) and part not in node and part == node.get("type"):
+            continue  # a discriminated union's tag (an input's or an SLA's type)
         if (
             isinstance(node, dict)
             and part in node

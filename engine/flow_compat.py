@@ -43,13 +43,6 @@ def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) ->
             "listeners were removed from Kestra: start a second flow with a Flow trigger "
             "(io.kestra.plugin.core.trigger.Flow) on this flow's executions instead",
         )
-    if "sla" in data:
-        data.pop("sla")
-        problem(
-            ("sla",),
-            "flow sla is not supported by Podium; bound the run with a task `timeout` "
-            "(or the flow's `concurrency`) instead",
-        )
     for index, spec in enumerate(_list(data.get("inputs"))):
         if isinstance(spec, dict) and spec.get("type") == "ENUM":
             spec["type"] = "SELECT"

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from engine.bus.base import Bus, Topics
+from engine.checks import Check, ChecksBlocked, failed_checks, resolve_behavior
 from engine.clock import Clock, SystemClock
 from engine.errors import InputError, PodiumError
 from engine.events import (
@@ -139,12 +140,14 @@ class Intake:
         given = dict(inputs or {})
         stored = self._store_files(flow, execution_id, files or {})
         given.update(stored)
+        failed: list[Check] = []
         try:
             # Validation only: the executor resolves again, with the same rules.
             if check_inputs:
-                resolve_inputs(
+                resolved = resolve_inputs(
                     flow, given, self.renderer, envs=self.envs, execution_id=execution_id
                 )
+                failed = self._failed_checks(flow, resolved, labels or {})
         except PodiumError:
             if self.storage is not None:
                 for uri in stored.values():
@@ -159,6 +162,7 @@ class Intake:
             labels=dict(labels or {}),
             trigger=dict(trigger) if trigger else None,
             requested_at=self.clock.now(),
+            failed_checks=tuple(c.message for c in failed),
         )
         record = encode(request)
         if len(record) > self.max_request_bytes:
@@ -175,6 +179,26 @@ class Intake:
         while len(self._accepted) > REMEMBERED_REQUESTS:
             self._accepted.popitem(last=False)
         return request
+
+    def _failed_checks(
+        self, flow: Flow, inputs: Mapping[str, Any], labels: Mapping[str, str]
+    ) -> list[Check]:
+        """The flow's `checks` that fail with these inputs; raises ChecksBlocked when one
+        of them blocks the execution (engine/checks.py)."""
+        if not flow.checks:
+            return []
+        context = {
+            "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+            "inputs": inputs,
+            "labels": {**flow.labels, **labels},
+            "vars": flow.variables,
+            "envs": self.envs,
+        }
+        failed = failed_checks(flow.checks, context, self.renderer)
+        behavior = resolve_behavior(failed)
+        if behavior == "BLOCK_EXECUTION":
+            raise ChecksBlocked([c.message for c in failed])
+        return failed if behavior == "FAIL_EXECUTION" else []
 
     def _store_files(
         self, flow: Flow, execution_id: str, files: Mapping[str, tuple[str, bytes]]
@@ -291,6 +315,10 @@ class Intake:
         await self._publish(
             ForceRunRequested(execution_id=execution_id, namespace=namespace, flow_id=flow_id)
         )
+
+    async def submit(self, request: Wire) -> None:
+        """Publish a request another component built (a Flow trigger's ConditionsMet)."""
+        await self._publish(request)
 
     async def _publish(self, request: Wire) -> None:
         await self.bus.publish(self.topics.requests, request.key, encode(request))

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from engine import sla
 from engine.clock import Clock
 from engine.context import TaskRunContext
 from engine.durations import parse_duration
@@ -169,6 +170,8 @@ class ExecutionWalk:
         self.exit: Exit | None = None  # set by an Exit task: nothing more starts
         self.outputs: dict[str, Any] = {}
         self.is_killing = False
+        # Why the walk is stopped when not by a kill: (state, error), an SLA's (engine/sla.py)
+        self.ended_by: tuple[State, str] | None = None
         # Given up by this executor (shutdown, or its partition moved): stop without
         # recording anything, so the next owner resumes the execution where it stands.
         self.is_abandoned = False
@@ -416,6 +419,10 @@ class ExecutionWalk:
             await self._wait_until(not_before)
         if self.header.state is not State.RUNNING:
             await self.set_state(State.RUNNING)
+        ending = await self._check_sla(is_start=True)
+        if ending is not None:
+            await self.set_state(ending[0], error=ending[1])
+            return ending[0]
         try:
             async with asyncio.TaskGroup() as group:
                 flusher = group.create_task(self._flush_periodically())
@@ -435,6 +442,9 @@ class ExecutionWalk:
                         await self.run_list(flow.afterExecution, parent=None)
                 finally:
                     flusher.cancel()
+            ending = await self._check_sla()
+            if ending is not None:
+                state, error = ending
             await self.flush_logs()
             if state is State.FAILED:
                 state = await self._retry_as_new_execution(state)
@@ -445,8 +455,29 @@ class ExecutionWalk:
                 raise  # left RUNNING on purpose: the next owner resumes it
             self.is_killing = True
             await self.flush_logs()
-            await self.set_state(State.KILLED)
+            state, error = self.ended_by or (State.KILLED, None)
+            await self.set_state(state, error=error)
             raise
+
+    async def _check_sla(self, *, is_start: bool = False) -> tuple[State, str] | None:
+        """The flow's EXECUTION_ASSERTION SLAs, checked now: the state to end in, if one
+        that fails or cancels is violated (engine/sla.py). At the start, an assertion
+        that cannot be rendered yet (it reads outputs) is left for the end."""
+        if not self.flow.sla:
+            return None
+        violations = sla.assertion_violations(
+            self.flow.sla, self.context_for(None), self.runtime.renderer
+        )
+        if is_start:
+            violations = [v for v in violations if not v.is_error]
+        state = sla.apply(self, violations) if violations else None
+        await self.flush_logs()
+        if state is None:
+            if is_start and self.labels_changed:  # a NONE violation's labels, shown now
+                self.labels_changed = False
+                await self.set_state(self.header.state)
+            return None
+        return state, sla.ending_reason(violations)
 
     async def _retry_as_new_execution(self, state: State) -> State:
         """FAILED, or RETRIED once the next attempt is requested as a new execution."""

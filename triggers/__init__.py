@@ -7,6 +7,8 @@ conditions      the conditions triggers test (ExecutionStatus, ExpressionConditi
 base            TriggerContext (fire → Intake) and the TriggerRunner protocol
 service         TriggerService: one runner per live trigger, restarted on flow edits
 flow_trigger    "run this flow when another ends", from the events topic
+multiple        MultipleCondition and `preconditions`: several upstream executions in a
+                time window (their windows: engine/trigger_windows.py)
 polling         the runner of every PolledTrigger (cloud buckets, …): poll, claim, fire, act
 """
 
@@ -16,13 +18,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.plugin import PolledTrigger
-from triggers import conditions, files, models, schedule
+from triggers import conditions, files, models, multiple, schedule
 from triggers.polling import PollRunner
 
 __all__ = ["CONDITIONS", "TRIGGERS", "trigger_runners"]
 
 TRIGGERS: tuple[type, ...] = (*models.TRIGGERS, *schedule.MODELS, *files.MODELS)
-CONDITIONS: tuple[type, ...] = (*conditions.CONDITIONS, *schedule.CONDITIONS)
+CONDITIONS: tuple[type, ...] = (
+    *conditions.CONDITIONS,
+    *schedule.CONDITIONS,
+    *multiple.CONDITIONS,
+)
 
 
 def trigger_runners(registered: Iterable[type] = ()) -> dict[type, Any]:

@@ -21,6 +21,7 @@ from engine.intake import Intake
 from engine.plugin import Trigger
 from engine.storage import LocalStorage
 from engine.templating import Renderer
+from engine.values import jsonable
 
 __all__ = ["TriggerContext", "TriggerRunner", "TriggerStateStore", "slot_id", "trigger_scope"]
 
@@ -73,21 +74,46 @@ class TriggerContext:
         As in Kestra, a firing whose inputs are invalid (a required one missing) still
         makes an execution, which fails with the reason where users look for it; only a
         caller waiting for the answer (a webhook) asks `check_inputs` to be told at once."""
-        context = {"trigger": dict(variables), "envs": dict(self.envs)}
-        given = self.renderer.render_value(dict(trigger.inputs), context) if trigger.inputs else {}
+        given, trigger_labels, fired_by = self._request_parts(trigger, variables)
         given.update(inputs or {})
-        trigger_labels = trigger.labels
-        if isinstance(trigger_labels, list):
-            trigger_labels = {str(i["key"]): str(i["value"]) for i in trigger_labels}
         return await self.intake.execute(
             flow.namespace,
             flow.id,
             inputs=given,
             labels={**trigger_labels, **(labels or {})},
-            trigger={"type": trigger.type, "id": trigger.id, "variables": dict(variables)},
+            trigger=fired_by,
             execution_id=slot_id(trigger_scope(flow, trigger), item),
             check_inputs=check_inputs,
         )
+
+    def request_for(
+        self, flow: Flow, trigger: Trigger, *, variables: Mapping[str, Any]
+    ) -> ExecutionRequested:
+        """The request a firing would publish, not published and without its id yet: for
+        a firing the executor decides later (a Flow trigger's windows)."""
+        given, trigger_labels, fired_by = self._request_parts(trigger, variables)
+        return ExecutionRequested(
+            execution_id="",
+            namespace=flow.namespace,
+            flow_id=flow.id,
+            revision=flow.revision,
+            inputs=jsonable(given),
+            labels=trigger_labels,
+            trigger=fired_by,
+            requested_at=self.clock.now(),
+        )
+
+    def _request_parts(
+        self, trigger: Trigger, variables: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+        """Inputs rendered with `trigger` = `variables`, labels, and the trigger's record."""
+        context = {"trigger": dict(variables), "envs": dict(self.envs)}
+        given = self.renderer.render_value(dict(trigger.inputs), context) if trigger.inputs else {}
+        trigger_labels = trigger.labels
+        if isinstance(trigger_labels, list):
+            trigger_labels = {str(i["key"]): str(i["value"]) for i in trigger_labels}
+        fired_by = {"type": trigger.type, "id": trigger.id, "variables": dict(variables)}
+        return given, dict(trigger_labels), fired_by
 
 
 class TriggerRunner(Protocol):

@@ -9,9 +9,13 @@ execution id derives from the upstream execution, so a redelivered event fires n
 twice.
 
 Conditions: `states` (if set), each `conditions` entry (ExecutionStatus, ExecutionFlow,
-ExecutionNamespace, Expression), and the common form of `preconditions`: `flows`, a list
-of {namespace, flowId, states} of which one must match the ending execution. A flow's
-own executions never trigger it (that would loop forever).
+ExecutionNamespace, Expression), and the waiting ones (triggers/multiple.py): a
+MultipleCondition among `conditions`, and `preconditions`. One of those with a single
+condition (the common `preconditions.flows` of one upstream flow) fires here at once when
+its window is open; with several, the keys this execution meets travel to the executor
+that owns the listening flow (`ConditionsMet`), which keeps the windows and fires when
+they are full (engine/trigger_windows.py). A flow's own executions never trigger it (that
+would loop forever).
 """
 
 from __future__ import annotations
@@ -23,13 +27,20 @@ from typing import Any
 
 from engine.bus.base import Bus, Topics
 from engine.errors import PodiumError
-from engine.events import EventDocument, ExecutionChanged, decode_event
+from engine.events import (
+    ConditionsMet,
+    ConditionWindow,
+    EventDocument,
+    ExecutionChanged,
+    decode_event,
+)
 from engine.flow import Flow
 from engine.plugin import Trigger
 from engine.projector import Projector
 from engine.states import TERMINAL_STATES
 from triggers.base import TriggerContext
 from triggers.models import FlowTrigger
+from triggers.multiple import MultipleCondition, Test, Waiting
 
 __all__ = ["FlowTriggerListener"]
 
@@ -128,14 +139,31 @@ class FlowTriggerListener:
             if flow.key == f"{upstream.namespace}/{upstream.flow_id}":
                 continue  # a flow never triggers itself: that would loop forever
             try:
-                if not self._matches(trigger, upstream, facts):
+                if not self._passes(trigger, upstream, facts):
                     continue
                 # One firing per upstream execution and state: a redelivered event fires
                 # nothing twice, a RUNNING then a SUCCESS both fire when both are listed.
                 item = upstream.execution_id
                 if not upstream.state.is_terminal:
                     item = f"{item}:{upstream.state.value}"
-                await self.ctx.fire(flow, trigger, variables=variables, item=item)
+                windows = self._windows(trigger, facts)
+                if windows is None:
+                    continue  # an execution outside a daily window counts for nothing
+                if all(len(w.keys) <= 1 for w in windows):  # nothing to remember
+                    if all(set(w.keys) <= set(w.matched) for w in windows):
+                        await self.ctx.fire(flow, trigger, variables=variables, item=item)
+                elif any(w.matched for w in windows):
+                    await self.ctx.intake.submit(
+                        ConditionsMet(
+                            namespace=flow.namespace,
+                            flow_id=flow.id,
+                            trigger_id=trigger.id,
+                            upstream_execution_id=item,
+                            at=self.ctx.clock.now(),
+                            windows=tuple(windows),
+                            request=self.ctx.request_for(flow, trigger, variables=variables),
+                        )
+                    )
             except PodiumError as exc:  # bad inputs, a deleted flow: say so, go on
                 log.warning(
                     "flow trigger %s of %s did not fire for %s: %s",
@@ -145,25 +173,50 @@ class FlowTriggerListener:
                     exc,
                 )
 
-    def _matches(
+    def _passes(
         self, trigger: FlowTrigger, upstream: ExecutionChanged, facts: dict[str, Any]
     ) -> bool:
+        """The trigger's `states` and its conditions that one execution decides."""
         if trigger.states and upstream.state not in trigger.states:
             return False
         if not trigger.states and not upstream.state.is_terminal:
             return False  # without `states`, Kestra fires on the end states only
-        if not all(condition.test(facts, self.ctx.renderer) for condition in trigger.conditions):
+        return all(
+            condition.test(facts, self.ctx.renderer)
+            for condition in trigger.conditions
+            if not isinstance(condition, MultipleCondition)
+        )
+
+    def _windows(self, trigger: FlowTrigger, facts: dict[str, Any]) -> list[ConditionWindow] | None:
+        """Each waiting condition as this execution leaves it, or None when a window is
+        closed now (a daily window, outside its hours)."""
+        waiting: list[Waiting] = [c for c in trigger.conditions if isinstance(c, MultipleCondition)]
+        if trigger.preconditions is not None:
+            waiting.append(trigger.preconditions)
+        now = self.ctx.clock.now()
+        windows = []
+        for condition in waiting:
+            start, end = condition.timeWindow.bounds(now)
+            if not start <= now < end:
+                return None
+            tests = condition.tests()
+            windows.append(
+                ConditionWindow(
+                    condition_id=condition.id,
+                    keys=tuple(tests),
+                    matched=tuple(k for k, test in tests.items() if self._meets(test, facts)),
+                    start=start,
+                    end=end,
+                    reset_on_success=condition.resetOnSuccess,
+                )
+            )
+        return windows
+
+    def _meets(self, test: Test, facts: dict[str, Any]) -> bool:
+        """One condition of a waiting one; as in Kestra, one that cannot be evaluated (an
+        EXPRESSION filter's template fails) is not met."""
+        try:
+            return test(facts, self.ctx.renderer)
+        except PodiumError as exc:
+            log.info("a flow trigger condition could not be evaluated: %s", exc)
             return False
-        pre = trigger.preconditions
-        if pre is not None and pre.flows:
-            return any(_flow_matches(spec, upstream) for spec in pre.flows)
-        return True
-
-
-def _flow_matches(spec: dict[str, Any], upstream: ExecutionChanged) -> bool:
-    if spec.get("namespace") not in (None, upstream.namespace):
-        return False
-    if spec.get("flowId") not in (None, upstream.flow_id):
-        return False
-    states = spec.get("states")
-    return not states or upstream.state.value in states

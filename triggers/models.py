@@ -5,12 +5,11 @@ Schedule and file triggers keep their model beside their runner (schedule.py, fi
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from engine.plugin import Model, Trigger, plugin
+from engine.plugin import Trigger, plugin
 from engine.states import State
+from triggers.multiple import Preconditions
 
 __all__ = ["TRIGGERS", "FlowTrigger", "Webhook"]
 
@@ -20,14 +19,6 @@ class Webhook(Trigger):
     key: str = Field(min_length=1, max_length=256)
     wait: bool = False
     returnOutputs: bool = False
-
-
-class Preconditions(Model):
-    id: str | None = None
-    flows: list[dict[str, Any]] = Field(default_factory=list)
-    where: list[dict[str, Any]] = Field(default_factory=list)
-    timeWindow: dict[str, Any] | None = None
-    resetOnSuccess: bool = True
 
 
 @plugin("io.kestra.plugin.core.trigger.Flow")

@@ -29,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.checks import ChecksBlocked
 from engine.errors import InputError, PodiumError
 from engine.events import new_id
 from engine.flows import FlowRepository
@@ -134,6 +135,8 @@ def webhook_routes(
                 )
             except InputError as exc:
                 return web.json_response({"message": str(exc), "inputs": exc.errors}, status=422)
+            except ChecksBlocked as exc:  # a flow `checks` entry blocks it, as the API says
+                return web.json_response({"message": f"Illegal argument: {exc}"}, status=422)
             except FlowNotFound:  # deleted since: the key was right, this is no guess
                 return web.json_response(_NOT_FOUND, status=404)
             except PodiumError as exc:

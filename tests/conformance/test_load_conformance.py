@@ -193,11 +193,6 @@ async def test_deprecated_forms_load_with_warnings_and_run(api: Api) -> None:
             "listeners",
             "Flow trigger",
         ),
-        (
-            "sla:\n  - {id: d, type: MAX_DURATION, behavior: FAIL, duration: PT1M}\n",
-            "sla",
-            "not supported",
-        ),
     ],
 )
 async def test_removed_flow_properties_are_refused(

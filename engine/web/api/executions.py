@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.checks import ChecksBlocked
 from engine.errors import InputError, PodiumError
 from engine.events import ExecutionChanged
 from engine.intake import FlowNotFound
@@ -143,6 +144,8 @@ async def create_execution(services: Services, request: web.Request) -> web.Stre
         raise ApiError(404, str(exc)) from None
     except InputError as exc:
         raise ApiError(422, str(exc), inputs=exc.errors) from None
+    except ChecksBlocked as exc:  # Kestra's IllegalArgumentException: 422
+        raise ApiError(422, f"Illegal argument: {exc}") from None
     if wait and services.watcher is not None:
         ended = await services.watcher.wait(accepted.execution_id, WAIT_SECONDS)
         if ended is not None:
