@@ -20,7 +20,7 @@ from engine.errors import TaskFailed
 from engine.events import ExecutionRequested, ParentRef, ResumeRequested
 from engine.flows import TaskFlows
 from engine.kv.service import TaskKvStore
-from engine.plugin import ExecutionSummary, LevelMethods, Task, TaskRunSummary
+from engine.plugin import ExecutionSummary, LevelMethods, Task, TaskRunSummary, TriggerSwitch
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
@@ -29,7 +29,7 @@ from engine.templating.kv import reading_kv
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
 
-__all__ = ["SCRIPT_BASE_ENV", "ExecutionSummaries", "RunLogger", "TaskRunContext"]
+__all__ = ["SCRIPT_BASE_ENV", "ExecutionSummaries", "RunLogger", "TaskRunContext", "TaskTriggers"]
 
 # What every script sees of the server's environment; anything more is named in
 # scripts.env_allow. Never the rest: the server's own PODIUM_* (the admin password) and
@@ -94,6 +94,23 @@ class ExecutionSummaries:
         )
 
 
+class TaskTriggers:
+    """`RunContext.triggers` over the server's switch; refused where none is wired."""
+
+    def __init__(self, switch: TriggerSwitch | None) -> None:
+        self._switch = switch
+
+    def __repr__(self) -> str:
+        return f"<TaskTriggers {self._switch!r}>"
+
+    async def set_enabled(
+        self, namespace: str, flow_id: str, trigger_id: str, *, enabled: bool
+    ) -> bool:
+        if self._switch is None:
+            raise TaskFailed("triggers cannot be enabled or disabled in this runtime")
+        return await self._switch.set_enabled(namespace, flow_id, trigger_id, enabled=enabled)
+
+
 class TaskRunContext:
     def __init__(
         self, walk: ExecutionWalk, run: TaskRun, *, working_dir: Path | None = None
@@ -125,6 +142,7 @@ class TaskRunContext:
         self.namespace_files = walk.runtime.namespace_files
         self.executions = ExecutionSummaries(walk)
         self.flows = TaskFlows(walk.runtime.flows)
+        self.triggers = TaskTriggers(walk.runtime.triggers)
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

@@ -66,15 +66,6 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-# Older or newer core types Podium does not run yet: (type suffix, what to do instead).
-_NOT_YET = {
-    "Toggle": (
-        "trigger.Toggle",
-        "trigger.Toggle is not supported by Podium yet: enable or disable the trigger "
-        "with the API (PUT /api/v1/triggers/{namespace}/{flowId}/{triggerId}) or the UI",
-    ),
-}
-
 _WORKER_GROUP = (
     "workerGroup is a Kestra Enterprise feature that Podium does not have: remove it "
     "(every Podium worker runs every task)"
@@ -151,8 +142,6 @@ def _task(
             "storage.LocalFiles is deprecated: use the WorkingDirectory's `inputFiles` "
             "and `outputFiles`",
         )
-    elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
-        problem((*path, "type"), _NOT_YET[kind][1])
     elif (
         task["type"] in _SUBFLOW_TYPES
         and identity[0] is not None

@@ -47,6 +47,7 @@ __all__ = [
     "TaskLogger",
     "TaskRunSummary",
     "TaskStorage",
+    "TriggerSwitch",
     "plugin",
 ]
 
@@ -333,6 +334,18 @@ class FlowsAccess(Protocol):
     async def delete(self, namespace: str, flow_id: str) -> bool: ...
 
 
+class TriggerSwitch(Protocol):
+    """Triggers as a task may change them (trigger.Toggle): the same switch as the API's
+    enable/disable, kept in the scheduler's trigger state."""
+
+    async def set_enabled(
+        self, namespace: str, flow_id: str, trigger_id: str, *, enabled: bool
+    ) -> bool:
+        """Enable or disable one trigger of a stored flow; returns whether the trigger
+        will run (False when its YAML or its flow disables it whatever is asked). An
+        unknown flow or trigger raises a PodiumError that says which."""
+
+
 class RunContext(Protocol):
     """Everything a task may do while it runs."""
 
@@ -348,6 +361,7 @@ class RunContext(Protocol):
     namespace_files: NamespaceFilesAccess
     executions: ExecutionReader
     flows: FlowsAccess
+    triggers: TriggerSwitch
     variables: Mapping[str, Any]
 
     @property

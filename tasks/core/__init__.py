@@ -1,5 +1,5 @@
 """Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV,
-namespace files."""
+namespace files, trigger.Toggle."""
 
 from tasks.core.branching import If, Switch
 from tasks.core.debug import OutputValues, Return
@@ -12,6 +12,7 @@ from tasks.core.loops import ForEach, WaitFor
 from tasks.core.namespace import DeleteFiles, DownloadFiles, UploadFiles
 from tasks.core.storage import LocalFiles, PurgeCurrentExecutionFiles
 from tasks.core.subflow import Subflow
+from tasks.core.trigger import Toggle
 from tasks.core.waiting import Pause, Sleep
 
 __all__ = ["CORE_TASKS"]
@@ -39,6 +40,7 @@ CORE_TASKS: tuple[type, ...] = (
     Sleep,
     Subflow,
     Switch,
+    Toggle,
     UploadFiles,
     WaitFor,
     WorkingDirectory,
