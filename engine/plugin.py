@@ -727,8 +727,8 @@ class PollContext(Protocol):
     flow_id: str
     logger: TaskLogger
 
-    def render(self, value: Any) -> Any:
-        """Render templates (flow, envs, secret()) in `value`."""
+    def render(self, value: Any, *, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render templates (flow, envs, secret()) in `value`, `extra` merged over them."""
 
     def mask(self, text: str) -> str:
         """Hide every secret value revealed so far."""
@@ -754,6 +754,11 @@ class PolledTrigger(Trigger):
     def max_items(self) -> int:
         """New items fired per poll (the rest wait for the next)."""
         return 1000
+
+    def is_exclusive(self) -> bool:
+        """Whether the trigger must not poll while an execution it started still runs
+        (Kestra's polling triggers without `allowConcurrent`)."""
+        return False
 
     async def poll(self, ctx: PollContext) -> Sequence[PolledItem]:
         raise NotImplementedError(f"{type(self).__name__}.poll")
