@@ -91,7 +91,8 @@ class HttpTrigger(PolledTrigger):
             ):
                 raw = await read_bounded(response, settings.max_content_length)
                 code = response.status
-                headers = response_headers(response.headers)
+                # plain str keys: the output is journaled as JSON (aiohttp gives istr)
+                headers = {str(k): v for k, v in response_headers(response.headers).items()}
                 charset = response.charset or settings.charset
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TaskFailed(
