@@ -59,12 +59,22 @@ def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) ->
     for index, trigger in enumerate(_list(data.get("triggers"))):
         if isinstance(trigger, dict) and "workerGroup" in trigger:
             problem(("triggers", index, "workerGroup"), _WORKER_GROUP)
+        if isinstance(trigger, dict) and _kind(trigger.get("type")) == "Schedule":
+            if "backfill" in trigger:
+                deprecated(("triggers", index, "backfill"), _SCHEDULE_BACKFILL)
 
 
 def _list(value: Any) -> list[Any]:
     """A list the flow holds, or nothing: a wrong shape is the model's to report."""
     return value if isinstance(value, list) else []
 
+
+# Kestra 1.x keeps the property so old flows load, and no longer reads it.
+_SCHEDULE_BACKFILL = (
+    "Schedule `backfill` is deprecated and not acted on (Kestra 1.x ignores it too): start "
+    "a backfill with POST /api/v1/triggers/{namespace}/{flowId}/{triggerId}/backfill, the "
+    "UI's Triggers tab or `podium trigger backfill`"
+)
 
 _WORKER_GROUP = (
     "workerGroup is a Kestra Enterprise feature that Podium does not have: remove it "

@@ -134,8 +134,9 @@ class Schedule(Trigger):
     timezone: str | None = None
     recoverMissedSchedules: RecoverPolicy | None = None  # None: the runner's default (ALL)
     lateMaximumDelay: Duration | None = None
-    # Kestra's deprecated in-flow backfill; accepted so old flows load, not acted on:
-    # backfills are `podium trigger backfill` (triggers.backfill).
+    # Kestra's deprecated in-flow backfill, which Kestra 1.x no longer reads: accepted
+    # so old flows load, with a deprecation warning (engine/flow_compat.py); backfills
+    # are the API's, the UI's and `podium trigger backfill` (triggers.backfill).
     backfill: dict[str, Any] | None = None
 
     @field_validator("cron")

@@ -256,6 +256,28 @@ async def test_trigger_toggle_loads_under_both_its_names(api: Api) -> None:
     assert answer[0]["problems"] == []
 
 
+SCHEDULE_BACKFILL = """id: old_backfill
+namespace: conformance
+tasks:
+  - {id: a, type: io.kestra.plugin.core.log.Log, message: a}
+triggers:
+  - id: daily
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "@daily"
+    backfill: {start: "2024-01-01T00:00:00Z"}
+"""
+
+
+async def test_schedule_backfill_property_loads_with_a_deprecation_warning(api: Api) -> None:
+    """Kestra 1.x keeps Schedule `backfill` (deprecated) and no longer reads it: it loads,
+    and the warning says where backfills are started now."""
+    [checked] = await api.json(
+        "POST", "/api/v1/flows/validate", data=SCHEDULE_BACKFILL, headers=YAML
+    )
+    assert checked["problems"] == [] and checked["deprecationPaths"] == ["triggers[0].backfill"]
+    assert any("/backfill" in warning["message"] for warning in checked["warnings"])
+
+
 def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:
     """`podium flow validate` passes on every flow of this suite (all test_load_*,
     test_triggers_* and test_templates_* modules)."""
