@@ -320,3 +320,45 @@ async def test_toggle_disables_and_enables_another_flows_schedule(rig: Rig) -> N
     assert any(
         "has no trigger 'nope' (its triggers: every_hour)" in line["message"] for line in logs
     )
+
+
+UPSTREAM = """
+id: upstream
+namespace: tests.triggers
+labels: {owner: john.doe}
+inputs:
+  - {id: code, type: STRING}
+tasks:
+  - {id: noop, type: io.kestra.plugin.core.debug.Return, format: "{{ inputs.code }}"}
+outputs:
+  - {id: status_code, type: STRING, value: "{{ inputs.code }}"}
+"""
+
+DOWNSTREAM = """
+id: downstream
+namespace: tests.triggers
+tasks:
+  - {id: seen, type: io.kestra.plugin.core.debug.Return, format: "{{ trigger.outputs.status_code }}"}
+triggers:
+  - id: after_upstream
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - {type: io.kestra.plugin.core.condition.ExecutionLabelsCondition, labels: {owner: john.doe}}
+      - type: io.kestra.plugin.core.condition.ExecutionOutputs
+        expression: "{{ trigger.outputs.status_code == '200' }}"
+"""
+
+
+async def test_flow_trigger_with_execution_labels_and_outputs_conditions(rig: Rig) -> None:
+    await rig.api.deploy(DOWNSTREAM)
+    await rig.api.deploy(UPSTREAM)
+    refused = await rig.api.run("tests.triggers", "upstream", code="500")
+    assert refused["state"]["current"] == "SUCCESS"
+    accepted = await rig.api.run("tests.triggers", "upstream", code="200")
+    assert accepted["state"]["current"] == "SUCCESS"
+    [execution] = await rig.ended("downstream", 1)
+    full = await rig.api.json("GET", f"/api/v1/executions/{execution['id']}")
+    assert full["trigger"]["variables"]["executionId"] == accepted["id"]
+    assert full["taskRunList"][0]["outputs"]["value"] == "200"
+    await asyncio.sleep(0.3)  # the refused one never fires, even late
+    assert len(await rig.executions("downstream")) == 1
