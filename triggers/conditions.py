@@ -83,6 +83,7 @@ class ExecutionNamespace(Condition):
 @plugin(
     "io.kestra.plugin.core.condition.Expression",
     "io.kestra.plugin.core.condition.ExpressionCondition",
+    "io.kestra.core.models.conditions.types.VariableCondition",  # its 0.x name
 )
 class Expression(Condition):
     """True when `expression` renders truthy in the trigger's context."""

@@ -96,3 +96,20 @@ def test_deprecated_flow_conditions() -> None:
     assert FlowNamespaceCondition(type="x", namespace="company.team").test(FACTS, RENDERER)
     assert not FlowNamespaceCondition(type="x", namespace="company").test(FACTS, RENDERER)
     assert FlowNamespaceCondition(type="x", namespace="company", prefix=True).test(FACTS, RENDERER)
+
+
+def test_every_condition_loads_under_its_older_names() -> None:
+    from engine.catalog import default_registries
+
+    conditions = default_registries().conditions
+    for short in (
+        "ExecutionStatus", "ExecutionFlow", "ExecutionNamespace", "ExecutionLabels",
+        "ExecutionOutputs", "DayWeek", "DayWeekInMonth", "Weekend", "DateTimeBetween",
+        "TimeBetween", "PublicHoliday", "Not", "Or",
+    ):  # fmt: skip
+        current = conditions.get(f"io.kestra.plugin.core.condition.{short}")
+        assert current is not None, short
+        assert conditions.get(f"io.kestra.plugin.core.condition.{short}Condition") is current
+        assert conditions.get(f"io.kestra.core.models.conditions.types.{short}Condition") is current
+    assert conditions.get("io.kestra.core.models.conditions.types.VariableCondition") is Expression
+    assert conditions.get("io.kestra.core.models.conditions.types.FlowCondition") is FlowCondition
