@@ -59,9 +59,9 @@ def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) ->
     for index, trigger in enumerate(_list(data.get("triggers"))):
         if isinstance(trigger, dict) and "workerGroup" in trigger:
             problem(("triggers", index, "workerGroup"), _WORKER_GROUP)
-        if isinstance(trigger, dict) and _kind(trigger.get("type")) == "Schedule":
-            if "backfill" in trigger:
-                deprecated(("triggers", index, "backfill"), _SCHEDULE_BACKFILL)
+        is_schedule = isinstance(trigger, dict) and _kind(trigger.get("type")) == "Schedule"
+        if is_schedule and "backfill" in trigger:
+            deprecated(("triggers", index, "backfill"), _SCHEDULE_BACKFILL)
 
 
 def _list(value: Any) -> list[Any]:
