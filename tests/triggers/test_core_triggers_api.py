@@ -253,6 +253,7 @@ async def test_schedule_on_dates_with_holiday_and_time_conditions(rig: Rig) -> N
     await rig.runner_asleep(sleeping)
     listed = await rig.trigger("dated", "dates")
     assert listed["type"] == "io.kestra.plugin.core.trigger.ScheduleOnDates"
+    assert listed["nextExecutionDate"] == "2026-01-01T01:00:00+00:00"
     await clock.advance(2 * 86400)
     [execution] = await rig.ended("dated", 1)
     full = await rig.api.json("GET", f"/api/v1/executions/{execution['id']}")
