@@ -32,6 +32,7 @@ from engine.plugin import (
     PurgeSelection,
     Task,
     TaskRunSummary,
+    TriggerSwitch,
 )
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
@@ -41,7 +42,7 @@ from engine.templating.kv import reading_kv
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
 
-__all__ = ["SCRIPT_BASE_ENV", "ExecutionSummaries", "RunLogger", "TaskRunContext"]
+__all__ = ["SCRIPT_BASE_ENV", "ExecutionSummaries", "RunLogger", "TaskRunContext", "TaskTriggers"]
 
 # What every script sees of the server's environment; anything more is named in
 # scripts.env_allow. Never the rest: the server's own PODIUM_* (the admin password) and
@@ -125,6 +126,23 @@ class _NoHistory:
 _NO_HISTORY: ExecutionHistory = _NoHistory()
 
 
+class TaskTriggers:
+    """`RunContext.triggers` over the server's switch; refused where none is wired."""
+
+    def __init__(self, switch: TriggerSwitch | None) -> None:
+        self._switch = switch
+
+    def __repr__(self) -> str:
+        return f"<TaskTriggers {self._switch!r}>"
+
+    async def set_enabled(
+        self, namespace: str, flow_id: str, trigger_id: str, *, enabled: bool
+    ) -> bool:
+        if self._switch is None:
+            raise TaskFailed("triggers cannot be enabled or disabled in this runtime")
+        return await self._switch.set_enabled(namespace, flow_id, trigger_id, enabled=enabled)
+
+
 class TaskRunContext:
     def __init__(
         self, walk: ExecutionWalk, run: TaskRun, *, working_dir: Path | None = None
@@ -157,6 +175,7 @@ class TaskRunContext:
         self.executions = ExecutionSummaries(walk)
         self.history = walk.runtime.purger or _NO_HISTORY
         self.flows = TaskFlows(walk.runtime.flows)
+        self.triggers = TaskTriggers(walk.runtime.triggers)
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

@@ -53,6 +53,9 @@ def rewrite_legacy(data: dict[str, Any], deprecated: Report, problem: Report) ->
     for index, trigger in enumerate(_list(data.get("triggers"))):
         if isinstance(trigger, dict) and "workerGroup" in trigger:
             problem(("triggers", index, "workerGroup"), _WORKER_GROUP)
+        is_schedule = isinstance(trigger, dict) and _kind(trigger.get("type")) == "Schedule"
+        if is_schedule and "backfill" in trigger:
+            deprecated(("triggers", index, "backfill"), _SCHEDULE_BACKFILL)
 
 
 def _list(value: Any) -> list[Any]:
@@ -60,14 +63,12 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-# Older or newer core types Podium does not run yet: (type suffix, what to do instead).
-_NOT_YET = {
-    "Toggle": (
-        "trigger.Toggle",
-        "trigger.Toggle is not supported by Podium yet: enable or disable the trigger "
-        "with the API (PUT /api/v1/triggers/{namespace}/{flowId}/{triggerId}) or the UI",
-    ),
-}
+# Kestra 1.x keeps the property so old flows load, and no longer reads it.
+_SCHEDULE_BACKFILL = (
+    "Schedule `backfill` is deprecated and not acted on (Kestra 1.x ignores it too): start "
+    "a backfill with POST /api/v1/triggers/{namespace}/{flowId}/{triggerId}/backfill, the "
+    "UI's Triggers tab or `podium trigger backfill`"
+)
 
 _WORKER_GROUP = (
     "workerGroup is a Kestra Enterprise feature that Podium does not have: remove it "
@@ -152,8 +153,6 @@ def _task(
             "put the reusable tasks in a flow of their own and call it with "
             "io.kestra.plugin.core.flow.Subflow",
         )
-    elif kind in _NOT_YET and task["type"].endswith(_NOT_YET[kind][0]):
-        problem((*path, "type"), _NOT_YET[kind][1])
     elif (
         task["type"] in _SUBFLOW_TYPES
         and identity[0] is not None

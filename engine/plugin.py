@@ -52,6 +52,7 @@ __all__ = [
     "TaskLogger",
     "TaskRunSummary",
     "TaskStorage",
+    "TriggerSwitch",
     "plugin",
 ]
 
@@ -434,6 +435,18 @@ class FlowsAccess(Protocol):
     async def delete(self, namespace: str, flow_id: str) -> bool: ...
 
 
+class TriggerSwitch(Protocol):
+    """Triggers as a task may change them (trigger.Toggle): the same switch as the API's
+    enable/disable, kept in the scheduler's trigger state."""
+
+    async def set_enabled(
+        self, namespace: str, flow_id: str, trigger_id: str, *, enabled: bool
+    ) -> bool:
+        """Enable or disable one trigger of a stored flow; returns whether the trigger
+        will run (False when its YAML or its flow disables it whatever is asked). An
+        unknown flow or trigger raises a PodiumError that says which."""
+
+
 class RunContext(Protocol):
     """Everything a task may do while it runs."""
 
@@ -450,6 +463,7 @@ class RunContext(Protocol):
     executions: ExecutionReader
     history: ExecutionHistory
     flows: FlowsAccess
+    triggers: TriggerSwitch
     variables: Mapping[str, Any]
 
     @property
@@ -837,8 +851,8 @@ class PollContext(Protocol):
     flow_id: str
     logger: TaskLogger
 
-    def render(self, value: Any) -> Any:
-        """Render templates (flow, envs, secret()) in `value`."""
+    def render(self, value: Any, *, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render templates (flow, envs, secret()) in `value`, `extra` merged over them."""
 
     def mask(self, text: str) -> str:
         """Hide every secret value revealed so far."""
@@ -864,6 +878,11 @@ class PolledTrigger(Trigger):
     def max_items(self) -> int:
         """New items fired per poll (the rest wait for the next)."""
         return 1000
+
+    def is_exclusive(self) -> bool:
+        """Whether the trigger must not poll while an execution it started still runs
+        (Kestra's polling triggers without `allowConcurrent`)."""
+        return False
 
     async def poll(self, ctx: PollContext) -> Sequence[PolledItem]:
         raise NotImplementedError(f"{type(self).__name__}.poll")

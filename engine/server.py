@@ -284,6 +284,8 @@ class Podium:
             refresh_seconds=settings.triggers.refresh_seconds,
             projector=self.local_projector,
         )
+        # trigger.Toggle flips the same switch as the API, in whichever process runs it
+        self.executor.runtime.triggers = self.triggers
         return self
 
     async def _forget_purged(self, events: Sequence[EventDocument]) -> None:

@@ -46,7 +46,7 @@ from engine.flows import FlowRepository
 from engine.kv.loading import load_snapshot, mentions_kv, task_templates
 from engine.kv.service import KvService
 from engine.nsfiles import NamespaceFiles
-from engine.plugin import ExecutionHistory, Retry, Task
+from engine.plugin import ExecutionHistory, Retry, Task, TriggerSwitch
 from engine.states import State, worst
 from engine.storage import LocalStorage, safe_name
 from engine.task_cache import cache_key, rendered_properties, run_cached
@@ -100,6 +100,7 @@ class Runtime:
     # RunContext.history (counting and purging past executions); set by the server
     purger: ExecutionHistory | None = None
     flows: FlowRepository | None = None  # for git.SyncFlows/PushFlows (RunContext.flows)
+    triggers: TriggerSwitch | None = None  # for trigger.Toggle; set by the server
     is_shutting_down: bool = False
     # Outputs travel inside events: above this (JSON bytes) a task run fails with a clear
     # error rather than an event the bus refuses (settings: max_record_bytes).

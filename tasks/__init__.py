@@ -7,7 +7,7 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     core/           log, debug, outputs, execution control, flow control, storage,
                     namespace files
     scripts/        Python and shell scripts; runners: local process, Docker
-    http/           HTTP download and request
+    http/           HTTP download and request; the HTTP polling trigger
     jdbc/           PostgreSQL, DuckDB, SQLite queries, COPY in and out, Batch; MySQL
                     (extra `mysql`)
     notifications/  Slack and generic webhooks; executions' summaries to chat tools
@@ -25,7 +25,7 @@ otherwise refuses their types at load with the command to run.
 from engine.plugin import OptionalFamily
 from tasks.core import CORE_TASKS
 from tasks.git import GIT_TASKS
-from tasks.http import HTTP_TASKS
+from tasks.http import HTTP_TASKS, HTTP_TRIGGERS
 from tasks.jdbc import JDBC_TASKS, JDBC_TRIGGERS
 from tasks.notifications import NOTIFICATIONS_TASKS
 from tasks.scripts import SCRIPTS_TASKS
@@ -43,8 +43,8 @@ ALL_TASKS: tuple[type, ...] = (
     *GIT_TASKS,
 )
 
-# Triggers that live beside their task family (a query polled on a schedule).
-ALL_TRIGGERS: tuple[type, ...] = (*JDBC_TRIGGERS,)
+# Triggers that live beside their task family (a query or an endpoint polled).
+ALL_TRIGGERS: tuple[type, ...] = (*JDBC_TRIGGERS, *HTTP_TRIGGERS)
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (

@@ -2,6 +2,7 @@
 
 models          the YAML shape of the Webhook and Flow triggers
 schedule        cron schedules (model, runner, backfill)
+schedule_on_dates  a flow run at each date of a list
 files           local-folder file triggers (model, runner)
 conditions      the conditions triggers test (ExecutionStatus, ExpressionCondition …)
 base            TriggerContext (fire → Intake) and the TriggerRunner protocol
@@ -18,12 +19,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.plugin import PolledTrigger
-from triggers import conditions, files, models, multiple, schedule
+from triggers import conditions, files, models, multiple, schedule, schedule_on_dates
 from triggers.polling import PollRunner
 
 __all__ = ["CONDITIONS", "TRIGGERS", "trigger_runners"]
 
-TRIGGERS: tuple[type, ...] = (*models.TRIGGERS, *schedule.MODELS, *files.MODELS)
+TRIGGERS: tuple[type, ...] = (
+    *models.TRIGGERS,
+    *schedule.MODELS,
+    *schedule_on_dates.MODELS,
+    *files.MODELS,
+)
 CONDITIONS: tuple[type, ...] = (
     *conditions.CONDITIONS,
     *schedule.CONDITIONS,
@@ -36,7 +42,11 @@ def trigger_runners(registered: Iterable[type] = ()) -> dict[type, Any]:
     one PollRunner for every PolledTrigger among the `registered` trigger classes (those
     of plugin families and entry points)."""
     polled = PollRunner()
-    runners: dict[type, Any] = {**schedule.RUNNERS, **files.RUNNERS}
+    runners: dict[type, Any] = {
+        **schedule.RUNNERS,
+        **schedule_on_dates.RUNNERS,
+        **files.RUNNERS,
+    }
     for cls in registered:
         if isinstance(cls, type) and issubclass(cls, PolledTrigger) and cls not in runners:
             runners[cls] = polled

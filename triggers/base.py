@@ -9,7 +9,7 @@ they call `TriggerContext.fire`, which goes through the same `Intake` as the API
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,6 +55,9 @@ class TriggerContext:
     storage: LocalStorage
     allowed_paths: tuple[Path, ...] = ()
     envs: Mapping[str, str] = field(default_factory=dict)
+    # Disables a trigger (by scope) as the API does: what a reached stopAfter state calls.
+    # The TriggerService sets it; None where no service runs (some unit tests).
+    disable: Callable[[str], Awaitable[None]] | None = None
 
     async def fire(
         self,

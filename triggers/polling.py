@@ -17,6 +17,16 @@ each thing fire once.
 On start, what the journal still holds (a runner stopped between claim and action)
 fires and is acted on again; its execution ids are the same, so it runs once.
 
+stopAfter and exclusive triggers
+    A trigger with `stopAfter`, or one whose model `is_exclusive()` (the HTTP trigger
+    without `allowConcurrent`: Kestra does not evaluate a polling trigger again while an
+    execution it started runs), keeps the ids of the executions it fired in its state
+    (`watch`). Before each poll their states are read: one that ended in a `stopAfter`
+    state disables the trigger as the API does (`ctx.disable`; enabling it again starts
+    it afresh), and an exclusive trigger skips the poll while one still runs. An id the
+    store never shows (a request refused before it became an execution) is forgotten
+    after LOST_AFTER.
+
 A poll that fails (the bucket is away, credentials refused) is logged, masked, and
 tried again at the next interval; items whose firing failed are released so they fire
 on a later poll. Only a process dying between the claim and the journal write loses
@@ -29,6 +39,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +47,7 @@ from engine.flow import Flow
 from engine.plugin import LevelMethods, PolledItem, PolledTrigger, TaskLogger, Trigger
 from engine.storage import safe_name
 from triggers.base import TriggerContext, slot_id, trigger_scope
+from triggers.schedule import ExecutionReader
 
 __all__ = ["CLAIM_CHUNK", "PollRunner", "Poller", "TriggerPollContext", "firing_key"]
 
@@ -43,6 +55,9 @@ log = logging.getLogger("podium.triggers.polling")
 
 CLAIM_CHUNK = 500
 """Ids claimed in one store round trip."""
+LOST_AFTER = timedelta(minutes=10)
+"""A watched execution the store still does not show after this is forgotten."""
+MAX_WATCHED = 100
 
 
 class _Logger(LevelMethods):
@@ -75,8 +90,9 @@ class TriggerPollContext:
     def __repr__(self) -> str:
         return f"<TriggerPollContext {self.where}>"
 
-    def render(self, value: Any) -> Any:
-        return self._ctx.renderer.render_value(value, self._context)
+    def render(self, value: Any, *, extra: Mapping[str, Any] | None = None) -> Any:
+        context = {**self._context, **extra} if extra else self._context
+        return self._ctx.renderer.render_value(value, context)
 
     def mask(self, text: str) -> str:
         secrets = self._ctx.renderer.secrets
@@ -124,7 +140,8 @@ class PollRunner:
         poller = Poller(flow, trigger, ctx)
         await poller.recover()
         while True:
-            await poller.poll_once()
+            if not await poller.is_held():
+                await poller.poll_once()
             await ctx.clock.sleep(trigger.interval.total_seconds())
 
 
@@ -139,6 +156,15 @@ class Poller:
         self.poll_ctx = TriggerPollContext(flow, trigger, ctx)
         self.seen: set[str] = set()  # ids listed by the last poll: bounded by the listing
         self.fired = 0
+        reader = ctx.state if isinstance(ctx.state, ExecutionReader) else None
+        wants = bool(trigger.stopAfter) or trigger.is_exclusive()
+        self.reader = reader if wants else None
+        if wants and reader is None:
+            log.warning(
+                "%s: this store cannot report execution states; stopAfter and the wait "
+                "for running executions are ignored",
+                self.poll_ctx.where,
+            )
 
     def __repr__(self) -> str:
         return f"<Poller {self.scope} seen={len(self.seen)} fired={self.fired}>"
@@ -166,6 +192,47 @@ class Poller:
         for entry in entries:
             await self._fire(*_parse(entry))
         return len(entries)
+
+    async def is_held(self) -> bool:
+        """Read the executions this trigger fired: disable it when one ended in a
+        `stopAfter` state; True when it must not poll now (disabled, or exclusive with an
+        execution still running)."""
+        if self.reader is None:
+            return False
+        state = await self.ctx.state.get_trigger_state(self.scope) or {}
+        watched = [dict(w) for w in state.get("watch") or ()]
+        if not watched:
+            return False
+        found = await self.reader.existing_executions([str(w["id"]) for w in watched])
+        now = self.ctx.clock.now()
+        running: list[dict[str, Any]] = []
+        for entry in watched:
+            execution = found.get(str(entry["id"]))
+            if execution is None:
+                if now - datetime.fromisoformat(str(entry["at"])) < LOST_AFTER:
+                    running.append(entry)
+            elif not execution.state.is_terminal:
+                running.append(entry)
+            elif execution.state in self.trigger.stopAfter:
+                log.warning(
+                    "%s disabled: execution %s is %s (stopAfter)",
+                    self.poll_ctx.where,
+                    execution.execution_id,
+                    execution.state.value,
+                )
+                await self._set_watch([])
+                if self.ctx.disable is not None:
+                    await self.ctx.disable(self.scope)
+                return True
+        if running != watched:
+            await self._set_watch(running)
+        return self.trigger.is_exclusive() and bool(running)
+
+    async def _set_watch(self, watched: list[dict[str, Any]]) -> None:
+        state = await self.ctx.state.get_trigger_state(self.scope) or {}
+        await self.ctx.state.set_trigger_state(
+            self.scope, {**state, "watch": watched[-MAX_WATCHED:]}
+        )
 
     async def recover(self) -> None:
         """Fire and act on what an earlier run journaled and did not finish."""
@@ -199,6 +266,8 @@ class Poller:
             variables = await self.trigger.variables(self.poll_ctx, execution_id, items)
             if self._holds(variables):
                 await self.ctx.fire(self.flow, self.trigger, variables=variables, item=key)
+                if self.reader is not None:
+                    await self._watch(execution_id)
             else:  # claimed and kept: the same versions are not looked at again
                 log.info("%s: conditions not met for %d item(s)", self.poll_ctx.where, len(items))
                 await self._journal_remove(key)
@@ -229,6 +298,11 @@ class Poller:
                 self.poll_ctx.mask(str(exc)),
             )
         await self._journal_remove(key)
+
+    async def _watch(self, execution_id: str) -> None:
+        state = await self.ctx.state.get_trigger_state(self.scope) or {}
+        entry = {"id": execution_id, "at": self.ctx.clock.now().isoformat()}
+        await self._set_watch([*(state.get("watch") or ()), entry])
 
     def _holds(self, variables: Mapping[str, Any]) -> bool:
         """The trigger's conditions, on what the execution would get as `trigger`."""

@@ -60,9 +60,10 @@ Missed slots, restarts and edits
 stopAfter
     The runner watches the executions it fired (up to MAX_WATCHED) and reads their state
     when it wakes (at least every `wake_seconds`). When one is in a `stopAfter` state the
-    trigger stops: `stopped` is stored, nothing fires, and the runner waits. It starts
-    again from now when `reenable()` clears `stopped` (the API's "enable trigger"), or when
-    the trigger is disabled and enabled again in the flow. Reading execution state needs
+    trigger stops: `stopped` is stored, nothing fires, and the trigger is disabled as the
+    API disables it (`ctx.disable`). It starts again from now when it is enabled again
+    (the API, the UI, trigger.Toggle, or `reenable()`), or when the trigger is disabled
+    and enabled again in the flow. Reading execution state needs
     a store with `existing_executions` (the TriggerContext's state store is one).
 """
 
@@ -133,8 +134,9 @@ class Schedule(Trigger):
     timezone: str | None = None
     recoverMissedSchedules: RecoverPolicy | None = None  # None: the runner's default (ALL)
     lateMaximumDelay: Duration | None = None
-    # Kestra's deprecated in-flow backfill; accepted so old flows load, not acted on:
-    # backfills are `podium trigger backfill` (triggers.backfill).
+    # Kestra's deprecated in-flow backfill, which Kestra 1.x no longer reads: accepted
+    # so old flows load, with a deprecation warning (engine/flow_compat.py); backfills
+    # are the API's, the UI's and `podium trigger backfill` (triggers.backfill).
     backfill: dict[str, Any] | None = None
 
     @field_validator("cron")
@@ -538,9 +540,14 @@ class _ScheduleLoop:
                     "execution_id": execution_id,
                     "at": as_utc(self.ctx.clock.now()).isoformat(),
                 }
+        newly_stopped = stopped is not None and state.stopped is None
         if waiting != state.watch or stopped != state.stopped:
             state.watch, state.stopped = waiting, stopped
             await self._save(state)
+        if newly_stopped and self.ctx.disable is not None:
+            # disabled as the API would: enabling it again (API, UI, trigger.Toggle)
+            # restarts it from now; this runner is cancelled meanwhile
+            await self.ctx.disable(self.scope)
         return state
 
     async def _wait_reenabled(self, state: _State) -> _State:

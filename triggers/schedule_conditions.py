@@ -3,7 +3,10 @@
     DayWeek          the date falls on `dayOfWeek`
     DayWeekInMonth   … and is the FIRST/SECOND/THIRD/FOURTH/LAST such day of its month
     Weekend          the date is a Saturday or a Sunday
-    DateTimeBetween  the date is within [after, before] (either bound may be left out)
+    DateTimeBetween  the date is after `after` and before `before` (either may be left out)
+    TimeBetween      … the same for the time of day (OffsetTimes, compared as Java does)
+    PublicHoliday    the date is a public holiday of `country` (`subDivision`), from the
+                     `holidays` package (Kestra uses Jollyday: a rare holiday may differ)
     Not, Or          combine nested conditions (none true / any true)
 
 Each reads the date to test from its `date` property (default `{{ trigger.date }}`,
@@ -18,12 +21,16 @@ ignores every condition that is not a ScheduleCondition.
 from __future__ import annotations
 
 import calendar
+import functools
+import locale
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+import holidays
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
+from engine.durations import is_template
 from engine.plugin import Condition, plugin
 from triggers.conditions import Expression
 
@@ -34,6 +41,8 @@ __all__ = [
     "DayWeekInMonth",
     "Not",
     "Or",
+    "PublicHoliday",
+    "TimeBetween",
     "Weekend",
     "applies_to_schedules",
     "parse_moment",
@@ -120,7 +129,7 @@ class Weekend(DateCondition):
     "io.kestra.plugin.core.condition.DateTimeBetweenCondition",
 )
 class DateTimeBetween(DateCondition):
-    """True when `after` <= date <= `before` (bounds included, as in Kestra)."""
+    """True when `after` < date < `before` (bounds excluded, as Kestra's isAfter/isBefore)."""
 
     after: AwareDatetime | None = None
     before: AwareDatetime | None = None
@@ -130,17 +139,129 @@ class DateTimeBetween(DateCondition):
         # Kestra fails at evaluation time; a flow that cannot work is refused when saved.
         if self.after is None and self.before is None:
             raise ValueError("DateTimeBetween needs 'after', 'before' or both")
-        if self.after is not None and self.before is not None and self.after > self.before:
-            raise ValueError("'after' is later than 'before': no date can match")
+        if self.after is not None and self.before is not None and self.after >= self.before:
+            raise ValueError("'after' is not earlier than 'before': no date can match")
         return self
 
     def test(self, facts: Mapping[str, Any], renderer: Any) -> bool:
         moment = self.moment(facts, renderer)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        if self.after is not None and moment < self.after:
+        if self.after is not None and moment <= self.after:
             return False
-        return self.before is None or moment <= self.before
+        return self.before is None or moment < self.before
+
+
+def _offset_time(value: str) -> time:
+    try:
+        parsed = time.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 time such as 16:19:12+02:00") from None
+    if parsed.utcoffset() is None:
+        raise ValueError(f"{value!r} has no offset: write it as 16:19:12+02:00 or 16:19:12Z")
+    return parsed
+
+
+def _instant_of_day(moment: time) -> float:
+    """Java's OffsetTime order: the time of day minus its offset, not wrapped around
+    midnight (01:00+02:00 comes before 00:30Z)."""
+    offset = moment.utcoffset()
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second + moment.microsecond / 1e6
+    return seconds - (offset.total_seconds() if offset is not None else 0.0)
+
+
+@plugin(
+    "io.kestra.plugin.core.condition.TimeBetween",
+    "io.kestra.plugin.core.condition.TimeBetweenCondition",
+)
+class TimeBetween(DateCondition):
+    """True when the date's time of day is after `after` and before `before` (bounds
+    excluded). Bounds are times with an offset (`16:00:00+02:00`); the date is compared
+    with its own offset, so both are instants of one day, as Kestra's OffsetTime."""
+
+    after: str | None = None
+    before: str | None = None
+
+    @field_validator("after", "before")
+    @classmethod
+    def _check_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            _offset_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _needs_a_bound(self) -> TimeBetween:
+        if self.after is None and self.before is None:
+            raise ValueError("TimeBetween needs 'after', 'before' or both")
+        return self
+
+    def test(self, facts: Mapping[str, Any], renderer: Any) -> bool:
+        moment = self.moment(facts, renderer)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        now = _instant_of_day(moment.timetz())
+        if self.after is not None and now <= _instant_of_day(_offset_time(self.after)):
+            return False
+        return self.before is None or now < _instant_of_day(_offset_time(self.before))
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    try:
+        return holidays.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError:
+        where = f"{country}/{subdivision}" if subdivision else country
+        raise ValueError(
+            f"no public holiday calendar for {where!r}: use an ISO 3166-1 alpha-2 country "
+            "code (and an ISO 3166-2 subdivision code the country has)"
+        ) from None
+
+
+def _server_country() -> str:
+    """Kestra's default: the country of the server's locale."""
+    name = locale.getlocale()[0] or ""
+    country = name.split("_", 1)[1][:2] if "_" in name else ""
+    if len(country) != 2 or not country.isalpha():
+        raise ValueError(
+            "PublicHoliday has no 'country' and the server's locale names none: set 'country'"
+        )
+    return country.upper()
+
+
+@plugin(
+    "io.kestra.plugin.core.condition.PublicHoliday",
+    "io.kestra.plugin.core.condition.PublicHolidayCondition",
+)
+class PublicHoliday(DateCondition):
+    """True when the date (its local day) is a public holiday of `country`, or of its
+    `subDivision` (ISO 3166-2, e.g. DE with BE for Berlin). Without `country`, the
+    server locale's country, as in Kestra."""
+
+    country: str | None = None
+    subDivision: str | None = None
+
+    @model_validator(mode="after")
+    def _known_calendar(self) -> PublicHoliday:
+        country, subdivision = self.country, self.subDivision
+        if country is None or is_template(country):
+            return self
+        if subdivision is not None and is_template(subdivision):
+            subdivision = None
+        _calendar(country.strip().upper(), subdivision.strip().upper() if subdivision else None)
+        return self
+
+    def test(self, facts: Mapping[str, Any], renderer: Any) -> bool:
+        day = self.moment(facts, renderer).date()
+        country = _rendered(self.country, facts, renderer) or _server_country()
+        subdivision = _rendered(self.subDivision, facts, renderer)
+        return day in _calendar(country.upper(), subdivision.upper() if subdivision else None)
+
+
+def _rendered(value: str | None, facts: Mapping[str, Any], renderer: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(renderer.render(value, facts)) if is_template(value) else value
+    return text.strip() or None
 
 
 @plugin("io.kestra.plugin.core.condition.Not", "io.kestra.plugin.core.condition.NotCondition")
@@ -174,4 +295,13 @@ def applies_to_schedules(condition: Condition) -> bool:
     )
 
 
-CONDITIONS: tuple[type, ...] = (DateTimeBetween, DayWeek, DayWeekInMonth, Not, Or, Weekend)
+CONDITIONS: tuple[type, ...] = (
+    DateTimeBetween,
+    DayWeek,
+    DayWeekInMonth,
+    Not,
+    Or,
+    PublicHoliday,
+    TimeBetween,
+    Weekend,
+)

@@ -7,12 +7,13 @@ Reconciling happens at start, whenever a flow is saved or deleted through this p
 FlowRepository, and every `refresh_seconds` (flows saved by other processes). A runner
 that crashes is logged and restarted with backoff; it never takes the service down.
 
-A trigger can also be disabled without editing its flow (the API's enable/disable): the
-set of disabled triggers is one document in the store's trigger state, so it survives
-restarts and every process sees it at its next reconcile. A disabled trigger has no
-runner, its webhook answers 404 and its flow-trigger conditions are not watched.
-Enabling a schedule again starts it from now: slots missed while disabled are not run
-(a backfill runs them on purpose).
+A trigger can also be disabled without editing its flow (the API's enable/disable, the
+trigger.Toggle task, a `stopAfter` state reached): the set of disabled triggers is one
+document in the store's trigger state, so it survives restarts and every process sees it
+at its next reconcile. A disabled trigger has no runner, its webhook answers 404 and its
+flow-trigger conditions are not watched. Enabling a schedule again starts it from now:
+slots missed while disabled are not run (a backfill runs them on purpose), and the
+executions a `stopAfter` watched are forgotten.
 
 Backfills started through the API run in this service's task group, one at a time per
 trigger; their progress is kept in the trigger state too (`<scope>#backfill`), so any
@@ -89,6 +90,8 @@ class TriggerService:
         self._backfills: dict[str, asyncio.Task[None]] = {}
         self.is_ready = asyncio.Event()
         flows.on_change(self._changed.set)
+        if ctx.disable is None:  # runners whose stopAfter state was reached use this
+            ctx.disable = self.disable
 
     def __repr__(self) -> str:
         return f"<TriggerService runners={len(self._running)}>"
@@ -197,29 +200,54 @@ class TriggerService:
     async def set_disabled(self, scope: str, disabled: bool) -> None:
         async with self._disabled_lock:
             current = set(await self.refresh_disabled())
+            if not disabled:
+                await self._start_afresh(scope, was_disabled=scope in current)
             if disabled == (scope in current):
                 return
             if disabled:
                 current.add(scope)
             else:
                 current.discard(scope)
-                await self._skip_missed_slots(scope)
             await self.ctx.state.set_trigger_state(DISABLED_SCOPE, {"scopes": sorted(current)})
             self._disabled = frozenset(current)
         self._changed.set()
 
-    async def _skip_missed_slots(self, scope: str) -> None:
-        """A schedule enabled again starts from now, not from where it was disabled."""
+    async def disable(self, scope: str) -> None:
+        await self.set_disabled(scope, True)
+
+    async def set_enabled(
+        self, namespace: str, flow_id: str, trigger_id: str, *, enabled: bool
+    ) -> bool:
+        """engine.plugin.TriggerSwitch, for trigger.Toggle: the API's switch, by name."""
+        flow = await self.flows.get(namespace, flow_id)
+        if flow is None:
+            raise PodiumError(f"flow {namespace}.{flow_id} not found")
+        trigger = next((t for t in flow.triggers if t.id == trigger_id), None)
+        if trigger is None:
+            known = ", ".join(t.id for t in flow.triggers) or "none"
+            raise PodiumError(
+                f"flow {namespace}.{flow_id} has no trigger {trigger_id!r} (its triggers: {known})"
+            )
+        await self.set_disabled(trigger_scope(flow, trigger), not enabled)
+        return enabled and not (flow.disabled or trigger.disabled)
+
+    async def _start_afresh(self, scope: str, *, was_disabled: bool) -> None:
+        """A trigger enabled again starts from now, not from where it was disabled: a
+        schedule skips the slots it missed, and the executions stopAfter watched (one of
+        which stopped it) are forgotten. A trigger that runs is left alone."""
         state = await self.ctx.state.get_trigger_state(scope)
-        if not state or "last" not in state:
+        if not state or not (was_disabled or state.get("stopped")):
             return
-        now = as_utc(self.ctx.clock.now())
-        try:
-            last = as_utc(datetime.fromisoformat(str(state["last"])))
-        except ValueError:
-            last = now
-        state = {**state, "last": max(last, now).isoformat(), "pending": None, "watch": []}
-        await self.ctx.state.set_trigger_state(scope, state)
+        fresh = {**state, "watch": [], "stopped": None}
+        if "last" in state:
+            now = as_utc(self.ctx.clock.now())
+            try:
+                last = as_utc(datetime.fromisoformat(str(state["last"])))
+            except ValueError:
+                last = now
+            fresh.update(last=max(last, now).isoformat(), pending=None)
+        if fresh != state:
+            await self.ctx.state.set_trigger_state(scope, fresh)
 
     # -- backfills started from the API ---------------------------------------------------
 

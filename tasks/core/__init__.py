@@ -1,5 +1,6 @@
 """Kestra's core tasks: logging, outputs, flow control, execution control, storage, KV,
-namespace files, and counting and purging past executions (count.py, purge.py)."""
+namespace files, trigger.Toggle, and counting and purging past executions (count.py,
+purge.py)."""
 
 from tasks.core.branching import If, Switch
 from tasks.core.count import Count
@@ -25,6 +26,7 @@ from tasks.core.storage_items import DeduplicateItems, FilterItems
 from tasks.core.storage_split import Split
 from tasks.core.subflow import Subflow
 from tasks.core.templating import TemplatedTask
+from tasks.core.trigger import Toggle
 from tasks.core.waiting import Pause, Sleep
 
 __all__ = ["CORE_TASKS"]
@@ -65,6 +67,7 @@ CORE_TASKS: tuple[type, ...] = (
     Subflow,
     Switch,
     TemplatedTask,
+    Toggle,
     UnsetVariables,
     UploadFiles,
     WaitFor,

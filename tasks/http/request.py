@@ -32,9 +32,19 @@ from tasks.http.client import (
 )
 from tasks.properties import masks_failures
 
-__all__ = ["HttpTask", "Request", "read_bounded"]
+__all__ = ["HttpTask", "Request", "decode_body", "read_bounded", "refuse_encryption"]
 
 _CHUNK = 64 * 1024
+
+
+def refuse_encryption(cls: type, value: bool | str) -> bool | str:
+    """`encryptBody: true` is refused at load (a pydantic field validator)."""
+    if value is True or (isinstance(value, str) and value.strip().lower() == "true"):
+        raise ValueError(
+            "Podium does not encrypt outputs; secrets revealed by the execution are "
+            "masked in outputs instead, so leave 'encryptBody' false"
+        )
+    return value
 
 
 class HttpTask(Task):
@@ -76,15 +86,7 @@ class Request(HttpTask):
 
     encryptBody: bool | str = False
 
-    @field_validator("encryptBody")
-    @classmethod
-    def _no_encryption(cls, value: bool | str) -> bool | str:
-        if value is True or (isinstance(value, str) and value.strip().lower() == "true"):
-            raise ValueError(
-                "Podium does not encrypt outputs; secrets revealed by the execution are "
-                "masked in outputs instead, so leave 'encryptBody' false"
-            )
-        return value
+    _no_encryption = field_validator("encryptBody")(refuse_encryption)
 
     @masks_failures
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
@@ -109,7 +111,7 @@ class Request(HttpTask):
         finally:
             request.close()
         settings.log(ctx, "RESPONSE_HEADERS", "response headers", headers)
-        body = _decode(raw, charset)
+        body = decode_body(raw, charset)
         settings.log(ctx, "RESPONSE_BODY", "response body", body)
         if code >= 400 and not settings.allow_failed:
             raise TaskFailed(describe_failure(request.method, request.url, code, reason, body))
@@ -140,7 +142,7 @@ def _too_large(limit: int, declared: int | None) -> str:
     )
 
 
-def _decode(raw: bytes, charset: str) -> str:
+def decode_body(raw: bytes, charset: str) -> str:
     try:
         codec = codecs.lookup(charset).name
     except LookupError:

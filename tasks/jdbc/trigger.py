@@ -19,10 +19,8 @@ the few `RunContext` calls it makes answered from the poll's context.
 from __future__ import annotations
 
 import secrets
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from pydantic import field_validator
 
@@ -34,51 +32,11 @@ from engine.values import jsonable
 from tasks.jdbc import postgresql
 from tasks.jdbc.postgres_connection import connect
 from tasks.jdbc.results import FETCH_TYPES, Fetching, fetching_of
+from tasks.polling import PollingRunContext
 
 __all__ = ["MAX_TRIGGER_ROWS", "PollingRunContext", "PostgresTrigger", "QueryTrigger"]
 
 MAX_TRIGGER_ROWS = 10_000
-
-
-class PollingRunContext:
-    """What the JDBC connection and statement code asks of a `RunContext`, answered by a
-    poll: rendering, logging, masking. Nothing is stored and no metric is kept."""
-
-    def __init__(self, ctx: PollContext) -> None:
-        self._ctx = ctx
-        self.logger = ctx.logger
-        self.namespace = ctx.namespace
-        self.flow_id = ctx.flow_id
-        self.task_run_id = f"trigger-{secrets.token_hex(4)}"
-        self._folder: tempfile.TemporaryDirectory[str] | None = None
-
-    def __repr__(self) -> str:
-        return f"<PollingRunContext {self.namespace}.{self.flow_id}>"
-
-    def render(self, value: Any, *, extra: Mapping[str, Any] | None = None) -> Any:
-        return self._ctx.render(value)
-
-    def render_text(self, template: str) -> str:
-        return str(self._ctx.render(template))
-
-    def mask(self, text: str) -> str:
-        return self._ctx.mask(text)
-
-    def metric(self, *_: Any, **__: Any) -> None:
-        return None
-
-    def working_dir(self) -> Path:
-        """A private folder (client certificates), removed by `close`."""
-        if self._folder is None:
-            self._folder = tempfile.TemporaryDirectory(prefix="podium-jdbc-trigger-")
-        return Path(self._folder.name)
-
-    def close(self) -> None:
-        if self._folder is not None:
-            self._folder.cleanup()
-
-    def as_run_context(self) -> RunContext:
-        return cast(RunContext, self)
 
 
 class QueryTrigger(PolledTrigger):

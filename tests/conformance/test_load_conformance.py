@@ -229,24 +229,48 @@ tasks:
     assert ("tasks[1].workerGroup", 11) in found
 
 
-NOT_YET = """id: not_yet
+TOGGLE = """id: toggles
 namespace: conformance
 tasks:
   - id: toggle
     type: io.kestra.plugin.core.trigger.Toggle
     trigger: x
+  - id: legacy
+    type: io.kestra.core.tasks.trigger.Toggle
+    namespace: other
+    flowId: flow
+    trigger: y
+    enabled: true
 """
 
 
-async def test_forms_podium_does_not_run_yet_are_refused_with_what_to_do(api: Api) -> None:
-    """Kestra's trigger.Toggle:
-    refused with one clear message each (never accepted and ignored)."""
-    answer = await api.json("POST", "/api/v1/flows/validate", data=NOT_YET, headers=YAML)
-    found = {(p["path"], p["line"]): p["message"] for p in answer[0]["problems"]}
-    assert set(found) == {
-        ("tasks[0].type", 5),
-    }
-    assert "/api/v1/triggers/" in found[("tasks[0].type", 5)]
+async def test_trigger_toggle_loads_under_both_its_names(api: Api) -> None:
+    """Kestra's trigger.Toggle (and its 0.x name) load; the trigger it names is looked up
+    when it runs, as in Kestra."""
+    answer = await api.json("POST", "/api/v1/flows/validate", data=TOGGLE, headers=YAML)
+    assert answer[0]["problems"] == []
+
+
+SCHEDULE_BACKFILL = """id: old_backfill
+namespace: conformance
+tasks:
+  - {id: a, type: io.kestra.plugin.core.log.Log, message: a}
+triggers:
+  - id: daily
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "@daily"
+    backfill: {start: "2024-01-01T00:00:00Z"}
+"""
+
+
+async def test_schedule_backfill_property_loads_with_a_deprecation_warning(api: Api) -> None:
+    """Kestra 1.x keeps Schedule `backfill` (deprecated) and no longer reads it: it loads,
+    and the warning says where backfills are started now."""
+    [checked] = await api.json(
+        "POST", "/api/v1/flows/validate", data=SCHEDULE_BACKFILL, headers=YAML
+    )
+    assert checked["problems"] == [] and checked["deprecationPaths"] == ["triggers[0].backfill"]
+    assert any("/backfill" in warning["message"] for warning in checked["warnings"])
 
 
 def test_every_flow_of_the_suite_validates(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from engine.templating import Renderer, SecretStore
 from tests.triggers.test_schedule_runner import Rig, make_rig, utc
 from triggers import trigger_runners
 from triggers.base import slot_id, trigger_scope
-from triggers.polling import Poller, PollRunner, firing_key
+from triggers.polling import LOST_AFTER, Poller, PollRunner, firing_key
 
 SHELVES: dict[str, dict[str, str]] = {}  # shelf name -> {item id: name}
 ACTED: list[list[str]] = []
@@ -253,3 +253,35 @@ async def test_conditions_hold_back_a_firing_without_firing_it_later(rig: Rig) -
     SHELVES["tests-shelf"].update({"b": "b", "c": "c"})
     await poller.poll_once()
     assert names(rig) == [["b", "c"]]
+
+
+@plugin("tests.polling.Exclusive")
+class Exclusive(Shelf):
+    """A shelf that, like the HTTP trigger, does not poll while its execution runs."""
+
+    def is_exclusive(self) -> bool:
+        return True
+
+
+async def test_an_exclusive_trigger_waits_and_forgets_an_execution_never_stored(
+    rig: Rig,
+) -> None:
+    """The recording intake stores no execution: the id the trigger watches is unknown,
+    so it holds the trigger back until LOST_AFTER, then is forgotten."""
+    base = registries()
+    triggers = PluginRegistry("trigger")
+    triggers.register(*(cls for _, cls in base.triggers), Exclusive)
+    triggers.freeze()
+    rig.flows.registries = Registries(base.tasks, triggers, base.conditions)
+    flow = await deploy(rig, "tests.polling.Exclusive", "    stopAfter: [FAILED]")
+    poller = poller_of(rig, flow)
+    SHELVES["tests-shelf"]["a"] = "a"
+    assert not await poller.is_held()
+    assert await poller.poll_once() == 1
+    [request] = rig.intake.requests
+    watched = (await rig.state(flow))["watch"]
+    assert [w["id"] for w in watched] == [request.execution_id]
+    assert await poller.is_held()  # its execution may still be on its way
+    await rig.clock.advance(LOST_AFTER.total_seconds() + 1)
+    assert not await poller.is_held()
+    assert (await rig.state(flow))["watch"] == []

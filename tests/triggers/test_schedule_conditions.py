@@ -17,6 +17,8 @@ from triggers.schedule_conditions import (
     DayWeekInMonth,
     Not,
     Or,
+    PublicHoliday,
+    TimeBetween,
     Weekend,
     applies_to_schedules,
 )
@@ -70,12 +72,15 @@ def test_day_week_in_month(date: str, day_in_month: str, expected: bool) -> None
     assert condition.test(on(f"{date}T11:00:00+01:00"), RENDERER) is expected
 
 
-def test_date_time_between_includes_its_bounds() -> None:
+def test_date_time_between_excludes_its_bounds() -> None:
+    """Kestra compares with isAfter/isBefore: a date equal to a bound is outside."""
     window = DateTimeBetween.model_validate(
         {"type": "x", "after": "2026-03-02T08:00:00Z", "before": "2026-03-07T08:00:00Z"}
     )
-    assert window.test(MONDAY, RENDERER)  # 08:00 UTC: the lower bound itself
-    assert window.test(SATURDAY, RENDERER)  # the upper bound itself
+    assert not window.test(MONDAY, RENDERER)  # 08:00 UTC: the lower bound itself
+    assert not window.test(SATURDAY, RENDERER)  # the upper bound itself
+    assert window.test(on("2026-03-02T09:00:01+01:00"), RENDERER)
+    assert window.test(on("2026-03-07T08:59:59+01:00"), RENDERER)
     assert not window.test(on("2026-03-07T09:00:01+01:00"), RENDERER)
     assert not window.test(on("2026-03-02T08:59:59+01:00"), RENDERER)
     after_only = DateTimeBetween.model_validate({"type": "x", "after": "2026-03-05T00:00:00Z"})
@@ -85,7 +90,7 @@ def test_date_time_between_includes_its_bounds() -> None:
 def test_date_time_between_needs_a_possible_window() -> None:
     with pytest.raises(ValueError, match="needs 'after', 'before' or both"):
         DateTimeBetween.model_validate({"type": "x"})
-    with pytest.raises(ValueError, match="later than 'before'"):
+    with pytest.raises(ValueError, match="not earlier than 'before'"):
         DateTimeBetween.model_validate(
             {"type": "x", "after": "2026-03-07T00:00:00Z", "before": "2026-03-02T00:00:00Z"}
         )
@@ -167,3 +172,55 @@ def test_a_condition_that_cannot_work_is_refused_at_load(
     [problem] = [str(p) for p in caught.value.problems]
     assert f": {where}: " in problem and message in problem, problem
     assert problem.startswith("<flow>:10:"), problem
+
+
+def test_time_between_compares_offset_times_as_kestra() -> None:
+    """Kestra's TimeBetweenTest cases: 16:19:12+02:00 against bounds around it."""
+    date = on("2024-02-21T16:19:12+02:00")
+    assert TimeBetween(type="x", before="16:19:11+02:00").test(date, RENDERER) is False
+    assert TimeBetween(type="x", after="16:19:11+02:00").test(date, RENDERER) is True
+    assert TimeBetween(type="x", after="17:19:12+02:00").test(date, RENDERER) is False
+    window = TimeBetween(type="x", after="16:18:12+02:00", before="16:20:12+02:00")
+    assert window.test(date, RENDERER) is True
+    assert TimeBetween(type="x", before="16:20:12+02:00").test(date, RENDERER) is True
+    # the same instant written in UTC, and a bound equal to the date (excluded)
+    assert TimeBetween(type="x", after="14:00:00Z", before="14:30:00Z").test(date, RENDERER)
+    assert not TimeBetween(type="x", after="16:19:12+02:00").test(date, RENDERER)
+    # no wrap at midnight: 01:00+02:00 is 23:00Z of the day before, below 00:30Z's bound
+    assert not TimeBetween(type="x", after="00:30:00Z").test(
+        on("2024-02-21T01:00:00+02:00"), RENDERER
+    )
+
+
+def test_time_between_refuses_what_cannot_work() -> None:
+    with pytest.raises(ValueError, match="needs 'after', 'before' or both"):
+        TimeBetween.model_validate({"type": "x"})
+    with pytest.raises(ValueError, match="has no offset"):
+        TimeBetween.model_validate({"type": "x", "after": "16:00:00"})
+    with pytest.raises(ValueError, match="not an ISO-8601 time"):
+        TimeBetween.model_validate({"type": "x", "before": "4pm"})
+
+
+def test_public_holiday_as_kestras_cases() -> None:
+    """Kestra's PublicHolidayTest: Bastille Day in France, Women's Day in Berlin only."""
+
+    def holiday(date: str, **where: str) -> bool:
+        return PublicHoliday(type="x", date=date, **where).test(on(date), RENDERER)
+
+    assert holiday("2023-07-14", country="FR")
+    assert holiday("2023-03-08", country="DE", subDivision="BE")
+    assert not holiday("2023-01-02", country="FR")
+    assert not holiday("2023-03-08", country="DE")
+    # the default date is the trigger's, judged on its own local day
+    christmas_eve_utc = on("2025-12-24T23:30:00-01:00")  # already the 25th in UTC
+    assert not PublicHoliday(type="x", country="FR").test(christmas_eve_utc, RENDERER)
+    assert PublicHoliday(type="x", country="{{ 'F' ~ 'R' }}").test(
+        on("2025-12-25T08:00:00+01:00"), RENDERER
+    )
+
+
+def test_public_holiday_refuses_an_unknown_calendar_at_load() -> None:
+    with pytest.raises(ValueError, match="no public holiday calendar for 'XX'"):
+        PublicHoliday.model_validate({"type": "x", "country": "XX"})
+    with pytest.raises(ValueError, match="'DE/ZZ'"):
+        PublicHoliday.model_validate({"type": "x", "country": "DE", "subDivision": "ZZ"})

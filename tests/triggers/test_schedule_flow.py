@@ -123,7 +123,23 @@ async def test_stop_after_failed_stops_the_schedule(harness: Harness) -> None:
             break
         await asyncio.sleep(0.005)
     assert state is not None and state["stopped"]["state"] == "FAILED"
+    service = harness.podium.triggers
+    for _ in range(400):  # disabled as the API disables a trigger: its runner is stopped
+        if scope in await service.refresh_disabled() and not service._running:
+            break
+        await asyncio.sleep(0.005)
+    assert service.is_disabled(scope) and not service._running
     for _ in range(3):
         await clock.advance(3600)
-        await runner_asleep(harness, scope)
     assert len(await executions(harness, "fragile")) == 1
+    # enabled again (what the API, the UI and trigger.Toggle do): it starts from now
+    sleeping = clock.sleepers
+    await service.set_disabled(scope, False)
+    for _ in range(2000):  # the restarted runner sleeps until its next slot
+        if clock.sleepers > sleeping:
+            break
+        await asyncio.sleep(0.005)
+    state = await harness.podium.store.get_trigger_state(scope)
+    assert state is not None and state["stopped"] is None and state["watch"] == []
+    await clock.advance(3600)
+    assert len(await executions(harness, "fragile", ended=2)) == 2

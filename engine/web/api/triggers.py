@@ -17,6 +17,7 @@ from engine.web.api import Services
 from engine.web.http import ApiError, ApiRoutes, json_response, page_args, parse_date, read_json
 from triggers.base import trigger_scope
 from triggers.schedule import Schedule
+from triggers.schedule_on_dates import ScheduleOnDates
 from triggers.service import DISABLED_SCOPE, BackfillBusy, backfill_scope
 
 __all__ = ["trigger_routes"]
@@ -39,7 +40,9 @@ async def _describe(
         "triggerId": trigger.id,
         "type": trigger.type,
         "disabled": bool(trigger.disabled or flow.disabled or scope in disabled),
-        "nextExecutionDate": state.get("next") if isinstance(trigger, Schedule) else None,
+        "nextExecutionDate": (
+            state.get("next") if isinstance(trigger, Schedule | ScheduleOnDates) else None
+        ),
         "backfill": await store.get_trigger_state(backfill_scope(scope)),
     }
 
