@@ -74,6 +74,9 @@ async def test_search_download_and_follow(api: Api) -> None:
         assert got.status == 200 and got.headers["Content-Type"].startswith("text/plain")
         text = await got.text()
     assert text.splitlines()[0].endswith("[loud] warn 100% sure") and len(text.splitlines()) == 2
+    # the text filter too, as the UI's Download sends it (docs/ui.md: the download is filtered)
+    async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/download?q=INFO+LINE")) as got:
+        assert (await got.text()).splitlines() == [text.splitlines()[1]]
 
     async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/follow")) as got:
         assert got.headers["Content-Type"].startswith("text/event-stream")

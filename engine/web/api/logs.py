@@ -68,7 +68,8 @@ async def search_logs(services: Services, request: web.Request) -> web.StreamRes
 
 async def download_logs(services: Services, request: web.Request) -> web.StreamResponse:
     execution_id = await _execution_or_404(services, request)
-    filters = _filters(request, execution_id)
+    # the same filters as the UI's view, text included: what you see is what you download
+    filters = {**_filters(request, execution_id), "q": request.query.get("q") or None}
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/plain; charset=utf-8",

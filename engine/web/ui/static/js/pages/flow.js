@@ -4,7 +4,7 @@ import { api, flowPath } from "../api.js";
 import { h, clear, debounce, toast } from "../dom.js";
 import { YamlEditor } from "../editor.js";
 import { renderDiff } from "../diff.js";
-import { renderGraph, graphBox } from "../graph.js";
+import { renderGraph, graphBox, preferredDirection } from "../graph.js";
 import { formatDate } from "../format.js";
 import { pageHead, tabs, loading, confirmDialog, every } from "./common.js";
 import { executionsTable } from "./executions.js";
@@ -170,7 +170,7 @@ async function topologyTab(ctx, body, { ns, id }) {
     }
     throw err;
   }
-  clear(body, graphBox(renderGraph(graph)));
+  clear(body, graphBox(renderGraph(graph, { direction: preferredDirection() })));
 }
 
 function editorTab(ctx, body, { ns, id, flow, base }) {
