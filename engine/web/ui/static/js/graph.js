@@ -115,12 +115,15 @@ class Drawing {
     this.remember(node);
     const state = this.stateOf(node.id);
     const kind = shortType(node.type) + (node.subflow ? " ↗" : "");
-    out.append(s("g", { ...this.props(`node${extra}`, node), transform: `translate(${x},${y})`, tabindex: 0, role: "button", "aria-label": `${node.id}, ${shortType(node.type)}${state ? `, ${state}` : ""}` },
+    const name = clip(node.id, 23);
+    const detail = clip(kind, 30) + (state ? ` · ${state.toLowerCase()}` : "");
+    // the name said to a screen reader is the text shown (the full type is in the panel)
+    out.append(s("g", { ...this.props(`node${extra}`, node), transform: `translate(${x},${y})`, tabindex: 0, role: "button", "aria-label": `${name} ${detail}` },
       s("title", {}, `${node.id}\n${node.type}${node.description ? `\n${node.description}` : ""}${state ? `\nstate: ${state}` : ""}`),
       s("rect", { class: "box", width: NODE_W, height: NODE_H, rx: 7 }),
       s("rect", { class: "stripe", width: 4, height: NODE_H - 12, x: 6, y: 6, rx: 2 }),
-      s("text", { x: 18, y: 21 }, clip(node.id, 23)),
-      s("text", { class: "type", x: 18, y: 38 }, clip(kind, 30) + (state ? `  ·  ${state.toLowerCase()}` : ""))));
+      // one text, two lines: its text content reads "name detail", as the label does
+      s("text", {}, s("tspan", { x: 18, y: 21 }, `${name} `), s("tspan", { class: "type", x: 18, y: 38 }, detail))));
   }
 
   node(node, x, y, out) {
@@ -131,13 +134,14 @@ class Drawing {
     this.remember(node);
     const m = this.layout.node(node);
     const state = this.stateOf(node.id);
-    const g = s("g", { ...this.props("group", node), role: "group", "aria-label": `${node.id}, ${shortType(node.type)}` },
+    const title = `${clip(node.id, 28)} · ${shortType(node.type)}${state ? ` · ${state.toLowerCase()}` : ""}`;
+    const g = s("g", { ...this.props("group", node), role: "group", "aria-label": title },
       s("rect", { class: "frame", x, y, width: m.w, height: m.h, rx: 10 }),
       // the title band is the cluster's handle: click or Enter opens its panel
-      s("g", { class: "group-head", "data-task-id": node.id, tabindex: 0, role: "button", "aria-label": `${node.id}, ${shortType(node.type)}${state ? `, ${state}` : ""}` },
+      s("g", { class: "group-head", "data-task-id": node.id, tabindex: 0, role: "button", "aria-label": title },
         s("title", {}, `${node.id}\n${node.type}${node.description ? `\n${node.description}` : ""}`),
         s("rect", { x, y, width: m.w, height: HEAD - 4, rx: 10 }),
-        s("text", { class: "title", x: x + PAD, y: y + 19 }, `${clip(node.id, 28)}  ·  ${shortType(node.type)}${state ? `  ·  ${state.toLowerCase()}` : ""}`)));
+        s("text", { class: "title", x: x + PAD, y: y + 19 }, title)));
     out.append(g);
     const lr = this.layout.lr;
     let cx = x + PAD;
@@ -312,7 +316,7 @@ export function graphBox(svg, { panel = null } = {}) {
   const zoomText = h("span", { class: "small muted zoom-level", "data-testid": "zoom-level", "aria-live": "polite" });
   const side = h("aside", { class: "graph-panel card", hidden: true, "aria-label": "Task details", "data-testid": "graph-panel" });
   const layoutButton = source
-    ? h("button", { type: "button", class: "small", "data-testid": "graph-direction", "aria-label": "Switch layout" })
+    ? h("button", { type: "button", class: "small", "data-testid": "graph-direction", title: "Switch between a horizontal and a vertical layout" })
     : null;
   const box = h("div", { class: "graph-box" },
     h("div", { class: "graph-tools" },
@@ -320,7 +324,7 @@ export function graphBox(svg, { panel = null } = {}) {
       zoomText,
       iconButton("Zoom in", "+", () => zoomBy(1.25), "zoom-in"),
       iconButton("Fit to the card", "Fit", () => fit(), "zoom-fit"),
-      iconButton("Actual size", "100%", () => setView(1, null, null), "zoom-reset"),
+      iconButton("Zoom to 100%", "100%", () => setView(1, null, null), "zoom-reset"),
       layoutButton,
       h("span", { class: "small muted hint" }, "Drag to move, wheel or pinch to zoom, click a task for details.")),
     h("div", { class: "graph-body" }, viewport, side));

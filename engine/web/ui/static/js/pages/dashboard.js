@@ -16,7 +16,7 @@ function executionList(rows, empty) {
   return h("table", { class: "table fixed" },
     h("colgroup", {}, h("col", { style: { width: "88px" } }), h("col", {}), h("col", { style: { width: "124px" } }), h("col", { style: { width: "84px" } })),
     h("tbody", {}, rows.map((e) => h("tr", { "data-execution": e.id },
-      h("td", {}, h("a", { class: "mono", href: `/ui/executions/${encodeURIComponent(e.id)}`, "aria-label": `Execution ${e.id}` }, shortId(e.id))),
+      h("td", {}, h("a", { class: "mono", href: `/ui/executions/${encodeURIComponent(e.id)}`, title: e.id }, shortId(e.id))),
       h("td", {}, h("a", { class: "clip", href: `/ui${flowPath(e.namespace, e.flowId)}`, title: `${e.namespace}.${e.flowId}` }, e.flowId), h("div", { class: "small muted clip" }, e.namespace)),
       h("td", {}, stateBadge(stateOf(e))),
       h("td", { class: "num small", "data-testid": "duration" }, formatDuration(elapsed(e.state)))))));

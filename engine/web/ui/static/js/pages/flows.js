@@ -21,7 +21,7 @@ export async function flowsPage(ctx) {
   const body = h("tbody", {});
   const foot = h("div", {});
   const table = h("div", { class: "card table-scroll" },
-    h("table", { class: "table", "data-testid": "flows-table" },
+    h("table", { class: "table breakable", "data-testid": "flows-table" },
       h("thead", {}, h("tr", {}, h("th", {}, "Flow"), h("th", {}, "Namespace"), h("th", { class: "wide-only" }, "Labels"), h("th", { class: "wide-only" }, "Triggers"), h("th", {}, "Last execution"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
       body),
     foot);

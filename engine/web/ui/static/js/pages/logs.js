@@ -94,7 +94,7 @@ export async function logsPage(ctx) {
       h("td", {}, h("span", { class: `lvl lvl-${lvl}` }, lvl)),
       h("td", { class: "nowrap" },
         h("a", { href: `/ui${flowPath(e.namespace, e.flowId)}`, class: "small" }, `${e.namespace}.${e.flowId}`), " ",
-        h("a", { class: "mono small", href: `/ui/executions/${encodeURIComponent(e.executionId)}/logs${e.taskId ? `?taskId=${encodeURIComponent(e.taskId)}` : ""}`, title: e.executionId, "aria-label": `Execution ${e.executionId}` }, shortId(e.executionId))),
+        h("a", { class: "mono small", href: `/ui/executions/${encodeURIComponent(e.executionId)}/logs${e.taskId ? `?taskId=${encodeURIComponent(e.taskId)}` : ""}`, title: `Execution ${e.executionId}`, "data-testid": "log-execution" }, shortId(e.executionId))),
       h("td", { class: "mono small" }, e.taskId || ""),
       messageCell(e.message));
   }
