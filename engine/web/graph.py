@@ -60,7 +60,7 @@ def _node(task: Task) -> dict[str, Any]:
         branches.append(
             {"name": _ALIASES.get(prop, prop), "parallel": _is_parallel(task, prop), "tasks": nodes}
         )
-    node: dict[str, Any] = {
+    drawn: dict[str, Any] = {
         "id": task.id,
         "type": task.type,
         "description": task.description,
@@ -70,8 +70,8 @@ def _node(task: Task) -> dict[str, Any]:
     }
     subflow = _subflow(task)
     if subflow is not None:
-        node["subflow"] = subflow
-    return node
+        drawn["subflow"] = subflow
+    return drawn
 
 
 def _subflow(task: Task) -> dict[str, str] | None:
