@@ -114,10 +114,19 @@ class Watched:
 
 @asynccontextmanager
 async def watched_page(
-    podium: Podium, browser: Browser, *, signed_in: bool = True, **options: Any
+    podium: Podium,
+    browser: Browser,
+    *,
+    signed_in: bool = True,
+    with_axe: bool = False,
+    **options: Any,
 ) -> AsyncIterator[Watched]:
+    """A new context; `with_axe` loads axe-core into every page it opens (cheaper than
+    sending it again after each navigation)."""
     options.setdefault("viewport", {"width": 1280, "height": 800})
     context = await browser.new_context(locale="en-GB", **options)
+    if with_axe:
+        await context.add_init_script(path=str(AXE))
     context.set_default_timeout(15_000)
     page = await context.new_page()
     watched = Watched(podium, context, page)

@@ -168,8 +168,13 @@ DARK_BG = "rgb(15, 18, 24)"
 
 
 async def test_every_page_passes_axe_in_light_and_dark_with_screenshots(
-    ui: Watched, site: Site
+    site: Site, browser: Browser
 ) -> None:
+    async with watched_page(site.podium, browser, with_axe=True) as ui:
+        await every_page(ui, site)
+
+
+async def every_page(ui: Watched, site: Site) -> None:
     page = ui.page
     found: dict[str, list[str]] = {}
     body_bg = "getComputedStyle(document.body).backgroundColor"
@@ -197,7 +202,9 @@ async def test_every_page_passes_axe_in_light_and_dark_with_screenshots(
 
 async def test_the_login_page_passes_axe_and_logs_no_401(site: Site, browser: Browser) -> None:
     for scheme in ("light", "dark"):
-        async with watched_page(site.podium, browser, signed_in=False, color_scheme=scheme) as anon:
+        async with watched_page(
+            site.podium, browser, signed_in=False, with_axe=True, color_scheme=scheme
+        ) as anon:
             # a signed-out visit to any page lands on the sign-in page, with no 401 logged
             await anon.goto("/ui/flows")
             await anon.page.wait_for_url(re.compile(r"/ui/login\?next="))

@@ -92,7 +92,13 @@ async function logout() {
 
 // GET /auth/session answers 200 signed in or not, so a signed-out visit logs no 401.
 async function whoAmI() {
-  const session = await api("/auth/session");
+  let session;
+  try {
+    session = await api("/auth/session");
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    return true; // the server cannot say: show the page, whose own calls will tell
+  }
   state.authEnabled = session.authEnabled !== false;
   state.user = session.username || null;
   return !state.authEnabled || Boolean(state.user);
