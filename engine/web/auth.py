@@ -94,6 +94,7 @@ _PUBLIC_PATHS = frozenset(
         "/api/v1/auth/login",
         "/api/v1/main/auth/login",
         "/api/v1/auth/session",
+        "/api/v1/main/auth/session",
     }
 )
 _PUBLIC_PATTERNS = (
@@ -110,6 +111,7 @@ _PUBLIC_RESOURCES = frozenset(
         "/api/v1/auth/login",
         "/api/v1/main/auth/login",
         "/api/v1/auth/session",
+        "/api/v1/main/auth/session",
         "/api/v1/executions/webhook/{namespace}/{flowId}/{key}",
         "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
     }
