@@ -20,6 +20,7 @@ from playwright.async_api import Browser, Page, expect
 from engine.server import Podium
 from engine.states import State
 from tests.conftest import running_podium
+from tests.e2e.browser.conftest import ARTIFACTS
 from tests.e2e.browser.flows import SHOWCASE
 from tests.e2e.browser.session import Watched, chromium, watched_page
 
@@ -134,10 +135,12 @@ async def test_a_hundred_tasks_stay_readable_and_render_quickly(ui: Watched) -> 
     assert viewport and viewport["width"] <= 1280 and viewport["height"] <= 800
     await ui.screenshot("topology-hundred")
     times = await page.evaluate(_MEASURE, "/api/v1/flows/company.big/hundred/graph")
-    print(
-        f"\ntopology of 100 tasks, render in the browser: median {statistics.median(times):.1f} ms,"
+    figure = (
+        f"topology of 100 tasks, render in the browser: median {statistics.median(times):.1f} ms,"
         f" runs {', '.join(f'{t:.1f}' for t in times)} ms"
     )
+    print(f"\n{figure}")  # seen with -s; kept in test-artifacts/ too
+    (ARTIFACTS / "topology-render.txt").write_text(figure + "\n")
     # a Subflow is a task with a link to the flow it starts
     await graph.locator('.node[data-task-id="call"]').focus()  # far right: Tab pans to it
     await page.keyboard.press("Enter")
