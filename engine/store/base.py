@@ -133,7 +133,8 @@ class ExecutionQuery:
 
 @dataclass(frozen=True, slots=True)
 class LogQuery:
-    """A search over log lines, oldest first. `q` is a case-insensitive substring.
+    """A search over log lines, oldest first (newest first with `is_descending`). `q` is a
+    case-insensitive substring; `start`/`end` bound the line's time (start included).
 
     `after` keeps the lines stored after the one with that `LogEntry.position`, in the
     order they were stored: a cursor for following logs while they arrive (a line of
@@ -147,7 +148,10 @@ class LogQuery:
     task_id: str | None = None
     attempt: int | None = None
     q: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
     after: int | None = None
+    is_descending: bool = False
     limit: int = 100
     offset: int = 0
 

@@ -192,11 +192,19 @@ class PostgresReads:
         if query.q:
             args.append(like_pattern(query.q))
             clauses.append(f"message ILIKE ${len(args)}")
+        if query.start is not None:
+            args.append(query.start)
+            clauses.append(f"at >= ${len(args)}")
+        if query.end is not None:
+            args.append(query.end)
+            clauses.append(f"at < ${len(args)}")
         if query.after is not None:
             args.append(query.after)
             clauses.append(f"position > ${len(args)}")
         where = " AND ".join(clauses)
         order = "position" if query.after is not None else "at, position"
+        if query.is_descending and query.after is None:
+            order = "at DESC, position DESC"
 
         async def read(db: asyncpg.Connection) -> tuple[list[LogEntry], int]:
             total = await db.fetchval(f"SELECT count(*) FROM logs WHERE {where}", *args)

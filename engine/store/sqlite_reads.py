@@ -197,11 +197,19 @@ class SqliteReads:
         if query.q:
             clauses.append("message LIKE ? ESCAPE '\\'")
             args.append(like_pattern(query.q))
+        if query.start is not None:
+            clauses.append("julianday(at) >= julianday(?)")
+            args.append(query.start.isoformat())
+        if query.end is not None:
+            clauses.append("julianday(at) < julianday(?)")
+            args.append(query.end.isoformat())
         if query.after is not None:
             clauses.append("rowid > ?")
             args.append(query.after)
         where = " AND ".join(clauses)
         order = "rowid" if query.after is not None else "at, rowid"
+        if query.is_descending and query.after is None:
+            order = "at DESC, rowid DESC"
 
         def read() -> tuple[list[LogEntry], int]:
             total = self.db.execute(f"SELECT count(*) FROM logs WHERE {where}", args).fetchone()[0]

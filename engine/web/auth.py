@@ -86,7 +86,16 @@ _WEBHOOK = re.compile(r"^/api/v1(/main)?/executions/webhook/")
 
 # What may be reached without credentials, on the normalised path...
 _PUBLIC_PATHS = frozenset(
-    {"/", "/health", "/health/ready", "/metrics", "/api/v1/auth/login", "/api/v1/main/auth/login"}
+    {
+        "/",
+        "/health",
+        "/health/ready",
+        "/metrics",
+        "/api/v1/auth/login",
+        "/api/v1/main/auth/login",
+        "/api/v1/auth/session",
+        "/api/v1/main/auth/session",
+    }
 )
 _PUBLIC_PATTERNS = (
     re.compile(r"^/ui(/.*)?$"),
@@ -101,6 +110,8 @@ _PUBLIC_RESOURCES = frozenset(
         "/metrics",
         "/api/v1/auth/login",
         "/api/v1/main/auth/login",
+        "/api/v1/auth/session",
+        "/api/v1/main/auth/session",
         "/api/v1/executions/webhook/{namespace}/{flowId}/{key}",
         "/api/v1/main/executions/webhook/{namespace}/{flowId}/{key}",
     }
@@ -382,7 +393,7 @@ def auth_middleware(auth: Authenticator | None) -> Any:
 
 
 def auth_routes(auth: Authenticator | None) -> list[tuple[str, str, Handler]]:
-    """(method, path under /api/v1, handler) for login, logout and me."""
+    """(method, path under /api/v1, handler) for login, logout, me and session."""
 
     async def login(request: web.Request) -> web.StreamResponse:
         if auth is None:
@@ -430,8 +441,21 @@ def auth_routes(auth: Authenticator | None) -> list[tuple[str, str, Handler]]:
     async def me(request: web.Request) -> web.StreamResponse:
         return web.json_response({"username": request.get(USER, "anonymous")})
 
+    async def session_state(request: web.Request) -> web.StreamResponse:
+        """Public: is this browser signed in? The UI asks before its first page, so a
+        signed-out visit is a 200 and not a 401 (which the console shows as an error).
+        It answers only about the caller's own cookie."""
+        if auth is None:
+            return web.json_response({"authEnabled": False, "username": None})
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session = auth.session(token) if token else None
+        return web.json_response(
+            {"authEnabled": True, "username": session.username if session else None}
+        )
+
     return [
         ("POST", "/auth/login", login),
         ("POST", "/auth/logout", logout),
         ("GET", "/auth/me", me),
+        ("GET", "/auth/session", session_state),
     ]

@@ -3,7 +3,8 @@
 Each task says which properties hold child tasks (`Task.children`, a `ChildKind` per
 property), so the graph needs no list of flowable types: a new flowable plugin shows up
 with its branches as soon as it declares them. A branch is `parallel` when its tasks run
-side by side: Parallel, a Dag, ForEach with a concurrency limit other than 1.
+side by side: Parallel, a Dag, ForEach with a concurrency limit other than 1. A
+Subflow with a literal namespace and flow id names it (`subflow`), for a link.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _node(task: Task) -> dict[str, Any]:
         branches.append(
             {"name": _ALIASES.get(prop, prop), "parallel": _is_parallel(task, prop), "tasks": nodes}
         )
-    return {
+    drawn: dict[str, Any] = {
         "id": task.id,
         "type": task.type,
         "description": task.description,
@@ -67,6 +68,23 @@ def _node(task: Task) -> dict[str, Any]:
         "flowable": task.is_flowable,
         "branches": branches,
     }
+    subflow = _subflow(task)
+    if subflow is not None:
+        drawn["subflow"] = subflow
+    return drawn
+
+
+def _subflow(task: Task) -> dict[str, str] | None:
+    """The flow a Subflow task starts, when its namespace and id are written out (not
+    templates, which only an execution can render): the Topology links to it."""
+    if type(task).type_name.rsplit(".", 1)[-1] != "Subflow":
+        return None
+    namespace, flow_id = getattr(task, "namespace", None), getattr(task, "flowId", None)
+    if not isinstance(namespace, str) or not isinstance(flow_id, str):
+        return None
+    if "{{" in namespace + flow_id or "{%" in namespace + flow_id:
+        return None
+    return {"namespace": namespace, "flowId": flow_id}
 
 
 def flow_graph(flow: Flow) -> dict[str, Any]:

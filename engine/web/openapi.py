@@ -118,6 +118,10 @@ def _paths() -> dict[str, dict[str, Any]]:
         },
         "/api/v1/auth/logout": {"post": _op("End the session", "Auth", _NO_CONTENT)},
         "/api/v1/auth/me": {"get": _op("Who is calling", "Auth", {"200": _json(_ref("User"))})},
+        "/api/v1/auth/session": {
+            "get": _op("Is this browser signed in? (always 200: {authEnabled, username or null})", "Auth",
+                       {"200": _json(_OBJECT)}, public=True)
+        },
         "/api/v1/flows": {
             "get": _op("Every current flow (namespace, id, revision)", "Flows", {"200": _json({"type": "array", "items": _OBJECT})}),
             "post": _op("Create a flow from YAML", "Flows", flow, body=_YAML,
@@ -220,7 +224,8 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/api/v1/executions/webhook/{namespace}/{flowId}/{key}": {"get": webhook, "post": webhook, "put": webhook},
         "/api/v1/logs/search": {
             "get": _op("Search logs", "Logs", {"200": _json(_ref("LogPage"))},
-                       params=(_param("executionId"), _param("namespace"), _param("flowId"), *_LOG_FILTERS, _param("q"), *_PAGE))
+                       params=(_param("executionId"), _param("namespace"), _param("flowId"), *_LOG_FILTERS, _param("q"),
+                               _param("startDate"), _param("endDate"), _param("sort"), *_PAGE))
         },
         "/api/v1/logs/{executionId}": {
             "get": _op("An execution's logs", "Logs", {"200": _json({"type": "array", "items": _ref("LogEntry")})},
@@ -229,7 +234,7 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/api/v1/logs/{executionId}/download": {
             "get": _op("An execution's logs as text", "Logs",
                        {"200": {"description": "one line per entry", "content": {"text/plain": {}}}},
-                       params=(*_EXECUTION, *_LOG_FILTERS))
+                       params=(*_EXECUTION, *_LOG_FILTERS, _param("q")))
         },
         "/api/v1/logs/{executionId}/follow": {
             "get": _op("Follow an execution's logs (each event: a LogEntry)", "Logs", _SSE, params=(*_EXECUTION, *_LOG_FILTERS))

@@ -338,6 +338,13 @@ async def test_log_search_filters_pages_and_counts(store: Store) -> None:
     assert await messages(execution_id="e1", q="100%") == (["line 4 100%"], 1)
     assert await messages(execution_id="e1", q="_") == ([], 0)
     assert await messages(execution_id="e1", limit=2, offset=2) == (["line 2", "line 3"], 6)
+    # a time window (start included, end excluded) and newest first, for the Logs page
+    window = {"start": T0 + timedelta(seconds=1), "end": T0 + timedelta(seconds=4)}
+    assert await messages(execution_id="e1", **window) == (["line 1", "line 2", "line 3"], 3)
+    assert await messages(execution_id="e1", is_descending=True, limit=2, **window) == (
+        ["line 3", "line 2"],
+        3,
+    )
     [entry], total = await store.search_logs(LogQuery(namespace="m"))
     assert (entry.execution_id, entry.namespace, entry.flow_id, total) == ("e2", "m", "f", 1)
 

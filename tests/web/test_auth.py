@@ -176,6 +176,10 @@ async def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(api: Api
 async def test_a_session_cookie_with_csrf_protection(api: Api) -> None:
     # unsafe: the jar keeps cookies of an IP address host (127.0.0.1)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        session = api.url("/api/v1/auth/session")
+        for path in ("/api/v1/auth/session", "/api/v1/main/auth/session"):
+            async with browser.get(api.url(path)) as got:  # public, a 200 while signed out
+                assert await got.json() == {"authEnabled": True, "username": None}
         login = api.url("/api/v1/auth/login")
         async with browser.post(login, json={"username": ADMIN_USER, "password": "bad"}) as got:
             assert got.status == 401
@@ -193,6 +197,8 @@ async def test_a_session_cookie_with_csrf_protection(api: Api) -> None:
         csrf = got.cookies["podium_csrf"].value
         async with browser.get(api.url("/api/v1/auth/me")) as got:
             assert got.status == 200 and (await got.json())["username"] == ADMIN_USER
+        async with browser.get(session) as got:
+            assert await got.json() == {"authEnabled": True, "username": ADMIN_USER}
         flows = api.url("/api/v1/flows")
         async with browser.post(flows, data=HELLO, headers=YAML) as got:
             assert got.status == 403  # no CSRF header
@@ -210,6 +216,8 @@ async def test_a_session_cookie_with_csrf_protection(api: Api) -> None:
             assert got.status == 204
         async with browser.get(api.url("/api/v1/auth/me")) as got:
             assert got.status == 401
+        async with browser.get(session) as got:
+            assert (await got.json())["username"] is None
     # a forged cookie is nobody's session
     async with aiohttp.ClientSession() as forger:
         for cookie in ("podium_session=forged", f"podium_session=; podium_csrf={csrf}"):

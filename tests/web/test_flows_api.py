@@ -151,6 +151,18 @@ async def test_search_and_namespaces(api: Api) -> None:
         assert answer["message"]
 
 
+CALLER = """
+id: caller
+namespace: tests.web
+tasks:
+  - {id: fixed, type: io.kestra.plugin.core.flow.Subflow, namespace: tests.web, flowId: hello}
+  - id: templated
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: tests.web
+    flowId: "{{ flow.id }}"
+"""
+
+
 async def test_the_graph_is_the_task_tree(api: Api) -> None:
     await api.deploy(BRANCHY)
     graph = await api.json("GET", "/api/v1/flows/tests.web/branchy/graph")
@@ -163,6 +175,13 @@ async def test_the_graph_is_the_task_tree(api: Api) -> None:
     assert [b["name"] for b in pick["branches"]] == ["x", "defaults"]
     assert graph["errors"][0]["id"] == "alert" and not graph["errors"][0]["flowable"]
     assert graph["triggers"][0]["id"] == "hook"
+    assert "subflow" not in check
+    # a Subflow names the flow it starts when that is written out, not when it is a template
+    await api.deploy(CALLER)
+    calls = await api.json("GET", "/api/v1/flows/tests.web/caller/graph")
+    fixed, templated = calls["tasks"]
+    assert fixed["subflow"] == {"namespace": "tests.web", "flowId": "hello"}
+    assert "subflow" not in templated
     await api.json("GET", "/api/v1/flows/tests.web/branchy/graph?revision=9", 404)
     await api.json("GET", "/api/v1/flows/tests.web/branchy/graph?revision=x", 400)
     await api.json("GET", "/api/v1/flows/tests.web/nothing/graph", 404)

@@ -69,11 +69,24 @@ async def test_search_download_and_follow(api: Api) -> None:
     found = await api.json("GET", f"/api/v1/logs/search?executionId={first['id']}&size=1")
     assert found["total"] == 3 and len(found["results"]) == 1
     await api.json("GET", "/api/v1/logs/search?size=0", 400)
+    # the Logs page: newest first, within a time window
+    newest = await api.json("GET", "/api/v1/logs/search?namespace=tests&sort=timestamp:desc")
+    stamps = [e["timestamp"] for e in newest["results"]]
+    assert newest["total"] == 6 and stamps == sorted(stamps, reverse=True)
+    since = stamps[2]
+    found = await api.json("GET", "/api/v1/logs/search", params={"startDate": since})
+    assert found["total"] == sum(s >= since for s in stamps) >= 3
+    assert all(e["timestamp"] >= since for e in found["results"])
+    await api.json("GET", "/api/v1/logs/search?sort=level:desc", 400)
+    await api.json("GET", "/api/v1/logs/search?startDate=yesterday", 400)
 
     async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/download?minLevel=INFO")) as got:
         assert got.status == 200 and got.headers["Content-Type"].startswith("text/plain")
         text = await got.text()
     assert text.splitlines()[0].endswith("[loud] warn 100% sure") and len(text.splitlines()) == 2
+    # the text filter too, as the UI's Download sends it (docs/ui.md: the download is filtered)
+    async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/download?q=INFO+LINE")) as got:
+        assert (await got.text()).splitlines() == [text.splitlines()[1]]
 
     async with api.http.get(api.url(f"/api/v1/logs/{first['id']}/follow")) as got:
         assert got.headers["Content-Type"].startswith("text/event-stream")

@@ -142,6 +142,7 @@ async def test_a_backfill_runs_in_the_background_and_reports_progress(api: Api) 
     )
     assert progress["currentDate"] is not None
     assert listed["results"][0]["nextExecutionDate"] is not None
+    assert (listed["results"][0]["cron"], listed["results"][0]["timezone"]) == ("0 * * * *", None)
 
     async def all_ran() -> bool:
         return await count(api, "hourly", "&labels=why:gap&labels=backfill:true&state=SUCCESS") == 5

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from engine.store.base import LEVELS, LogQuery
 from engine.web.api import Services
-from engine.web.http import ApiError, ApiRoutes, json_response, page_args, query_int
+from engine.web.http import ApiError, ApiRoutes, json_response, page_args, query_date, query_int
 from engine.web.kestra_json import log_json, log_text
 from engine.web.sse import EventStream, stream
 
@@ -51,14 +51,28 @@ async def execution_logs(services: Services, request: web.Request) -> web.Stream
     return json_response([log_json(e) for e in found])
 
 
+def _log_sort(request: web.Request) -> bool:
+    """`sort=timestamp:asc` (the default) or `timestamp:desc`: True for newest first."""
+    raw = request.query.get("sort") or "timestamp:asc"
+    if raw not in ("timestamp:asc", "timestamp:desc"):
+        raise ApiError(400, f"sort is timestamp:asc or timestamp:desc, got {raw!r}")
+    return raw.endswith(":desc")
+
+
 async def search_logs(services: Services, request: web.Request) -> web.StreamResponse:
     limit, offset = page_args(request, default_size=100)
+    start, end = query_date(request, "startDate"), query_date(request, "endDate")
+    if start is not None and end is not None and start > end:
+        raise ApiError(400, "startDate is after endDate")
     found, total = await services.store.search_logs(
         LogQuery(
             **_filters(request, request.query.get("executionId") or None),
             namespace=request.query.get("namespace") or None,
             flow_id=request.query.get("flowId") or None,
             q=request.query.get("q") or None,
+            start=start,
+            end=end,
+            is_descending=_log_sort(request),
             limit=limit,
             offset=offset,
         )
@@ -68,7 +82,8 @@ async def search_logs(services: Services, request: web.Request) -> web.StreamRes
 
 async def download_logs(services: Services, request: web.Request) -> web.StreamResponse:
     execution_id = await _execution_or_404(services, request)
-    filters = _filters(request, execution_id)
+    # the same filters as the UI's view, text included: what you see is what you download
+    filters = {**_filters(request, execution_id), "q": request.query.get("q") or None}
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/plain; charset=utf-8",

@@ -43,6 +43,9 @@ async def _describe(
         "nextExecutionDate": (
             state.get("next") if isinstance(trigger, Schedule | ScheduleOnDates) else None
         ),
+        # a schedule's expression and zone, for the UI's Triggers tab (not in Kestra's answer)
+        "cron": trigger.cron if isinstance(trigger, Schedule) else None,
+        "timezone": trigger.timezone if isinstance(trigger, Schedule) else None,
         "backfill": await store.get_trigger_state(backfill_scope(scope)),
     }
 

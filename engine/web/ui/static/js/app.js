@@ -12,6 +12,9 @@ import { executionsPage } from "./pages/executions.js";
 import { executionPage } from "./pages/execution.js";
 import { kvPage } from "./pages/kv.js";
 import { filesIndexPage, filesPage } from "./pages/files.js";
+import { namespacesPage, namespacePage } from "./pages/namespaces.js";
+import { logsPage } from "./pages/logs.js";
+import { themeToggle } from "./theme.js";
 
 const ROUTES = [
   { re: /^\/ui\/login$/, page: loginPage, bare: true },
@@ -27,6 +30,9 @@ const ROUTES = [
   { re: /^\/ui\/namespaces\/([^/]+)\/kv$/, page: kvPage, nav: "kv" },
   { re: /^\/ui\/files$/, page: filesIndexPage, nav: "files" },
   { re: /^\/ui\/files\/([^/]+)$/, page: filesPage, nav: "files" },
+  { re: /^\/ui\/namespaces$/, page: namespacesPage, nav: "namespaces" },
+  { re: /^\/ui\/namespaces\/([^/]+)$/, page: namespacePage, nav: "namespaces" },
+  { re: /^\/ui\/logs$/, page: logsPage, nav: "logs" },
 ];
 
 const state = { user: null, authEnabled: true, cleanup: null, renderId: 0 };
@@ -64,6 +70,9 @@ function shell(active) {
     navLink("/ui/executions", "executions", "Executions", active),
     navLink("/ui/kv", "kv", "KV store", active),
     navLink("/ui/files", "files", "Files", active),
+    navLink("/ui/namespaces", "namespaces", "Namespaces", active),
+    navLink("/ui/logs", "logs", "Logs", active),
+    themeToggle(),
     foot,
   );
   root.className = "app";
@@ -81,17 +90,18 @@ async function logout() {
   navigate("/ui/login");
 }
 
+// GET /auth/session answers 200 signed in or not, so a signed-out visit logs no 401.
 async function whoAmI() {
+  let session;
   try {
-    const me = await api("/auth/me", { quiet401: true });
-    state.user = (me && me.username) || null;
-    return true;
+    session = await api("/auth/session");
   } catch (err) {
-    if (err.status === 401) return false;
-    // No auth endpoint (or auth switched off): the UI works without a session.
-    state.authEnabled = false;
-    return true;
+    if (!(err instanceof ApiError)) throw err;
+    return true; // the server cannot say: show the page, whose own calls will tell
   }
+  state.authEnabled = session.authEnabled !== false;
+  state.user = session.username || null;
+  return !state.authEnabled || Boolean(state.user);
 }
 
 async function render() {

@@ -78,6 +78,9 @@ const ICONS = {
   play: "M6 4l14 8-14 8z",
   logout: "M15 12H3M11 8l-4 4 4 4M14 4h5v16h-5",
   kv: "M4 5h16v14H4zM4 10h16M9 5v14",
+  namespaces: "M3 7l9-4 9 4-9 4zM3 12l9 4 9-4M3 17l9 4 9-4",
+  logs: "M5 4h14v16H5zM8 8h8M8 12h8M8 16h5",
+  theme: "M12 3a9 9 0 1 0 9 9 7 7 0 0 1-9-9z",
 };
 export function icon(name) {
   return s("svg", { viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true" },

@@ -52,6 +52,16 @@ export function relative(value) {
   return `${Math.round(secs / 86400)} d ago`;
 }
 
+// "in 5 min" / "3 h ago": a date near now, either side.
+export function fromNow(value, now = Date.now()) {
+  const d = parseDate(value);
+  if (!d) return "";
+  const secs = (d.getTime() - now) / 1000;
+  const a = Math.abs(secs);
+  const span = a < 45 ? "a few seconds" : a < 5400 ? `${Math.round(a / 60)} min` : a < 129600 ? `${Math.round(a / 3600)} h` : `${Math.round(a / 86400)} d`;
+  return secs >= 0 ? `in ${span}` : `${span} ago`;
+}
+
 // Seconds between start and end (or now while running).
 export function elapsed(stateObj) {
   if (!stateObj) return null;

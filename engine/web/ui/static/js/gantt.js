@@ -42,7 +42,7 @@ function ordered(runs) {
 
 const errorText = (error) => (typeof error === "string" ? error : error.message || JSON.stringify(error));
 
-export function renderGantt(execution, { onTask = null } = {}) {
+export function renderGantt(execution, { onTask = null, emptyText = null } = {}) {
   const runs = execution.taskRunList || [];
   const execStart = parseDate(execution.state && execution.state.startDate);
   const now = Date.now();
@@ -73,7 +73,7 @@ export function renderGantt(execution, { onTask = null } = {}) {
   const total = max - min;
   const pct = (t) => ((t - min) / total) * 100;
 
-  if (!runs.length) return h("div", { class: "gantt empty", "data-testid": "gantt" }, "No task has started yet.");
+  if (!runs.length) return h("div", { class: "gantt empty", "data-testid": "gantt" }, emptyText || "No task has started yet.");
   const axis = h("div", { class: "gantt-axis" }, [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", { style: { left: `${f * 100}%` } }, `+${formatDuration((total * f) / 1000)}`)));
   const body = rows.map(({ run, spans: sps, depth }) => {
     const state = (run.state && run.state.current) || "CREATED";

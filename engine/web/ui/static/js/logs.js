@@ -13,7 +13,8 @@ const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 const rank = (level) => Math.max(0, LEVELS.indexOf(level === "WARNING" ? "WARN" : level));
 
 export class LogViewer {
-  constructor(executionId, { tasks = [], taskId = "", live = false } = {}) {
+  constructor(executionId, { tasks = [], taskId = "", live = false, emptyText = null } = {}) {
+    this.emptyText = emptyText; // why there is nothing, when the page knows
     this.executionId = executionId;
     this.filter = { minLevel: "INFO", q: "", taskId };
     this.live = live;
@@ -250,7 +251,7 @@ export class LogViewer {
       const entry = Array.isArray(page) ? page[i - p * PAGE] : null;
       rows.push(this.row(i, entry));
     }
-    clear(this.spacer, rows.length ? rows : (this.total ? null : h("div", { class: "empty" }, this.filter.q || this.filter.taskId ? "No log line matches." : "No logs yet.")));
+    clear(this.spacer, rows.length ? rows : (this.total ? null : h("div", { class: "empty" }, this.filter.q || this.filter.taskId ? "No log line matches." : this.emptyText || "No logs yet.")));
     this.statusText.textContent = `${this.total.toLocaleString()} line${this.total === 1 ? "" : "s"}`;
   }
 

@@ -32,9 +32,9 @@ export function pager({ page, size, total, count, onPage }) {
   return h("div", { class: "pager", "data-key": "pager" },
     h("span", {}, total === null || total === undefined ? `${first}–${last}` : `${first}–${last} of ${total.toLocaleString()}`),
     h("span", { class: "spacer" }),
-    h("button", { class: "small", type: "button", disabled: page <= 1, onclick: () => onPage(page - 1), "aria-label": "Previous page" }, "‹ Prev"),
+    h("button", { class: "small", type: "button", disabled: page <= 1, onclick: () => onPage(page - 1), title: "Previous page" }, "‹ Prev"),
     h("span", {}, pages ? `Page ${page} of ${pages}` : `Page ${page}`),
-    h("button", { class: "small", type: "button", disabled: pages ? page >= pages : count < size, onclick: () => onPage(page + 1), "aria-label": "Next page" }, "Next ›"));
+    h("button", { class: "small", type: "button", disabled: pages ? page >= pages : count < size, onclick: () => onPage(page + 1), title: "Next page" }, "Next ›"));
 }
 
 export function emptyRow(colspan, text) {

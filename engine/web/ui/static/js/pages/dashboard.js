@@ -12,11 +12,14 @@ function stat(label, value, cls = "") {
 
 function executionList(rows, empty) {
   if (!rows.length) return h("div", { class: "empty" }, empty);
-  return h("table", { class: "table" }, h("tbody", {}, rows.map((e) => h("tr", {},
-    h("td", {}, h("a", { class: "mono", href: `/ui/executions/${encodeURIComponent(e.id)}` }, shortId(e.id))),
-    h("td", {}, h("a", { href: `/ui${flowPath(e.namespace, e.flowId)}` }, e.flowId), h("div", { class: "small muted" }, e.namespace)),
-    h("td", {}, stateBadge(stateOf(e))),
-    h("td", { class: "num small" }, formatDuration(elapsed(e.state))))))); 
+  // fixed columns: a long flow name is clipped (whole in its title), never the state
+  return h("table", { class: "table fixed" },
+    h("colgroup", {}, h("col", { style: { width: "88px" } }), h("col", {}), h("col", { style: { width: "124px" } }), h("col", { style: { width: "84px" } })),
+    h("tbody", {}, rows.map((e) => h("tr", { "data-execution": e.id },
+      h("td", {}, h("a", { class: "mono", href: `/ui/executions/${encodeURIComponent(e.id)}`, title: e.id }, shortId(e.id))),
+      h("td", {}, h("a", { class: "clip", href: `/ui${flowPath(e.namespace, e.flowId)}`, title: `${e.namespace}.${e.flowId}` }, e.flowId), h("div", { class: "small muted clip" }, e.namespace)),
+      h("td", {}, stateBadge(stateOf(e))),
+      h("td", { class: "num small", "data-testid": "duration" }, formatDuration(elapsed(e.state)))))));
 }
 
 export async function dashboardPage(ctx) {
@@ -33,8 +36,8 @@ export async function dashboardPage(ctx) {
     pageHead({ title: "Dashboard", actions: [select] }),
     stats,
     h("div", { class: "card", style: { marginBottom: "16px" } }, h("div", { class: "card-head" }, h("h2", {}, "Executions by state")), chart),
-    h("div", { class: "grid-2" },
-      h("div", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, "Running now")), running),
+    h("div", { class: "grid-2 dash-lists" },
+      h("div", { class: "card", "data-testid": "running-now" }, h("div", { class: "card-head" }, h("h2", {}, "Running now")), running),
       h("div", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, "Queued")), queued),
       h("div", { class: "card" }, h("div", { class: "card-head" }, h("h2", {}, "Failing flows")), failing)));
 

@@ -3,11 +3,11 @@
 // served); the stream is closed once the execution is terminal.
 import { api, follow, flowPath, isTerminal, stateOf } from "../api.js";
 import { h, clear, toast } from "../dom.js";
-import { stateBadge, formatDate, formatDuration, elapsed, labelTags } from "../format.js";
+import { stateBadge, formatDate, formatDuration, formatTime, elapsed, labelTags, STATES } from "../format.js";
 import { renderGantt } from "../gantt.js";
 import { LogViewer } from "../logs.js";
 import { renderOutputs } from "../outputs.js";
-import { renderGraph, graphBox } from "../graph.js";
+import { renderGraph, graphBox, preferredDirection } from "../graph.js";
 import { tabs, loading, confirmDialog } from "./common.js";
 import { metricsView, debugExpressionBox } from "../execution_tabs.js";
 
@@ -101,6 +101,7 @@ export async function executionPage(ctx) {
     startLive();
   }
   async function restart() {
+    if (!(await confirmDialog("Restart this execution?", "Failed and killed tasks run again in this execution; the tasks that succeeded keep their outputs.", "Restart"))) return;
     const before = JSON.stringify(execution.state.histories || []);
     await api(`/executions/${encodeURIComponent(id)}/restart`, { method: "POST" });
     toast("Restarted: failed tasks run again");
@@ -182,14 +183,27 @@ export async function executionPage(ctx) {
 function ganttView(ctx, body, execution, { base }) {
   const draw = (ex) => clear(body,
     h("div", { class: "legend", style: { marginBottom: "10px" } }, legendStates(ex).map((st) => h("span", {}, h("span", { class: `dot state-${st}` }), st.toLowerCase()))),
-    renderGantt(ex, { onTask: (run) => ctx.navigate(`${base}/logs?taskId=${encodeURIComponent(run.taskId)}`) }));
+    renderGantt(ex, { emptyText: whyNothingRan(ex), onTask: (run) => ctx.navigate(`${base}/logs?taskId=${encodeURIComponent(run.taskId)}`) }));
   draw(execution);
   return { update: draw, tick: draw, destroy: () => {} };
 }
 
-function legendStates(execution) {
-  const seen = new Set((execution.taskRunList || []).map(stateOf));
-  return ["CREATED", "RUNNING", "PAUSED", "RETRYING", "SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED"].filter((s) => seen.has(s));
+// Every state the chart draws: the task runs' (their dots) and each attempt's (the bars).
+export function legendStates(execution) {
+  const seen = new Set();
+  for (const r of execution.taskRunList || []) {
+    seen.add(stateOf(r));
+    for (const a of r.attempts || []) if (a.state && a.state.current) seen.add(a.state.current);
+  }
+  return [...STATES, "RETRIED"].filter((s) => seen.has(s)).concat([...seen].filter((s) => !STATES.includes(s) && s !== "RETRIED"));
+}
+
+// Why an ended execution has no task runs (and so no logs): its error, e.g. a
+// concurrency limit that failed it before it started.
+export function whyNothingRan(execution) {
+  if ((execution.taskRunList || []).length || !isTerminal(stateOf(execution))) return null;
+  const error = execution.error ? (typeof execution.error === "string" ? execution.error : execution.error.message || JSON.stringify(execution.error)) : null;
+  return `No task ran: the execution ended ${stateOf(execution)} before it started${error ? ` (${error})` : ""}.`;
 }
 
 function taskIds(execution) {
@@ -197,7 +211,7 @@ function taskIds(execution) {
 }
 
 function logsView(ctx, body, execution) {
-  const viewer = new LogViewer(execution.id, { tasks: taskIds(execution), taskId: ctx.query.get("taskId") || "", live: !isTerminal(stateOf(execution)) });
+  const viewer = new LogViewer(execution.id, { tasks: taskIds(execution), taskId: ctx.query.get("taskId") || "", live: !isTerminal(stateOf(execution)), emptyText: whyNothingRan(execution) });
   clear(body, viewer.el);
   return {
     update: (ex) => viewer.setTasks(taskIds(ex)),
@@ -223,7 +237,7 @@ function outputsView(ctx, body, execution) {
   return { update: draw, destroy: () => {} };
 }
 
-async function topologyView(ctx, body, execution) {
+async function topologyView(ctx, body, execution, { base }) {
   loading(body);
   let graph;
   try {
@@ -233,18 +247,54 @@ async function topologyView(ctx, body, execution) {
     clear(body, h("div", { class: "notice" }, "The topology needs GET /flows/{namespace}/{id}/graph, which this server does not serve yet."));
     return { update: () => {}, destroy: () => {} };
   }
+  let latest = execution;
   let shown = null;
+  let box = null;
+  const legend = h("div", { class: "legend", style: { marginBottom: "10px" } });
   const draw = (ex) => {
+    latest = ex;
     const states = statesByTask(ex);
     const key = JSON.stringify([...states]);
     if (key === shown) return;
     shown = key;
-    clear(body,
-      h("div", { class: "legend", style: { marginBottom: "10px" } }, [...new Set(states.values())].map((st) => h("span", {}, h("span", { class: `dot state-${st}` }), st.toLowerCase()))),
-      graphBox(renderGraph(graph, { states })));
+    clear(legend, [...new Set(states.values())].map((st) => h("span", {}, h("span", { class: `dot state-${st}` }), st.toLowerCase())));
+    if (box) box.setStates(states);
+    else {
+      box = graphBox(renderGraph(graph, { states, direction: preferredDirection() }), { panel: (node) => taskRunPanel(node, latest, base) });
+      clear(body, legend, box);
+    }
   };
   draw(execution);
   return { update: draw, destroy: () => {} };
+}
+
+// The side panel of a task in an execution: its runs and attempts, outputs, last logs.
+async function taskRunPanel(node, execution, base) {
+  const runs = (execution.taskRunList || []).filter((r) => r.taskId === node.id);
+  if (!runs.length) return h("p", { class: "muted small", "data-testid": "panel-no-run" }, "This task has not run in this execution.");
+  const rows = runs.flatMap((r) => {
+    const attempts = r.attempts && r.attempts.length ? r.attempts : [{ attempt: 1, state: r.state }];
+    return attempts.map((a, i) => h("tr", { "data-testid": "panel-attempt" },
+      h("td", { class: "mono small" }, `${r.value !== null && r.value !== undefined ? `${r.value} · ` : ""}#${a.attempt || i + 1}`),
+      h("td", {}, stateBadge((a.state && a.state.current) || stateOf(r))),
+      h("td", { class: "small nowrap" }, formatDate(a.state && a.state.startDate)),
+      h("td", { class: "small nowrap num" }, formatDuration(elapsed(a.state)))));
+  });
+  const logs = h("div", { class: "panel-logs", "data-testid": "panel-logs" }, "Loading…");
+  const withOutputs = runs.filter((r) => r.outputs && Object.keys(r.outputs).length);
+  const out = h("div", { class: "stack" },
+    h("h3", {}, "Attempts"),
+    h("table", { class: "attempts" }, h("tbody", {}, rows)),
+    runs.some((r) => r.error) ? h("div", { class: "form-error small" }, runs.filter((r) => r.error).map((r) => (typeof r.error === "string" ? r.error : r.error.message || JSON.stringify(r.error))).join("\n")) : null,
+    h("h3", {}, "Outputs"),
+    withOutputs.length ? h("div", { "data-testid": "panel-outputs" }, renderOutputs({ id: execution.id, taskRunList: withOutputs })) : h("p", { class: "muted small" }, "No outputs."),
+    h("div", { class: "row" }, h("h3", {}, "Logs"), h("span", { class: "spacer" }), h("a", { class: "small", href: `${base}/logs?taskId=${encodeURIComponent(node.id)}` }, "All logs of this task")),
+    logs);
+  api("/logs/search", { query: { executionId: execution.id, taskId: node.id, minLevel: "INFO", size: 50 } }).then((data) => {
+    const lines = data.results || [];
+    clear(logs, lines.length ? lines.map((e) => `${formatTime(e.timestamp, false)} ${e.level} ${String(e.message).split("\n")[0]}\n`) : "No log lines.");
+  }).catch((err) => clear(logs, err.message));
+  return out;
 }
 
 function overviewView(ctx, body, execution) {

@@ -68,7 +68,7 @@ export async function filesPage(ctx) {
       if (err instanceof ApiError && err.status === 404) entries = [];
       else throw err;
     }
-    clear(into, entries.length ? entries.map((e) => node(folder, e, depth)) : (depth === 0 ? h("li", { class: "muted small empty-tree" }, "No files yet.") : null));
+    clear(into, entries.length ? entries.map((e) => node(folder, e, depth)) : (depth === 0 ? h("li", { class: "muted small empty-tree", role: "treeitem", "aria-disabled": "true" }, "No files yet.") : null));
   }
 
   function node(folder, entry, depth) {
@@ -78,7 +78,7 @@ export async function filesPage(ctx) {
       "data-path": path, style: { paddingLeft: `${8 + depth * 14}px` },
       title: entry.type === "File" ? `${entry.size} bytes · ${formatDate(new Date(entry.lastModifiedTime).toISOString())}` : path,
     }, entry.type === "Directory" ? "▸ " : "", entry.fileName);
-    const item = h("li", {}, label);
+    const item = h("li", { role: "none" }, label);
     if (entry.type === "Directory") {
       const children = h("ul", { role: "group" });
       let isOpen = false;

@@ -4,8 +4,8 @@ import { api, flowPath } from "../api.js";
 import { h, clear, debounce, toast } from "../dom.js";
 import { YamlEditor } from "../editor.js";
 import { renderDiff } from "../diff.js";
-import { renderGraph, graphBox } from "../graph.js";
-import { formatDate } from "../format.js";
+import { renderGraph, graphBox, preferredDirection } from "../graph.js";
+import { formatDate, fromNow } from "../format.js";
 import { pageHead, tabs, loading, confirmDialog, every } from "./common.js";
 import { executionsTable } from "./executions.js";
 
@@ -170,7 +170,7 @@ async function topologyTab(ctx, body, { ns, id }) {
     }
     throw err;
   }
-  clear(body, graphBox(renderGraph(graph)));
+  clear(body, graphBox(renderGraph(graph, { direction: preferredDirection() })));
 }
 
 function editorTab(ctx, body, { ns, id, flow, base }) {
@@ -265,7 +265,8 @@ async function triggersTab(ctx, body, { ns, id, flow }) {
       h("td", { class: "mono" }, t.triggerId),
       h("td", { class: "small muted" }, (t.type || "").split(".").pop()),
       h("td", {}, t.disabled ? h("span", { class: "state state-CANCELLED" }, "DISABLED") : h("span", { class: "state state-SUCCESS" }, "ENABLED")),
-      h("td", { class: "small" }, t.nextExecutionDate ? `${formatDate(t.nextExecutionDate)}` : "—"),
+      h("td", { class: "small", "data-testid": "cron" }, t.cron ? [h("code", {}, t.cron), t.timezone ? h("div", { class: "muted" }, t.timezone) : null] : "—"),
+      h("td", { class: "small nowrap", "data-testid": "next-run", title: t.nextExecutionDate || "" }, t.nextExecutionDate && !t.disabled ? [formatDate(t.nextExecutionDate), h("div", { class: "muted" }, fromNow(t.nextExecutionDate))] : "—"),
       h("td", { class: "small", "data-testid": "backfill" }, bf ? backfillText(bf) : "—"),
       h("td", { class: "num" }, h("div", { class: "row", style: { justifyContent: "flex-end" } }, backfill, toggle)));
   }
@@ -316,7 +317,7 @@ async function triggersTab(ctx, body, { ns, id, flow }) {
     }
   });
   clear(body, h("div", { class: "card" }, h("table", { class: "table", "data-testid": "triggers-table" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Trigger"), h("th", {}, "Type"), h("th", {}, "Status"), h("th", {}, "Next run"), h("th", {}, "Backfill"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
+    h("thead", {}, h("tr", {}, h("th", {}, "Trigger"), h("th", {}, "Type"), h("th", {}, "Status"), h("th", {}, "Schedule"), h("th", {}, "Next run"), h("th", {}, "Backfill"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
     tbody)));
   render();
   return stop;

@@ -20,9 +20,9 @@ export async function flowsPage(ctx) {
   const nsSelect = h("select", { id: "flow-ns", "aria-label": "Namespace" }, h("option", { value: "" }, "All namespaces"));
   const body = h("tbody", {});
   const foot = h("div", {});
-  const table = h("div", { class: "card" },
-    h("table", { class: "table", "data-testid": "flows-table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Flow"), h("th", {}, "Namespace"), h("th", {}, "Labels"), h("th", {}, "Triggers"), h("th", {}, "Last execution"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
+  const table = h("div", { class: "card table-scroll" },
+    h("table", { class: "table breakable", "data-testid": "flows-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Flow"), h("th", {}, "Namespace"), h("th", { class: "wide-only" }, "Labels"), h("th", { class: "wide-only" }, "Triggers"), h("th", {}, "Last execution"), h("th", { class: "num" }, h("span", { class: "visually-hidden" }, "Actions")))),
       body),
     foot);
   const transfer = importExport(q, () => load());
@@ -66,10 +66,10 @@ export async function flowsPage(ctx) {
     const last = f.lastExecution;
     return h("tr", { "data-flow": `${f.namespace}/${f.id}`, "data-key": `${f.namespace}/${f.id}` },
       h("td", {}, h("a", { href, class: "mono" }, f.id), f.disabled ? h("span", { class: "label-tag" }, "disabled") : null,
-        f.description ? h("div", { class: "small muted" }, f.description.split("\n")[0].slice(0, 90)) : null),
+        f.description ? h("div", { class: "small muted clip flow-desc", title: f.description }, f.description.split("\n")[0]) : null),
       h("td", { class: "muted" }, f.namespace),
-      h("td", {}, labelTags(f.labels)),
-      h("td", { class: "small muted" }, (f.triggers || []).map((t) => t.type.split(".").pop()).join(", ") || "—"),
+      h("td", { class: "wide-only" }, labelTags(f.labels)),
+      h("td", { class: "small muted wide-only" }, (f.triggers || []).map((t) => t.type.split(".").pop()).join(", ") || "—"),
       h("td", {}, last ? h("a", { href: `/ui/executions/${encodeURIComponent(last.id)}`, class: "row", title: formatDate(last.startDate) }, stateBadge(last.state && last.state.current ? last.state.current : last.state), h("span", { class: "small muted" }, relative(last.startDate))) : h("span", { class: "small muted" }, "never run")),
       h("td", { class: "num" }, h("a", { class: "button small", href: `${href}/execute`, "aria-label": `Execute ${f.id}` }, "▶ Execute")));
   }
