@@ -12,6 +12,8 @@ import { executionsPage } from "./pages/executions.js";
 import { executionPage } from "./pages/execution.js";
 import { kvPage } from "./pages/kv.js";
 import { filesIndexPage, filesPage } from "./pages/files.js";
+import { pluginsPage, pluginPage } from "./pages/plugins.js";
+import { confirmDialog } from "./pages/common.js";
 
 const ROUTES = [
   { re: /^\/ui\/login$/, page: loginPage, bare: true },
@@ -27,12 +29,25 @@ const ROUTES = [
   { re: /^\/ui\/namespaces\/([^/]+)\/kv$/, page: kvPage, nav: "kv" },
   { re: /^\/ui\/files$/, page: filesIndexPage, nav: "files" },
   { re: /^\/ui\/files\/([^/]+)$/, page: filesPage, nav: "files" },
+  { re: /^\/ui\/plugins$/, page: pluginsPage, nav: "plugins" },
+  { re: /^\/ui\/plugins\/([^/]+)$/, page: pluginPage, nav: "plugins" },
 ];
 
-const state = { user: null, authEnabled: true, cleanup: null, renderId: 0 };
+const state = { user: null, authEnabled: true, cleanup: null, renderId: 0, leaveGuard: null, path: null };
 const root = document.getElementById("app");
 
-export function navigate(path, { replace = false } = {}) {
+// A page with unsaved work sets a guard (() => true while there is some): leaving it
+// through the app (links, shortcuts, back) asks first. Closing the tab is the page's
+// own `beforeunload`.
+async function mayLeave() {
+  if (!state.leaveGuard || !state.leaveGuard()) return true;
+  const leave = await confirmDialog("Leave without saving?", "Your changes to this flow are not saved; they are lost if you leave.", "Leave without saving", { danger: true });
+  if (leave) state.leaveGuard = null;
+  return leave;
+}
+
+export async function navigate(path, { replace = false, force = false } = {}) {
+  if (!force && !(await mayLeave())) return;
   if (replace) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
   render();
@@ -64,6 +79,7 @@ function shell(active) {
     navLink("/ui/executions", "executions", "Executions", active),
     navLink("/ui/kv", "kv", "KV store", active),
     navLink("/ui/files", "files", "Files", active),
+    navLink("/ui/plugins", "plugins", "Plugins", active),
     foot,
   );
   root.className = "app";
@@ -104,6 +120,8 @@ async function render() {
     }
     state.cleanup = null;
   }
+  state.leaveGuard = null;
+  state.path = currentPath();
   const path = location.pathname;
   let route = ROUTES.find((r) => r.re.test(path));
   if (!route) route = { page: notFound, nav: null };
@@ -117,7 +135,10 @@ async function render() {
   } else {
     main = shell(route.nav);
   }
-  const ctx = { main, params, query, navigate, user: state.user, isCurrent: () => renderId === state.renderId, onLogin };
+  const setLeaveGuard = (guard) => {
+    if (renderId === state.renderId) state.leaveGuard = guard;
+  };
+  const ctx = { main, params, query, navigate, setLeaveGuard, user: state.user, isCurrent: () => renderId === state.renderId, onLogin };
   try {
     const cleanup = await route.page(ctx);
     if (renderId === state.renderId) state.cleanup = typeof cleanup === "function" ? cleanup : null;
@@ -149,7 +170,16 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   if (href !== currentPath()) navigate(href);
 });
-window.addEventListener("popstate", render);
+window.addEventListener("popstate", async () => {
+  if (state.leaveGuard && state.leaveGuard()) {
+    // the address changed already: put it back while asking
+    const target = currentPath();
+    history.pushState(null, "", state.path);
+    if (!(await mayLeave())) return;
+    history.replaceState(null, "", target);
+  }
+  render();
+});
 
 // Keyboard: "/" search, "g d|f|e" go to a page, "n" new flow, "?" this help.
 let pendingG = 0;
@@ -192,7 +222,7 @@ document.addEventListener("keydown", (event) => {
 
 setUnauthorizedHandler(() => {
   if (location.pathname !== "/ui/login") {
-    navigate(`/ui/login?next=${encodeURIComponent(currentPath())}`, { replace: true });
+    navigate(`/ui/login?next=${encodeURIComponent(currentPath())}`, { replace: true, force: true });
   }
 });
 

@@ -78,6 +78,7 @@ const ICONS = {
   play: "M6 4l14 8-14 8z",
   logout: "M15 12H3M11 8l-4 4 4 4M14 4h5v16h-5",
   kv: "M4 5h16v14H4zM4 10h16M9 5v14",
+  plugins: "M9 3v4M15 3v4M6 7h12v5a6 6 0 0 1-12 0zM12 18v3",
 };
 export function icon(name) {
   return s("svg", { viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true" },
