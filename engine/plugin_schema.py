@@ -23,6 +23,7 @@ frozen at start, so the answers are the same for the life of the process.
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 import inspect
 import io
@@ -59,7 +60,7 @@ class PluginDoc:
 
     type: str
     kind: Kind
-    cls: type[BaseModel] = field(repr=False)
+    cls: builtins.type[BaseModel] = field(repr=False)
     aliases: tuple[str, ...] = ()
     title: str = ""
     description: str = ""
@@ -251,7 +252,9 @@ def _returned_keys(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
             value = node.value
             if isinstance(value, ast.Dict):
                 keys |= _dict_keys(value)
-                for spread in (v for k, v in zip(value.keys, value.values) if k is None):
+                for spread in (
+                    v for k, v in zip(value.keys, value.values, strict=True) if k is None
+                ):
                     if isinstance(spread, ast.Name):
                         keys |= dicts.get(spread.id, set())
             elif isinstance(value, ast.Name):
@@ -359,7 +362,7 @@ def _is_template_type(info: Any) -> bool:
 class _Entry:
     type: str
     kind: Kind
-    cls: type[BaseModel]
+    cls: builtins.type[BaseModel]
     aliases: tuple[str, ...]
 
 
@@ -379,9 +382,9 @@ def _entries(registries: Registries) -> list[_Entry]:
             entries.append(_Entry(main, kind, cls, aliases))  # type: ignore[arg-type]
     task_classes = [e.cls for e in entries if e.kind == "task"]
     for runner in _runner_classes(task_classes):
-        name = _literal_type(runner)
-        assert name is not None
-        entries.append(_Entry(name, "taskRunner", runner, ()))
+        runner_name = _literal_type(runner)
+        assert runner_name is not None
+        entries.append(_Entry(runner_name, "taskRunner", runner, ()))
     entries.sort(key=lambda e: (e.kind, e.type))
     return entries
 
@@ -406,7 +409,9 @@ def _tidy(node: Any) -> Any:
         for key, value in node.items():
             if key == "title" and isinstance(value, str):
                 continue
-            out[key] = _tidy(value) if key not in ("default", "const", "enum", "examples") else value
+            out[key] = (
+                _tidy(value) if key not in ("default", "const", "enum", "examples") else value
+            )
         return out
     if isinstance(node, list):
         return [_tidy(v) for v in node]
@@ -478,7 +483,9 @@ def _build(registries: Registries) -> _Built:
     )
     defs: dict[str, Any] = top.get("$defs", {})
     ref_of = {
-        cls: value["$ref"][len(_DEFS) :] for (cls, _mode), value in key_map.items() if "$ref" in value
+        cls: value["$ref"][len(_DEFS) :]
+        for (cls, _mode), value in key_map.items()
+        if "$ref" in value
     }
     renames = {ref_of[e.cls]: e.type for e in entries if e.cls in ref_of}
     renames[ref_of[Flow]] = "io.kestra.core.models.flows.Flow"

@@ -162,7 +162,9 @@ class _Catalog:
         self.schemas[("flow", False)] = _body(schema)
         for kind in ("task", "trigger"):
             for array in (False, True):
-                self.schemas[(kind, array)] = _body(type_schema(registries, kind + "s", array=array))
+                self.schemas[(kind, array)] = _body(
+                    type_schema(registries, kind + "s", array=array)
+                )
         self.docs = {doc.type: _body(_doc_json(doc, schema)) for doc in docs}
         self.listing = _body(_families(docs))
 

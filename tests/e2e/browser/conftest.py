@@ -52,7 +52,9 @@ class UI:
 
     async def editor_value(self) -> str:
         """The text in the page's editor (CodeMirror: not a form field)."""
-        return str(await self.page.evaluate("() => document.querySelector('.editor').podiumEditor.value"))
+        return str(
+            await self.page.evaluate("() => document.querySelector('.editor').podiumEditor.value")
+        )
 
     async def wait_editor(self, pattern: str) -> None:
         """Until the editor's text matches the regular expression `pattern`."""

@@ -51,7 +51,10 @@ async def test_completion_of_types_properties_and_values(editor_ui: UI) -> None:
     page = ui.page
     await ui.goto("/ui/flows/new")
     await ui.wait_editor("^id: hello_world")
-    await _set(ui, "id: naps\nnamespace: company.team\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.S")
+    await _set(
+        ui,
+        "id: naps\nnamespace: company.team\ntasks:\n  - id: nap\n    type: io.kestra.plugin.core.flow.S",
+    )
     await page.keyboard.type("l")
     options = page.locator(".cm-tooltip-autocomplete li")
     # the first use builds the schema on the server: allow it time on a busy machine
@@ -71,7 +74,10 @@ async def test_completion_of_types_properties_and_values(editor_ui: UI) -> None:
     await ui.wait_editor(r"\n    duration: $")
     await page.keyboard.type("PT1S")
     # an enum's values: Log's level
-    await _set(ui, "id: logs\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    level: W")
+    await _set(
+        ui,
+        "id: logs\nnamespace: company.team\ntasks:\n  - id: say\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n    level: W",
+    )
     await page.keyboard.type("A")
     await expect(options.first).to_have_text(re.compile("^WARN"))
     await options.first.click()
@@ -96,7 +102,9 @@ async def test_hover_shows_a_property_doc_linked_to_its_page(editor_ui: UI) -> N
     await expect(tip).to_contain_text("required")
     await ui.screenshot("editor-hover")
     await tip.get_by_role("link").click()
-    await page.wait_for_url(re.compile(r"/ui/plugins/io\.kestra\.plugin\.core\.flow\.Sleep#property-duration$"))
+    await page.wait_for_url(
+        re.compile(r"/ui/plugins/io\.kestra\.plugin\.core\.flow\.Sleep#property-duration$")
+    )
     row = page.locator('[data-property="duration"]')
     await expect(row).to_contain_text("How long to wait")
     await expect(row).to_have_class(re.compile("highlight"))
@@ -108,7 +116,11 @@ async def test_live_topology_beside_the_editor(editor_ui: UI) -> None:
     await ui.goto("/ui/flows/new")
     graph = page.get_by_test_id("live-topology")
     await expect(graph.locator('.node[data-task-id="hello"]')).to_have_count(1)
-    await _set(ui, SLEEPER + "  - id: after_nap\n    type: io.kestra.plugin.core.log.Log\n    message: awake\n")
+    await _set(
+        ui,
+        SLEEPER
+        + "  - id: after_nap\n    type: io.kestra.plugin.core.log.Log\n    message: awake\n",
+    )
     await expect(graph.locator('.node[data-task-id="after_nap"]')).to_have_count(1)
     await expect(graph.locator('.node[data-task-id="nap"]')).to_have_count(1)
     # an invalid version keeps the last valid drawing
@@ -222,7 +234,9 @@ async def test_plugin_pages_search_and_document_each_type(editor_ui: UI) -> None
     await page.locator("#plugin-search").fill("no such plugin anywhere")
     await expect(page.get_by_text("No plugin type matches.")).to_be_visible()
     await page.locator("#plugin-search").fill("schedule trigger")
-    await expect(page.locator('[data-plugin="io.kestra.plugin.core.trigger.Schedule"]')).to_be_visible()
+    await expect(
+        page.locator('[data-plugin="io.kestra.plugin.core.trigger.Schedule"]')
+    ).to_be_visible()
     await page.locator("#plugin-search").fill("Sleep")
     await page.get_by_role("link", name=re.compile("^Sleep")).click()
     await page.wait_for_url(re.compile(r"/ui/plugins/io\.kestra\.plugin\.core\.flow\.Sleep$"))
@@ -232,7 +246,9 @@ async def test_plugin_pages_search_and_document_each_type(editor_ui: UI) -> None
     await expect(duration).to_contain_text("duration")
     await expect(duration.locator("td").nth(4)).to_have_text("yes")  # dynamic
     await expect(page.locator('[data-property="disabled"] td').nth(3)).to_have_text("false")
-    await expect(page.get_by_test_id("plugin-example")).to_contain_text("type: io.kestra.plugin.core.flow.Sleep")
+    await expect(page.get_by_test_id("plugin-example")).to_contain_text(
+        "type: io.kestra.plugin.core.flow.Sleep"
+    )
     await ui.screenshot("plugin-sleep")
     # a task's outputs; an unknown type is a page that says so
     await ui.goto("/ui/plugins/io.kestra.plugin.core.http.Request")
