@@ -4,46 +4,60 @@
 // names, `type` values and enum values, and shows a property's documentation on hover.
 // Errors from the server are shown at their line (gutter mark, underline) by setErrors.
 // Tab indents by two spaces; Esc then Tab leaves the editor; Ctrl/⌘ S saves.
-import * as CM from "../vendor/codemirror.js";
+// CodeMirror (140 kB gzipped) is loaded by the first editor, not with every page:
+// make editors with `await createEditor({...})`.
 import { h } from "./dom.js";
 import { contextAt, keyAt, typeLabel } from "./schema.js";
 
-const highlight = CM.HighlightStyle.define([
-  { tag: [CM.tags.propertyName, CM.tags.definition(CM.tags.propertyName)], class: "tok-key" },
-  { tag: [CM.tags.string, CM.tags.special(CM.tags.string), CM.tags.content], class: "tok-str" },
-  { tag: [CM.tags.number], class: "tok-num" },
-  { tag: [CM.tags.bool, CM.tags.null, CM.tags.atom, CM.tags.keyword], class: "tok-bool" },
-  { tag: [CM.tags.comment, CM.tags.lineComment], class: "tok-com" },
-  { tag: [CM.tags.punctuation, CM.tags.separator, CM.tags.squareBracket, CM.tags.brace, CM.tags.operator], class: "tok-punct" },
-  { tag: [CM.tags.typeName, CM.tags.labelName, CM.tags.meta, CM.tags.attributeName], class: "tok-type" },
-]);
+let CM = null;
+let highlight;
+let templates;
+let theme;
 
-// {{ templates }} stand out inside strings
-const templateMark = CM.Decoration.mark({ class: "tok-tpl" });
-const templates = CM.ViewPlugin.fromClass(class {
-  constructor(view) {
-    this.decorations = this.build(view);
-  }
-  update(update) {
-    if (update.docChanged || update.viewportChanged) this.decorations = this.build(update.view);
-  }
-  build(view) {
-    const marks = [];
-    for (const { from, to } of view.visibleRanges) {
-      const text = view.state.doc.sliceString(from, to);
-      for (const m of text.matchAll(/\{\{.*?\}\}|\{%.*?%\}/g)) marks.push(templateMark.range(from + m.index, from + m.index + m[0].length));
+export async function createEditor(options) {
+  if (!CM) setUp(await import("../vendor/codemirror.js"));
+  return new YamlEditor(options);
+}
+
+function setUp(module) {
+  CM = module;
+  highlight = CM.HighlightStyle.define([
+    { tag: [CM.tags.propertyName, CM.tags.definition(CM.tags.propertyName)], class: "tok-key" },
+    { tag: [CM.tags.string, CM.tags.special(CM.tags.string), CM.tags.content], class: "tok-str" },
+    { tag: [CM.tags.number], class: "tok-num" },
+    { tag: [CM.tags.bool, CM.tags.null, CM.tags.atom, CM.tags.keyword], class: "tok-bool" },
+    { tag: [CM.tags.comment, CM.tags.lineComment], class: "tok-com" },
+    { tag: [CM.tags.punctuation, CM.tags.separator, CM.tags.squareBracket, CM.tags.brace, CM.tags.operator], class: "tok-punct" },
+    { tag: [CM.tags.typeName, CM.tags.labelName, CM.tags.meta, CM.tags.attributeName], class: "tok-type" },
+  ]);
+
+  // {{ templates }} stand out inside strings
+  const templateMark = CM.Decoration.mark({ class: "tok-tpl" });
+  templates = CM.ViewPlugin.fromClass(class {
+    constructor(view) {
+      this.decorations = this.build(view);
     }
-    return CM.Decoration.set(marks, true);
-  }
-}, { decorations: (v) => v.decorations });
+    update(update) {
+      if (update.docChanged || update.viewportChanged) this.decorations = this.build(update.view);
+    }
+    build(view) {
+      const marks = [];
+      for (const { from, to } of view.visibleRanges) {
+        const text = view.state.doc.sliceString(from, to);
+        for (const m of text.matchAll(/\{\{.*?\}\}|\{%.*?%\}/g)) marks.push(templateMark.range(from + m.index, from + m.index + m[0].length));
+      }
+      return CM.Decoration.set(marks, true);
+    }
+  }, { decorations: (v) => v.decorations });
 
-const theme = CM.EditorView.theme({
-  "&": { height: "100%", fontSize: "13px" },
-  ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "20px" },
-  ".cm-gutters": { background: "var(--surface-2, #f7f7fb)", borderRight: "1px solid var(--border)", color: "var(--muted)" },
-  ".cm-tooltip.cm-tooltip-hover": { maxWidth: "460px" },
-  ".cm-tooltip-autocomplete ul li": { fontFamily: "var(--mono)" },
-});
+  theme = CM.EditorView.theme({
+    "&": { height: "100%", fontSize: "13px" },
+    ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "20px" },
+    ".cm-gutters": { background: "var(--surface-2, #f7f7fb)", borderRight: "1px solid var(--border)", color: "var(--muted)" },
+    ".cm-tooltip.cm-tooltip-hover": { maxWidth: "460px" },
+    ".cm-tooltip-autocomplete ul li": { fontFamily: "var(--mono)" },
+  });
+}
 
 export class YamlEditor {
   // schema: a promise of a FlowSchema (flow editor) or null (plain YAML, e.g. a file)

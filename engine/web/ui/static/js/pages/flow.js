@@ -2,7 +2,7 @@
 // Executions, Triggers (enable/disable, backfill). Also the new-flow editor.
 import { api, flowPath } from "../api.js";
 import { h, clear, debounce, toast } from "../dom.js";
-import { YamlEditor } from "../editor.js";
+import { createEditor } from "../editor.js";
 import { renderDiff } from "../diff.js";
 import { renderGraph, graphBox } from "../graph.js";
 import { formatDate } from "../format.js";
@@ -41,7 +41,7 @@ function breakable(text) {
 // The editor with its problems and, beside it, the live topology of what is being
 // written (POST /flows/graph, drawn by graph.js); used by the Editor tab and New flow.
 // Leaving with unsaved changes asks first (in-app links, and closing the tab).
-function editorView(ctx, { source, isNew, ns, id, onSaved }) {
+async function editorView(ctx, { source, isNew, ns, id, onSaved }) {
   const status = h("div", { "aria-live": "polite", "data-testid": "validation" });
   const saveBtn = h("button", { class: "primary", type: "button", "data-testid": "save" }, isNew ? "Create flow" : "Save");
   const dirty = h("span", { class: "small muted", "data-testid": "dirty" });
@@ -142,7 +142,7 @@ function editorView(ctx, { source, isNew, ns, id, onSaved }) {
         href ? h("a", { href }, "Open it") : null, href ? " to change it, or change the id above to save this one as a new flow." : "")));
   }
 
-  const editor = new YamlEditor({
+  const editor = await createEditor({
     value: source,
     schema: loadFlowSchema(),
     onChange: (text) => {
@@ -192,9 +192,9 @@ function editorView(ctx, { source, isNew, ns, id, onSaved }) {
   return { el: layout, editor, cleanup, fit };
 }
 
-export function newFlowPage(ctx) {
+export async function newFlowPage(ctx) {
   document.title = "New flow · Podium";
-  const view = editorView(ctx, {
+  const view = await editorView(ctx, {
     source: TEMPLATE, isNew: true,
     onSaved: (flow) => ctx.navigate(`/ui${flowPath(flow.namespace, flow.id)}/editor`, { force: true }),
   });
@@ -259,8 +259,8 @@ async function topologyTab(ctx, body, { ns, id }) {
   clear(body, graphBox(renderGraph(graph)));
 }
 
-function editorTab(ctx, body, { ns, id, flow, base }) {
-  const view = editorView(ctx, {
+async function editorTab(ctx, body, { ns, id, flow, base }) {
+  const view = await editorView(ctx, {
     source: flow.source || "", isNew: false, ns, id,
     onSaved: (saved) => {
       const badge = ctx.main.querySelector(".page-head .label-tag");
