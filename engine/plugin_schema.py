@@ -235,8 +235,11 @@ def _returned_keys(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
     """String keys of the dicts this method returns (directly or through a local)."""
     dicts: dict[str, set[str]] = {}
     for node in ast.walk(fn):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if len(targets) != 1:
+                continue
+            target = targets[0]
             if isinstance(target, ast.Name) and isinstance(node.value, ast.Dict):
                 dicts.setdefault(target.id, set()).update(_dict_keys(node.value))
             elif (

@@ -187,7 +187,7 @@ function isTyping(target) {
   return target.closest && target.closest("input, textarea, select, [contenteditable]");
 }
 function showHelp() {
-  const rows = [["/", "Focus the search box"], ["g d", "Dashboard"], ["g f", "Flows"], ["g e", "Executions"], ["n", "New flow"], ["Ctrl/⌘ S", "Save (in the editor)"], ["Tab / Shift Tab", "Indent / outdent (in the editor)"], ["Esc, then Tab", "Leave the editor"], ["?", "This help"]];
+  const rows = [["/", "Focus the search box"], ["g d", "Dashboard"], ["g f", "Flows"], ["g e", "Executions"], ["n", "New flow"], ["Ctrl/⌘ S", "Save (in the editor)"], ["Ctrl Space", "Complete (in the editor)"], ["Ctrl/⌘ F", "Search (in the editor)"], ["Tab / Shift Tab", "Indent / outdent (in the editor)"], ["Esc, then Tab", "Leave the editor"], ["?", "This help"]];
   const dialog = h("dialog", { "aria-label": "Keyboard shortcuts" },
     h("div", { class: "card-head" }, h("h2", {}, "Keyboard shortcuts")),
     h("div", { class: "card-body" }, h("table", { class: "help-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("td", {}, h("kbd", {}, k)), h("td", {}, v)))))),
