@@ -124,7 +124,9 @@ export function typeLabel(schema, prop) {
   }
   const members = schema.members(node);
   if (members) {
-    const labels = [...new Set(members.map((m) => (m.format === "duration" ? "duration" : m.title || m.type || "object")))];
+    let labels = [...new Set(members.map((m) => (m.format === "duration" ? "duration" : m.title || m.type || "object")))];
+    // a duration or a template (a string) is a duration to whoever writes it
+    if (labels.includes("duration")) labels = labels.filter((l) => l !== "string");
     return labels.join(" | ");
   }
   if (node.type === "object") return node.title ? node.title : "map";

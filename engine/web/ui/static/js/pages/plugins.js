@@ -72,7 +72,15 @@ export async function pluginPage(ctx) {
   if (!ctx.isCurrent()) return;
   const def = doc.schema.properties;
   const required = new Set(def.required || []);
-  const rows = Object.entries(def.properties || {}).map(([name, prop]) => {
+  // the type's own properties first (required ones leading), then those every type of
+  // its kind has (id, retry, timeout… for a task)
+  const siblings = schema.plugins.filter((p) => p.kind === doc.kind && !p.deprecated).map((p) => Object.keys(p.def.properties || {}));
+  const common = new Set(siblings.length > 1 ? siblings.reduce((a, b) => a.filter((k) => b.includes(k))) : []);
+  const names = Object.keys(def.properties || {});
+  const rank = (name) => (common.has(name) ? (name === "id" || name === "type" ? 2 : 3) : required.has(name) ? 0 : 1);
+  const ordered = names.map((name, i) => [name, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([name]) => name);
+  const row = (name) => {
+    const prop = def.properties[name];
     const target = schema.strip(prop);
     const dflt = prop.default !== undefined ? prop.default : target.default;
     return h("tr", { id: `property-${name}`, "data-property": name },
@@ -82,7 +90,14 @@ export async function pluginPage(ctx) {
       h("td", { class: "small mono" }, dflt === undefined || dflt === null ? "—" : JSON.stringify(dflt)),
       h("td", { class: "small" }, name === "type" || name === "id" ? "—" : prop.$dynamic ? "yes" : "no"),
       h("td", { class: "small" }, prop.description || target.description || ""));
-  });
+  };
+  const own = ordered.filter((name) => !common.has(name));
+  const shared = ordered.filter((name) => common.has(name));
+  const rows = [
+    own.map(row),
+    own.length && shared.length ? h("tr", { class: "subhead" }, h("td", { colspan: 6 }, `Every ${doc.kind === "taskRunner" ? "task runner" : doc.kind} has these`)) : null,
+    shared.map(row),
+  ];
   const outputs = Object.keys((doc.schema.outputs || {}).properties || {});
   const copy = h("button", { type: "button", class: "small" }, "Copy");
   copy.addEventListener("click", async () => {
