@@ -250,22 +250,19 @@ async def test_plugin_pages_search_and_document_each_type(editor_ui: UI) -> None
         "type: io.kestra.plugin.core.flow.Sleep"
     )
     await ui.screenshot("plugin-sleep")
-    # a task's outputs; an unknown type is a page that says so
+    # a task's outputs
     await ui.goto("/ui/plugins/io.kestra.plugin.core.http.Request")
     await expect(page.get_by_test_id("plugin-outputs")).to_contain_text("outputs.<task id>.code")
-
-
-async def test_schema_endpoint_as_the_browser_reads_it(ui: UI) -> None:
+    # the schema they come from, as the browser reads it (revalidated by its ETag)
     response = await ui.context.request.get(f"{ui.base}/api/v1/plugins/schemas/flow")
     assert response.ok
     schema = await response.json()
-    sleep = schema["definitions"]["io.kestra.plugin.core.flow.Sleep"]
-    assert sleep["properties"]["type"] == {
+    assert schema["definitions"]["io.kestra.plugin.core.flow.Sleep"]["properties"]["type"] == {
         "const": "io.kestra.plugin.core.flow.Sleep",
         "description": "The task type.",
     }
-    etag = response.headers["etag"]
     again = await ui.context.request.get(
-        f"{ui.base}/api/v1/plugins/schemas/flow", headers={"If-None-Match": etag}
+        f"{ui.base}/api/v1/plugins/schemas/flow",
+        headers={"If-None-Match": response.headers["etag"]},
     )
     assert again.status == 304
