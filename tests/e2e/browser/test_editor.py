@@ -91,6 +91,25 @@ async def test_hover_shows_a_property_doc_linked_to_its_page(editor_ui: UI) -> N
     await ui.deploy(SLEEPER)
     await ui.goto("/ui/flows/company.team/sleeper/editor")
     await ui.wait_editor("duration: PT1S")
+    # the editor's own tools: search, folding, several cursors
+    await page.get_by_test_id("yaml-editor").click()
+    await page.keyboard.press("Control+f")
+    await expect(page.locator(".cm-search input[name=search]")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(page.locator(".cm-search")).to_have_count(0)
+    fold = page.locator(".cm-foldGutter").get_by_title("Fold line", exact=True)
+    await fold.first.click()  # tasks:
+    await expect(page.locator(".cm-foldPlaceholder")).to_have_count(1)
+    await expect(page.locator(".cm-line", has_text="duration")).to_have_count(0)
+    await page.locator(".cm-foldPlaceholder").click()
+    await page.locator(".cm-line", has_text="id: sleeper").click()
+    await page.locator(".cm-line", has_text="namespace:").click(modifiers=["Control"])
+    assert (
+        await page.evaluate(
+            "() => document.querySelector('.editor').podiumEditor.view.state.selection.ranges.length"
+        )
+        == 2
+    )
     # hover works once the schema is there (its first build may take a while)
     await page.wait_for_function(
         "() => document.querySelector('.editor').podiumEditor.schema !== null", timeout=30_000

@@ -1,5 +1,5 @@
 // The YAML editor: CodeMirror 6 (vendor/codemirror.js, built by scripts/build-editor)
-// with YAML highlighting, folding, search (Ctrl/⌘ F), multiple cursors (Alt-click,
+// with YAML highlighting, folding, search (Ctrl/⌘ F), multiple cursors (Ctrl/⌘-click,
 // Ctrl/⌘ D) and undo. Given the flow's JSON Schema (schema.js) it completes property
 // names, `type` values and enum values, and shows a property's documentation on hover.
 // Errors from the server are shown at their line (gutter mark, underline) by setErrors.
