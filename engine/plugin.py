@@ -611,20 +611,34 @@ class Task(Model):
     ends_execution: ClassVar[bool] = False
 
     id: TaskId
+    """The task's id, unique in the flow: `outputs.<id>` reads its outputs."""
     type: str
     description: str | None = None
+    """What the task does, for people reading the flow."""
     retry: Retry | None = None
+    """Run the task again when it fails: constant, exponential or random intervals."""
     timeout: DurationOrTemplate | None = None
+    """The longest an attempt may run (an ISO-8601 duration); then it fails."""
     disabled: bool = False
+    """A disabled task is skipped, as if it were not in the flow."""
     allowFailure: bool = False
+    """When the task fails, the execution goes on and ends in WARNING."""
     allowWarning: bool = False
+    """A task ending in WARNING counts as SUCCESS."""
     runIf: str | bool | None = None
+    """A condition (usually a template): when it renders false, the task is skipped."""
     logLevel: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] | None = None
+    """The lowest level of the task's log lines that is kept."""
     logToFile: bool = False
+    """Also write each attempt's log lines to a file in internal storage (its `logFile`)."""
     workerGroup: dict[str, Any] | None = None
+    """Kestra Enterprise's worker group: refused at load, Podium has one group of workers."""
     version: str | None = None
+    """Which installed version of the plugin to use; Podium has one version of each type."""
     assets: Assets | None = None
+    """Data assets the task reads and writes (lineage), recorded and shown."""
     taskCache: TaskCache | None = None
+    """Reuse the outputs of an identical earlier run for `ttl`."""
 
     @property
     def is_flowable(self) -> bool:
@@ -815,10 +829,14 @@ class Trigger(Model):
     aliases: ClassVar[tuple[str, ...]] = ()
 
     id: TaskId
+    """The trigger's id, unique in the flow."""
     type: str
     description: str | None = None
+    """What the trigger is for, for people reading the flow."""
     disabled: bool = False
+    """A disabled trigger never fires."""
     conditions: tuple[Condition, ...] = ()
+    """Conditions that must all hold for the trigger to start an execution."""
     inputs: dict[str, Any] = Field(default_factory=dict)
     labels: dict[str, str] | list[dict[str, str]] = Field(default_factory=dict)
     stopAfter: tuple[State, ...] = ()

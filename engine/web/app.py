@@ -38,6 +38,7 @@ from engine.web.api.kv import KV_SERVICE, kv_routes
 from engine.web.api.logs import log_routes
 from engine.web.api.metrics import metric_routes
 from engine.web.api.namespace_files import NAMESPACE_FILES, namespace_file_routes
+from engine.web.api.plugins import plugin_routes
 from engine.web.api.stats import stats_routes
 from engine.web.api.triggers import trigger_routes
 from engine.web.auth import Authenticator, auth_middleware, auth_routes
@@ -176,6 +177,7 @@ def create_app(
     log_routes(services, api)
     trigger_routes(services, api)
     stats_routes(services, api)
+    plugin_routes(services, api)
     kv_routes(api)
     namespace_file_routes(api)
 

@@ -170,6 +170,10 @@ def _paths() -> dict[str, dict[str, Any]]:
         "/api/v1/flows/{namespace}/{id}/graph": {
             "get": _op("The task tree", "Flows", {"200": _json(_ref("Graph"))}, params=(*_FLOW, _param("revision", kind="integer")))
         },
+        "/api/v1/flows/graph": {
+            "post": _op("The task tree of a flow sent as YAML (not saved): the editor's live topology", "Flows",
+                        {"200": _json(_ref("Graph"))}, body=_YAML, extra={"413": _ERROR, "422": _json(_ref("Invalid"))})
+        },
         "/api/v1/executions/search": {
             "get": _op("Search executions", "Executions", {"200": _json(_ref("ExecutionPage"))},
                        params=(*_FILTERS, _param("sort"), *_PAGE))
@@ -258,6 +262,18 @@ def _paths() -> dict[str, dict[str, Any]]:
             "get": _op("Executions per time bucket and state, running now, failing flows", "Dashboard",
                        {"200": _json(_OBJECT)},
                        params=(_param("startDate"), _param("endDate"), _param("interval")))
+        },
+        "/api/v1/plugins": {
+            "get": _op("The plugin families, each listing its task, trigger, condition and task runner types", "Plugins",
+                       {"200": _json({"type": "array", "items": _OBJECT})})
+        },
+        "/api/v1/plugins/schemas/{type}": {
+            "get": _op("JSON Schema (draft 7) of a flow, a task or a trigger (type = flow, task, trigger)", "Plugins",
+                       {"200": _json(_OBJECT)}, params=(*_path("type"), _param("arrayOf", kind="boolean")))
+        },
+        "/api/v1/plugins/{cls}": {
+            "get": _op("One plugin type's documentation: markdown, its schema, outputs and an example", "Plugins",
+                       {"200": _json(_OBJECT)}, params=_path("cls"))
         },
         **_kv_paths(),
         **_execution_admin_paths(),

@@ -21,9 +21,16 @@ def _duration(ctx: RunContext, value: Any) -> Any:
 
 @plugin("io.kestra.plugin.core.flow.Sleep")
 class Sleep(Task):
+    """Wait for a while before going on to the next task.
+
+    The wait holds no worker slot: any number of executions may sleep at once.
+    """
+
     uses_worker_slot: ClassVar[bool] = False
 
     duration: DurationOrTemplate
+    """How long to wait: an ISO-8601 duration (`PT30S`, `PT1H`), or a template that
+    renders to one."""
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         await ctx.sleep(_duration(ctx, self.duration).total_seconds())

@@ -122,7 +122,9 @@ async def create_flow(services: Services, request: web.Request) -> web.StreamRes
         raise _invalid(exc) from None
     if await services.store.get_flow(parsed.namespace, parsed.id) is not None:
         raise ApiError(
-            409, f"flow {parsed.namespace}/{parsed.id} exists already: update it with PUT"
+            409,
+            f"a flow {parsed.namespace}.{parsed.id} exists already: open it to change it, "
+            "or give this one another id",
         )
     saved = await services.flows.save(source, name="request body")
     record = await _record_or_404(services, saved.namespace, saved.id, saved.revision)
@@ -248,6 +250,17 @@ async def get_flow_graph(services: Services, request: web.Request) -> web.Stream
     return json_response(flow_graph(flow))
 
 
+async def graph_of_source(services: Services, request: web.Request) -> web.StreamResponse:
+    """The topology of a flow that is being written (Kestra's POST /flows/graph): the
+    editor's live view. Nothing is saved; an invalid flow is a 422 with its problems."""
+    source = await _source(request)
+    try:
+        flow = services.flows.parse(source, name="request body")
+    except FlowDefinitionError as exc:
+        raise _invalid(exc) from None
+    return json_response(flow_graph(flow))
+
+
 def flow_routes(services: Services, api: ApiRoutes) -> None:
     bind = services.bind
     # literal segments first: /flows/search must not be read as /flows/{namespace}
@@ -256,6 +269,7 @@ def flow_routes(services: Services, api: ApiRoutes) -> None:
     api.get("/flows/search", bind(search_flows))
     api.get("/flows/namespaces", bind(list_namespaces))
     api.post("/flows/validate", bind(validate_flows))
+    api.post("/flows/graph", bind(graph_of_source))
     api.get("/flows/{namespace}", bind(namespace_flows))
     api.get("/flows/{namespace}/{id}", bind(get_flow))
     api.put("/flows/{namespace}/{id}", bind(update_flow))

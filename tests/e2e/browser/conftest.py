@@ -50,6 +50,20 @@ class UI:
         ARTIFACTS.mkdir(exist_ok=True)
         await self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
+    async def editor_value(self) -> str:
+        """The text in the page's editor (CodeMirror: not a form field)."""
+        return str(
+            await self.page.evaluate("() => document.querySelector('.editor').podiumEditor.value")
+        )
+
+    async def wait_editor(self, pattern: str) -> None:
+        """Until the editor's text matches the regular expression `pattern`."""
+        await self.page.wait_for_function(
+            "p => { const e = document.querySelector('.editor');"
+            " return Boolean(e && e.podiumEditor && new RegExp(p).test(e.podiumEditor.value)); }",
+            arg=pattern,
+        )
+
     async def deploy(self, source: str) -> Any:
         return await self.podium.flows.save(source)
 

@@ -31,7 +31,7 @@ async def test_browse_edit_upload_delete(ui: UI, tmp_path: Path) -> None:
     await tree.get_by_role("treeitem", name="scripts").click()
     await tree.get_by_role("treeitem", name="main.py").click()
     editor = page.get_by_test_id("yaml-editor")
-    await expect(editor).to_have_value("print('hello')\n")
+    await ui.wait_editor(r"^print\('hello'\)\n$")
     await editor.fill("print('hello, world')\n")
     await expect(page.get_by_test_id("file-state")).to_have_text("unsaved changes")
     await page.keyboard.press("Control+s")

@@ -56,31 +56,31 @@ async def test_editor_shows_errors_at_their_line_then_saves(ui: UI) -> None:
     page = ui.page
     await ui.goto("/ui/flows/new")
     editor = page.get_by_test_id("yaml-editor")
-    await expect(editor).to_have_value(re.compile(r"^id: hello_world"))
+    await ui.wait_editor(r"^id: hello_world")
     await editor.fill(BROKEN)
     # validated as one types: the unknown type is on line 9
     problem = page.locator(".problem").first
     await expect(problem.locator(".where")).to_have_text("Line 9:5")
     await expect(problem).to_contain_text("unknown task type")
-    await expect(page.locator('.gutter [data-line="9"]')).to_have_class("has-error")
-    await expect(page.locator(".gutter .has-error")).to_have_count(1)
-    await expect(page.locator('[data-error-line="9"]')).to_contain_text("Lgo")
+    await expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
+    line9 = page.locator(".cm-line").nth(8)
+    await expect(line9.locator(".cm-lintRange-error")).to_contain_text("Lgo")
     await ui.screenshot("editor-error")
     # saving anyway is refused, and the error stays at its line
     await page.get_by_test_id("save").click()
     await expect(page.get_by_role("alert").first).to_contain_text("Not saved")
-    await expect(page.locator('.gutter [data-line="9"]')).to_have_class("has-error")
+    await expect(line9.locator(".cm-lintRange-error")).to_contain_text("Lgo")
 
     await editor.fill(BROKEN.replace("log.Lgo", "log.Log"))
     await expect(page.get_by_test_id("validation")).to_have_text("✓ Valid flow")
-    await expect(page.locator(".gutter .has-error")).to_have_count(0)
+    await expect(page.locator(".cm-lint-marker-error")).to_have_count(0)
     await page.get_by_test_id("save").click()
     await page.wait_for_url(re.compile(r"/ui/flows/company\.team/greeter/editor$"))
     await expect(page.locator(".page-head .label-tag")).to_have_text("rev 1")
 
     # a second save is a new revision, and the history shows what changed
     editor = page.get_by_test_id("yaml-editor")
-    await expect(editor).to_have_value(re.compile("message: Bye"))
+    await ui.wait_editor("message: Bye")
     await editor.fill(BROKEN.replace("log.Lgo", "log.Log").replace("Bye", "Goodbye"))
     await page.keyboard.press("Control+s")
     await expect(page.locator(".page-head .label-tag")).to_have_text("rev 2")

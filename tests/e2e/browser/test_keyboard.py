@@ -47,7 +47,7 @@ async def test_keyboard_shortcuts_and_focus(ui: UI) -> None:
     await editor.focus()
     await page.keyboard.press("Control+Home")
     await page.keyboard.press("Tab")
-    await expect(editor).to_have_value(re.compile(r"^  id: slow"))
+    await ui.wait_editor(r"^  id: slow")
     await expect(editor).to_be_focused()
     await page.keyboard.press("Escape")
     await page.keyboard.press("Tab")

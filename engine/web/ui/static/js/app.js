@@ -15,6 +15,8 @@ import { filesIndexPage, filesPage } from "./pages/files.js";
 import { namespacesPage, namespacePage } from "./pages/namespaces.js";
 import { logsPage } from "./pages/logs.js";
 import { themeToggle } from "./theme.js";
+import { pluginsPage, pluginPage } from "./pages/plugins.js";
+import { confirmDialog } from "./pages/common.js";
 
 const ROUTES = [
   { re: /^\/ui\/login$/, page: loginPage, bare: true },
@@ -33,12 +35,25 @@ const ROUTES = [
   { re: /^\/ui\/namespaces$/, page: namespacesPage, nav: "namespaces" },
   { re: /^\/ui\/namespaces\/([^/]+)$/, page: namespacePage, nav: "namespaces" },
   { re: /^\/ui\/logs$/, page: logsPage, nav: "logs" },
+  { re: /^\/ui\/plugins$/, page: pluginsPage, nav: "plugins" },
+  { re: /^\/ui\/plugins\/([^/]+)$/, page: pluginPage, nav: "plugins" },
 ];
 
-const state = { user: null, authEnabled: true, cleanup: null, renderId: 0 };
+const state = { user: null, authEnabled: true, cleanup: null, renderId: 0, leaveGuard: null, path: null };
 const root = document.getElementById("app");
 
-export function navigate(path, { replace = false } = {}) {
+// A page with unsaved work sets a guard (() => true while there is some): leaving it
+// through the app (links, shortcuts, back) asks first. Closing the tab is the page's
+// own `beforeunload`.
+async function mayLeave() {
+  if (!state.leaveGuard || !state.leaveGuard()) return true;
+  const leave = await confirmDialog("Leave without saving?", "Your changes to this flow are not saved; they are lost if you leave.", "Leave without saving", { danger: true });
+  if (leave) state.leaveGuard = null;
+  return leave;
+}
+
+export async function navigate(path, { replace = false, force = false } = {}) {
+  if (!force && !(await mayLeave())) return;
   if (replace) history.replaceState(null, "", path);
   else history.pushState(null, "", path);
   render();
@@ -70,6 +85,7 @@ function shell(active) {
     navLink("/ui/executions", "executions", "Executions", active),
     navLink("/ui/kv", "kv", "KV store", active),
     navLink("/ui/files", "files", "Files", active),
+    navLink("/ui/plugins", "plugins", "Plugins", active),
     navLink("/ui/namespaces", "namespaces", "Namespaces", active),
     navLink("/ui/logs", "logs", "Logs", active),
     themeToggle(),
@@ -114,6 +130,8 @@ async function render() {
     }
     state.cleanup = null;
   }
+  state.leaveGuard = null;
+  state.path = currentPath();
   const path = location.pathname;
   let route = ROUTES.find((r) => r.re.test(path));
   if (!route) route = { page: notFound, nav: null };
@@ -127,7 +145,10 @@ async function render() {
   } else {
     main = shell(route.nav);
   }
-  const ctx = { main, params, query, navigate, user: state.user, isCurrent: () => renderId === state.renderId, onLogin };
+  const setLeaveGuard = (guard) => {
+    if (renderId === state.renderId) state.leaveGuard = guard;
+  };
+  const ctx = { main, params, query, navigate, setLeaveGuard, user: state.user, isCurrent: () => renderId === state.renderId, onLogin };
   try {
     const cleanup = await route.page(ctx);
     if (renderId === state.renderId) state.cleanup = typeof cleanup === "function" ? cleanup : null;
@@ -159,7 +180,16 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   if (href !== currentPath()) navigate(href);
 });
-window.addEventListener("popstate", render);
+window.addEventListener("popstate", async () => {
+  if (state.leaveGuard && state.leaveGuard()) {
+    // the address changed already: put it back while asking
+    const target = currentPath();
+    history.pushState(null, "", state.path);
+    if (!(await mayLeave())) return;
+    history.replaceState(null, "", target);
+  }
+  render();
+});
 
 // Keyboard: "/" search, "g d|f|e" go to a page, "n" new flow, "?" this help.
 let pendingG = 0;
@@ -167,7 +197,7 @@ function isTyping(target) {
   return target.closest && target.closest("input, textarea, select, [contenteditable]");
 }
 function showHelp() {
-  const rows = [["/", "Focus the search box"], ["g d", "Dashboard"], ["g f", "Flows"], ["g e", "Executions"], ["n", "New flow"], ["Ctrl/⌘ S", "Save (in the editor)"], ["Tab / Shift Tab", "Indent / outdent (in the editor)"], ["Esc, then Tab", "Leave the editor"], ["?", "This help"]];
+  const rows = [["/", "Focus the search box"], ["g d", "Dashboard"], ["g f", "Flows"], ["g e", "Executions"], ["n", "New flow"], ["Ctrl/⌘ S", "Save (in the editor)"], ["Ctrl Space", "Complete (in the editor)"], ["Ctrl/⌘ F", "Search (in the editor)"], ["Tab / Shift Tab", "Indent / outdent (in the editor)"], ["Esc, then Tab", "Leave the editor"], ["?", "This help"]];
   const dialog = h("dialog", { "aria-label": "Keyboard shortcuts" },
     h("div", { class: "card-head" }, h("h2", {}, "Keyboard shortcuts")),
     h("div", { class: "card-body" }, h("table", { class: "help-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("td", {}, h("kbd", {}, k)), h("td", {}, v)))))),
@@ -202,7 +232,7 @@ document.addEventListener("keydown", (event) => {
 
 setUnauthorizedHandler(() => {
   if (location.pathname !== "/ui/login") {
-    navigate(`/ui/login?next=${encodeURIComponent(currentPath())}`, { replace: true });
+    navigate(`/ui/login?next=${encodeURIComponent(currentPath())}`, { replace: true, force: true });
   }
 });
 

@@ -81,6 +81,7 @@ const ICONS = {
   namespaces: "M3 7l9-4 9 4-9 4zM3 12l9 4 9-4M3 17l9 4 9-4",
   logs: "M5 4h14v16H5zM8 8h8M8 12h8M8 16h5",
   theme: "M12 3a9 9 0 1 0 9 9 7 7 0 0 1-9-9z",
+  plugins: "M9 3v4M15 3v4M6 7h12v5a6 6 0 0 1-12 0zM12 18v3",
 };
 export function icon(name) {
   return s("svg", { viewBox: "0 0 24 24", fill: "none", stroke: "currentColor", "stroke-width": 1.8, "stroke-linecap": "round", "stroke-linejoin": "round", "aria-hidden": "true" },

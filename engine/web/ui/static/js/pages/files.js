@@ -4,7 +4,7 @@
 // /namespaces/{ns}/files[/directory|/stats].
 import { api, ApiError, url } from "../api.js";
 import { h, clear, toast } from "../dom.js";
-import { YamlEditor } from "../editor.js";
+import { createEditor } from "../editor.js";
 import { formatDate } from "../format.js";
 import { pageHead } from "./common.js";
 
@@ -122,7 +122,7 @@ export async function filesPage(ctx) {
         h("div", { class: "row" }, download, remove)));
       return;
     }
-    const editor = new YamlEditor({ value: text, label: `Content of ${path}`, onSave: () => save(), onChange: () => status() });
+    const editor = await createEditor({ value: text, label: `Content of ${path}`, onSave: () => save(), onChange: () => status() });
     const state = h("span", { class: "small muted", "data-testid": "file-state" });
     current = { path, editor, saved: text, state };
     clear(pane, h("div", { class: "stack" },

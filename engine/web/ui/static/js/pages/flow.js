@@ -2,11 +2,12 @@
 // Executions, Triggers (enable/disable, backfill). Also the new-flow editor.
 import { api, flowPath } from "../api.js";
 import { h, clear, debounce, toast } from "../dom.js";
-import { YamlEditor } from "../editor.js";
+import { createEditor } from "../editor.js";
 import { renderDiff } from "../diff.js";
 import { renderGraph, graphBox, preferredDirection } from "../graph.js";
 import { formatDate, fromNow } from "../format.js";
 import { pageHead, tabs, loading, confirmDialog, every } from "./common.js";
+import { loadFlowSchema } from "../schema.js";
 import { executionsTable } from "./executions.js";
 
 const TEMPLATE = `id: hello_world
@@ -32,35 +33,72 @@ function problemsOf(body) {
   return body.problems || (body.message ? [{ message: body.message }] : []);
 }
 
-// The editor with its validation panel; used by the Editor tab and by New flow.
-function editorView(ctx, { source, isNew, ns, id, onSaved }) {
+// Long type names and paths break after a dot or a slash, never inside a word.
+function breakable(text) {
+  return String(text).split(/(?<=[./])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+}
+
+// The editor with its problems and, beside it, the live topology of what is being
+// written (POST /flows/graph, drawn by graph.js); used by the Editor tab and New flow.
+// Leaving with unsaved changes asks first (in-app links, and closing the tab).
+async function editorView(ctx, { source, isNew, ns, id, onSaved }) {
   const status = h("div", { "aria-live": "polite", "data-testid": "validation" });
   const saveBtn = h("button", { class: "primary", type: "button", "data-testid": "save" }, isNew ? "Create flow" : "Save");
-  const dirty = h("span", { class: "small muted" });
+  const dirty = h("span", { class: "small muted", "data-testid": "dirty" });
+  const graphBody = h("div", { class: "live-graph", "data-testid": "live-topology" }, h("p", { class: "muted small" }, "The topology appears once the flow is valid."));
+  const graphNote = h("span", { class: "small muted" });
+  const showGraph = localStorage.getItem("podium.editor.topology") !== "off";
+  const toggle = h("button", { type: "button", class: "small", "aria-pressed": String(showGraph), "data-testid": "toggle-topology" }, "Topology");
+  const graphCard = h("div", { class: "card live-graph-card", hidden: !showGraph },
+    h("div", { class: "card-head" }, h("h3", {}, "Topology"), h("span", { class: "spacer" }), graphNote), graphBody);
   let saved = source;
   let validateAvailable = true;
   let seq = 0;
 
-  function showProblems(problems, heading) {
-    editor.setErrors(problems);
+  function showProblems(problems, heading, warnings = []) {
+    editor.setErrors([...problems, ...warnings.map((w) => ({ ...w, severity: "warning" }))]);
     if (!problems.length) {
-      clear(status, h("div", { class: "valid" }, "✓ Valid flow"));
+      clear(status, h("div", { class: "valid" }, "✓ Valid flow"),
+        warnings.length ? h("div", { class: "small muted" }, `${warnings.length} deprecated form${warnings.length > 1 ? "s" : ""}: ${warnings.map((w) => w.message).join("; ")}`) : null);
       return;
     }
     clear(status, h("div", { class: "problems" },
       h("div", { class: "form-error", role: "alert" }, heading || `${problems.length} problem${problems.length > 1 ? "s" : ""}`),
       problems.map((p) => h("button", { class: "problem", type: "button", "data-line": p.line || "", onclick: () => p.line && editor.goto(p.line, p.column || 1) },
         h("span", { class: "where" }, p.line ? `Line ${p.line}${p.column ? `:${p.column}` : ""}` : "Flow"),
-        h("span", {}, p.path ? `${p.path}: ${p.message}` : p.message)))));
+        h("span", {}, breakable(p.path ? `${p.path}: ${p.message}` : p.message))))));
+  }
+
+  async function drawGraph(text, mine) {
+    if (graphCard.hidden) return;
+    try {
+      const graph = await api("/flows/graph", { method: "POST", body: text, contentType: "application/x-yaml" });
+      if (mine !== seq) return;
+      clear(graphBody, graphBox(renderGraph(graph)));
+      graphNote.textContent = "";
+    } catch (err) {
+      if (mine !== seq) return;
+      if (err.status === 422 || err.status === 400) graphNote.textContent = "the last valid version";
+      else if (err.status === 404 || err.status === 405) clear(graphBody, h("p", { class: "muted small" }, "This server cannot draw a flow that is not saved."));
+      else throw err;
+    }
   }
 
   const validate = debounce(async () => {
-    if (!validateAvailable) return;
     const mine = ++seq;
+    const text = editor.value;
+    if (!validateAvailable) {
+      drawGraph(text, mine);
+      return;
+    }
     try {
-      const result = await api("/flows/validate", { method: "POST", body: editor.value, contentType: "application/x-yaml" });
+      const result = await api("/flows/validate", { method: "POST", body: text, contentType: "application/x-yaml" });
       if (mine !== seq) return;
-      showProblems(problemsOf(result));
+      const first = Array.isArray(result) ? result[0] || {} : result || {};
+      const problems = problemsOf(result);
+      showProblems(problems, null, first.warnings || []);
+      if (!problems.length) drawGraph(text, mine);
+      else graphNote.textContent = "the last valid version";
     } catch (err) {
       if (mine !== seq) return;
       if (err.status === 404 || err.status === 405) {
@@ -81,17 +119,32 @@ function editorView(ctx, { source, isNew, ns, id, onSaved }) {
       toast(isNew ? `Flow ${flow.namespace}.${flow.id} created` : `Saved revision ${flow.revision}`);
       onSaved(flow);
     } catch (err) {
-      if (err.status === 422 || err.status === 409 || err.status === 400) {
+      if (err.status === 409) {
+        existsAlready(err);
+      } else if (err.status === 422 || err.status === 400) {
         const problems = problemsOf(err.body);
-        showProblems(problems.length ? problems : [{ message: err.message }], err.status === 409 ? "A flow with this id already exists" : "Not saved: the flow is invalid");
+        showProblems(problems.length ? problems : [{ message: err.message }], "Not saved: the flow is invalid");
       } else throw err;
     } finally {
       saveBtn.disabled = false;
     }
   }
 
-  const editor = new YamlEditor({
+  // A new flow whose id is taken: say so, and offer to open the one that exists.
+  function existsAlready(err) {
+    const m = /^id:\s*(\S+)/m.exec(editor.value);
+    const n = /^namespace:\s*(\S+)/m.exec(editor.value);
+    const href = m && n ? `/ui${flowPath(n[1], m[1])}/editor` : null;
+    editor.setErrors([]);
+    clear(status, h("div", { class: "problems" },
+      h("div", { class: "form-error", role: "alert", "data-testid": "exists" },
+        m && n ? `A flow ${n[1]}.${m[1]} exists already. ` : `${err.message} `,
+        href ? h("a", { href }, "Open it") : null, href ? " to change it, or change the id above to save this one as a new flow." : "")));
+  }
+
+  const editor = await createEditor({
     value: source,
+    schema: loadFlowSchema(),
     onChange: (text) => {
       dirty.textContent = text === saved ? "" : "● unsaved changes";
       validate();
@@ -100,22 +153,55 @@ function editorView(ctx, { source, isNew, ns, id, onSaved }) {
   });
   saveBtn.addEventListener("click", save);
   validate();
-  const side = h("aside", { class: "stack" },
-    h("div", { class: "card card-body stack" },
-      h("div", { class: "row" }, saveBtn, dirty),
-      h("div", { class: "small muted" }, h("kbd", {}, "Ctrl"), " + ", h("kbd", {}, "S"), " saves. ", h("kbd", {}, "Esc"), " then ", h("kbd", {}, "Tab"), " leaves the editor."),
-      status));
-  return { el: h("div", { class: "editor-layout" }, editor.el, side), editor };
+  const isDirty = () => editor.value !== saved;
+  ctx.setLeaveGuard(isDirty);
+  const beforeUnload = (event) => {
+    if (!isDirty()) return;
+    event.preventDefault();
+    event.returnValue = "";
+  };
+  window.addEventListener("beforeunload", beforeUnload);
+  const layout = h("div", { class: showGraph ? "editor-layout" : "editor-layout no-topology" }, editor.el,
+    h("aside", { class: "stack editor-side" },
+      h("div", { class: "card card-body stack" },
+        h("div", { class: "row" }, saveBtn, dirty, h("span", { class: "spacer" }), toggle),
+        h("div", { class: "small muted" }, h("kbd", {}, "Ctrl"), " + ", h("kbd", {}, "S"), " saves, ", h("kbd", {}, "Ctrl"), " + ", h("kbd", {}, "Space"), " completes, ", h("kbd", {}, "Ctrl"), " + ", h("kbd", {}, "F"), " searches. ", h("kbd", {}, "Esc"), " then ", h("kbd", {}, "Tab"), " leaves the editor. ", h("a", { href: "/ui/plugins" }, "Plugin documentation")),
+        status),
+      graphCard));
+  toggle.addEventListener("click", () => {
+    const on = graphCard.hidden;
+    graphCard.hidden = !on;
+    toggle.setAttribute("aria-pressed", String(on));
+    layout.classList.toggle("no-topology", !on);
+    localStorage.setItem("podium.editor.topology", on ? "on" : "off");
+    if (on) drawGraph(editor.value, seq);
+  });
+  // the editor fills the window below its top (at least 320 px)
+  const fit = () => {
+    const top = layout.getBoundingClientRect().top + window.scrollY;
+    layout.style.height = `${Math.max(320, window.innerHeight - top - 24)}px`;
+  };
+  window.addEventListener("resize", fit);
+  requestAnimationFrame(fit);
+  const cleanup = () => {
+    validate.cancel();
+    window.removeEventListener("beforeunload", beforeUnload);
+    window.removeEventListener("resize", fit);
+    editor.destroy();
+  };
+  return { el: layout, editor, cleanup, fit };
 }
 
-export function newFlowPage(ctx) {
+export async function newFlowPage(ctx) {
   document.title = "New flow · Podium";
-  const view = editorView(ctx, {
+  const view = await editorView(ctx, {
     source: TEMPLATE, isNew: true,
-    onSaved: (flow) => ctx.navigate(`/ui${flowPath(flow.namespace, flow.id)}/editor`),
+    onSaved: (flow) => ctx.navigate(`/ui${flowPath(flow.namespace, flow.id)}/editor`, { force: true }),
   });
   clear(ctx.main, pageHead({ crumb: h("a", { href: "/ui/flows" }, "Flows"), title: "New flow" }), view.el);
-  view.editor.textarea.focus();
+  view.fit();
+  view.editor.focus();
+  return view.cleanup;
 }
 
 export async function flowPage(ctx) {
@@ -173,16 +259,18 @@ async function topologyTab(ctx, body, { ns, id }) {
   clear(body, graphBox(renderGraph(graph, { direction: preferredDirection() })));
 }
 
-function editorTab(ctx, body, { ns, id, flow, base }) {
-  const view = editorView(ctx, {
+async function editorTab(ctx, body, { ns, id, flow, base }) {
+  const view = await editorView(ctx, {
     source: flow.source || "", isNew: false, ns, id,
     onSaved: (saved) => {
       const badge = ctx.main.querySelector(".page-head .label-tag");
       if (badge && saved.revision) badge.textContent = `rev ${saved.revision}`;
-      if (saved.namespace !== ns || saved.id !== id) ctx.navigate(`/ui${flowPath(saved.namespace, saved.id)}/editor`);
+      if (saved.namespace !== ns || saved.id !== id) ctx.navigate(`/ui${flowPath(saved.namespace, saved.id)}/editor`, { force: true });
     },
   });
   clear(body, view.el);
+  view.fit();
+  return view.cleanup;
 }
 
 async function revisionsTab(ctx, body, { ns, id, base }) {
