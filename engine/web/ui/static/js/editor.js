@@ -54,6 +54,9 @@ function setUp(module) {
     "&": { height: "100%", fontSize: "13px" },
     ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "20px" },
     ".cm-gutters": { background: "var(--surface-2, #f7f7fb)", borderRight: "1px solid var(--border)", color: "var(--muted)" },
+    ".cm-content": { caretColor: "var(--text)" },
+    ".cm-cursor": { borderLeftColor: "var(--text)" },
+    ".cm-activeLine, .cm-activeLineGutter": { background: "var(--surface-3)" },
     ".cm-tooltip.cm-tooltip-hover": { maxWidth: "460px" },
     ".cm-tooltip-autocomplete ul li": { fontFamily: "var(--mono)" },
   });
@@ -100,7 +103,8 @@ export class YamlEditor {
         ...CM.foldKeymap,
         CM.indentWithTab,
       ]),
-      CM.EditorView.contentAttributes.of({ "aria-label": label, "data-testid": "yaml-editor" }),
+      // tabindex: axe counts a contenteditable as focusable content of the scroller only with it
+      CM.EditorView.contentAttributes.of({ "aria-label": label, "data-testid": "yaml-editor", tabindex: "0" }),
       CM.EditorView.updateListener.of((update) => {
         if (update.docChanged) this.onChange(this.value);
       }),
