@@ -25,7 +25,6 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from engine.errors import TemplateError
 from engine.templating.environment import CONCAT_FILTER, ENVIRONMENT, LOOP_FILTER
-from engine.templating.pebble import rewrite_template
 
 __all__ = ["Finding", "analyze", "locate_in_template", "suggest"]
 
@@ -63,7 +62,7 @@ def suggest(name: str, options: list[str]) -> list[str]:
 def analyze(source: str) -> tuple[Finding, ...]:
     """What `source` gets wrong, and which task outputs it reads (see the docstring)."""
     try:
-        tree = ENVIRONMENT.parse(rewrite_template(source))
+        tree = ENVIRONMENT.parse_template(source)
     except TemplateSyntaxError as exc:
         return (Finding("syntax", "", exc.lineno or 1, exc.message or str(exc)),)
     except TemplateError as exc:  # Pebble operators without operands

@@ -17,6 +17,8 @@ and one template cache serve every Renderer.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, NoReturn, cast
@@ -204,6 +206,10 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         taint_filters(self.filters, lambda: current_budget().secrets)
+        # Trees parsed by the checks at flow load, handed over to the first compile of the
+        # same source (then dropped): a template is parsed once, not twice.
+        self._parsed: OrderedDict[str, nodes.Template] = OrderedDict()
+        self._parsed_lock = threading.Lock()
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)
         self.expressions = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_expression)
 
@@ -215,9 +221,23 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
     # One-line templates of text and expressions skip code generation (engine/templating/
     # direct.py); the rest compile. Both parse and rewrite the tree the same way first.
 
+    def parse_template(self, source: str) -> nodes.Template:
+        """The tree of `source` (Pebble syntax rewritten), for the checks to read and never
+        change: the first compile of `source` takes it over."""
+        tree = self._parse(rewrite_template(source), None, None)
+        with self._parsed_lock:
+            self._parsed[source] = tree
+            if len(self._parsed) > TEMPLATE_CACHE_SIZE:
+                self._parsed.popitem(last=False)
+        return tree
+
     def _compile_template(self, source: str) -> Template | DirectTemplate:
         rewritten = rewrite_template(source)
-        tree = _ConcatToFilter(self).visit(self._parse(rewritten, None, None))
+        with self._parsed_lock:
+            parsed = self._parsed.pop(source, None)
+        if parsed is None:
+            parsed = self._parse(rewritten, None, None)
+        tree = _ConcatToFilter(self).visit(parsed)
         if "\n" not in rewritten:
             try:
                 return build_template(tree, self)
