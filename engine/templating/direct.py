@@ -52,19 +52,21 @@ class Unsupported(Exception):
 class DirectTemplate:
     """A template made of text and expressions; `render` yields what Jinja would."""
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_finalize", "_parts")
     name = None
     blocks: dict[str, Any] = {}
 
-    def __init__(self, parts: tuple[str | Evaluator, ...]) -> None:
+    def __init__(self, parts: tuple[str | Evaluator, ...], finalize: Callable[[Any], Any]) -> None:
         self._parts = parts
+        self._finalize = finalize
 
     def __repr__(self) -> str:
         return f"<DirectTemplate {len(self._parts)} parts>"
 
-    def render(self, context: Context, finalize: Callable[[Any], Any]) -> Iterator[str]:
+    def render(self, context: Context) -> Iterator[str]:
+        finalize = self._finalize
         for part in self._parts:
-            yield part if type(part) is str else str(finalize(part(context)))  # type: ignore[operator]
+            yield part if isinstance(part, str) else str(finalize(part(context)))
 
 
 class DirectExpression:
@@ -102,6 +104,8 @@ def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> Dire
     eval_ctx = nodes.EvalContext(environment, None)
     optimizer = Optimizer(environment)
     finalize = environment.finalize
+    if finalize is None or _PassArg.from_obj(finalize) is not None:
+        raise Unsupported("finalize")
     parts: list[str | Evaluator] = []
     for statement in tree.body:
         if type(statement) is not nodes.Output:
@@ -116,11 +120,12 @@ def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> Dire
                 folded = optimizer.visit(child, eval_ctx)
                 parts.append(_Builder(environment).build(folded))
                 continue
-            if parts and type(parts[-1]) is str:
-                parts[-1] += text  # type: ignore[operator]
+            last = parts[-1] if parts else None
+            if isinstance(last, str):
+                parts[-1] = last + text
             else:
                 parts.append(text)
-    return DirectTemplate(tuple(parts))
+    return DirectTemplate(tuple(parts), finalize)
 
 
 def build_expression(expr: nodes.Expr, environment: PodiumEnvironment) -> DirectExpression:
@@ -160,7 +165,7 @@ class _Builder:
         method = getattr(self, f"build_{type(node).__name__}", None)
         if method is None:
             raise Unsupported(type(node).__name__)
-        return method(node)  # type: ignore[no-any-return]
+        return method(node)
 
     def build_Const(self, node: nodes.Const) -> Evaluator:
         value = node.value
@@ -209,7 +214,7 @@ class _Builder:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             raise Unsupported("*args or **kwargs")
         args = tuple(self.build(arg) for arg in node.args)
-        kwargs = tuple((kwarg.key, self.build(kwarg.value)) for kwarg in node.kwargs)
+        kwargs = tuple((str(kwarg.key), self.build(kwarg.value)) for kwarg in node.kwargs)
         return args, kwargs
 
     def _filter_or_test(self, node: nodes.Filter | nodes.Test, function: Any) -> Evaluator:

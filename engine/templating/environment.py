@@ -289,8 +289,8 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         size = 0
         try:
             context = self._context(template, variables)
-            if type(template) is DirectTemplate:
-                chunks = template.render(context, self.finalize)
+            if isinstance(template, DirectTemplate):
+                chunks = template.render(context)
             else:
                 chunks = template.root_render_func(context)
             for chunk in chunks:
@@ -331,7 +331,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
             _raise_translated(exc, original)
         try:
             context = self._context(template, variables)
-            if type(template) is DirectExpression:
+            if isinstance(template, DirectExpression):
                 result = template.evaluate(context)
             else:
                 for _ in template.root_render_func(context):
