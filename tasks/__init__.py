@@ -18,8 +18,10 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     dbt/            dbt commands (optional: pip install 'podium[dbt]')
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
-(`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
-otherwise refuses their types at load with the command to run.
+(`pip install 'podium[gcp]'`): the catalog registers them when their extra's modules are
+installed (looked up, not imported: a family imports its SDK with
+`engine.plugin.lazy_import`, when one of its tasks first uses it) and otherwise refuses
+their types at load with the command to run.
 """
 
 from engine.plugin import OptionalFamily
