@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import _register_family
+from engine.catalog import _register_family, default_registries
 from engine.errors import FlowDefinitionError
 from engine.flow import Registries, load_flow
 from engine.plugin import OptionalFamily, PluginRegistry, lazy_import
@@ -97,3 +97,14 @@ def test_a_lazy_module_imports_on_first_use() -> None:
     assert "colorsys" in sys.modules
     with pytest.raises(AttributeError):
         _ = module.no_such_function
+
+
+def test_every_plugin_model_builds_its_schema() -> None:
+    """Models build their pydantic schema on first use (`defer_build`): build every one
+    here, so that a broken model fails a test rather than a user's first flow."""
+    registries = default_registries()
+    for registry in (registries.tasks, registries.triggers, registries.conditions):
+        for name, cls in registry:
+            if not cls.__pydantic_complete__:  # type: ignore[attr-defined]
+                cls.model_rebuild(force=True)  # type: ignore[attr-defined]
+            assert cls.__pydantic_complete__, name  # type: ignore[attr-defined]
