@@ -53,16 +53,29 @@ def default_registries() -> Registries:
 
 
 def _register_family(registries: Registries, family: OptionalFamily) -> None:
-    """Register a family behind an extra, or mark its types as needing that extra."""
+    """Register a family behind an extra, or mark its types as needing that extra.
+
+    The extra's modules are looked for, not imported: the family imports its SDK when
+    one of its tasks runs."""
+    missing = family.missing_module()
+    if missing is not None:
+        _mark_family_unavailable(registries, family, missing)
+        return
     try:
         module = importlib.import_module(family.module)
     except ModuleNotFoundError as exc:
         if exc.name and (exc.name == family.module or exc.name.startswith("tasks.")):
             raise  # our own module is missing: a packaging bug, not a missing extra
-        for registry in (registries.tasks, registries.triggers, registries.conditions):
-            registry.mark_unavailable(family.prefix, family.install_hint)
-        log.debug("plugin family %s unavailable: no module %s", family.prefix, exc.name)
+        _mark_family_unavailable(registries, family, exc.name)
         return
     registries.tasks.register(*getattr(module, "TASKS", ()))
     registries.triggers.register(*getattr(module, "TRIGGERS", ()))
     registries.conditions.register(*getattr(module, "CONDITIONS", ()))
+
+
+def _mark_family_unavailable(
+    registries: Registries, family: OptionalFamily, missing: str | None
+) -> None:
+    for registry in (registries.tasks, registries.triggers, registries.conditions):
+        registry.mark_unavailable(family.prefix, family.install_hint)
+    log.debug("plugin family %s unavailable: no module %s", family.prefix, missing)

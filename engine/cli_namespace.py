@@ -20,19 +20,20 @@ import os
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from engine.catalog import default_registries
 from engine.errors import ConfigError, FlowDefinitionError
 from engine.flow import Flow, load_flow
 from engine.nsfiles import NamespaceFileError
 
+if TYPE_CHECKING:
+    import aiohttp
+
 __all__ = ["add_arguments", "add_nsfiles_commands", "deploy_namespace", "sync_namespace_files"]
 
 EXIT_OK, EXIT_FAILED = 0, 1
-HTTP_TIMEOUT = aiohttp.ClientTimeout(total=300, connect=10)
+HTTP_TIMEOUT_SECONDS = {"total": 300, "connect": 10}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,11 +73,14 @@ def local_files(folder: Path) -> dict[str, bytes]:
 
 
 def _session(args: argparse.Namespace) -> aiohttp.ClientSession:
+    import aiohttp  # a quarter of a second to import: only the commands that talk HTTP
+
     auth = None
     if args.user:
         user, _, password = args.user.partition(":")
         auth = aiohttp.BasicAuth(user, password)
-    return aiohttp.ClientSession(args.server.rstrip("/"), auth=auth, timeout=HTTP_TIMEOUT)
+    timeout = aiohttp.ClientTimeout(**HTTP_TIMEOUT_SECONDS)
+    return aiohttp.ClientSession(args.server.rstrip("/"), auth=auth, timeout=timeout)
 
 
 async def _check(response: aiohttp.ClientResponse, what: str) -> None:
@@ -126,6 +130,8 @@ async def _sync_remote(args: argparse.Namespace, wanted: dict[str, bytes]) -> li
             archive.writestr(path[1:], data)
     async with _session(args) as http:
         if wanted:
+            import aiohttp
+
             form = aiohttp.FormData()
             form.add_field("fileContent", buffer.getvalue(), filename="sync.zip")
             async with http.post(base, params={"path": "/"}, data=form) as got:

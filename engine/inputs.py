@@ -195,7 +195,7 @@ def _has_template(value: Any) -> bool:
 
 # ---------------------------------------------------------------- 2. the models
 
-_CONFIG = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+_CONFIG = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class DependsOn(BaseModel):

@@ -12,6 +12,8 @@ entry-point group, then frozen before the first flow loads.
 from __future__ import annotations
 
 import difflib
+import importlib
+import importlib.util
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ __all__ = [
     "TaskRunSummary",
     "TaskStorage",
     "TriggerSwitch",
+    "lazy_import",
     "plugin",
 ]
 
@@ -94,6 +97,7 @@ class Model(BaseModel):
         populate_by_name=True,
         arbitrary_types_allowed=True,
         coerce_numbers_to_str=True,  # `format: 1` means "1", as Kestra reads it
+        defer_build=True,
     )
 
 
@@ -697,10 +701,50 @@ class OptionalFamily:
     prefix: str  # "io.kestra.plugin.gcp."
     module: str  # "tasks.gcp"
     extra: str  # "gcp"
+    # The modules the extra installs, found without importing them (an SDK may take a
+    # second to import: the family imports it when one of its tasks runs).
+    requires: tuple[str, ...] = ()
 
     @property
     def install_hint(self) -> str:
         return f"it needs the {self.extra!r} extra: pip install 'podium[{self.extra}]'"
+
+    def missing_module(self) -> str | None:
+        """The first required module that is not installed, or None."""
+        for name in self.requires:
+            try:
+                if importlib.util.find_spec(name) is None:
+                    return name
+            except (ImportError, ValueError):  # a parent package is missing or hidden
+                return name
+        return None
+
+
+class LazyModule:
+    """A module imported on first attribute access, so that a plugin family's SDK costs
+    nothing until one of its tasks uses it (see `lazy_import`)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"<LazyModule {self._name}>"
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def lazy_import(name: str) -> Any:
+    """`name`, imported when first used. Give mypy the real module:
+
+    if TYPE_CHECKING:
+        from google.cloud import bigquery
+    else:
+        bigquery = lazy_import("google.cloud.bigquery")
+    """
+    return LazyModule(name)
 
 
 def plugin(type_name: str, *aliases: str) -> Any:

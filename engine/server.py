@@ -25,9 +25,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Self
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any, Self
 
 from engine.bus import open_bus
 from engine.bus.base import Bus, Topics
@@ -54,13 +52,12 @@ from engine.store import open_store
 from engine.store.base import Store
 from engine.templating import Renderer, SecretStore
 from engine.watcher import ExecutionWatcher
-from engine.web import create_app
-from engine.web.auth import Authenticator, hash_password
-from engine.web.telemetry import EventMetrics
-from engine.web.webhooks import FailedKeyLimiter, webhook_routes
 from triggers import trigger_runners
 from triggers.base import TriggerContext
 from triggers.service import TriggerService
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["ALL_ROLES", "Podium", "kestra_envs"]
 
@@ -81,6 +78,8 @@ def _auth_users(settings: Settings, environ: Mapping[str, str], data: Path) -> d
     """Who may log in: the settings' users, PODIUM_ADMIN_USER / PODIUM_ADMIN_PASSWORD, and
     when there is no one at all, an `admin` whose random password is printed once to
     stderr; only its hash is kept, in the data folder, for the next starts."""
+    from engine.web.auth import hash_password  # the web app (aiohttp): only when it serves
+
     users = {u.username: u.password_hash for u in settings.auth.users}
     name, password = environ.get("PODIUM_ADMIN_USER"), environ.get("PODIUM_ADMIN_PASSWORD")
     if name and password:
@@ -451,6 +450,8 @@ class Podium:
                 await asyncio.wait_for(stop.wait(), self.settings.triggers.refresh_seconds)
 
     async def _serve_ops(self) -> web.AppRunner:
+        from aiohttp import web  # a quarter of a second to import: only when serving HTTP
+
         """For a role without the API: health and readiness only, on its own port."""
 
         async def health(request: web.Request) -> web.Response:
@@ -462,6 +463,8 @@ class Podium:
         return await self._listen(app)
 
     async def _listen(self, app: web.Application) -> web.AppRunner:
+        from aiohttp import web
+
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.host, self.settings.port)
@@ -473,6 +476,11 @@ class Podium:
         return runner
 
     async def _serve(self) -> web.AppRunner:
+        from engine.web import create_app
+        from engine.web.auth import Authenticator
+        from engine.web.telemetry import EventMetrics
+        from engine.web.webhooks import FailedKeyLimiter, webhook_routes
+
         webhooks = webhook_routes(
             self.flows,
             self.triggers.ctx,

@@ -18,8 +18,10 @@ registers at start; third-party packages add theirs through the `podium.tasks` e
     dbt/            dbt commands (optional: pip install 'podium[dbt]')
 
 Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extra
-(`pip install 'podium[gcp]'`): the catalog imports them when their extra is installed and
-otherwise refuses their types at load with the command to run.
+(`pip install 'podium[gcp]'`): the catalog registers them when their extra's modules are
+installed (looked up, not imported: a family imports its SDK with
+`engine.plugin.lazy_import`, when one of its tasks first uses it) and otherwise refuses
+their types at load with the command to run.
 """
 
 from engine.plugin import OptionalFamily
@@ -47,17 +49,22 @@ ALL_TASKS: tuple[type, ...] = (
 ALL_TRIGGERS: tuple[type, ...] = (*JDBC_TRIGGERS, *HTTP_TRIGGERS)
 
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
+# `requires` lists the modules each extra installs: they are looked for at start and
+# imported only when a task of the family runs (engine.plugin.lazy_import).
+_GCP = ("google.cloud.bigquery", "google.cloud.storage", "google.auth", "google.api_core")
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
-    OptionalFamily("io.kestra.plugin.gcp.", "tasks.gcp", "gcp"),
-    OptionalFamily("io.kestra.plugin.aws.", "tasks.aws", "aws"),
-    OptionalFamily("io.kestra.plugin.email.", "tasks.email", "email"),
+    OptionalFamily("io.kestra.plugin.gcp.", "tasks.gcp", "gcp", _GCP),
+    OptionalFamily("io.kestra.plugin.aws.", "tasks.aws", "aws", ("boto3", "botocore")),
+    OptionalFamily("io.kestra.plugin.email.", "tasks.email", "email", ("aiosmtplib",)),
     # MailSend and MailExecution's former home, which Kestra keeps as aliases
-    OptionalFamily("io.kestra.plugin.notifications.mail.", "tasks.email", "email"),
-    OptionalFamily("io.kestra.plugin.jdbc.mysql.", "tasks.jdbc.mysql", "mysql"),
-    OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes"),
-    OptionalFamily("io.kestra.plugin.serdes.avro.", "tasks.serdes.avro", "serdes"),
-    OptionalFamily("io.kestra.plugin.serdes.parquet.", "tasks.serdes.parquet", "serdes"),
-    OptionalFamily("io.kestra.plugin.dbt.", "tasks.dbt", "dbt"),
+    OptionalFamily("io.kestra.plugin.notifications.mail.", "tasks.email", "email", ("aiosmtplib",)),
+    OptionalFamily("io.kestra.plugin.jdbc.mysql.", "tasks.jdbc.mysql", "mysql", ("asyncmy",)),
+    OptionalFamily("io.kestra.plugin.serdes.excel.", "tasks.serdes.excel", "serdes", ("openpyxl",)),
+    OptionalFamily("io.kestra.plugin.serdes.avro.", "tasks.serdes.avro", "serdes", ("fastavro",)),
+    OptionalFamily(
+        "io.kestra.plugin.serdes.parquet.", "tasks.serdes.parquet", "serdes", ("pyarrow",)
+    ),
+    OptionalFamily("io.kestra.plugin.dbt.", "tasks.dbt", "dbt", ("dbt.version",)),
 )
 
 # Kestra types Podium knows it lacks: a flow using one is refused at load with the reason.

@@ -25,14 +25,16 @@ import functools
 import locale
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import holidays
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from engine.durations import is_template
 from engine.plugin import Condition, plugin
 from triggers.conditions import Expression
+
+if TYPE_CHECKING:
+    import holidays
 
 __all__ = [
     "CONDITIONS",
@@ -207,6 +209,8 @@ class TimeBetween(DateCondition):
 
 @functools.lru_cache(maxsize=64)
 def _calendar(country: str, subdivision: str | None) -> holidays.HolidayBase:
+    import holidays  # its calendars load on the first PublicHoliday, not with the catalog
+
     try:
         return holidays.country_holidays(country, subdiv=subdivision)
     except NotImplementedError:

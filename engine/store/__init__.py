@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from engine.errors import ConfigError
 from engine.store.base import FlowRecord, Store, UnfinishedExecution
-from engine.store.postgres import PostgresStore
 from engine.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    from engine.store.postgres import PostgresStore
 
 __all__ = [
     "FlowRecord",
@@ -26,5 +30,16 @@ def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         return SqliteStore(url[len("sqlite:///") :])
     if url.startswith(("postgresql://", "postgres://")):
+        from engine.store.postgres import PostgresStore
+
         return PostgresStore(url)
     raise ConfigError(f"unknown store URL {url!r}: expected sqlite:///path or postgresql://…")
+
+
+def __getattr__(name: str) -> Any:
+    # asyncpg costs a tenth of a second to import: only a PostgreSQL store pays it
+    if name == "PostgresStore":
+        from engine.store.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

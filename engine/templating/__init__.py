@@ -8,6 +8,8 @@ Read it in this order:
 - `pebble`      Pebble syntax (`??`, `? :`, `null`, `equals`, `contains`) rewritten to Jinja;
 - `environment` the one sandboxed environment: strict chainable undefined, code
                 generation hooks, compiled-template cache, error translation;
+- `direct`      one-line templates of text and expressions evaluated from Jinja's tree
+                (closures making the generated code's calls), not compiled;
 - `bounds`      per-render budgets (loop iterations, deadline, output and value sizes);
 - `functions`, `dates`, `secrets`   what templates can call: render(), now(), secret(),
                 Java-pattern `date`, `dateAdd`, JSON, strings, hashes; `functions`

@@ -25,7 +25,6 @@ from jinja2 import TemplateSyntaxError, nodes
 
 from engine.errors import TemplateError
 from engine.templating.environment import CONCAT_FILTER, ENVIRONMENT, LOOP_FILTER
-from engine.templating.pebble import rewrite_template
 
 __all__ = ["Finding", "analyze", "locate_in_template", "suggest"]
 
@@ -63,38 +62,83 @@ def suggest(name: str, options: list[str]) -> list[str]:
 def analyze(source: str) -> tuple[Finding, ...]:
     """What `source` gets wrong, and which task outputs it reads (see the docstring)."""
     try:
-        tree = ENVIRONMENT.parse(rewrite_template(source))
+        tree = ENVIRONMENT.parse_template(source)
     except TemplateSyntaxError as exc:
         return (Finding("syntax", "", exc.lineno or 1, exc.message or str(exc)),)
     except TemplateError as exc:  # Pebble operators without operands
         return (Finding("syntax", "", 1, str(exc)),)
-    bound = _bound_names(tree)
+    found = _nodes_by_kind(tree)
+    bound = _bound_names(found)
     findings: list[Finding] = []
     functions = set(ENVIRONMENT.globals) | bound | _IMPLICIT
     called: set[int] = set()
-    for call in tree.find_all(nodes.Call):
+    for call in cast(list[nodes.Call], found[nodes.Call]):
         called.add(id(call.node))
         if isinstance(call.node, nodes.Name) and call.node.name not in functions:
             findings.append(Finding("function", call.node.name, call.lineno))
-    for node in tree.find_all(nodes.Filter):
+    for node in cast(list[nodes.Filter], found[nodes.Filter]):
         if node.name not in ENVIRONMENT.filters:
             findings.append(Finding("filter", node.name, node.lineno))
-    for test in tree.find_all(nodes.Test):
+    for test in cast(list[nodes.Test], found[nodes.Test]):
         if test.name not in ENVIRONMENT.tests:
             findings.append(Finding("test", test.name, test.lineno))
     if "outputs" not in bound:
-        for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        for access in found[nodes.Getattr]:
             task_id = _output_task(cast(nodes.Getattr | nodes.Getitem, access))
             if task_id is not None and id(access) not in called:
                 findings.append(Finding("output", task_id, access.lineno))
     return tuple(sorted(findings, key=lambda f: f.line))
 
 
-def _bound_names(tree: nodes.Template) -> frozenset[str]:
-    names = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    names |= {m.name for m in tree.find_all(nodes.Macro)}
-    names |= {i.target for i in tree.find_all(nodes.Import)}
-    for item in tree.find_all(nodes.FromImport):
+# The node kinds `analyze` reads; Getitem is filed with Getattr (both are accesses).
+_KINDS = (
+    nodes.Call,
+    nodes.Filter,
+    nodes.Test,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.Name,
+    nodes.Macro,
+    nodes.Import,
+    nodes.FromImport,
+)
+
+
+_FILED_AS: dict[type[nodes.Node], type[nodes.Node]] = {
+    **{kind: kind for kind in _KINDS},
+    nodes.Getitem: nodes.Getattr,
+}
+
+
+def _nodes_by_kind(tree: nodes.Template) -> dict[type[nodes.Node], list[nodes.Node]]:
+    """Every node of the kinds above, each kind in document order, in one walk of the
+    tree (rather than one `find_all` per kind: the checks run for every template of
+    every flow saved)."""
+    found: dict[type[nodes.Node], list[nodes.Node]] = {kind: [] for kind in _KINDS}
+    stack: list[nodes.Node] = [tree]
+    while stack:
+        node = stack.pop()
+        kind = _FILED_AS.get(type(node))
+        if kind is not None:
+            found[kind].append(node)
+        children: list[nodes.Node] = []
+        for name in node.fields:  # Node.iter_child_nodes, without its generators
+            value = getattr(node, name, None)
+            if isinstance(value, nodes.Node):
+                children.append(value)
+            elif isinstance(value, list):
+                children.extend(item for item in value if isinstance(item, nodes.Node))
+        stack.extend(reversed(children))
+    return found
+
+
+def _bound_names(found: dict[type[nodes.Node], list[nodes.Node]]) -> frozenset[str]:
+    names = {
+        n.name for n in cast(list[nodes.Name], found[nodes.Name]) if n.ctx in ("store", "param")
+    }
+    names |= {m.name for m in cast(list[nodes.Macro], found[nodes.Macro])}
+    names |= {i.target for i in cast(list[nodes.Import], found[nodes.Import])}
+    for item in cast(list[nodes.FromImport], found[nodes.FromImport]):
         names |= {n[1] if isinstance(n, tuple) else n for n in item.names}
     return frozenset(names)
 

@@ -17,6 +17,8 @@ and one template cache serve every Renderer.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, NoReturn, cast
@@ -39,6 +41,14 @@ from engine.templating.bounds import (
     check_size,
     current_budget,
     guard_loop,
+)
+from engine.templating.direct import (
+    DirectExpression,
+    DirectTemplate,
+    Unsupported,
+    build_expression,
+    build_template,
+    static_path,
 )
 from engine.templating.functions import install
 from engine.templating.kv import kv
@@ -111,19 +121,6 @@ LOOP_FILTER = "_podium_loop"
 CONCAT_FILTER = "_podium_concat"
 
 
-def _static_path(node: nodes.Node) -> str | None:
-    """`outputs.extract.uri` for the node of that expression; None when not static."""
-    if isinstance(node, nodes.Name):
-        return node.name
-    if isinstance(node, nodes.Getattr):
-        base = _static_path(node.node)
-        return None if base is None else f"{base}.{node.attr}"
-    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-        base = _static_path(node.node)
-        return None if base is None else f"{base}[{node.arg.value!r}]"
-    return None
-
-
 class PodiumCodeGenerator(CodeGenerator):
     """Jinja's code generator with the hooks described in the module docstring."""
 
@@ -133,7 +130,7 @@ class PodiumCodeGenerator(CodeGenerator):
     def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
         self.write("environment.podium_getattr(")
         self.visit(node.node, frame)
-        self.write(f", {node.attr!r}, {_static_path(node.node)!r})")
+        self.write(f", {node.attr!r}, {static_path(node.node)!r})")
 
     @optimizeconst
     def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
@@ -156,7 +153,7 @@ class PodiumCodeGenerator(CodeGenerator):
         self.visit(node.node, frame)
         self.write(", ")
         self.visit(node.arg, frame)
-        self.write(f", {_static_path(node.node)!r})")
+        self.write(f", {static_path(node.node)!r})")
 
     # Output into a buffer ({% set %} blocks, macros, filter blocks) is not streamed, so
     # the renderer cannot see it grow: count it where it is appended.
@@ -209,6 +206,10 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         taint_filters(self.filters, lambda: current_budget().secrets)
+        # Trees parsed by the checks at flow load, handed over to the first compile of the
+        # same source (then dropped): a template is parsed once, not twice.
+        self._parsed: OrderedDict[str, nodes.Template] = OrderedDict()
+        self._parsed_lock = threading.Lock()
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)
         self.expressions = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_expression)
 
@@ -217,17 +218,48 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
 
     # -- compiling -------------------------------------------------------------------
 
-    def _compile_template(self, source: str) -> Template:
-        return self.from_string(rewrite_template(source))
+    # One-line templates of text and expressions skip code generation (engine/templating/
+    # direct.py); the rest compile. Both parse and rewrite the tree the same way first.
 
-    def _compile_expression(self, expression: str) -> Template:
-        parser = Parser(self, rewrite_expression(expression), state="variable")
+    def parse_template(self, source: str) -> nodes.Template:
+        """The tree of `source` (Pebble syntax rewritten), for the checks to read and never
+        change: the first compile of `source` takes it over."""
+        tree = self._parse(rewrite_template(source), None, None)
+        with self._parsed_lock:
+            self._parsed[source] = tree
+            if len(self._parsed) > TEMPLATE_CACHE_SIZE:
+                self._parsed.popitem(last=False)
+        return tree
+
+    def _compile_template(self, source: str) -> Template | DirectTemplate:
+        rewritten = rewrite_template(source)
+        with self._parsed_lock:
+            parsed = self._parsed.pop(source, None)
+        if parsed is None:
+            parsed = self._parse(rewritten, None, None)
+        tree = _ConcatToFilter(self).visit(parsed)
+        if "\n" not in rewritten:
+            try:
+                return build_template(tree, self)
+            except Unsupported:
+                pass
+        return self.from_string(tree)
+
+    def _compile_expression(self, expression: str) -> Template | DirectExpression:
+        rewritten = rewrite_expression(expression)
+        parser = Parser(self, rewritten, state="variable")
         expr = parser.parse_expression()
         if not parser.stream.eos:
             raise TemplateSyntaxError(
                 "unexpected text after the expression", parser.stream.current.lineno
             )
         expr.set_environment(self)
+        expr = _ConcatToFilter(self).visit(expr)
+        if "\n" not in rewritten:
+            try:
+                return build_expression(expr, self)
+            except Unsupported:
+                pass
         body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
         return self.from_string(nodes.Template(body, lineno=1))
 
@@ -257,7 +289,11 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         size = 0
         try:
             context = self._context(template, variables)
-            for chunk in template.root_render_func(context):
+            if isinstance(template, DirectTemplate):
+                chunks = template.render(context)
+            else:
+                chunks = template.root_render_func(context)
+            for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
                     raise TemplateError(f"output is longer than {limit} characters")
@@ -266,7 +302,9 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
             _raise_translated(exc, source, template)
         return "".join(parts)
 
-    def _context(self, template: Template, variables: Mapping[str, Any]) -> Context:
+    def _context(
+        self, template: Template | DirectTemplate | DirectExpression, variables: Mapping[str, Any]
+    ) -> Context:
         # Template.new_context copies the globals through a ChainMap and builds a set of
         # their names on every call (7 us of a 15 us render); one merged dict is enough.
         return self.context_class(
@@ -293,13 +331,19 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
             _raise_translated(exc, original)
         try:
             context = self._context(template, variables)
-            for _ in template.root_render_func(context):
-                pass
-            result = context.vars["result"]
-            if isinstance(result, Undefined):
-                result._fail_with_undefined_error()
+            if isinstance(template, DirectExpression):
+                result = template.evaluate(context)
+            else:
+                for _ in template.root_render_func(context):
+                    pass
+                result = context.vars["result"]
         except Exception as exc:
             _raise_translated(exc, original, template)
+        if isinstance(result, Undefined):
+            try:
+                result._fail_with_undefined_error()
+            except Exception as exc:  # raised here, not in the template: no line
+                _raise_translated(exc, original)
         return result
 
     # -- hooks called by the generated code ------------------------------------------
@@ -401,7 +445,9 @@ def _missing(obj: Any, key: Any, path: str | None, *, is_attribute: bool) -> Pod
 
 
 def translate_error(
-    exc: BaseException, source: str, template: Template | None = None
+    exc: BaseException,
+    source: str,
+    template: Template | DirectTemplate | DirectExpression | None = None,
 ) -> TemplateError:
     """Any failure while compiling or rendering `source`, as the TemplateError to raise."""
     variable = None
@@ -427,17 +473,25 @@ def translate_error(
     return TemplateError(message, template=source, variable=variable)
 
 
-def _raise_translated(exc: Exception, source: str, template: Template | None = None) -> NoReturn:
+def _raise_translated(
+    exc: Exception,
+    source: str,
+    template: Template | DirectTemplate | DirectExpression | None = None,
+) -> NoReturn:
     error = translate_error(exc, source, template)
     if error is exc:
         raise exc  # a nested render's error, already complete
     raise error from exc
 
 
-def _template_line(exc: BaseException, template: Template | None) -> int | None:
+def _template_line(
+    exc: BaseException, template: Template | DirectTemplate | DirectExpression | None
+) -> int | None:
     """The template line of the innermost frame of `template`'s compiled code."""
     if template is None:
         return None
+    if not isinstance(template, Template):
+        return 1  # one line only (see _compile_template); compiled, it says line 1 too
     module_globals = template.root_render_func.__globals__
     line = None
     traceback = exc.__traceback__

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 import orjson
-import regex
 import yaml
 
 from engine.errors import TemplateError
@@ -115,6 +114,8 @@ def _regex_replace(text: str, pattern: str, replacement: str, count: int) -> str
     """Java's `String.replaceAll`: `$1`/`${name}` name groups, `\\x` is a literal x."""
     if len(pattern) > MAX_PATTERN_CHARS:
         raise TemplateError(f"replace: the pattern is longer than {MAX_PATTERN_CHARS} characters")
+    import regex  # a twentieth of a second to import: only templates that replace pay it
+
     try:
         compiled = regex.compile(pattern)
     except regex.error as exc:

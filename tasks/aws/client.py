@@ -19,15 +19,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import TaskFailed
-from engine.plugin import Model
+from engine.plugin import Model, lazy_import
 from tasks.objectstore import ObjectFilter, check_endpoint
+
+if TYPE_CHECKING:
+    import boto3.session
+    from botocore import config as botocore_config
+    from botocore import exceptions as botocore_errors
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    boto3 = lazy_import("boto3")
+    botocore_config = lazy_import("botocore.config")
+    botocore_errors = lazy_import("botocore.exceptions")
 
 __all__ = ["AwsConnection", "S3Session", "describe_error", "list_objects", "object_to_dict"]
 
@@ -76,7 +81,7 @@ async def open_session(connection: AwsConnection, render: Callable[[Any], Any]) 
     if bool(access) != bool(secret):
         raise TaskFailed("accessKeyId and secretKeyId go together: set both or neither")
     path_style = connection.forcePathStyle is not None and _flag(render(connection.forcePathStyle))
-    config = Config(
+    config = botocore_config.Config(
         region_name=region,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
@@ -92,13 +97,13 @@ async def open_session(connection: AwsConnection, render: Callable[[Any], Any]) 
             aws_session_token=token,
             config=config,
         )
-    except (BotoCoreError, ValueError) as exc:
+    except (botocore_errors.BotoCoreError, ValueError) as exc:
         raise TaskFailed(f"cannot connect to S3: {exc}") from None
     return S3Session(client, tuple(s for s in (secret, token) if s))
 
 
 def describe_error(session: S3Session | None, exc: BaseException, what: str) -> TaskFailed:
-    if isinstance(exc, ClientError):
+    if isinstance(exc, botocore_errors.ClientError):
         error = exc.response.get("Error", {})
         text = f"{what}: {error.get('Code', '?')} {error.get('Message', '')}".rstrip()
     else:
@@ -107,7 +112,7 @@ def describe_error(session: S3Session | None, exc: BaseException, what: str) -> 
 
 
 def is_missing(exc: BaseException) -> bool:
-    if not isinstance(exc, ClientError):
+    if not isinstance(exc, botocore_errors.ClientError):
         return False
     return str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound")
 

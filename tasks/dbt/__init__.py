@@ -4,8 +4,6 @@ cli.py      dbt.cli.DbtCLI and Build/Run/Test/Seed/Snapshot/Compile/Deps
 results.py  dbt's JSON log lines and run_results.json, read for Podium
 """
 
-import dbt.version  # noqa: F401  # the extra is installed: else the catalog gives the hint
-
 from tasks.dbt.cli import COMMAND_TASKS, DbtCLI
 
 __all__ = ["TASKS"]

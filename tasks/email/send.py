@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiosmtplib
 from pydantic import Field
 
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.email.message import (
     MAX_FILES_BYTES,
     MailParts,
@@ -42,6 +41,11 @@ from tasks.properties import (
     render_strings,
     render_text,
 )
+
+if TYPE_CHECKING:
+    import aiosmtplib
+else:  # imported when a task first uses it: the catalog stays fast
+    aiosmtplib = lazy_import("aiosmtplib")
 
 __all__ = ["MailSend", "SmtpServer"]
 

@@ -25,15 +25,12 @@ import datetime
 import decimal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from google.api_core import exceptions as google_errors
-from google.auth import exceptions as auth_errors
-from google.cloud import bigquery
 from pydantic import Field, model_validator
 
 from engine.errors import TaskFailed
-from engine.plugin import Model, RunContext, Task, plugin
+from engine.plugin import Model, RunContext, Task, lazy_import, plugin
 from tasks.gcp.client import GcpConnection, masked, resolve_credentials
 from tasks.gcp.client import describe_error as _describe_error
 from tasks.jdbc.results import Result, RowFile, fetching_of
@@ -45,6 +42,15 @@ from tasks.properties import (
     render_integer,
     render_mapping,
 )
+
+if TYPE_CHECKING:
+    from google.api_core import exceptions as google_errors
+    from google.auth import exceptions as auth_errors
+    from google.cloud import bigquery
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    google_errors = lazy_import("google.api_core.exceptions")
+    auth_errors = lazy_import("google.auth.exceptions")
+    bigquery = lazy_import("google.cloud.bigquery")
 
 __all__ = ["CreateDataset", "CreateTable", "DeleteTable", "Load", "Query"]
 

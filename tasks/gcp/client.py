@@ -20,19 +20,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-# storage is untyped and google.cloud.bigquery typed: `from google.cloud import storage`
-# would make mypy see no storage in the shared namespace; imported so, it is Any.
-import google.cloud.storage as storage
-from google.api_core import exceptions as google_errors
-from google.auth import exceptions as auth_errors
-from google.auth.credentials import AnonymousCredentials
-from google.auth.transport import requests as auth_requests
-from google.oauth2 import service_account
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import TaskFailed
-from engine.plugin import Model
+from engine.plugin import Model, lazy_import
+
+if TYPE_CHECKING:
+    # storage is untyped and google.cloud.bigquery typed: `from google.cloud import storage`
+    # would make mypy see no storage in the shared namespace; imported so, it is Any.
+    import google.cloud.storage as storage
+    from google.api_core import exceptions as google_errors
+    from google.auth import credentials as auth_credentials
+    from google.auth import exceptions as auth_errors
+    from google.auth.transport import requests as auth_requests
+    from google.oauth2 import service_account
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    storage = lazy_import("google.cloud.storage")
+    google_errors = lazy_import("google.api_core.exceptions")
+    auth_credentials = lazy_import("google.auth.credentials")
+    auth_errors = lazy_import("google.auth.exceptions")
+    auth_requests = lazy_import("google.auth.transport.requests")
+    service_account = lazy_import("google.oauth2.service_account")
 from tasks.objectstore import blocking, check_endpoint
 
 __all__ = [
@@ -140,7 +148,7 @@ async def resolve_credentials(
             message = masked(secrets, f"{type(exc).__name__}: {exc}")
             raise TaskFailed(f"serviceAccount: cannot get an access token: {message}") from None
     elif endpoint:
-        credentials = AnonymousCredentials()
+        credentials = auth_credentials.AnonymousCredentials()
     else:
         credentials = None  # application default credentials, as Kestra
     return Credentials(project, endpoint, credentials, secrets)

@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-# storage is untyped and google.cloud.bigquery typed: `from google.cloud import storage`
-# would make mypy see no storage in the shared namespace; imported so, it is Any.
-import google.cloud.storage as storage
-from google.api_core import exceptions as google_errors
 from pydantic import Field, model_validator
 
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from engine.storage import safe_name
 from tasks.gcp.client import (
     REQUEST_TIMEOUT,
@@ -41,6 +37,14 @@ from tasks.gcp.client import (
 )
 from tasks.objectstore import Action, ObjectFilter, blocking, moved_key, split_uri
 from tasks.properties import masks_failures, render_flag, render_integer, render_mapping
+
+if TYPE_CHECKING:
+    # storage is untyped and google.cloud.bigquery typed: `from google.cloud import storage`
+    # would make mypy see no storage in the shared namespace; imported so, it is Any.
+    import google.cloud.storage as storage
+    from google.api_core import exceptions as google_errors
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    google_errors = lazy_import("google.api_core.exceptions")
 
 __all__ = [
     "Copy",

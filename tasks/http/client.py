@@ -15,14 +15,13 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-import aiohttp
 import orjson
 
 from engine.errors import StorageError, TaskFailed
-from engine.plugin import DurationOrTemplate, Model, RunContext
-from tasks.http.network import GuardedConnector, NetworkPolicy
+from engine.plugin import DurationOrTemplate, Model, RunContext, lazy_import
+from tasks.http.network import NetworkPolicy
 from tasks.properties import (
     render_flag,
     render_integer,
@@ -30,6 +29,11 @@ from tasks.properties import (
     render_seconds,
     render_text,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
+else:  # imported when a task first uses it: the catalog stays fast
+    aiohttp = lazy_import("aiohttp")
 
 __all__ = [
     "DEFAULT_CONNECT_SECONDS",
@@ -252,6 +256,8 @@ async def open_session(settings: Settings) -> AsyncIterator[aiohttp.ClientSessio
         sock_connect=settings.connect_seconds,
         sock_read=settings.read_seconds,
     )
+    from tasks.http.connector import GuardedConnector  # aiohttp: imported on first use
+
     connector = GuardedConnector(settings.network, ssl=settings.verify_ssl, limit=4)
     async with aiohttp.ClientSession(
         timeout=timeout, connector=connector, auto_decompress=True, trust_env=False

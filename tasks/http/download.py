@@ -14,13 +14,11 @@ import asyncio
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
-import aiohttp
-
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, plugin
+from engine.plugin import RunContext, lazy_import, plugin
 from tasks.http.client import (
     describe_client_error,
     describe_failure,
@@ -29,6 +27,11 @@ from tasks.http.client import (
 )
 from tasks.http.request import HttpTask
 from tasks.properties import masks_failures, render_flag
+
+if TYPE_CHECKING:
+    import aiohttp
+else:  # imported when a task first uses it: the catalog stays fast
+    aiohttp = lazy_import("aiohttp")
 
 __all__ = ["Download", "filename_from"]
 

@@ -15,28 +15,22 @@ too; legacy numeric forms (`2130706433`, `0x7f000001`, `127.1`) never reach a so
 
 `PODIUM_HTTP_ALLOWED_NETWORKS` (comma-separated networks, e.g. `127.0.0.0/8,10.1.0.0/16`,
 or `*` for any address) allows more. It is read from the environment when a task runs.
-With a proxy, the proxy's address is what is checked.
+With a proxy, the proxy's address is what is checked. The aiohttp connector that applies
+the policy is in `connector.py`, imported when a task opens a session.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-
-__all__ = ["ALLOWED_NETWORKS_ENV", "ForbiddenAddress", "GuardedConnector", "NetworkPolicy"]
+__all__ = ["ALLOWED_NETWORKS_ENV", "NetworkPolicy"]
 
 ALLOWED_NETWORKS_ENV = "PODIUM_HTTP_ALLOWED_NETWORKS"
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class ForbiddenAddress(aiohttp.ClientConnectionError):
-    """The target resolved to an address the network policy refuses."""
 
 
 @dataclass(frozen=True)
@@ -120,24 +114,3 @@ def _kind(address: _Address) -> str:
         if getattr(address, f"is_{kind}"):
             return kind.replace("_", "-")
     return "non-public"
-
-
-class GuardedConnector(aiohttp.TCPConnector):
-    """A TCPConnector that refuses to connect where the policy says no."""
-
-    def __init__(self, policy: NetworkPolicy, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.policy = policy
-
-    async def _resolve_host(
-        self, host: str, port: int, traces: Sequence[Any] | None = None
-    ) -> list[Any]:
-        results = await super()._resolve_host(host, port, traces=traces)
-        for result in results:
-            why = self.policy.refusal(str(result["host"]))
-            if why is not None:  # one bad answer refuses all: no DNS-rebinding mix
-                raise ForbiddenAddress(
-                    f"refused to connect to {host}: {why}; private, loopback and "
-                    f"link-local targets must be allowed with {ALLOWED_NETWORKS_ENV}"
-                )
-        return results

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from pydantic import field_validator
 
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.http.client import (
     HttpOptions,
     PreparedRequest,
@@ -31,6 +30,11 @@ from tasks.http.client import (
     settings_of,
 )
 from tasks.properties import masks_failures
+
+if TYPE_CHECKING:
+    import aiohttp
+else:  # imported when a task first uses it: the catalog stays fast
+    aiohttp = lazy_import("aiohttp")
 
 __all__ = ["HttpTask", "Request", "decode_body", "read_bounded", "refuse_encryption"]
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import aiohttp
 from pydantic import field_validator
 
 from engine.errors import TaskFailed
-from engine.plugin import PollContext, PolledItem, PolledTrigger, plugin
+from engine.plugin import PollContext, PolledItem, PolledTrigger, lazy_import, plugin
 from tasks.http.client import (
     HttpOptions,
     Ssl,
@@ -39,6 +38,11 @@ from tasks.http.client import (
 )
 from tasks.http.request import decode_body, read_bounded, refuse_encryption
 from tasks.polling import PollingRunContext
+
+if TYPE_CHECKING:
+    import aiohttp
+else:  # imported when the trigger first polls: the catalog stays fast
+    aiohttp = lazy_import("aiohttp")
 
 __all__ = ["HttpTrigger"]
 

@@ -13,16 +13,19 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.jdbc.batch import BatchTask, RowChunk
 from tasks.jdbc.duckdb_queries import DEFAULT_URL, database_of
 from tasks.jdbc.sql import number_question_marks, shorten
 from tasks.properties import masks_failures, render_flag
+
+if TYPE_CHECKING:
+    import duckdb
+else:  # imported when a task first uses it: the catalog stays fast
+    duckdb = lazy_import("duckdb")
 
 __all__ = ["Batch"]
 

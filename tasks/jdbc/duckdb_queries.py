@@ -33,15 +33,14 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-import duckdb
 from pydantic import field_validator
 
 from engine.durations import is_template
 from engine.errors import StorageError, TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.jdbc.results import FETCH_TYPES, Fetching, Result, RowFile, fetching_of
 from tasks.jdbc.sql import bind_named, shorten
 from tasks.properties import (
@@ -51,6 +50,11 @@ from tasks.properties import (
     render_strings,
     render_text,
 )
+
+if TYPE_CHECKING:
+    import duckdb
+else:  # imported when a task first uses it: the catalog stays fast
+    duckdb = lazy_import("duckdb")
 
 __all__ = ["DuckDbQueryTask", "Queries", "Query", "builtin_extensions", "database_of"]
 

@@ -19,23 +19,29 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-import asyncmy
 import orjson
-from asyncmy import cursors, errors
 from pydantic import field_validator
 
 from engine.durations import is_template
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.jdbc.batch import BatchTask, RowChunk
 from tasks.jdbc.results import FETCH_TYPES, Fetching, Result, fetching_of
 from tasks.jdbc.sql import bind_named, number_question_marks, shorten, split_statements
 from tasks.jdbc.stored import StoredRows
 from tasks.jdbc.trigger import QueryTrigger
 from tasks.properties import masks_failures, render_flag, render_mapping, render_text
+
+if TYPE_CHECKING:
+    import asyncmy
+    from asyncmy import cursors, errors
+else:  # the driver is imported when a task first uses it: the catalog stays fast
+    asyncmy = lazy_import("asyncmy")
+    cursors = lazy_import("asyncmy.cursors")
+    errors = lazy_import("asyncmy.errors")
 
 __all__ = [
     "TASKS",

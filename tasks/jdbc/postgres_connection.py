@@ -21,15 +21,18 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-import asyncpg
-
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task
+from engine.plugin import RunContext, Task, lazy_import
 from tasks.jdbc.sql import shorten
 from tasks.properties import render_choice, render_flag, render_text
+
+if TYPE_CHECKING:
+    import asyncpg
+else:  # imported when a task first uses it: the catalog stays fast
+    asyncpg = lazy_import("asyncpg")
 
 __all__ = [
     "PostgresConnection",

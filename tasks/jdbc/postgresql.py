@@ -23,19 +23,23 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import orjson
 from pydantic import field_validator
 
 from engine.durations import is_template, parse_duration
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, plugin
+from engine.plugin import RunContext, lazy_import, plugin
 from tasks.jdbc.postgres_connection import PostgresConnection, connect, describe_error
 from tasks.jdbc.results import FETCH_TYPES, Fetching, Result, RowFile, fetching_of
 from tasks.jdbc.sql import bind_named, shorten, split_statements
 from tasks.properties import masks_failures, render_flag, render_mapping, render_text
+
+if TYPE_CHECKING:
+    import asyncpg
+else:  # imported when a task first uses it: the catalog stays fast
+    asyncpg = lazy_import("asyncpg")
 
 __all__ = ["PostgresQueryTask", "Queries", "Query", "StatementRunner", "coerce_parameter"]
 

@@ -8,15 +8,19 @@ its placeholder (as `Query` does with parameters), and each chunk goes in one
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-
-import asyncpg
+from typing import TYPE_CHECKING
 
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, plugin
+from engine.plugin import RunContext, lazy_import, plugin
 from tasks.jdbc.batch import BatchTask, RowChunk
 from tasks.jdbc.postgres_connection import PostgresConnection, connect, describe_error
 from tasks.jdbc.postgresql import coerce_parameter
 from tasks.jdbc.sql import number_question_marks
+
+if TYPE_CHECKING:
+    import asyncpg
+else:  # imported when a task first uses it: the catalog stays fast
+    asyncpg = lazy_import("asyncpg")
 
 __all__ = ["Batch"]
 

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from pydantic import Field, field_validator
 
 from engine.durations import is_template
 from engine.errors import StorageError, TaskFailed
-from engine.plugin import RunContext, plugin
+from engine.plugin import RunContext, lazy_import, plugin
 from tasks.jdbc.postgres_connection import PostgresConnection, connect, describe_error
 from tasks.jdbc.sql import fold_identifier, qualified_name, split_statements
 from tasks.properties import (
@@ -35,6 +34,11 @@ from tasks.properties import (
     render_strings,
     render_text,
 )
+
+if TYPE_CHECKING:
+    import asyncpg
+else:  # imported when a task first uses it: the catalog stays fast
+    asyncpg = lazy_import("asyncpg")
 
 __all__ = ["CopyIn", "CopyOut", "PostgresCopy"]
 

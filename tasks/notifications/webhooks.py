@@ -21,14 +21,13 @@ A response of 400 or more fails the task with the receiver's answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import aiohttp
 import orjson
 from pydantic import model_validator
 
 from engine.errors import TaskFailed
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.http.client import (
     HttpOptions,
     PreparedRequest,
@@ -40,6 +39,11 @@ from tasks.http.client import (
 )
 from tasks.http.request import read_bounded
 from tasks.properties import masks_failures, render_mapping, render_text
+
+if TYPE_CHECKING:
+    import aiohttp
+else:  # imported when a task first uses it: the catalog stays fast
+    aiohttp = lazy_import("aiohttp")
 
 __all__ = [
     "DiscordIncomingWebhook",

@@ -16,15 +16,13 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import fastavro
-from fastavro.schema import SchemaParseException
 from pydantic import Field
 
 from engine.errors import TaskFailed, TemplateError
 from engine.ion import IonWriter, read_rows
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from engine.templating.dates import _parse_with_pattern
 from tasks.properties import (
     masks_failures,
@@ -34,6 +32,13 @@ from tasks.properties import (
     render_text,
 )
 from tasks.serdes.conversion import render_char, render_zone, run_conversion, source_path
+
+if TYPE_CHECKING:
+    import fastavro
+    from fastavro import schema as fastavro_schema
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    fastavro = lazy_import("fastavro")
+    fastavro_schema = lazy_import("fastavro.schema")
 
 __all__ = ["TASKS", "AvroToIon", "BadValue", "Converter", "IonToAvro", "avro_schema"]
 
@@ -251,7 +256,7 @@ def avro_schema(ctx: RunContext, value: Any) -> dict[str, Any]:
         if not isinstance(parsed, dict) or parsed.get("type") != "record":
             raise TaskFailed("property 'schema' must be an Avro record schema")
         fastavro.parse_schema(parsed)
-    except (ValueError, SchemaParseException, KeyError, TypeError) as exc:
+    except (ValueError, fastavro_schema.SchemaParseException, KeyError, TypeError) as exc:
         raise TaskFailed(f"property 'schema' is not a valid Avro schema: {exc}") from None
     return parsed
 

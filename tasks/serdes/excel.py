@@ -16,18 +16,14 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zipfile import BadZipFile, ZipFile
 
-import openpyxl
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.utils.datetime import to_excel
-from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import Field
 
 from engine.errors import TaskFailed
 from engine.ion import IonWriter, dumps, read_rows
-from engine.plugin import RunContext, Task, plugin
+from engine.plugin import RunContext, Task, lazy_import, plugin
 from tasks.properties import (
     masks_failures,
     render_choice,
@@ -37,6 +33,17 @@ from tasks.properties import (
     render_text,
 )
 from tasks.serdes.conversion import DateFormats, run_conversion, source_path
+
+if TYPE_CHECKING:
+    import openpyxl
+    from openpyxl import cell as openpyxl_cell
+    from openpyxl.utils import datetime as openpyxl_dates
+    from openpyxl.utils import exceptions as openpyxl_errors
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    openpyxl = lazy_import("openpyxl")
+    openpyxl_cell = lazy_import("openpyxl.cell")
+    openpyxl_dates = lazy_import("openpyxl.utils.datetime")
+    openpyxl_errors = lazy_import("openpyxl.utils.exceptions")
 
 __all__ = ["TASKS", "ExcelToIon", "IonToExcel"]
 
@@ -135,7 +142,7 @@ def _cell(sheet: Any, value: Any, has_styles: bool, formats: DateFormats) -> Any
             value = value.astimezone(UTC).replace(tzinfo=None)
         if isinstance(value, time) and value.tzinfo is not None:
             value = value.replace(tzinfo=None)
-        cell = WriteOnlyCell(sheet, value=value)
+        cell = openpyxl_cell.WriteOnlyCell(sheet, value=value)
         if isinstance(value, datetime):
             cell.number_format = "yyyy-mm-dd hh:mm:ss"
         elif isinstance(value, date):
@@ -185,7 +192,13 @@ class ExcelToIon(Task):
             _check_unpacked_size(source)
             try:
                 workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
-            except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
+            except (
+                openpyxl_errors.InvalidFileException,
+                BadZipFile,
+                OSError,
+                KeyError,
+                ValueError,
+            ) as exc:
                 raise TaskFailed(f"the file is not an Excel workbook (.xlsx): {exc}") from None
             try:
                 missing = [t for t in wanted if t not in workbook.sheetnames]
@@ -267,7 +280,7 @@ def _sheet_rows(
 def _value(value: Any, as_serial: bool) -> Any:
     if isinstance(value, datetime | date | time):
         if as_serial:
-            return to_excel(value)
+            return openpyxl_dates.to_excel(value)
         if isinstance(value, datetime) and value.time() == time(0):
             return value.date()  # a date cell: openpyxl reads every date as a datetime
     return value

@@ -11,19 +11,24 @@ batch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from engine.errors import TaskFailed
 from engine.ion import IonWriter, read_rows
-from engine.plugin import RunContext, plugin
+from engine.plugin import RunContext, lazy_import, plugin
 from engine.plugin import Task as PodiumTask
 from tasks.properties import masks_failures, render_choice, render_integer, render_text
 from tasks.serdes.avro import BAD_LINES, BadValue, Converter, IonToAvro, avro_schema
 from tasks.serdes.conversion import run_conversion, source_path
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:  # the SDK is imported when a task first uses it: the catalog stays fast
+    pa = lazy_import("pyarrow")
+    pq = lazy_import("pyarrow.parquet")
 
 __all__ = ["TASKS", "IonToParquet", "ParquetToIon", "arrow_type"]
 

@@ -25,7 +25,7 @@ process on this host is gone; it runs the first time a process uses an endpoint.
 aiodocker and connection errors are translated here, once, into TaskFailed.
 
 Every HTTP response is closed when the call that opened it ends, even when that call is
-cancelled mid-stream (see `_Docker`), so an attempt's connections are all back before its
+cancelled mid-stream (see `_docker_client`), so an attempt's connections are all back before its
 client session closes.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -41,16 +42,20 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-
-import aiodocker
-import aiohttp
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.errors import TaskFailed
-from engine.plugin import TaskLogger
+from engine.plugin import TaskLogger, lazy_import
 from tasks.scripts.models import DockerRunnerSpec, is_true, parse_bytes
 from tasks.scripts.protocol import LineSplitter, OnLine, Stream
 from tasks.scripts.runners.base import Launch
+
+if TYPE_CHECKING:
+    import aiodocker
+    import aiohttp
+else:  # imported when a task first uses it: the catalog stays fast
+    aiodocker = lazy_import("aiodocker")
+    aiohttp = lazy_import("aiohttp")
 
 __all__ = [
     "SOCKETS",
@@ -112,7 +117,7 @@ async def is_reachable(endpoint: str) -> str | None:
         return cached[1]
     problem: str | None = None
     try:
-        async with _Docker(url=endpoint) as docker:
+        async with _docker_client()(url=endpoint) as docker:
             async with asyncio.timeout(PING_SECONDS):
                 _api_versions[endpoint] = await _ping(docker)
     except TimeoutError:
@@ -123,24 +128,31 @@ async def is_reachable(endpoint: str) -> str | None:
     return problem
 
 
-class _Docker(aiodocker.Docker):
-    """aiodocker's client, but a response is closed when the request that opened it ends.
+@functools.cache
+def _docker_client() -> type[aiodocker.Docker]:
+    """aiodocker's client, but a response is closed when the request that opened it ends
+    (the class is made on first use: aiodocker and aiohttp are imported then)."""
 
-    aiodocker's `_query` hands the response out and never closes it: a body read to its
-    end gives the connection back, but a stream left early (a log pump or a pull cancelled
-    by a kill or a timeout) keeps it, in a response that only the garbage collector
-    reclaims, long after the session closed: aiohttp then warns `Unclosed connection`.
-    """
+    class _Docker(aiodocker.Docker):
+        """aiodocker's client, but a response is closed when the request that opened it ends.
 
-    @contextlib.asynccontextmanager
-    async def _query(self, *args: Any, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
-        async with super()._query(*args, **kwargs) as response:
-            try:
-                yield response
-            finally:
-                # Closing a response read to its end does nothing; one left mid-stream
-                # drops its connection, which cannot be reused anyway.
-                response.close()
+        aiodocker's `_query` hands the response out and never closes it: a body read to its
+        end gives the connection back, but a stream left early (a log pump or a pull cancelled
+        by a kill or a timeout) keeps it, in a response that only the garbage collector
+        reclaims, long after the session closed: aiohttp then warns `Unclosed connection`.
+        """
+
+        @contextlib.asynccontextmanager
+        async def _query(self, *args: Any, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+            async with super()._query(*args, **kwargs) as response:
+                try:
+                    yield response
+                finally:
+                    # Closing a response read to its end does nothing; one left mid-stream
+                    # drops its connection, which cannot be reused anyway.
+                    response.close()
+
+    return _Docker
 
 
 async def _ping(docker: aiodocker.Docker) -> str:
@@ -153,7 +165,7 @@ async def _ping(docker: aiodocker.Docker) -> str:
 
 
 async def _connect(endpoint: str) -> aiodocker.Docker:
-    docker = _Docker(url=endpoint)
+    docker = _docker_client()(url=endpoint)
     try:
         version = _api_versions.get(endpoint)
         if version is None:

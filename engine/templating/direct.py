@@ -1,0 +1,340 @@
+"""Templates that are only text and `{{ expression }}`s, evaluated from the parsed tree.
+
+Compiling a template costs Jinja's code generator plus Python's `compile` (about a
+quarter of a millisecond each): a flow of a thousand tasks, each with its own small
+template, spent most of its run compiling. Most templates are one line of text and
+expressions, and for those `build_template` turns Jinja's tree into nested closures
+instead, each doing exactly what the generated code would do:
+
+- names resolve through the Context (`undefined(name=...)` when missing), attribute and
+  item lookups go through `podium_getattr`/`podium_getitem`, calls through the
+  sandbox's `call`, `+ * ** %` through `call_binop`; filters and tests are called
+  directly with the same context/environment argument, as compiled code calls them;
+- constants are folded first by Jinja's own optimizer, and output children that fold
+  to a constant are printed once, at build time, as the code generator does;
+- output is `str(finalize(value))`, yielded child by child.
+
+Anything else (statements, `{% %}` blocks, an unknown filter, a multi-line template
+whose errors must name a line, …) raises `Unsupported` and the caller compiles the
+tree as before, so the two paths never have to agree on more than this subset.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import nodes
+from jinja2.optimizer import Optimizer
+from jinja2.runtime import Context
+from jinja2.utils import _PassArg, missing
+
+if TYPE_CHECKING:
+    from engine.templating.environment import PodiumEnvironment
+
+__all__ = [
+    "DirectExpression",
+    "DirectTemplate",
+    "Unsupported",
+    "build_expression",
+    "build_template",
+    "static_path",
+]
+
+Evaluator = Callable[[Context], Any]
+
+
+class Unsupported(Exception):
+    """A tree this module does not evaluate: the caller compiles it."""
+
+
+class DirectTemplate:
+    """A template made of text and expressions; `render` yields what Jinja would."""
+
+    __slots__ = ("_finalize", "_parts")
+    name = None
+    blocks: dict[str, Any] = {}
+
+    def __init__(self, parts: tuple[str | Evaluator, ...], finalize: Callable[[Any], Any]) -> None:
+        self._parts = parts
+        self._finalize = finalize
+
+    def __repr__(self) -> str:
+        return f"<DirectTemplate {len(self._parts)} parts>"
+
+    def render(self, context: Context) -> Iterator[str]:
+        finalize = self._finalize
+        for part in self._parts:
+            yield part if isinstance(part, str) else str(finalize(part(context)))
+
+
+class DirectExpression:
+    """One expression; `evaluate` returns its native value."""
+
+    __slots__ = ("_evaluate",)
+    name = None
+    blocks: dict[str, Any] = {}
+
+    def __init__(self, evaluate: Evaluator) -> None:
+        self._evaluate = evaluate
+
+    def __repr__(self) -> str:
+        return "<DirectExpression>"
+
+    def evaluate(self, context: Context) -> Any:
+        return self._evaluate(context)
+
+
+def static_path(node: nodes.Node) -> str | None:
+    """`outputs.extract.uri` for the node of that expression; None when not static."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        base = static_path(node.node)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        base = static_path(node.node)
+        return None if base is None else f"{base}[{node.arg.value!r}]"
+    return None
+
+
+def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> DirectTemplate:
+    """`tree` (parsed and rewritten as for compiling) as closures, or Unsupported."""
+    eval_ctx = nodes.EvalContext(environment, None)
+    optimizer = Optimizer(environment)
+    finalize = environment.finalize
+    if finalize is None or _PassArg.from_obj(finalize) is not None:
+        raise Unsupported("finalize")
+    parts: list[str | Evaluator] = []
+    for statement in tree.body:
+        if type(statement) is not nodes.Output:
+            raise Unsupported(type(statement).__name__)
+        for child in statement.nodes:
+            # What the code generator prints at compile time: template data as is,
+            # expressions that fold to a constant finalized once.
+            try:
+                const = child.as_const(eval_ctx)
+                text = str(const) if type(child) is nodes.TemplateData else str(finalize(const))
+            except Exception:  # not constant: evaluated at each render
+                folded = optimizer.visit(child, eval_ctx)
+                parts.append(_Builder(environment).build(folded))
+                continue
+            last = parts[-1] if parts else None
+            if isinstance(last, str):
+                parts[-1] = last + text
+            else:
+                parts.append(text)
+    return DirectTemplate(tuple(parts), finalize)
+
+
+def build_expression(expr: nodes.Expr, environment: PodiumEnvironment) -> DirectExpression:
+    """One expression (parsed and rewritten as for compiling) as closures, or Unsupported."""
+    folded = Optimizer(environment).visit(expr, nodes.EvalContext(environment, None))
+    return DirectExpression(_Builder(environment).build(folded))
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "**": operator.pow,
+    "%": operator.mod,
+}
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "in": lambda left, right: left in right,
+    "notin": lambda left, right: left not in right,
+}
+
+
+class _Builder:
+    """One closure per node; see the module docstring for what each mirrors."""
+
+    def __init__(self, environment: PodiumEnvironment) -> None:
+        self.environment = environment
+
+    def build(self, node: nodes.Node) -> Evaluator:
+        method = getattr(self, f"build_{type(node).__name__}", None)
+        if method is None:
+            raise Unsupported(type(node).__name__)
+        return method(node)
+
+    def build_Const(self, node: nodes.Const) -> Evaluator:
+        value = node.value
+        return lambda context: value
+
+    def build_Name(self, node: nodes.Name) -> Evaluator:
+        if node.ctx != "load":
+            raise Unsupported("a name stored")
+        name = node.name
+        undefined = self.environment.undefined
+
+        def resolve(context: Context) -> Any:
+            value = context.resolve_or_missing(name)
+            return undefined(name=name) if value is missing else value
+
+        return resolve
+
+    def build_Getattr(self, node: nodes.Getattr) -> Evaluator:
+        obj = self.build(node.node)
+        attribute, path = node.attr, static_path(node.node)
+        getattr_ = self.environment.podium_getattr
+        return lambda context: getattr_(obj(context), attribute, path)
+
+    def build_Getitem(self, node: nodes.Getitem) -> Evaluator:
+        obj = self.build(node.node)
+        if isinstance(node.arg, nodes.Slice):
+            bounds = [
+                None if part is None else self.build(part)
+                for part in (node.arg.start, node.arg.stop, node.arg.step)
+            ]
+            getitem = self.environment.getitem
+
+            def sliced(context: Context) -> Any:
+                value = obj(context)
+                start, stop, step = (None if b is None else b(context) for b in bounds)
+                return getitem(value, slice(start, stop, step))
+
+            return sliced
+        key, path = self.build(node.arg), static_path(node.node)
+        getitem_ = self.environment.podium_getitem
+        return lambda context: getitem_(obj(context), key(context), path)
+
+    def _arguments(
+        self, node: nodes.Filter | nodes.Test | nodes.Call
+    ) -> tuple[tuple[Evaluator, ...], tuple[tuple[str, Evaluator], ...]]:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            raise Unsupported("*args or **kwargs")
+        args = tuple(self.build(arg) for arg in node.args)
+        kwargs = tuple((str(kwarg.key), self.build(kwarg.value)) for kwarg in node.kwargs)
+        return args, kwargs
+
+    def _filter_or_test(self, node: nodes.Filter | nodes.Test, function: Any) -> Evaluator:
+        if function is None:
+            raise Unsupported(f"unknown {type(node).__name__.lower()} {node.name!r}")
+        if node.node is None:
+            raise Unsupported("a filter block")
+        value = self.build(node.node)
+        args, kwargs = self._arguments(node)
+        pass_arg = _PassArg.from_obj(function)
+        environment = self.environment
+
+        def call(context: Context) -> Any:
+            if pass_arg is None:
+                first: tuple[Any, ...] = ()
+            elif pass_arg is _PassArg.context:
+                first = (context,)
+            elif pass_arg is _PassArg.eval_context:
+                first = (context.eval_ctx,)
+            else:
+                first = (environment,)
+            return function(
+                *first,
+                value(context),
+                *[arg(context) for arg in args],
+                **{key: arg(context) for key, arg in kwargs},
+            )
+
+        return call
+
+    def build_Filter(self, node: nodes.Filter) -> Evaluator:
+        return self._filter_or_test(node, self.environment.filters.get(node.name))
+
+    def build_Test(self, node: nodes.Test) -> Evaluator:
+        return self._filter_or_test(node, self.environment.tests.get(node.name))
+
+    def build_Call(self, node: nodes.Call) -> Evaluator:
+        function = self.build(node.node)
+        args, kwargs = self._arguments(node)
+        call = self.environment.call
+
+        def called(context: Context) -> Any:
+            return call(
+                context,
+                function(context),
+                *[arg(context) for arg in args],
+                **{key: arg(context) for key, arg in kwargs},
+            )
+
+        return called
+
+    def _binary(self, node: nodes.BinExpr) -> Evaluator:
+        left, right, op = self.build(node.left), self.build(node.right), node.operator
+        if op in self.environment.intercepted_binops:
+            call_binop = self.environment.call_binop
+            return lambda context: call_binop(context, op, left(context), right(context))
+        function = _BINARY[op]
+        return lambda context: function(left(context), right(context))
+
+    build_Add = build_Sub = build_Mul = build_Div = build_FloorDiv = _binary
+    build_Pow = build_Mod = _binary
+
+    def build_And(self, node: nodes.And) -> Evaluator:
+        left, right = self.build(node.left), self.build(node.right)
+        return lambda context: left(context) and right(context)
+
+    def build_Or(self, node: nodes.Or) -> Evaluator:
+        left, right = self.build(node.left), self.build(node.right)
+        return lambda context: left(context) or right(context)
+
+    def _unary(self, node: nodes.UnaryExpr) -> Evaluator:
+        if node.operator in self.environment.intercepted_unops:
+            raise Unsupported("an intercepted unary operator")
+        value = self.build(node.node)
+        if node.operator == "not":
+            return lambda context: not value(context)
+        if node.operator == "-":
+            return lambda context: -value(context)
+        return lambda context: +value(context)
+
+    build_Not = build_Neg = build_Pos = _unary
+
+    def build_Compare(self, node: nodes.Compare) -> Evaluator:
+        first = self.build(node.expr)
+        operands = tuple((_COMPARE[o.op], self.build(o.expr)) for o in node.ops)
+        *chained, (last_op, last) = operands
+
+        def compare(context: Context) -> Any:
+            # Python's `a < b < c`: `(a < b) and (b < c)`, b evaluated once
+            left = first(context)
+            for op, operand in chained:
+                right = operand(context)
+                result = op(left, right)
+                if not result:
+                    return result
+                left = right
+            return last_op(left, last(context))
+
+        return compare
+
+    def build_CondExpr(self, node: nodes.CondExpr) -> Evaluator:
+        if node.expr2 is None:
+            raise Unsupported("an inline if without else")
+        test, then, otherwise = (
+            self.build(node.test),
+            self.build(node.expr1),
+            self.build(node.expr2),
+        )
+        return lambda context: then(context) if test(context) else otherwise(context)
+
+    def build_List(self, node: nodes.List) -> Evaluator:
+        items = tuple(self.build(item) for item in node.items)
+        return lambda context: [item(context) for item in items]
+
+    def build_Tuple(self, node: nodes.Tuple) -> Evaluator:
+        if node.ctx != "load":
+            raise Unsupported("a tuple stored")
+        items = tuple(self.build(item) for item in node.items)
+        return lambda context: tuple([item(context) for item in items])
+
+    def build_Dict(self, node: nodes.Dict) -> Evaluator:
+        pairs = tuple((self.build(pair.key), self.build(pair.value)) for pair in node.items)
+        return lambda context: {key(context): value(context) for key, value in pairs}
