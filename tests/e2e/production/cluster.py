@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,16 @@ class Cluster:
         assert done.returncode == 0, f"podium {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def start(self, name: str, role: str, *, wait: bool = True) -> Role:
+    def start(
+        self, name: str, role: str, *, wait: bool = True, env: Mapping[str, str] | None = None
+    ) -> Role:
+        """`env`: settings of this role alone (`PODIUM_RETENTION__EXECUTIONS`, …), over
+        the cluster's."""
         log = self.workdir / f"{name}.log"
         with log.open("ab") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "engine.cli", "server", role, "--port", "0"],
-                env=self.environ,
+                env={**self.environ, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
