@@ -106,7 +106,11 @@ class RetentionReport:
     files: int
 
     def __repr__(self) -> str:
-        return f"<RetentionReport executions={self.executions.executions} logs={self.logs} files={self.files}>"
+        done = self.executions
+        return (
+            f"<RetentionReport executions={done.executions} (their logs={done.logs},"
+            f" files={done.files}) logs={self.logs} files={self.files}>"
+        )
 
 
 class RetentionJob:
