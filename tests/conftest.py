@@ -164,3 +164,18 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 async def real_time_harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_podium(tmp_path / "data") as podium:
         yield Harness(podium, None)
+
+
+# Run alone (scripts/test's second phase, never beside another pytest worker): the chaos
+# and production suites time their roles' start-up and the broker's answers, which a
+# second worker's load can push past their limits; a browser aborts its requests when a
+# container test on another worker changes the host's network (ERR_NETWORK_CHANGED).
+SERIAL_DIRECTORIES = ("chaos", "e2e/browser", "e2e/production")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    serial = [root / name for name in SERIAL_DIRECTORIES]
+    for item in items:
+        if any(item.path.is_relative_to(directory) for directory in serial):
+            item.add_marker(pytest.mark.serial)
