@@ -5,8 +5,10 @@ its outputs. It never imports the bus, the store or the executor: everything it 
 goes through the `RunContext` it is handed. Flow-control tasks (If, ForEach, …) are
 `FlowableTask`s: they ask the context to run child task lists and the executor walks them.
 
-Registries are filled explicitly (see `tasks.CORE_TASKS`) and by the `podium.tasks`
-entry-point group, then frozen before the first flow loads.
+Registries are filled from an explicit index of plugin families (`tasks.FAMILIES`,
+`triggers.FAMILIES`; engine/catalog.py) and the `podium.tasks` entry-point group, and
+frozen before the first flow loads; a family's module is imported when a flow first
+names one of its types.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ __all__ = [
     "LevelMethods",
     "LogSelection",
     "NamespaceFilesAccess",
+    "PluginFamily",
+    "PluginLoader",
     "PluginRegistry",
     "PollContext",
     "PolledItem",
@@ -693,6 +697,19 @@ T = TypeVar("T", bound=type)
 
 
 @dataclass(frozen=True)
+class PluginFamily:
+    """Plugin classes one module exports as `TASKS`, `TRIGGERS` and `CONDITIONS`, and the
+    type-name prefixes that every name of theirs (aliases included) starts with.
+
+    The catalog imports the module the first time a flow names a type under one of the
+    prefixes, so a process pays only for the families its flows use; a prefix may be a
+    whole type name. tests/engine/test_catalog.py checks that no name lies outside."""
+
+    module: str  # "tasks.core.log"
+    prefixes: tuple[str, ...]  # ("io.kestra.plugin.core.log.",)
+
+
+@dataclass(frozen=True)
 class OptionalFamily:
     """A plugin family behind a pip extra: `module` exports `TASKS` (and may export
     `TRIGGERS`, `CONDITIONS`); when its dependencies are missing, its types under
@@ -704,6 +721,10 @@ class OptionalFamily:
     # The modules the extra installs, found without importing them (an SDK may take a
     # second to import: the family imports it when one of its tasks runs).
     requires: tuple[str, ...] = ()
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return (self.prefix,)
 
     @property
     def install_hint(self) -> str:
@@ -770,22 +791,51 @@ _OLD_PREFIXES = {
 }
 
 
-class PluginRegistry:
-    """Plugin classes keyed by Kestra type name. Filled at start, then frozen."""
+def current_name(type_name: str) -> str:
+    """The Kestra 1.x name of a 0.x type name (the name itself when it has none)."""
+    for old, new in _OLD_PREFIXES.items():
+        if type_name.startswith(old):
+            return new + type_name[len(old) :]
+    return type_name
 
-    def __init__(self, kind: str) -> None:
+
+class PluginLoader(Protocol):
+    """What fills a registry on demand (engine/catalog.py): the families a type name may
+    belong to, or everything (every family and every entry point)."""
+
+    def load_for(self, type_name: str) -> None: ...
+    def load_all(self) -> None: ...
+
+
+class PluginRegistry:
+    """Plugin classes keyed by Kestra type name. Filled at start, then frozen.
+
+    With a `loader`, what the registry holds is still decided at start (the loader's
+    index of families is fixed), but a family's module is imported only when a type of
+    it is first looked up: a miss loads the families the name may belong to, then, if
+    the name is still unknown, everything, so a lookup answers as if every family had
+    been registered up front. Whatever lists the types (`names`, iteration, `suggest`,
+    `load_all`) loads everything first."""
+
+    def __init__(self, kind: str, *, loader: PluginLoader | None = None) -> None:
         self.kind = kind
+        self._loader = loader
         self._by_name: dict[str, type] = {}
         self._unavailable: dict[str, str] = {}  # type-name prefix -> why it cannot load
         self._is_frozen = False
 
     def __repr__(self) -> str:
         state = "frozen" if self._is_frozen else "open"
-        return f"<PluginRegistry {self.kind} {len(self._by_name)} types, {state}>"
+        return f"<PluginRegistry {self.kind} {len(self._by_name)} types loaded, {state}>"
 
     def register(self, *classes: type) -> None:
         if self._is_frozen:
             raise RuntimeError(f"the {self.kind} registry is frozen")
+        self.add(*classes)
+
+    def add(self, *classes: type) -> None:
+        """Register classes of the loader's families, also once frozen (the loader's
+        index was fixed before the freeze; only its imports come later)."""
         for cls in classes:
             name = getattr(cls, "type_name", "")
             if not name:
@@ -801,24 +851,39 @@ class PluginRegistry:
     def mark_unavailable(self, prefix: str, reason: str) -> None:
         """Types under `prefix` exist in Kestra but cannot load here, for `reason` (an
         optional extra not installed, say): a flow using one is refused with it."""
-        if self._is_frozen:
-            raise RuntimeError(f"the {self.kind} registry is frozen")
         self._unavailable[prefix] = reason
 
     def unavailable_reason(self, type_name: str) -> str | None:
         """Why an unknown type cannot load, when a family of types was marked so."""
+        self.load_all()
         found = [p for p in self._unavailable if type_name.startswith(p)]
         return self._unavailable[max(found, key=len)] if found else None
 
     def get(self, type_name: str) -> type | None:
-        found = self._by_name.get(type_name)
-        if found is None:
-            for old, new in _OLD_PREFIXES.items():
-                if type_name.startswith(old):
-                    return self._by_name.get(new + type_name[len(old) :])
+        found = self._lookup(type_name)
+        if found is None and self._loader is not None:
+            self._loader.load_for(current_name(type_name))
+            found = self._lookup(type_name)
+            if found is None:
+                self._loader.load_all()
+                found = self._lookup(type_name)
         return found
 
+    def _lookup(self, type_name: str) -> type | None:
+        found = self._by_name.get(type_name)
+        if found is None:
+            renamed = current_name(type_name)
+            if renamed != type_name:
+                return self._by_name.get(renamed)
+        return found
+
+    def load_all(self) -> None:
+        """Import every family and entry point, for those who list every type."""
+        if self._loader is not None:
+            self._loader.load_all()
+
     def names(self) -> list[str]:
+        self.load_all()
         return sorted(self._by_name)
 
     def suggest(self, type_name: str) -> list[str]:
@@ -834,6 +899,7 @@ class PluginRegistry:
         return isinstance(type_name, str) and self.get(type_name) is not None
 
     def __iter__(self) -> Iterator[tuple[str, type]]:
+        self.load_all()
         return iter(sorted(self._by_name.items()))
 
 

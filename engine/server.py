@@ -52,7 +52,7 @@ from engine.store import open_store
 from engine.store.base import Store
 from engine.templating import Renderer, SecretStore
 from engine.watcher import ExecutionWatcher
-from triggers import trigger_runners
+from triggers import TriggerRunners
 from triggers.base import TriggerContext
 from triggers.service import TriggerService
 
@@ -278,7 +278,7 @@ class Podium:
                 envs=envs,
             ),
             self.bus,
-            runners=trigger_runners(cls for _, cls in self.flows.registries.triggers),
+            runners=TriggerRunners(),
             topics=self.topics,
             refresh_seconds=settings.triggers.refresh_seconds,
             projector=self.local_projector,

@@ -1,11 +1,14 @@
 """Task plugins, one package per task family, keyed by Kestra type name.
 
 Tasks see Podium only through `engine.plugin` (the `Task` model and the `RunContext`);
-they never import the bus, the store or the executor. `ALL_TASKS` is what the catalog
-registers at start; third-party packages add theirs through the `podium.tasks` entry point.
+they never import the bus, the store or the executor. `FAMILIES` is the index the
+catalog (engine/catalog.py) registers at start: each family is a module exporting
+`TASKS` (and `TRIGGERS`) and the type-name prefixes of its classes, imported when a
+flow first names one of them; third-party packages add theirs through the
+`podium.tasks` entry point.
 
     core/           log, debug, outputs, execution control, flow control, storage,
-                    namespace files
+                    namespace files (one family per module)
     scripts/        Python and shell scripts; runners: local process, Docker
     http/           HTTP download and request; the HTTP polling trigger
     jdbc/           PostgreSQL, DuckDB, SQLite queries, COPY in and out, Batch; MySQL
@@ -22,35 +25,77 @@ Families with heavy dependencies are `OPTIONAL_FAMILIES`, each behind a pip extr
 installed (looked up, not imported: a family imports its SDK with
 `engine.plugin.lazy_import`, when one of its tasks first uses it) and otherwise refuses
 their types at load with the command to run.
+
+This package imports no family: tests/engine/test_catalog.py checks that every type a
+family registers lies under one of its prefixes.
 """
 
-from engine.plugin import OptionalFamily
-from tasks.core import CORE_TASKS
-from tasks.git import GIT_TASKS
-from tasks.http import HTTP_TASKS, HTTP_TRIGGERS
-from tasks.jdbc import JDBC_TASKS, JDBC_TRIGGERS
-from tasks.notifications import NOTIFICATIONS_TASKS
-from tasks.scripts import SCRIPTS_TASKS
-from tasks.serdes import SERDES_TASKS
+from engine.plugin import OptionalFamily, PluginFamily
 
-__all__ = ["ALL_TASKS", "ALL_TRIGGERS", "OPTIONAL_FAMILIES", "UNAVAILABLE"]
+__all__ = ["FAMILIES", "OPTIONAL_FAMILIES", "UNAVAILABLE"]
 
-ALL_TASKS: tuple[type, ...] = (
-    *CORE_TASKS,
-    *SCRIPTS_TASKS,
-    *HTTP_TASKS,
-    *JDBC_TASKS,
-    *NOTIFICATIONS_TASKS,
-    *SERDES_TASKS,
-    *GIT_TASKS,
+_CORE = "io.kestra.plugin.core."
+_FLOW = f"{_CORE}flow."
+_STORAGE = f"{_CORE}storage."
+_JDBC = "io.kestra.plugin.jdbc."
+_SERDES = "io.kestra.plugin.serdes."
+FAMILIES: tuple[PluginFamily, ...] = (
+    PluginFamily("tasks.core.log", (f"{_CORE}log.",)),
+    PluginFamily("tasks.core.debug", (f"{_CORE}debug.", f"{_CORE}output.")),
+    PluginFamily("tasks.core.execution", (f"{_CORE}execution.",)),
+    PluginFamily("tasks.core.count", (f"{_CORE}execution.Count",)),
+    PluginFamily(
+        "tasks.core.purge",
+        (f"{_CORE}execution.PurgeExecutions", f"{_CORE}log.PurgeLogs", f"{_STORAGE}Purge"),
+    ),
+    PluginFamily("tasks.core.branching", (f"{_FLOW}If", f"{_FLOW}Switch")),
+    PluginFamily(
+        "tasks.core.grouping",
+        (
+            f"{_FLOW}AllowFailure",
+            f"{_FLOW}Dag",
+            f"{_FLOW}Parallel",
+            f"{_FLOW}Sequential",
+            f"{_FLOW}WorkingDirectory",
+        ),
+    ),
+    PluginFamily("tasks.core.loops", (f"{_FLOW}ForEach", f"{_FLOW}WaitFor")),
+    PluginFamily("tasks.core.for_each_item", (f"{_FLOW}ForEachItem",)),
+    PluginFamily("tasks.core.subflow", (f"{_FLOW}Subflow", f"{_FLOW}Flow")),
+    PluginFamily("tasks.core.waiting", (f"{_FLOW}Pause", f"{_FLOW}Sleep")),
+    PluginFamily("tasks.core.storage", (_STORAGE,)),
+    PluginFamily(
+        "tasks.core.storage_items", (f"{_STORAGE}DeduplicateItems", f"{_STORAGE}FilterItems")
+    ),
+    PluginFamily("tasks.core.storage_split", (f"{_STORAGE}Split",)),
+    PluginFamily("tasks.core.namespace", (f"{_CORE}namespace.",)),
+    PluginFamily(
+        "tasks.core.kv", (f"{_CORE}kv.", f"{_CORE}state.", "io.kestra.core.tasks.states.")
+    ),
+    PluginFamily(
+        "tasks.core.templating", (f"{_CORE}templating.", "io.kestra.core.tasks.templating.")
+    ),
+    PluginFamily("tasks.core.trigger", (f"{_CORE}trigger.Toggle", "io.kestra.core.tasks.trigger.")),
+    PluginFamily("tasks.scripts.python", ("io.kestra.plugin.scripts.python.",)),
+    PluginFamily("tasks.scripts.shell", ("io.kestra.plugin.scripts.shell.",)),
+    PluginFamily("tasks.http", (f"{_CORE}http.", "io.kestra.plugin.fs.http.")),
+    PluginFamily("tasks.jdbc", (f"{_JDBC}postgresql.", f"{_JDBC}duckdb.", f"{_JDBC}sqlite.")),
+    PluginFamily(
+        "tasks.notifications",
+        (
+            "io.kestra.plugin.notifications.",
+            "io.kestra.plugin.slack.notifications.",
+            "io.podium.plugin.notifications.",
+        ),
+    ),
+    PluginFamily("tasks.serdes", (f"{_SERDES}csv.", f"{_SERDES}json.", f"{_SERDES}xml.")),
+    PluginFamily("tasks.git", ("io.kestra.plugin.git.",)),
 )
 
-# Triggers that live beside their task family (a query or an endpoint polled).
-ALL_TRIGGERS: tuple[type, ...] = (*JDBC_TRIGGERS, *HTTP_TRIGGERS)
-
 # Each module exports TASKS (and TRIGGERS/CONDITIONS if it has any); see engine/catalog.py.
-# `requires` lists the modules each extra installs: they are looked for at start and
-# imported only when a task of the family runs (engine.plugin.lazy_import).
+# `requires` lists the modules each extra installs: they are looked for when a flow first
+# names a type of the family, and imported only when one of its tasks runs
+# (engine.plugin.lazy_import).
 _GCP = ("google.cloud.bigquery", "google.cloud.storage", "google.auth", "google.api_core")
 OPTIONAL_FAMILIES: tuple[OptionalFamily, ...] = (
     OptionalFamily("io.kestra.plugin.gcp.", "tasks.gcp", "gcp", _GCP),

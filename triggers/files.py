@@ -35,7 +35,7 @@ from triggers.files_models import PollingTrigger, RealtimeTrigger
 from triggers.files_runners import PollingRunner, RealtimeRunner
 from triggers.files_scan import SETTLE_SECONDS
 
-__all__ = ["MODELS", "RUNNERS", "SETTLE_SECONDS", "PollingTrigger", "RealtimeTrigger"]
+__all__ = ["TRIGGERS", "RUNNERS", "SETTLE_SECONDS", "PollingTrigger", "RealtimeTrigger"]
 
-MODELS: tuple[type, ...] = (RealtimeTrigger, PollingTrigger)
+TRIGGERS: tuple[type, ...] = (RealtimeTrigger, PollingTrigger)
 RUNNERS: dict[type, Any] = {RealtimeTrigger: RealtimeRunner(), PollingTrigger: PollingRunner()}

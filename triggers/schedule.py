@@ -92,11 +92,10 @@ from triggers.cron import (
     slot_key,
     zone_named,
 )
-from triggers.schedule_conditions import CONDITIONS, applies_to_schedules
+from triggers.schedule_conditions import applies_to_schedules
 
 __all__ = [
-    "CONDITIONS",
-    "MODELS",
+    "TRIGGERS",
     "RUNNERS",
     "Cron",
     "Schedule",
@@ -569,5 +568,5 @@ class _ScheduleLoop:
         await self.ctx.state.set_trigger_state(self.scope, state.dump())
 
 
-MODELS: tuple[type, ...] = (Schedule,)
+TRIGGERS: tuple[type, ...] = (Schedule,)
 RUNNERS: dict[type, Any] = {Schedule: ScheduleRunner()}

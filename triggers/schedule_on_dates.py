@@ -211,5 +211,5 @@ class ScheduleOnDatesRunner:
         await ctx.state.set_trigger_state(scope, dict(state))
 
 
-MODELS: tuple[type, ...] = (ScheduleOnDates,)
+TRIGGERS: tuple[type, ...] = (ScheduleOnDates,)
 RUNNERS: dict[type, Any] = {ScheduleOnDates: ScheduleOnDatesRunner()}

@@ -76,7 +76,7 @@ class TriggerService:
         than consuming the events topic again."""
         self.flows = flows
         self.ctx = ctx
-        self.runners = dict(runners)
+        self.runners = runners
         self.refresh_seconds = refresh_seconds
         self.listener = FlowTriggerListener(
             bus, ctx, topics=topics, group=topics.group("flow-triggers"), projector=projector

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from engine.plugin import ChildKind, FlowableTask, RunContext, Task, plugin
 
-__all__ = ["If", "Switch"]
+__all__ = ["TASKS", "If", "Switch"]
 
 
 @plugin("io.kestra.plugin.core.flow.If")
@@ -60,3 +60,6 @@ class Switch(FlowableTask):
         if branch:
             await ctx.run_tasks(branch)
         return {"value": value, "defaults": value not in self.cases}
+
+
+TASKS: tuple[type, ...] = (If, Switch)

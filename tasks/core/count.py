@@ -13,7 +13,7 @@ from engine.plugin import Model, RunContext, Task, plugin
 from tasks.core.purge import render_date, render_states
 from tasks.properties import render_strings, render_text
 
-__all__ = ["Count"]
+__all__ = ["TASKS", "Count"]
 
 
 class FlowRef(Model):
@@ -70,3 +70,6 @@ class Count(Task):
                 )
         ctx.logger.debug(f"{len(results)} flows matching the expression")
         return {"results": results, "total": sum(r["count"] for r in results)}
+
+
+TASKS: tuple[type, ...] = (Count,)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from engine.plugin import RunContext, Task, plugin
 
-__all__ = ["OutputValues", "Return"]
+__all__ = ["TASKS", "OutputValues", "Return"]
 
 
 @plugin("io.kestra.plugin.core.debug.Return")
@@ -32,3 +32,6 @@ class OutputValues(Task):
 
     async def run(self, ctx: RunContext) -> Mapping[str, Any] | None:
         return {"values": ctx.render(self.values)}
+
+
+TASKS: tuple[type, ...] = (Return, OutputValues)

@@ -13,7 +13,7 @@ from engine.plugin import RunContext, Task, plugin
 from engine.states import State
 from tasks.properties import render_choice, render_flag, render_mapping, render_strings
 
-__all__ = ["Exit", "Fail", "Labels", "Resume", "SetVariables", "UnsetVariables"]
+__all__ = ["TASKS", "Exit", "Fail", "Labels", "Resume", "SetVariables", "UnsetVariables"]
 
 
 @plugin("io.kestra.plugin.core.execution.Fail")
@@ -209,3 +209,6 @@ def _remove(variables: dict[str, Any], name: str, ignore_missing: bool) -> None:
                 return
             raise TaskFailed(f"cannot unset {name!r}: {part!r} is not a map of the variables")
     node.pop(last, None)
+
+
+TASKS: tuple[type, ...] = (Exit, Fail, Labels, Resume, SetVariables, UnsetVariables)

@@ -28,7 +28,7 @@ from engine.plugin import Model, RunContext, Task, plugin
 from engine.states import State
 from tasks.core.subflow import render_with_items, text_labels
 
-__all__ = ["ForEachItem"]
+__all__ = ["TASKS", "ForEachItem"]
 
 CHUNK_BYTES = 64 << 10
 MAX_BATCHES = 100_000  # each batch is a subflow execution: beyond this, a flow is wrong
@@ -270,3 +270,6 @@ def _split_file(source: Path, folder: Path, separator: str, cut: tuple[str, int]
     if out is not None:
         out.close()
     return paths
+
+
+TASKS: tuple[type, ...] = (ForEachItem,)

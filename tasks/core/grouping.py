@@ -12,7 +12,7 @@ from tasks.scripts.execution import as_list
 from tasks.scripts.models import NamespaceFilesSpec
 from tasks.scripts.nsfiles import load_namespace_files
 
-__all__ = ["AllowFailure", "Dag", "Parallel", "Sequential", "WorkingDirectory"]
+__all__ = ["TASKS", "AllowFailure", "Dag", "Parallel", "Sequential", "WorkingDirectory"]
 
 _LIST_CHILDREN: Mapping[str, ChildKind] = {
     "tasks": ChildKind.LIST,
@@ -153,3 +153,6 @@ class WorkingDirectory(FlowableTask):
                 target.write_text(rendered)
         await ctx.run_tasks(self.tasks)
         return None
+
+
+TASKS: tuple[type, ...] = (AllowFailure, Dag, Parallel, Sequential, WorkingDirectory)

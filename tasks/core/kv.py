@@ -26,7 +26,7 @@ from tasks.properties import (
 )
 
 __all__ = [
-    "KV_TASKS",
+    "TASKS",
     "DeleteKv",
     "DeleteState",
     "GetKeys",
@@ -281,7 +281,7 @@ class DeleteState(_StateTask):
         return {"deleted": deleted}
 
 
-KV_TASKS: tuple[type, ...] = (
+TASKS: tuple[type, ...] = (
     DeleteKv,
     DeleteState,
     GetKeys,

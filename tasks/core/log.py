@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 from engine.ion import ion_line
 from engine.plugin import RunContext, Task, plugin
 
-__all__ = ["Fetch", "Log"]
+__all__ = ["TASKS", "Fetch", "Log"]
 
 Level = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
 
@@ -48,3 +48,6 @@ class Fetch(Task):
         body = b"".join(ion_line(line) for line in lines)
         uri = ctx.storage.put_bytes(f"{ctx.task_run_id}.ion", body)
         return {"size": len(lines), "uri": uri}
+
+
+TASKS: tuple[type, ...] = (Log, Fetch)

@@ -12,7 +12,7 @@ from pydantic import Field
 from engine.errors import TaskFailed
 from engine.plugin import ChildKind, Duration, FlowableTask, Model, RunContext, Task, plugin
 
-__all__ = ["ForEach", "WaitFor"]
+__all__ = ["TASKS", "ForEach", "WaitFor"]
 
 _CHILDREN: Mapping[str, ChildKind] = {
     "tasks": ChildKind.LIST,
@@ -116,3 +116,6 @@ class WaitFor(FlowableTask):
                     raise TaskFailed(f"the condition was still false after {iteration} iterations")
                 return {"iterationCount": iteration}
             await ctx.sleep(frequency.interval.total_seconds())
+
+
+TASKS: tuple[type, ...] = (ForEach, WaitFor)

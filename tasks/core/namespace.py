@@ -18,7 +18,7 @@ from engine.plugin import RunContext, Task, plugin
 from tasks.scripts.files import glob_to_regex, match_output_files, storage_name
 from tasks.scripts.nsfiles import path_predicate
 
-__all__ = ["DeleteFiles", "DownloadFiles", "UploadFiles"]
+__all__ = ["TASKS", "DeleteFiles", "DownloadFiles", "UploadFiles"]
 
 
 def _patterns(ctx: RunContext, files: Any) -> list[str]:
@@ -142,3 +142,6 @@ class DeleteFiles(Task):
             ctx.logger.debug(f"deleted {path}")
         ctx.metric("deleted", len(doomed))
         return {}
+
+
+TASKS: tuple[type, ...] = (DeleteFiles, DownloadFiles, UploadFiles)

@@ -18,7 +18,7 @@ from engine.plugin import LogSelection, PurgeSelection, RunContext, Task, plugin
 from engine.states import State
 from tasks.properties import render_flag, render_integer, render_strings, render_text
 
-__all__ = ["PurgeExecutions", "PurgeLogs", "render_date", "render_states"]
+__all__ = ["TASKS", "PurgeExecutions", "PurgeLogs", "render_date", "render_states"]
 
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
 
@@ -184,3 +184,6 @@ class PurgeLogs(Task):
         render_flag(ctx, self.purgeNonExecutionLogs, "purgeNonExecutionLogs")
         ctx.logger.info(f"purged {count} log line(s)")
         return {"count": count, "executionLogsCount": count, "nonExecutionLogsCount": 0}
+
+
+TASKS: tuple[type, ...] = (PurgeExecutions, PurgeLogs)

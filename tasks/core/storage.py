@@ -28,6 +28,7 @@ from tasks.properties import render_flag, render_mapping, render_strings, render
 from tasks.scripts.files import upload_output_files, write_input_files
 
 __all__ = [
+    "TASKS",
     "Concat",
     "Delete",
     "LocalFiles",
@@ -278,3 +279,6 @@ class LocalFiles(Task):
         await write_input_files(ctx, folder, files)
         uris = await upload_output_files(ctx, folder, render_strings(ctx, self.outputs, "outputs"))
         return {"uris": uris}
+
+
+TASKS: tuple[type, ...] = (Concat, Delete, LocalFiles, PurgeCurrentExecutionFiles, Reverse, Size, Write)

@@ -26,7 +26,7 @@ from tasks.core.lines import iter_line_blocks
 from tasks.core.storage import in_thread, source_file
 from tasks.properties import render_choice
 
-__all__ = ["DeduplicateItems", "FilterItems", "items_of"]
+__all__ = ["TASKS", "DeduplicateItems", "FilterItems", "items_of"]
 
 _BEHAVIORS = ("FAIL", "INCLUDE", "EXCLUDE")
 
@@ -151,3 +151,6 @@ class FilterItems(Task):
 
         processed, dropped = await in_thread(filter_items)
         return {"uri": out_uri, "processedItemsTotal": processed, "droppedItemsTotal": dropped}
+
+
+TASKS: tuple[type, ...] = (DeduplicateItems, FilterItems)

@@ -33,7 +33,7 @@ from tasks.core.lines import (
 from tasks.core.storage import extension_of, in_thread, source_file
 from tasks.properties import render_integer, render_text
 
-__all__ = ["Split"]
+__all__ = ["TASKS", "Split"]
 
 _WAYS = ("bytes", "rows", "partitions", "regexPattern")
 _MAX_PATTERN = 1000  # characters of a regexPattern
@@ -115,3 +115,6 @@ def _pattern(text: str, *, rendered: bool) -> re.Pattern[str]:
         # Kestra then drops every line and writes nothing: refused rather than empty
         raise fail("regexPattern needs a capture group: its value names the line's file")
     return pattern
+
+
+TASKS: tuple[type, ...] = (Split,)

@@ -11,7 +11,7 @@ from engine.errors import TaskFailed
 from engine.plugin import RunContext, Task, plugin
 from engine.states import State
 
-__all__ = ["Subflow", "render_with_items", "text_labels"]
+__all__ = ["TASKS", "Subflow", "render_with_items", "text_labels"]
 
 
 def text_labels(labels: Mapping[str, Any]) -> dict[str, str]:
@@ -64,3 +64,6 @@ class Subflow(Task):
 def render_with_items(ctx: RunContext, inputs: Mapping[str, Any], uri: str) -> dict[str, Any]:
     # `taskrun.items` exists only while a ForEachItem renders its subflow inputs.
     return dict(ctx.render(dict(inputs), extra={"taskrun": {"items": uri}}))
+
+
+TASKS: tuple[type, ...] = (Subflow,)

@@ -9,7 +9,7 @@ from engine.errors import FlowDefinitionError, TaskFailed
 from engine.plugin import RunContext, Task, plugin
 from engine.yaml_loader import load_yaml_value
 
-__all__ = ["MAX_SPEC_CHARS", "TemplatedTask"]
+__all__ = ["MAX_SPEC_CHARS", "TASKS", "TemplatedTask"]
 
 MAX_SPEC_CHARS = 256 << 10
 # The task's own settings: a spec that sets one is refused, as they would not apply
@@ -72,3 +72,6 @@ class TemplatedTask(Task):
                 "TemplatedTask itself, where they apply"
             )
         return await task.run(ctx)
+
+
+TASKS: tuple[type, ...] = (TemplatedTask,)

@@ -16,7 +16,7 @@ from engine.errors import PodiumError, TaskFailed
 from engine.plugin import RunContext, Task, plugin
 from tasks.properties import render_flag, render_text
 
-__all__ = ["Toggle"]
+__all__ = ["TASKS", "Toggle"]
 
 
 @plugin("io.kestra.plugin.core.trigger.Toggle", "io.kestra.core.tasks.trigger.Toggle")
@@ -51,3 +51,6 @@ class Toggle(Task):
         else:
             ctx.logger.info(f"{where} {'enabled' if enabled else 'disabled'}")
         return None
+
+
+TASKS: tuple[type, ...] = (Toggle,)

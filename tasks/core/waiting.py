@@ -12,7 +12,7 @@ from engine.errors import TaskFailed
 from engine.inputs import Input
 from engine.plugin import DurationOrTemplate, RunContext, Task, plugin
 
-__all__ = ["Pause", "Sleep"]
+__all__ = ["TASKS", "Pause", "Sleep"]
 
 
 def _duration(ctx: RunContext, value: Any) -> Any:
@@ -79,3 +79,6 @@ class Pause(Task):
         if not self.onResume:
             return {"resumed": resumed}
         return {"resumed": resumed, "onResume": dict(given)}
+
+
+TASKS: tuple[type, ...] = (Pause, Sleep)

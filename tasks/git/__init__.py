@@ -15,6 +15,6 @@ from tasks.git.clone import Clone
 from tasks.git.push import PushFlows, PushNamespaceFiles
 from tasks.git.sync import SyncFlows, SyncNamespaceFiles
 
-__all__ = ["GIT_TASKS"]
+__all__ = ["TASKS"]
 
-GIT_TASKS: tuple[type, ...] = (Clone, SyncFlows, SyncNamespaceFiles, PushFlows, PushNamespaceFiles)
+TASKS: tuple[type, ...] = (Clone, SyncFlows, SyncNamespaceFiles, PushFlows, PushNamespaceFiles)

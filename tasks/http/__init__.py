@@ -11,7 +11,7 @@ from tasks.http.download import Download
 from tasks.http.request import Request
 from tasks.http.trigger import HttpTrigger
 
-__all__ = ["HTTP_TASKS", "HTTP_TRIGGERS", "Download", "HttpTrigger", "Request"]
+__all__ = ["TASKS", "TRIGGERS", "Download", "HttpTrigger", "Request"]
 
-HTTP_TASKS: tuple[type, ...] = (Download, Request)
-HTTP_TRIGGERS: tuple[type, ...] = (HttpTrigger,)
+TASKS: tuple[type, ...] = (Download, Request)
+TRIGGERS: tuple[type, ...] = (HttpTrigger,)

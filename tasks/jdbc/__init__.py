@@ -18,9 +18,9 @@ from tasks.jdbc.postgresql_batch import Batch as PostgresBatch
 from tasks.jdbc.postgresql_copy import CopyIn, CopyOut
 from tasks.jdbc.trigger import PostgresTrigger
 
-__all__ = ["JDBC_TASKS", "JDBC_TRIGGERS"]
+__all__ = ["TASKS", "TRIGGERS"]
 
-JDBC_TASKS: tuple[type, ...] = (
+TASKS: tuple[type, ...] = (
     postgresql.Queries,
     postgresql.Query,
     PostgresBatch,
@@ -33,4 +33,4 @@ JDBC_TASKS: tuple[type, ...] = (
     sqlite.Query,
 )
 
-JDBC_TRIGGERS: tuple[type, ...] = (PostgresTrigger,)
+TRIGGERS: tuple[type, ...] = (PostgresTrigger,)

@@ -22,9 +22,9 @@ from tasks.notifications.webhooks import (
     ZulipIncomingWebhook,
 )
 
-__all__ = ["NOTIFICATIONS_TASKS", "SlackIncomingWebhook", "Webhook"]
+__all__ = ["TASKS", "SlackIncomingWebhook", "Webhook"]
 
-NOTIFICATIONS_TASKS: tuple[type, ...] = (
+TASKS: tuple[type, ...] = (
     DiscordExecution,
     GoogleChatExecution,
     SlackExecution,

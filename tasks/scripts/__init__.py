@@ -6,11 +6,7 @@ task runners'); `execution` is one attempt from properties to outputs, and the
 lines a script prints mean (Kestra's `::{…}::` outputs, metrics and logs); `files` moves
 input and output files; `deps` caches Python virtual environments; `runners/` start the
 script (`process`, `docker`).
+
+`python` and `shell` are plugin families (each exports `TASKS`); flow-control tasks use
+`execution`, `files` and `nsfiles` without them, so this package imports nothing.
 """
-
-from tasks.scripts.python import PythonCommands, PythonScript
-from tasks.scripts.shell import ShellCommands, ShellScript
-
-__all__ = ["SCRIPTS_TASKS"]
-
-SCRIPTS_TASKS: tuple[type, ...] = (PythonCommands, PythonScript, ShellCommands, ShellScript)

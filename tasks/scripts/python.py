@@ -27,7 +27,7 @@ from tasks.scripts.deps import (
 )
 from tasks.scripts.execution import Prepared, ScriptTask, Setup
 
-__all__ = ["PythonCommands", "PythonScript"]
+__all__ = ["TASKS", "PythonCommands", "PythonScript"]
 
 
 class PythonTask(ScriptTask):
@@ -88,3 +88,6 @@ class PythonCommands(PythonTask):
 
     async def script_lines(self, prepared: Prepared) -> list[str]:
         return await prepared.localize(prepared.render_list(self.commands))
+
+
+TASKS: tuple[type, ...] = (PythonCommands, PythonScript)

@@ -12,7 +12,7 @@ from typing import ClassVar
 from engine.plugin import plugin
 from tasks.scripts.execution import Prepared, ScriptTask
 
-__all__ = ["ShellCommands", "ShellScript"]
+__all__ = ["TASKS", "ShellCommands", "ShellScript"]
 
 
 @plugin("io.kestra.plugin.scripts.shell.Script")
@@ -37,3 +37,6 @@ class ShellCommands(ScriptTask):
 
     async def script_lines(self, prepared: Prepared) -> list[str]:
         return await prepared.localize(prepared.render_list(self.commands))
+
+
+TASKS: tuple[type, ...] = (ShellCommands, ShellScript)

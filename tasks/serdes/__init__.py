@@ -14,9 +14,9 @@ from tasks.serdes.csv_tasks import CsvToIon, IonToCsv
 from tasks.serdes.json_tasks import IonToJson, JsonToIon
 from tasks.serdes.xml_tasks import IonToXml, XmlToIon
 
-__all__ = ["SERDES_TASKS"]
+__all__ = ["TASKS"]
 
-SERDES_TASKS: tuple[type, ...] = (
+TASKS: tuple[type, ...] = (
     CsvToIon,
     IonToCsv,
     JsonToIon,

@@ -20,7 +20,7 @@ from engine.intake import Intake
 from engine.storage import LocalStorage
 from engine.templating import Renderer
 from triggers.base import TriggerContext, slot_id, trigger_scope
-from triggers.files import MODELS, RUNNERS, PollingTrigger, RealtimeTrigger
+from triggers.files import TRIGGERS, RUNNERS, PollingTrigger, RealtimeTrigger
 from triggers.files_firing import FileFirer
 from triggers.files_runners import FOLDER_RETRY_SECONDS, open_folder
 from triggers.files_scan import (
@@ -39,7 +39,7 @@ from triggers.files_scan import (
 
 
 def test_models_have_kestras_names_and_defaults() -> None:
-    assert (RealtimeTrigger, PollingTrigger) == MODELS and set(RUNNERS) == set(MODELS)
+    assert (RealtimeTrigger, PollingTrigger) == TRIGGERS and set(RUNNERS) == set(TRIGGERS)
     assert RealtimeTrigger.type_name == "io.kestra.plugin.fs.local.RealtimeTrigger"
     assert PollingTrigger.type_name == "io.kestra.plugin.fs.local.Trigger"
     realtime = RealtimeTrigger.model_validate({"id": "w", "type": "x", "from": "/data"})

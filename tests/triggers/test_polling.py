@@ -20,7 +20,7 @@ from engine.flow import Flow, Registries
 from engine.plugin import PluginRegistry, PollContext, PolledItem, PolledTrigger, plugin
 from engine.templating import Renderer, SecretStore
 from tests.triggers.test_schedule_runner import Rig, make_rig, utc
-from triggers import trigger_runners
+from triggers import TriggerRunners
 from triggers.base import slot_id, trigger_scope
 from triggers.polling import LOST_AFTER, Poller, PollRunner, firing_key
 
@@ -106,7 +106,7 @@ def names(rig: Rig) -> list[list[str]]:
 
 
 def test_every_polled_trigger_type_gets_the_runner() -> None:
-    runners = trigger_runners([Shelf, OneEach])
+    runners = TriggerRunners()
     assert isinstance(runners[Shelf], PollRunner) and runners[OneEach] is runners[Shelf]
 
 
