@@ -33,20 +33,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import cli_namespace
-from engine.catalog import default_registries
 from engine.errors import ConfigError, FlowDefinitionError, InputError, TransientError
-from engine.events import ExecutionChanged, decode_event
-from engine.flow import load_flow
-from engine.intake import FlowNotFound
 from engine.kv.cli import add_kv_commands, kv_command
-from engine.settings import Settings, load_settings
-from engine.states import State
 
 if TYPE_CHECKING:
-    from engine.bus.base import Subscription
     from engine.console import ProgressView
+    from engine.events import EventDocument
     from engine.flows import FlowRepository
+    from engine.settings import Settings
     from triggers.base import TriggerContext
+
+# Each command imports what it needs: a `podium flow run` of a small flow is over in a
+# fraction of a second, and importing the catalog, the templates or the web app it does
+# not use would be most of it (bench/foundation.py --only cli).
 
 __all__ = ["main", "open_data", "tune_gc"]
 
@@ -268,6 +267,9 @@ def _run(main: Coroutine[Any, Any, int]) -> int:
 
 
 def validate_files(files: Sequence[Path]) -> int:
+    from engine.catalog import default_registries
+    from engine.flow import load_flow
+
     registries = default_registries()
     failed = 0
     for path in files:
@@ -288,6 +290,8 @@ def validate_files(files: Sequence[Path]) -> int:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    from engine.settings import load_settings
+
     return load_settings(
         getattr(args, "config", None),
         overrides={"data": getattr(args, "data", None), **overrides},
@@ -379,6 +383,8 @@ async def migrate_store(args: argparse.Namespace) -> int:
 
 async def deploy_flows(args: argparse.Namespace) -> int:
     """All or nothing: every file is validated before the first one is stored."""
+    from engine.catalog import default_registries
+    from engine.flow import load_flow
     from engine.flows import FlowRepository
     from engine.store import open_store
 
@@ -433,19 +439,66 @@ async def rebuild_projection(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _follow(view: ProgressView, events: Subscription, server: asyncio.Task[None]) -> None:
-    """Feed the view until the execution ended (or the server stopped). The live table
-    is redrawn every REFRESH_SECONDS, between fetches, never per event."""
+class _Feed:
+    """A projector follower that hands a view the events of its execution once they are
+    stored, so `podium flow run` ends as soon as the final state is in the store (not at
+    the next poll of a subscription of its own). Only the kinds the view shows are
+    decoded (not the log lines of a quiet run), each with its own model. Events stored
+    before the execution id is known (the request is published first) wait for it."""
+
+    def __init__(self, *, is_quiet: bool) -> None:
+        from engine.events import ExecutionChanged, LogsEmitted, TaskRunChanged
+
+        self.models: dict[str, type[Any]] = {
+            "ExecutionChanged": ExecutionChanged,
+            "TaskRunChanged": TaskRunChanged,
+        }
+        if not is_quiet:
+            self.models["LogsEmitted"] = LogsEmitted
+        self.view: ProgressView | None = None
+        self.ended = asyncio.Event()
+        self._early: list[EventDocument] = []
+
+    def __repr__(self) -> str:
+        return f"<_Feed {self.view!r} ended={self.ended.is_set()}>"
+
+    async def __call__(self, events: Sequence[EventDocument]) -> None:
+        if self.view is None:
+            self._early.extend(e for e in events if e.doc["kind"] in self.models)
+        elif not self.ended.is_set():  # what follows the final state is not the view's
+            self._show(events)
+
+    def attach(self, view: ProgressView) -> None:
+        self.view = view
+        early, self._early = self._early, []
+        self._show(early)
+
+    def _show(self, events: Sequence[EventDocument]) -> None:
+        view = self.view
+        assert view is not None
+        for event in events:
+            model = self.models.get(event.doc["kind"])
+            if model is not None and event.doc.get("execution_id") == view.execution_id:
+                view.show(model.model_validate_json(event.raw))
+        if view.final is not None:
+            self.ended.set()
+
+
+async def _follow(view: ProgressView, feed: _Feed, server: asyncio.Task[None]) -> None:
+    """Show the execution until its final state is stored (or the server stopped),
+    redrawing the live table every REFRESH_SECONDS, never per event."""
     from engine.console import REFRESH_SECONDS
 
-    loop = asyncio.get_running_loop()
-    drawn = loop.time()
-    while view.final is None and not server.done():
-        for record in await events.fetch(timeout=REFRESH_SECONDS):
-            view.show(decode_event(record.value))
-        if loop.time() - drawn >= REFRESH_SECONDS:
+    feed.attach(view)
+    ended = asyncio.ensure_future(feed.ended.wait())
+    try:
+        while not feed.ended.is_set() and not server.done():
+            await asyncio.wait(
+                (ended, server), timeout=REFRESH_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
             view.refresh()
-            drawn = loop.time()
+    finally:
+        ended.cancel()
 
 
 @contextlib.asynccontextmanager
@@ -460,7 +513,10 @@ async def open_data(settings: Settings) -> AsyncIterator[tuple[FlowRepository, T
 
 async def run_flow(args: argparse.Namespace) -> int:
     from engine.console import ProgressView
+    from engine.intake import FlowNotFound
     from engine.server import Podium
+    from engine.settings import load_settings
+    from engine.states import State
 
     with contextlib.ExitStack() as stack:
         data = args.data or Path(
@@ -478,13 +534,13 @@ async def run_flow(args: argparse.Namespace) -> int:
             except FlowDefinitionError as exc:
                 print(exc, file=sys.stderr)
                 return EXIT_USAGE
+            feed = _Feed(is_quiet=args.quiet)
+            assert podium.local_projector is not None  # every role runs here
+            podium.local_projector.follow(feed)
             ready = asyncio.Event()
             async with asyncio.TaskGroup() as group:
                 server = group.create_task(podium.run(ready=ready))
                 await ready.wait()
-                events = await podium.bus.subscribe(
-                    podium.topics.events, "podium-cli", is_transient=True
-                )
                 try:
                     inputs, files = _split_files(flow, _pairs(args.input, "--input"))
                     request = await podium.intake.execute(
@@ -497,7 +553,6 @@ async def run_flow(args: argparse.Namespace) -> int:
                 except (InputError, FlowNotFound) as exc:
                     print(f"podium: {exc}", file=sys.stderr)
                     podium.stop()
-                    await events.close()
                     return EXIT_USAGE
                 view = ProgressView(request.execution_id, is_quiet=args.quiet)
                 loop = asyncio.get_running_loop()
@@ -508,13 +563,12 @@ async def run_flow(args: argparse.Namespace) -> int:
                     ),
                 )
                 try:
-                    await _follow(view, events, server)
+                    await _follow(view, feed, server)
                 finally:
                     view.close()
-                await events.close()
                 podium.stop()
             view.summary()
-            final: ExecutionChanged | None = view.final
+            final = view.final
             if final is None:
                 return EXIT_FAILED
             return EXIT_OK if final.state in (State.SUCCESS, State.WARNING) else EXIT_FAILED

@@ -22,13 +22,15 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.catalog import default_registries
 from engine.errors import ConfigError, FlowDefinitionError
-from engine.flow import Flow, load_flow
-from engine.nsfiles import NamespaceFileError
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from engine.flow import Flow
+
+# Flows, the catalog and the store are imported by the commands that use them: every
+# `podium` command builds its parser from this module.
 
 __all__ = ["add_arguments", "add_nsfiles_commands", "deploy_namespace", "sync_namespace_files"]
 
@@ -102,7 +104,7 @@ async def sync_namespace_files(args: argparse.Namespace) -> int:
 
 
 async def _sync_local(args: argparse.Namespace, wanted: dict[str, bytes]) -> list[str]:
-    from engine.nsfiles import NamespaceFileLimits, NamespaceFiles
+    from engine.nsfiles import NamespaceFileError, NamespaceFileLimits, NamespaceFiles
     from engine.settings import load_settings
     from engine.store import open_store
 
@@ -149,6 +151,9 @@ async def _sync_remote(args: argparse.Namespace, wanted: dict[str, bytes]) -> li
 
 
 def _flow_sources(paths: list[Path], namespace: str) -> list[tuple[Path, str, Flow]] | None:
+    from engine.catalog import default_registries
+    from engine.flow import load_flow
+
     registries = default_registries()
     found: list[tuple[Path, str, Flow]] = []
     failed = 0
@@ -206,6 +211,7 @@ async def deploy_namespace(args: argparse.Namespace) -> int:
 async def _deploy_local(
     args: argparse.Namespace, sources: list[tuple[Path, str, Flow]], keep: set[tuple[str, str]]
 ) -> list[str]:
+    from engine.catalog import default_registries
     from engine.flows import FlowRepository
     from engine.settings import load_settings
     from engine.store import open_store

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -468,8 +469,16 @@ class EventDocument:
         return cls.parse(encode(event))
 
 
-_requests: TypeAdapter[Any] = TypeAdapter(Request)
-_events: TypeAdapter[Any] = TypeAdapter(Event)
+# The adapters of the two unions are built on first use (a tenth of a second together):
+# `podium flow run` and processes that decode one kind of message never pay for both.
+@cache
+def _requests() -> TypeAdapter[Any]:
+    return TypeAdapter(Request)
+
+
+@cache
+def _events() -> TypeAdapter[Any]:
+    return TypeAdapter(Event)
 
 
 def encode(message: Wire) -> bytes:
@@ -477,11 +486,11 @@ def encode(message: Wire) -> bytes:
 
 
 def decode_request(data: bytes) -> Any:
-    return _requests.validate_json(data)
+    return _requests().validate_json(data)
 
 
 def decode_event(data: bytes) -> Any:
-    return _events.validate_json(data)
+    return _events().validate_json(data)
 
 
 def decode(data: bytes) -> Any:

@@ -207,6 +207,8 @@ class Executor:
 
     def stop(self) -> None:
         self._is_stopping = True
+        if self.ownership.subscription is not None:
+            self.ownership.subscription.wake()
 
     @property
     def is_stopping(self) -> bool:

@@ -71,6 +71,8 @@ class Projector:
 
     def stop(self) -> None:
         self._is_stopping = True
+        if self._subscription is not None:
+            self._subscription.wake()
 
     def follow(self, follower: Follower) -> None:
         """Hand `follower` every batch applied from now on."""

@@ -73,6 +73,11 @@ class Subscription(Protocol):
 
     def resume(self) -> None: ...
 
+    def wake(self) -> None:
+        """Make a fetch that waits now return at once, for a consumer told to stop (so a
+        process stops without waiting out its poll timeouts); where the client cannot
+        be interrupted (Kafka), the fetch returns at its timeout."""
+
     def rejoin(self) -> None:
         """Ask the group to assign partitions again (every member is told what it loses
         and gets): for a consumer that cannot tell whether it is still a member."""

@@ -724,6 +724,9 @@ class KafkaSubscription:
         if self._consumer is not None and not self._is_closed:
             self._consumer.resume(*self._consumer.assignment())
 
+    def wake(self) -> None:
+        """Nothing: aiokafka's `getmany` cannot be interrupted; it returns at its timeout."""
+
     def rejoin(self) -> None:
         if self._consumer is not None and not self._is_closed and not self.is_transient:
             # aiokafka has no public call for it; its coordinator rejoins at its next poll

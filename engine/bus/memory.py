@@ -355,6 +355,9 @@ class _MemorySubscription:
         self._is_paused = False
         self._topic.arrived.set()
 
+    def wake(self) -> None:
+        self._topic.arrived.set()  # the other fetches waiting on the topic just look again
+
     def rejoin(self) -> None:
         """Nothing to do: this process holds every partition for good."""
 

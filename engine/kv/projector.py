@@ -64,6 +64,8 @@ class KvProjector:
 
     def stop(self) -> None:
         self._is_stopping = True
+        if self._subscription is not None:
+            self._subscription.wake()
 
     async def run(self) -> None:
         """Apply changes until `stop()`, then finish the batch in hand and return."""
