@@ -21,15 +21,17 @@ from __future__ import annotations
 import sys
 from collections import Counter, deque
 from datetime import UTC, datetime
-from typing import Any, TextIO
-
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.events import ExecutionChanged, LogLine, LogsEmitted, TaskRunChanged
 from engine.states import State
+
+if TYPE_CHECKING:
+    # rich is imported by the live view only (a twentieth of a second): not for plain
+    # lines, and not for a quiet run
+    from rich.console import Console, RenderableType
+    from rich.live import Live
+    from rich.text import Text
 
 __all__ = ["REFRESH_SECONDS", "ProgressView"]
 
@@ -116,6 +118,9 @@ class ProgressView:
         self._console: Console | None = None
         self._live: Live | None = None
         if self.is_live:
+            from rich.console import Console
+            from rich.live import Live
+
             self._console = Console(
                 file=out, force_terminal=True, no_color=not self.color, highlight=False
             )
@@ -180,6 +185,10 @@ class ProgressView:
     # -- the live table -------------------------------------------------------------
 
     def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
         assert self._console is not None
         now = datetime.now(UTC)
         height = self._console.size.height
@@ -227,6 +236,8 @@ class ProgressView:
         return Group(table, logs)
 
     def _title(self, now: datetime) -> Text:
+        from rich.text import Text
+
         header = self.header
         title = Text(f"execution {self.execution_id}")
         if header is None:

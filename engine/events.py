@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, Literal
 
 import orjson

@@ -36,7 +36,6 @@ from engine.errors import ConfigError, TransientError
 from engine.events import EventDocument
 from engine.executor import Executor, ExecutorSettings
 from engine.flow import PluginDefault
-from engine.flow_sync import FlowDirectory
 from engine.flows import FlowRepository
 from engine.intake import Intake
 from engine.kv.projector import KvProjector, KvProjectorSettings
@@ -58,6 +57,8 @@ from triggers.service import TriggerService
 
 if TYPE_CHECKING:
     from aiohttp import web
+
+    from engine.flow_sync import FlowDirectory
 
 __all__ = ["ALL_ROLES", "Podium", "kestra_envs"]
 
@@ -259,6 +260,8 @@ class Podium:
         if self.has("projector"):
             self.projector.follow(self._forget_purged)
         if settings.flows is not None:
+            from engine.flow_sync import FlowDirectory  # watchfiles: only with a flow folder
+
             self.flow_directory = FlowDirectory(settings.flows, self.flows)
         self.watcher = ExecutionWatcher(
             self.bus,

@@ -88,4 +88,3 @@ class TriggerRunners(Mapping[type, Any]):
 
     def __len__(self) -> int:
         return len(self._own)
-

@@ -36,7 +36,6 @@ from engine.flow import Flow
 from engine.flows import FlowRepository
 from engine.plugin import Trigger
 from engine.projector import Projector
-from triggers.backfill import backfill
 from triggers.base import TriggerContext, TriggerRunner, trigger_scope
 from triggers.cron import as_utc
 from triggers.flow_trigger import FlowTriggerListener
@@ -301,6 +300,8 @@ class TriggerService:
         inputs: Mapping[str, Any] | None,
         labels: Mapping[str, str] | None,
     ) -> None:
+        from triggers.backfill import backfill  # schedules' slots: only when asked for
+
         key = backfill_scope(scope)
         last_saved = [time.monotonic()]
 

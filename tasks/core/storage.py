@@ -281,4 +281,12 @@ class LocalFiles(Task):
         return {"uris": uris}
 
 
-TASKS: tuple[type, ...] = (Concat, Delete, LocalFiles, PurgeCurrentExecutionFiles, Reverse, Size, Write)
+TASKS: tuple[type, ...] = (
+    Concat,
+    Delete,
+    LocalFiles,
+    PurgeCurrentExecutionFiles,
+    Reverse,
+    Size,
+    Write,
+)

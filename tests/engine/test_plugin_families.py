@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import _register_family, default_registries
+from engine.catalog import Catalog, default_registries
 from engine.errors import FlowDefinitionError
 from engine.flow import Registries, load_flow
-from engine.plugin import OptionalFamily, PluginRegistry, lazy_import
-from tasks import ALL_TASKS
+from engine.plugin import OptionalFamily, lazy_import
+from tasks import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,12 +29,7 @@ tasks:
 
 
 def _registries(family: OptionalFamily) -> Registries:
-    registries = Registries(
-        PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
-    )
-    registries.tasks.register(*ALL_TASKS)
-    _register_family(registries, family)
-    return registries
+    return Catalog((*FAMILIES, family)).registries
 
 
 def test_a_family_without_its_extra_is_refused_with_the_install_command() -> None:
@@ -52,7 +47,7 @@ def test_a_family_without_its_extra_is_refused_with_the_install_command() -> Non
 def test_a_missing_module_of_podium_itself_is_not_mistaken_for_a_missing_extra() -> None:
     family = OptionalFamily("io.kestra.plugin.example.", "tasks.no_such_family", "example")
     with pytest.raises(ModuleNotFoundError):
-        _registries(family)
+        _registries(family).tasks.get("io.kestra.plugin.example.storage.Upload")
 
 
 def test_a_missing_required_module_is_found_without_importing_the_family() -> None:

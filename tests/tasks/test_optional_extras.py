@@ -7,11 +7,10 @@ import sys
 
 import pytest
 
-from engine.catalog import _register_family
+from engine.catalog import Catalog
 from engine.errors import FlowDefinitionError
-from engine.flow import Registries, load_flow
-from engine.plugin import PluginRegistry
-from tasks import ALL_TASKS, OPTIONAL_FAMILIES
+from engine.flow import load_flow
+from tasks import FAMILIES, OPTIONAL_FAMILIES
 
 
 @pytest.mark.parametrize(
@@ -28,12 +27,7 @@ def test_a_missing_extra_names_its_install(
     monkeypatch.setitem(sys.modules, dependency, None)  # `import x` now fails
     for name in [m for m in sys.modules if m.startswith(("tasks.email", "tasks.jdbc.mysql"))]:
         monkeypatch.delitem(sys.modules, name)
-    registries = Registries(
-        PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
-    )
-    registries.tasks.register(*ALL_TASKS)
-    for family in OPTIONAL_FAMILIES:
-        _register_family(registries, family)
+    registries = Catalog((*FAMILIES, *OPTIONAL_FAMILIES)).registries
     source = f"id: f\nnamespace: t\ntasks:\n  - id: x\n    type: {task}\n"
     with pytest.raises(FlowDefinitionError, match=rf"pip install 'podium\[{extra}\]'"):
         load_flow(source, registries, source="f.yaml")

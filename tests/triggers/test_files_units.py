@@ -20,7 +20,7 @@ from engine.intake import Intake
 from engine.storage import LocalStorage
 from engine.templating import Renderer
 from triggers.base import TriggerContext, slot_id, trigger_scope
-from triggers.files import TRIGGERS, RUNNERS, PollingTrigger, RealtimeTrigger
+from triggers.files import RUNNERS, TRIGGERS, PollingTrigger, RealtimeTrigger
 from triggers.files_firing import FileFirer
 from triggers.files_runners import FOLDER_RETRY_SECONDS, open_folder
 from triggers.files_scan import (

@@ -25,12 +25,10 @@ from engine.events import EventDocument, ExecutionChanged, ExecutionRequested
 from engine.flow import Flow, Registries
 from engine.flows import FlowRepository
 from engine.intake import FlowNotFound, resolve_inputs
-from engine.plugin import PluginRegistry
 from engine.states import State
 from engine.storage import LocalStorage
 from engine.store.sqlite import SqliteStore
 from engine.templating import Renderer
-from triggers import CONDITIONS, schedule_conditions
 from triggers.base import TriggerContext, slot_id, trigger_scope
 from triggers.schedule import ScheduleRunner, reenable
 
@@ -38,12 +36,8 @@ RUNNER = ScheduleRunner(wake_seconds=60)
 
 
 def registries() -> Registries:
-    """Podium's registries with the date conditions in (whether or not the catalog has them)."""
-    base = default_registries()
-    conditions = PluginRegistry("condition")
-    conditions.register(*CONDITIONS, *schedule_conditions.CONDITIONS)
-    conditions.freeze()
-    return Registries(base.tasks, base.triggers, conditions)
+    """Podium's registries (the date conditions are the catalog's)."""
+    return default_registries()
 
 
 def utc(

@@ -6,11 +6,11 @@ import importlib
 
 import pytest
 
-from engine.catalog import _register_family
+from engine.catalog import Catalog
 from engine.errors import FlowDefinitionError, TaskFailed
 from engine.flow import Registries, load_flow
-from engine.plugin import OptionalFamily, PluginRegistry
-from tasks import ALL_TASKS, OPTIONAL_FAMILIES, UNAVAILABLE
+from engine.plugin import OptionalFamily
+from tasks import FAMILIES, OPTIONAL_FAMILIES, UNAVAILABLE
 from tasks.objectstore import ObjectFilter, moved_key, split_uri
 
 
@@ -43,15 +43,7 @@ def test_moved_key_keeps_the_path_under_the_listed_prefix() -> None:
 
 
 def _registries(*families: OptionalFamily) -> Registries:
-    registries = Registries(
-        PluginRegistry("task"), PluginRegistry("trigger"), PluginRegistry("condition")
-    )
-    registries.tasks.register(*ALL_TASKS)
-    for family in families:
-        _register_family(registries, family)
-    for prefix, reason in UNAVAILABLE:
-        registries.tasks.mark_unavailable(prefix, reason)
-    return registries
+    return Catalog((*FAMILIES, *families), unavailable=UNAVAILABLE).registries
 
 
 def test_every_family_type_is_under_its_prefix() -> None:

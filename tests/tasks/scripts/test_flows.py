@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.catalog import default_registries
-from tasks.scripts import SCRIPTS_TASKS
+from tasks.scripts import python, shell
 from tests.conftest import Harness
 
 PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
@@ -238,7 +238,7 @@ async def test_kestra_0x_runner_spelling_and_a_script_killed_by_a_signal(
 
 
 def test_the_four_kestra_types_are_registered() -> None:
-    names = {cls.type_name for cls in SCRIPTS_TASKS}
+    names = {cls.type_name for cls in (*python.TASKS, *shell.TASKS)}
     assert names == {
         "io.kestra.plugin.scripts.python.Script",
         "io.kestra.plugin.scripts.python.Commands",
