@@ -189,6 +189,15 @@ def log_flow(n: int, *, distinct: bool) -> str:
     return f"id: log{n}\nnamespace: bench\ntasks:\n{tasks}\n"
 
 
+def _cli_env(tree: Path) -> dict[str, str]:
+    """The environment of a user's shell, with `tree` first on PYTHONPATH. Without
+    PYTHONDONTWRITEBYTECODE (a developer's shell may set it): a user's run reads the
+    .pyc files the warm-up wrote, rather than compiling every module each time."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(tree)
+    return env
+
+
 def _cli_run(tree: Path, flow: Path) -> tuple[float, float]:
     """Wall and CPU seconds of one `podium flow run -q` with `tree` first on PYTHONPATH."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -196,7 +205,7 @@ def _cli_run(tree: Path, flow: Path) -> tuple[float, float]:
     done = subprocess.run(
         [sys.executable, "-m", "engine.cli", "flow", "run", "-q", str(flow)],
         cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
+        env=_cli_env(tree),
         capture_output=True,
         text=True,
         check=False,

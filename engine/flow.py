@@ -19,6 +19,7 @@ import copy
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
@@ -81,16 +82,19 @@ class FlowOutput(Model):
             return (
                 list(value)
                 if isinstance(value, list | tuple)
-                else _INPUTS.validate_python({"id": self.id, "type": "JSON"}).coerce(value)
+                else _inputs().validate_python({"id": self.id, "type": "JSON"}).coerce(value)
             )
-        spec = _INPUTS.validate_python({"id": self.id, "type": self.type})
+        spec = _inputs().validate_python({"id": self.id, "type": self.type})
         try:
             return spec.coerce(value)
         except ValueError as exc:
             raise ValueError(f"output {self.id!r}: {exc}") from None
 
 
-_INPUTS: TypeAdapter[Any] = TypeAdapter(Input)
+@cache
+def _inputs() -> TypeAdapter[Any]:
+    """Built on first use (every input type's schema): only flows with outputs need it."""
+    return TypeAdapter(Input)
 
 
 def _labels(value: Any) -> dict[str, str]:
