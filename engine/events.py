@@ -469,7 +469,7 @@ class EventDocument:
         return cls.parse(encode(event))
 
 
-# The adapters of the two unions are built on first use (a tenth of a second together):
+# The adapters of the two unions are built on first use (some 80 ms together):
 # `podium flow run` and processes that decode one kind of message never pay for both.
 @cache
 def _requests() -> TypeAdapter[Any]:
