@@ -50,7 +50,7 @@ from engine.templating.direct import (
     build_template,
     static_path,
 )
-from engine.templating.fastparse import FastParser
+from engine.templating.fastparse import FastParser, make_node
 from engine.templating.functions import install
 from engine.templating.kv import kv
 from engine.templating.output import to_text
@@ -439,23 +439,26 @@ def _concat_to_filter(node: _Node, environment: PodiumEnvironment) -> _Node:
     and rebuilds every list: on a one-line template that was most of its first compile.
     The operands already carry their environment (parsed trees do), so only the two new
     nodes get it."""
+    state = node.__dict__
     for field in node.fields:
-        value = getattr(node, field, None)
+        value = state.get(field)
         if isinstance(value, nodes.Node):
-            setattr(node, field, _concat_to_filter(value, environment))
-        elif isinstance(value, list):
-            value[:] = [
-                _concat_to_filter(item, environment) if isinstance(item, nodes.Node) else item
-                for item in value
-            ]
+            changed = _concat_to_filter(value, environment)
+            if changed is not value:
+                state[field] = changed
+        elif type(value) is list:
+            for index, item in enumerate(value):
+                if isinstance(item, nodes.Node):
+                    changed = _concat_to_filter(item, environment)
+                    if changed is not item:
+                        value[index] = changed
     if type(node) is not nodes.Concat:
         return node
-    items = nodes.Tuple(node.nodes, "load", lineno=node.lineno, environment=environment)
+    lineno = node.lineno
+    items = make_node(nodes.Tuple, lineno, environment, node.nodes, "load")
     return cast(
         _Node,
-        nodes.Filter(
-            items, CONCAT_FILTER, [], [], None, None, lineno=node.lineno, environment=environment
-        ),
+        make_node(nodes.Filter, lineno, environment, items, CONCAT_FILTER, [], [], None, None),
     )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from ast import literal_eval
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, nodes
 from jinja2.lexer import (
@@ -40,7 +40,7 @@ from jinja2.lexer import (
     whitespace_re,
 )
 
-__all__ = ["FastParser"]
+__all__ = ["FastParser", "make_node"]
 
 # Jinja's lexer tries these rules in this order at each position of a tag; an alternation
 # of the same expressions, in the same order and with the same flags, picks the same one
@@ -83,6 +83,7 @@ _TEST_ARGUMENT_START = frozenset(
 )
 _BOOLEANS = {"true": True, "false": False, "True": True, "False": False}
 
+_N = TypeVar("_N", bound=nodes.Node)
 # (line, type, value), as Jinja's Token, without the NamedTuple
 Token = tuple[int, str, Any]
 
@@ -202,9 +203,10 @@ def _tag_tokens(source: str, pos: int, lineno: int, tokens: list[Token]) -> tupl
             found = _TOKEN.match(source, pos)
             kind = found.lastgroup if found is not None else None
         else:
-            for regex, kind in rules:
+            for regex, rule in rules:
                 found = regex.match(source, pos)
                 if found is not None:
+                    kind = rule
                     break
         if found is None:
             raise _Fallback  # Jinja: unexpected char
@@ -218,9 +220,10 @@ def _tag_tokens(source: str, pos: int, lineno: int, tokens: list[Token]) -> tupl
             kind = operators[text]
             if kind in _CLOSING:
                 balance.append(_CLOSING[kind])
-            elif kind in ("rparen", "rbracket", "rbrace"):
-                if not balance or balance.pop() != kind:
-                    raise _Fallback  # Jinja: unexpected ')'
+            elif kind in ("rparen", "rbracket", "rbrace") and (
+                not balance or balance.pop() != kind
+            ):
+                raise _Fallback  # Jinja: unexpected ')'
         elif kind == "name":
             if not text.isidentifier():
                 raise _Fallback
@@ -241,6 +244,18 @@ def _tag_tokens(source: str, pos: int, lineno: int, tokens: list[Token]) -> tupl
 
 
 # -- parsing -------------------------------------------------------------------------
+
+
+def make_node(cls: type[_N], lineno: int | None, environment: Environment, *fields: Any) -> _N:
+    """`cls(*fields, lineno=lineno)` with its environment set, as Jinja's parser leaves it,
+    without `Node.__init__`'s argument checks (a third of the cost of a small tree)."""
+    node = object.__new__(cls)
+    state = node.__dict__
+    for name, value in zip(cls.fields, fields, strict=True):
+        state[name] = value
+    state["lineno"] = lineno
+    state["environment"] = environment
+    return node
 
 
 class _Parser:
@@ -283,15 +298,8 @@ class _Parser:
         return False
 
     def new(self, cls: type[nodes.Node], lineno: int | None, *fields: Any) -> Any:
-        """`cls(*fields, lineno=lineno)` with its environment set, as Jinja's parser
-        leaves it (an Operand has no line: Jinja creates it without one)."""
-        node = object.__new__(cls)
-        state = node.__dict__
-        for name, value in zip(cls.fields, fields, strict=True):
-            state[name] = value
-        state["lineno"] = lineno
-        state["environment"] = self.environment
-        return node
+        # an Operand has no line: Jinja's parser creates it without one
+        return make_node(cls, lineno, self.environment, *fields)
 
     # -- Parser.parse and subparse, for text and `{{ }}` only -----------------------
 

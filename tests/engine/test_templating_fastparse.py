@@ -269,9 +269,7 @@ def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         ),
         st.tuples(children, st.sampled_from([" is ", " is not "]), _NAMES).map("".join),
         st.tuples(children, st.just(" is "), _NAMES, st.just(" "), children).map("".join),
-        st.tuples(children, st.sampled_from([".", ". "]), st.one_of(_NAMES, _NUMBERS)).map(
-            "".join
-        ),
+        st.tuples(children, st.sampled_from([".", ". "]), st.one_of(_NAMES, _NUMBERS)).map("".join),
         st.tuples(children, st.just("["), children, st.just("]")).map("".join),
         st.tuples(
             children, st.just("["), st.sampled_from(["", ":", "::", "1:", ":2"]), st.just("]")
