@@ -70,11 +70,10 @@ def analyze(source: str) -> tuple[Finding, ...]:
     found = _nodes_by_kind(tree)
     bound = _bound_names(found)
     findings: list[Finding] = []
-    functions = set(ENVIRONMENT.globals) | bound | _IMPLICIT
     called: set[int] = set()
     for call in cast(list[nodes.Call], found[nodes.Call]):
         called.add(id(call.node))
-        if isinstance(call.node, nodes.Name) and call.node.name not in functions:
+        if isinstance(call.node, nodes.Name) and not _is_function(call.node.name, bound):
             findings.append(Finding("function", call.node.name, call.lineno))
     for node in cast(list[nodes.Filter], found[nodes.Filter]):
         if node.name not in ENVIRONMENT.filters:
@@ -88,6 +87,10 @@ def analyze(source: str) -> tuple[Finding, ...]:
             if task_id is not None and id(access) not in called:
                 findings.append(Finding("output", task_id, access.lineno))
     return tuple(sorted(findings, key=lambda f: f.line))
+
+
+def _is_function(name: str, bound: frozenset[str]) -> bool:
+    return name in ENVIRONMENT.globals or name in bound or name in _IMPLICIT
 
 
 # The node kinds `analyze` reads; Getitem is filed with Getattr (both are accesses).

@@ -439,13 +439,12 @@ def _concat_to_filter(node: _Node, environment: PodiumEnvironment) -> _Node:
     and rebuilds every list: on a one-line template that was most of its first compile.
     The operands already carry their environment (parsed trees do), so only the two new
     nodes get it."""
-    state = node.__dict__
     for field in node.fields:
-        value = state.get(field)
+        value = getattr(node, field, None)
         if isinstance(value, nodes.Node):
             changed = _concat_to_filter(value, environment)
             if changed is not value:
-                state[field] = changed
+                setattr(node, field, changed)
         elif type(value) is list:
             for index, item in enumerate(value):
                 if isinstance(item, nodes.Node):

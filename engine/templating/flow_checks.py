@@ -118,6 +118,7 @@ class _Walker:
         self.all_ids: frozenset[str] = frozenset()
         self.problems: list[Problem] = []
         self._line_offsets = [0, *(m.end() for m in re.finditer("\n", text))]
+        self._child_properties: dict[str, tuple[tuple[str, ChildKind], ...]] = {}
 
     def __repr__(self) -> str:
         return f"<_Walker {len(self.problems)} problems>"
@@ -127,11 +128,7 @@ class _Walker:
     def children(self, task: dict[str, Any], path: Path) -> Iterator[tuple[str, list[_Placed]]]:
         """(property, [(path, task), ...]) for every child list of `task`, in property
         order; a Dag's entries give their `task`."""
-        cls = self.task_class(task)
-        if cls is None:
-            return
-        for name, kind in cls.children.items():
-            key = cls.model_fields[name].alias or name
+        for key, kind in self.child_properties(task):
             raw = task.get(key)
             if raw is None:
                 continue
@@ -152,15 +149,25 @@ class _Walker:
                     ],
                 )
 
-    def task_class(self, task: dict[str, Any]) -> Any:
+    def child_properties(self, task: dict[str, Any]) -> tuple[tuple[str, ChildKind], ...]:
+        """(YAML key, kind) of each child-task property of `task`'s type, looked up once
+        per type: the walk asks for every task, several times."""
         type_name = task.get("type")
-        return self.tasks.get(type_name) if isinstance(type_name, str) else None
-
-    def child_keys(self, task: dict[str, Any]) -> set[str]:
-        cls = self.task_class(task)
-        if cls is None:
-            return set()
-        return {cls.model_fields[name].alias or name for name in cls.children}
+        if not isinstance(type_name, str):
+            return ()
+        found = self._child_properties.get(type_name)
+        if found is None:
+            cls = self.tasks.get(type_name)
+            found = (
+                ()
+                if cls is None
+                else tuple(
+                    (cls.model_fields[name].alias or name, kind)
+                    for name, kind in cls.children.items()
+                )
+            )
+            self._child_properties[type_name] = found
+        return found
 
     def subtree_ids(self, tasks: Sequence[Any]) -> set[str]:
         ids: set[str] = set()
@@ -210,7 +217,7 @@ class _Walker:
         ancestors: frozenset[str],
         own: set[str],
     ) -> None:
-        skip = self.child_keys(task) | {"id", "type"} | _NOT_RENDERED
+        skip = {key for key, _ in self.child_properties(task)} | {"id", "type"} | _NOT_RENDERED
         # Kestra's deprecated Subflow `outputs` name the subflow's tasks: syntax only
         foreign = {"outputs"} if _kind(task) in ("Subflow", "Flow") else set()
         visible = _Scope(ancestors | own, parent=before)
