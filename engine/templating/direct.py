@@ -111,6 +111,9 @@ def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> Dire
         if type(statement) is not nodes.Output:
             raise Unsupported(type(statement).__name__)
         for child in statement.nodes:
+            if _cannot_fold(child):  # the common `{{ outputs.x.uri }}`: nothing to try
+                parts.append(_Builder(environment).build(child))
+                continue
             # What the code generator prints at compile time: template data as is,
             # expressions that fold to a constant finalized once.
             try:
@@ -130,8 +133,35 @@ def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> Dire
 
 def build_expression(expr: nodes.Expr, environment: PodiumEnvironment) -> DirectExpression:
     """One expression (parsed and rewritten as for compiling) as closures, or Unsupported."""
-    folded = Optimizer(environment).visit(expr, nodes.EvalContext(environment, None))
-    return DirectExpression(_Builder(environment).build(folded))
+    if not _cannot_fold(expr):
+        expr = Optimizer(environment).visit(expr, nodes.EvalContext(environment, None))
+    return DirectExpression(_Builder(environment).build(expr))
+
+
+def _cannot_fold(node: nodes.Node) -> bool:
+    """Whether Jinja's optimizer would leave `node` as it is (constants aside, which it
+    replaces by equal ones) and its `as_const` would raise Impossible: a name, and
+    attribute or constant-key accesses and constant-argument filters applied to one.
+
+    A name is never constant and each of those evaluates its operand, so nothing above
+    the name can fold; the optimizer would find that out by raising and catching an
+    exception per node per level, the larger part of building such a template."""
+    if isinstance(node, nodes.Name):
+        return True
+    if isinstance(node, nodes.Getattr):
+        return _cannot_fold(node.node)
+    if isinstance(node, nodes.Getitem):
+        return isinstance(node.arg, nodes.Const) and _cannot_fold(node.node)
+    if isinstance(node, nodes.Filter):
+        return (
+            node.node is not None
+            and node.dyn_args is None
+            and node.dyn_kwargs is None
+            and all(isinstance(arg, nodes.Const) for arg in node.args)
+            and all(isinstance(kwarg.value, nodes.Const) for kwarg in node.kwargs)
+            and _cannot_fold(node.node)
+        )
+    return False
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
