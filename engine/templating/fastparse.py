@@ -75,6 +75,8 @@ def _ascii_rules(char: str) -> tuple[tuple[re.Pattern[str], str], ...]:
 
 _RULES = {chr(code): _ascii_rules(chr(code)) for code in range(128)}
 _CLOSING = {"lparen": "rparen", "lbracket": "rbracket", "lbrace": "rbrace"}
+# Tokens after an operand that no precedence level consumes
+_ENDS = frozenset({"variable_end", "rparen", "rbracket", "rbrace", "comma", "colon", "eof"})
 _COMPARE = frozenset({"eq", "ne", "lt", "lteq", "gt", "gteq"})
 _MATH1 = {"add": nodes.Add, "sub": nodes.Sub}
 _MATH2 = {"mul": nodes.Mul, "div": nodes.Div, "floordiv": nodes.FloorDiv, "mod": nodes.Mod}
@@ -325,6 +327,18 @@ class _Parser:
     # -- expressions ----------------------------------------------------------------
 
     def parse_expression(self, with_condexpr: bool = True) -> nodes.Expr:
+        # Most expressions are one operand (`outputs.x.uri | upper`, a literal argument).
+        # Jinja reaches it through ten precedence levels that each find no operator after
+        # it; the first thing each level does is descend, so parsing the operand directly
+        # is the same, and when a token no level takes follows, the same tree. Otherwise
+        # the operand is parsed again, through the levels.
+        if not (self.type == "name" and self.value == "not"):  # parse_not's own token
+            start = self.index
+            operand = self.parse_unary()
+            if self.type in _ENDS:
+                return operand
+            self.index = start
+            self.lineno, self.type, self.value = self.tokens[start]
         if with_condexpr:
             return self.parse_condexpr()
         return self.parse_or()
