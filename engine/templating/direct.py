@@ -52,13 +52,19 @@ class Unsupported(Exception):
 class DirectTemplate:
     """A template made of text and expressions; `render` yields what Jinja would."""
 
-    __slots__ = ("_finalize", "_parts")
+    __slots__ = ("_finalize", "_parts", "constant")
     name = None
     blocks: dict[str, Any] = {}
 
     def __init__(self, parts: tuple[str | Evaluator, ...], finalize: Callable[[Any], Any]) -> None:
         self._parts = parts
         self._finalize = finalize
+        # The whole output when every expression folded to a constant, else None.
+        self.constant: str | None = None
+        if not parts:
+            self.constant = ""
+        elif len(parts) == 1 and isinstance(parts[0], str):
+            self.constant = parts[0]
 
     def __repr__(self) -> str:
         return f"<DirectTemplate {len(self._parts)} parts>"

@@ -300,11 +300,14 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         parts: list[str] = []
         size = 0
         try:
-            context = self._context(template, variables)
             if isinstance(template, DirectTemplate):
-                chunks = template.render(context)
+                constant = template.constant
+                if constant is None:
+                    chunks = template.render(self._context(template, variables))
+                else:  # folded at compile time: no context to build
+                    chunks = (constant,)
             else:
-                chunks = template.root_render_func(context)
+                chunks = template.root_render_func(self._context(template, variables))
             for chunk in chunks:
                 size += len(chunk)
                 if size > limit:

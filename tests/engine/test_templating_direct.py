@@ -200,3 +200,13 @@ def test_what_the_optimizer_is_skipped_for_it_would_leave_as_it_is(expression: s
 def test_the_optimizer_still_runs_for_anything_else(expression: str) -> None:
     tree = ENVIRONMENT._parse("{{ " + expression + " }}", None, None)
     assert not direct_module._cannot_fold(tree.body[0].nodes[0])  # type: ignore[attr-defined]
+
+
+def test_a_template_that_folds_to_a_constant_renders_without_a_context() -> None:
+    template = ENVIRONMENT.templates("{{ 'x' ~ 1 }} and {{ 2 - 3 }}")
+    assert isinstance(template, DirectTemplate)
+    assert template.constant == "x1 and -1"
+    assert ENVIRONMENT.templates("{{ inputs.name }}").constant is None  # type: ignore[union-attr]
+    renderer = Renderer(max_output_chars=7)
+    with pytest.raises(TemplateError, match="output is longer than 7 characters"):
+        renderer.render("{{ 'x' ~ 1 }} and {{ 2 - 3 }}", {})
