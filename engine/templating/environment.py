@@ -300,6 +300,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         parts: list[str] = []
         size = 0
         try:
+            chunks: Iterable[str]
             if isinstance(template, DirectTemplate):
                 constant = template.constant
                 if constant is None:

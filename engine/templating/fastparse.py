@@ -256,7 +256,7 @@ def make_node(cls: type[_N], lineno: int | None, environment: Environment, *fiel
     node = object.__new__(cls)
     for name, value in zip(cls.fields, fields, strict=True):
         setattr(node, name, value)
-    node.lineno = lineno
+    node.lineno = lineno  # type: ignore[assignment]  # None for an Operand, as in Jinja
     node.environment = environment
     return node
 

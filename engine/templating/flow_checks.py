@@ -157,7 +157,7 @@ class _Walker:
             return ()
         found = self._child_properties.get(type_name)
         if found is None:
-            cls = self.tasks.get(type_name)
+            cls: Any = self.tasks.get(type_name)
             found = (
                 ()
                 if cls is None
