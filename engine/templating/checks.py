@@ -124,14 +124,16 @@ def _nodes_by_kind(tree: nodes.Template) -> dict[type[nodes.Node], list[nodes.No
         kind = _FILED_AS.get(type(node))
         if kind is not None:
             found[kind].append(node)
-        children: list[nodes.Node] = []
-        for name in node.fields:  # Node.iter_child_nodes, without its generators
+        # Node.iter_child_nodes without its generators, pushed last first so that the
+        # first child is walked next
+        for name in reversed(node.fields):
             value = getattr(node, name, None)
             if isinstance(value, nodes.Node):
-                children.append(value)
+                stack.append(value)
             elif isinstance(value, list):
-                children.extend(item for item in value if isinstance(item, nodes.Node))
-        stack.extend(reversed(children))
+                for item in reversed(value):
+                    if isinstance(item, nodes.Node):
+                        stack.append(item)
     return found
 
 

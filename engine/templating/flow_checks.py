@@ -43,6 +43,7 @@ _AFTER_MAIN = ("errors", "finally")
 _NOT_RENDERED = frozenset({"description", "displayName"})
 _FLOW_LISTS = ("tasks", "errors", "finally", "afterExecution")
 _NOT_CHECKED = frozenset({"id", "namespace", "revision", "pluginDefaults", "tenantId"})
+_NOT_TASK_TEMPLATES = frozenset({"id", "type"}) | _NOT_RENDERED
 # ForEachItem's outputs are also published under these ids, as in Kestra.
 _FOR_EACH_ITEM_SUFFIXES = ("_split", "_items", "_merge")
 _Placed = tuple[Path, Any]  # a task's raw data and its path in the flow
@@ -217,16 +218,18 @@ class _Walker:
         ancestors: frozenset[str],
         own: set[str],
     ) -> None:
-        skip = {key for key, _ in self.child_properties(task)} | {"id", "type"} | _NOT_RENDERED
+        child_keys = [key for key, _ in self.child_properties(task)]
         # Kestra's deprecated Subflow `outputs` name the subflow's tasks: syntax only
         foreign = {"outputs"} if _kind(task) in ("Subflow", "Flow") else set()
-        visible = _Scope(ancestors | own, parent=before)
+        visible = _Scope(own, parent=_Scope(ancestors, parent=before) if ancestors else before)
         for key, value in task.items():
-            if key not in skip:
+            if key not in _NOT_TASK_TEMPLATES and key not in child_keys:
                 self.check_value(value, (*path, key), _OTHER_FLOW if key in foreign else visible)
+        lists = list(self.children(task, path))
+        if not lists:
+            return
         concurrent = str(task.get("type", "")).rsplit(".", 1)[-1] in _CONCURRENT_OR_LOOPING
         inner = ancestors | {task["id"]} if isinstance(task.get("id"), str) else ancestors
-        lists = list(self.children(task, path))
         done: set[str] = set()
         for key, placed in lists:  # the branches: each sees only what ran before the task
             if key not in _AFTER_MAIN:
