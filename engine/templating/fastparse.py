@@ -236,12 +236,15 @@ def _tag_tokens(source: str, pos: int, lineno: int, tokens: list[Token]) -> tupl
                     value = value.encode("ascii", "backslashreplace").decode("unicode-escape")
                 except Exception as exc:
                     raise _Fallback from exc
+            if "\n" in text:  # the only tokens but whitespace that can hold a line break
+                append((lineno, kind, value))
+                lineno += text.count("\n")
+                continue
         elif kind == "integer":
             value = int(text.replace("_", ""), 0)
         else:  # float
             value = literal_eval(text.replace("_", ""))
         append((lineno, kind, value))  # type: ignore[arg-type]
-        lineno += text.count("\n")
     return pos, lineno
 
 
