@@ -104,12 +104,18 @@ class FastParser:
     def __repr__(self) -> str:
         return f"<FastParser enabled={self.is_enabled}>"
 
+    def trailing_newline_removed(self, source: str) -> str:
+        # Jinja's lexer drops one final line break unless told to keep it
+        if not self.environment.keep_trailing_newline and source.endswith("\n"):
+            return source[:-1]
+        return source
+
     def parse_template(self, source: str) -> nodes.Template | None:
         """What `environment.parse(source)` returns, or None (see the module docstring)."""
         if not self.is_enabled or "{%" in source or "{#" in source or "\r" in source:
             return None
         try:
-            tokens = _template_tokens(source)
+            tokens = _template_tokens(self.trailing_newline_removed(source))
             return _Parser(tokens, self.environment).parse()
         except _Fallback:
             return None
@@ -119,6 +125,7 @@ class FastParser:
         when the whole of `source` is that expression, or None."""
         if not self.is_enabled or "\r" in source:
             return None
+        source = self.trailing_newline_removed(source)
         try:
             tokens: list[Token] = []
             end, _ = _tag_tokens(source, 0, 1, tokens)
@@ -150,6 +157,8 @@ def _has_default_lexer(environment: Environment) -> bool:
         and not environment.lstrip_blocks
         and environment.newline_sequence == "\n"
         and type(environment).preprocess is Environment.preprocess
+        and type(environment)._tokenize is Environment._tokenize
+        and type(environment).lexer is Environment.lexer
     )
 
 

@@ -219,6 +219,15 @@ def test_everything_else_is_left_to_jinja(source: str) -> None:
     check_template(source)
 
 
+@pytest.mark.parametrize("source", ["{{ a }}\n", "a\n\n{{ b }}\n", "{{ 'x\n' }}", "\n"])
+def test_a_final_line_break_is_dropped_as_jinja_drops_it_unless_kept(source: str) -> None:
+    plain = Environment()  # keep_trailing_newline=False, unlike ENVIRONMENT
+    fast = FastParser(plain).parse_template(source)
+    assert fast is not None
+    assert_same(fast, Parser(plain, source).parse())
+    assert check_template(source)
+
+
 def test_an_environment_with_another_lexer_is_left_to_jinja() -> None:
     assert not FastParser(Environment(variable_start_string="[[")).is_enabled
     assert not FastParser(Environment(trim_blocks=True)).is_enabled
