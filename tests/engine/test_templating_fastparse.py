@@ -22,6 +22,7 @@ from engine.errors import TemplateError
 from engine.templating.environment import ENVIRONMENT
 from engine.templating.fastparse import FastParser
 from engine.templating.pebble import rewrite_expression, rewrite_template
+from tests.conftest import COURSE_FLOW_NAMES, course_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = FastParser(ENVIRONMENT)
@@ -145,6 +146,15 @@ def test_every_expression_of_the_repository_parses_as_jinja_parses_it() -> None:
                 pass
     built = sum(check_expression(e) for e in sorted(inner))
     assert built > len(inner) / 2
+
+
+@pytest.mark.parametrize("name", COURSE_FLOW_NAMES)
+def test_every_template_of_the_course_flows_parses_as_jinja_parses_it(name: str) -> None:
+    flow = yaml.safe_load(course_flow(name).read_text(encoding="utf-8"))
+    templates = [s for s in _strings(flow) if "{{" in s or "{%" in s]
+    for source in templates:
+        rewritten = rewrite_template(source)
+        assert check_template(rewritten) or not _jinja_parses(rewritten) or "{%" in rewritten
 
 
 def _jinja_parses(source: str) -> bool:
