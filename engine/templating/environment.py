@@ -208,9 +208,10 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         taint_filters(self.filters, lambda: current_budget().secrets)
-        # Trees parsed by the checks at flow load, handed over to the first compile of the
-        # same source (then dropped): a template is parsed once, not twice.
-        self._parsed: OrderedDict[str, nodes.Template] = OrderedDict()
+        # Trees parsed by the checks at flow load, with the Pebble-rewritten text they were
+        # parsed from, handed over to the first compile of the same source (then
+        # dropped): a template is rewritten and parsed once, not twice.
+        self._parsed: OrderedDict[str, tuple[str, nodes.Template]] = OrderedDict()
         self._parsed_lock = threading.Lock()
         self._fast_parser = FastParser(self)
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)
@@ -233,19 +234,22 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
     def parse_template(self, source: str) -> nodes.Template:
         """The tree of `source` (Pebble syntax rewritten), for the checks to read and never
         change: the first compile of `source` takes it over."""
-        tree = self._parse(rewrite_template(source), None, None)
+        rewritten = rewrite_template(source)
+        tree = self._parse(rewritten, None, None)
         with self._parsed_lock:
-            self._parsed[source] = tree
+            self._parsed[source] = (rewritten, tree)
             if len(self._parsed) > TEMPLATE_CACHE_SIZE:
                 self._parsed.popitem(last=False)
         return tree
 
     def _compile_template(self, source: str) -> Template | DirectTemplate:
-        rewritten = rewrite_template(source)
         with self._parsed_lock:
-            parsed = self._parsed.pop(source, None)
-        if parsed is None:
+            handed = self._parsed.pop(source, None)
+        if handed is None:
+            rewritten = rewrite_template(source)
             parsed = self._parse(rewritten, None, None)
+        else:
+            rewritten, parsed = handed
         tree = _concat_to_filter(parsed, self) if "~" in rewritten else parsed
         if "\n" not in rewritten:
             try:
