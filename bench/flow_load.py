@@ -5,11 +5,11 @@
 
 Two flows of N `log.Log` tasks: the one bench/foundation.py runs (N distinct messages
 `{{ 'x' ~ i }}`, which fold to constants) and one of N templates as flows write them
-(`Row {{ outputs.extract_i.uri }} of {{ inputs.table | default('t') }}`). For each, a new
-process per tree and round, this tree and BASE (checked out with `git worktree add` into a
-scratch folder) interleaved, prints CPU milliseconds, each the minimum of 7 runs inside
-the process with every template cache emptied before each run, then the median of the
-rounds:
+(`Row {{ outputs.extract_<i-1>.uri ?? '' }} of {{ inputs.table | default('t<i>') }}`).
+For each, a new process per tree and round, this tree and BASE (checked out with
+`git worktree add` into a scratch folder) interleaved, prints CPU milliseconds, each the
+minimum of 7 runs inside the process with every template cache emptied before each run,
+then the median of the rounds:
 
   yaml       engine.yaml_loader.load_yaml of the text
   checks     the template checks of the flow (flow_checks.template_problems), parsing
