@@ -234,11 +234,13 @@ class _Builder:
         self.explained.add(path)
 
     def build(self) -> Flow | None:
+        # The document was parsed for this build alone (load_flow): its data is changed
+        # in place (legacy forms, defaults, built tasks) rather than copied first. Aliases
+        # are no risk: the YAML loader builds every use of an anchor anew.
         data = self.doc.data
         if not isinstance(data, dict):
             self.problem((), "a flow is a YAML mapping")
             return None
-        data = copy.deepcopy(data)
         rewrite_legacy(
             data,
             lambda path, message: self.deprecations.append(self.doc.problem(path, message)),
@@ -429,9 +431,10 @@ class _Builder:
         # A pluginDefaults entry by prefix (`io.kestra.plugin.gcp`) covers types with
         # different properties (`bucket` is the trigger's, not Upload's): as Kestra, a
         # default the type does not have is left out, not an error.
-        known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
-        for key in [k for k in data if k not in known and (path, k) in self.defaulted]:
-            del data[key]
+        if self.defaulted:
+            known = {f.alias or n for n, f in cls.model_fields.items()} | set(cls.model_fields)
+            for key in [k for k in data if k not in known and (path, k) in self.defaulted]:
+                del data[key]
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -356,6 +356,9 @@ _CORE_SCALAR = re.compile(
     r"|(?P<inf>[-+]?\.(?:inf|Inf|INF))|(?P<nan>\.(?:nan|NaN|NAN))"
 )
 _TYPE_OF = {"oct": "int", "hex": "int", "inf": "float", "nan": "float"}
+# The first characters of every non-empty text `_CORE_SCALAR` matches: a plain scalar that
+# starts otherwise (`io.kestra…`, `hello`) is a string without trying the pattern.
+_CORE_FIRST = frozenset("~nNtTfF+-.0123456789")
 
 
 def _convert(group: str, text: str) -> Any:
@@ -377,7 +380,7 @@ def _convert(group: str, text: str) -> Any:
 
 def _resolve(kind: str, text: str) -> Any:
     """A scalar's value: `kind` is a core tag's name, or "auto" for an untagged plain one."""
-    if kind == "str":
+    if kind == "str" or (kind == "auto" and text and text[0] not in _CORE_FIRST):
         return text
     match = _CORE_SCALAR.fullmatch(text)
     if match is None or match.lastgroup is None:

@@ -70,11 +70,10 @@ def analyze(source: str) -> tuple[Finding, ...]:
     found = _nodes_by_kind(tree)
     bound = _bound_names(found)
     findings: list[Finding] = []
-    functions = set(ENVIRONMENT.globals) | bound | _IMPLICIT
     called: set[int] = set()
     for call in cast(list[nodes.Call], found[nodes.Call]):
         called.add(id(call.node))
-        if isinstance(call.node, nodes.Name) and call.node.name not in functions:
+        if isinstance(call.node, nodes.Name) and not _is_function(call.node.name, bound):
             findings.append(Finding("function", call.node.name, call.lineno))
     for node in cast(list[nodes.Filter], found[nodes.Filter]):
         if node.name not in ENVIRONMENT.filters:
@@ -88,6 +87,10 @@ def analyze(source: str) -> tuple[Finding, ...]:
             if task_id is not None and id(access) not in called:
                 findings.append(Finding("output", task_id, access.lineno))
     return tuple(sorted(findings, key=lambda f: f.line))
+
+
+def _is_function(name: str, bound: frozenset[str]) -> bool:
+    return name in ENVIRONMENT.globals or name in bound or name in _IMPLICIT
 
 
 # The node kinds `analyze` reads; Getitem is filed with Getattr (both are accesses).
@@ -121,14 +124,16 @@ def _nodes_by_kind(tree: nodes.Template) -> dict[type[nodes.Node], list[nodes.No
         kind = _FILED_AS.get(type(node))
         if kind is not None:
             found[kind].append(node)
-        children: list[nodes.Node] = []
-        for name in node.fields:  # Node.iter_child_nodes, without its generators
+        # Node.iter_child_nodes without its generators, pushed last first so that the
+        # first child is walked next
+        for name in reversed(node.fields):
             value = getattr(node, name, None)
             if isinstance(value, nodes.Node):
-                children.append(value)
+                stack.append(value)
             elif isinstance(value, list):
-                children.extend(item for item in value if isinstance(item, nodes.Node))
-        stack.extend(reversed(children))
+                for item in reversed(value):
+                    if isinstance(item, nodes.Node):
+                        stack.append(item)
     return found
 
 

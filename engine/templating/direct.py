@@ -52,13 +52,19 @@ class Unsupported(Exception):
 class DirectTemplate:
     """A template made of text and expressions; `render` yields what Jinja would."""
 
-    __slots__ = ("_finalize", "_parts")
+    __slots__ = ("_finalize", "_parts", "constant")
     name = None
     blocks: dict[str, Any] = {}
 
     def __init__(self, parts: tuple[str | Evaluator, ...], finalize: Callable[[Any], Any]) -> None:
         self._parts = parts
         self._finalize = finalize
+        # The whole output when every expression folded to a constant, else None.
+        self.constant: str | None = None
+        if not parts:
+            self.constant = ""
+        elif len(parts) == 1 and isinstance(parts[0], str):
+            self.constant = parts[0]
 
     def __repr__(self) -> str:
         return f"<DirectTemplate {len(self._parts)} parts>"
@@ -111,6 +117,9 @@ def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> Dire
         if type(statement) is not nodes.Output:
             raise Unsupported(type(statement).__name__)
         for child in statement.nodes:
+            if _cannot_fold(child):  # the common `{{ outputs.x.uri }}`: nothing to try
+                parts.append(_Builder(environment).build(child))
+                continue
             # What the code generator prints at compile time: template data as is,
             # expressions that fold to a constant finalized once.
             try:
@@ -130,8 +139,35 @@ def build_template(tree: nodes.Template, environment: PodiumEnvironment) -> Dire
 
 def build_expression(expr: nodes.Expr, environment: PodiumEnvironment) -> DirectExpression:
     """One expression (parsed and rewritten as for compiling) as closures, or Unsupported."""
-    folded = Optimizer(environment).visit(expr, nodes.EvalContext(environment, None))
-    return DirectExpression(_Builder(environment).build(folded))
+    if not _cannot_fold(expr):
+        expr = Optimizer(environment).visit(expr, nodes.EvalContext(environment, None))
+    return DirectExpression(_Builder(environment).build(expr))
+
+
+def _cannot_fold(node: nodes.Node) -> bool:
+    """Whether Jinja's optimizer would leave `node` as it is (constants aside, which it
+    replaces by equal ones) and its `as_const` would raise Impossible: a name, and
+    attribute or constant-key accesses and constant-argument filters applied to one.
+
+    A name is never constant and each of those evaluates its operand, so nothing above
+    the name can fold; the optimizer would find that out by raising and catching an
+    exception per node per level, the larger part of building such a template."""
+    if isinstance(node, nodes.Name):
+        return True
+    if isinstance(node, nodes.Getattr):
+        return _cannot_fold(node.node)
+    if isinstance(node, nodes.Getitem):
+        return isinstance(node.arg, nodes.Const) and _cannot_fold(node.node)
+    if isinstance(node, nodes.Filter):
+        return (
+            node.node is not None
+            and node.dyn_args is None
+            and node.dyn_kwargs is None
+            and all(isinstance(arg, nodes.Const) for arg in node.args)
+            and all(isinstance(kwarg.value, nodes.Const) for kwarg in node.kwargs)
+            and _cannot_fold(node.node)
+        )
+    return False
 
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {

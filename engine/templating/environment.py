@@ -9,7 +9,8 @@
 - `PodiumEnvironment` rewrites each parsed tree (every `{% for %}` iterable goes through
   `guard_loop`; `~` prints its operands like `{{ }}` does), adds size checks to the
   sandbox's operator and call hooks, caches compiled templates by source, and translates
-  every error into TemplateError.
+  every error into TemplateError. Text and `{{ }}` templates are parsed by
+  engine/templating/fastparse.py (the same tree as Jinja's parser, several times faster).
 
 The environment holds no per-render state (that is the `RenderBudget`), so one instance
 and one template cache serve every Renderer.
@@ -21,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from jinja2 import Template, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
@@ -30,7 +31,6 @@ from jinja2.parser import Parser
 from jinja2.runtime import Context, LoopContext, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing, object_type_repr
-from jinja2.visitor import NodeTransformer
 
 from engine.errors import TemplateError
 from engine.templating import reading
@@ -50,6 +50,7 @@ from engine.templating.direct import (
     build_template,
     static_path,
 )
+from engine.templating.fastparse import FastParser, make_node
 from engine.templating.functions import install
 from engine.templating.kv import kv
 from engine.templating.output import to_text
@@ -59,6 +60,7 @@ from engine.templating.secrets import taint_filters
 __all__ = ["ENVIRONMENT", "MissingVariableError", "PodiumEnvironment", "PodiumUndefined"]
 
 TEMPLATE_CACHE_SIZE = 4096
+_Node = TypeVar("_Node", bound=nodes.Node)
 
 
 class MissingVariableError(UndefinedError):
@@ -206,10 +208,12 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         self.filters[LOOP_FILTER] = guard_loop
         self.filters[CONCAT_FILTER] = concat
         taint_filters(self.filters, lambda: current_budget().secrets)
-        # Trees parsed by the checks at flow load, handed over to the first compile of the
-        # same source (then dropped): a template is parsed once, not twice.
-        self._parsed: OrderedDict[str, nodes.Template] = OrderedDict()
+        # Trees parsed by the checks at flow load, with the Pebble-rewritten text they were
+        # parsed from, handed over to the first compile of the same source (then
+        # dropped): a template is rewritten and parsed once, not twice.
+        self._parsed: OrderedDict[str, tuple[str, nodes.Template]] = OrderedDict()
         self._parsed_lock = threading.Lock()
+        self._fast_parser = FastParser(self)
         self.templates = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_template)
         self.expressions = lru_cache(maxsize=TEMPLATE_CACHE_SIZE)(self._compile_expression)
 
@@ -221,23 +225,32 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
     # One-line templates of text and expressions skip code generation (engine/templating/
     # direct.py); the rest compile. Both parse and rewrite the tree the same way first.
 
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Text and `{{ }}` tags: engine/templating/fastparse.py builds the same tree
+        # without Jinja's lexer; anything else, and every error, is Jinja's.
+        tree = self._fast_parser.parse_template(source)
+        return super()._parse(source, name, filename) if tree is None else tree
+
     def parse_template(self, source: str) -> nodes.Template:
         """The tree of `source` (Pebble syntax rewritten), for the checks to read and never
         change: the first compile of `source` takes it over."""
-        tree = self._parse(rewrite_template(source), None, None)
+        rewritten = rewrite_template(source)
+        tree = self._parse(rewritten, None, None)
         with self._parsed_lock:
-            self._parsed[source] = tree
+            self._parsed[source] = (rewritten, tree)
             if len(self._parsed) > TEMPLATE_CACHE_SIZE:
                 self._parsed.popitem(last=False)
         return tree
 
     def _compile_template(self, source: str) -> Template | DirectTemplate:
-        rewritten = rewrite_template(source)
         with self._parsed_lock:
-            parsed = self._parsed.pop(source, None)
-        if parsed is None:
+            handed = self._parsed.pop(source, None)
+        if handed is None:
+            rewritten = rewrite_template(source)
             parsed = self._parse(rewritten, None, None)
-        tree = _ConcatToFilter(self).visit(parsed)
+        else:
+            rewritten, parsed = handed
+        tree = _concat_to_filter(parsed, self) if "~" in rewritten else parsed
         if "\n" not in rewritten:
             try:
                 return build_template(tree, self)
@@ -247,14 +260,17 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
 
     def _compile_expression(self, expression: str) -> Template | DirectExpression:
         rewritten = rewrite_expression(expression)
-        parser = Parser(self, rewritten, state="variable")
-        expr = parser.parse_expression()
-        if not parser.stream.eos:
-            raise TemplateSyntaxError(
-                "unexpected text after the expression", parser.stream.current.lineno
-            )
-        expr.set_environment(self)
-        expr = _ConcatToFilter(self).visit(expr)
+        expr = self._fast_parser.parse_expression(rewritten)
+        if expr is None:
+            parser = Parser(self, rewritten, state="variable")
+            expr = parser.parse_expression()
+            if not parser.stream.eos:
+                raise TemplateSyntaxError(
+                    "unexpected text after the expression", parser.stream.current.lineno
+                )
+            expr.set_environment(self)
+        if "~" in rewritten:
+            expr = _concat_to_filter(expr, self)
         if "\n" not in rewritten:
             try:
                 return build_expression(expr, self)
@@ -273,7 +289,7 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         for loop in list(source.find_all(nodes.For)):
             if not _is_filter(loop.iter, LOOP_FILTER):
                 loop.iter = _filter_call(LOOP_FILTER, cast(nodes.Expr, loop.iter), self)
-        source = _ConcatToFilter(self).visit(source)
+        source = _concat_to_filter(source, self)
         return super()._generate(source, name, filename, defer_init)
 
     # -- rendering -------------------------------------------------------------------
@@ -288,11 +304,15 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         parts: list[str] = []
         size = 0
         try:
-            context = self._context(template, variables)
+            chunks: Iterable[str]
             if isinstance(template, DirectTemplate):
-                chunks = template.render(context)
+                constant = template.constant
+                if constant is None:
+                    chunks = template.render(self._context(template, variables))
+                else:  # folded at compile time: no context to build
+                    chunks = (constant,)
             else:
-                chunks = template.root_render_func(context)
+                chunks = template.root_render_func(self._context(template, variables))
             for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
@@ -419,15 +439,34 @@ def _is_filter(node: nodes.Node, name: str) -> bool:
     return isinstance(node, nodes.Filter) and node.name == name
 
 
-class _ConcatToFilter(NodeTransformer):
-    def __init__(self, environment: PodiumEnvironment) -> None:
-        self.environment = environment
+def _concat_to_filter(node: _Node, environment: PodiumEnvironment) -> _Node:
+    """`node` with every Concat below it (itself included) replaced, in place, by the
+    concat filter applied to the tuple of its operands.
 
-    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-        self.generic_visit(node)
-        items = nodes.Tuple(node.nodes, "load", lineno=node.lineno)
-        items.set_environment(self.environment)
-        return _filter_call(CONCAT_FILTER, items, self.environment)
+    A NodeTransformer does the same, but visits each node through three generic calls
+    and rebuilds every list: on a one-line template that was most of its first compile.
+    The operands already carry their environment (parsed trees do), so only the two new
+    nodes get it."""
+    for field in node.fields:
+        value = getattr(node, field, None)
+        if isinstance(value, nodes.Node):
+            changed = _concat_to_filter(value, environment)
+            if changed is not value:
+                setattr(node, field, changed)
+        elif type(value) is list:
+            for index, item in enumerate(value):
+                if isinstance(item, nodes.Node):
+                    changed = _concat_to_filter(item, environment)
+                    if changed is not item:
+                        value[index] = changed
+    if type(node) is not nodes.Concat:
+        return node
+    lineno = node.lineno
+    items = make_node(nodes.Tuple, lineno, environment, node.nodes, "load")
+    return cast(
+        _Node,
+        make_node(nodes.Filter, lineno, environment, items, CONCAT_FILTER, [], [], None, None),
+    )
 
 
 def _missing(obj: Any, key: Any, path: str | None, *, is_attribute: bool) -> PodiumUndefined:

@@ -22,7 +22,9 @@ against the flow's tasks:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.errors import Problem
@@ -41,11 +43,43 @@ _AFTER_MAIN = ("errors", "finally")
 _NOT_RENDERED = frozenset({"description", "displayName"})
 _FLOW_LISTS = ("tasks", "errors", "finally", "afterExecution")
 _NOT_CHECKED = frozenset({"id", "namespace", "revision", "pluginDefaults", "tenantId"})
+_NOT_TASK_TEMPLATES = frozenset({"id", "type"}) | _NOT_RENDERED
 # ForEachItem's outputs are also published under these ids, as in Kestra.
 _FOR_EACH_ITEM_SUFFIXES = ("_split", "_items", "_merge")
-# `visible` for templates rendered in another flow's execution: task ids are not checked
-_OTHER_FLOW: frozenset[str] = frozenset({"\x00other flow"})
 _Placed = tuple[Path, Any]  # a task's raw data and its path in the flow
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """The ids of the tasks that have run before a place of the flow, whose outputs a
+    template there may read: `ids`, the first `limit` siblings of a task list (`order`
+    maps each id of the list's subtree to its sibling's index), and the parent scope.
+
+    Linked, not copied: copying the ids seen so far into a set for every task made the
+    checks of a flow of n tasks cost n²; most templates read no output at all, and a
+    lookup walks a few links."""
+
+    ids: AbstractSet[str] = frozenset()
+    order: Mapping[str, int] = field(default_factory=dict)
+    limit: int = 0
+    parent: _Scope | None = None
+
+    def __repr__(self) -> str:
+        return f"<_Scope {len(self.ids)} ids, {self.limit} siblings>"
+
+    def __contains__(self, task_id: object) -> bool:
+        scope: _Scope | None = self
+        while scope is not None:
+            if task_id in scope.ids:
+                return True
+            if scope.limit and scope.order.get(task_id, scope.limit) < scope.limit:  # type: ignore[call-overload]
+                return True
+            scope = scope.parent
+        return False
+
+
+# `visible` for templates rendered in another flow's execution: task ids are not checked
+_OTHER_FLOW = _Scope()
 
 
 def template_problems(
@@ -59,7 +93,7 @@ def template_problems(
     seen: set[str] = set()
     for key in _FLOW_LISTS:
         tasks = _as_list(data.get(key))
-        visible = walker.all_ids if key == "afterExecution" else frozenset(seen)
+        visible = _Scope(walker.all_ids if key == "afterExecution" else frozenset(seen))
         placed: list[_Placed] = [((key, i), t) for i, t in enumerate(tasks)]
         walker.visit_list(placed, visible, frozenset(), concurrent=False)
         seen |= walker.subtree_ids(tasks)
@@ -85,6 +119,7 @@ class _Walker:
         self.all_ids: frozenset[str] = frozenset()
         self.problems: list[Problem] = []
         self._line_offsets = [0, *(m.end() for m in re.finditer("\n", text))]
+        self._child_properties: dict[str, tuple[tuple[str, ChildKind], ...]] = {}
 
     def __repr__(self) -> str:
         return f"<_Walker {len(self.problems)} problems>"
@@ -94,11 +129,7 @@ class _Walker:
     def children(self, task: dict[str, Any], path: Path) -> Iterator[tuple[str, list[_Placed]]]:
         """(property, [(path, task), ...]) for every child list of `task`, in property
         order; a Dag's entries give their `task`."""
-        cls = self.task_class(task)
-        if cls is None:
-            return
-        for name, kind in cls.children.items():
-            key = cls.model_fields[name].alias or name
+        for key, kind in self.child_properties(task):
             raw = task.get(key)
             if raw is None:
                 continue
@@ -119,15 +150,25 @@ class _Walker:
                     ],
                 )
 
-    def task_class(self, task: dict[str, Any]) -> Any:
+    def child_properties(self, task: dict[str, Any]) -> tuple[tuple[str, ChildKind], ...]:
+        """(YAML key, kind) of each child-task property of `task`'s type, looked up once
+        per type: the walk asks for every task, several times."""
         type_name = task.get("type")
-        return self.tasks.get(type_name) if isinstance(type_name, str) else None
-
-    def child_keys(self, task: dict[str, Any]) -> set[str]:
-        cls = self.task_class(task)
-        if cls is None:
-            return set()
-        return {cls.model_fields[name].alias or name for name in cls.children}
+        if not isinstance(type_name, str):
+            return ()
+        found = self._child_properties.get(type_name)
+        if found is None:
+            cls: Any = self.tasks.get(type_name)
+            found = (
+                ()
+                if cls is None
+                else tuple(
+                    (cls.model_fields[name].alias or name, kind)
+                    for name, kind in cls.children.items()
+                )
+            )
+            self._child_properties[type_name] = found
+        return found
 
     def subtree_ids(self, tasks: Sequence[Any]) -> set[str]:
         ids: set[str] = set()
@@ -146,34 +187,49 @@ class _Walker:
     def visit_list(
         self,
         placed: list[_Placed],
-        before: frozenset[str],
+        before: _Scope,
         ancestors: frozenset[str],
         *,
         concurrent: bool,
     ) -> None:
         if concurrent:
-            before = before | self.subtree_ids([t for _, t in placed])
-        seen: set[str] = set()
-        for path, task in placed:
-            # a disabled task never renders: flows keep stale ones, Kestra loads them
-            if isinstance(task, dict) and task.get("disabled") is not True:
-                self.visit_task(task, path, before | seen, ancestors)
-                seen |= self.subtree_ids([task])
+            before = _Scope(frozenset(self.subtree_ids([t for _, t in placed])), parent=before)
+        # a disabled task never renders: flows keep stale ones, Kestra loads them
+        active = [
+            (index, path, task)
+            for index, (path, task) in enumerate(placed)
+            if isinstance(task, dict) and task.get("disabled") is not True
+        ]
+        order: dict[str, int] = {}
+        subtrees = {index: self.subtree_ids([task]) for index, _, task in active}
+        if not concurrent:  # each task sees the active siblings before it
+            for index, ids in subtrees.items():
+                for task_id in ids:
+                    order.setdefault(task_id, index)
+        for index, path, task in active:
+            scope = before if concurrent else _Scope(order=order, limit=index, parent=before)
+            self.visit_task(task, path, scope, ancestors, subtrees[index])
 
     def visit_task(
-        self, task: dict[str, Any], path: Path, before: frozenset[str], ancestors: frozenset[str]
+        self,
+        task: dict[str, Any],
+        path: Path,
+        before: _Scope,
+        ancestors: frozenset[str],
+        own: set[str],
     ) -> None:
-        own = self.subtree_ids([task])
-        skip = self.child_keys(task) | {"id", "type"} | _NOT_RENDERED
+        child_keys = [key for key, _ in self.child_properties(task)]
         # Kestra's deprecated Subflow `outputs` name the subflow's tasks: syntax only
         foreign = {"outputs"} if _kind(task) in ("Subflow", "Flow") else set()
+        visible = _Scope(own, parent=_Scope(ancestors, parent=before) if ancestors else before)
         for key, value in task.items():
-            if key not in skip:
-                visible = _OTHER_FLOW if key in foreign else before | ancestors | own
-                self.check_value(value, (*path, key), visible)
+            if key not in _NOT_TASK_TEMPLATES and key not in child_keys:
+                self.check_value(value, (*path, key), _OTHER_FLOW if key in foreign else visible)
+        lists = list(self.children(task, path))
+        if not lists:
+            return
         concurrent = str(task.get("type", "")).rsplit(".", 1)[-1] in _CONCURRENT_OR_LOOPING
         inner = ancestors | {task["id"]} if isinstance(task.get("id"), str) else ancestors
-        lists = list(self.children(task, path))
         done: set[str] = set()
         for key, placed in lists:  # the branches: each sees only what ran before the task
             if key not in _AFTER_MAIN:
@@ -182,12 +238,13 @@ class _Walker:
         for after in _AFTER_MAIN:  # errors, then finally: they see what ran before them
             for key, placed in lists:
                 if key == after:
-                    self.visit_list(placed, before | done, inner, concurrent=False)
+                    after_main = _Scope(frozenset(done), parent=before)
+                    self.visit_list(placed, after_main, inner, concurrent=False)
                     done |= self.subtree_ids([t for _, t in placed])
 
     # -- one value --------------------------------------------------------------------
 
-    def check_value(self, value: Any, path: Path, visible: frozenset[str] | None) -> None:
+    def check_value(self, value: Any, path: Path, visible: _Scope | None) -> None:
         """Check every template in `value`; `visible` None: only unknown ids are errors."""
         if isinstance(value, str):
             if "{{" in value or "{%" in value:
@@ -203,9 +260,7 @@ class _Walker:
             for index, item in enumerate(value):
                 self.check_value(item, (*path, index), visible)
 
-    def report(
-        self, template: str, finding: Finding, path: Path, visible: frozenset[str] | None
-    ) -> None:
+    def report(self, template: str, finding: Finding, path: Path, visible: _Scope | None) -> None:
         if visible is _OTHER_FLOW and finding.kind == "output":
             return
         message = _message(finding, self.all_ids, visible)
@@ -248,9 +303,7 @@ class _Walker:
         return low + 1, offset - self._line_offsets[low] + 1
 
 
-def _message(
-    finding: Finding, all_ids: frozenset[str], visible: frozenset[str] | None
-) -> str | None:
+def _message(finding: Finding, all_ids: frozenset[str], visible: _Scope | None) -> str | None:
     if finding.kind == "syntax":
         return f"template syntax error: {finding.message}"
     if finding.kind in ("function", "filter", "test"):

@@ -93,6 +93,8 @@ def rewrite_template(source: str) -> str:
     pos = 0
     while (match := _OPEN.search(source, pos)) is not None:
         start, opener = match.start(), match.group()
+        if not _HINT.search(source, start):
+            break  # nothing to rewrite from here on: the rest is copied as it is
         if opener == "{#":
             end = source.find("#}", match.end())
             if end < 0:

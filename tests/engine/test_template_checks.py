@@ -275,3 +275,35 @@ tasks:
     format: x
 """
     assert load_flow(source, REGISTRIES).id == "stale"
+
+
+NESTED = """\
+id: nested
+namespace: company.team
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.deep.value }}"
+  - id: group
+    type: io.kestra.plugin.core.flow.Sequential
+    tasks:
+      - id: deep
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ outputs.first }} {{ outputs.group }}"
+      - id: deeper
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ outputs.deep.value }} {{ outputs.last }}"
+  - id: last
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ outputs.deeper.value }} {{ outputs.first }}"
+"""
+
+
+def test_what_ran_before_is_every_earlier_sibling_of_the_task_and_of_its_ancestors() -> None:
+    found = problems(NESTED)
+    assert [re.sub(r"^flow.yaml:\d+:\d+: ", "", p) for p in found] == [
+        "tasks[0].message: 'outputs.deep': task 'deep' does not run before this one, "
+        "so its outputs are not available here",
+        "tasks[1].tasks[1].format: 'outputs.last': task 'last' does not run before this "
+        "one, so its outputs are not available here",
+    ]

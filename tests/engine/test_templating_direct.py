@@ -7,7 +7,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from jinja2 import nodes
+from jinja2.optimizer import Optimizer
 
+import engine.templating.direct as direct_module
 import engine.templating.environment as environment_module
 from engine.errors import TemplateError
 from engine.templating import Renderer, SecretStore
@@ -164,3 +167,46 @@ def test_a_template_parsed_by_the_flow_checks_is_parsed_once() -> None:
     assert source in ENVIRONMENT._parsed
     assert isinstance(ENVIRONMENT.templates(source), DirectTemplate)
     assert source not in ENVIRONMENT._parsed  # taken by the compile, not kept twice
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "outputs.extract.uri",
+        "outputs['extract'].files['a.csv']",
+        "inputs.items[0]",
+        "inputs.name | upper | replace('W', 'B')",
+        "inputs.items | join(d='-')",
+    ],
+)
+def test_what_the_optimizer_is_skipped_for_it_would_leave_as_it_is(expression: str) -> None:
+    """direct.py skips Jinja's optimizer for these shapes: it must indeed change nothing
+    (constants aside, replaced by equal ones) and fold nothing."""
+    tree = ENVIRONMENT._parse("{{ " + expression + " }}", None, None)
+    child = tree.body[0].nodes[0]  # type: ignore[attr-defined]
+    assert direct_module._cannot_fold(child)
+    eval_ctx = nodes.EvalContext(ENVIRONMENT, None)
+    with pytest.raises(nodes.Impossible):
+        child.as_const(eval_ctx)
+    twin = ENVIRONMENT._parse("{{ " + expression + " }}", None, None).body[0].nodes[0]  # type: ignore[attr-defined]
+    folded = Optimizer(ENVIRONMENT).visit(twin, eval_ctx)
+    assert folded == child
+    assert [type(n) for n in folded.find_all(nodes.Node)] == [
+        type(n) for n in child.find_all(nodes.Node)
+    ]
+
+
+@pytest.mark.parametrize("expression", ["'a' ~ 'b'", "x | default(1 + 1)", "[a][0]", "f(a).b"])
+def test_the_optimizer_still_runs_for_anything_else(expression: str) -> None:
+    tree = ENVIRONMENT._parse("{{ " + expression + " }}", None, None)
+    assert not direct_module._cannot_fold(tree.body[0].nodes[0])  # type: ignore[attr-defined]
+
+
+def test_a_template_that_folds_to_a_constant_renders_without_a_context() -> None:
+    template = ENVIRONMENT.templates("{{ 'x' ~ 1 }} and {{ 2 - 3 }}")
+    assert isinstance(template, DirectTemplate)
+    assert template.constant == "x1 and -1"
+    assert ENVIRONMENT.templates("{{ inputs.name }}").constant is None  # type: ignore[union-attr]
+    renderer = Renderer(max_output_chars=7)
+    with pytest.raises(TemplateError, match="output is longer than 7 characters"):
+        renderer.render("{{ 'x' ~ 1 }} and {{ 2 - 3 }}", {})

@@ -190,3 +190,13 @@ def test_unterminated_tags_are_left_for_jinja(renderer: Renderer) -> None:
 )
 def test_split_expression(text: str, expression: str) -> None:
     assert split_expression(text) == expression
+
+
+def test_tags_after_the_last_pebble_operator_are_copied_as_they_are() -> None:
+    source = "{{ a ?? b }} {{ '}} ?' ~ c }} {{ {'k': (d)} }} {# ?? #}{{ e"
+    assert rewrite_template(source) == (
+        "{{ _podium_coalesce(a , b) }} {{ '}} ?' ~ c }} {{ {'k': (d)} }} {# ?? #}{{ e"
+    )
+    assert rewrite_template("{{ x }} {{ y ? 1 : 2 }} {{ z }}") == (
+        "{{ x }} {{(( 1 ) if ( y ) else ( 2 ))}} {{ z }}"
+    )
