@@ -65,20 +65,27 @@ BUS_OPTIONS = "partitions=3&enable_idempotence=false&exact_end_offsets=true&fetc
 
 
 class CpuMeter:
-    """CPU seconds spent by this process, the broker and the PostgreSQL server (every
-    process of theirs) between `start` and `stop`, read from /proc. A broker or server
-    process that ended meanwhile (a PostgreSQL backend whose connection closed) is counted
-    through its parent's reaped-children times, which /proc/PID/stat also holds."""
+    """CPU seconds spent between `start` and `stop` by this process, the broker and the
+    PostgreSQL backends serving `database`, read from /proc.
+
+    The machine is shared (other Tansu brokers, other databases on the same PostgreSQL
+    server come and go): the broker counted is the Tansu process this one started (or
+    every Tansu process, for a broker given by --url), and PostgreSQL's share is the
+    backends connected to this phase's database, not the server's background processes,
+    whose work (WAL writer, checkpointer) serves every database on it."""
 
     TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self) -> None:
+    def __init__(self, database: str | None) -> None:
+        # a backend's title: "postgres: 15/main: user DATABASE host(port) state"
+        self._backend = f" {database} ".encode() if database else None
         self._started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
 
-    @classmethod
-    def _sample(cls) -> dict[str, float]:
+    def _sample(self) -> dict[str, float]:
         totals = {"podium": 0.0, "broker": 0.0, "postgresql": 0.0}
+        ours = os.getpid()
+        brokers: dict[bool, float] = {True: 0.0, False: 0.0}  # ours (a child) or anyone's
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -87,18 +94,14 @@ class CpuMeter:
                 fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # ended meanwhile
-            if int(entry) == os.getpid():
-                who = "podium"
+            seconds = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
+            if int(entry) == ours:
+                totals["podium"] += seconds
             elif b"tansu" in command:
-                who = "broker"
-            elif command.startswith(b"postgres"):
-                who = "postgresql"
-            else:
-                continue
-            ticks = int(fields[11]) + int(fields[12])  # utime + stime
-            if who != "podium":  # + cutime + cstime: its children that ended (the broker is ours)
-                ticks += int(fields[13]) + int(fields[14])
-            totals[who] += ticks / cls.TICK
+                brokers[int(fields[1]) == ours] += seconds
+            elif self._backend and command.startswith(b"postgres:") and self._backend in command:
+                totals["postgresql"] += seconds
+        totals["broker"] = brokers[True] or brokers[False]
         return totals
 
     def start(self) -> None:
@@ -108,6 +111,10 @@ class CpuMeter:
         ended = self._sample()
         self.seconds = {k: round(ended[k] - self._started[k], 3) for k in ended}
         return self.seconds
+
+
+def database_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
 
 
 async def event_count(podium: Podium) -> int:
@@ -140,7 +147,7 @@ async def run_podium(
                 await podium.flows.save(FIVE)
                 before = await event_count(podium)
                 starts = await podium.bus.end_offsets(podium.topics.events)
-                meter = CpuMeter()
+                meter = CpuMeter(database_of(store_url))
                 profiler = cProfile.Profile() if args.profile else None
                 meter.start()
                 if profiler:
@@ -187,7 +194,7 @@ async def run_store_alone(store_url: str, values: list[bytes], batch: int) -> di
     projector's batches: the store's own rate, with no executor and no broker."""
     documents = [EventDocument.parse(value) for value in values]
     async with PostgresStore(store_url) as store:
-        meter = CpuMeter()
+        meter = CpuMeter(database_of(store_url))
         meter.start()
         started = time.perf_counter()
         for start in range(0, len(documents), batch):
@@ -203,7 +210,7 @@ async def run_store_alone(store_url: str, values: list[bytes], batch: int) -> di
 
 async def run_raw(url: str, records: int, size: int) -> dict[str, Any]:
     async with KafkaBus.from_url(url, partitions=3, enable_idempotence=False) as bus:
-        meter = CpuMeter()
+        meter = CpuMeter(None)  # the broker and this process
         meter.start()
         produced, consumed = await raw_round(bus, items(records, size))
         meter.stop()
