@@ -502,16 +502,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(doc, default=_jsonable, option=_JSON_OPTIONS)
-    except orjson.JSONEncodeError:  # what orjson refuses (an integer past 64 bits…)
-        return pydantic_core.to_json(doc)
+    """Raises orjson.JSONEncodeError for what orjson refuses (an integer past 64 bits, a
+    value neither it nor pydantic knows): the model's own serializer then decides."""
+    return orjson.dumps(doc, default=_jsonable, option=_JSON_OPTIONS)
 
 
 def encode(message: Wire | Encoded) -> bytes:
     if isinstance(message, Encoded):
         return message.data
-    return _dumps(message.__dict__)
+    try:
+        return _dumps(message.__dict__)
+    except orjson.JSONEncodeError:
+        return message.__pydantic_serializer__.to_json(message)
 
 
 @functools.cache
@@ -539,7 +541,11 @@ def encode_new(model: type[Wire], **fields: Any) -> Encoded:
     for name, factory in made:
         if name not in doc:
             doc[name] = factory()
-    return Encoded(f"{fields['namespace']}/{fields['flow_id']}", _dumps(doc))
+    key = f"{fields['namespace']}/{fields['flow_id']}"
+    try:
+        return Encoded(key, _dumps(doc))
+    except orjson.JSONEncodeError:
+        return Encoded(key, encode(model(**doc)))
 
 
 def decode_request(data: bytes) -> Any:
