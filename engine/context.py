@@ -8,6 +8,7 @@ execution, and the flow-control calls that hand child task lists back to the wal
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import tempfile
@@ -161,21 +162,43 @@ class TaskRunContext:
         # what identifies the attempt: the same when a crash made it run again
         self._key_attempt = run.attempt - run.recovered
         self.value = run.value
-        self.logger = RunLogger(walk, run)
-        self.storage = ScopedStorage(
+        self.variables = walk.variables
+        self.namespace_files = walk.runtime.namespace_files
+        self.history = walk.runtime.purger or _NO_HISTORY
+
+    # The services a task may use are built when it first does: most tasks use one or
+    # none, and a context is made for every task run (a tenth of a trivial one's CPU).
+
+    @functools.cached_property
+    def logger(self) -> RunLogger:
+        return RunLogger(self._walk, self._run)
+
+    @functools.cached_property
+    def storage(self) -> ScopedStorage:
+        walk, run = self._walk, self._run
+        return ScopedStorage(
             walk.runtime.storage,
-            flow.namespace,
-            flow.id,
+            self.namespace,
+            self.flow_id,
             walk.execution_id,
             f"{run.task.id}/{run.id}",
         )
-        self.kv = TaskKvStore(walk.runtime.kv, flow.namespace)
-        self.variables = walk.variables
-        self.namespace_files = walk.runtime.namespace_files
-        self.executions = ExecutionSummaries(walk)
-        self.history = walk.runtime.purger or _NO_HISTORY
-        self.flows = TaskFlows(walk.runtime.flows)
-        self.triggers = TaskTriggers(walk.runtime.triggers)
+
+    @functools.cached_property
+    def kv(self) -> TaskKvStore:
+        return TaskKvStore(self._walk.runtime.kv, self.namespace)
+
+    @functools.cached_property
+    def executions(self) -> ExecutionSummaries:
+        return ExecutionSummaries(self._walk)
+
+    @functools.cached_property
+    def flows(self) -> TaskFlows:
+        return TaskFlows(self._walk.runtime.flows)
+
+    @functools.cached_property
+    def triggers(self) -> TaskTriggers:
+        return TaskTriggers(self._walk.runtime.triggers)
 
     def __repr__(self) -> str:
         return f"<TaskRunContext {self._run.task.id} attempt={self.attempt}>"

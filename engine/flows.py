@@ -39,6 +39,10 @@ class FlowRepository:
         # request; a save or delete through this repository forgets it at once.
         self._latest: dict[tuple[str, str], tuple[float, Flow | None]] = {}
         self._latest_ttl = latest_ttl
+        # The store look-up of a latest revision in flight, shared by every caller that
+        # asks meanwhile: a hundred requests arriving together as the entry expires cost
+        # one query, not a hundred.
+        self._loading: dict[tuple[str, str], asyncio.Task[Flow | None]] = {}
         self._listeners: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
@@ -66,7 +70,7 @@ class FlowRepository:
         """Validate and store a flow; a new revision only if its source changed."""
         flow = self.parse(source, name=name)
         record = await self.store.save_flow(flow.namespace, flow.id, source)
-        self._latest.pop((flow.namespace, flow.id), None)
+        self._forget((flow.namespace, flow.id))
         flow = self._remember(record, flow)
         self._changed()
         return flow
@@ -81,13 +85,27 @@ class FlowRepository:
             if cached is not None:
                 return cached
         else:
-            latest = self._latest.get((namespace, flow_id))
+            key = (namespace, flow_id)
+            latest = self._latest.get(key)
             if latest is not None and time.monotonic() - latest[0] < self._latest_ttl:
                 return latest[1]
-        flow = await self._load(namespace, flow_id, revision)
-        if revision is None:
-            self._latest[(namespace, flow_id)] = (time.monotonic(), flow)
-        return flow
+            loading = self._loading.get(key)
+            if loading is None:
+                loading = self._loading[key] = asyncio.ensure_future(self._load_latest(key))
+            # a caller cancelled does not cancel the look-up the others wait for
+            return await asyncio.shield(loading)
+        return await self._load(namespace, flow_id, revision)
+
+    async def _load_latest(self, key: tuple[str, str]) -> Flow | None:
+        this = asyncio.current_task()
+        try:
+            flow = await self._load(*key, None)
+            if self._loading.get(key) is this:  # no save or delete meanwhile
+                self._latest[key] = (time.monotonic(), flow)
+            return flow
+        finally:
+            if self._loading.get(key) is this:
+                del self._loading[key]
 
     async def _load(self, namespace: str, flow_id: str, revision: int | None) -> Flow | None:
         record = await self.store.get_flow(namespace, flow_id, revision)
@@ -108,10 +126,16 @@ class FlowRepository:
         return self._remember(record, flow)
 
     async def delete(self, namespace: str, flow_id: str) -> bool:
-        self._latest.pop((namespace, flow_id), None)
         deleted = await self.store.delete_flow(namespace, flow_id)
+        self._forget((namespace, flow_id))
         self._changed()
         return deleted
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        """The latest revision changed: the next `get` asks the store (a look-up in
+        flight may have read the one before)."""
+        self._latest.pop(key, None)
+        self._loading.pop(key, None)
 
     async def list(self) -> list[FlowRecord]:
         return await self.store.list_flows()

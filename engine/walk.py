@@ -39,6 +39,7 @@ from engine.events import (
     MetricEmitted,
     Request,
     TaskRunChanged,
+    encode_new,
 )
 from engine.file_reader import file_reader_for
 from engine.flow import Flow
@@ -245,7 +246,8 @@ class ExecutionWalk:
     async def _publish_run(self, run: TaskRun) -> None:
         await self.flush_logs()
         await self.runtime.publish_event(
-            TaskRunChanged(
+            encode_new(
+                TaskRunChanged,
                 execution_id=self.execution_id,
                 namespace=self.flow.namespace,
                 flow_id=self.flow.id,
@@ -309,7 +311,8 @@ class ExecutionWalk:
         if self._log_files:
             await self._write_log_files(lines)
         await self.runtime.publish_event(
-            LogsEmitted(
+            encode_new(
+                LogsEmitted,
                 execution_id=self.execution_id,
                 namespace=self.flow.namespace,
                 flow_id=self.flow.id,

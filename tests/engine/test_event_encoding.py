@@ -1,0 +1,116 @@
+"""The wire form of events: `encode` (orjson over a model's fields) writes what pydantic's
+serializer wrote before it, and `encode_new` (the walk's hot path, no model built) writes
+what the model would. Readers of events recorded by either (or by older versions) see
+the same thing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from engine.events import (
+    ExecutionChanged,
+    LogLine,
+    LogsEmitted,
+    ParentRef,
+    TaskRunChanged,
+    decode_event,
+    encode,
+    encode_new,
+)
+from engine.states import State
+
+AT = datetime(2026, 12, 3, 23, 40, 1, 123456, tzinfo=UTC)
+ON_THE_SECOND = datetime(2026, 12, 3, 23, 40, 1, tzinfo=UTC)
+ELSEWHERE = datetime(2026, 12, 3, 23, 40, 1, tzinfo=timezone(timedelta(hours=2)))
+
+RUN = {
+    "execution_id": "e1",
+    "namespace": "company.team",
+    "flow_id": "flow",
+    "seq": 7,
+    "at": AT,
+    "task_run_id": "r1",
+    "task_id": "t",
+    "parent_task_run_id": None,
+    "value": None,
+    "iteration": None,
+    "state": State.SUCCESS,
+    "attempt": 2,
+    "recovered": 0,
+    "created_at": ON_THE_SECOND,
+    "started_at": ELSEWHERE,
+    "ended_at": AT,
+    "outputs": {"n": 1, "nested": {"list": [1, "two", None, 3.5]}, "when": AT.date()},
+    "error": None,
+    "log_files": {1: "kestra:///x/1.txt"},
+}
+
+
+def pydantic_bytes(message: object) -> bytes:
+    return message.__pydantic_serializer__.to_json(message)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        TaskRunChanged(**RUN),
+        ExecutionChanged(
+            execution_id="e1",
+            namespace="company.team",
+            flow_id="flow",
+            seq=1,
+            at=AT,
+            revision=3,
+            state=State.RUNNING,
+            inputs={"a": [1, 2]},
+            labels={"k": "v"},
+            parent=ParentRef(
+                execution_id="p", namespace="n", flow_id="f", task_run_id="r", task_id="t"
+            ),
+            created_at=AT,
+        ),
+        LogsEmitted(
+            execution_id="e1",
+            namespace="company.team",
+            flow_id="flow",
+            seq=2,
+            at=AT,
+            lines=(LogLine(at=AT, level="INFO", message="héllo", task_id="t"),),
+        ),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_encode_writes_what_pydantic_wrote(message: object) -> None:
+    assert encode(message) == pydantic_bytes(message)  # type: ignore[arg-type]
+
+
+def test_values_orjson_cannot_write_are_written_as_pydantic_writes_them() -> None:
+    outputs = {"set": {3}, "price": Decimal("1.10"), "huge": 2**70}
+    run = TaskRunChanged(**{**RUN, "outputs": outputs})
+    assert orjson.loads(encode(run)) == orjson.loads(pydantic_bytes(run))
+
+
+def test_an_event_encoded_without_its_model_decodes_as_the_model() -> None:
+    encoded = encode_new(TaskRunChanged, **RUN)
+    assert encoded.key == "company.team/flow"
+    decoded = decode_event(encode(encoded))
+    expected = TaskRunChanged(**RUN, event_id=decoded.event_id)
+    assert decoded == decode_event(pydantic_bytes(expected))
+    assert orjson.loads(encode(encoded)) == orjson.loads(pydantic_bytes(expected))
+
+
+def test_defaults_made_anew_are_made_for_each_event() -> None:
+    fields = {k: v for k, v in RUN.items() if k not in ("outputs", "log_files")}
+    first, second = (decode_event(encode_new(TaskRunChanged, **fields).data) for _ in range(2))
+    assert first.event_id != second.event_id
+    assert first.outputs == {} and first.log_files == {} and first.v == 1
+
+
+def test_an_event_orjson_refuses_is_encoded_by_its_model() -> None:
+    outputs = {"huge": 2**70, "set": {3}}
+    encoded = encode_new(TaskRunChanged, **{**RUN, "outputs": outputs})
+    assert decode_event(encoded.data).outputs == {"huge": 2**70, "set": [3]}
