@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.worktree import checked_out  # noqa: E402
+
 STEPS = ("yaml", "checks", "build", "load_flow", "compile")
 
 
@@ -144,27 +147,14 @@ def main() -> None:
         flows = {"constant": constant_flow(args.tasks), "paths": path_flow(args.tasks)}
         for name, text in flows.items():
             (folder / f"{name}.yml").write_text(text)
-        previous = folder / "previous"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(previous), args.base],
-            check=True,
-            capture_output=True,
-        )
-        trees = {"previous": previous, "now": ROOT}
         samples: dict[tuple[str, str], list[dict[str, float]]] = {}
-        try:
+        with checked_out(args.base, folder / "previous") as previous:
+            trees = {"previous": previous, "now": ROOT}
             for _ in range(args.rounds):
                 for name in flows:
                     for label, tree in trees.items():
                         figures = _measure(tree, folder / f"{name}.yml")
                         samples.setdefault((name, label), []).append(figures)
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(previous)],
-                check=False,
-                capture_output=True,
-            )
-            shutil.rmtree(previous, ignore_errors=True)
     print(
         f"Loading a flow of {args.tasks} Log tasks, CPU ms (minimum of 7 in a process, "
         f"median of {args.rounds} processes), {args.base} → this tree:"

@@ -36,7 +36,6 @@ import asyncio
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -47,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from bench.worktree import checked_out  # noqa: E402
 from engine.cli import tune_gc  # noqa: E402
 from engine.events import EventDocument  # noqa: E402
 from engine.server import Podium  # noqa: E402
@@ -229,15 +228,9 @@ def bench_cli(repeats: int, base: str) -> dict[str, object]:
         }
         for name, text in flows.items():
             (folder / f"{name}.yml").write_text(text)
-        previous = folder / "previous"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(previous), base],
-            check=True,
-            capture_output=True,
-        )
-        trees = {"previous": previous, "now": ROOT}
-        try:
-            samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        with checked_out(base, folder / "previous") as previous:
+            trees = {"previous": previous, "now": ROOT}
             for tree in trees.values():  # warm-up: byte-compile both trees
                 _cli_run(tree, folder / "one.yml")
             for _ in range(repeats):
@@ -245,13 +238,6 @@ def bench_cli(repeats: int, base: str) -> dict[str, object]:
                     for name in flows:
                         sample = _cli_run(tree, folder / f"{name}.yml")
                         samples.setdefault((label, name), []).append(sample)
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(previous)],
-                check=False,
-                capture_output=True,
-            )
-            shutil.rmtree(previous, ignore_errors=True)
     results: dict[str, object] = {"base": base, "repeats": repeats, "tasks": CLI_TASKS}
     for label in trees:
 
