@@ -18,13 +18,19 @@ from tests.support.postgres import admin as pg_admin
 async def _executions(harness: Harness, flow_id: str, count: int) -> list:
     clock = harness.clock
     assert clock is not None
+    # The trigger polls once as it starts, then every minute of the test clock. The clock
+    # moves on only once a new run has appeared since it last moved and every run so far
+    # ended (rows still there fire again): moving it while a run is requested but not yet
+    # stored would fire a second one for the same rows.
+    seen_when_advanced = 0
     for _ in range(2000):
         await harness.podium.projector.caught_up()
         found = await harness.podium.store.list_executions(flow_id=flow_id)
-        if len(found) >= count and all(e.state.is_terminal for e in found):
+        ended = all(e.state.is_terminal for e in found)
+        if len(found) >= count and ended:
             return sorted(found, key=lambda e: e.created_at)
-        # The next poll only once the runs so far ended: rows still there fire again.
-        if clock.sleepers and all(e.state.is_terminal for e in found):
+        if clock.sleepers and ended and len(found) > seen_when_advanced:
+            seen_when_advanced = len(found)
             await clock.advance(60)
         await asyncio.sleep(0.005)
     raise AssertionError(f"{flow_id}: {len(found)} executions")
