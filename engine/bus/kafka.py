@@ -324,8 +324,13 @@ class KafkaBus:
                 raise self._send_error
             waiting: set[tuple[_Round, int]] = set()
             for key, value in items:
-                partition = await self._partition(topic, key)
-                waiting.add((self._enqueue(topic, partition, key, value), partition))
+                partition = self._partition_cache.get((topic, key))
+                if partition is None:
+                    partition = await self._cache_partition(topic, key)
+                round_ = self._enqueue(topic, partition, key, value)
+                where = (topic, partition)
+                round_.published[where] = round_.published.get(where, 0) + 1
+                waiting.add((round_, partition))
             for round_, _ in waiting:
                 await round_.handed.wait()
                 if round_.error is not None:
@@ -344,19 +349,17 @@ class KafkaBus:
         if self._send_error is not None:
             raise self._send_error
         self._require_open()
-        partition = await self._partition(topic, key)
-        round_ = self._enqueue(topic, partition, key, value)
-        round_.fire_and_forget.add((topic, partition))
-        if round_.records >= OUTBOX_RECORDS:
-            await self._drained()
-
-    async def _partition(self, topic: str, key: str) -> int:
         partition = self._partition_cache.get((topic, key))
         if partition is None:
-            partition = await self.partition_of(topic, key)
-            if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
-                self._partition_cache.clear()
-            self._partition_cache[(topic, key)] = partition
+            partition = await self._cache_partition(topic, key)
+        if self._enqueue(topic, partition, key, value).records >= OUTBOX_RECORDS:
+            await self._drained()
+
+    async def _cache_partition(self, topic: str, key: str) -> int:
+        partition = await self.partition_of(topic, key)
+        if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
+            self._partition_cache.clear()
+        self._partition_cache[(topic, key)] = partition
         return partition
 
     def _enqueue(self, topic: str, partition: int, key: str, value: bytes) -> _Round:
@@ -389,14 +392,19 @@ class KafkaBus:
                     round_.error = self._send_error
                 else:
                     await self._hand_over(round_)
+            except BaseException as exc:  # a bug or a cancellation: no caller waits forever
+                round_.error = TransientError(f"kafka: records not handed over: {exc!r}")
+                raise
             finally:
                 round_.handed.set()
 
     async def _hand_over(self, round_: _Round) -> None:
         assert self._producer is not None
         producer = self._producer
+        # Records of `send` in it: if they cannot all go, the next `send` must say so.
+        has_sent = sum(round_.published.values()) < round_.records
         for (topic, partition), records in round_.outbox.items():
-            is_sent = (topic, partition) in round_.fire_and_forget
+            is_sent = round_.published.get((topic, partition), 0) < len(records)
             batches = round_.batches[(topic, partition)] = []
             start = 0
             try:
@@ -416,15 +424,18 @@ class KafkaBus:
                     future.add_done_callback(partial(self._acknowledged, topic, count, is_sent))
                     start += count
             except _CONFIG_ERRORS as exc:
-                round_.error = self._send_error = ConfigError(
-                    f"kafka: publishing to {topic!r} refused: {exc!r}"
-                )
-                return
+                error: PodiumError = ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}")
             except (KafkaError, OSError) as exc:
-                round_.error = self._send_error = EventsLost(
-                    f"kafka: publishing to {topic!r} failed: {exc!r}"
-                )
-                return
+                lost = EventsLost if has_sent else TransientError
+                error = lost(f"kafka: publishing to {topic!r} failed: {exc!r}")
+            else:
+                continue
+            # The rest of the round is not sent: the callers waiting for it raise `error`,
+            # and so does every later `send` (until `discard_failed`) if it held theirs.
+            round_.error = error
+            if has_sent:
+                self._send_error = error
+            return
 
     def _acknowledged(
         self, topic: str, count: int, is_sent: bool, future: asyncio.Future[Any]
@@ -642,12 +653,12 @@ class _Round:
     """What was queued between two passes of the drainer, by (topic, partition), then the
     batches the drainer made of it: `publish_many` waits for those of its partitions."""
 
-    __slots__ = ("batches", "error", "fire_and_forget", "handed", "outbox", "records")
+    __slots__ = ("batches", "error", "handed", "outbox", "published", "records")
 
     def __init__(self) -> None:
         self.outbox: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
         self.records = 0
-        self.fire_and_forget: set[tuple[str, int]] = set()  # where `send` queued records
+        self.published: dict[tuple[str, int], int] = {}  # records of `publish_many`
         self.batches: dict[tuple[str, int], list[asyncio.Future[Any]]] = {}
         self.handed = asyncio.Event()  # every record is in a batch (or `error` is set)
         self.error: PodiumError | None = None
