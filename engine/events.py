@@ -431,23 +431,30 @@ Event = Annotated[
 Message = Request | Event
 
 _REQUIRED = {
-    "ExecutionChanged": ("execution_id", "namespace", "flow_id", "seq", "state", "created_at"),
-    "TaskRunChanged": ("execution_id", "task_run_id", "seq", "state"),
-    "LogsEmitted": ("event_id", "execution_id", "lines"),
-    "MetricEmitted": ("event_id", "execution_id", "name", "metric_kind", "value", "at"),
-    "ExecutionsPurged": ("event_id", "namespace", "flow_id", "execution_ids"),
-    "LogsPurged": ("event_id", "end"),
-    "ExecutionDeleted": ("event_id", "execution_id", "seq"),
+    kind: frozenset(fields)
+    for kind, fields in {
+        "ExecutionChanged": ("execution_id", "namespace", "flow_id", "seq", "state", "created_at"),
+        "TaskRunChanged": ("execution_id", "task_run_id", "seq", "state"),
+        "LogsEmitted": ("event_id", "execution_id", "lines"),
+        "MetricEmitted": ("event_id", "execution_id", "name", "metric_kind", "value", "at"),
+        "ExecutionsPurged": ("event_id", "namespace", "flow_id", "execution_ids"),
+        "LogsPurged": ("event_id", "end"),
+        "ExecutionDeleted": ("event_id", "execution_id", "seq"),
+    }.items()
 }
 
 # Events that delete rather than describe: they carry no execution id and no seq.
 PURGE_KINDS = frozenset({"ExecutionsPurged", "LogsPurged"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventDocument:
     """An event as the projector applies it: its JSON parsed once (orjson, no model
-    validation: the projector's hot path) and its bytes, stored as they travelled."""
+    validation: the projector's hot path) and its bytes, stored as they travelled.
+
+    Treat it as read-only. It is not a frozen dataclass because one is built per event
+    and a frozen one's `__init__` sets each field through `object.__setattr__`: 0.6 µs
+    against 0.2."""
 
     doc: dict[str, Any]
     raw: bytes
@@ -464,8 +471,8 @@ class EventDocument:
         required = _REQUIRED.get(doc.get("kind", ""))
         if required is None:
             raise ValueError(f"unknown event kind {doc.get('kind')!r}")
-        missing = [k for k in required if k not in doc]
-        if missing:
+        if not doc.keys() >= required:
+            missing = sorted(required - doc.keys())
             raise ValueError(f"{doc['kind']} without {', '.join(missing)}")
         return cls(doc, raw)
 

@@ -39,8 +39,9 @@ class ProjectorSettings:
     batch_size: int = 2_000
     fetch_timeout: float = 0.2
     max_backoff: float = 10.0
-    # Lag costs broker round trips (end offsets, the group's commits): measured at most
-    # this often while busy, and whenever the projector is idle.
+    # Lag costs broker round trips (end offsets, the group's commits; on a broker that
+    # needs `exact_end_offsets`, a fetch and two metadata updates more): measured at most
+    # this often, busy or idle (an idle projector fetches every `fetch_timeout`).
     lag_seconds: float = 1.0
 
 
@@ -100,7 +101,7 @@ class Projector:
                     self.applied += len(events)
                     async with self._progress:
                         self._progress.notify_all()
-                if not records or loop.time() - lag_measured >= self.settings.lag_seconds:
+                if loop.time() - lag_measured >= self.settings.lag_seconds:
                     self.lag = await subscription.lag()
                     lag_measured = loop.time()
         finally:

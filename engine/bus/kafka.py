@@ -128,10 +128,8 @@ class KafkaBus:
         self._unacked: set[asyncio.Future[Any]] = set()  # sent, not yet acknowledged
         self._partition_cache: dict[tuple[str, str], int] = {}
         self._send_error: PodiumError | None = None  # the first send that failed
-        # Records `send` queued, by (topic, partition), until the drainer hands them to the
-        # producer as whole batches (see `send`).
-        self._outbox: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
-        self._outbox_records = 0
+        # What `send` and `publish_many` queued since the drainer's last pass (see `send`).
+        self._round = _Round()
         self._drainer: asyncio.Task[None] | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -312,23 +310,34 @@ class KafkaBus:
         await self.publish_many(topic, [(key, value)])
 
     async def publish_many(self, topic: str, items: Sequence[tuple[str, bytes]]) -> None:
-        """Returns once the broker acknowledged every record (acks="all")."""
+        """Returns once the broker acknowledged every record (acks="all"). The records
+        join the outbox (see `send`) behind what was sent before, and this call waits for
+        the batches that carry its partitions: requests published together (a hundred
+        webhooks at once) travel in one batch per partition, where a `producer.send` and
+        a future per record cost about four times as much."""
         self._require_open()
         if not items:
             return
         await self._ensure(topic)
-        assert self._producer is not None
         async with _kafka_call(f"publishing to {topic!r}", self.settings.call_timeout):
-            await self._drained()  # after what `send` queued, as the contract says
-            # `send` waits while its partition's batch is full: the buffer stays bounded.
-            futures = [
-                await self._producer.send(topic, value, key=key.encode()) for key, value in items
-            ]
-            await asyncio.wait(futures)
-            for future in futures:  # every outcome is retrieved, the first failure raised
-                acked = future.result()
-                at = (topic, acked.partition)
-                self._acked[at] = max(self._acked.get(at, 0), acked.offset + 1)
+            if self._send_error is not None:
+                raise self._send_error
+            waiting: set[tuple[_Round, int]] = set()
+            for key, value in items:
+                partition = self._partition_cache.get((topic, key))
+                if partition is None:
+                    partition = await self._cache_partition(topic, key)
+                round_ = self._enqueue(topic, partition, key, value)
+                where = (topic, partition)
+                round_.published[where] = round_.published.get(where, 0) + 1
+                waiting.add((round_, partition))
+            for round_, _ in waiting:
+                await round_.handed.wait()
+                if round_.error is not None:
+                    raise round_.error
+            for round_, partition in waiting:
+                for batch in round_.batches.get((topic, partition), ()):
+                    await batch  # the first failure raised (`_acknowledged` saw them all)
 
     async def send(self, topic: str, key: str, value: bytes) -> None:
         """Queue a record (see `Bus.send`). The executor's hot path: records wait in an
@@ -342,19 +351,28 @@ class KafkaBus:
         self._require_open()
         partition = self._partition_cache.get((topic, key))
         if partition is None:
-            partition = await self.partition_of(topic, key)
-            if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
-                self._partition_cache.clear()
-            self._partition_cache[(topic, key)] = partition
-        queued = self._outbox.get((topic, partition))
+            partition = await self._cache_partition(topic, key)
+        if self._enqueue(topic, partition, key, value).records >= OUTBOX_RECORDS:
+            await self._drained()
+
+    async def _cache_partition(self, topic: str, key: str) -> int:
+        partition = await self.partition_of(topic, key)
+        if len(self._partition_cache) >= PARTITION_CACHE_SIZE:
+            self._partition_cache.clear()
+        self._partition_cache[(topic, key)] = partition
+        return partition
+
+    def _enqueue(self, topic: str, partition: int, key: str, value: bytes) -> _Round:
+        """Put a record in the outbox; returns the round it joined."""
+        round_ = self._round
+        queued = round_.outbox.get((topic, partition))
         if queued is None:
-            queued = self._outbox[(topic, partition)] = []
+            queued = round_.outbox[(topic, partition)] = []
         queued.append((key.encode(), value))
-        self._outbox_records += 1
+        round_.records += 1
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain_outbox())
-        if self._outbox_records >= OUTBOX_RECORDS:
-            await self._drained()
+        return round_
 
     async def _drained(self) -> None:
         """Until the outbox is empty (its records are in the producer's batches)."""
@@ -364,34 +382,67 @@ class KafkaBus:
             raise self._send_error
 
     async def _drain_outbox(self) -> None:
+        """Hand each round to the producer, a partition's records as whole batches. Once
+        a record was not written, nothing more goes out until `discard_failed`: the
+        rounds queued meanwhile fail with that error."""
+        while self._round.records:
+            round_, self._round = self._round, _Round()
+            try:
+                if self._send_error is not None:
+                    round_.error = self._send_error
+                else:
+                    await self._hand_over(round_)
+            except BaseException as exc:  # a bug or a cancellation: no caller waits forever
+                round_.error = TransientError(f"kafka: records not handed over: {exc!r}")
+                raise
+            finally:
+                round_.handed.set()
+
+    async def _hand_over(self, round_: _Round) -> None:
         assert self._producer is not None
         producer = self._producer
-        try:
-            while self._outbox:
-                outbox, self._outbox, self._outbox_records = self._outbox, {}, 0
-                for (topic, partition), records in outbox.items():
-                    start = 0
-                    while start < len(records):
-                        batch = producer.create_batch()
-                        count = 0
-                        for key, value in records[start:]:
-                            # the first record always fits, however large
-                            if batch.append(key=key, value=value, timestamp=None) is None:
-                                break
-                            count += 1
-                        batch.close()  # nothing else may join it (`producer.send` would)
-                        # waits while the partition's previous batch is still queued
-                        future = await producer.send_batch(batch, topic, partition=partition)
-                        self._unacked.add(future)
-                        future.add_done_callback(partial(self._acknowledged, topic, count))
-                        start += count
-        except _CONFIG_ERRORS as exc:
-            self._send_error = ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}")
-        except (KafkaError, OSError) as exc:
-            self._send_error = EventsLost(f"kafka: publishing to {topic!r} failed: {exc!r}")
+        # Records of `send` in it: if they cannot all go, the next `send` must say so.
+        has_sent = sum(round_.published.values()) < round_.records
+        for (topic, partition), records in round_.outbox.items():
+            is_sent = round_.published.get((topic, partition), 0) < len(records)
+            batches = round_.batches[(topic, partition)] = []
+            start = 0
+            try:
+                while start < len(records):
+                    batch = producer.create_batch()
+                    count = 0
+                    for key, value in records[start:]:
+                        # the first record always fits, however large
+                        if batch.append(key=key, value=value, timestamp=None) is None:
+                            break
+                        count += 1
+                    batch.close()  # nothing else may join it (`producer.send` would)
+                    # waits while the partition's previous batch is still queued
+                    future = await producer.send_batch(batch, topic, partition=partition)
+                    batches.append(future)
+                    self._unacked.add(future)
+                    future.add_done_callback(partial(self._acknowledged, topic, count, is_sent))
+                    start += count
+            except _CONFIG_ERRORS as exc:
+                error: PodiumError = ConfigError(f"kafka: publishing to {topic!r} refused: {exc!r}")
+            except (KafkaError, OSError) as exc:
+                lost = EventsLost if has_sent else TransientError
+                error = lost(f"kafka: publishing to {topic!r} failed: {exc!r}")
+            else:
+                continue
+            # The rest of the round is not sent: the callers waiting for it raise `error`,
+            # and so does every later `send` (until `discard_failed`) if it held theirs.
+            round_.error = error
+            if has_sent:
+                self._send_error = error
+            return
 
-    def _acknowledged(self, topic: str, count: int, future: asyncio.Future[Any]) -> None:
-        """A batch of `count` records was acknowledged (or failed)."""
+    def _acknowledged(
+        self, topic: str, count: int, is_sent: bool, future: asyncio.Future[Any]
+    ) -> None:
+        """A batch of `count` records was acknowledged (or failed). A failed batch that
+        carried records of `send` (`is_sent`) makes the next `send` or `flush` raise;
+        one of `publish_many` only is raised to the callers waiting for it."""
         self._unacked.discard(future)
         if future.cancelled():
             error: BaseException | None = RuntimeError("cancelled")
@@ -401,7 +452,7 @@ class KafkaBus:
             acked = future.result()  # the batch's first offset
             at = (topic, acked.partition)
             self._acked[at] = max(self._acked.get(at, 0), acked.offset + count)
-        elif self._send_error is None:
+        elif is_sent and self._send_error is None:
             log.error("%r: %d records sent to %r were not written: %r", self, count, topic, error)
             self._send_error = EventsLost(f"kafka: publishing to {topic!r} failed: {error!r}")
 
@@ -411,7 +462,9 @@ class KafkaBus:
 
     def discard_failed(self) -> None:
         self._send_error = None
-        self._outbox, self._outbox_records = {}, 0  # the drainer finds nothing left
+        dropped, self._round = self._round, _Round()  # the drainer finds nothing left
+        dropped.error = TransientError("kafka: the records queued with it were dropped")
+        dropped.handed.set()  # a `publish_many` waiting for it raises
         self._unacked.clear()  # their outcome no longer matters to anyone
 
     async def flush(self) -> None:
@@ -594,6 +647,24 @@ class KafkaBus:
         if is_transient and listener is not None:
             await listener.on_assigned([tp.partition for tp in partitions])
         return subscription
+
+
+class _Round:
+    """What was queued between two passes of the drainer, by (topic, partition), then the
+    batches the drainer made of it: `publish_many` waits for those of its partitions."""
+
+    __slots__ = ("batches", "error", "handed", "outbox", "published", "records")
+
+    def __init__(self) -> None:
+        self.outbox: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        self.records = 0
+        self.published: dict[tuple[str, int], int] = {}  # records of `publish_many`
+        self.batches: dict[tuple[str, int], list[asyncio.Future[Any]]] = {}
+        self.handed = asyncio.Event()  # every record is in a batch (or `error` is set)
+        self.error: PodiumError | None = None
+
+    def __repr__(self) -> str:
+        return f"<_Round records={self.records} batches={sum(map(len, self.batches.values()))}>"
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from engine.events import (
+    EventDocument,
     ExecutionChanged,
     LogLine,
     LogsEmitted,
@@ -114,3 +115,12 @@ def test_an_event_orjson_refuses_is_encoded_by_its_model() -> None:
     outputs = {"huge": 2**70, "set": {3}}
     encoded = encode_new(TaskRunChanged, **{**RUN, "outputs": outputs})
     assert decode_event(encoded.data).outputs == {"huge": 2**70, "set": [3]}
+
+
+def test_an_event_without_a_field_the_projector_needs_is_refused() -> None:
+    raw = orjson.dumps({"kind": "TaskRunChanged", "execution_id": "e", "seq": 1})
+    with pytest.raises(ValueError, match="TaskRunChanged without state, task_run_id"):
+        EventDocument.parse(raw)
+    with pytest.raises(ValueError, match="unknown event kind 'Nothing'"):
+        EventDocument.parse(b'{"kind": "Nothing"}')
+    assert EventDocument.parse(raw[:-1] + b',"task_run_id":"t","state":"RUNNING"}').raw
