@@ -19,7 +19,6 @@ import copy
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
@@ -27,7 +26,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from engine.checks import Check
 from engine.errors import FlowDefinitionError, Problem
 from engine.flow_compat import rewrite_legacy
-from engine.inputs import Input, check_declarations
+from engine.inputs import DeclaredInput, check_declarations, input_adapter
 from engine.plugin import (
     Assets,
     ChildKind,
@@ -82,19 +81,13 @@ class FlowOutput(Model):
             return (
                 list(value)
                 if isinstance(value, list | tuple)
-                else _inputs().validate_python({"id": self.id, "type": "JSON"}).coerce(value)
+                else input_adapter().validate_python({"id": self.id, "type": "JSON"}).coerce(value)
             )
-        spec = _inputs().validate_python({"id": self.id, "type": self.type})
+        spec = input_adapter().validate_python({"id": self.id, "type": self.type})
         try:
             return spec.coerce(value)
         except ValueError as exc:
             raise ValueError(f"output {self.id!r}: {exc}") from None
-
-
-@cache
-def _inputs() -> TypeAdapter[Any]:
-    """Built on first use (every input type's schema): only flows with outputs need it."""
-    return TypeAdapter(Input)
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -129,7 +122,7 @@ class Flow(Model):
     namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=150)
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
-    inputs: tuple[Input, ...] = ()
+    inputs: tuple[DeclaredInput, ...] = ()
     variables: dict[str, Any] = Field(default_factory=dict)
     tasks: tuple[Task, ...]
     errors: tuple[Task, ...] = ()

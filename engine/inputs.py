@@ -23,11 +23,23 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from pathlib import PurePath
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from engine.durations import format_duration, is_template, parse_duration
 from engine.errors import FlowDefinitionError, InputError, StorageError
@@ -36,9 +48,10 @@ from engine.yaml_loader import load_yaml_value
 
 __all__ = [
     "ArrayInput", "BaseInput", "BoolInput", "DateInput", "DateTimeInput", "DependsOn",
-    "DurationInput", "EmailInput", "FileInput", "FloatInput", "Input", "InputResolver",
+    "DeclaredInput", "DurationInput", "EmailInput", "FileInput", "FloatInput", "Input",
+    "InputResolver",
     "IntInput", "JsonInput", "MultiselectInput", "SecretInput", "SelectInput", "StringInput",
-    "TimeInput", "UriInput", "YamlInput", "check_declarations",
+    "TimeInput", "UriInput", "YamlInput", "check_declarations", "input_adapter",
     "nest_dotted",
     "undeclared",
 ]  # fmt: skip
@@ -506,6 +519,42 @@ Input = Annotated[
     | SelectInput | MultiselectInput | ArrayInput | FileInput,
     Field(discriminator="type"),
 ]  # fmt: skip
+
+
+@cache
+def input_adapter() -> TypeAdapter[Input]:
+    """Built on first use: the schema of every input type, which only a flow that
+    declares inputs (or outputs) needs. Each type's own schema is built first, so an
+    input it validates serializes as itself (a `Flow`'s dump serializes its inputs)."""
+    for cls in get_args(get_args(Input)[0]):
+        cls.model_rebuild()
+    return TypeAdapter(Input)
+
+
+class _OnFirstUse:
+    """Pydantic metadata for `DeclaredInput`: a model holding one validates it with
+    `input_adapter()`, so building that model (the `Flow`, at the first flow loaded)
+    does not build every input type's schema as well. Errors keep their locations
+    (pydantic prefixes the adapter's own); the JSON schema is the union's."""
+
+    def __repr__(self) -> str:
+        return "<built on first use>"
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(_validate_input)
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(input_adapter().core_schema)
+
+
+def _validate_input(value: Any) -> Input:
+    return input_adapter().validate_python(value)
+
+
+DeclaredInput = Annotated[Input, _OnFirstUse()]
+"""An `Input` inside a model, validated the first time one is given (see `_OnFirstUse`)."""
 
 
 # ---------------------------------------------------------------- 3. checks at flow load
