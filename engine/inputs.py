@@ -540,7 +540,9 @@ class _OnFirstUse:
     def __repr__(self) -> str:
         return "<built on first use>"
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
         return core_schema.no_info_plain_validator_function(_validate_input)
 
     def __get_pydantic_json_schema__(
