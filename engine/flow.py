@@ -26,7 +26,7 @@ from pydantic import Field, TypeAdapter, ValidationError, field_validator
 from engine.checks import Check
 from engine.errors import FlowDefinitionError, Problem
 from engine.flow_compat import rewrite_legacy
-from engine.inputs import DeclaredInput, check_declarations, input_adapter
+from engine.inputs import DeclaredInput, input_adapter
 from engine.plugin import (
     Assets,
     ChildKind,
@@ -260,8 +260,11 @@ class _Builder:
         flow = self._validate(Flow, data, ())
         if flow is not None:
             self._check_unique_ids(flow)
-            for loc, message in check_declarations(list(flow.inputs)):
-                self.problem(("inputs", *loc), message)
+            if flow.inputs:  # the input types are imported by the first flow with inputs
+                from engine.input_types import check_declarations
+
+                for loc, message in check_declarations(list(flow.inputs)):
+                    self.problem(("inputs", *loc), message)
         return flow
 
     # -- pluginDefaults ----------------------------------------------------
