@@ -19,7 +19,8 @@ import copy
 import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
@@ -27,6 +28,7 @@ from engine.checks import Check
 from engine.errors import FlowDefinitionError, Problem
 from engine.flow_compat import rewrite_legacy
 from engine.inputs import DeclaredInput, input_adapter
+from engine.lazy_schema import OnFirstUse, adapter_of
 from engine.plugin import (
     Assets,
     ChildKind,
@@ -37,7 +39,7 @@ from engine.plugin import (
     Trigger,
     did_you_mean,
 )
-from engine.sla import SLA
+from engine.sla import DeclaredSla
 from engine.templating.flow_checks import template_problems
 from engine.yaml_loader import YamlDocument, format_path, load_yaml
 
@@ -117,6 +119,17 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
+@cache
+def _problems() -> TypeAdapter[tuple[Problem, ...]]:
+    return adapter_of(tuple[Problem, ...])
+
+
+if TYPE_CHECKING:
+    Deprecations = tuple[Problem, ...]
+else:  # set by `load_flow`, never validated but when a YAML writes this engine-only key
+    Deprecations = Annotated[Any, OnFirstUse(_problems)]
+
+
 class Flow(Model):
     id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$", max_length=100)
     namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=150)
@@ -139,12 +152,12 @@ class Flow(Model):
     deleted: bool = False
     assets: Assets | None = None  # Kestra 1.x lineage declarations (shown by the API)
     checks: tuple[Check, ...] = ()  # evaluated before an execution is created (engine/checks.py)
-    sla: tuple[SLA, ...] = ()  # enforced by the executor (engine/sla.py)
+    sla: tuple[DeclaredSla, ...] = ()  # enforced by the executor (engine/sla.py)
 
     # Not YAML: where the flow came from, for messages and the API.
     source: str = Field(default="", exclude=True, repr=False)
     # Not YAML: older Kestra forms this flow uses (engine/flow_compat.py), located.
-    deprecations: tuple[Problem, ...] = Field(default=(), exclude=True, repr=False)
+    deprecations: Deprecations = Field(default=(), exclude=True, repr=False)
 
     _normalize_labels = field_validator("labels", mode="before")(_labels)
 

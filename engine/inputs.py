@@ -10,7 +10,7 @@ StringInput`).
 Here, what every execution needs without them:
 
 - `DeclaredInput`: how a model holds an input (`Flow.inputs`), validated with
-  `input_adapter()`, built on first use;
+  `input_adapter()`, built on first use (engine/lazy_schema.py);
 - `undeclared` and `nest_dotted`, on the names and values an execution is given.
 """
 
@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
-from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, core_schema
+from pydantic import TypeAdapter
+
+from engine.lazy_schema import OnFirstUse, adapter_of
 
 if TYPE_CHECKING:
     from engine.input_types import (
@@ -75,44 +75,17 @@ def __getattr__(name: str) -> Any:
 @cache
 def input_adapter() -> TypeAdapter[Input]:
     """Built on first use: the schema of every input type, which only a flow that
-    declares inputs (or outputs) needs. Each type's own schema is built first, so an
-    input it validates serializes as itself (a `Flow`'s dump serializes its inputs)."""
+    declares inputs (or outputs) needs."""
     from engine.input_types import Input
 
-    for cls in get_args(get_args(Input)[0]):
-        cls.model_rebuild()
-    return TypeAdapter(Input)
-
-
-class _OnFirstUse:
-    """Pydantic metadata for `DeclaredInput`: a model holding one validates it with
-    `input_adapter()`, so building that model (the `Flow`, at the first flow loaded)
-    neither imports nor builds the input types. Errors keep their locations (pydantic
-    prefixes the adapter's own); the JSON schema is the union's."""
-
-    def __repr__(self) -> str:
-        return "<built on first use>"
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(_validate_input)
-
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return handler(input_adapter().core_schema)
-
-
-def _validate_input(value: Any) -> Input:
-    return input_adapter().validate_python(value)
+    return adapter_of(Input, get_args(get_args(Input)[0]))
 
 
 if TYPE_CHECKING:
     DeclaredInput = Input
 else:  # `Any` to pydantic, which then needs not import the input types to build a model
-    DeclaredInput = Annotated[Any, _OnFirstUse()]
-"""An `Input` inside a model, validated the first time one is given (see `_OnFirstUse`)."""
+    DeclaredInput = Annotated[Any, OnFirstUse(input_adapter)]
+"""An `Input` inside a model (`Flow.inputs`), validated by `input_adapter()`."""
 
 
 def undeclared(declared: Sequence[Input], given: Mapping[str, Any]) -> list[str]:
