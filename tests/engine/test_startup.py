@@ -76,6 +76,12 @@ def test_a_flow_without_inputs_imports_no_input_type(log_only_run: dict[str, Any
     assert "engine.input_types" not in log_only_run["modules"]
 
 
+def test_a_flow_that_only_logs_imports_no_ion(log_only_run: dict[str, Any]) -> None:
+    """Ion files are written by log.Fetch, serdes and JDBC tasks, not by log.Log."""
+    assert "tasks.core.log" in log_only_run["modules"]
+    assert "engine.ion" not in log_only_run["modules"]
+
+
 def test_a_flow_without_triggers_imports_no_flow_trigger(log_only_run: dict[str, Any]) -> None:
     """The flow-trigger listener runs in every scheduler, but the Flow trigger's family
     comes with the first flow that has a trigger (engine/catalog.py)."""
