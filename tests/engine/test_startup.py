@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from engine.cli import _parser
+
 ROOT = Path(__file__).resolve().parents[2]
 
 LOG_ONLY = """
@@ -105,3 +107,37 @@ def test_the_flow_model_builds_no_schema_of_what_the_flow_lacks(
     assert "'tasks'" in schema  # what the model does build
     for name in ("StringInput", "FileInput", "MaxDurationSla", "Problem"):
         assert name not in schema, name
+
+
+COMMAND_LINES = [
+    "flow run f.yml -q -i a=1 -l b=2",
+    "-v flow run f.yml --data d",
+    "flow run",
+    "flow run f.yml --bogus",
+    "flow runx",
+    "flow deploy d --namespace n --delete",
+    "server local --port 9 --flows f",
+    "kv set ns k v",
+    "nsfiles sync d --namespace n",
+    "trigger backfill ns f t --start 2026-01-01",
+    "db migrate --data d",
+    "projector rebuild --yes",
+    "--bogus flow run f.yml",
+    "flwo run",
+]
+
+
+@pytest.mark.parametrize("line", COMMAND_LINES)
+def test_the_named_command_alone_parses_as_the_full_parser(
+    line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`podium flow run` builds only the `flow` command's parsers: what it parses, and
+    every error it prints, is what the parser of every command gives."""
+    argv = line.split()
+    outcomes = []
+    for parser in (_parser(), _parser(argv)):
+        try:
+            outcomes.append(vars(parser.parse_args(argv)))
+        except SystemExit as exc:
+            outcomes.append({"exit": exc.code, "stderr": capsys.readouterr().err})
+    assert outcomes[0] == outcomes[1]
