@@ -28,7 +28,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,11 +90,34 @@ def _split_files(
     return inputs, files
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given `argv`, only the command it names gets its
+    subcommands and arguments (each other one is a name in the usage line), which is
+    all that parsing it, its errors and its help need: a `podium flow run` does not
+    build the 20-odd parsers of the other commands (bench/README.md). Without `argv`,
+    when it names no command, or asks for help, every command is built."""
     parser = argparse.ArgumentParser(prog="podium", description="Run Kestra-format YAML flows.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
+    named = _command_named(argv)
+    for name, add_command in _COMMANDS.items():
+        if named is None or name == named:
+            add_command(commands)
+        else:
+            commands.add_parser(name)
+    return parser
 
+
+def _command_named(argv: Sequence[str] | None) -> str | None:
+    """The command `argv` names (its first word, `podium -v flow run` → "flow"), or None
+    when every command's parser is needed: help lists each one with its own help."""
+    if argv is None or "-h" in argv or "--help" in argv:
+        return None
+    word = next((w for w in argv if not w.startswith("-")), None)
+    return word if word in _COMMANDS else None
+
+
+def _add_server(commands: Any) -> None:
     server = commands.add_parser("server", help="run Podium").add_subparsers(
         dest="role", required=True
     )
@@ -122,11 +145,15 @@ def _parser() -> argparse.ArgumentParser:
                 "--flows", type=Path, help="load flows from this folder and follow its changes"
             )
 
+
+def _add_db(commands: Any) -> None:
     db = commands.add_parser("db", help="the store").add_subparsers(dest="action", required=True)
     migrate = db.add_parser("migrate", help="apply the store's schema migrations and exit")
     migrate.add_argument("--config", type=Path, help="a settings file")
     migrate.add_argument("--data", type=Path, help="the data folder (embedded store)")
 
+
+def _add_projector(commands: Any) -> None:
     projector = commands.add_parser("projector", help="the projection").add_subparsers(
         dest="action", required=True
     )
@@ -142,6 +169,8 @@ def _parser() -> argparse.ArgumentParser:
         help="rebuild even if the bus no longer holds the oldest events",
     )
 
+
+def _add_flow(commands: Any) -> None:
     flow = commands.add_parser("flow", help="work with flow files").add_subparsers(
         dest="action", required=True
     )
@@ -164,8 +193,8 @@ def _parser() -> argparse.ArgumentParser:
         "--quiet", "-q", action="store_true", help="no live view: print only the summary"
     )
 
-    cli_namespace.add_nsfiles_commands(commands)
 
+def _add_trigger(commands: Any) -> None:
     trigger = commands.add_parser("trigger", help="work with flow triggers").add_subparsers(
         dest="action", required=True
     )
@@ -188,12 +217,23 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--config", type=Path, help="a settings file instead of config/default.yaml"
     )
-    add_kv_commands(commands)
-    return parser
+
+
+# In the order `podium --help` lists them.
+_COMMANDS: dict[str, Callable[[Any], None]] = {
+    "server": _add_server,
+    "db": _add_db,
+    "projector": _add_projector,
+    "flow": _add_flow,
+    "nsfiles": cli_namespace.add_nsfiles_commands,
+    "trigger": _add_trigger,
+    "kv": add_kv_commands,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",

@@ -20,14 +20,15 @@ import difflib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from engine.checks import Check
 from engine.errors import FlowDefinitionError, Problem
 from engine.flow_compat import rewrite_legacy
-from engine.inputs import Input, check_declarations
+from engine.inputs import DeclaredInput, input_adapter
+from engine.lazy_schema import OnFirstUse, adapter_of
 from engine.plugin import (
     Assets,
     ChildKind,
@@ -38,7 +39,7 @@ from engine.plugin import (
     Trigger,
     did_you_mean,
 )
-from engine.sla import SLA
+from engine.sla import DeclaredSla
 from engine.templating.flow_checks import template_problems
 from engine.yaml_loader import YamlDocument, format_path, load_yaml
 
@@ -82,19 +83,13 @@ class FlowOutput(Model):
             return (
                 list(value)
                 if isinstance(value, list | tuple)
-                else _inputs().validate_python({"id": self.id, "type": "JSON"}).coerce(value)
+                else input_adapter().validate_python({"id": self.id, "type": "JSON"}).coerce(value)
             )
-        spec = _inputs().validate_python({"id": self.id, "type": self.type})
+        spec = input_adapter().validate_python({"id": self.id, "type": self.type})
         try:
             return spec.coerce(value)
         except ValueError as exc:
             raise ValueError(f"output {self.id!r}: {exc}") from None
-
-
-@cache
-def _inputs() -> TypeAdapter[Any]:
-    """Built on first use (every input type's schema): only flows with outputs need it."""
-    return TypeAdapter(Input)
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -124,12 +119,23 @@ def _label_text(value: Any) -> str:
     return str(value)
 
 
+@cache
+def _problems() -> TypeAdapter[tuple[Problem, ...]]:
+    return adapter_of(tuple[Problem, ...])
+
+
+if TYPE_CHECKING:
+    Deprecations = tuple[Problem, ...]
+else:  # set by `load_flow`, never validated but when a YAML writes this engine-only key
+    Deprecations = Annotated[Any, OnFirstUse(_problems)]
+
+
 class Flow(Model):
     id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$", max_length=100)
     namespace: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=150)
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
-    inputs: tuple[Input, ...] = ()
+    inputs: tuple[DeclaredInput, ...] = ()
     variables: dict[str, Any] = Field(default_factory=dict)
     tasks: tuple[Task, ...]
     errors: tuple[Task, ...] = ()
@@ -146,12 +152,12 @@ class Flow(Model):
     deleted: bool = False
     assets: Assets | None = None  # Kestra 1.x lineage declarations (shown by the API)
     checks: tuple[Check, ...] = ()  # evaluated before an execution is created (engine/checks.py)
-    sla: tuple[SLA, ...] = ()  # enforced by the executor (engine/sla.py)
+    sla: tuple[DeclaredSla, ...] = ()  # enforced by the executor (engine/sla.py)
 
     # Not YAML: where the flow came from, for messages and the API.
     source: str = Field(default="", exclude=True, repr=False)
     # Not YAML: older Kestra forms this flow uses (engine/flow_compat.py), located.
-    deprecations: tuple[Problem, ...] = Field(default=(), exclude=True, repr=False)
+    deprecations: Deprecations = Field(default=(), exclude=True, repr=False)
 
     _normalize_labels = field_validator("labels", mode="before")(_labels)
 
@@ -267,8 +273,11 @@ class _Builder:
         flow = self._validate(Flow, data, ())
         if flow is not None:
             self._check_unique_ids(flow)
-            for loc, message in check_declarations(list(flow.inputs)):
-                self.problem(("inputs", *loc), message)
+            if flow.inputs:  # the input types are imported by the first flow with inputs
+                from engine.input_types import check_declarations
+
+                for loc, message in check_declarations(list(flow.inputs)):
+                    self.problem(("inputs", *loc), message)
         return flow
 
     # -- pluginDefaults ----------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.bus.base import Bus, Topics
 from engine.checks import Check, ChecksBlocked, failed_checks, resolve_behavior
@@ -32,11 +32,14 @@ from engine.events import (
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
-from engine.inputs import Input, InputResolver, nest_dotted
+from engine.inputs import nest_dotted
 from engine.states import State
 from engine.storage import LocalStorage, safe_name
 from engine.templating import Renderer
 from engine.values import jsonable
+
+if TYPE_CHECKING:
+    from engine.input_types import Input
 
 __all__ = ["FlowNotFound", "Intake", "resolve_inputs"]
 
@@ -61,6 +64,10 @@ def resolve_inputs(
     """The flow's inputs (or `declared`, a Pause's `onResume`) typed and validated, as
     JSON values. Raises InputError."""
     specs = list(flow.inputs if declared is None else declared)
+    if not specs:  # what the resolver returns for no inputs, without importing it
+        return {}
+    from engine.input_types import InputResolver
+
     base = {
         "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
         "execution": {"id": execution_id},

@@ -28,7 +28,16 @@ __all__ = ["Settings", "load_settings"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use: `Settings` validates its sections inline (see `_section`), so
+    # the start of every command builds one schema, not one per section as well.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+def _section() -> Any:
+    """A section's field: absent from the settings, it is validated from `{}` by the
+    `Settings` schema, rather than made by calling the section's class (which would
+    build that class's own schema too: ~5 ms of each start, bench/README.md)."""
+    return Field(default={}, validate_default=True)
 
 
 class JournalSettings(_Section):
@@ -234,16 +243,16 @@ class Settings(_Section):
     # several installs can share one Kafka cluster.
     topic_prefix: str = Field(default="podium", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")
     flows: Path | None = None
-    journal: JournalSettings = Field(default_factory=JournalSettings)
-    executor: ExecutorSection = Field(default_factory=ExecutorSection)
-    projector: ProjectorSection = Field(default_factory=ProjectorSection)
-    triggers: TriggerSection = Field(default_factory=TriggerSection)
-    webhook: WebhookSection = Field(default_factory=WebhookSection)
-    auth: AuthSection = Field(default_factory=AuthSection)
-    namespace_files: NamespaceFilesSection = Field(default_factory=NamespaceFilesSection)
-    http: HttpSection = Field(default_factory=HttpSection)
-    scripts: ScriptsSection = Field(default_factory=ScriptsSection)
-    retention: RetentionSection = Field(default_factory=RetentionSection)
+    journal: JournalSettings = _section()
+    executor: ExecutorSection = _section()
+    projector: ProjectorSection = _section()
+    triggers: TriggerSection = _section()
+    webhook: WebhookSection = _section()
+    auth: AuthSection = _section()
+    namespace_files: NamespaceFilesSection = _section()
+    http: HttpSection = _section()
+    scripts: ScriptsSection = _section()
+    retention: RetentionSection = _section()
     # Server-wide pluginDefaults, as Kestra's `kestra.plugins.defaults`: the same shape as
     # a flow's (`type`, `values`, `forced`); a flow's own come first unless these are forced.
     plugin_defaults: list[dict[str, Any]] = Field(default_factory=list)

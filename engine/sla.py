@@ -27,12 +27,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, TypeAdapter, field_validator
 
 from engine.durations import format_duration
 from engine.errors import PodiumError
+from engine.lazy_schema import OnFirstUse, adapter_of
 from engine.plugin import Duration, Model, TaskId
 from engine.states import State
 
@@ -40,7 +42,15 @@ if TYPE_CHECKING:
     from engine.clock import Clock
     from engine.walk import ExecutionWalk
 
-__all__ = ["SLA", "ExecutionAssertionSla", "MaxDurationSla", "Violation", "watch_durations"]
+__all__ = [
+    "SLA",
+    "DeclaredSla",
+    "ExecutionAssertionSla",
+    "MaxDurationSla",
+    "Violation",
+    "sla_adapter",
+    "watch_durations",
+]
 
 
 def _sla_labels(value: Any) -> dict[str, str]:
@@ -95,6 +105,19 @@ class ExecutionAssertionSla(_SlaBase):
 
 
 SLA = Annotated[MaxDurationSla | ExecutionAssertionSla, Field(discriminator="type")]
+
+
+@cache
+def sla_adapter() -> TypeAdapter[SLA]:
+    """Built on first use: only a flow with an `sla` needs the SLA types' schemas."""
+    return adapter_of(SLA, (MaxDurationSla, ExecutionAssertionSla))
+
+
+if TYPE_CHECKING:
+    DeclaredSla = SLA
+else:
+    DeclaredSla = Annotated[Any, OnFirstUse(sla_adapter)]
+"""An `SLA` inside a model (`Flow.sla`), validated by `sla_adapter()` (engine/lazy_schema.py)."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from engine.bus.base import Bus, Topics
 from engine.errors import PodiumError
@@ -39,8 +39,10 @@ from engine.plugin import Trigger
 from engine.projector import Projector
 from engine.states import TERMINAL_STATES
 from triggers.base import TriggerContext
-from triggers.models import FlowTrigger
-from triggers.multiple import MultipleCondition, Test, Waiting
+
+if TYPE_CHECKING:
+    from triggers.models import FlowTrigger
+    from triggers.multiple import Test, Waiting
 
 __all__ = ["FlowTriggerListener"]
 
@@ -75,11 +77,15 @@ class FlowTriggerListener:
         return f"<FlowTriggerListener watching={len(self._watching)}>"
 
     @staticmethod
-    def handles(trigger: Trigger) -> bool:
+    def handles(trigger: Trigger) -> TypeGuard[FlowTrigger]:
+        # The Flow trigger's family (and triggers/multiple.py) is imported once a flow
+        # has a trigger: the catalog loads families as flows name them (engine/catalog.py)
+        from triggers.models import FlowTrigger
+
         return isinstance(trigger, FlowTrigger)
 
     def watch(self, triggers: list[tuple[Flow, Trigger]]) -> None:
-        self._watching = [(f, t) for f, t in triggers if isinstance(t, FlowTrigger)]
+        self._watching = [(f, t) for f, t in triggers if self.handles(t)]
         listed = {state.value for _, t in self._watching for state in t.states}
         self._states = frozenset(TERMINAL_STATES) | frozenset(listed)
 
@@ -181,6 +187,8 @@ class FlowTriggerListener:
             return False
         if not trigger.states and not upstream.state.is_terminal:
             return False  # without `states`, Kestra fires on the end states only
+        from triggers.multiple import MultipleCondition
+
         return all(
             condition.test(facts, self.ctx.renderer)
             for condition in trigger.conditions
@@ -190,6 +198,8 @@ class FlowTriggerListener:
     def _windows(self, trigger: FlowTrigger, facts: dict[str, Any]) -> list[ConditionWindow] | None:
         """Each waiting condition as this execution leaves it, or None when a window is
         closed now (a daily window, outside its hours)."""
+        from triggers.multiple import MultipleCondition
+
         waiting: list[Waiting] = [c for c in trigger.conditions if isinstance(c, MultipleCondition)]
         if trigger.preconditions is not None:
             waiting.append(trigger.preconditions)

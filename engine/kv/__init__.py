@@ -268,7 +268,8 @@ class KvChanged(BaseModel):
     A set with `only_if_absent` (Kestra's `overwrite: false`) changes nothing when a live
     entry exists; the writer then reads the row back and sees whose change won."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # built on first use: a process that changes no key and reads no change never needs it
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     v: int = 1
     kind: Literal["KvSet", "KvDeleted"]
     event_id: str = Field(default_factory=new_event_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from engine.ion import ion_line
 from engine.plugin import RunContext, Task, plugin
 
 __all__ = ["TASKS", "Fetch", "Log"]
@@ -44,7 +43,10 @@ class Fetch(Task):
             min_level=self.level,
             task_ids=[ctx.render_text(t) for t in self.tasksId],
         )
-        # an Ion file, one log line per line, as Kestra writes it
+        # an Ion file, one log line per line, as Kestra writes it (engine/ion.py: imported
+        # here, so that a flow that only logs does not import it)
+        from engine.ion import ion_line
+
         body = b"".join(ion_line(line) for line in lines)
         uri = ctx.storage.put_bytes(f"{ctx.task_run_id}.ion", body)
         return {"size": len(lines), "uri": uri}
