@@ -179,7 +179,7 @@ ON CONFLICT (execution_id) DO UPDATE SET epoch = max(epoch, excluded.epoch)
 """
 
 
-def _is_superseded(row: tuple[str, str, int, str, bytes] | None, later_seq: int) -> bool:
+def _is_superseded(row: tuple[str, str, int, str, bytes], later_seq: int) -> bool:
     """Whether upserting `row` and then a later change of the same task run (seq
     `later_seq`) leaves what the later change alone leaves, so `row` need not be written
     (a task run that starts and ends within one batch: one row written, not two).
@@ -188,8 +188,6 @@ def _is_superseded(row: tuple[str, str, int, str, bytes] | None, later_seq: int)
     `row` applies, the later change applies over it (newer, over a state that is not
     terminal); if it does not, the row is as before. Its history is inserted all the same.
     """
-    if row is None:
-        return False
     seq, state = row[2], row[3]
     return later_seq > seq and state not in TERMINAL_STATES and state != State.RESTARTED
 
@@ -302,9 +300,8 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
 
     def _write(self, events: Sequence[EventDocument]) -> int:
         executions, logs, metrics, changes = [], [], [], []
-        # a task run's row as each change of it leaves it, by where its latest is
-        task_runs: list[tuple[str, str, int, str, bytes] | None] = []
-        latest: dict[str, int] = {}
+        task_runs: list[tuple[str, str, int, str, bytes]] = []
+        latest: dict[str, int] = {}  # task run id -> where its latest row is in task_runs
         deleted: list[tuple[str]] = []
         deleted_logs: list[tuple[str]] = []
         deleted_metrics: list[tuple[str]] = []
@@ -320,12 +317,16 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
                 if doc.get("delete_metrics", True):
                     deleted_metrics.append((doc["execution_id"],))
             elif kind == "TaskRunChanged":
-                run_id, seq, state = doc["task_run_id"], doc["seq"], doc["state"]
+                run_id, seq = doc["task_run_id"], doc["seq"]
+                row = (run_id, doc["execution_id"], seq, doc["state"], event.raw)
                 earlier = latest.get(run_id)
                 if earlier is not None and _is_superseded(task_runs[earlier], seq):
-                    task_runs[earlier] = None  # the later change leaves the same row
-                latest[run_id] = len(task_runs)
-                task_runs.append((run_id, doc["execution_id"], seq, state, event.raw))
+                    # the later change leaves the same row, and in the earlier one's place
+                    # (task runs are listed in the order their rows were inserted)
+                    task_runs[earlier] = row
+                else:
+                    latest[run_id] = len(task_runs)
+                    task_runs.append(row)
                 changes.append(
                     (
                         doc["execution_id"],
@@ -398,7 +399,7 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
         if executions:
             db.executemany(_UPSERT_EXECUTION, executions)
         if task_runs:
-            db.executemany(_UPSERT_TASK_RUN, [row for row in task_runs if row is not None])
+            db.executemany(_UPSERT_TASK_RUN, task_runs)
         if logs:
             db.executemany(_INSERT_LOG, logs)
         if metrics:

@@ -103,6 +103,19 @@ async def test_changes_of_one_task_run_in_one_batch_end_as_applied_one_by_one(
         (6, State.RUNNING),
         (7, State.FAILED),
     ]
+    # a parent that starts and ends around its child in one batch is still listed first
+    parent = task_run(9, State.SUCCESS).model_copy(update={"task_run_id": "p", "task_id": "p"})
+    child = task_run(11, State.SUCCESS).model_copy(update={"task_run_id": "c", "task_id": "c"})
+    await apply(
+        store,
+        [
+            parent.model_copy(update={"seq": 8, "state": State.RUNNING}),
+            child.model_copy(update={"seq": 10, "state": State.RUNNING}),
+            child,
+            parent.model_copy(update={"seq": 12}),
+        ],
+    )
+    assert [r.task_id for r in await store.task_runs("e1")] == ["t", "p", "c"]
 
 
 async def test_sqlite_writes_a_restart_and_the_run_after_it_in_one_batch(tmp_path: Path) -> None:
