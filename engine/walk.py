@@ -256,7 +256,7 @@ class ExecutionWalk:
                 namespace=self.flow.namespace,
                 flow_id=self.flow.id,
                 seq=self.next_seq(),
-                at=at or self.runtime.clock.now(),
+                at=at if at is not None else self.runtime.clock.now(),
                 task_run_id=run.id,
                 task_id=run.task.id,
                 parent_task_run_id=run.parent.id if run.parent else None,

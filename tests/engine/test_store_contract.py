@@ -87,7 +87,10 @@ async def test_changes_of_one_task_run_in_one_batch_end_as_applied_one_by_one(
     """A store may write only a task run's latest row of a batch (both do): the row and
     the history end as if every change had been applied in turn."""
     await apply(store, [execution(1, State.RUNNING)])
-    started_and_ended = [task_run(2, State.RUNNING), task_run(3, State.SUCCESS, {"v": 1})]
+    started_and_ended: list[Wire] = [
+        task_run(2, State.RUNNING),
+        task_run(3, State.SUCCESS, {"v": 1}),
+    ]
     assert await apply(store, started_and_ended) >= 1
     assert await apply(store, started_and_ended) == 0  # redelivered
     [run] = await store.task_runs("e1")
