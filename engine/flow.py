@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
+import orjson
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from engine.checks import Check
@@ -152,6 +153,9 @@ class Flow(Model):
     source: str = Field(default="", exclude=True, repr=False)
     # Not YAML: older Kestra forms this flow uses (engine/flow_compat.py), located.
     deprecations: tuple[Problem, ...] = Field(default=(), exclude=True, repr=False)
+    # Not YAML: False when no value of the flow, defaults merged, says `read(` (found once,
+    # at load): its task runs then skip looking for it (engine/file_reader.py).
+    may_read_files: bool = Field(default=True, exclude=True, repr=False)
 
     _normalize_labels = field_validator("labels", mode="before")(_labels)
 
@@ -201,7 +205,22 @@ def load_flow(
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     assert flow is not None
-    return flow.model_copy(update={"source": raw_text, "deprecations": tuple(builder.deprecations)})
+    return flow.model_copy(
+        update={
+            "source": raw_text,
+            "deprecations": tuple(builder.deprecations),
+            "may_read_files": builder.may_read_files,
+        }
+    )
+
+
+def _mentions(data: Any, text: bytes) -> bool:
+    """Whether `text` is in any key or value of the plain YAML data: one pass of orjson
+    over the whole flow. True when the data cannot be written (too deep)."""
+    try:
+        return text in orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return True
 
 
 class _Builder:
@@ -224,6 +243,7 @@ class _Builder:
         # (path of a map, key) -> index of the pluginDefaults entry that set it
         self.defaulted: dict[tuple[Path, str], int] = {}
         self.task_ids: dict[str, Path] = {}
+        self.may_read_files = True
 
     def problem(self, path: Path, message: str) -> None:
         if path not in self.explained:
@@ -253,6 +273,7 @@ class _Builder:
         if defaults:
             for key in (*_FLOW_TASK_LISTS, "triggers"):
                 self._apply_defaults(data.get(key), (key,), defaults)
+        self.may_read_files = _mentions(data, b"read(")
         if self.text is not None:  # on the plain data, before tasks become models
             self.problems += template_problems(data, self.registries.tasks, self.doc, self.text)
         for key in _FLOW_TASK_LISTS:
