@@ -248,7 +248,8 @@ class ExecutionWalk:
     async def _publish_run(self, run: TaskRun, at: datetime | None = None) -> None:
         """Publish the run as it stands; `at` is when it changed (now if not given: a
         start or an end passes the time it recorded, so both read one clock)."""
-        await self.flush_logs()
+        if self._log_buffer or self.pending_metrics:  # what flush_logs has to publish
+            await self.flush_logs()
         await self.runtime.publish_event(
             encode_new(
                 TaskRunChanged,
