@@ -43,7 +43,15 @@ from engine.sla import SLA
 from engine.templating.flow_checks import template_problems
 from engine.yaml_loader import YamlDocument, format_path, load_yaml
 
-__all__ = ["Concurrency", "Flow", "FlowOutput", "PluginDefault", "Registries", "load_flow"]
+__all__ = [
+    "NOT_YAML",
+    "Concurrency",
+    "Flow",
+    "FlowOutput",
+    "PluginDefault",
+    "Registries",
+    "load_flow",
+]
 
 Path = tuple[str | int, ...]
 
@@ -123,6 +131,10 @@ def _label_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# Fields of `Flow` that loading sets, never the YAML: not offered in messages or schemas.
+NOT_YAML = ("source", "deprecations", "may_read_files")
 
 
 class Flow(Model):
@@ -467,7 +479,7 @@ class _Builder:
         loc = _data_loc(data, error["loc"])
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            known = sorted((f.alias or n) for n, f in cls.model_fields.items() if n != "source")
+            known = sorted((f.alias or n) for n, f in cls.model_fields.items() if n not in NOT_YAML)
             name = loc[-1] if loc else "?"
             close = difflib.get_close_matches(str(name), known, n=2)
             message = f"unknown property {name!r}{did_you_mean(close)}"

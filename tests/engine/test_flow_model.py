@@ -8,7 +8,7 @@ import pytest
 
 from engine.catalog import default_registries
 from engine.errors import FlowDefinitionError
-from engine.flow import Flow, PluginDefault, load_flow
+from engine.flow import NOT_YAML, Flow, PluginDefault, load_flow
 from tests.conftest import COURSE_FLOW_NAMES, course_flow
 
 
@@ -275,3 +275,15 @@ tasks:
     ]
     defaulted = load_flow(text, default_registries(), global_defaults=server)
     assert defaulted.may_read_files is True
+
+
+def test_what_loading_sets_is_not_offered_as_yaml() -> None:
+    from engine.plugin_schema import flow_schema
+
+    schema = flow_schema(default_registries())
+    offered = schema["definitions"]["io.kestra.core.models.flows.Flow"]["properties"]
+    assert not set(NOT_YAML) & offered.keys()
+    with pytest.raises(FlowDefinitionError) as raised:
+        load_flow("id: f\nnamespace: n\nmay_read_file: x\ntasks: []\n", default_registries())
+    assert "unknown property 'may_read_file'" in str(raised.value)
+    assert "may_read_files" not in str(raised.value)  # no "did you mean"
