@@ -107,6 +107,8 @@ class ProgressView:
         self.is_quiet = is_quiet  # only the summary
         is_terminal = out.isatty()
         self.is_live = (is_terminal if live is None else live) and not is_quiet
+        # a line per change and per log line (not formatted at all for a quiet run)
+        self._is_plain = not self.is_live and not is_quiet
         self.color = is_terminal if color is None else color
         self.header: ExecutionChanged | None = None
         self.final: ExecutionChanged | None = None
@@ -146,7 +148,7 @@ class ProgressView:
                 self.header = event
             if event.state.is_terminal:
                 self.final = event
-            if not self.is_live:
+            if self._is_plain:
                 extra = f"  {event.error}" if event.error else ""
                 self._row(event.at, "execution", self._state(event.state), "", extra)
         elif isinstance(event, TaskRunChanged):
@@ -154,14 +156,14 @@ class ProgressView:
             if known is not None and event.seq < known.seq:
                 return  # an older change read late
             self.task_runs[event.task_run_id] = event
-            if not self.is_live:
+            if self._is_plain:
                 detail = _took(event.started_at, event.ended_at) if event.state.is_terminal else ""
                 if event.attempt > 1:
                     detail += f"  attempt {event.attempt}"
                 self._row(event.at, _name(event), self._state(event.state), "", detail)
         elif isinstance(event, LogsEmitted):
             self.logs.extend(event.lines)
-            if not self.is_live:
+            if self._is_plain:
                 for line in event.lines:
                     level = self._paint(f"{line.level:<5}", _LEVEL_STYLES.get(line.level, ""))
                     self._row(line.at, line.task_id or "", " " * 9, level, line.message)
@@ -259,8 +261,6 @@ class ProgressView:
         return self._paint(f"{state.value:<9}", _STYLES.get(state, ""))
 
     def _row(self, at: datetime, name: str, state: str, level: str, text: str) -> None:
-        if self.is_quiet:
-            return
         if not self._has_header:
             self._has_header = True
             self._line(f"{'time':<12}  {'task':<{self._width}} {'state':<9} {'level':<5}  message")

@@ -134,7 +134,10 @@ async def file_reader_for(
     files: dict[tuple[str, str], bytes] = {}
     left_out: set[tuple[str, str]] = set()
     gathered: set[str] = set()
-    text = task.model_dump_json(by_alias=True) + orjson.dumps(flow.variables, default=str).decode()
+    text = ""
+    if flow.may_read_files:  # else no property or variable of the flow says `read(`
+        text = task.model_dump_json(by_alias=True)
+        text += orjson.dumps(flow.variables, default=str).decode()
     if "read(" in text:
         gathered = {flow.namespace}
         for match in _OTHER_NAMESPACE.finditer(text):

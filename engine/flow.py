@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import orjson
 from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
 from engine.checks import Check
@@ -43,7 +44,15 @@ from engine.sla import DeclaredSla
 from engine.templating.flow_checks import template_problems
 from engine.yaml_loader import YamlDocument, format_path, load_yaml
 
-__all__ = ["Concurrency", "Flow", "FlowOutput", "PluginDefault", "Registries", "load_flow"]
+__all__ = [
+    "NOT_YAML",
+    "Concurrency",
+    "Flow",
+    "FlowOutput",
+    "PluginDefault",
+    "Registries",
+    "load_flow",
+]
 
 Path = tuple[str | int, ...]
 
@@ -129,6 +138,9 @@ if TYPE_CHECKING:
 else:  # set by `load_flow`, never validated but when a YAML writes this engine-only key
     Deprecations = Annotated[Any, OnFirstUse(_problems)]
 
+# Fields of `Flow` that loading sets, never the YAML: not offered in messages or schemas.
+NOT_YAML = ("source", "deprecations", "may_read_files")
+
 
 class Flow(Model):
     id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$", max_length=100)
@@ -158,6 +170,9 @@ class Flow(Model):
     source: str = Field(default="", exclude=True, repr=False)
     # Not YAML: older Kestra forms this flow uses (engine/flow_compat.py), located.
     deprecations: Deprecations = Field(default=(), exclude=True, repr=False)
+    # Not YAML: False when no value of the flow, defaults merged, says `read(` (found once,
+    # at load): its task runs then skip looking for it (engine/file_reader.py).
+    may_read_files: bool = Field(default=True, exclude=True, repr=False)
 
     _normalize_labels = field_validator("labels", mode="before")(_labels)
 
@@ -207,7 +222,22 @@ def load_flow(
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     assert flow is not None
-    return flow.model_copy(update={"source": raw_text, "deprecations": tuple(builder.deprecations)})
+    return flow.model_copy(
+        update={
+            "source": raw_text,
+            "deprecations": tuple(builder.deprecations),
+            "may_read_files": builder.may_read_files,
+        }
+    )
+
+
+def _mentions(data: Any, text: bytes) -> bool:
+    """Whether `text` is in any key or value of the plain YAML data: one pass of orjson
+    over the whole flow. True when the data cannot be written (too deep)."""
+    try:
+        return text in orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return True
 
 
 class _Builder:
@@ -230,6 +260,7 @@ class _Builder:
         # (path of a map, key) -> index of the pluginDefaults entry that set it
         self.defaulted: dict[tuple[Path, str], int] = {}
         self.task_ids: dict[str, Path] = {}
+        self.may_read_files = True
 
     def problem(self, path: Path, message: str) -> None:
         if path not in self.explained:
@@ -259,6 +290,7 @@ class _Builder:
         if defaults:
             for key in (*_FLOW_TASK_LISTS, "triggers"):
                 self._apply_defaults(data.get(key), (key,), defaults)
+        self.may_read_files = _mentions(data, b"read(")
         if self.text is not None:  # on the plain data, before tasks become models
             self.problems += template_problems(data, self.registries.tasks, self.doc, self.text)
         for key in _FLOW_TASK_LISTS:
@@ -455,7 +487,7 @@ class _Builder:
         loc = _data_loc(data, error["loc"])
         message = error["msg"]
         if error["type"] == "extra_forbidden":
-            known = sorted((f.alias or n) for n, f in cls.model_fields.items() if n != "source")
+            known = sorted((f.alias or n) for n, f in cls.model_fields.items() if n not in NOT_YAML)
             name = loc[-1] if loc else "?"
             close = difflib.get_close_matches(str(name), known, n=2)
             message = f"unknown property {name!r}{did_you_mean(close)}"

@@ -38,7 +38,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from engine.flow import Flow, Registries
+from engine.flow import NOT_YAML, Flow, Registries
 from engine.plugin import Condition, FlowableTask, Model, Task, Trigger
 
 __all__ = ["PluginDoc", "flow_schema", "plugin_doc", "plugin_docs"]
@@ -519,7 +519,7 @@ def _build(registries: Registries) -> _Built:
     for union, names in unions.items():
         definitions[union] = {"anyOf": [{"$ref": _DEFS + n} for n in sorted(names)]}
     flow = definitions["io.kestra.core.models.flows.Flow"]
-    for internal in ("source", "deprecations"):  # not YAML: set by loading
+    for internal in NOT_YAML:  # set by loading
         flow["properties"].pop(internal, None)
     flow["title"] = "A Kestra flow, as Podium loads it"
     schema = {

@@ -12,6 +12,7 @@ never touches the store; the projector turns its events into rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -66,6 +67,7 @@ LOG_FLUSH_LINES = 500
 LOG_FLUSH_BYTES = 256 << 10
 ERROR_LOGS_KEPT = 100  # for `errorLogs()`: an alert needs the last errors, not all
 MAX_LOG_LINE_BYTES = 1 << 20  # longer lines are cut (and say so); as the script runners
+_NO_TIMEOUT = contextlib.nullcontext()
 
 
 def task_run_id(parent_id: str, task_id: str, value: str | None, iteration: int | None) -> str:
@@ -243,8 +245,11 @@ class ExecutionWalk:
         )
         await self.runtime.publish_event(self.header)
 
-    async def _publish_run(self, run: TaskRun) -> None:
-        await self.flush_logs()
+    async def _publish_run(self, run: TaskRun, at: datetime | None = None) -> None:
+        """Publish the run as it stands; `at` is when it changed (now if not given: a
+        start or an end passes the time it recorded, so both read one clock)."""
+        if self._log_buffer or self.pending_metrics:  # what flush_logs has to publish
+            await self.flush_logs()
         await self.runtime.publish_event(
             encode_new(
                 TaskRunChanged,
@@ -252,7 +257,7 @@ class ExecutionWalk:
                 namespace=self.flow.namespace,
                 flow_id=self.flow.id,
                 seq=self.next_seq(),
-                at=self.runtime.clock.now(),
+                at=at if at is not None else self.runtime.clock.now(),
                 task_run_id=run.id,
                 task_id=run.task.id,
                 parent_task_run_id=run.parent.id if run.parent else None,
@@ -593,7 +598,7 @@ class ExecutionWalk:
             if not should_run:
                 run.state = State.FAILED if run.error else State.SKIPPED
                 run.ended_at = now
-                await self._publish_run(run)
+                await self._publish_run(run, now)
                 return run.state
 
         policy = self._retry_for(task, parent)
@@ -607,7 +612,7 @@ class ExecutionWalk:
             run.error = None
             if task.logToFile:
                 self._open_log_file(run)
-            await self._publish_run(run)
+            await self._publish_run(run, run.started_at)
             ctx = TaskRunContext(self, run)
             try:
                 await self._load_kv(run)
@@ -621,7 +626,7 @@ class ExecutionWalk:
                 if not self.is_leaving:
                     run.state = State.KILLED
                     run.ended_at = self.runtime.clock.now()
-                    await self._publish_run(run)
+                    await self._publish_run(run, run.ended_at)
                 raise
             except Exception as exc:  # a task's failure, whatever its kind, fails the run
                 if not isinstance(exc, PodiumError):
@@ -679,7 +684,7 @@ class ExecutionWalk:
             )
         run.state = state
         run.ended_at = self.runtime.clock.now()
-        await self._publish_run(run)
+        await self._publish_run(run, run.ended_at)
         self._record_outputs(run)
         if self.exit is not None and self.exit.task_run_id == run.id:
             await self._after_exit(run, self.exit.state)
@@ -725,7 +730,8 @@ class ExecutionWalk:
             runtime.namespace_files,
         )
         try:
-            async with asyncio.timeout(seconds):
+            # no Timeout to build and arm for the many tasks without one
+            async with asyncio.timeout(seconds) if seconds is not None else _NO_TIMEOUT:
                 with reading(reader):
                     if uses_slot:
                         async with runtime.task_slots:
@@ -904,6 +910,8 @@ class ExecutionWalk:
         if outputs is None:
             assert run is not None
             outputs = run.outputs
+        if not outputs:
+            return
         size = len(orjson.dumps(outputs, default=str))
         limit = self.runtime.max_output_bytes
         if size > limit:

@@ -27,7 +27,7 @@ from engine.events import (
     TaskRunChanged,
 )
 from engine.fencing import Fence
-from engine.states import State
+from engine.states import TERMINAL_STATES, State
 from engine.store.base import (
     LEVELS,
     TERMINAL_SQL,
@@ -179,6 +179,19 @@ ON CONFLICT (execution_id) DO UPDATE SET epoch = max(epoch, excluded.epoch)
 """
 
 
+def _is_superseded(row: tuple[str, str, int, str, bytes], later_seq: int) -> bool:
+    """Whether upserting `row` and then a later change of the same task run (seq
+    `later_seq`) leaves what the later change alone leaves, so `row` need not be written
+    (a task run that starts and ends within one batch: one row written, not two).
+
+    True when the later change is newer and `row` is neither terminal nor RESTARTED: if
+    `row` applies, the later change applies over it (newer, over a state that is not
+    terminal); if it does not, the row is as before. Its history is inserted all the same.
+    """
+    seq, state = row[2], row[3]
+    return later_seq > seq and state not in TERMINAL_STATES and state != State.RESTARTED
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -286,7 +299,9 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
         return epochs
 
     def _write(self, events: Sequence[EventDocument]) -> int:
-        executions, task_runs, logs, metrics, changes = [], [], [], [], []
+        executions, logs, metrics, changes = [], [], [], []
+        task_runs: list[tuple[str, str, int, str, bytes]] = []
+        latest: dict[str, int] = {}  # task run id -> where its latest row is in task_runs
         deleted: list[tuple[str]] = []
         deleted_logs: list[tuple[str]] = []
         deleted_metrics: list[tuple[str]] = []
@@ -302,9 +317,16 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
                 if doc.get("delete_metrics", True):
                     deleted_metrics.append((doc["execution_id"],))
             elif kind == "TaskRunChanged":
-                task_runs.append(
-                    (doc["task_run_id"], doc["execution_id"], doc["seq"], doc["state"], event.raw)
-                )
+                run_id, seq = doc["task_run_id"], doc["seq"]
+                row = (run_id, doc["execution_id"], seq, doc["state"], event.raw)
+                earlier = latest.get(run_id)
+                if earlier is not None and _is_superseded(task_runs[earlier], seq):
+                    # the later change leaves the same row, and in the earlier one's place
+                    # (task runs are listed in the order their rows were inserted)
+                    task_runs[earlier] = row
+                else:
+                    latest[run_id] = len(task_runs)
+                    task_runs.append(row)
                 changes.append(
                     (
                         doc["execution_id"],

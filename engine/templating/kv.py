@@ -14,8 +14,6 @@ each parent namespace; an expired entry is an error unless `errorOnMissing=false
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,6 +21,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from engine.errors import TemplateError
+from engine.templating.scoped import Scoped
 
 __all__ = ["KvSnapshot", "kv", "reading_kv"]
 
@@ -60,14 +59,9 @@ class KvSnapshot:
 _SCOPE: ContextVar[KvSnapshot | None] = ContextVar("podium_kv", default=None)
 
 
-@contextmanager
-def reading_kv(snapshot: KvSnapshot | None) -> Iterator[None]:
-    """Renders inside see `snapshot` through kv()."""
-    token = _SCOPE.set(snapshot)
-    try:
-        yield
-    finally:
-        _SCOPE.reset(token)
+def reading_kv(snapshot: KvSnapshot | None) -> Scoped[KvSnapshot | None]:
+    """`with reading_kv(snapshot):` renders inside see `snapshot` through kv()."""
+    return Scoped(_SCOPE, snapshot)
 
 
 def _chain(namespace: str) -> list[str]:

@@ -11,14 +11,13 @@ see their own). Outside a task run, `read()` says it is not available.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
 
 from jinja2 import Environment
 
 from engine.errors import TemplateError
+from engine.templating.scoped import Scoped
 
 __all__ = ["FileReader", "install", "read", "reading"]
 
@@ -31,13 +30,9 @@ class FileReader(Protocol):
 _READER: ContextVar[FileReader | None] = ContextVar("podium_file_reader", default=None)
 
 
-@contextmanager
-def reading(reader: FileReader) -> Iterator[None]:
-    token = _READER.set(reader)
-    try:
-        yield
-    finally:
-        _READER.reset(token)
+def reading(reader: FileReader) -> Scoped[FileReader | None]:
+    """`with reading(reader):` the renders inside read through `reader`."""
+    return Scoped(_READER, reader)
 
 
 def read(path: Any, namespace: Any = None, version: Any = None) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from engine.catalog import default_registries
 from engine.errors import FlowDefinitionError
-from engine.flow import Flow, load_flow
+from engine.flow import NOT_YAML, Flow, PluginDefault, load_flow
 from tests.conftest import COURSE_FLOW_NAMES, course_flow
 
 
@@ -250,3 +250,40 @@ pluginDefaults:
     flow = load_flow(text, default_registries(), global_defaults=server)
     assert flow.find_task("a").level == "DEBUG"  # type: ignore[union-attr]
     assert flow.find_task("b").format == "forced"  # type: ignore[union-attr]
+
+
+def test_a_flow_knows_at_load_whether_any_of_its_values_says_read() -> None:
+    """Task runs look for `read(` in their task only when the flow says it somewhere,
+    defaults merged: a server-wide default does not show in the flow's text."""
+    text = """id: f
+namespace: n
+variables: {where: conf.txt}
+tasks:
+  - {id: a, type: io.kestra.plugin.core.debug.Return, format: "{{ vars.where }}"}
+"""
+    assert load_flow(text, default_registries()).may_read_files is False
+    reading = text.replace("{{ vars.where }}", "{{ read(vars.where) }}")
+    assert load_flow(reading, default_registries()).may_read_files is True
+    in_variables = text.replace("{where: conf.txt}", "{where: \"{{ read('conf.txt') }}\"}")
+    assert load_flow(in_variables, default_registries()).may_read_files is True
+    server = [
+        PluginDefault(
+            type="io.kestra.plugin.core.debug.Return",
+            values={"format": "{{ read('conf.txt') }}"},
+            forced=True,
+        )
+    ]
+    defaulted = load_flow(text, default_registries(), global_defaults=server)
+    assert defaulted.may_read_files is True
+
+
+def test_what_loading_sets_is_not_offered_as_yaml() -> None:
+    from engine.plugin_schema import flow_schema
+
+    schema = flow_schema(default_registries())
+    offered = schema["definitions"]["io.kestra.core.models.flows.Flow"]["properties"]
+    assert not set(NOT_YAML) & offered.keys()
+    with pytest.raises(FlowDefinitionError) as raised:
+        load_flow("id: f\nnamespace: n\nmay_read_file: x\ntasks: []\n", default_registries())
+    assert "unknown property 'may_read_file'" in str(raised.value)
+    assert "may_read_files" not in str(raised.value)  # no "did you mean"

@@ -81,6 +81,57 @@ def task_run(seq: int, state: State, outputs: dict | None = None) -> TaskRunChan
     )
 
 
+async def test_changes_of_one_task_run_in_one_batch_end_as_applied_one_by_one(
+    store: Store,
+) -> None:
+    """A store may write only a task run's latest row of a batch (both do): the row and
+    the history end as if every change had been applied in turn."""
+    await apply(store, [execution(1, State.RUNNING)])
+    started_and_ended: list[Wire] = [
+        task_run(2, State.RUNNING),
+        task_run(3, State.SUCCESS, {"v": 1}),
+    ]
+    assert await apply(store, started_and_ended) >= 1
+    assert await apply(store, started_and_ended) == 0  # redelivered
+    [run] = await store.task_runs("e1")
+    assert (run.state, run.seq, run.outputs) == (State.SUCCESS, 3, {"v": 1})
+    # an older change after a newer one in the batch changes nothing
+    await apply(store, [task_run(7, State.FAILED), task_run(6, State.RUNNING)])
+    [run] = await store.task_runs("e1")
+    assert (run.state, run.seq) == (State.SUCCESS, 3)
+    history = await store.state_history("e1")
+    assert [(c.seq, c.state) for c in history if c.task_run_id] == [
+        (2, State.RUNNING),
+        (3, State.SUCCESS),
+        (6, State.RUNNING),
+        (7, State.FAILED),
+    ]
+    # a parent that starts and ends around its child in one batch is still listed first
+    parent = task_run(9, State.SUCCESS).model_copy(update={"task_run_id": "p", "task_id": "p"})
+    child = task_run(11, State.SUCCESS).model_copy(update={"task_run_id": "c", "task_id": "c"})
+    await apply(
+        store,
+        [
+            parent.model_copy(update={"seq": 8, "state": State.RUNNING}),
+            child.model_copy(update={"seq": 10, "state": State.RUNNING}),
+            child,
+            parent.model_copy(update={"seq": 12}),
+        ],
+    )
+    assert [r.task_id for r in await store.task_runs("e1")] == ["t", "p", "c"]
+
+
+async def test_sqlite_writes_a_restart_and_the_run_after_it_in_one_batch(tmp_path: Path) -> None:
+    """SQLite skips only a change the next one would overwrite anyway: RESTARTED is what
+    lets the next change over an ended run, so it is written. (PostgreSQL writes the
+    latest change of a batch only: there the ended run stays as it was.)"""
+    async with SqliteStore(tmp_path / "s.db") as store:
+        await apply(store, [execution(1, State.RUNNING), task_run(2, State.SUCCESS)])
+        await apply(store, [task_run(4, State.RESTARTED), task_run(5, State.RUNNING)])
+        [run] = await store.task_runs("e1")
+        assert (run.state, run.seq) == (State.RUNNING, 5)
+
+
 async def test_events_apply_in_seq_order_whatever_order_they_arrive(store: Store) -> None:
     await apply(store, [task_run(3, State.SUCCESS, {"v": 1}), task_run(2, State.RUNNING)])
     await apply(store, [execution(4, State.SUCCESS), execution(1, State.RUNNING)])
