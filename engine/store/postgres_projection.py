@@ -2,7 +2,8 @@
 one statement that moves the rows to where they belong.
 
 Each batch is first reduced in Python to the newest event per execution and per task
-run (a row may not be upserted twice in one statement). The rows then go to the
+run (a row may not be upserted twice in one statement; a row that changes again after a
+RESTARTED in the batch takes a second round, `_Rows`). The rows then go to the
 connection's temporary staging tables with `COPY … FROM STDIN (FORMAT binary)`, and a
 single statement of data-modifying CTEs upserts them: sequence-guarded, never out of a
 terminal state but to RESTARTED, log lines and metrics keyed by event id. It returns how
@@ -130,22 +131,37 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+# the events that change a row, and the field naming the row
+_CHANGES = {"TaskRunChanged": "task_run_id", "ExecutionChanged": "execution_id"}
+
+
 class _Rows:
     """One batch of events as the staging tables' rows."""
 
-    __slots__ = ("changes", "deleted", "executions", "logs", "metrics", "task_runs")
+    __slots__ = (
+        "changes", "deleted", "executions", "logs", "metrics", "restarted", "taken", "task_runs"
+    )  # fmt: skip
     deleted: list[tuple[str, bool, bool]]  # execution id, its logs too, its metrics too
 
     def __init__(self, events: Sequence[EventDocument]) -> None:
+        """Takes the events up to the first change of a row that follows a RESTARTED of
+        the same row (`taken` says how many): only a row's newest change is staged, and
+        RESTARTED is what lets a change over an ended row, so the changes after it are
+        staged in the next round, over the restarted row."""
         self.executions: dict[str, tuple[Any, ...]] = {}
         self.task_runs: dict[str, tuple[Any, ...]] = {}
         self.logs: list[tuple[Any, ...]] = []
         self.metrics: list[tuple[Any, ...]] = []
         self.changes: dict[tuple[str, str, int], tuple[Any, ...]] = {}
         self.deleted = []
-        for event in events:
+        self.restarted: set[str] = set()  # execution and task-run ids
+        self.taken = len(events)
+        for index, event in enumerate(events):
             doc = event.doc
             kind = doc["kind"]
+            if self.restarted and kind in _CHANGES and doc[_CHANGES[kind]] in self.restarted:
+                self.taken = index
+                break
             if kind == "ExecutionDeleted":
                 # the fence admits no later event of it: deleted after the batch's rows
                 self.deleted.append(
@@ -166,6 +182,8 @@ class _Rows:
         known = self.task_runs.get(key)
         if known is None or known[2] < seq:
             self.task_runs[key] = (key, execution_id, seq, doc["state"], raw)
+        if doc["state"] == "RESTARTED":
+            self.restarted.add(key)
         self.changes[(execution_id, key, seq)] = (
             execution_id, key, seq, doc.get("attempt") or 1, doc["state"],
             _time(doc.get("at") or doc.get("created_at")),
@@ -180,6 +198,8 @@ class _Rows:
                 _time(doc["created_at"]), _time(doc.get("ended_at")), raw,
                 orjson.dumps(doc.get("labels") or {}).decode(),
             )  # fmt: skip
+        if doc["state"] == "RESTARTED":
+            self.restarted.add(key)
         self.changes[(key, "", seq)] = (
             key, "", seq, 1, doc["state"], _time(doc.get("at") or doc["created_at"]),
         )  # fmt: skip
@@ -219,8 +239,18 @@ class _Rows:
 
 
 async def write_events(db: asyncpg.Connection, events: Sequence[EventDocument]) -> int:
-    """Write a batch inside the caller's transaction; returns how many rows it changed."""
-    batch = _Rows(events)
+    """Write a batch inside the caller's transaction; returns how many rows it changed.
+    One round of staging and moving, or more when a restarted row changes again after
+    its RESTARTED in the batch (`_Rows`)."""
+    changed = 0
+    while events:
+        batch = _Rows(events)
+        changed += await _write_rows(db, batch)
+        events = events[batch.taken :]
+    return changed
+
+
+async def _write_rows(db: asyncpg.Connection, batch: _Rows) -> int:
     staged = batch.staged()
     changed = 0
     for table, rows in staged:

@@ -121,15 +121,29 @@ async def test_changes_of_one_task_run_in_one_batch_end_as_applied_one_by_one(
     assert [r.task_id for r in await store.task_runs("e1")] == ["t", "p", "c"]
 
 
-async def test_sqlite_writes_a_restart_and_the_run_after_it_in_one_batch(tmp_path: Path) -> None:
-    """SQLite skips only a change the next one would overwrite anyway: RESTARTED is what
-    lets the next change over an ended run, so it is written. (PostgreSQL writes the
-    latest change of a batch only: there the ended run stays as it was.)"""
-    async with SqliteStore(tmp_path / "s.db") as store:
-        await apply(store, [execution(1, State.RUNNING), task_run(2, State.SUCCESS)])
-        await apply(store, [task_run(4, State.RESTARTED), task_run(5, State.RUNNING)])
-        [run] = await store.task_runs("e1")
-        assert (run.state, run.seq) == (State.RUNNING, 5)
+async def test_a_restart_and_the_run_after_it_in_one_batch_leave_both_running(
+    store: Store,
+) -> None:
+    """RESTARTED is what lets a change over an ended execution or task run: the change
+    after it in the same batch applies too, as if the two had come one by one."""
+    await apply(store, [execution(1, State.FAILED), task_run(2, State.FAILED)])
+    restarted: list[Wire] = [
+        execution(3, State.RESTARTED),
+        task_run(4, State.RESTARTED),
+        execution(5, State.RUNNING),
+        task_run(6, State.RUNNING),
+    ]
+    await apply(store, restarted)
+    [run] = await store.task_runs("e1")
+    assert (run.state, run.seq) == (State.RUNNING, 6)
+    header = await store.get_execution("e1")
+    assert header is not None
+    assert header.state == State.RUNNING
+    # redelivered, or a RESTARTED older than the row: nothing moves an ended row
+    await apply(store, [execution(7, State.SUCCESS), task_run(8, State.SUCCESS)])
+    await apply(store, restarted)
+    [run] = await store.task_runs("e1")
+    assert (run.state, run.seq) == (State.SUCCESS, 8)
 
 
 async def test_events_apply_in_seq_order_whatever_order_they_arrive(store: Store) -> None:
