@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +16,6 @@ from engine.catalog import Catalog, default_registries
 from engine.flow import load_flow
 from engine.plugin import OptionalFamily, PluginFamily, Task, current_name, plugin
 
-ROOT = Path(__file__).resolve().parents[2]
 EXPORTS = ("TASKS", "TRIGGERS", "CONDITIONS")
 
 
@@ -162,44 +157,6 @@ tasks:
     type: io.kestra.plugin.core.log.Log
     message: "{{ 'hello' }}"
 """
-
-
-def test_a_flow_run_of_a_log_task_imports_no_other_family(tmp_path: Path) -> None:
-    """`podium flow run` of a flow that only logs imports the log family, not JDBC,
-    scripts, HTTP, the other core modules, the trigger families nor the live view."""
-    flow = tmp_path / "hello.yml"
-    flow.write_text(LOG_ONLY)
-    code = (
-        "import sys\n"
-        "from engine.cli import main\n"
-        f"assert main(['flow', 'run', '-q', {str(flow)!r}]) == 0\n"
-        "print(' '.join(sorted(sys.modules)))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    imported = set(done.stdout.split())
-    assert "tasks.core.log" in imported
-    unwanted = {
-        "tasks.jdbc",
-        "tasks.http",
-        "tasks.git",
-        "tasks.serdes",
-        "tasks.notifications",
-        "tasks.scripts.python",
-        "tasks.core.grouping",
-        "tasks.core.storage",
-        "triggers.conditions",
-        "triggers.files",
-        "rich",
-        "aiohttp",
-    }
-    assert not unwanted & imported, sorted(unwanted & imported)
 
 
 def test_the_default_catalog_loads_a_flow() -> None:

@@ -71,6 +71,28 @@ def log_only_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return result
 
 
+def test_a_flow_that_only_logs_imports_no_other_family(log_only_run: dict[str, Any]) -> None:
+    """The catalog imports the log family, not JDBC, scripts, HTTP, the other core
+    modules, the trigger families nor the live view (engine/catalog.py)."""
+    imported = set(log_only_run["modules"])
+    assert "tasks.core.log" in imported
+    unwanted = {
+        "tasks.jdbc",
+        "tasks.http",
+        "tasks.git",
+        "tasks.serdes",
+        "tasks.notifications",
+        "tasks.scripts.python",
+        "tasks.core.grouping",
+        "tasks.core.storage",
+        "triggers.conditions",
+        "triggers.files",
+        "rich",
+        "aiohttp",
+    }
+    assert not unwanted & imported, sorted(unwanted & imported)
+
+
 def test_a_flow_without_inputs_imports_no_input_type(log_only_run: dict[str, Any]) -> None:
     """engine/input_types.py (23 classes) comes with the first flow that declares inputs;
     engine.inputs, what every execution needs, is light."""
