@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from engine import cli_namespace
 from engine.errors import ConfigError, FlowDefinitionError, InputError, TransientError
 from engine.kv.cli import add_kv_commands, kv_command
+from engine.pydantic_plugins import skip_empty_plugin_scan
 
 if TYPE_CHECKING:
     from engine.console import ProgressView
@@ -234,6 +235,7 @@ _COMMANDS: dict[str, Callable[[Any], None]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
+    skip_empty_plugin_scan()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
