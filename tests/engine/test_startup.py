@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from engine.cli import _parser
+from engine.pydantic_plugins import has_pydantic_entry_points
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -129,6 +130,18 @@ def test_the_flow_model_builds_no_schema_of_what_the_flow_lacks(
     assert "'tasks'" in schema  # what the model does build
     for name in ("StringInput", "FileInput", "MaxDurationSla", "Problem"):
         assert name not in schema, name
+
+
+def test_pydantic_plugins_are_looked_for_without_importlib_metadata(
+    log_only_run: dict[str, Any],
+) -> None:
+    """With no installed distribution naming pydantic in its entry points, pydantic is
+    told it has no plugins (engine/pydantic_plugins.py): importlib.metadata, email and
+    csv, which its own scan imports, are not."""
+    if has_pydantic_entry_points() is not False:
+        pytest.skip("this environment has a distribution that names pydantic")
+    imported = set(log_only_run["modules"])
+    assert not {"importlib.metadata", "email", "csv"} & imported
 
 
 COMMAND_LINES = [

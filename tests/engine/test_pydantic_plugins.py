@@ -1,0 +1,114 @@
+"""engine/pydantic_plugins.py: pydantic's plugin scan skipped only when it would find
+nothing; a distribution that declares a plugin still gets it loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from engine.pydantic_plugins import has_pydantic_entry_points
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _dist(folder: Path, name: str, entry_points: str | None) -> None:
+    info = folder / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    if entry_points is not None:
+        (info / "entry_points.txt").write_text(entry_points)
+
+
+def test_no_distribution_names_pydantic(tmp_path: Path) -> None:
+    _dist(tmp_path, "plain", None)
+    _dist(tmp_path, "tool", "[console_scripts]\ntool = tool:main\n")
+    (tmp_path / "other.egg-info").write_text("Name: other\n")  # a file, not a folder
+    assert has_pydantic_entry_points([str(tmp_path), str(tmp_path / "missing")]) is False
+
+
+@pytest.mark.parametrize("text", ["[pydantic]\nx = m:p\n", "[ pydantic ]\nx = m:p\n"])
+def test_a_distribution_that_names_pydantic(tmp_path: Path, text: str) -> None:
+    _dist(tmp_path, "plain", None)
+    _dist(tmp_path, "plugged", text)
+    assert has_pydantic_entry_points([str(tmp_path)]) is True
+
+
+def test_what_is_not_read_is_left_to_pydantic(tmp_path: Path) -> None:
+    archive = tmp_path / "lib.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("z-1.0.dist-info/entry_points.txt", "[pydantic]\nz = z:p\n")
+    assert has_pydantic_entry_points([str(archive)]) is None
+    egg = tmp_path / "old.egg"
+    egg.mkdir()
+    assert has_pydantic_entry_points([str(egg)]) is None
+
+
+_CHILD = """
+import json, sys
+from engine.pydantic_plugins import skip_empty_plugin_scan
+skipped = skip_empty_plugin_scan()
+from pydantic import BaseModel
+class M(BaseModel):
+    x: int
+M(x=1)
+from pydantic.plugin._loader import get_plugins
+print(json.dumps({
+    "skipped": skipped,
+    "plugins": sorted(type(p).__name__ for p in get_plugins()),
+    "metadata_imported": "importlib.metadata" in sys.modules,
+}))
+"""
+
+_PLUGIN = """
+class SeesSchemas:
+    def new_schema_validator(self, schema, schema_type, *args, **kwargs):
+        print("plugin saw", schema_type.__name__)
+        return None, None, None
+
+plugin = SeesSchemas()
+"""
+
+
+def _child(path: Path, **env: str) -> tuple[dict[str, object], str]:
+    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(path)]), **env},
+    )
+    lines = done.stdout.splitlines()
+    return json.loads(lines[-1]), "\n".join(lines[:-1])
+
+
+def test_with_no_plugin_pydantic_is_told_so_without_importlib_metadata(tmp_path: Path) -> None:
+    if has_pydantic_entry_points() is not False:
+        pytest.skip("this environment has a distribution that names pydantic")
+    result, _ = _child(tmp_path)
+    assert result == {"skipped": True, "plugins": [], "metadata_imported": False}
+
+
+def test_an_installed_plugin_is_still_loaded(tmp_path: Path) -> None:
+    _dist(tmp_path, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
+    (tmp_path / "sees_schemas.py").write_text(_PLUGIN)
+    result, printed = _child(tmp_path)
+    assert result["skipped"] is False
+    assert result["plugins"] == ["SeesSchemas"]
+    assert "plugin saw M" in printed
+
+
+def test_the_users_variable_is_pydantics_to_read(tmp_path: Path) -> None:
+    _dist(tmp_path, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
+    (tmp_path / "sees_schemas.py").write_text(_PLUGIN)
+    result, printed = _child(tmp_path, PYDANTIC_DISABLE_PLUGINS="sees")
+    assert result["skipped"] is False
+    assert result["plugins"] == []
+    assert "plugin saw" not in printed
