@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine import cli_namespace
 from engine.errors import ConfigError, FlowDefinitionError, InputError, TransientError
-from engine.kv.cli import add_kv_commands, kv_command
 from engine.pydantic_plugins import skip_empty_plugin_scan
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
 # fraction of a second, and importing the catalog, the templates or the web app it does
 # not use would be most of it (bench/foundation.py --only cli).
 
-__all__ = ["main", "open_data", "tune_gc"]
+__all__ = ["entry", "main", "open_data", "tune_gc"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -220,6 +219,12 @@ def _add_trigger(commands: Any) -> None:
     )
 
 
+def _add_kv(commands: Any) -> None:
+    from engine.kv.cli import add_kv_commands
+
+    add_kv_commands(commands)
+
+
 # In the order `podium --help` lists them.
 _COMMANDS: dict[str, Callable[[Any], None]] = {
     "server": _add_server,
@@ -228,14 +233,48 @@ _COMMANDS: dict[str, Callable[[Any], None]] = {
     "flow": _add_flow,
     "nsfiles": cli_namespace.add_nsfiles_commands,
     "trigger": _add_trigger,
-    "kv": add_kv_commands,
+    "kv": _add_kv,
 }
+
+
+# While the command starts (`entry` to `_started`), nearly everything allocated lives as
+# long as the process (modules, classes, models, the flow): the collector would walk it
+# some fifty times for nothing (~34 M instructions of a 1-task `flow run`, bench/README.md
+# session 11). It is off until then, and what start-up built is frozen (`gc.freeze`):
+# later collections, of the oldest generation too, never walk it again.
+_is_starting = False
+
+
+def entry() -> int:
+    """The `podium` command and `python -m engine.cli`: `main` with the collector off
+    until the command has started. (In-process callers, tests, call `main`.)"""
+    global _is_starting
+    gc.disable()
+    _is_starting = True
+    try:
+        return main()
+    finally:
+        _started()
+
+
+def _started() -> None:
+    """The command's start-up is over: freeze what it built and turn the collector on."""
+    global _is_starting
+    if _is_starting:
+        _is_starting = False
+        gc.freeze()
+        gc.enable()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
     skip_empty_plugin_scan()
+    if args.command != "server" and (args.command, getattr(args, "action", None)) != (
+        "flow",
+        "run",
+    ):
+        _started()  # the server and `flow run` end their start-up themselves
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
@@ -268,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return EXIT_USAGE
             return _run(rebuild_projection(args))
         if args.command == "kv":
+            from engine.kv.cli import kv_command
+
             return _run(kv_command(args))
         if args.command == "trigger" and args.action == "backfill":
             from triggers.backfill import backfill_command
@@ -405,6 +446,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
         )
     serve_http = args.role in ("local", "standalone", "webserver") or args.port is not None
     async with Podium(settings, roles=roles, serve_http=serve_http) as podium:
+        _started()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, podium.stop)
@@ -576,6 +618,7 @@ async def run_flow(args: argparse.Namespace) -> int:
             except FlowDefinitionError as exc:
                 print(exc, file=sys.stderr)
                 return EXIT_USAGE
+            _started()
             feed = _Feed(is_quiet=args.quiet)
             assert podium.local_projector is not None  # every role runs here
             podium.local_projector.follow(feed)
@@ -618,4 +661,4 @@ async def run_flow(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(entry())
