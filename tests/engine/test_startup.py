@@ -144,6 +144,51 @@ def test_pydantic_plugins_are_looked_for_without_importlib_metadata(
     assert not {"importlib.metadata", "email", "csv"} & imported
 
 
+_GC_CHILD = """
+import gc, json, sys
+import engine.cli as cli
+seen = {"collections": 0, "before_started": None}
+gc.callbacks.append(lambda phase, info: phase == "start" and seen.update(collections=seen["collections"] + 1))
+started = cli._started
+def _started():
+    if seen["before_started"] is None:
+        seen["before_started"] = seen["collections"]
+        seen["enabled_before"] = gc.isenabled()
+    started()
+cli._started = _started
+sys.argv = ["podium", *sys.argv[1:]]
+code = cli.entry()
+seen.update(code=code, enabled=gc.isenabled(), frozen=gc.get_freeze_count())
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("command", ["flow run -q", "flow validate"])
+def test_the_collector_is_off_while_the_command_starts(
+    command: str, tmp_path: Path
+) -> None:
+    """`podium` (engine.cli.entry) starts with the collector off: none of its runs walks
+    what start-up builds, which lives as long as the process; once started (`flow run`:
+    the flow loaded; every other command but the server: parsed), that is frozen and
+    the collector runs as it did."""
+    flow = tmp_path / "hello.yml"
+    flow.write_text(LOG_ONLY)
+    done = subprocess.run(
+        [sys.executable, "-c", _GC_CHILD, *command.split(), str(flow)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["code"] == 0
+    assert seen["before_started"] == 0
+    assert seen["enabled_before"] is False
+    assert seen["enabled"] is True
+    assert seen["frozen"] > 10_000
+
+
 COMMAND_LINES = [
     "flow run f.yml -q -i a=1 -l b=2",
     "-v flow run f.yml --data d",
