@@ -104,5 +104,5 @@ def skip_empty_plugin_scan() -> bool:
     loader = _plugin_loader()
     if getattr(loader, "_plugins", False) is not None:
         return False  # scanned already, or a pydantic whose cache is another
-    loader._plugins = {}  # what its own scan finds: nothing
+    loader._plugins = {}  # type: ignore[attr-defined]  # what its own scan finds: nothing
     return True

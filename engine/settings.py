@@ -291,7 +291,7 @@ def _load_yaml(text: str) -> Any:
     loader = getattr(yaml, "CSafeLoader", None)
     if loader is not None and "\t" not in text:
         try:
-            return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+            return yaml.load(text, Loader=loader)  # CSafeLoader: a safe loader
         except yaml.YAMLError:
             pass
     return yaml.safe_load(text)

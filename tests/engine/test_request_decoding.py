@@ -62,7 +62,8 @@ EVERY_FIELD: dict[str, Any] = {
 
 def test_every_request_kind_has_its_model() -> None:
     assert sorted(_request_models()) == sorted(
-        model.__name__ for model in Request.__origin__.__args__  # type: ignore[attr-defined]
+        model.__name__
+        for model in Request.__origin__.__args__  # type: ignore[attr-defined]
     )
 
 
@@ -92,8 +93,7 @@ BAD = [
     b' "upstream_execution_id": "u", "at": "2026-12-04T09:00:00Z", "windows": [],'
     b' "request": {"kind": "ExecutionRequested"}}',
     b'{"kind": "KillRequested", "execution_id": "e", "namespace": "n", "flow_id": "f", "v": NaN}',
-    b'{"kind": "KillRequested", "execution_id": "e", "namespace": "n", "flow_id": "f",'
-    b' "v": 1.5}',
+    b'{"kind": "KillRequested", "execution_id": "e", "namespace": "n", "flow_id": "f", "v": 1.5}',
 ]
 
 # Decodable, but orjson refuses them (an integer past 64 bits) or reads them otherwise

@@ -164,9 +164,7 @@ print(json.dumps(seen))
 
 
 @pytest.mark.parametrize("command", ["flow run -q", "flow validate"])
-def test_the_collector_is_off_while_the_command_starts(
-    command: str, tmp_path: Path
-) -> None:
+def test_the_collector_is_off_while_the_command_starts(command: str, tmp_path: Path) -> None:
     """`podium` (engine.cli.entry) starts with the collector off: none of its runs walks
     what start-up builds, which lives as long as the process; once started (`flow run`:
     the flow loaded; every other command but the server: parsed), that is frozen and
