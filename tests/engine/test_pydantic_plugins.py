@@ -112,3 +112,34 @@ def test_the_users_variable_is_pydantics_to_read(tmp_path: Path) -> None:
     assert result["skipped"] is False
     assert result["plugins"] == []
     assert "plugin saw" not in printed
+
+
+_STAND_IN_CHILD = """
+import json, sys
+from engine.pydantic_plugins import _plugin_loader
+loader = _plugin_loader()
+imported_at_once = "importlib.metadata" in sys.modules
+assert loader._plugins is None
+plugins = sorted(type(p).__name__ for p in loader.get_plugins())  # pydantic's own scan
+print(json.dumps({"at_once": imported_at_once, "plugins": plugins}))
+"""
+
+
+def test_pydantics_own_scan_still_works_through_the_stand_in(tmp_path: Path) -> None:
+    """Were pydantic to scan after all (its cache emptied), the stand-in for
+    importlib.metadata imports the real module and the scan finds the plugin."""
+    _dist(tmp_path, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
+    (tmp_path / "sees_schemas.py").write_text(_PLUGIN)
+    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", _STAND_IN_CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])},
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == {
+        "at_once": False,
+        "plugins": ["SeesSchemas"],
+    }
