@@ -574,6 +574,10 @@ async def run_flow(args: argparse.Namespace) -> int:
             except FlowDefinitionError as exc:
                 print(exc, file=sys.stderr)
                 return EXIT_USAGE
+            # What is loaded by now (modules, models, the flow) lives as long as the
+            # command: out of the collector's reach, no collection walks it again, the
+            # one at exit included (measured: 4.6% of a 1-task run's instructions).
+            gc.freeze()
             feed = _Feed(is_quiet=args.quiet)
             assert podium.local_projector is not None  # every role runs here
             podium.local_projector.follow(feed)
