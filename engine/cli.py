@@ -570,9 +570,10 @@ async def run_flow(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         async with Podium(settings, serve_http=False, is_durable=args.data is not None) as podium:
             # Loading allocates the flow's model and keeps it: a collection meanwhile
-            # would only walk the growing flow (the load leaves no cyclic garbage). Then
-            # what is loaded (modules, models, the flow) lives as long as the command:
-            # frozen, no collection walks it again, the one at exit included.
+            # would only walk the growing flow (`gc.collect()` after loading
+            # bench/flow_load.py's flows finds nothing to free). Then what is loaded
+            # (modules, models, the flow) lives as long as the command: frozen, no
+            # collection walks it again, the one at exit included.
             gc.disable()
             try:
                 flow = await podium.flows.save(source, name=str(args.file))
