@@ -574,6 +574,7 @@ async def run_flow(args: argparse.Namespace) -> int:
             # bench/flow_load.py's flows finds nothing to free). Then what is loaded
             # (modules, models, the flow) lives as long as the command: frozen, no
             # collection walks it again, the one at exit included.
+            was_collecting = gc.isenabled()
             gc.disable()
             try:
                 flow = await podium.flows.save(source, name=str(args.file))
@@ -582,7 +583,8 @@ async def run_flow(args: argparse.Namespace) -> int:
                 return EXIT_USAGE
             finally:
                 gc.freeze()
-                gc.enable()
+                if was_collecting:
+                    gc.enable()
             feed = _Feed(is_quiet=args.quiet)
             assert podium.local_projector is not None  # every role runs here
             podium.local_projector.follow(feed)
