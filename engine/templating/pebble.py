@@ -63,6 +63,18 @@ _STATEMENT_WORDS = {
 }
 
 
+def _may_rewrite(source: str) -> bool:
+    """Whether `source` holds something to rewrite (`_HINT`). Substring scans first: on
+    the short templates of most tasks they cost a tenth of the regex's search."""
+    return (
+        "?" in source
+        or ".." in source
+        or "null" in source
+        or "equals" in source
+        or "contains" in source
+    ) and _HINT.search(source) is not None
+
+
 @dataclass(slots=True)
 class _Item:
     """A token, or a bracketed group already rewritten (kind "group", text with brackets)."""
@@ -87,7 +99,7 @@ def rewrite_template(source: str) -> str:
     """`source` with Pebble syntax inside tags rewritten to Jinja (see the module docstring)."""
     if "elseif" in source or "verbatim" in source:
         source = _PEBBLE_TAG.sub(_jinja_tag, source)
-    if not _HINT.search(source):
+    if not _may_rewrite(source):
         return source
     out: list[str] = []
     pos = 0
@@ -130,7 +142,7 @@ def _jinja_tag(match: re.Match[str]) -> str:
 
 def rewrite_expression(expression: str) -> str:
     """A bare expression (no braces) with Pebble syntax rewritten to Jinja."""
-    if not _HINT.search(expression):
+    if not _may_rewrite(expression):
         return expression
     scanned = _tokenize(expression, 0, None)
     assert scanned is not None  # without a closer the scan always reaches the end
