@@ -18,10 +18,13 @@ from engine.errors import EventsLost, TransientError
 
 class FakeBatch:
     def __init__(self) -> None:
-        self.records: list[tuple[bytes, bytes]] = []
+        self.records: list[tuple[bytes, ...]] = []
 
-    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object:
-        self.records.append((key, value))
+    def append(
+        self, *, key: bytes, value: bytes, timestamp: None, headers: list[tuple[str, bytes]]
+    ) -> object:
+        assert isinstance(headers, list)  # aiokafka's C builder refuses anything else
+        self.records.append((key, value, *headers))
         return object()  # aiokafka's metadata; None would mean "full"
 
     def close(self) -> None:
@@ -32,7 +35,7 @@ class FakeProducer:
     """Acknowledges every batch at once, or refuses those of `failing` topics."""
 
     def __init__(self) -> None:
-        self.batches: list[tuple[str, int, list[tuple[bytes, bytes]]]] = []
+        self.batches: list[tuple[str, int, list[tuple[bytes, ...]]]] = []
         self.failing: set[str] = set()
         self._ends: dict[tuple[str, int], int] = {}
 
