@@ -38,6 +38,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
+from array import array
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,7 +78,9 @@ log = logging.getLogger("podium.bus.kafka")
 _TOPIC_ALREADY_EXISTS = 36
 PARTITION_CACHE_SIZE = 100_000  # keys are flows: this many is plenty
 OUTBOX_RECORDS = 5_000  # records `send` queues before it waits for the drainer
-BUNDLE_HEADER = "podium.bundle"  # its value: the lengths of the records carried, "12,7,…"
+# A bundle's header; its value: the lengths of the records carried, 32-bit little-endian.
+BUNDLE_HEADER = "podium.bundle"
+_IS_BIG_ENDIAN = sys.byteorder == "big"
 _NO_HEADERS: list[tuple[str, bytes]] = []  # aiokafka's C batch builder takes a list only
 # Retrying these cannot help: someone has to fix a password, an ACL or a setting.
 _CONFIG_ERRORS = (
@@ -143,6 +147,7 @@ class KafkaBus:
         # What `send` and `publish_many` queued since the drainer's last pass (see `send`).
         self._round = _Round()
         self._bundle_bytes = settings.bundle_bytes or -1  # 0: no bundles, even of b""
+        self._tail: _Queued | None = None  # what the next `send` may join (see `send`)
         self._drainer: asyncio.Task[None] | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -362,10 +367,24 @@ class KafkaBus:
         if self._send_error is not None:
             raise self._send_error
         self._require_open()
-        partition = self._partition_cache.get((topic, key))
-        if partition is None:
-            partition = await self._cache_partition(topic, key)
-        round_ = self._enqueue(topic, partition, key, value, may_bundle=True)
+        tail = self._tail
+        if (
+            tail is not None
+            and tail.key == key
+            and tail.topic == topic
+            and tail.size + len(value) <= self._bundle_bytes
+        ):
+            # The record queued last came from `send`, with this key: it becomes a bundle,
+            # or a larger one (its partition is this key's, and nothing followed it there).
+            tail.values.append(value)
+            tail.size += len(value)
+            round_ = self._round
+            round_.records += 1
+        else:
+            partition = self._partition_cache.get((topic, key))
+            if partition is None:
+                partition = await self._cache_partition(topic, key)
+            round_ = self._enqueue(topic, partition, key, value, is_sent=True)
         if round_.records >= OUTBOX_RECORDS:
             await self._drained()
 
@@ -377,26 +396,18 @@ class KafkaBus:
         return partition
 
     def _enqueue(
-        self, topic: str, partition: int, key: str, value: bytes, *, may_bundle: bool = False
+        self, topic: str, partition: int, key: str, value: bytes, *, is_sent: bool = False
     ) -> _Round:
-        """Put a record in the outbox; returns the round it joined. A record that
-        `may_bundle` joins the bundle of the record queued just before it in its
-        partition when that one may bundle too, has the same key and leaves room."""
+        """Put a record in the outbox; returns the round it joined. A record of `send`
+        becomes the tail that the next `send`s of its key join (a bundle); one of
+        `publish_many` ends the tail, so it keeps its place behind what was sent."""
         round_ = self._round
         queued = round_.outbox.get((topic, partition))
         if queued is None:
             queued = round_.outbox[(topic, partition)] = []
-        if (
-            may_bundle
-            and queued
-            and (last := queued[-1]).may_bundle
-            and last.key == key
-            and last.size + len(value) <= self._bundle_bytes
-        ):
-            last.values.append(value)
-            last.size += len(value)
-        else:
-            queued.append(_Queued(key, value, may_bundle))
+        record = _Queued(topic, key, value)
+        queued.append(record)
+        self._tail = record if is_sent else None
         round_.records += 1
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain_outbox())
@@ -415,6 +426,7 @@ class KafkaBus:
         rounds queued meanwhile fail with that error."""
         while self._round.records:
             round_, self._round = self._round, _Round()
+            self._tail = None  # a bundle is never added to once the drainer has it
             try:
                 if self._send_error is not None:
                     round_.error = self._send_error
@@ -445,8 +457,7 @@ class KafkaBus:
                             value, headers = values[0], _NO_HEADERS
                         else:
                             value = b"".join(values)
-                            lengths = ",".join([str(len(v)) for v in values])
-                            headers = [(BUNDLE_HEADER, lengths.encode())]
+                            headers = [(BUNDLE_HEADER, _lengths(values))]
                         # the first record always fits, however large
                         if (
                             batch.append(
@@ -506,6 +517,7 @@ class KafkaBus:
     def discard_failed(self) -> None:
         self._send_error = None
         dropped, self._round = self._round, _Round()  # the drainer finds nothing left
+        self._tail = None
         dropped.error = TransientError("kafka: the records queued with it were dropped")
         dropped.handed.set()  # a `publish_many` waiting for it raises
         self._unacked.clear()  # their outcome no longer matters to anyone
@@ -708,13 +720,13 @@ class _Round:
 class _Queued:
     """One Kafka record waiting in the outbox: a record, or a bundle of `send`s."""
 
-    __slots__ = ("key", "may_bundle", "size", "values")
+    __slots__ = ("key", "size", "topic", "values")
 
-    def __init__(self, key: str, value: bytes, may_bundle: bool) -> None:
+    def __init__(self, topic: str, key: str, value: bytes) -> None:
+        self.topic = topic
         self.key = key
         self.values = [value]
         self.size = len(value)
-        self.may_bundle = may_bundle
 
     def __repr__(self) -> str:
         return f"<_Queued key={self.key!r} records={len(self.values)} bytes={self.size}>"
@@ -746,7 +758,9 @@ def _unpack(topic: str, partition: int, messages: Iterable[Any], end: int | None
         if bundle is None:
             append(Record(topic, partition, offset, key, value))
             continue
-        lengths = [int(n) for n in bundle.split(b",")]
+        lengths = array("I", bundle)
+        if _IS_BIG_ENDIAN:
+            lengths.byteswap()
         at, last = 0, len(lengths) - 1
         for index, length in enumerate(lengths):
             append(
@@ -754,6 +768,13 @@ def _unpack(topic: str, partition: int, messages: Iterable[Any], end: int | None
             )
             at += length
     return records
+
+
+def _lengths(values: list[bytes]) -> bytes:
+    lengths = array("I", map(len, values))
+    if _IS_BIG_ENDIAN:
+        lengths.byteswap()
+    return lengths.tobytes()
 
 
 def _commit_end(record: Record) -> int:

@@ -432,7 +432,7 @@ async def test_plain_records_of_before_bundles_and_bundles_read_together(
     kafka_url: str,  # noqa: F811 - the fixture
 ) -> None:
     topic, group = fresh("t"), fresh("g")
-    keys = [f"k{i % 4}" for i in range(60)]
+    keys = [f"k{i // 3 % 4}" for i in range(60)]  # runs of 3 sends of one key
     # an older writer (or bundles off): a record per send, as every topic holds today
     async with make_bus(kafka_url, bundle_bytes=0) as old:
         for i, key in enumerate(keys[:30]):
@@ -443,7 +443,7 @@ async def test_plain_records_of_before_bundles_and_bundles_read_together(
     async with make_bus(kafka_url) as new:
         for i, key in enumerate(keys[30:], 30):
             await new.send(topic, key, f"{i}".encode())
-            if i % 3 == 0:
+            if i % 5 == 0:
                 await asyncio.sleep(0)  # the drainer takes what is queued: bundles of 1–3
         await new.publish(topic, "k0", b"published")
         assert plain < sum((await new.end_offsets(topic)).values()) < 61

@@ -7,13 +7,21 @@ demand; the contract suite (test_bus_contract.py) covers the same calls on a bro
 from __future__ import annotations
 
 import asyncio
+from array import array
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from engine.bus.kafka import BUNDLE_HEADER, BundledRecord, KafkaBus, _commit_end, _unpack
+from engine.bus.kafka import (
+    BUNDLE_HEADER,
+    BundledRecord,
+    KafkaBus,
+    _commit_end,
+    _lengths,
+    _unpack,
+)
 from engine.errors import EventsLost, TransientError
 
 
@@ -139,7 +147,7 @@ def bundle_of(record: tuple[bytes, ...]) -> list[bytes]:
     [(name, lengths)] = headers
     assert name == BUNDLE_HEADER
     values, at = [], 0
-    for length in map(int, lengths.split(b",")):
+    for length in array("I", lengths):  # 32-bit lengths, this machine's order
         values.append(value[at : at + length])
         at += length
     assert at == len(value)
@@ -207,7 +215,7 @@ def consumer_record(offset: int, value: bytes, headers: tuple[Any, ...] = ()) ->
 def test_unpacking_gives_a_bundles_records_in_order_and_plain_ones_as_they_are() -> None:
     messages = [
         consumer_record(7, b"old"),
-        consumer_record(8, b"abcdef", ((BUNDLE_HEADER, b"1,2,0,3"),)),
+        consumer_record(8, b"abcdef", ((BUNDLE_HEADER, _lengths([b"a", b"bc", b"", b"def"])),)),
         consumer_record(9, b"plain", (("other", b"header"),)),
         consumer_record(10, b"past the end"),
     ]
@@ -225,3 +233,8 @@ def test_unpacking_gives_a_bundles_records_in_order_and_plain_ones_as_they_are()
     ]  # fmt: skip
     # committing a bundle's record moves the group past the bundle only for the last one
     assert [_commit_end(r) for r in records] == [8, 8, 8, 8, 9, 10]
+
+
+def test_a_bundles_lengths_are_32_bit_little_endian() -> None:
+    assert _lengths([b"a", b"x" * 258]) == b"\x01\x00\x00\x00\x02\x01\x00\x00"
+    assert array("I").itemsize == 4
