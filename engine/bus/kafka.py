@@ -796,7 +796,8 @@ class _Rebalance(ConsumerRebalanceListener):
             sub._committed.pop(tp.partition, None)
         if sub._held and revoked:  # the next owner reads those bundles again
             gone = {tp.partition for tp in revoked}
-            sub._held = [r for r in sub._held if r.partition not in gone]
+            sub._held = [r for r in sub._held[sub._held_at :] if r.partition not in gone]
+            sub._held_at = 0
         if revoked and sub._listener is not None:
             await sub._listener.on_revoked(sorted(tp.partition for tp in revoked))
 
@@ -828,6 +829,7 @@ class KafkaSubscription:
         self._committed: dict[int, int] = {}  # what this consumer committed last
         # Records of bundles fetched past `max_records`, delivered by the next fetch.
         self._held: list[Record] = []
+        self._held_at = 0  # the next of them (not sliced off each time: it may be long)
 
     def __repr__(self) -> str:
         kind = "transient" if self.is_transient else f"group={self.group}"
@@ -845,10 +847,12 @@ class KafkaSubscription:
         records that do not fit wait for the next fetch (before anything newer)."""
         if self._is_closed or self._consumer is None:
             return []
-        if self._held:
-            if self._is_paused:
-                return []
-            held, self._held = self._held[:max_records], self._held[max_records:]
+        if self._held and not self._is_paused:
+            at = self._held_at
+            held = self._held[at : at + max_records]
+            self._held_at = at + len(held)
+            if self._held_at == len(self._held):
+                self._held, self._held_at = [], 0
             return held
         budget = timeout + self._bus.settings.call_timeout
         try:
@@ -861,8 +865,12 @@ class KafkaSubscription:
         records: list[Record] = []
         for tp in sorted(batches, key=lambda tp: tp.partition):
             records += _unpack(tp.topic, tp.partition, batches[tp], None)
+        if self._held:  # paused: polled only to stay in the group (nothing should come)
+            self._held += records
+            return []
         if len(records) > max_records:
-            records, self._held = records[:max_records], records[max_records:]
+            self._held, self._held_at = records, max_records
+            records = records[:max_records]
         return records
 
     async def commit(self, records: Sequence[Record]) -> None:
@@ -937,7 +945,7 @@ class KafkaSubscription:
         if self._is_closed:
             return
         self._is_closed = True
-        self._held = []
+        self._held, self._held_at = [], 0
         self._bus._subscriptions.discard(self)
         if self._consumer is None:
             return

@@ -12,14 +12,17 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from engine.bus.kafka import (
     BUNDLE_HEADER,
     BundledRecord,
     KafkaBus,
+    KafkaSubscription,
     _commit_end,
     _lengths,
+    _Rebalance,
     _unpack,
 )
 from engine.errors import EventsLost, TransientError
@@ -27,7 +30,7 @@ from engine.errors import EventsLost, TransientError
 
 class FakeBatch:
     def __init__(self) -> None:
-        self.records: list[tuple[bytes, ...]] = []
+        self.records: list[tuple[Any, ...]] = []
 
     def append(
         self, *, key: bytes, value: bytes, timestamp: None, headers: list[tuple[str, bytes]]
@@ -44,7 +47,7 @@ class FakeProducer:
     """Acknowledges every batch at once, or refuses those of `failing` topics."""
 
     def __init__(self) -> None:
-        self.batches: list[tuple[str, int, list[tuple[bytes, ...]]]] = []
+        self.batches: list[tuple[str, int, list[tuple[Any, ...]]]] = []
         self.failing: set[str] = set()
         self._ends: dict[tuple[str, int], int] = {}
 
@@ -139,7 +142,7 @@ async def test_discarding_the_outbox_releases_a_waiting_publish(bus: KafkaBus) -
 # -- bundles: consecutive sends of one key, one record ----------------------------------
 
 
-def bundle_of(record: tuple[bytes, ...]) -> list[bytes]:
+def bundle_of(record: tuple[Any, ...]) -> list[bytes]:
     """The values a record carries (one, unless it is a bundle)."""
     key, value, *headers = record
     if not headers:
@@ -238,3 +241,51 @@ def test_unpacking_gives_a_bundles_records_in_order_and_plain_ones_as_they_are()
 def test_a_bundles_lengths_are_32_bit_little_endian() -> None:
     assert _lengths([b"a", b"x" * 258]) == b"\x01\x00\x00\x00\x02\x01\x00\x00"
     assert array("I").itemsize == 4
+
+
+class FakeConsumer:
+    """Hands out `waiting` (TopicPartition → consumer records) at the first `getmany`."""
+
+    def __init__(self, waiting: dict[TopicPartition, list[Any]]) -> None:
+        self.waiting = waiting
+        self.polls = 0
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        self.polls += 1
+        waiting, self.waiting = self.waiting, {}
+        return waiting
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TopicPartition("events", p) for p in range(3)}
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        pass
+
+    resume = pause
+
+
+def bundle(offset: int, *values: bytes) -> Any:
+    return consumer_record(offset, b"".join(values), ((BUNDLE_HEADER, _lengths(list(values))),))
+
+
+async def test_a_fetch_holds_back_what_passes_max_records_and_polls_while_paused(
+    bus: KafkaBus,
+) -> None:
+    sub = KafkaSubscription(bus, "events", "g", False, None)
+    sub._consumer = consumer = FakeConsumer(
+        {
+            TopicPartition("events", 0): [bundle(0, b"a", b"b", b"c")],
+            TopicPartition("events", 1): [bundle(5, b"d", b"e"), consumer_record(6, b"f")],
+        }
+    )
+    assert [r.value for r in await sub.fetch(max_records=2)] == [b"a", b"b"]
+    sub.pause()
+    assert await sub.fetch(max_records=2) == []  # held back, and the consumer was polled
+    assert consumer.polls == 2
+    sub.resume()
+    assert [r.value for r in await sub.fetch(max_records=2)] == [b"c", b"d"]
+    assert consumer.polls == 2  # from what was held
+    # partition 1 is given to another member: its records are its next owner's to read
+    await _Rebalance(sub).on_partitions_revoked({TopicPartition("events", 1)})
+    assert await sub.fetch(max_records=2) == []
+    assert consumer.polls == 3
