@@ -12,9 +12,10 @@ another server). Podium runs every role in this process (`server standalone`).
    N / (produce seconds + consume seconds).
 2. Podium: one flow of --tasks sequential debug.Return tasks (ms per task end to end:
    request published → final state stored), then --executions concurrent executions of a
-   5-task flow, requested by 100 clients at a time: every event they publish is counted (end offsets before and after), and
-   the rate is events / seconds from the first request until the projector has stored
-   the last one — published, consumed and projected.
+   5-task flow, requested by 100 clients at a time: every event they publish is counted
+   (read back from the end offsets before the phase: a bundle counts the events it
+   carries), and the rate is events / seconds from the first request until the projector
+   has stored the last one — published, consumed and projected.
 3. the store alone: the same events, read back from the topic, applied by
    `PostgresStore.apply` in the projector's batches to another fresh database, nothing
    else running: how fast PostgreSQL takes the projection on this machine at best.
@@ -117,10 +118,6 @@ def database_of(url: str) -> str:
     return url.rsplit("/", 1)[1]
 
 
-async def event_count(podium: Podium) -> int:
-    return sum((await podium.bus.end_offsets(podium.topics.events)).values())
-
-
 async def run_podium(
     args: argparse.Namespace, bus_url: str, store_url: str
 ) -> tuple[dict[str, Any], list[bytes]]:
@@ -145,7 +142,6 @@ async def run_podium(
                 out["sequential_ms_per_task"] = elapsed / args.tasks * 1000
 
                 await podium.flows.save(FIVE)
-                before = await event_count(podium)
                 starts = await podium.bus.end_offsets(podium.topics.events)
                 meter = CpuMeter(database_of(store_url))
                 profiler = cProfile.Profile() if args.profile else None
@@ -168,13 +164,13 @@ async def run_podium(
                     profiler.disable()
                     profiler.dump_stats(args.profile)
                 out["cpu_seconds"] = meter.stop()
-                events = await event_count(podium) - before
+                concurrent = await events_of(podium, starts)
+                events = len(concurrent)
                 out["concurrent_seconds"] = elapsed
                 out["events"] = events
                 out["events_per_second"] = events / elapsed
                 out["task_runs_per_second"] = args.executions * 5 / elapsed
                 out["executions_per_second"] = args.executions / elapsed
-                concurrent = await events_of(podium, starts)
                 out["average_event_bytes"] = sum(map(len, concurrent)) / max(len(concurrent), 1)
                 podium.stop()
     return out, concurrent

@@ -69,7 +69,9 @@ class Subscription(Protocol):
         """The next records (possibly none after `timeout` seconds)."""
 
     async def commit(self, records: Sequence[Record]) -> None:
-        """Mark these records, and everything before them in their partitions, as done."""
+        """Mark these records, and everything before them in their partitions, as done.
+        Records that share one stored record (a Kafka bundle: they have its offset) are
+        done once its last one is committed; committing another marks what came before."""
 
     def pause(self) -> None:
         """Stop delivering records (fetch returns none) while staying in the group:
@@ -90,7 +92,8 @@ class Subscription(Protocol):
         """The next offset this group will read, by partition."""
 
     async def lag(self) -> int:
-        """Records published but not yet committed by this group."""
+        """Records published but not yet committed by this group (stored records: a
+        Kafka bundle counts once)."""
 
     async def close(self) -> None: ...
 
@@ -109,7 +112,9 @@ class Bus(Protocol):
         the order of everything sent or published, and is durable once `flush()`
         returned. A record that could not be written makes the next `send` or `flush`
         raise TransientError. The executor's events go this way, so one walk's events
-        travel in batches instead of one broker round trip each."""
+        travel in batches instead of one broker round trip each. A bus may store
+        consecutive sends of one key as one record (Kafka's bundles): they are delivered
+        one by one, in order, and share its offset."""
 
     async def flush(self) -> None:
         """Wait until every record sent so far is durable (raises what failed)."""

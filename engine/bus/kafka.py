@@ -18,6 +18,15 @@ How to read this module, top to bottom:
   `pause()`/`resume()` stop delivery without leaving the group (keep calling `fetch`), and
   an optional `PartitionListener` hears about assignments and revocations.
 
+Bundles: consecutive `send`s of one key queued in the outbox (a walk's events) travel as
+one Kafka record, up to `bundle_bytes`: the values one after the other, and a header
+`podium.bundle` giving their lengths. A subscription and `read_all` deliver the records
+it carries, in order, all at the bundle's offset; records without the header (everything
+`publish` writes, and every topic written before bundles) are read as they are. Offsets
+(`end_offsets`, commits, `lag`) count Kafka records, so a bundle counts once; committing
+one of its records but the last commits only what came before the bundle, so a group
+marks a bundle done only once its consumer has had all of it.
+
 Guarantees: records of one key land in one partition (the default murmur2 partitioner) in
 publish order (acks="all", and aiokafka keeps one batch in flight per partition); delivery
 is at-least-once: what was fetched but not committed is fetched again by the group's next
@@ -29,7 +38,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+import sys
+from array import array
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any, Self
@@ -59,13 +71,17 @@ from engine.bus.base import PartitionListener, Record
 from engine.bus.kafka_settings import KafkaSettings
 from engine.errors import ConfigError, EventsLost, PodiumError, TransientError
 
-__all__ = ["KafkaBus", "KafkaSettings", "KafkaSubscription", "PartitionListener"]
+__all__ = ["BundledRecord", "KafkaBus", "KafkaSettings", "KafkaSubscription", "PartitionListener"]
 
 log = logging.getLogger("podium.bus.kafka")
 
 _TOPIC_ALREADY_EXISTS = 36
 PARTITION_CACHE_SIZE = 100_000  # keys are flows: this many is plenty
 OUTBOX_RECORDS = 5_000  # records `send` queues before it waits for the drainer
+# A bundle's header; its value: the lengths of the records carried, 32-bit little-endian.
+BUNDLE_HEADER = "podium.bundle"
+_IS_BIG_ENDIAN = sys.byteorder == "big"
+_NO_HEADERS: list[tuple[str, bytes]] = []  # aiokafka's C batch builder takes a list only
 # Retrying these cannot help: someone has to fix a password, an ACL or a setting.
 _CONFIG_ERRORS = (
     AuthenticationFailedError,
@@ -130,6 +146,8 @@ class KafkaBus:
         self._send_error: PodiumError | None = None  # the first send that failed
         # What `send` and `publish_many` queued since the drainer's last pass (see `send`).
         self._round = _Round()
+        self._bundle_bytes = settings.bundle_bytes or -1  # 0: no bundles, even of b""
+        self._tail: _Queued | None = None  # what the next `send` may join (see `send`)
         self._drainer: asyncio.Task[None] | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -349,10 +367,25 @@ class KafkaBus:
         if self._send_error is not None:
             raise self._send_error
         self._require_open()
-        partition = self._partition_cache.get((topic, key))
-        if partition is None:
-            partition = await self._cache_partition(topic, key)
-        if self._enqueue(topic, partition, key, value).records >= OUTBOX_RECORDS:
+        tail = self._tail
+        if (
+            tail is not None
+            and tail.key == key
+            and tail.topic == topic
+            and tail.size + len(value) <= self._bundle_bytes
+        ):
+            # The record queued last came from `send`, with this key: it becomes a bundle,
+            # or a larger one (its partition is this key's, and nothing followed it there).
+            tail.values.append(value)
+            tail.size += len(value)
+            round_ = self._round
+            round_.records += 1
+        else:
+            partition = self._partition_cache.get((topic, key))
+            if partition is None:
+                partition = await self._cache_partition(topic, key)
+            round_ = self._enqueue(topic, partition, key, value, is_sent=True)
+        if round_.records >= OUTBOX_RECORDS:
             await self._drained()
 
     async def _cache_partition(self, topic: str, key: str) -> int:
@@ -362,13 +395,19 @@ class KafkaBus:
         self._partition_cache[(topic, key)] = partition
         return partition
 
-    def _enqueue(self, topic: str, partition: int, key: str, value: bytes) -> _Round:
-        """Put a record in the outbox; returns the round it joined."""
+    def _enqueue(
+        self, topic: str, partition: int, key: str, value: bytes, *, is_sent: bool = False
+    ) -> _Round:
+        """Put a record in the outbox; returns the round it joined. A record of `send`
+        becomes the tail that the next `send`s of its key join (a bundle); one of
+        `publish_many` ends the tail, so it keeps its place behind what was sent."""
         round_ = self._round
         queued = round_.outbox.get((topic, partition))
         if queued is None:
             queued = round_.outbox[(topic, partition)] = []
-        queued.append((key.encode(), value))
+        record = _Queued(topic, key, value)
+        queued.append(record)
+        self._tail = record if is_sent else None
         round_.records += 1
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain_outbox())
@@ -387,6 +426,7 @@ class KafkaBus:
         rounds queued meanwhile fail with that error."""
         while self._round.records:
             round_, self._round = self._round, _Round()
+            self._tail = None  # a bundle is never added to once the drainer has it
             try:
                 if self._send_error is not None:
                     round_.error = self._send_error
@@ -411,9 +451,23 @@ class KafkaBus:
                 while start < len(records):
                     batch = producer.create_batch()
                     count = 0
-                    for key, value in records[start:]:
+                    for queued in records[start:]:
+                        values = queued.values
+                        if len(values) == 1:
+                            value, headers = values[0], _NO_HEADERS
+                        else:
+                            value = b"".join(values)
+                            headers = [(BUNDLE_HEADER, _lengths(values))]
                         # the first record always fits, however large
-                        if batch.append(key=key, value=value, timestamp=None) is None:
+                        if (
+                            batch.append(
+                                key=queued.key.encode(),
+                                value=value,
+                                timestamp=None,
+                                headers=headers,
+                            )
+                            is None
+                        ):
                             break
                         count += 1
                     batch.close()  # nothing else may join it (`producer.send` would)
@@ -463,6 +517,7 @@ class KafkaBus:
     def discard_failed(self) -> None:
         self._send_error = None
         dropped, self._round = self._round, _Round()  # the drainer finds nothing left
+        self._tail = None
         dropped.error = TransientError("kafka: the records queued with it were dropped")
         dropped.handed.set()  # a `publish_many` waiting for it raises
         self._unacked.clear()  # their outcome no longer matters to anyone
@@ -563,16 +618,11 @@ class KafkaBus:
                     break
                 async with _kafka_call(f"reading {topic!r}", s.call_timeout):
                     batches = await consumer.getmany(timeout_ms=1000, max_records=batch)
-                records = [
-                    Record(
-                        tp.topic, tp.partition, m.offset, (m.key or b"").decode(), m.value or b""
-                    )
-                    for tp in sorted(batches, key=lambda tp: tp.partition)
-                    for m in batches[tp]
-                    if m.offset < ends[tp.partition]
-                ]
-                if records:
-                    yield records
+                records: list[Record] = []
+                for tp in sorted(batches, key=lambda tp: tp.partition):
+                    records += _unpack(tp.topic, tp.partition, batches[tp], ends[tp.partition])
+                for start in range(0, len(records), batch):  # bundles may carry more
+                    yield records[start : start + batch]
         finally:
             await _quietly(f"{self!r}: closing a reader", consumer.stop(), s)
 
@@ -656,8 +706,8 @@ class _Round:
     __slots__ = ("batches", "error", "handed", "outbox", "published", "records")
 
     def __init__(self) -> None:
-        self.outbox: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
-        self.records = 0
+        self.outbox: dict[tuple[str, int], list[_Queued]] = {}
+        self.records = 0  # what `send` and `publish_many` were given (a bundle's, each)
         self.published: dict[tuple[str, int], int] = {}  # records of `publish_many`
         self.batches: dict[tuple[str, int], list[asyncio.Future[Any]]] = {}
         self.handed = asyncio.Event()  # every record is in a batch (or `error` is set)
@@ -665,6 +715,73 @@ class _Round:
 
     def __repr__(self) -> str:
         return f"<_Round records={self.records} batches={sum(map(len, self.batches.values()))}>"
+
+
+class _Queued:
+    """One Kafka record waiting in the outbox: a record, or a bundle of `send`s."""
+
+    __slots__ = ("key", "size", "topic", "values")
+
+    def __init__(self, topic: str, key: str, value: bytes) -> None:
+        self.topic = topic
+        self.key = key
+        self.values = [value]
+        self.size = len(value)
+
+    def __repr__(self) -> str:
+        return f"<_Queued key={self.key!r} records={len(self.values)} bytes={self.size}>"
+
+
+@dataclass(slots=True, repr=False)
+class BundledRecord(Record):
+    """One of the records a bundle carried: they share the bundle's offset, and only
+    committing the last one (`is_last`) marks the bundle done."""
+
+    is_last: bool = False
+
+
+def _unpack(topic: str, partition: int, messages: Iterable[Any], end: int | None) -> list[Record]:
+    """Records as the bus delivers them: a bundle's, in order, in its place; those at or
+    past `end` (an offset) left out."""
+    records: list[Record] = []
+    append = records.append
+    for m in messages:
+        offset = m.offset
+        if end is not None and offset >= end:
+            break
+        key = (m.key or b"").decode()
+        value = m.value or b""
+        bundle = None
+        for name, header in m.headers:
+            if name == BUNDLE_HEADER:
+                bundle = header
+        if bundle is None:
+            append(Record(topic, partition, offset, key, value))
+            continue
+        lengths = array("I", bundle)
+        if _IS_BIG_ENDIAN:
+            lengths.byteswap()
+        at, last = 0, len(lengths) - 1
+        for index, length in enumerate(lengths):
+            append(
+                BundledRecord(topic, partition, offset, key, value[at : at + length], index == last)
+            )
+            at += length
+    return records
+
+
+def _lengths(values: list[bytes]) -> bytes:
+    lengths = array("I", map(len, values))
+    if _IS_BIG_ENDIAN:
+        lengths.byteswap()
+    return lengths.tobytes()
+
+
+def _commit_end(record: Record) -> int:
+    """The offset committing `record` moves its group to."""
+    if type(record) is BundledRecord and not record.is_last:
+        return record.offset  # the bundle is read again from its start
+    return record.offset + 1
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -677,6 +794,10 @@ class _Rebalance(ConsumerRebalanceListener):
         sub = self.subscription
         for tp in revoked:  # another member may commit there now
             sub._committed.pop(tp.partition, None)
+        if sub._held and revoked:  # the next owner reads those bundles again
+            gone = {tp.partition for tp in revoked}
+            sub._held = [r for r in sub._held[sub._held_at :] if r.partition not in gone]
+            sub._held_at = 0
         if revoked and sub._listener is not None:
             await sub._listener.on_revoked(sorted(tp.partition for tp in revoked))
 
@@ -706,6 +827,9 @@ class KafkaSubscription:
         self._is_paused = False
         self._is_closed = False
         self._committed: dict[int, int] = {}  # what this consumer committed last
+        # Records of bundles fetched past `max_records`, delivered by the next fetch.
+        self._held: list[Record] = []
+        self._held_at = 0  # the next of them (not sliced off each time: it may be long)
 
     def __repr__(self) -> str:
         kind = "transient" if self.is_transient else f"group={self.group}"
@@ -719,9 +843,17 @@ class KafkaSubscription:
         return sorted(tp.partition for tp in self._consumer.assignment())
 
     async def fetch(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
-        """Up to `max_records`, partition by partition, each in offset order."""
+        """Up to `max_records`, partition by partition, each in offset order. A bundle's
+        records that do not fit wait for the next fetch (before anything newer)."""
         if self._is_closed or self._consumer is None:
             return []
+        if self._held and not self._is_paused:
+            at = self._held_at
+            held = self._held[at : at + max_records]
+            self._held_at = at + len(held)
+            if self._held_at == len(self._held):
+                self._held, self._held_at = [], 0
+            return held
         budget = timeout + self._bus.settings.call_timeout
         try:
             async with _kafka_call(f"fetching from {self.topic!r}", budget):
@@ -730,11 +862,16 @@ class KafkaSubscription:
                 )
         except ConsumerStoppedError:
             return []  # closed by another task while this one waited
-        return [
-            Record(tp.topic, tp.partition, m.offset, (m.key or b"").decode(), m.value or b"")
-            for tp in sorted(batches, key=lambda tp: tp.partition)
-            for m in batches[tp]
-        ]
+        records: list[Record] = []
+        for tp in sorted(batches, key=lambda tp: tp.partition):
+            records += _unpack(tp.topic, tp.partition, batches[tp], None)
+        if self._held:  # paused: polled only to stay in the group (nothing should come)
+            self._held += records
+            return []
+        if len(records) > max_records:
+            self._held, self._held_at = records, max_records
+            records = records[:max_records]
+        return records
 
     async def commit(self, records: Sequence[Record]) -> None:
         """Commit max offset + 1 per partition. Partitions this consumer no longer owns
@@ -744,7 +881,7 @@ class KafkaSubscription:
             return
         ends: dict[int, int] = {}
         for record in records:
-            ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+            ends[record.partition] = max(ends.get(record.partition, 0), _commit_end(record))
         owned = {tp.partition for tp in self._consumer.assignment()}
         offsets = {
             TopicPartition(self.topic, p): end
@@ -808,6 +945,7 @@ class KafkaSubscription:
         if self._is_closed:
             return
         self._is_closed = True
+        self._held, self._held_at = [], 0
         self._bus._subscriptions.discard(self)
         if self._consumer is None:
             return

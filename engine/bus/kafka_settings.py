@@ -33,6 +33,10 @@ class KafkaSettings:
     # previous batch of their partition is in flight.
     linger_ms: int = 0
     max_batch_size: int = 256 << 10
+    # Consecutive `send`s of one key (a walk's events) travel as one Kafka record of up to
+    # this many bytes, a bundle (engine/bus/kafka.py); 0 sends one record each. Readers
+    # older than bundles cannot read them: 0 until every process runs this version.
+    bundle_bytes: int = 64 << 10
     # Above Podium's max_record_bytes (4 MiB by default), with room for the envelope;
     # the broker's message.max.bytes must allow as much.
     max_request_size: int = 8 << 20
