@@ -613,23 +613,12 @@ async def run_flow(args: argparse.Namespace) -> int:
             print(f"podium: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
         async with Podium(settings, serve_http=False, is_durable=args.data is not None) as podium:
-            # Loading allocates the flow's model and keeps it: a collection meanwhile
-            # would only walk the growing flow (`gc.collect()` after loading
-            # bench/flow_load.py's flows finds nothing to free). Then what is loaded
-            # (modules, models, the flow) lives as long as the command: frozen, no
-            # collection walks it again, the one at exit included.
-            was_collecting = gc.isenabled()
-            gc.disable()
             try:
                 flow = await podium.flows.save(source, name=str(args.file))
             except FlowDefinitionError as exc:
                 print(exc, file=sys.stderr)
                 return EXIT_USAGE
             _started()
-            finally:
-                gc.freeze()
-                if was_collecting:
-                    gc.enable()
             feed = _Feed(is_quiet=args.quiet)
             assert podium.local_projector is not None  # every role runs here
             podium.local_projector.follow(feed)
