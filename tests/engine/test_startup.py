@@ -43,20 +43,16 @@ UNBUILT = (
 )
 
 _CHILD = """
-import gc, importlib, json, sys
+import importlib, json, sys
 from engine.cli import main
 assert main(['flow', 'run', '-q', sys.argv[1]]) == 0
-collector = {'enabled': gc.isenabled(), 'frozen': gc.get_freeze_count()}
 built = {}
 for name in sys.argv[2:]:
     module, cls = name.split(':')
     built[name] = getattr(importlib.import_module(module), cls).__pydantic_complete__
 from engine.flow import Flow
 flow_schema = repr(Flow.__pydantic_core_schema__)
-print(json.dumps({
-    'modules': sorted(sys.modules), 'built': built, 'flow_schema': flow_schema,
-    'collector': collector,
-}))
+print(json.dumps({'modules': sorted(sys.modules), 'built': built, 'flow_schema': flow_schema}))
 """
 
 
@@ -223,10 +219,3 @@ def test_the_named_command_alone_parses_as_the_full_parser(
         except SystemExit as exc:
             outcomes.append({"exit": exc.code, "stderr": capsys.readouterr().err})
     assert outcomes[0] == outcomes[1]
-
-
-def test_flow_run_freezes_what_it_loaded_and_collects_again(log_only_run: dict[str, Any]) -> None:
-    """`flow run` loads the flow with the collector off, then freezes what start-up and
-    the load built (engine/cli.py): the collector is on again for the run."""
-    assert log_only_run["collector"]["enabled"] is True
-    assert log_only_run["collector"]["frozen"] > 0
