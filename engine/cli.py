@@ -38,7 +38,7 @@ from engine.pydantic_plugins import skip_empty_plugin_scan
 
 if TYPE_CHECKING:
     from engine.console import ProgressView
-    from engine.events import EventDocument
+    from engine.events import EventDocument, TaskRunChanged
     from engine.flows import FlowRepository
     from engine.settings import Settings
     from triggers.base import TriggerContext
@@ -528,7 +528,16 @@ class _Feed:
     stored, so `podium flow run` ends as soon as the final state is in the store (not at
     the next poll of a subscription of its own). Only the kinds the view shows are
     decoded (not the log lines of a quiet run), each with its own model. Events stored
-    before the execution id is known (the request is published first) wait for it."""
+    before the execution id is known (the request is published first) wait for it.
+
+    A quiet view needs a task run only for the summary's outputs: its task runs' events
+    are kept as they came, the latest of each (the view's rule: a change with a lower seq
+    is older), and only those that name outputs are validated, once the final state is
+    here (validating every change was ~9% of a trivial task's `flow run`, bench/README.md
+    session 12). A change the walk would not write (a seq that is not an integer, a task
+    run id that is not a string) is validated on arrival, as every change was before, so
+    its error is the same; one that names outputs but that the model refuses is refused
+    when the final state comes, by the same error, after the other task runs are shown."""
 
     def __init__(self, *, is_quiet: bool) -> None:
         from engine.events import ExecutionChanged, LogsEmitted, TaskRunChanged
@@ -542,6 +551,9 @@ class _Feed:
         self.view: ProgressView | None = None
         self.ended = asyncio.Event()
         self._early: list[EventDocument] = []
+        self._is_quiet = is_quiet
+        # a quiet run's task runs: id -> (seq, its latest change, raw or validated)
+        self._kept: dict[str, tuple[int, EventDocument | TaskRunChanged]] = {}
 
     def __repr__(self) -> str:
         return f"<_Feed {self.view!r} ended={self.ended.is_set()}>"
@@ -560,12 +572,58 @@ class _Feed:
     def _show(self, events: Sequence[EventDocument]) -> None:
         view = self.view
         assert view is not None
+        execution_id = view.execution_id
+        keeps = self._is_quiet
         for event in events:
-            model = self.models.get(event.doc["kind"])
-            if model is not None and event.doc.get("execution_id") == view.execution_id:
+            doc = event.doc
+            kind = doc["kind"]
+            model = self.models.get(kind)
+            if model is None or doc.get("execution_id") != execution_id:
+                continue
+            if keeps and kind == "TaskRunChanged":
+                self._keep(event)
+            else:
                 view.show(model.model_validate_json(event.raw))
         if view.final is not None:
-            self.ended.set()
+            try:
+                self._hand_kept()
+            finally:
+                self.ended.set()
+
+    def _keep(self, event: EventDocument) -> None:
+        run_id, seq = event.doc["task_run_id"], event.doc["seq"]
+        kept: EventDocument | TaskRunChanged = event
+        if type(run_id) is not str or type(seq) is not int:
+            run: TaskRunChanged = self.models["TaskRunChanged"].model_validate_json(event.raw)
+            run_id, seq, kept = run.task_run_id, run.seq, run
+        known = self._kept.get(run_id)
+        if known is None or seq >= known[0]:
+            self._kept[run_id] = (seq, kept)
+
+    def _hand_kept(self) -> None:
+        """Hand the view the kept task runs that name outputs, validated, in the order
+        they first appeared; then raise the first error of a change the model refused."""
+        from pydantic import ValidationError
+
+        from engine.events import EventDocument
+
+        view = self.view
+        assert view is not None
+        model = self.models["TaskRunChanged"]
+        kept, self._kept = self._kept, {}
+        refused: ValidationError | None = None
+        for _, event in kept.values():
+            if isinstance(event, EventDocument):
+                if not event.doc.get("outputs"):
+                    continue  # the summary shows outputs only
+                try:
+                    event = model.model_validate_json(event.raw)
+                except ValidationError as exc:
+                    refused = refused or exc
+                    continue
+            view.show(event)
+        if refused is not None:
+            raise refused
 
 
 async def _follow(view: ProgressView, feed: _Feed, server: asyncio.Task[None]) -> None:

@@ -96,3 +96,32 @@ def test_projector_rebuild_refuses_when_the_embedded_bus_trimmed_old_events(
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "no longer starts at offset 0" in done.stderr and "--partial" in done.stderr
+
+
+def test_flow_run_quiet_prints_only_the_summary_with_every_task_runs_outputs(
+    tmp_path: Path,
+) -> None:
+    flow = tmp_path / "outs.yaml"
+    flow.write_text(
+        "id: outs\nnamespace: t\ntasks:\n"
+        '  - {id: a, type: io.kestra.plugin.core.debug.Return, format: "one"}\n'
+        "  - id: each\n    type: io.kestra.plugin.core.flow.ForEach\n"
+        '    values: ["x", "y"]\n    tasks:\n'
+        "      - {id: b, type: io.kestra.plugin.core.debug.Return,"
+        ' format: "{{ taskrun.value }} two"}\n'
+        "  - {id: say, type: io.kestra.plugin.core.log.Log, message: hi}\n"
+        'outputs:\n  - {id: o, type: STRING, value: "{{ outputs.a.value }}"}\n'
+    )
+    done = podium("flow", "run", "-q", str(flow))
+    assert done.returncode == 0, done.stderr
+    first, *rest = done.stdout.splitlines()
+    assert first.startswith("SUCCESS   execution ")
+    assert rest == [
+        "outputs:",
+        "  a.value = one",
+        "  each.iterations = 2",
+        "  b[x].value = x two",
+        "  b[y].value = y two",
+        "flow outputs:",
+        "  o = one",
+    ]
