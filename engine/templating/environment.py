@@ -50,9 +50,10 @@ from engine.templating.direct import (
     build_template,
     static_path,
 )
-from engine.templating.fastparse import FastParser, make_node
+from engine.templating.fastparse import FastParser
 from engine.templating.functions import install
 from engine.templating.kv import kv
+from engine.templating.newnodes import make_node
 from engine.templating.output import to_text
 from engine.templating.pebble import rewrite_expression, rewrite_template
 from engine.templating.secrets import taint_filters

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from ast import literal_eval
-from typing import Any, TypeVar
+from typing import Any
 
 from jinja2 import Environment, nodes
 from jinja2.lexer import (
@@ -40,7 +40,9 @@ from jinja2.lexer import (
     whitespace_re,
 )
 
-__all__ = ["FastParser", "make_node"]
+from engine.templating.newnodes import BY_CLASS, maker
+
+__all__ = ["FastParser"]
 
 # Jinja's lexer tries these rules in this order at each position of a tag; an alternation
 # of the same expressions, in the same order and with the same flags, picks the same one
@@ -75,6 +77,13 @@ def _ascii_rules(char: str) -> tuple[tuple[re.Pattern[str], str], ...]:
 
 _RULES = {chr(code): _ascii_rules(chr(code)) for code in range(128)}
 _CLOSING = {"lparen": "rparen", "lbracket": "rbracket", "lbrace": "rbrace"}
+# Operators of one character that starts no longer operator (`~`, `.`, `|`, brackets…): at
+# such a character only the operator rule can match (`_RULES`), and it matches just that
+# character, so the token is known without trying the rule.
+_STARTS_LONGER = {text[0] for text in operators if len(text) > 1}  # "/", "*", "=", "!"…
+_SINGLE_OPERATORS = {
+    text: kind for text, kind in operators.items() if len(text) == 1 and text not in _STARTS_LONGER
+}
 # Tokens after an operand that no precedence level consumes
 _ENDS = frozenset({"variable_end", "rparen", "rbracket", "rbrace", "comma", "colon", "eof"})
 _COMPARE = frozenset({"eq", "ne", "lt", "lteq", "gt", "gteq"})
@@ -85,9 +94,11 @@ _TEST_ARGUMENT_START = frozenset(
 )
 _BOOLEANS = {"true": True, "false": False, "True": True, "False": False}
 
-_N = TypeVar("_N", bound=nodes.Node)
 # (line, type, value), as Jinja's Token, without the NamedTuple
 Token = tuple[int, str, Any]
+# An operand `parse_expression` parsed before entering the precedence levels, and the line
+# of its first token
+_First = tuple[nodes.Expr, int] | None
 
 
 class _Fallback(Exception):
@@ -209,6 +220,17 @@ def _tag_tokens(source: str, pos: int, lineno: int, tokens: list[Token]) -> tupl
                 return pos, lineno
             if source.startswith("-}}", pos):
                 raise _Fallback  # whitespace control
+        single = _SINGLE_OPERATORS.get(char)
+        if single is not None:  # the operator_re match, without the regex
+            pos += 1
+            if single in _CLOSING:
+                balance.append(_CLOSING[single])
+            elif single in ("rparen", "rbracket", "rbrace") and (
+                not balance or balance.pop() != single
+            ):
+                raise _Fallback  # Jinja: unexpected ')'
+            append((lineno, single, char))
+            continue
         rules = rules_by_char.get(char)
         if rules is None:  # not ASCII: every rule, in Jinja's order
             found = _TOKEN.match(source, pos)
@@ -260,19 +282,6 @@ def _tag_tokens(source: str, pos: int, lineno: int, tokens: list[Token]) -> tupl
 # -- parsing -------------------------------------------------------------------------
 
 
-def make_node(cls: type[_N], lineno: int | None, environment: Environment, *fields: Any) -> _N:
-    """`cls(*fields, lineno=lineno)` with its environment set, as Jinja's parser leaves it,
-    without `Node.__init__`'s argument checks (half the cost of a small tree). Attributes
-    are set one by one, never through `__dict__`: that would give every node a dict of
-    its own instead of Python's compact inline attributes."""
-    node = object.__new__(cls)
-    for name, value in zip(cls.fields, fields, strict=True):
-        setattr(node, name, value)
-    node.lineno = lineno  # type: ignore[assignment]  # None for an Operand, as in Jinja
-    node.environment = environment
-    return node
-
-
 class _Parser:
     """`jinja2.parser.Parser`'s expression methods over a token list. Each method keeps
     the name, the order of steps and the line-number choices of the one it transcribes;
@@ -314,7 +323,7 @@ class _Parser:
 
     def new(self, cls: type[nodes.Node], lineno: int | None, *fields: Any) -> Any:
         # an Operand has no line: Jinja's parser creates it without one
-        return make_node(cls, lineno, self.environment, *fields)
+        return (BY_CLASS.get(cls) or maker(cls))(cls, lineno, self.environment, *fields)
 
     # -- Parser.parse and subparse, for text and `{{ }}` only -----------------------
 
@@ -341,23 +350,26 @@ class _Parser:
     def parse_expression(self, with_condexpr: bool = True) -> nodes.Expr:
         # Most expressions are one operand (`outputs.x.uri | upper`, a literal argument).
         # Jinja reaches it through ten precedence levels that each find no operator after
-        # it; the first thing each level does is descend, so parsing the operand directly
-        # is the same, and when a token no level takes follows, the same tree. Otherwise
-        # the operand is parsed again, through the levels.
-        if not (self.type == "name" and self.value == "not"):  # parse_not's own token
-            start = self.index
+        # it; the first thing each level does is descend (each noting the line of the
+        # operand's first token), so parsing the operand directly is the same, and when a
+        # token no level takes follows, the same tree. Otherwise the levels are entered
+        # with the operand already parsed (`first`, and its line): each takes it where it
+        # would have descended to parse it (`parse_pow`).
+        if self.type == "name" and self.value == "not":  # parse_not's own token
+            first = None
+        else:
+            lineno = self.lineno
             operand = self.parse_unary()
             if self.type in _ENDS:
                 return operand
-            self.index = start
-            self.lineno, self.type, self.value = self.tokens[start]
+            first = (operand, lineno)
         if with_condexpr:
-            return self.parse_condexpr()
-        return self.parse_or()
+            return self.parse_condexpr(first)
+        return self.parse_or(first)
 
-    def parse_condexpr(self) -> nodes.Expr:
-        lineno = self.lineno
-        expr1 = self.parse_or()
+    def parse_condexpr(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        expr1 = self.parse_or(first)
         while self.skip_name("if"):
             expr2 = self.parse_or()
             expr3 = self.parse_condexpr() if self.skip_name("else") else None
@@ -365,34 +377,34 @@ class _Parser:
             lineno = self.lineno
         return expr1
 
-    def parse_or(self) -> nodes.Expr:
-        lineno = self.lineno
-        left = self.parse_and()
+    def parse_or(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        left = self.parse_and(first)
         while self.skip_name("or"):
             right = self.parse_and()
             left = self.new(nodes.Or, lineno, left, right)
             lineno = self.lineno
         return left
 
-    def parse_and(self) -> nodes.Expr:
-        lineno = self.lineno
-        left = self.parse_not()
+    def parse_and(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        left = self.parse_not(first)
         while self.skip_name("and"):
             right = self.parse_not()
             left = self.new(nodes.And, lineno, left, right)
             lineno = self.lineno
         return left
 
-    def parse_not(self) -> nodes.Expr:
-        if self.is_name("not"):
+    def parse_not(self, first: _First = None) -> nodes.Expr:
+        if first is None and self.is_name("not"):
             lineno = self.lineno
             self.advance()
             return self.new(nodes.Not, lineno, self.parse_not())
-        return self.parse_compare()
+        return self.parse_compare(first)
 
-    def parse_compare(self) -> nodes.Expr:
-        lineno = self.lineno
-        expr = self.parse_math1()
+    def parse_compare(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        expr = self.parse_math1(first)
         ops: list[nodes.Operand] = []
         while True:
             kind = self.type
@@ -416,9 +428,9 @@ class _Parser:
         _, kind, value = self.tokens[self.index + 1]
         return kind == "name" and value == word
 
-    def parse_math1(self) -> nodes.Expr:
-        lineno = self.lineno
-        left = self.parse_concat()
+    def parse_math1(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        left = self.parse_concat(first)
         while self.type in _MATH1:
             cls = _MATH1[self.type]
             self.advance()
@@ -427,9 +439,9 @@ class _Parser:
             lineno = self.lineno
         return left
 
-    def parse_concat(self) -> nodes.Expr:
-        lineno = self.lineno
-        args = [self.parse_math2()]
+    def parse_concat(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        args = [self.parse_math2(first)]
         while self.type == "tilde":
             self.advance()
             args.append(self.parse_math2())
@@ -437,9 +449,9 @@ class _Parser:
             return args[0]
         return self.new(nodes.Concat, lineno, args)
 
-    def parse_math2(self) -> nodes.Expr:
-        lineno = self.lineno
-        left = self.parse_pow()
+    def parse_math2(self, first: _First = None) -> nodes.Expr:
+        lineno = self.lineno if first is None else first[1]
+        left = self.parse_pow(first)
         while self.type in _MATH2:
             cls = _MATH2[self.type]
             self.advance()
@@ -448,9 +460,12 @@ class _Parser:
             lineno = self.lineno
         return left
 
-    def parse_pow(self) -> nodes.Expr:
-        lineno = self.lineno
-        left = self.parse_unary()
+    def parse_pow(self, first: _First = None) -> nodes.Expr:
+        if first is None:
+            lineno = self.lineno
+            left = self.parse_unary()
+        else:
+            left, lineno = first
         while self.type == "pow":
             self.advance()
             right = self.parse_unary()
