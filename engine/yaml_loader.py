@@ -16,6 +16,13 @@ work in three steps:
    and `<<` merge keys, rejects duplicate keys and unknown tags, and records the position
    of every path.
 
+Most flows need neither the tree nor its checks: no anchor, alias, tag, merge key or
+duplicate key. `load_yaml` reads such a document in one pass from the events to the data
+(`_load_simple`, after step 1); at the first thing that pass does not handle, an error
+included, it gives up and the steps 2 and 3 read the text, so what they give (data,
+positions, problems) is what `load_yaml` gives. tests/engine/test_yaml_one_pass.py compares
+the two on the repository's YAML files and on mutations of them.
+
 Everything wrong is a `FlowDefinitionError` whose `Problem`s carry file, line, column and
 dotted path; PyYAML's exceptions never leave this module.
 """
@@ -581,8 +588,14 @@ def load_yaml(
     `max_alias_expansions` measure the document as it is with every alias expanded.
     Construction recurses once per level: keep `max_depth` well under the recursion limit.
     """
-    limits = (max_bytes, max_depth, max_nodes, max_alias_expansions)
-    root, builder, data = _load(text, source, *limits)
+    checked = _check_text(text, source, max_bytes)
+    simple = _load_simple(checked, max_depth, max_nodes)
+    if simple is not None:
+        data, positions = simple
+        return YamlDocument(data, source, _Marks(positions))
+    root, builder, data = _compose_and_construct(
+        checked, source, max_depth, max_nodes, max_alias_expansions
+    )
     if root is None:
         raise FlowDefinitionError(_problem("the file is empty", source, (1, 1)))
     if not isinstance(data, dict):
@@ -618,6 +631,13 @@ def _load(
     text: str | bytes, source: str, max_bytes: int, max_depth: int, max_nodes: int, max_aliases: int
 ) -> tuple[_Node | None, _Constructor, Any]:
     checked = _check_text(text, source, max_bytes)
+    return _compose_and_construct(checked, source, max_depth, max_nodes, max_aliases)
+
+
+def _compose_and_construct(
+    checked: str, source: str, max_depth: int, max_nodes: int, max_aliases: int
+) -> tuple[_Node | None, _Constructor, Any]:
+    """Steps 2 and 3 (the module docstring) of a text step 1 checked."""
     composer = _Composer(source, max_depth, max_nodes, max_aliases)
     try:
         root = composer.compose(checked)
@@ -625,3 +645,104 @@ def _load(
         raise FlowDefinitionError(_syntax_problem(exc, checked, source)) from None
     builder = _Constructor(source)
     return root, builder, None if root is None else builder.construct(root, ())
+
+
+# ---------------------------------------------------------------- the one-pass path
+
+_NO_KEY = object()  # in a mapping: its next scalar is a key
+
+
+def _load_simple(
+    text: str, max_depth: int, max_nodes: int
+) -> tuple[dict[str, Any], dict[Path, _Pos]] | None:
+    """The data and positions `load_yaml` gives for the documents flows are — a mapping at
+    the root, no anchor, alias or tag (a quoted scalar's `!` aside), no merge key, no
+    duplicate key, every key a scalar, within the limits, every value one the core schema
+    reads — built straight from the parser's events in one pass, without the node tree
+    (the tree is there for aliases, merges and problems: 60% of `load_yaml` for a flow of
+    1,001 Log tasks, bench/README.md session 12). None for anything else, a YAML error
+    included: `load_yaml` then takes the two steps, which give the data or the problems.
+
+    Positions are recorded in the constructor's order (document order: a mapping entry
+    at its key, a list item and the root where they start), so the marks are the same
+    mapping in the same order."""
+    parser = _EventSource(text)
+    get_event = parser.get_event
+    positions: dict[Path, _Pos] = {}
+    # the open collections: (the dict or list, its path, in a mapping its pending key)
+    stack: list[list[Any]] = []
+    root: Any = None
+    nodes = 0
+    documents = 0
+    scalar, mapping_start, sequence_start = (
+        yaml.ScalarEvent,
+        yaml.MappingStartEvent,
+        yaml.SequenceStartEvent,
+    )
+    try:
+        while True:
+            event = get_event()
+            kind = event.__class__
+            if kind is scalar or kind is mapping_start or kind is sequence_start:
+                tag = event.tag
+                if event.anchor is not None or (tag is not None and tag != "!"):
+                    return None
+                nodes += 1
+                if nodes > max_nodes:
+                    return None
+                mark = event.start_mark
+                pos = (mark.line + 1, mark.column + 1)
+                if not stack:  # the root
+                    if kind is not mapping_start or root is not None or max_depth < 1:
+                        return None
+                    root = {}
+                    positions[()] = pos
+                    stack.append([root, (), _NO_KEY])
+                    continue
+                frame = stack[-1]
+                parent, path, key = frame
+                is_list = parent.__class__ is list
+                if not is_list and key is _NO_KEY:  # a key: its text, whatever it reads as
+                    if kind is not scalar:
+                        return None  # a list or mapping as a key: the two steps say
+                    name = event.value
+                    if name in parent or name == "<<":
+                        return None  # a duplicate, a merge key: likewise
+                    positions[(*path, name)] = pos
+                    frame[2] = name
+                    continue
+                if kind is scalar:
+                    # plain (`!` is no tag): the core schema reads it; quoted: a string
+                    text = event.value
+                    if event.implicit[0] and (not text or text[0] in _CORE_FIRST):
+                        value: Any = _resolve("auto", text)  # ValueError: None below
+                    else:
+                        value = text
+                elif len(stack) >= max_depth:
+                    return None
+                else:
+                    value = {} if kind is mapping_start else []
+                if is_list:
+                    child = (*path, len(parent))
+                    positions[child] = pos
+                    parent.append(value)
+                else:
+                    child = (*path, key)
+                    parent[key] = value
+                    frame[2] = _NO_KEY
+                if kind is not scalar:
+                    stack.append([value, child, _NO_KEY])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return None
+            elif kind is yaml.StreamEndEvent:
+                return None if root is None else (root, positions)
+            elif kind is yaml.AliasEvent:
+                return None
+    except (yaml.YAMLError, ValueError):
+        return None
+    finally:
+        parser.dispose()
