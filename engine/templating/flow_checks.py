@@ -21,6 +21,7 @@ against the flow's tasks:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
@@ -49,7 +50,7 @@ _FOR_EACH_ITEM_SUFFIXES = ("_split", "_items", "_merge")
 _Placed = tuple[Path, Any]  # a task's raw data and its path in the flow
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made twice per task, and a frozen one costs twice as much
 class _Scope:
     """The ids of the tasks that have run before a place of the flow, whose outputs a
     template there may read: `ids`, the first `limit` siblings of a task list (`order`
@@ -118,7 +119,6 @@ class _Walker:
         self.text = text
         self.all_ids: frozenset[str] = frozenset()
         self.problems: list[Problem] = []
-        self._line_offsets = [0, *(m.end() for m in re.finditer("\n", text))]
         self._child_properties: dict[str, tuple[tuple[str, ChildKind], ...]] = {}
 
     def __repr__(self) -> str:
@@ -180,8 +180,9 @@ class _Walker:
                 ids.add(task_id)
                 if str(task.get("type", "")).endswith(".ForEachItem"):
                     ids |= {task_id + suffix for suffix in _FOR_EACH_ITEM_SUFFIXES}
-            for _, placed in self.children(task, ()):
-                ids |= self.subtree_ids([t for _, t in placed])
+            if self.child_properties(task):  # most tasks have no child list
+                for _, placed in self.children(task, ()):
+                    ids |= self.subtree_ids([t for _, t in placed])
         return ids
 
     def visit_list(
@@ -220,11 +221,14 @@ class _Walker:
     ) -> None:
         child_keys = [key for key, _ in self.child_properties(task)]
         # Kestra's deprecated Subflow `outputs` name the subflow's tasks: syntax only
-        foreign = {"outputs"} if _kind(task) in ("Subflow", "Flow") else set()
+        is_foreign = "outputs" in task and _kind(task) in ("Subflow", "Flow")
         visible = _Scope(own, parent=_Scope(ancestors, parent=before) if ancestors else before)
         for key, value in task.items():
             if key not in _NOT_TASK_TEMPLATES and key not in child_keys:
-                self.check_value(value, (*path, key), _OTHER_FLOW if key in foreign else visible)
+                is_other_flow = is_foreign and key == "outputs"
+                self.check_value(value, (*path, key), _OTHER_FLOW if is_other_flow else visible)
+        if not child_keys:
+            return
         lists = list(self.children(task, path))
         if not lists:
             return
@@ -291,6 +295,11 @@ class _Walker:
             if found >= 0:
                 return self._line_column(found)
         return mark.line, mark.column
+
+    @functools.cached_property
+    def _line_offsets(self) -> list[int]:
+        """Where each line of the text starts (only a flow with a problem needs them)."""
+        return [0, *(m.end() for m in re.finditer("\n", self.text))]
 
     def _line_column(self, offset: int) -> tuple[int, int]:
         low, high = 0, len(self._line_offsets) - 1

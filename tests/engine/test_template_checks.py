@@ -307,3 +307,25 @@ def test_what_ran_before_is_every_earlier_sibling_of_the_task_and_of_its_ancesto
         "tasks[1].tasks[1].format: 'outputs.last': task 'last' does not run before this "
         "one, so its outputs are not available here",
     ]
+
+
+def test_a_subflows_deprecated_outputs_name_the_subflows_tasks_and_are_checked_for_syntax() -> None:
+    flow = """\
+id: parent
+namespace: company.team
+tasks:
+  - id: sub
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: company.team
+    flowId: child
+    outputs:
+      x: "{{ outputs.inner.value }}"
+      y: "{{ outputs.inner.value | uper }}"
+    inputs:
+      z: "{{ outputs.inner.value }}"
+"""
+    assert problems(flow) == [
+        "flow.yaml:10:36: tasks[0].outputs.y: unknown template filter 'uper'; "
+        "did you mean 'upper' or 'number'?",
+        "flow.yaml:12:14: tasks[0].inputs.z: 'outputs.inner': no task has the id 'inner'",
+    ]
