@@ -86,7 +86,7 @@ def analyze(source: str) -> tuple[Finding, ...]:
             task_id = _output_task(cast(nodes.Getattr | nodes.Getitem, access))
             if task_id is not None and id(access) not in called:
                 findings.append(Finding("output", task_id, access.lineno))
-    return tuple(sorted(findings, key=lambda f: f.line))
+    return tuple(sorted(findings, key=lambda f: f.line)) if findings else ()
 
 
 def _is_function(name: str, bound: frozenset[str]) -> bool:
@@ -141,6 +141,8 @@ def _bound_names(found: dict[type[nodes.Node], list[nodes.Node]]) -> frozenset[s
     names = {
         n.name for n in cast(list[nodes.Name], found[nodes.Name]) if n.ctx in ("store", "param")
     }
+    if not (found[nodes.Macro] or found[nodes.Import] or found[nodes.FromImport]):
+        return frozenset(names)  # the common case: `{{ }}` tags bind nothing else
     names |= {m.name for m in cast(list[nodes.Macro], found[nodes.Macro])}
     names |= {i.target for i in cast(list[nodes.Import], found[nodes.Import])}
     for item in cast(list[nodes.FromImport], found[nodes.FromImport]):

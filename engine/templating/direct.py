@@ -159,13 +159,13 @@ def _cannot_fold(node: nodes.Node) -> bool:
     if isinstance(node, nodes.Getitem):
         return isinstance(node.arg, nodes.Const) and _cannot_fold(node.node)
     if isinstance(node, nodes.Filter):
-        return (
+        return (  # the operand first: where it can fold, nothing else need be looked at
             node.node is not None
+            and _cannot_fold(node.node)
             and node.dyn_args is None
             and node.dyn_kwargs is None
             and all(isinstance(arg, nodes.Const) for arg in node.args)
             and all(isinstance(kwarg.value, nodes.Const) for kwarg in node.kwargs)
-            and _cannot_fold(node.node)
         )
     return False
 
