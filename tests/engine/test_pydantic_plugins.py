@@ -75,10 +75,12 @@ plugin = SeesSchemas()
 """
 
 
-def _child(path: Path, **env: str) -> tuple[dict[str, object], str]:
+def _child(path: Path, code: str = _CHILD, **env: str) -> tuple[dict[str, object], str]:
+    """Run `code` in a fresh interpreter seeing Podium and `path`, without the user's
+    PYDANTIC_DISABLE_PLUGINS unless given: its last line as JSON, and what came before."""
     environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
@@ -89,6 +91,12 @@ def _child(path: Path, **env: str) -> tuple[dict[str, object], str]:
     return json.loads(lines[-1]), "\n".join(lines[:-1])
 
 
+def _plugged(folder: Path) -> None:
+    """A distribution in `folder` that declares a pydantic plugin, and its module."""
+    _dist(folder, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
+    (folder / "sees_schemas.py").write_text(_PLUGIN)
+
+
 def test_with_no_plugin_pydantic_is_told_so_without_importlib_metadata(tmp_path: Path) -> None:
     if has_pydantic_entry_points() is not False:
         pytest.skip("this environment has a distribution that names pydantic")
@@ -97,8 +105,7 @@ def test_with_no_plugin_pydantic_is_told_so_without_importlib_metadata(tmp_path:
 
 
 def test_an_installed_plugin_is_still_loaded(tmp_path: Path) -> None:
-    _dist(tmp_path, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
-    (tmp_path / "sees_schemas.py").write_text(_PLUGIN)
+    _plugged(tmp_path)
     result, printed = _child(tmp_path)
     assert result["skipped"] is False
     assert result["plugins"] == ["SeesSchemas"]
@@ -106,8 +113,7 @@ def test_an_installed_plugin_is_still_loaded(tmp_path: Path) -> None:
 
 
 def test_the_users_variable_is_pydantics_to_read(tmp_path: Path) -> None:
-    _dist(tmp_path, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
-    (tmp_path / "sees_schemas.py").write_text(_PLUGIN)
+    _plugged(tmp_path)
     result, printed = _child(tmp_path, PYDANTIC_DISABLE_PLUGINS="sees")
     assert result["skipped"] is False
     assert result["plugins"] == []
@@ -128,18 +134,6 @@ print(json.dumps({"at_once": imported_at_once, "plugins": plugins}))
 def test_pydantics_own_scan_still_works_through_the_stand_in(tmp_path: Path) -> None:
     """Were pydantic to scan after all (its cache emptied), the stand-in for
     importlib.metadata imports the real module and the scan finds the plugin."""
-    _dist(tmp_path, "sees_schemas", "[pydantic]\nsees = sees_schemas:plugin\n")
-    (tmp_path / "sees_schemas.py").write_text(_PLUGIN)
-    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    done = subprocess.run(
-        [sys.executable, "-c", _STAND_IN_CHILD],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])},
-    )
-    assert json.loads(done.stdout.splitlines()[-1]) == {
-        "at_once": False,
-        "plugins": ["SeesSchemas"],
-    }
+    _plugged(tmp_path)
+    result, _ = _child(tmp_path, _STAND_IN_CHILD)
+    assert result == {"at_once": False, "plugins": ["SeesSchemas"]}
