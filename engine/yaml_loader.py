@@ -690,13 +690,11 @@ def _load_simple(
                 nodes += 1
                 if nodes > max_nodes:
                     return None
-                mark = event.start_mark
-                pos = (mark.line + 1, mark.column + 1)
                 if not stack:  # the root
                     if kind is not mapping_start or root is not None or max_depth < 1:
                         return None
                     root = {}
-                    positions[()] = pos
+                    positions[()] = _pos(event)
                     stack.append([root, (), _NO_KEY])
                     continue
                 frame = stack[-1]
@@ -708,7 +706,7 @@ def _load_simple(
                     name = event.value
                     if name in parent or name == "<<":
                         return None  # a duplicate, a merge key: likewise
-                    positions[(*path, name)] = pos
+                    positions[(*path, name)] = _pos(event)
                     frame[2] = name
                     continue
                 if kind is scalar:
@@ -723,15 +721,14 @@ def _load_simple(
                 else:
                     value = {} if kind is mapping_start else []
                 if is_list:
-                    child = (*path, len(parent))
-                    positions[child] = pos
+                    key = len(parent)
+                    positions[(*path, key)] = _pos(event)
                     parent.append(value)
-                else:
-                    child = (*path, key)
+                else:  # a mapping's value: located at its key
                     parent[key] = value
                     frame[2] = _NO_KEY
                 if kind is not scalar:
-                    stack.append([value, child, _NO_KEY])
+                    stack.append([value, (*path, key), _NO_KEY])
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
                 stack.pop()
             elif kind is yaml.DocumentStartEvent:
