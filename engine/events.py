@@ -525,8 +525,15 @@ def _jsonable(value: Any) -> Any:
 
 def _dumps(doc: dict[str, Any]) -> bytes:
     """Raises orjson.JSONEncodeError for what orjson refuses (an integer past 64 bits, a
-    value neither it nor pydantic knows): the model's own serializer then decides."""
-    return orjson.dumps(doc, default=_jsonable, option=_JSON_OPTIONS)
+    value neither it nor pydantic knows): the model's own serializer then decides.
+
+    The bytes are copied once: orjson (3.12 and later) hands back its whole buffer, at
+    least 4 KiB and rounded up to a power of two, whatever the length of the JSON in it,
+    and an event lives on in a bus's log, an outbox or a projector's batch. Kept as
+    orjson wrote it, a 500-byte event held 4 KiB to 8 KiB: a 100,000-item ForEach
+    peaked at 1.7 GB instead of 0.27 (bench/foundation.py --only memory). The copy costs
+    about 0.1 µs."""
+    return bytes(memoryview(orjson.dumps(doc, default=_jsonable, option=_JSON_OPTIONS)))
 
 
 def encode(message: Wire | Encoded) -> bytes:
