@@ -11,17 +11,9 @@ import yaml
 
 from engine.errors import ConfigError
 from engine.settings import _load_yaml, load_settings
+from tests.support.yaml_corpus import ROOT, YAML_FILES
 
-ROOT = Path(__file__).resolve().parents[2]
-
-# Every YAML file of the repository (settings, compose files, flows): a corpus of
-# documents written by people, each read both ways.
-CORPUS = sorted(
-    path
-    for pattern in ("*.yaml", "*.yml")
-    for path in ROOT.rglob(pattern)
-    if not {".git", ".venv", "node_modules"} & set(path.parts)
-)
+CORPUS = YAML_FILES
 
 BAD = [
     "data: [unclosed\n",

@@ -18,14 +18,9 @@ import pytest
 from engine import yaml_loader
 from engine.errors import FlowDefinitionError
 from engine.yaml_loader import load_yaml
+from tests.support.yaml_corpus import ROOT, YAML_FILES
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = sorted(
-    path
-    for pattern in ("*.yaml", "*.yml")
-    for path in ROOT.rglob(pattern)
-    if not {".git", ".venv", "node_modules"} & set(path.parts)
-)
+CORPUS = YAML_FILES
 
 # What the one pass leaves to the two steps, each beside a document it reads
 HANDED_OVER = [
