@@ -3,8 +3,6 @@ the command to run; a missing module of Podium's own is a bug that stops start-u
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from engine.errors import FlowDefinitionError
 from engine.flow import Registries, load_flow
 from engine.plugin import OptionalFamily, lazy_import
 from tasks import FAMILIES
+from tests.support.child import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,14 +71,7 @@ def test_the_catalog_imports_no_plugin_sdk() -> None:
         "        'duckdb', 'asyncpg')\n"
         "print(sorted(name for name in sdks if name in sys.modules))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = run_python(code)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 

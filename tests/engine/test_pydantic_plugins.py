@@ -4,15 +4,13 @@ nothing; a distribution that declares a plugin still gets it loaded."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from engine.pydantic_plugins import has_pydantic_entry_points
+from tests.support.child import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,15 +76,7 @@ plugin = SeesSchemas()
 def _child(path: Path, code: str = _CHILD, **env: str) -> tuple[dict[str, object], str]:
     """Run `code` in a fresh interpreter seeing Podium and `path`, without the user's
     PYDANTIC_DISABLE_PLUGINS unless given: its last line as JSON, and what came before."""
-    environ = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(path)]), **env},
-    )
+    done = run_python(code, path=[path], env=env, unset=["PYDANTIC_DISABLE_PLUGINS"])
     lines = done.stdout.splitlines()
     return json.loads(lines[-1]), "\n".join(lines[:-1])
 

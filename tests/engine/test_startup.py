@@ -6,9 +6,6 @@ imports and built schemas, never as times."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import pytest
 
 from engine.cli import _parser
 from engine.pydantic_plugins import has_pydantic_entry_points
+from tests.support.child import run_python
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,14 +58,7 @@ print(json.dumps({'modules': sorted(sys.modules), 'built': built, 'flow_schema':
 def log_only_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     flow = tmp_path_factory.mktemp("startup") / "hello.yml"
     flow.write_text(LOG_ONLY)
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(flow), *UNBUILT],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = run_python(_CHILD, str(flow), *UNBUILT)
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
 
@@ -171,14 +162,7 @@ def test_the_collector_is_off_while_the_command_starts(command: str, tmp_path: P
     the collector runs as it did."""
     flow = tmp_path / "hello.yml"
     flow.write_text(LOG_ONLY)
-    done = subprocess.run(
-        [sys.executable, "-c", _GC_CHILD, *command.split(), str(flow)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = run_python(_GC_CHILD, *command.split(), str(flow))
     seen = json.loads(done.stdout.splitlines()[-1])
     assert seen["code"] == 0
     assert seen["before_started"] == 0
