@@ -620,18 +620,13 @@ def load_yaml_value(
 
     Same safety, limits and schema as `load_yaml`; raises FlowDefinitionError.
     """
-    limits = (max_bytes, max_depth, max_nodes, max_alias_expansions)
-    _, builder, data = _load(text, source, *limits)
+    checked = _check_text(text, source, max_bytes)
+    _, builder, data = _compose_and_construct(
+        checked, source, max_depth, max_nodes, max_alias_expansions
+    )
     if builder.problems:
         raise FlowDefinitionError(builder.problems)
     return data
-
-
-def _load(
-    text: str | bytes, source: str, max_bytes: int, max_depth: int, max_nodes: int, max_aliases: int
-) -> tuple[_Node | None, _Constructor, Any]:
-    checked = _check_text(text, source, max_bytes)
-    return _compose_and_construct(checked, source, max_depth, max_nodes, max_aliases)
 
 
 def _compose_and_construct(
