@@ -86,12 +86,14 @@ class Finishes:
     def __init__(self, podium: Podium) -> None:
         self.podium = podium
         self.ended: dict[str, State] = {}
+        self.batches = 0  # handed by the projector: one per store transaction
         self._changed = asyncio.Event()
 
     async def open(self) -> None:
         self.podium.projector.follow(self._on_applied)
 
     async def _on_applied(self, events: Sequence[EventDocument]) -> None:
+        self.batches += 1
         for event in events:
             doc = event.doc
             if doc["kind"] == "ExecutionChanged" and State(doc["state"]).is_terminal:

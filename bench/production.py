@@ -145,6 +145,7 @@ async def run_podium(
                 starts = await podium.bus.end_offsets(podium.topics.events)
                 meter = CpuMeter(database_of(store_url))
                 profiler = cProfile.Profile() if args.profile else None
+                batches = finishes.batches
                 meter.start()
                 if profiler:
                     profiler.enable()
@@ -164,6 +165,7 @@ async def run_podium(
                     profiler.disable()
                     profiler.dump_stats(args.profile)
                 out["cpu_seconds"] = meter.stop()
+                out["batches"] = finishes.batches - batches
                 concurrent = await events_of(podium, starts)
                 events = len(concurrent)
                 out["concurrent_seconds"] = elapsed
@@ -283,7 +285,8 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     print(
         f"  events published+consumed+projected: {podium['events']:.0f} in "
         f"{podium['concurrent_seconds']:.2f} s = {podium['events_per_second']:.0f}/s "
-        f"({podium['average_event_bytes']:.0f} bytes on average)"
+        f"({podium['average_event_bytes']:.0f} bytes on average), "
+        f"applied in {podium['batches']} store transactions"
     )
     print(
         f"  raw aiokafka, same broker, same count and size: produce {raw['produce_per_second']:.0f}/s, "
