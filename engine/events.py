@@ -66,6 +66,7 @@ __all__ = [
     "decode",
     "encode",
     "encode_new",
+    "encode_whole",
     "new_id",
 ]
 
@@ -499,9 +500,12 @@ def _events() -> TypeAdapter[Any]:
     return TypeAdapter(Event)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Encoded:
-    """A message already in its wire form (`encode_new`): `encode` hands its bytes on."""
+    """A message already in its wire form (`encode_new`, `encode_whole`): `encode` hands
+    its bytes on. Treat it as read-only: not frozen, because a frozen dataclass's
+    `__init__` sets each field through `object.__setattr__`, twice the instructions, and
+    the walk makes one per event."""
 
     key: str
     data: bytes
@@ -571,6 +575,19 @@ def encode_new(model: type[Wire], **fields: Any) -> Encoded:
         if name not in doc:
             doc[name] = factory()
     key = f"{fields['namespace']}/{fields['flow_id']}"
+    try:
+        return Encoded(key, _dumps(doc))
+    except orjson.JSONEncodeError:
+        return Encoded(key, encode(model(**doc)))
+
+
+def encode_whole(model: type[Wire], key: str, doc: dict[str, Any]) -> Encoded:
+    """What `encode(model(**doc))` gives, for a `doc` its caller wrote whole: every field
+    of `model`, `v`, `kind` and `event_id` included, with values of the fields' types.
+    The walk's task-run events, two per task run: `encode_new`'s keyword arguments and
+    its merge with the defaults were a third of such an event's instructions (58k of
+    which the JSON is 18k; bench/README.md). tests/engine/test_event_encoding.py checks
+    that what the walk writes has exactly the model's fields."""
     try:
         return Encoded(key, _dumps(doc))
     except orjson.JSONEncodeError:

@@ -41,6 +41,8 @@ from engine.events import (
     Request,
     TaskRunChanged,
     encode_new,
+    encode_whole,
+    new_event_id,
 )
 from engine.file_reader import file_reader_for
 from engine.flow import Flow
@@ -161,6 +163,7 @@ class ExecutionWalk:
     ) -> None:
         self.runtime = runtime
         self.flow = flow
+        self._event_key = flow.key  # every event of the execution is keyed by its flow
         self.header = header
         self.seq = max(last_seq, header.seq)
         self.recorded = {r.task_run_id: r for r in recorded}
@@ -250,28 +253,35 @@ class ExecutionWalk:
         start or an end passes the time it recorded, so both read one clock)."""
         if self._log_buffer or self.pending_metrics:  # what flush_logs has to publish
             await self.flush_logs()
+        self.seq += 1
         await self.runtime.publish_event(
-            encode_new(
+            encode_whole(
                 TaskRunChanged,
-                execution_id=self.execution_id,
-                namespace=self.flow.namespace,
-                flow_id=self.flow.id,
-                seq=self.next_seq(),
-                at=at if at is not None else self.runtime.clock.now(),
-                task_run_id=run.id,
-                task_id=run.task.id,
-                parent_task_run_id=run.parent.id if run.parent else None,
-                value=run.value,
-                iteration=run.iteration,
-                state=run.state,
-                attempt=run.attempt,
-                recovered=run.recovered,
-                created_at=run.created_at,
-                started_at=run.started_at,
-                ended_at=run.ended_at,
-                outputs=run.outputs,
-                error=self._masked(run.error),
-                log_files=run.log_files,
+                self._event_key,
+                {
+                    "v": 1,
+                    "kind": "TaskRunChanged",
+                    "event_id": new_event_id(),
+                    "execution_id": self.header.execution_id,
+                    "namespace": self.flow.namespace,
+                    "flow_id": self.flow.id,
+                    "seq": self.seq,
+                    "at": at if at is not None else self.runtime.clock.now(),
+                    "task_run_id": run.id,
+                    "task_id": run.task.id,
+                    "parent_task_run_id": run.parent.id if run.parent else None,
+                    "value": run.value,
+                    "iteration": run.iteration,
+                    "state": run.state,
+                    "attempt": run.attempt,
+                    "recovered": run.recovered,
+                    "created_at": run.created_at,
+                    "started_at": run.started_at,
+                    "ended_at": run.ended_at,
+                    "outputs": run.outputs,
+                    "error": self._masked(run.error),
+                    "log_files": run.log_files,
+                },
             )
         )
 

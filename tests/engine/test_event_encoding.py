@@ -23,6 +23,7 @@ from engine.events import (
     encode_new,
 )
 from engine.states import State
+from tests.conftest import Harness
 
 AT = datetime(2026, 12, 3, 23, 40, 1, 123456, tzinfo=UTC)
 ON_THE_SECOND = datetime(2026, 12, 3, 23, 40, 1, tzinfo=UTC)
@@ -141,3 +142,36 @@ def test_an_encoded_event_holds_no_more_memory_than_its_bytes() -> None:
         tracemalloc.stop()
     size = sum(map(len, kept))
     assert held < 2 * size, f"{held / events:.0f} bytes held per event of {size / events:.0f}"
+
+
+async def test_the_walk_writes_task_run_events_with_exactly_their_models_fields(
+    harness: Harness,
+) -> None:
+    """The walk writes its task-run events whole (`encode_whole`, not through the model):
+    a field added to TaskRunChanged must be added there too, or its events would carry
+    the default instead of the run's value."""
+    podium = harness.podium
+    watch = await podium.bus.subscribe(podium.topics.events, "test-fields", is_transient=True)
+    await harness.run(
+        """
+id: fields
+namespace: company.team
+tasks:
+  - {id: give, type: io.kestra.plugin.core.debug.Return, format: "{{ execution.id }}"}
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["a"]
+    tasks:
+      - {id: fail, type: io.kestra.plugin.core.execution.Fail, allowFailure: true}
+"""
+    )
+    runs = []
+    while records := await watch.fetch(max_records=1_000, timeout=0.3):
+        runs += [d for r in records if (d := orjson.loads(r.value))["kind"] == "TaskRunChanged"]
+    await watch.close()
+    assert len(runs) == 6  # started and ended: give, each, fail
+    for doc in runs:
+        assert doc.keys() == TaskRunChanged.model_fields.keys()
+        assert decode_event(orjson.dumps(doc)) == TaskRunChanged(**doc)
+    assert {d["state"] for d in runs if d["task_id"] == "fail"} >= {"RUNNING", "WARNING"}
+    assert any(d["error"] for d in runs if d["task_id"] == "fail")
