@@ -54,6 +54,7 @@ from engine.events import (
     UnqueueRequested,
     decode_request,
     encode,
+    evolve,
 )
 from engine.flow import Flow
 from engine.flows import FlowRepository
@@ -429,7 +430,7 @@ class Executor:
         # every execution carries one (Kestra): its own id, or its root's (a subflow's
         # request, a retry's, names it)
         labels.setdefault(CORRELATION_ID, execution_id)
-        header = header.model_copy(update={"revision": flow.revision, "labels": labels})
+        header = evolve(header, {"revision": flow.revision, "labels": labels})
         if flow.disabled:
             await self._refuse(header, "the flow is disabled")
             return
@@ -444,7 +445,7 @@ class Executor:
         except (InputError, PodiumError) as exc:
             await self._refuse(header, str(exc))
             return
-        header = header.model_copy(update={"inputs": inputs, "seq": 1})
+        header = evolve(header, {"inputs": inputs, "seq": 1})
         await self.publish_event(header)
         ignored = undeclared(flow.inputs, request.inputs)
         if ignored:  # Kestra ignores them too, with a warning in the execution's logs

@@ -42,6 +42,7 @@ from engine.events import (
     TaskRunChanged,
     encode_new,
     encode_whole,
+    evolve,
     new_event_id,
 )
 from engine.file_reader import file_reader_for
@@ -237,14 +238,15 @@ class ExecutionWalk:
             changes.setdefault("ended_at", now)
         if changes.get("error"):
             changes["error"] = self._masked(changes["error"])
-        self.header = self.header.model_copy(
-            update={
+        self.header = evolve(
+            self.header,
+            {
                 "state": state,
                 "seq": self.next_seq(),
                 "at": now,
                 "labels": dict(self.labels),
                 **changes,
-            }
+            },
         )
         await self.runtime.publish_event(self.header)
 

@@ -21,6 +21,7 @@ from engine.events import (
     decode_event,
     encode,
     encode_new,
+    evolve,
 )
 from engine.states import State
 from tests.conftest import Harness
@@ -175,3 +176,25 @@ tasks:
         assert decode_event(orjson.dumps(doc)) == TaskRunChanged(**doc)
     assert {d["state"] for d in runs if d["task_id"] == "fail"} >= {"RUNNING", "WARNING"}
     assert any(d["error"] for d in runs if d["task_id"] == "fail")
+
+
+def test_evolve_copies_as_model_copy_does() -> None:
+    header = ExecutionChanged(
+        execution_id="e1",
+        namespace="company.team",
+        flow_id="flow",
+        seq=1,
+        at=AT,
+        revision=3,
+        state=State.CREATED,
+        labels={"k": "v"},
+        created_at=AT,
+    )
+    update = {"state": State.RUNNING, "seq": 2, "started_at": AT, "labels": {"k": "w"}}
+    ours, theirs = evolve(header, update), header.model_copy(update=update)
+    assert type(ours) is ExecutionChanged and ours == theirs
+    assert ours.model_fields_set == theirs.model_fields_set
+    assert encode(ours) == encode(theirs) and repr(ours) == repr(theirs)
+    assert header.state is State.CREATED and header.labels == {"k": "v"}  # a copy
+    with pytest.raises(ValueError, match="frozen"):
+        ours.state = State.FAILED  # type: ignore[misc]
