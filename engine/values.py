@@ -18,7 +18,16 @@ __all__ = ["jsonable"]
 
 def jsonable(value: Any) -> Any:
     """A JSON-ready copy of `value`: datetimes ISO-8601, durations ISO-8601, etc."""
-    if value is None or isinstance(value, str | bool | int):
+    # Exact types first: a task's outputs are mostly strings and numbers in dicts and
+    # lists, and `isinstance` against the ABCs below costs several times a type check.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if isinstance(value, str | bool | int):  # their subclasses (a StrEnum's member too)
         return value
     if isinstance(value, float):
         return (
