@@ -18,7 +18,7 @@ class Color(enum.Enum):
     RED = "red"
 
 
-class Size(str, enum.Enum):
+class Size(enum.StrEnum):
     BIG = "big"
 
 
