@@ -281,7 +281,7 @@ class ExecutionWalk:
                     "started_at": run.started_at,
                     "ended_at": run.ended_at,
                     "outputs": run.outputs,
-                    "error": self._masked(run.error),
+                    "error": None if run.error is None else self._masked(run.error),
                     "log_files": run.log_files,
                 },
             )
