@@ -166,6 +166,7 @@ class ExecutionWalk:
         self.flow = flow
         self._event_key = flow.key  # every event of the execution is keyed by its flow
         self.header = header
+        self.execution_id = header.execution_id  # the header is replaced; its id stays
         self.seq = max(last_seq, header.seq)
         self.recorded = {r.task_run_id: r for r in recorded}
         self.inputs: dict[str, Any] = dict(header.inputs)
@@ -211,10 +212,6 @@ class ExecutionWalk:
 
     def __repr__(self) -> str:
         return f"<ExecutionWalk {self.flow.key} {self.header.execution_id} {self.header.state}>"
-
-    @property
-    def execution_id(self) -> str:
-        return self.header.execution_id
 
     @property
     def is_leaving(self) -> bool:
@@ -264,7 +261,7 @@ class ExecutionWalk:
                     "v": 1,
                     "kind": "TaskRunChanged",
                     "event_id": new_event_id(),
-                    "execution_id": self.header.execution_id,
+                    "execution_id": self.execution_id,
                     "namespace": self.flow.namespace,
                     "flow_id": self.flow.id,
                     "seq": self.seq,
