@@ -167,6 +167,11 @@ def guard_loop(iterable: Iterable[T]) -> Iterator[T]:
         yield item
 
 
+def output_too_long(limit: int) -> TemplateError:
+    """The error of a render whose output grew over `limit` characters."""
+    return TemplateError(f"output is longer than {limit} characters")
+
+
 def check_size(size: int, what: str, limit: int | None = None) -> None:
     limit = current_budget().max_output_chars if limit is None else limit
     if size > limit:

@@ -29,13 +29,15 @@ first time one of those asks, once per render, the same Context as the compiled 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import nodes
 from jinja2.optimizer import Optimizer
 from jinja2.runtime import Context
 from jinja2.utils import _PassArg, missing
+
+from engine.templating.bounds import output_too_long
 
 if TYPE_CHECKING:
     from engine.templating.environment import PodiumEnvironment
@@ -79,27 +81,46 @@ class Unsupported(Exception):
 
 
 class DirectTemplate:
-    """A template made of text and expressions; `render` yields what Jinja would."""
+    """A template made of text and expressions; `render` returns what Jinja would."""
 
-    __slots__ = ("_finalize", "_parts", "constant")
+    __slots__ = ("_alone", "_finalize", "_parts", "constant")
 
     def __init__(self, parts: tuple[str | Evaluator, ...], finalize: Callable[[Any], Any]) -> None:
         self._parts = parts
         self._finalize = finalize
         # The whole output when every expression folded to a constant, else None.
         self.constant: str | None = None
+        self._alone: Evaluator | None = None  # the one expression of `{{ expr }}`
         if not parts:
             self.constant = ""
-        elif len(parts) == 1 and isinstance(parts[0], str):
-            self.constant = parts[0]
+        elif len(parts) == 1:
+            if isinstance(parts[0], str):
+                self.constant = parts[0]
+            else:
+                self._alone = parts[0]
 
     def __repr__(self) -> str:
         return f"<DirectTemplate {len(self._parts)} parts>"
 
-    def render(self, scope: DirectScope) -> Iterator[str]:
+    def render(self, scope: DirectScope, limit: int) -> str:
+        """The output, refused once longer than `limit` characters: checked after each
+        part, as the compiled path checks each chunk, so the same error comes first."""
         finalize = self._finalize
+        alone = self._alone
+        if alone is not None:  # `{{ expr }}` alone, most templates: nothing to join
+            text = str(finalize(alone(scope)))
+            if len(text) > limit:
+                raise output_too_long(limit)
+            return text
+        texts: list[str] = []
+        size = 0
         for part in self._parts:
-            yield part if isinstance(part, str) else str(finalize(part(scope)))
+            text = part if isinstance(part, str) else str(finalize(part(scope)))
+            size += len(text)
+            if size > limit:
+                raise output_too_long(limit)
+            texts.append(text)
+        return "".join(texts)
 
 
 class DirectExpression:

@@ -41,6 +41,7 @@ from engine.templating.bounds import (
     check_size,
     current_budget,
     guard_loop,
+    output_too_long,
 )
 from engine.templating.direct import (
     DirectExpression,
@@ -303,22 +304,20 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         except Exception as exc:
             _raise_translated(exc, source)
         limit = current_budget().max_output_chars
-        parts: list[str] = []
-        size = 0
         try:
-            chunks: Iterable[str]
             if isinstance(template, DirectTemplate):
                 constant = template.constant
                 if constant is None:
-                    chunks = template.render(DirectScope(self, variables))
-                else:  # folded at compile time: no context to build
-                    chunks = (constant,)
-            else:
-                chunks = template.root_render_func(self._context(template, variables))
-            for chunk in chunks:
+                    return template.render(DirectScope(self, variables), limit)
+                if len(constant) > limit:  # folded at compile time: no scope
+                    raise output_too_long(limit)
+                return constant
+            parts: list[str] = []
+            size = 0
+            for chunk in template.root_render_func(self._context(template, variables)):
                 size += len(chunk)
                 if size > limit:
-                    raise TemplateError(f"output is longer than {limit} characters")
+                    raise output_too_long(limit)
                 parts.append(chunk)
         except Exception as exc:
             _raise_translated(exc, source, template)
