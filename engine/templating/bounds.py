@@ -100,7 +100,9 @@ class RenderBudget:
         self.iterations = 0
         self.buffered_chars = 0
         self.depth = 0
-        self._next_check = min(_CHECK_EVERY, max_loop_iterations + 1)
+        # min(), spelled out: the builtin cost a third of building a budget, once a render
+        cap = max_loop_iterations + 1
+        self._next_check = cap if cap < _CHECK_EVERY else _CHECK_EVERY
 
     def __repr__(self) -> str:
         return (
