@@ -13,7 +13,7 @@ instead, each doing exactly what the generated code would do:
   context/environment argument, as compiled code calls them;
 - constants are folded first by Jinja's own optimizer, and output children that fold
   to a constant are printed once, at build time, as the code generator does;
-- output is `str(finalize(value))`, yielded child by child.
+- output is `str(finalize(value))` child by child, its size checked after each.
 
 Anything else (statements, `{% %}` blocks, an unknown filter, a multi-line template
 whose errors must name a line, …) raises `Unsupported` and the caller compiles the
@@ -21,7 +21,7 @@ tree as before, so the two paths never have to agree on more than this subset.
 
 The closures evaluate against a `DirectScope`, not a Jinja Context: building a Context
 (a dict merging the globals into the variables, an EvalContext, a set, a dict of blocks)
-was about half of a cached `{{ outputs.a.value }}` render, and only a call, a `+ * ** %`
+was over 40% of a cached `{{ outputs.a.value }}` render, and only a call, a `+ * ** %`
 or a filter or test taking the context or eval context uses it. The scope builds it the
 first time one of those asks, once per render, the same Context as the compiled path's.
 """
