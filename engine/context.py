@@ -12,10 +12,10 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -38,12 +38,14 @@ from engine.plugin import (
 from engine.states import State, worst
 from engine.storage import ScopedStorage, safe_name
 from engine.store.base import LEVELS
-from engine.templating.kv import reading_kv
+from engine.templating.kv import is_reading_kv, reading_kv
 
 if TYPE_CHECKING:
     from engine.walk import ExecutionWalk, TaskRun
 
 __all__ = ["SCRIPT_BASE_ENV", "ExecutionSummaries", "RunLogger", "TaskRunContext", "TaskTriggers"]
+
+T = TypeVar("T")
 
 # What every script sees of the server's environment; anything more is named in
 # scripts.env_allow. Never the rest: the server's own PODIUM_* (the admin password) and
@@ -222,20 +224,32 @@ class TaskRunContext:
                 context[key] = (
                     {**base, **more} if isinstance(base, dict) and isinstance(more, dict) else more
                 )
-        with reading_kv(self._run.kv):
-            return self._walk.runtime.renderer.render_value(value, context)
+        return self._reading_kv(self._walk.runtime.renderer.render_value, value, context)
 
     def render_text(self, template: str) -> str:
-        with reading_kv(self._run.kv):
-            return self._walk.runtime.renderer.render(template, self.template_context)
+        return self._reading_kv(self._walk.runtime.renderer.render, template, self.template_context)
 
     def evaluate(self, expression: str) -> Any:
-        with reading_kv(self._run.kv):
-            return self._walk.runtime.renderer.evaluate(expression, self.template_context)
+        return self._reading_kv(
+            self._walk.runtime.renderer.evaluate, expression, self.template_context
+        )
 
     def is_true(self, template: str) -> bool:
-        with reading_kv(self._run.kv):
-            return self._walk.runtime.renderer.is_true(template, self.template_context)
+        return self._reading_kv(
+            self._walk.runtime.renderer.is_true, template, self.template_context
+        )
+
+    def _reading_kv(
+        self, render: Callable[[Any, Mapping[str, Any]], T], value: Any, context: Mapping[str, Any]
+    ) -> T:
+        """`render(value, context)` with this run's KV snapshot in scope for kv()."""
+        snapshot = self._run.kv
+        if snapshot is None and not is_reading_kv():
+            # No snapshot (the flow never calls kv()) and none to hide: the `with` would set
+            # and reset nothing, and cost a fifth of a one-expression render_text.
+            return render(value, context)
+        with reading_kv(snapshot):
+            return render(value, context)
 
     def mask(self, text: str) -> str:
         secrets = self._walk.runtime.renderer.secrets

@@ -6,23 +6,30 @@ template, spent most of its run compiling. Most templates are one line of text a
 expressions, and for those `build_template` turns Jinja's tree into nested closures
 instead, each doing exactly what the generated code would do:
 
-- names resolve through the Context (`undefined(name=...)` when missing), attribute and
-  item lookups go through `podium_getattr`/`podium_getitem`, calls through the
-  sandbox's `call`, `+ * ** %` through `call_binop`; filters and tests are called
-  directly with the same context/environment argument, as compiled code calls them;
+- names resolve as the Context does (the variables, then the environment's globals;
+  `undefined(name=...)` when missing), attribute and item lookups go through
+  `podium_getattr`/`podium_getitem`, calls through the sandbox's `call`, `+ * ** %`
+  through `call_binop`; filters and tests are called directly with the same
+  context/environment argument, as compiled code calls them;
 - constants are folded first by Jinja's own optimizer, and output children that fold
   to a constant are printed once, at build time, as the code generator does;
-- output is `str(finalize(value))`, yielded child by child.
+- output is `str(finalize(value))` child by child, its size checked after each.
 
 Anything else (statements, `{% %}` blocks, an unknown filter, a multi-line template
 whose errors must name a line, …) raises `Unsupported` and the caller compiles the
 tree as before, so the two paths never have to agree on more than this subset.
+
+The closures evaluate against a `DirectScope`, not a Jinja Context: building a Context
+(a dict merging the globals into the variables, an EvalContext, a set, a dict of blocks)
+was over 40% of a cached `{{ outputs.a.value }}` render, and only a call, a `+ * ** %`
+or a filter or test taking the context or eval context uses it. The scope builds it the
+first time one of those asks, once per render, the same Context as the compiled path's.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import nodes
@@ -30,11 +37,14 @@ from jinja2.optimizer import Optimizer
 from jinja2.runtime import Context
 from jinja2.utils import _PassArg, missing
 
+from engine.templating.bounds import output_too_long
+
 if TYPE_CHECKING:
     from engine.templating.environment import PodiumEnvironment
 
 __all__ = [
     "DirectExpression",
+    "DirectScope",
     "DirectTemplate",
     "Unsupported",
     "build_expression",
@@ -42,7 +52,28 @@ __all__ = [
     "static_path",
 ]
 
-Evaluator = Callable[[Context], Any]
+
+class DirectScope:
+    """The variables of one direct render, and its Context when something needs one."""
+
+    __slots__ = ("_context", "_environment", "variables")
+
+    def __init__(self, environment: PodiumEnvironment, variables: Mapping[str, Any]) -> None:
+        self._environment = environment
+        self.variables = variables
+        self._context: Context | None = None
+
+    def __repr__(self) -> str:
+        return f"<DirectScope {len(self.variables)} variables>"
+
+    def context(self) -> Context:
+        """The render's Context, built on first use (see the module docstring)."""
+        if self._context is None:
+            self._context = self._environment.new_direct_context(self.variables)
+        return self._context
+
+
+Evaluator = Callable[[DirectScope], Any]
 
 
 class Unsupported(Exception):
@@ -50,37 +81,52 @@ class Unsupported(Exception):
 
 
 class DirectTemplate:
-    """A template made of text and expressions; `render` yields what Jinja would."""
+    """A template made of text and expressions; `render` returns what Jinja would."""
 
-    __slots__ = ("_finalize", "_parts", "constant")
-    name = None
-    blocks: dict[str, Any] = {}
+    __slots__ = ("_alone", "_finalize", "_parts", "constant")
 
     def __init__(self, parts: tuple[str | Evaluator, ...], finalize: Callable[[Any], Any]) -> None:
         self._parts = parts
         self._finalize = finalize
         # The whole output when every expression folded to a constant, else None.
         self.constant: str | None = None
+        self._alone: Evaluator | None = None  # the one expression of `{{ expr }}`
         if not parts:
             self.constant = ""
-        elif len(parts) == 1 and isinstance(parts[0], str):
-            self.constant = parts[0]
+        elif len(parts) == 1:
+            if isinstance(parts[0], str):
+                self.constant = parts[0]
+            else:
+                self._alone = parts[0]
 
     def __repr__(self) -> str:
         return f"<DirectTemplate {len(self._parts)} parts>"
 
-    def render(self, context: Context) -> Iterator[str]:
+    def render(self, scope: DirectScope, limit: int) -> str:
+        """The output, refused once longer than `limit` characters: checked after each
+        part, as the compiled path checks each chunk, so the same error comes first."""
         finalize = self._finalize
+        alone = self._alone
+        if alone is not None:  # `{{ expr }}` alone, most templates: nothing to join
+            text = str(finalize(alone(scope)))
+            if len(text) > limit:
+                raise output_too_long(limit)
+            return text
+        texts: list[str] = []
+        size = 0
         for part in self._parts:
-            yield part if isinstance(part, str) else str(finalize(part(context)))
+            text = part if isinstance(part, str) else str(finalize(part(scope)))
+            size += len(text)
+            if size > limit:
+                raise output_too_long(limit)
+            texts.append(text)
+        return "".join(texts)
 
 
 class DirectExpression:
     """One expression; `evaluate` returns its native value."""
 
     __slots__ = ("_evaluate",)
-    name = None
-    blocks: dict[str, Any] = {}
 
     def __init__(self, evaluate: Evaluator) -> None:
         self._evaluate = evaluate
@@ -88,8 +134,8 @@ class DirectExpression:
     def __repr__(self) -> str:
         return "<DirectExpression>"
 
-    def evaluate(self, context: Context) -> Any:
-        return self._evaluate(context)
+    def evaluate(self, scope: DirectScope) -> Any:
+        return self._evaluate(scope)
 
 
 def static_path(node: nodes.Node) -> str | None:
@@ -205,16 +251,21 @@ class _Builder:
 
     def build_Const(self, node: nodes.Const) -> Evaluator:
         value = node.value
-        return lambda context: value
+        return lambda scope: value
 
     def build_Name(self, node: nodes.Name) -> Evaluator:
         if node.ctx != "load":
             raise Unsupported("a name stored")
         name = node.name
         undefined = self.environment.undefined
+        environment_globals = self.environment.globals
 
-        def resolve(context: Context) -> Any:
-            value = context.resolve_or_missing(name)
+        def resolve(scope: DirectScope) -> Any:
+            # Context.resolve_or_missing over `{**globals, **variables}`, without the merge
+            variables = scope.variables
+            if name in variables:
+                return variables[name]
+            value = environment_globals.get(name, missing)
             return undefined(name=name) if value is missing else value
 
         return resolve
@@ -223,7 +274,7 @@ class _Builder:
         obj = self.build(node.node)
         attribute, path = node.attr, static_path(node.node)
         getattr_ = self.environment.podium_getattr
-        return lambda context: getattr_(obj(context), attribute, path)
+        return lambda scope: getattr_(obj(scope), attribute, path)
 
     def build_Getitem(self, node: nodes.Getitem) -> Evaluator:
         obj = self.build(node.node)
@@ -234,15 +285,15 @@ class _Builder:
             ]
             getitem = self.environment.getitem
 
-            def sliced(context: Context) -> Any:
-                value = obj(context)
-                start, stop, step = (None if b is None else b(context) for b in bounds)
+            def sliced(scope: DirectScope) -> Any:
+                value = obj(scope)
+                start, stop, step = (None if b is None else b(scope) for b in bounds)
                 return getitem(value, slice(start, stop, step))
 
             return sliced
         key, path = self.build(node.arg), static_path(node.node)
         getitem_ = self.environment.podium_getitem
-        return lambda context: getitem_(obj(context), key(context), path)
+        return lambda scope: getitem_(obj(scope), key(scope), path)
 
     def _arguments(
         self, node: nodes.Filter | nodes.Test | nodes.Call
@@ -263,20 +314,20 @@ class _Builder:
         pass_arg = _PassArg.from_obj(function)
         environment = self.environment
 
-        def call(context: Context) -> Any:
+        def call(scope: DirectScope) -> Any:
             if pass_arg is None:
                 first: tuple[Any, ...] = ()
             elif pass_arg is _PassArg.context:
-                first = (context,)
+                first = (scope.context(),)
             elif pass_arg is _PassArg.eval_context:
-                first = (context.eval_ctx,)
+                first = (scope.context().eval_ctx,)
             else:
                 first = (environment,)
             return function(
                 *first,
-                value(context),
-                *[arg(context) for arg in args],
-                **{key: arg(context) for key, arg in kwargs},
+                value(scope),
+                *[arg(scope) for arg in args],
+                **{key: arg(scope) for key, arg in kwargs},
             )
 
         return call
@@ -292,12 +343,12 @@ class _Builder:
         args, kwargs = self._arguments(node)
         call = self.environment.call
 
-        def called(context: Context) -> Any:
+        def called(scope: DirectScope) -> Any:
             return call(
-                context,
-                function(context),
-                *[arg(context) for arg in args],
-                **{key: arg(context) for key, arg in kwargs},
+                scope.context(),
+                function(scope),
+                *[arg(scope) for arg in args],
+                **{key: arg(scope) for key, arg in kwargs},
             )
 
         return called
@@ -306,30 +357,30 @@ class _Builder:
         left, right, op = self.build(node.left), self.build(node.right), node.operator
         if op in self.environment.intercepted_binops:
             call_binop = self.environment.call_binop
-            return lambda context: call_binop(context, op, left(context), right(context))
+            return lambda scope: call_binop(scope.context(), op, left(scope), right(scope))
         function = _BINARY[op]
-        return lambda context: function(left(context), right(context))
+        return lambda scope: function(left(scope), right(scope))
 
     build_Add = build_Sub = build_Mul = build_Div = build_FloorDiv = _binary
     build_Pow = build_Mod = _binary
 
     def build_And(self, node: nodes.And) -> Evaluator:
         left, right = self.build(node.left), self.build(node.right)
-        return lambda context: left(context) and right(context)
+        return lambda scope: left(scope) and right(scope)
 
     def build_Or(self, node: nodes.Or) -> Evaluator:
         left, right = self.build(node.left), self.build(node.right)
-        return lambda context: left(context) or right(context)
+        return lambda scope: left(scope) or right(scope)
 
     def _unary(self, node: nodes.UnaryExpr) -> Evaluator:
         if node.operator in self.environment.intercepted_unops:
             raise Unsupported("an intercepted unary operator")
         value = self.build(node.node)
         if node.operator == "not":
-            return lambda context: not value(context)
+            return lambda scope: not value(scope)
         if node.operator == "-":
-            return lambda context: -value(context)
-        return lambda context: +value(context)
+            return lambda scope: -value(scope)
+        return lambda scope: +value(scope)
 
     build_Not = build_Neg = build_Pos = _unary
 
@@ -338,16 +389,16 @@ class _Builder:
         operands = tuple((_COMPARE[o.op], self.build(o.expr)) for o in node.ops)
         *chained, (last_op, last) = operands
 
-        def compare(context: Context) -> Any:
+        def compare(scope: DirectScope) -> Any:
             # Python's `a < b < c`: `(a < b) and (b < c)`, b evaluated once
-            left = first(context)
+            left = first(scope)
             for op, operand in chained:
-                right = operand(context)
+                right = operand(scope)
                 result = op(left, right)
                 if not result:
                     return result
                 left = right
-            return last_op(left, last(context))
+            return last_op(left, last(scope))
 
         return compare
 
@@ -359,18 +410,18 @@ class _Builder:
             self.build(node.expr1),
             self.build(node.expr2),
         )
-        return lambda context: then(context) if test(context) else otherwise(context)
+        return lambda scope: then(scope) if test(scope) else otherwise(scope)
 
     def build_List(self, node: nodes.List) -> Evaluator:
         items = tuple(self.build(item) for item in node.items)
-        return lambda context: [item(context) for item in items]
+        return lambda scope: [item(scope) for item in items]
 
     def build_Tuple(self, node: nodes.Tuple) -> Evaluator:
         if node.ctx != "load":
             raise Unsupported("a tuple stored")
         items = tuple(self.build(item) for item in node.items)
-        return lambda context: tuple([item(context) for item in items])
+        return lambda scope: tuple([item(scope) for item in items])
 
     def build_Dict(self, node: nodes.Dict) -> Evaluator:
         pairs = tuple((self.build(pair.key), self.build(pair.value)) for pair in node.items)
-        return lambda context: {key(context): value(context) for key, value in pairs}
+        return lambda scope: {key(scope): value(scope) for key, value in pairs}

@@ -41,9 +41,11 @@ from engine.templating.bounds import (
     check_size,
     current_budget,
     guard_loop,
+    output_too_long,
 )
 from engine.templating.direct import (
     DirectExpression,
+    DirectScope,
     DirectTemplate,
     Unsupported,
     build_expression,
@@ -302,35 +304,36 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         except Exception as exc:
             _raise_translated(exc, source)
         limit = current_budget().max_output_chars
-        parts: list[str] = []
-        size = 0
         try:
-            chunks: Iterable[str]
             if isinstance(template, DirectTemplate):
                 constant = template.constant
                 if constant is None:
-                    chunks = template.render(self._context(template, variables))
-                else:  # folded at compile time: no context to build
-                    chunks = (constant,)
-            else:
-                chunks = template.root_render_func(self._context(template, variables))
-            for chunk in chunks:
+                    return template.render(DirectScope(self, variables), limit)
+                if len(constant) > limit:  # folded at compile time: no scope
+                    raise output_too_long(limit)
+                return constant
+            parts: list[str] = []
+            size = 0
+            for chunk in template.root_render_func(self._context(template, variables)):
                 size += len(chunk)
                 if size > limit:
-                    raise TemplateError(f"output is longer than {limit} characters")
+                    raise output_too_long(limit)
                 parts.append(chunk)
         except Exception as exc:
             _raise_translated(exc, source, template)
         return "".join(parts)
 
-    def _context(
-        self, template: Template | DirectTemplate | DirectExpression, variables: Mapping[str, Any]
-    ) -> Context:
+    def _context(self, template: Template, variables: Mapping[str, Any]) -> Context:
         # Template.new_context copies the globals through a ChainMap and builds a set of
         # their names on every call (7 us of a 15 us render); one merged dict is enough.
         return self.context_class(
             self, {**self.globals, **variables}, template.name, template.blocks
         )
+
+    def new_direct_context(self, variables: Mapping[str, Any]) -> Context:
+        """The Context a direct template or expression builds when one of its calls or
+        filters needs it (engine/templating/direct.py): a compiled template's, unnamed."""
+        return self.context_class(self, {**self.globals, **variables}, None, {})
 
     def render_nested(self, source: str, variables: Mapping[str, Any]) -> str:
         """`render()` called from inside a template: same budget, bounded depth."""
@@ -351,10 +354,10 @@ class PodiumEnvironment(ImmutableSandboxedEnvironment):
         except Exception as exc:
             _raise_translated(exc, original)
         try:
-            context = self._context(template, variables)
             if isinstance(template, DirectExpression):
-                result = template.evaluate(context)
+                result = template.evaluate(DirectScope(self, variables))
             else:
+                context = self._context(template, variables)
                 for _ in template.root_render_func(context):
                     pass
                 result = context.vars["result"]

@@ -23,7 +23,7 @@ from jinja2.runtime import Context
 from engine.errors import TemplateError
 from engine.templating.scoped import Scoped
 
-__all__ = ["KvSnapshot", "kv", "reading_kv"]
+__all__ = ["KvSnapshot", "is_reading_kv", "kv", "reading_kv"]
 
 MISSING: Any = object()
 EXPIRED: Any = object()
@@ -62,6 +62,11 @@ _SCOPE: ContextVar[KvSnapshot | None] = ContextVar("podium_kv", default=None)
 def reading_kv(snapshot: KvSnapshot | None) -> Scoped[KvSnapshot | None]:
     """`with reading_kv(snapshot):` renders inside see `snapshot` through kv()."""
     return Scoped(_SCOPE, snapshot)
+
+
+def is_reading_kv() -> bool:
+    """Whether renders now see a snapshot (inside `reading_kv` with one)."""
+    return _SCOPE.get() is not None
 
 
 def _chain(namespace: str) -> list[str]:

@@ -210,3 +210,49 @@ def test_a_template_that_folds_to_a_constant_renders_without_a_context() -> None
     renderer = Renderer(max_output_chars=7)
     with pytest.raises(TemplateError, match="output is longer than 7 characters"):
         renderer.render("{{ 'x' ~ 1 }} and {{ 2 - 3 }}", {})
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ inputs.name }}",  # one expression alone: rendered in one piece
+        "{{ inputs.items | join(',') }}!",
+        "{{ inputs.name }}{{ inputs.missing }}",  # too long before the missing variable
+        "{{ inputs.missing }}{{ inputs.name }}",
+        "{{ range(2) | list }} {{ now() | date('yyyy') }}",  # calls build a Context
+    ],
+)
+@pytest.mark.parametrize("limit", [3, 4, 100])
+def test_output_limits_and_errors_come_in_the_same_order_directly_and_compiled(
+    monkeypatch: pytest.MonkeyPatch, source: str, limit: int
+) -> None:
+    renderer = Renderer(max_output_chars=limit, clock=lambda: CLOCK)
+    direct = _both(lambda s: renderer.render(s, CONTEXT), [source])
+    assert isinstance(ENVIRONMENT.templates(source), DirectTemplate)
+    with monkeypatch.context() as patch:
+        patch.setattr(environment_module, "build_template", _refuse)
+        compiled = _both(lambda s: renderer.render(s, CONTEXT), [source])
+    ENVIRONMENT.templates.cache_clear()
+    assert direct == compiled
+
+
+def test_variables_hide_globals_of_the_same_name_directly_as_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Direct renders resolve names over the variables, then the globals, without the
+    merged dict a Context holds: a variable named like a function wins, as there."""
+    context = {**CONTEXT, "range": [7, 8], "render": "shadowed", "now": None}
+    sources = [
+        "{{ range[1] }} {{ render }} {{ now }} {{ fromJson('[1]') }}",
+        "{{ range(3) }}",  # the list is not callable
+        "{{ printContext()['range'] }} {{ renderOnce(vars.nested) }}",  # the Context
+    ]
+    renderer = _renderer()
+    direct = _both(lambda s: renderer.render(s, context), sources)
+    with monkeypatch.context() as patch:
+        patch.setattr(environment_module, "build_template", _refuse)
+        compiled = _both(lambda s: renderer.render(s, context), sources)
+    ENVIRONMENT.templates.cache_clear()
+    assert direct == compiled
+    assert direct[0][0] == ("ok", "8 shadowed  [1]", None)  # none prints as nothing
+    assert direct[2][0] == ("ok", "[7,8] Hello Will", None)
