@@ -142,8 +142,10 @@ def _time(text: str | None) -> str | None:
 
     Why text: parsing in Python and encoding the datetime for a binary COPY (asyncpg:
     `astimezone`, a subtraction, a timedelta) cost some 8,700 instructions a time, 148k
-    per execution of bench/production.py's 5-task flow (17 times each); PostgreSQL's
-    `timestamptz_in` costs about 0.3 µs a time (measured: 1M casts, 0.32 s)."""
+    per execution of bench/production.py's 5-task flow (17 times each). Measured on
+    100,000 times, COPY and INSERT … SELECT: this process 0.86 → 0.17 µs a time,
+    PostgreSQL's backend 0.44 → 0.93 µs (its `timestamptz_in`): less in all, and less
+    where issue #22 counts it."""
     if not text:
         return None
     if text[-1] == "Z" and len(text) <= _LONGEST_UTC:
