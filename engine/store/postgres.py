@@ -236,7 +236,7 @@ class PostgresStore(
         async def write(db: asyncpg.Connection) -> Applied:
             async with db.transaction():
                 fence = Fence({r[0]: r[1] for r in await db.fetch(_EPOCHS, ids)})
-                admitted = [e for e in events if fence.admits(e.doc)]
+                admitted = fence.admitted(events)
                 changed = 0
                 for written, purge in purge_segments(admitted):
                     changed += await write_events(db, written)

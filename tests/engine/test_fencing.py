@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.events import EventDocument
 from engine.fencing import Fence, claim_seq, epoch_of
 
 EPOCH = 1 << 32
@@ -43,3 +44,23 @@ def test_only_an_execution_header_raises_the_epoch() -> None:
     assert not fence.admits(doc("TaskRunChanged", 3))
     assert fence.raised == {}
     assert fence.admits({"kind": "LogsEmitted", "execution_id": "e"})  # no seq: counts
+
+
+def test_admitted_is_admits_in_turn() -> None:
+    """`admitted` skips `admits` for a batch of the first epoch with nothing claimed: it
+    must keep the same events and raise the same epochs as `admits` does in turn."""
+    first = [doc("ExecutionChanged", 1), {"kind": "LogsPurged"}, doc("TaskRunChanged", 2)]
+    batches: list[tuple[dict[str, int], list[dict[str, Any]]]] = [
+        ({}, first),
+        ({"e": 1}, first),  # claimed before: fenced
+        ({}, [*first, doc("ExecutionChanged", EPOCH), doc("TaskRunChanged", 3)]),
+        ({}, [doc("TaskRunChanged", -1), *first]),  # malformed, below the first epoch
+        ({"other": 2}, first),
+    ]
+    for epochs, docs in batches:
+        events = [EventDocument(d, b"") for d in docs]
+        one_by_one, together = Fence(epochs), Fence(epochs)
+        expected = [e for e in events if one_by_one.admits(e.doc)]
+        assert together.admitted(events) == expected
+        assert together.raised == one_by_one.raised
+        assert together.epochs == one_by_one.epochs

@@ -1,20 +1,22 @@
 """The PostgreSQL projection's staging tables (engine/store/postgres_projection.py): a
-batch that fails leaves nothing behind for the next one, and a connection the server
-ended is replaced, staging tables included, after an error the projector retries."""
+batch that fails leaves nothing behind for the next one, a connection the server ended
+is replaced, staging tables included, after an error the projector retries, and times
+staged as text are the instants Python reads in them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 
 from engine.errors import TransientError
-from engine.events import EventDocument
+from engine.events import EventDocument, LogLine, MetricEmitted
 from engine.states import State
 from engine.store.postgres import PostgresStore
-from tests.engine.test_store_contract import T0, execution, task_run
+from tests.engine.test_store_contract import T0, execution, log_event, task_run
 from tests.support.postgres import SERVER, admin, fresh_database_async
 
 
@@ -82,3 +84,37 @@ async def test_a_dropped_connection_comes_back_with_its_staging_tables(
             "AND relpersistence = 't' AND pg_table_is_visible(oid)"
         )
     assert staged == 5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-04T15:22:53.883696Z",  # as Podium writes them: staged as they are
+        "2026-12-04T15:22:53Z",
+        "2026-12-04T17:22:53.5+02:00",  # any other form: normalised in Python
+        "2026-12-04T15:22:53.123456789Z",  # past microseconds: Python truncates
+        "2026-12-04T15:22:53.883696",  # no offset: this process's local time
+    ],
+)
+async def test_a_time_is_stored_as_python_reads_it(store: PostgresStore, text: str) -> None:
+    expected = datetime.fromisoformat(text).astimezone(UTC)
+    docs = [
+        execution(1, State.SUCCESS).model_dump(mode="json") | {"at": text, "created_at": text},
+        execution(1, State.SUCCESS).model_dump(mode="json") | {"ended_at": text},
+        log_event("e1", (LogLine(at=T0, level="INFO", message="m"),)).model_dump(mode="json"),
+        MetricEmitted(
+            execution_id="e1", namespace="n", flow_id="f", seq=1, at=T0, task_run_id=None,
+            task_id=None, name="m", metric_kind="counter", value=1.0,
+        ).model_dump(mode="json") | {"at": text},
+    ]  # fmt: skip
+    docs[1]["execution_id"] = "e2"
+    docs[2]["lines"][0]["at"] = text
+    await store.apply([EventDocument.parse(orjson.dumps(doc)) for doc in docs])
+    async with store.pool.acquire() as connection:
+        stored = await connection.fetchrow(
+            "SELECT (SELECT created_at FROM executions WHERE id = 'e1'),"
+            " (SELECT ended_at FROM executions WHERE id = 'e2'),"
+            " (SELECT at FROM state_changes WHERE execution_id = 'e1'),"
+            " (SELECT at FROM logs), (SELECT at FROM metrics)"
+        )
+    assert list(stored) == [expected] * 5
