@@ -36,7 +36,10 @@ CLIENTS = 100
 
 
 async def _phase(bus: str, store: str, executions: int, counting: bool) -> None:
-    """In the child: the executions, counted between the two toggles."""
+    """In the child: the executions, counted between the two toggles. The start-up is
+    spelled out as bench/production.py's, not shared: the child runs with --base's tree
+    on its path, whose bench/ modules are that commit's (FIVE and Finishes exist in every
+    commit this compares with)."""
     from bench.foundation import FIVE, Finishes
     from engine.server import Podium
     from engine.settings import Settings

@@ -53,6 +53,21 @@ RUN = {
 }
 
 
+HEADER = ExecutionChanged(
+    execution_id="e1",
+    namespace="company.team",
+    flow_id="flow",
+    seq=1,
+    at=AT,
+    revision=3,
+    state=State.RUNNING,
+    inputs={"a": [1, 2]},
+    labels={"k": "v"},
+    parent=ParentRef(execution_id="p", namespace="n", flow_id="f", task_run_id="r", task_id="t"),
+    created_at=AT,
+)
+
+
 def pydantic_bytes(message: object) -> bytes:
     return message.__pydantic_serializer__.to_json(message)  # type: ignore[attr-defined]
 
@@ -61,21 +76,7 @@ def pydantic_bytes(message: object) -> bytes:
     "message",
     [
         TaskRunChanged(**RUN),
-        ExecutionChanged(
-            execution_id="e1",
-            namespace="company.team",
-            flow_id="flow",
-            seq=1,
-            at=AT,
-            revision=3,
-            state=State.RUNNING,
-            inputs={"a": [1, 2]},
-            labels={"k": "v"},
-            parent=ParentRef(
-                execution_id="p", namespace="n", flow_id="f", task_run_id="r", task_id="t"
-            ),
-            created_at=AT,
-        ),
+        HEADER,
         LogsEmitted(
             execution_id="e1",
             namespace="company.team",
@@ -179,22 +180,11 @@ tasks:
 
 
 def test_evolve_copies_as_model_copy_does() -> None:
-    header = ExecutionChanged(
-        execution_id="e1",
-        namespace="company.team",
-        flow_id="flow",
-        seq=1,
-        at=AT,
-        revision=3,
-        state=State.CREATED,
-        labels={"k": "v"},
-        created_at=AT,
-    )
-    update = {"state": State.RUNNING, "seq": 2, "started_at": AT, "labels": {"k": "w"}}
-    ours, theirs = evolve(header, update), header.model_copy(update=update)
+    update = {"state": State.SUCCESS, "seq": 2, "ended_at": AT, "labels": {"k": "w"}}
+    ours, theirs = evolve(HEADER, update), HEADER.model_copy(update=update)
     assert type(ours) is ExecutionChanged and ours == theirs
     assert ours.model_fields_set == theirs.model_fields_set
     assert encode(ours) == encode(theirs) and repr(ours) == repr(theirs)
-    assert header.state is State.CREATED and header.labels == {"k": "v"}  # a copy
+    assert HEADER.state is State.RUNNING and HEADER.labels == {"k": "v"}  # a copy
     with pytest.raises(ValueError, match="frozen"):
         ours.state = State.FAILED  # type: ignore[misc]

@@ -117,13 +117,30 @@ def _both(render: Any, sources: list[str]) -> list[tuple[tuple[str, Any, Any], .
     return [(_outcome(render, s), _outcome(render, s)) for s in sources]
 
 
+Outcomes = list[tuple[tuple[str, Any, Any], ...]]
+
+
+def _direct_and_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+    render: Any,
+    sources: list[str],
+    builder: str = "build_template",
+) -> tuple[Outcomes, Outcomes]:
+    """`_both` of the sources rendered directly, then with the direct `builder` refused."""
+    direct = _both(render, sources)
+    with monkeypatch.context() as patch:
+        patch.setattr(environment_module, builder, _refuse)
+        compiled = _both(render, sources)
+    ENVIRONMENT.templates.cache_clear()
+    ENVIRONMENT.expressions.cache_clear()
+    return direct, compiled
+
+
 def test_templates_render_directly_as_they_do_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
     renderer = _renderer()
-    direct = _both(lambda s: renderer.render(s, CONTEXT), TEMPLATES)
-    with monkeypatch.context() as patch:
-        patch.setattr(environment_module, "build_template", _refuse)
-        compiled = _both(lambda s: renderer.render(s, CONTEXT), TEMPLATES)
-    ENVIRONMENT.templates.cache_clear()
+    direct, compiled = _direct_and_compiled(
+        monkeypatch, lambda s: renderer.render(s, CONTEXT), TEMPLATES
+    )
     for source, got, expected in zip(TEMPLATES, direct, compiled, strict=True):
         assert got == expected, source
     assert any(kind == "error" for (kind, _, _), _ in direct)
@@ -141,11 +158,9 @@ def test_expressions_evaluate_directly_as_they_do_compiled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     renderer = _renderer()
-    direct = _both(lambda s: renderer.evaluate(s, CONTEXT), EXPRESSIONS)
-    with monkeypatch.context() as patch:
-        patch.setattr(environment_module, "build_expression", _refuse)
-        compiled = _both(lambda s: renderer.evaluate(s, CONTEXT), EXPRESSIONS)
-    ENVIRONMENT.expressions.cache_clear()
+    direct, compiled = _direct_and_compiled(
+        monkeypatch, lambda s: renderer.evaluate(s, CONTEXT), EXPRESSIONS, "build_expression"
+    )
     for source, got, expected in zip(EXPRESSIONS, direct, compiled, strict=True):
         assert got == expected, source
 
@@ -227,12 +242,10 @@ def test_output_limits_and_errors_come_in_the_same_order_directly_and_compiled(
     monkeypatch: pytest.MonkeyPatch, source: str, limit: int
 ) -> None:
     renderer = Renderer(max_output_chars=limit, clock=lambda: CLOCK)
-    direct = _both(lambda s: renderer.render(s, CONTEXT), [source])
     assert isinstance(ENVIRONMENT.templates(source), DirectTemplate)
-    with monkeypatch.context() as patch:
-        patch.setattr(environment_module, "build_template", _refuse)
-        compiled = _both(lambda s: renderer.render(s, CONTEXT), [source])
-    ENVIRONMENT.templates.cache_clear()
+    direct, compiled = _direct_and_compiled(
+        monkeypatch, lambda s: renderer.render(s, CONTEXT), [source]
+    )
     assert direct == compiled
 
 
@@ -248,11 +261,9 @@ def test_variables_hide_globals_of_the_same_name_directly_as_compiled(
         "{{ printContext()['range'] }} {{ renderOnce(vars.nested) }}",  # the Context
     ]
     renderer = _renderer()
-    direct = _both(lambda s: renderer.render(s, context), sources)
-    with monkeypatch.context() as patch:
-        patch.setattr(environment_module, "build_template", _refuse)
-        compiled = _both(lambda s: renderer.render(s, context), sources)
-    ENVIRONMENT.templates.cache_clear()
+    direct, compiled = _direct_and_compiled(
+        monkeypatch, lambda s: renderer.render(s, context), sources
+    )
     assert direct == compiled
     assert direct[0][0] == ("ok", "8 shadowed  [1]", None)  # none prints as nothing
     assert direct[2][0] == ("ok", "[7,8] Hello Will", None)
