@@ -138,7 +138,6 @@ class Executor:
         self.storage = storage
         self.renderer = renderer
         self.topics = topics
-        self._events_topic = topics.events  # a property that formats it: once per event
         self.clock = clock or SystemClock()
         self.settings = settings
         self.wait_projected = wait_projected
@@ -803,7 +802,7 @@ class Executor:
         # Sent, not awaited: events are flushed before a request's offset is committed,
         # before partitions are given up and before reading the projection back.
         self.ownership.refuse_if_frozen()
-        await self.bus.send(self._events_topic, event.key, encode(event))
+        await self.bus.send(self.topics.events, event.key, encode(event))
 
     async def _publish_request(self, request: Any) -> None:
         self.ownership.refuse_if_frozen()

@@ -7,7 +7,7 @@ Two implementations pass one contract test suite (tests/engine/test_bus_contract
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, Self
 
 __all__ = ["Bus", "PartitionListener", "Record", "Subscription", "Topics"]
@@ -34,19 +34,15 @@ class Topics:
     """Topic names, prefixed so that several Podium installs can share one cluster."""
 
     prefix: str = "podium"
+    # The names, made from the prefix once: the executor reads `events` for every event.
+    requests: str = field(init=False, repr=False, compare=False)
+    events: str = field(init=False, repr=False, compare=False)
+    # changes of namespace KV entries (engine/kv/__init__.py), keyed by namespace/key
+    kv: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def requests(self) -> str:
-        return f"{self.prefix}.requests"
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}.events"
-
-    @property
-    def kv(self) -> str:
-        """Changes of namespace KV entries (engine/kv/__init__.py), keyed by namespace/key."""
-        return f"{self.prefix}.kv"
+    def __post_init__(self) -> None:
+        for name in ("requests", "events", "kv"):
+            object.__setattr__(self, name, f"{self.prefix}.{name}")
 
     def group(self, role: str) -> str:
         """A consumer group's name: `podium-executor`, `podium-projector`, …"""

@@ -269,7 +269,7 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
                     {e.doc["execution_id"] for e in events if e.doc["kind"] not in PURGE_KINDS}
                 )
             )
-            admitted = [e for e in events if fence.admits(e.doc)]
+            admitted = fence.admitted(events)
             changed = 0
             for written, purge in purge_segments(admitted):
                 changed += self._write(written)
