@@ -20,6 +20,7 @@ from engine.flow import Flow
 from engine.intake import Intake
 from engine.plugin import Trigger
 from engine.storage import LocalStorage
+from engine.store.base import Journal
 from engine.templating import Renderer
 from engine.values import jsonable
 
@@ -31,7 +32,9 @@ class TriggerStateStore(Protocol):
 
     async def get_trigger_state(self, scope: str) -> dict[str, Any] | None: ...
     async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None: ...
-    async def claim(self, scope: str, items: list[str]) -> list[str]: ...
+    async def claim(
+        self, scope: str, items: list[str], *, journal: Journal | None = None
+    ) -> list[str]: ...
     async def release(self, scope: str, items: list[str]) -> None: ...
 
 

@@ -18,12 +18,11 @@ Why each step:
   losing it means an earlier version fired (UPDATE). A file that leaves the folder gives
   its path claim back, so one created there again is new again.
 - **The journal** (the trigger's state) lists what was claimed and is owed an
-  execution. A runner restarted in between (its flow was edited, the process died)
-  fires it on start; the execution id derives from the version key (or the batch), so
-  firing twice runs once. Claim and journal entry are written as one step that a
-  cancellation waits for; only a process dying in the store round trip between the
-  two loses versions (claimed, never fired) — closing that needs the store to write a
-  claim and the trigger state in one transaction.
+  execution. It is written by the claim's own store transaction (`claim(…,
+  journal=…)`): a version is claimed and journaled, or neither. A runner restarted
+  in between (its flow was edited, the process died) fires it on start, if the
+  trigger's conditions hold then; the execution id derives from the version key (or
+  the batch), so firing twice runs once.
 - **The copy** goes under the execution's own storage folder
   (`<ns>/<flow>/executions/<id>/trigger/<name>`), so tasks read it through its
   `kestra:///` URI after the source was moved or deleted, and purging the execution's
@@ -70,12 +69,13 @@ def path_key(path: str) -> str:
 
 async def _even_if_cancelled(step: Coroutine[Any, Any, T]) -> T:
     """Run `step` to its end even if we are cancelled meanwhile, then let the
-    cancellation go on: a claim must reach the journal, or what it won never fires."""
+    cancellation go on: a runner stopped while claiming leaves what it won journaled
+    and copied, for the next runner to fire."""
     task = asyncio.ensure_future(step)  # owned here: awaited on every path below
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        while not task.done():  # bounded: one claim, one journal write, one batch copied
+        while not task.done():  # bounded: the claims (journal included), one batch copied
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
@@ -149,16 +149,43 @@ class FileFirer:
 
     # -- claims ------------------------------------------------------------------
 
-    async def claim(self, versions: Sequence[FileVersion]) -> list[tuple[FileVersion, str]]:
+    async def claim(
+        self,
+        versions: Sequence[FileVersion],
+        journal: Callable[[list[tuple[FileVersion, str]]], dict[str, Any] | None] | None = None,
+    ) -> list[tuple[FileVersion, str]]:
         """Claim versions (and their paths) in one round trip; return those won, each
-        with its change type. Lost ones fired before, here or in an earlier run."""
+        with its change type. Lost ones fired before, here or in an earlier run. With
+        `journal`, what it makes of those won (or None) becomes the journal's pending
+        entry in the same store transaction."""
         if not versions:
             return []
         items = [v.key for v in versions] + [path_key(v.path) for v in versions]
-        won = set(await self.ctx.state.claim(self.scope, items))
-        return [
-            (v, CREATE if path_key(v.path) in won else UPDATE) for v in versions if v.key in won
-        ]
+
+        def changes(items_won: list[str]) -> list[tuple[FileVersion, str]]:
+            recorded = set(items_won)
+            return [
+                (v, CREATE if path_key(v.path) in recorded else UPDATE)
+                for v in versions
+                if v.key in recorded
+            ]
+
+        if journal is None:
+            return changes(await self.ctx.state.claim(self.scope, items))
+        won: list[tuple[FileVersion, str]] = []
+        pending: dict[str, Any] | None = None
+
+        def write(state: dict[str, Any] | None, items_won: list[str]) -> dict[str, Any] | None:
+            # in the store's transaction (and maybe its thread): only computes
+            nonlocal pending
+            won[:] = changes(items_won)
+            pending = journal(won)
+            return None if pending is None else {"pending": pending}
+
+        await self.ctx.state.claim(self.scope, items, journal=write)
+        if pending is not None:
+            self._is_journaled = True
+        return won
 
     def left(self, path: str) -> None:
         """`path` left the folder: a file created there again will be new."""
@@ -220,6 +247,11 @@ class FileFirer:
             self._plan(v, change, item=item or v.key, nested=item is not None)
             for v, change in map(_Planned.parse, entries)
         ]
+        # journaled as claimed: the conditions decide now, as they would have then
+        if item is None:
+            plan = [p for p in plan if self._holds({"file": p.variables(), "changeType": p.change})]
+        elif not self._holds(_batch_variables(plan)):
+            plan = []
         plan = await self._copy(plan, is_retry=True)
         if item is not None:
             return await self._act_and_fire_batch(item, plan)
@@ -236,28 +268,44 @@ class FileFirer:
     # -- the steps ---------------------------------------------------------------
 
     async def _take_each(self, versions: Sequence[FileVersion]) -> list[_Planned]:
-        won = await self.claim(versions)
+        def journal(won: list[tuple[FileVersion, str]]) -> dict[str, Any] | None:
+            entries = [_Planned(v, change).entry() for v, change in won if self.wants(change)]
+            return {"item": None, "entries": entries} if entries else None
+
+        won = await self.claim(versions, journal)
         plan = [self._plan(v, change, item=v.key) for v, change in won if self.wants(change)]
         plan = [p for p in plan if self._holds({"file": p.variables(), "changeType": p.change})]
-        return await self._journal_and_copy(None, plan) if plan else []
+        return await self._copy(plan) if plan else []
 
     async def _take_batch(
         self, versions: Sequence[FileVersion], max_files: int
     ) -> tuple[int, str | None, list[_Planned]]:
         won: list[tuple[FileVersion, str]] = []
         claimed = 0
+
+        def journal(fresh: list[tuple[FileVersion, str]]) -> dict[str, Any] | None:
+            # the batch so far: each chunk's claim journals every version won until then
+            wanted = won + [(v, change) for v, change in fresh if self.wants(change)]
+            if not wanted:
+                return None
+            return {
+                "item": _batch_item(wanted),
+                "entries": [_Planned(v, change).entry() for v, change in wanted],
+            }
+
         while claimed < len(versions) and len(won) < max_files:
             chunk = versions[claimed : claimed + max_files - len(won)]
             claimed += len(chunk)
-            won.extend((v, change) for v, change in await self.claim(chunk) if self.wants(change))
+            fresh = await self.claim(chunk, journal)
+            won.extend((v, change) for v, change in fresh if self.wants(change))
         if not won:
             return claimed, None, []
-        keys = "\n".join(sorted(v.key for v, _ in won)).encode()
-        item = f"batch:{hashlib.blake2b(keys, digest_size=12).hexdigest()}"
+        item = _batch_item(won)
         plan = [self._plan(v, change, item=item, nested=True) for v, change in won]
         if not self._holds(_batch_variables(plan)):
+            await self.finish()  # claimed, and owed nothing
             return claimed, None, []
-        return claimed, item, await self._journal_and_copy(item, plan)
+        return claimed, item, await self._copy(plan)
 
     def _plan(
         self, version: FileVersion, change: str, *, item: str, nested: bool = False
@@ -293,16 +341,6 @@ class FileFirer:
                 exc,
             )
             return False
-
-    async def _journal_and_copy(self, item: str | None, plan: list[_Planned]) -> list[_Planned]:
-        """Journal the plan while copying its files: the entry must be stored before
-        the first firing, not before the first copy."""
-        pending = {"item": item, "entries": [p.entry() for p in plan]}
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.ctx.state.set_trigger_state(self.scope, {"pending": pending}))
-            copying = group.create_task(self._copy(plan))
-        self._is_journaled = True
-        return copying.result()
 
     async def _copy(self, plan: list[_Planned], *, is_retry: bool = False) -> list[_Planned]:
         """Copy every planned file; drop and unclaim those that changed or vanished
@@ -373,6 +411,12 @@ class FileFirer:
             return 0
         self.fired += 1
         return 1
+
+
+def _batch_item(won: Sequence[tuple[FileVersion, str]]) -> str:
+    """The item of one batch firing: named by its versions, whatever their order."""
+    keys = "\n".join(sorted(v.key for v, _ in won)).encode()
+    return f"batch:{hashlib.blake2b(keys, digest_size=12).hexdigest()}"
 
 
 def _batch_variables(plan: Sequence[_Planned]) -> dict[str, Any]:

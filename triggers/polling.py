@@ -5,8 +5,9 @@ each thing fire once.
     every `interval`:
       poll          trigger.poll(ctx) → items, each with a stable id (a file version)
       claim         ctx.state.claim(scope, ids), in chunks, until max_items() are won:
-                    an id wins once, whoever asks (another scheduler, a restart)
-      journal       the won items go into the trigger state before anything else …
+                    an id wins once, whoever asks (another scheduler, a restart) …
+      journal       … and in the same store transaction the won items go into the
+                    trigger state: claimed and journaled, or neither …
       fire          … then one execution (batch) or one per item; the execution id
                     derives from the item ids, so firing twice runs once
       act           trigger.after_fire(ctx, items) (MOVE, DELETE, nothing)
@@ -29,8 +30,7 @@ stopAfter and exclusive triggers
 
 A poll that fails (the bucket is away, credentials refused) is logged, masked, and
 tried again at the next interval; items whose firing failed are released so they fire
-on a later poll. Only a process dying between the claim and the journal write loses
-items (claimed, never fired), as for the file triggers.
+on a later poll.
 """
 
 from __future__ import annotations
@@ -188,8 +188,7 @@ class Poller:
             return 0
         firings = [won] if self.trigger.batch else [[i] for i in won]
         entries = [_entry(firing_key(f, batch=self.trigger.batch), f) for f in firings]
-        await asyncio.shield(self._journal_add(entries))  # what was won must be journaled
-        for entry in entries:
+        for entry in entries:  # as `_claim` journaled them
             await self._fire(*_parse(entry))
         return len(entries)
 
@@ -248,12 +247,32 @@ class Poller:
         limit = max(1, self.trigger.max_items())
         by_id = {i.id: i for i in items}
         ids = list(by_id)
+        batch = self.trigger.batch
         won: list[PolledItem] = []
+
+        def journal(state: dict[str, Any] | None, ids_won: list[str]) -> dict[str, Any] | None:
+            # in the claim's store transaction: what it won joins the journal
+            if not ids_won:
+                return None
+            fresh = [by_id[i] for i in ids_won]
+            pending = list((state or {}).get("pending") or ())
+            if batch:  # one firing: the batch so far gives way to the larger one
+                if won:
+                    before = firing_key(won, batch=True)
+                    pending = [e for e in pending if e.get("key") != before]
+                firings = [[*won, *fresh]]
+            else:
+                firings = [[i] for i in fresh]
+            pending += [_entry(firing_key(f, batch=batch), f) for f in firings]
+            return {**(state or {}), "pending": pending}
+
         start = 0
         while start < len(ids) and len(won) < limit:
             chunk = ids[start : start + min(CLAIM_CHUNK, limit - len(won))]
             start += len(chunk)
-            won.extend(by_id[i] for i in await self.ctx.state.claim(self.scope, chunk))
+            won.extend(
+                by_id[i] for i in await self.ctx.state.claim(self.scope, chunk, journal=journal)
+            )
         if start < len(ids):
             log.info(
                 "%s: more items wait for the next poll (%d per poll)", self.poll_ctx.where, limit
@@ -314,11 +333,6 @@ class Poller:
             "envs": dict(self.ctx.envs),
         }
         return all(c.test(facts, self.ctx.renderer) for c in self.trigger.conditions)
-
-    async def _journal_add(self, entries: list[dict[str, Any]]) -> None:
-        state = await self.ctx.state.get_trigger_state(self.scope) or {}
-        pending = [*(state.get("pending") or ()), *entries]
-        await self.ctx.state.set_trigger_state(self.scope, {**state, "pending": pending})
 
     async def _journal_remove(self, key: str) -> None:
         state = await self.ctx.state.get_trigger_state(self.scope) or {}

@@ -8,7 +8,7 @@ production issue, `PostgresStore`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, Self
@@ -20,6 +20,9 @@ from engine.store.metrics import MetricRows
 from engine.store.nsfiles import NamespaceFileStore
 from engine.store.purge import PurgeReads
 
+Journal = Callable[[dict[str, Any] | None, list[str]], dict[str, Any] | None]
+"""What `Store.claim` makes of a trigger's state and the items it won: the new state."""
+
 __all__ = [
     "EXECUTION_SORTS",
     "LEVELS",
@@ -30,6 +33,7 @@ __all__ = [
     "ExecutionStats",
     "FailingFlow",
     "FlowRecord",
+    "Journal",
     "LogEntry",
     "LogQuery",
     "StateChange",
@@ -318,9 +322,17 @@ class Store(KvRows, NamespaceFileStore, PurgeReads, MetricRows, Protocol):
     # -- trigger state (written by triggers, never execution state) --
     async def get_trigger_state(self, scope: str) -> dict[str, Any] | None: ...
     async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None: ...
-    async def claim(self, scope: str, items: Sequence[str]) -> list[str]:
+    async def claim(
+        self, scope: str, items: Sequence[str], *, journal: Journal | None = None
+    ) -> list[str]:
         """Record each item under `scope` once; returns the items this call recorded first.
-        What makes a schedule slot or a file version fire once, whoever asks."""
+        What makes a schedule slot or a file version fire once, whoever asks.
+
+        With `journal`, the same transaction reads the trigger state of `scope` and
+        stores `journal(state, won)` in its place (unless that is None): the claims and
+        the record of what they owe are stored together or not at all, so no process
+        dies between the two. `journal` may run more than once (a retried transaction)
+        and in the store's own thread: it only computes."""
 
     async def release(self, scope: str, items: Sequence[str]) -> None:
         """Forget claims (e.g. a backfill asked to run slots again)."""

@@ -28,6 +28,7 @@ from engine.store.base import (
     LEVELS,
     Applied,
     FlowRecord,
+    Journal,
     UnfinishedExecution,
 )
 from engine.store.postgres_kv import KV_MIGRATION, PostgresKv
@@ -445,26 +446,36 @@ class PostgresStore(
 
     async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None:
         async def write(db: asyncpg.Connection) -> None:
-            await db.execute(
-                "INSERT INTO trigger_state (scope, data, updated_at) VALUES ($1, $2::jsonb, now()) "
-                "ON CONFLICT (scope) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                scope, orjson.dumps(state).decode(),
-            )  # fmt: skip
+            await db.execute(_SET_TRIGGER_STATE, scope, orjson.dumps(state).decode())
 
         await self._run(write)
 
-    async def claim(self, scope: str, items: Sequence[str]) -> list[str]:
-        async def write(db: asyncpg.Connection) -> list[str]:
+    async def claim(
+        self, scope: str, items: Sequence[str], *, journal: Journal | None = None
+    ) -> list[str]:
+        async def insert(db: asyncpg.Connection) -> list[str]:
             rows = await db.fetch(
                 "INSERT INTO trigger_claims (scope, item, claimed_at) "
                 "SELECT $1, item, now() FROM unnest($2::text[]) AS u(item) "
                 "ON CONFLICT DO NOTHING RETURNING item",
                 scope, list(items),
             )  # fmt: skip
-            won = {r["item"] for r in rows}
-            return [item for item in items if item in won]
+            recorded = {r["item"] for r in rows}
+            return [item for item in items if item in recorded]
 
-        return await self._run(write)
+        async def journaled(db: asyncpg.Connection) -> list[str]:
+            assert journal is not None
+            async with db.transaction():
+                data = await db.fetchval(  # locked: the journal's writers take turns
+                    "SELECT data::text FROM trigger_state WHERE scope = $1 FOR UPDATE", scope
+                )
+                won = await insert(db)
+                state = journal(orjson.loads(data) if data is not None else None, won)
+                if state is not None:
+                    await db.execute(_SET_TRIGGER_STATE, scope, orjson.dumps(state).decode())
+            return won
+
+        return await self._run(insert if journal is None else journaled)
 
     async def release(self, scope: str, items: Sequence[str]) -> None:
         async def write(db: asyncpg.Connection) -> None:
@@ -475,6 +486,12 @@ class PostgresStore(
             )
 
         await self._run(write)
+
+
+_SET_TRIGGER_STATE = (
+    "INSERT INTO trigger_state (scope, data, updated_at) VALUES ($1, $2::jsonb, now()) "
+    "ON CONFLICT (scope) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
+)
 
 
 def _columns(rows: Any, width: int) -> list[list[Any]]:

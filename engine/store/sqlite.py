@@ -33,6 +33,7 @@ from engine.store.base import (
     TERMINAL_SQL,
     Applied,
     FlowRecord,
+    Journal,
     UnfinishedExecution,
 )
 from engine.store.purge import purge_segments
@@ -622,16 +623,18 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
         return await self._call(read)
 
     async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None:
-        def write() -> None:
-            self.db.execute(
-                "INSERT INTO trigger_state (scope, data, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (scope) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-                (scope, orjson.dumps(state), datetime.now(UTC).isoformat()),
-            )
+        await self._call(self._set_trigger_state, scope, state)
 
-        await self._call(write)
+    def _set_trigger_state(self, scope: str, state: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO trigger_state (scope, data, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (scope) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            (scope, orjson.dumps(state), datetime.now(UTC).isoformat()),
+        )
 
-    async def claim(self, scope: str, items: Sequence[str]) -> list[str]:
+    async def claim(
+        self, scope: str, items: Sequence[str], *, journal: Journal | None = None
+    ) -> list[str]:
         def write() -> list[str]:
             now = datetime.now(UTC).isoformat()
             won = []
@@ -645,6 +648,13 @@ class SqliteStore(SqliteReads, SqliteKv, SqliteNamespaceFiles, SqlitePurge, Sqli
                     )
                     if cursor.rowcount:
                         won.append(item)
+                if journal is not None:
+                    row = db.execute(
+                        "SELECT data FROM trigger_state WHERE scope = ?", (scope,)
+                    ).fetchone()
+                    state = journal(orjson.loads(row[0]) if row else None, won)
+                    if state is not None:
+                        self._set_trigger_state(scope, state)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,6 +240,33 @@ async def test_claims_are_won_once_and_trigger_state_round_trips(store: Store) -
     await store.set_trigger_state("n/f/s", {"last": "2026-01-01T00:00:00+00:00"})
     await store.set_trigger_state("n/f/s", {"last": "2026-01-02T00:00:00+00:00"})
     assert await store.get_trigger_state("n/f/s") == {"last": "2026-01-02T00:00:00+00:00"}
+
+
+async def test_a_claim_and_its_journal_are_stored_together_or_not_at_all(store: Store) -> None:
+    await store.set_trigger_state("n/f/s", {"watch": [1]})
+    seen: list[tuple[dict[str, Any] | None, list[str]]] = []
+
+    def journal(state: dict[str, Any] | None, won: list[str]) -> dict[str, Any] | None:
+        seen.append((state, won))
+        if not won:
+            return None  # the state stays as it is
+        return {**(state or {}), "pending": [*(state or {}).get("pending", []), *won]}
+
+    assert await store.claim("n/f/s", ["a", "b"], journal=journal) == ["a", "b"]
+    assert await store.claim("n/f/s", ["b", "c"], journal=journal) == ["c"]
+    assert await store.claim("n/f/s", ["a"], journal=journal) == []
+    assert seen[1] == ({"watch": [1], "pending": ["a", "b"]}, ["c"])
+    assert await store.get_trigger_state("n/f/s") == {"watch": [1], "pending": ["a", "b", "c"]}
+    assert await store.claim("n/new/s", ["x"], journal=journal) == ["x"]  # no state before
+    assert await store.get_trigger_state("n/new/s") == {"pending": ["x"]}
+
+    def failing(state: dict[str, Any] | None, won: list[str]) -> dict[str, Any] | None:
+        raise RuntimeError("the journal could not be made")
+
+    with pytest.raises(RuntimeError):
+        await store.claim("n/f/s", ["d", "e"], journal=failing)
+    assert await store.claim("n/f/s", ["d"]) == ["d"]  # nothing was claimed …
+    assert await store.get_trigger_state("n/f/s") == {"watch": [1], "pending": ["a", "b", "c"]}
 
 
 # -- the reads the REST API needs ------------------------------------------------

@@ -18,8 +18,10 @@ from engine.errors import InputError
 from engine.flow import Flow
 from engine.intake import Intake
 from engine.storage import LocalStorage
+from engine.store.base import Journal
 from engine.templating import Renderer
 from triggers.base import TriggerContext, slot_id, trigger_scope
+from triggers.conditions import Expression
 from triggers.files import RUNNERS, TRIGGERS, PollingTrigger, RealtimeTrigger
 from triggers.files_firing import FileFirer
 from triggers.files_runners import FOLDER_RETRY_SECONDS, open_folder
@@ -207,17 +209,24 @@ class MemoryState:
         self.claims: set[tuple[str, str]] = set()
         self.states: dict[str, dict[str, Any]] = {}
         self.claim_calls = 0
+        self.set_calls = 0
 
     async def get_trigger_state(self, scope: str) -> dict[str, Any] | None:
         return self.states.get(scope)
 
     async def set_trigger_state(self, scope: str, state: dict[str, Any]) -> None:
+        self.set_calls += 1
         self.states[scope] = state
 
-    async def claim(self, scope: str, items: list[str]) -> list[str]:
+    async def claim(
+        self, scope: str, items: list[str], *, journal: Journal | None = None
+    ) -> list[str]:
         self.claim_calls += 1
         won = [i for i in items if (scope, i) not in self.claims]
-        self.claims.update((scope, i) for i in items)
+        state = journal(self.states.get(scope), won) if journal is not None else None
+        self.claims.update((scope, i) for i in items)  # with the journal, or not at all
+        if state is not None:
+            self.states[scope] = state
         return won
 
     async def release(self, scope: str, items: list[str]) -> None:
@@ -318,6 +327,44 @@ async def test_a_firing_cut_short_is_finished_by_the_next_runner(tmp_path: Path)
     assert await again.recover() == 0
 
 
+async def test_the_claim_journals_what_it_won_in_the_same_store_call(tmp_path: Path) -> None:
+    """No store write between the claim and the journal: a process that dies after the
+    claim cannot lose the versions it won (claimed, never fired)."""
+    for trigger, fire in [
+        (REALTIME, lambda firer, versions: firer.fire_each(versions)),
+        (
+            PollingTrigger.model_validate({"id": "poll", "type": "x", "from": "/in"}),
+            lambda firer, versions: firer.fire_batch(versions, 1),  # 1 a chunk: 2 claims
+        ),
+    ]:
+        firer, intake = _firer(tmp_path / trigger.id, trigger, on="CREATE_OR_UPDATE")
+        state = cast(MemoryState, firer.ctx.state)
+        versions = _files(tmp_path / trigger.id, "a", "b")
+        intake.fail_next = ConnectionError("the process dies as it fires")
+        with pytest.raises(ConnectionError):
+            await fire(firer, versions)
+        assert state.set_calls == 0  # the journal came with the claims
+        again = FileFirer(FLOW, trigger, firer.ctx, on="CREATE_OR_UPDATE")
+        assert await again.recover() == (2 if trigger is REALTIME else 1)
+
+
+async def test_a_recovery_fires_only_what_the_conditions_let_through(tmp_path: Path) -> None:
+    condition = Expression.model_validate(
+        {
+            "type": "io.kestra.plugin.core.condition.Expression",
+            "expression": "{{ trigger.file.name != 'skip' }}",
+        }
+    )
+    trigger = REALTIME.model_copy(update={"conditions": (condition,)})
+    firer, intake = _firer(tmp_path, trigger, on="CREATE_OR_UPDATE")
+    intake.fail_next = ConnectionError("the process dies as it fires")
+    with pytest.raises(ConnectionError):
+        await firer.fire_each(_files(tmp_path, "keep", "skip"))
+    again = FileFirer(FLOW, trigger, firer.ctx, on="CREATE_OR_UPDATE")
+    assert await again.recover() == 1
+    assert [r["trigger"]["variables"]["file"]["name"] for r in intake.requests] == ["keep"]
+
+
 async def test_refused_requests_are_logged_and_their_copy_removed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -354,9 +401,11 @@ async def test_a_cancelled_runner_still_journals_what_it_claimed(tmp_path: Path)
     state = cast(MemoryState, firer.ctx.state)
     claim = state.claim
 
-    async def slow_claim(scope: str, items: list[str]) -> list[str]:
+    async def slow_claim(
+        scope: str, items: list[str], *, journal: Journal | None = None
+    ) -> list[str]:
         await asyncio.sleep(0.05)
-        return await claim(scope, items)
+        return await claim(scope, items, journal=journal)
 
     setattr(state, "claim", slow_claim)  # noqa: B010
     firing = asyncio.ensure_future(firer.fire_each(_files(tmp_path, "a", "b")))

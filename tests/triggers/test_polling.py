@@ -222,6 +222,42 @@ async def test_a_runner_stopped_after_the_claim_fires_on_restart(rig: Rig, tmp_p
     assert await rig.store.get_trigger_state(scope) == {"pending": []}
 
 
+@pytest.mark.parametrize("kind", ["tests.polling.Shelf", "tests.polling.OneEach"])
+async def test_the_claims_journal_what_they_won_in_their_own_transaction(
+    rig: Rig, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claimed in chunks (CLAIM_CHUNK = 2 here), each chunk's transaction journals what
+    was won so far: a process dying at any point after a claim loses nothing."""
+    monkeypatch.setattr("triggers.polling.CLAIM_CHUNK", 2)
+    flow = await deploy(rig, kind, "    maxItems: 5")
+    SHELVES["tests-shelf"].update({f"f{i}": f"f{i}" for i in range(5)})
+    writes: list[dict[str, Any]] = []
+    set_state = rig.store.set_trigger_state
+
+    async def counted(scope: str, state: dict[str, Any]) -> None:
+        writes.append(state)
+        await set_state(scope, state)
+
+    monkeypatch.setattr(rig.store, "set_trigger_state", counted)
+    rig.intake.gate = asyncio.Event()  # the process dies as it publishes the first request
+    first = asyncio.create_task(poller_of(rig, flow).poll_once())
+    await rig.intake.waiting.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert writes == []  # nothing but the claims wrote the journal …
+    scope = trigger_scope(flow, flow.triggers[0])
+    pending = ((await rig.store.get_trigger_state(scope)) or {})["pending"]
+    expected = (
+        [[f"f{i}" for i in range(5)]] if kind.endswith("Shelf") else [[f"f{i}"] for i in range(5)]
+    )
+    assert [[i["id"] for i in entry["items"]] for entry in pending] == expected
+    rig.intake.gate = None
+    await poller_of(rig, flow).recover()  # … and a restart fires every item once
+    assert sorted(n for names_ in names(rig) for n in names_) == [f"f{i}" for i in range(5)]
+    assert ((await rig.store.get_trigger_state(scope)) or {})["pending"] == []
+
+
 async def test_secrets_rendered_by_a_poll_are_masked_in_its_errors(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
