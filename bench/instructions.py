@@ -16,26 +16,68 @@ each tree's .pyc files.
 What moves the count between two runs of one tree is what follows the clock: on Kafka,
 the consumers' polls and heartbeats, which a run slowed down fifty times makes many more
 of (about ±1.5% here); on the memory bus, about ±0.3%.
+
+    python bench/instructions.py --bytecodes [--base REV] [--bus kafka] [--executions 300]
+
+Where the Python goes, without valgrind: the same phase with every bytecode the
+interpreter runs counted (`sys.settrace`, opcode events) by the function that runs it,
+printed per execution by file and, for this tree, by function. It is exact and repeats
+like the instructions, but it does not see the C a bytecode calls (orjson, pydantic-core,
+asyncpg, dict and object machinery): a function's share of the bytecodes is not its
+share of the CPU, only where the interpreter spends its turns.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 CLIENTS = 100
 
 
-async def _phase(bus: str, store: str, executions: int, counting: bool) -> None:
+class _Bytecodes:
+    """Bytecodes run per function while on: a trace function asking for opcode events."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[tuple[str, int, str]] = collections.Counter()
+
+    def _trace(self, frame: FrameType, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            code = frame.f_code
+            self.counts[(code.co_filename, code.co_firstlineno, code.co_qualname)] += 1
+        return self._trace
+
+    def switch(self, on: bool) -> None:
+        sys.settrace(self._trace if on else None)
+        threading.settrace(self._trace if on else None)
+
+    def dump(self, path: str, tree: Path, executions: int) -> None:
+        def where(filename: str) -> str:
+            name = filename.replace(f"{tree}/", "")
+            return name.split("site-packages/")[-1].split("/lib/python3.11/")[-1]
+
+        functions = {f"{where(f)}:{line} {name}": n for (f, line, name), n in self.counts.items()}
+        Path(path).write_text(json.dumps({"executions": executions, "functions": functions}))
+
+
+async def _phase(
+    bus: str, store: str, executions: int, counting: bool, tracer: _Bytecodes | None = None
+) -> None:
     """In the child: the executions, counted between the two toggles. The start-up is
     spelled out as bench/production.py's, not shared: the child runs with --base's tree
     on its path, whose bench/ modules are that commit's (FIVE and Finishes exist in every
@@ -45,7 +87,9 @@ async def _phase(bus: str, store: str, executions: int, counting: bool) -> None:
     from engine.settings import Settings
 
     def count(on: bool) -> None:
-        if counting:
+        if tracer is not None:
+            tracer.switch(on)
+        elif counting:
             switch = ["callgrind_control", "-i", "on" if on else "off", str(os.getpid())]
             subprocess.run(switch, check=True, capture_output=True)
 
@@ -81,9 +125,12 @@ def _child(args: argparse.Namespace) -> None:
     from bench.production import run
     from tests.support.postgres import SERVER, fresh_database
 
+    tracer = _Bytecodes() if args.bytecodes_out else None
     with fresh_database("podium_instructions") as database:
-        coroutine = _phase(args.child_bus, f"{SERVER}/{database}", args.executions, args.counting)
-        run(coroutine, "uvloop")
+        store = f"{SERVER}/{database}"
+        run(_phase(args.child_bus, store, args.executions, args.counting, tracer), "uvloop")
+    if tracer is not None:
+        tracer.dump(args.bytecodes_out, Path(os.environ["PYTHONPATH"]), args.executions)
 
 
 def count(tree: Path, bus: str, executions: int) -> int:
@@ -109,6 +156,40 @@ def count(tree: Path, bus: str, executions: int) -> int:
     return total // executions
 
 
+def bytecodes(tree: Path, bus: str, executions: int) -> dict[str, float]:
+    """Bytecodes per execution by function, one traced run of `tree`'s code."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
+    child = [sys.executable, str(Path(__file__).resolve()), "--child-bus", bus]
+    with tempfile.TemporaryDirectory() as out:
+        dump = f"{out}/bytecodes.json"
+        child += ["--executions", str(executions), "--bytecodes-out", dump]
+        subprocess.run(child, cwd=tree, env=env, check=True, capture_output=True)
+        counted = json.loads(Path(dump).read_text())
+    return {where: n / counted["executions"] for where, n in counted["functions"].items()}
+
+
+def print_bytecodes(by_tree: dict[str, dict[str, float]], top: int = 30) -> None:
+    """Per file for every tree side by side, then this tree's functions."""
+    files: dict[str, dict[str, float]] = {}
+    for name, functions in by_tree.items():
+        per_file = files[name] = collections.defaultdict(float)
+        for where, n in functions.items():
+            per_file[where.split(":")[0]] += n
+    names = list(by_tree)
+    print("bytecodes per execution: " + ", ".join(
+        f"{name} {sum(by_tree[name].values()):,.0f}" for name in names
+    ))  # fmt: skip
+    print("by file: " + " | ".join(names))
+    ranked = sorted(files[names[-1]], key=files[names[-1]].__getitem__, reverse=True)
+    for file in ranked[:top]:
+        print("  " + " | ".join(f"{files[name][file]:8,.0f}" for name in names) + f"  {file}")
+    print(f"by function ({names[-1]}):")
+    mine = by_tree[names[-1]]
+    for where in sorted(mine, key=mine.__getitem__, reverse=True)[:top]:
+        n = mine[where]
+        print(f"  {n:8,.0f}  {where}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -117,8 +198,13 @@ def main() -> None:
     parser.add_argument("--bus", choices=["memory", "kafka"], default="memory")
     parser.add_argument("--executions", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--bytecodes", action="store_true", help="count bytecodes by function, not instructions"
+    )
+    parser.add_argument("--top", type=int, default=30, help="rows printed with --bytecodes")
     parser.add_argument("--child-bus", help=argparse.SUPPRESS)
     parser.add_argument("--counting", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bytecodes-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_bus:  # the tree counted is the one on PYTHONPATH, not this file's
         _child(args)
@@ -137,6 +223,12 @@ def main() -> None:
         bus = "memory://"
         if args.bus == "kafka":
             bus = f"{stack.enter_context(running_broker()).url}?{BUS_OPTIONS}"
+        if args.bytecodes:
+            executions = 300 if args.executions == 1000 else args.executions
+            print_bytecodes(
+                {name: bytecodes(t, bus, executions) for name, t in trees.items()}, args.top
+            )
+            return
         counts: dict[str, list[int]] = {name: [] for name in trees}
         for round_ in range(1, args.rounds + 1):
             for name, tree in trees.items():
