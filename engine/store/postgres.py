@@ -466,8 +466,11 @@ class PostgresStore(
         async def journaled(db: asyncpg.Connection) -> list[str]:
             assert journal is not None
             async with db.transaction():
-                data = await db.fetchval(  # locked: the journal's writers take turns
-                    "SELECT data::text FROM trigger_state WHERE scope = $1 FOR UPDATE", scope
+                # The journaled claims of one scope take turns, its first included (a row
+                # lock would not hold a row that does not exist yet).
+                await db.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _JOURNALS, scope)
+                data = await db.fetchval(
+                    "SELECT data::text FROM trigger_state WHERE scope = $1", scope
                 )
                 won = await insert(db)
                 state = journal(orjson.loads(data) if data is not None else None, won)
@@ -487,6 +490,8 @@ class PostgresStore(
 
         await self._run(write)
 
+
+_JOURNALS = 4242002  # the advisory locks' class for journaled claims (migrations: 4242001)
 
 _SET_TRIGGER_STATE = (
     "INSERT INTO trigger_state (scope, data, updated_at) VALUES ($1, $2::jsonb, now()) "

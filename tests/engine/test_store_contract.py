@@ -4,6 +4,7 @@ claim each item once."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -267,6 +268,27 @@ async def test_a_claim_and_its_journal_are_stored_together_or_not_at_all(store: 
         await store.claim("n/f/s", ["d", "e"], journal=failing)
     assert await store.claim("n/f/s", ["d"]) == ["d"]  # nothing was claimed …
     assert await store.get_trigger_state("n/f/s") == {"watch": [1], "pending": ["a", "b", "c"]}
+
+
+async def test_journaled_claims_of_one_scope_take_turns(store: Store) -> None:
+    """Two processes claiming in one scope at once: each journal sees the other's, the
+    scope's first one included (no state row to lock yet)."""
+    other = await reopen(store)
+
+    def journal(state: dict[str, Any] | None, won: list[str]) -> dict[str, Any] | None:
+        return {"pending": [*(state or {}).get("pending", []), *won]} if won else None
+
+    try:
+        for n in range(20):
+            scope = f"n/f/{n}"
+            await asyncio.gather(
+                store.claim(scope, [f"a{n}"], journal=journal),
+                other.claim(scope, [f"b{n}"], journal=journal),
+            )
+            state = await store.get_trigger_state(scope) or {}
+            assert sorted(state["pending"]) == [f"a{n}", f"b{n}"]
+    finally:
+        await other.__aexit__(None, None, None)
 
 
 # -- the reads the REST API needs ------------------------------------------------
