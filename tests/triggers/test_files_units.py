@@ -330,22 +330,23 @@ async def test_a_firing_cut_short_is_finished_by_the_next_runner(tmp_path: Path)
 async def test_the_claim_journals_what_it_won_in_the_same_store_call(tmp_path: Path) -> None:
     """No store write between the claim and the journal: a process that dies after the
     claim cannot lose the versions it won (claimed, never fired)."""
-    for trigger, fire in [
-        (REALTIME, lambda firer, versions: firer.fire_each(versions)),
-        (
-            PollingTrigger.model_validate({"id": "poll", "type": "x", "from": "/in"}),
-            lambda firer, versions: firer.fire_batch(versions, 1),  # 1 a chunk: 2 claims
-        ),
-    ]:
+    polling = PollingTrigger.model_validate({"id": "poll", "type": "x", "from": "/in"})
+    for trigger in (REALTIME, polling):
         firer, intake = _firer(tmp_path / trigger.id, trigger, on="CREATE_OR_UPDATE")
         state = cast(MemoryState, firer.ctx.state)
-        versions = _files(tmp_path / trigger.id, "a", "b")
+        versions = _files(tmp_path / trigger.id, "a", "b", "c")
+        await firer.claim(versions[:1])  # "a" fired in an earlier run
         intake.fail_next = ConnectionError("the process dies as it fires")
+        # batch: claimed in two chunks ("a" lost and "b" won, then "c"), each journaled
+        firing = firer.fire_each(versions) if trigger is REALTIME else firer.fire_batch(versions, 2)
         with pytest.raises(ConnectionError):
-            await fire(firer, versions)
+            await firing
         assert state.set_calls == 0  # the journal came with the claims
         again = FileFirer(FLOW, trigger, firer.ctx, on="CREATE_OR_UPDATE")
         assert await again.recover() == (2 if trigger is REALTIME else 1)
+        fired = intake.requests[-1]["trigger"]["variables"]
+        names = [f["name"] for f in fired.get("files", [fired.get("file")])]
+        assert names == (["c"] if trigger is REALTIME else ["b", "c"])
 
 
 async def test_a_recovery_fires_only_what_the_conditions_let_through(tmp_path: Path) -> None:
