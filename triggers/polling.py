@@ -183,12 +183,8 @@ class Poller:
         self.seen = listed
         if gone:
             await self.ctx.state.release(self.scope, gone)
-        won = await self._claim(items)
-        if not won:
-            return 0
-        firings = [won] if self.trigger.batch else [[i] for i in won]
-        entries = [_entry(firing_key(f, batch=self.trigger.batch), f) for f in firings]
-        for entry in entries:  # as `_claim` journaled them
+        entries = await self._claim(items)
+        for entry in entries:
             await self._fire(*_parse(entry))
         return len(entries)
 
@@ -243,28 +239,32 @@ class Poller:
             )
             await self._fire(key, items)
 
-    async def _claim(self, items: Sequence[PolledItem]) -> list[PolledItem]:
+    async def _claim(self, items: Sequence[PolledItem]) -> list[dict[str, Any]]:
+        """Claim in chunks until max_items() are won; each chunk's store transaction
+        journals what it won. Returns this poll's journal entries, one per firing."""
         limit = max(1, self.trigger.max_items())
         by_id = {i.id: i for i in items}
         ids = list(by_id)
         batch = self.trigger.batch
         won: list[PolledItem] = []
+        entries: list[dict[str, Any]] = []  # journaled so far
+        made: list[dict[str, Any]] = []  # by the last chunk's transaction
 
         def journal(state: dict[str, Any] | None, ids_won: list[str]) -> dict[str, Any] | None:
             # in the claim's store transaction: what it won joins the journal
+            made.clear()
             if not ids_won:
                 return None
             fresh = [by_id[i] for i in ids_won]
             pending = list((state or {}).get("pending") or ())
             if batch:  # one firing: the batch so far gives way to the larger one
-                if won:
-                    before = firing_key(won, batch=True)
-                    pending = [e for e in pending if e.get("key") != before]
+                before = {e["key"] for e in entries}
+                pending = [e for e in pending if e.get("key") not in before]
                 firings = [[*won, *fresh]]
             else:
                 firings = [[i] for i in fresh]
-            pending += [_entry(firing_key(f, batch=batch), f) for f in firings]
-            return {**(state or {}), "pending": pending}
+            made.extend(_entry(firing_key(f, batch=batch), f) for f in firings)
+            return {**(state or {}), "pending": pending + made}
 
         start = 0
         while start < len(ids) and len(won) < limit:
@@ -273,11 +273,12 @@ class Poller:
             won.extend(
                 by_id[i] for i in await self.ctx.state.claim(self.scope, chunk, journal=journal)
             )
+            entries = made[:] if batch and made else entries + made
         if start < len(ids):
             log.info(
                 "%s: more items wait for the next poll (%d per poll)", self.poll_ctx.where, limit
             )
-        return won
+        return entries
 
     async def _fire(self, key: str, items: list[PolledItem]) -> None:
         execution_id = slot_id(self.scope, key)
